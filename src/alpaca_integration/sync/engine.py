@@ -1,0 +1,538 @@
+"""The sync engine: one ingestion path that keeps the store and the cache equal to the broker.
+
+REST snapshots, REST pages and stream events all end in ``SyncEngine._commit``: validated, then
+written by one ``Store.apply`` call whose checkpoint lands in the same transaction as the rows it
+covers, then mirrored to the cache. The store's upserts are idempotent and monotonic, so replaying
+a page or an event twice, or late, changes nothing.
+
+Feeds and their checkpoints (``sync_checkpoints``):
+
+* ``orders``: the newest ``submitted_at`` seen. An incremental sync asks for ``status=all``
+  orders submitted after it minus a safety overlap, then refreshes every order the store still
+  holds as open (updates to old orders do not show under ``after``): one ``status=open`` listing,
+  then one ``GET /v2/orders/{root}?nested=true`` per bracket/OCO root still unexplained.
+* ``activities``: the id of the last activity applied (``page_token``), fills and non-trade
+  activities alike, read oldest first. FEE activities are joined to their FILL (see ``join``).
+* ``account``: the time of the last account snapshot + positions.
+* ``stream``: the newest trade_updates event time applied.
+
+Imports the package's models, errors, sync helpers and (lazily) quality; never the CLI, Prefect or
+the simulator. The client, store and cache are used only through the small protocols below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from alpaca_integration.errors import NotFoundError
+from alpaca_integration.models import (
+    AccountSnapshot,
+    Activity,
+    Fill,
+    Order,
+    Position,
+    TradeUpdate,
+)
+from alpaca_integration.sync.join import (
+    FeeAttachment,
+    join_fees,
+    max_submitted_at,
+    position_after_fill,
+)
+
+__all__ = [
+    "FEED_ACCOUNT",
+    "FEED_ACTIVITIES",
+    "FEED_ORDERS",
+    "FEED_STREAM",
+    "SyncClient",
+    "SyncEngine",
+    "SyncReport",
+]
+
+log = logging.getLogger(__name__)
+
+FEED_ORDERS = "orders"
+FEED_ACTIVITIES = "activities"
+FEED_ACCOUNT = "account"
+FEED_STREAM = "stream"
+
+_T = TypeVar("_T")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _parse_time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class SyncClient(Protocol):
+    """The part of ``AlpacaClient`` the engine reads through."""
+
+    async def get_account(self) -> AccountSnapshot: ...
+
+    async def list_positions(self) -> list[Position]: ...
+
+    async def get_order(self, order_id: str, *, nested: bool | None = None) -> Order: ...
+
+    def iter_orders(self, **filters: Any) -> AsyncIterator[Order]: ...
+
+    def iter_activities(self, **filters: Any) -> AsyncIterator[Fill | Activity]: ...
+
+
+@dataclass
+class SyncReport:
+    """What one sync (or catch-up) did: rows actually changed per kind, requests-free figures."""
+
+    account: str
+    orders_seen: int = 0
+    orders_changed: int = 0
+    fills_changed: int = 0
+    activities_changed: int = 0
+    positions_changed: int = 0
+    quarantined: int = 0
+    fees_attached: int = 0
+    started_at: dt.datetime = field(default_factory=_utcnow)
+    finished_at: dt.datetime | None = None
+
+    @property
+    def rows_changed(self) -> int:
+        return (
+            self.orders_changed
+            + self.fills_changed
+            + self.activities_changed
+            + self.positions_changed
+            + self.fees_attached
+        )
+
+    def merge(self, other: SyncReport) -> SyncReport:
+        self.orders_seen += other.orders_seen
+        self.orders_changed += other.orders_changed
+        self.fills_changed += other.fills_changed
+        self.activities_changed += other.activities_changed
+        self.positions_changed += other.positions_changed
+        self.quarantined += other.quarantined
+        self.fees_attached += other.fees_attached
+        self.finished_at = other.finished_at or self.finished_at
+        return self
+
+
+ProgressCallback = Callable[[str, int], None]
+
+
+class SyncEngine:
+    """Keeps one account's store rows and cache entries equal to the broker.
+
+    ``client`` is an ``AlpacaClient`` (or anything with its read methods), ``store`` a
+    ``storage.Store``, ``cache`` a ``cache.Cache`` or None. Safe to use from the stream consumer and
+    the periodic syncs at once: writes are serialised per engine, and every write is shielded so a
+    cancellation (SIGINT) lets the transaction in flight complete (``drain``).
+    """
+
+    def __init__(
+        self,
+        account: str,
+        client: SyncClient,
+        store: Any,
+        cache: Any | None = None,
+        *,
+        order_overlap: dt.timedelta = dt.timedelta(seconds=30),
+        batch_size: int = 500,
+        validate: bool = True,
+        now: Callable[[], dt.datetime] = _utcnow,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.account = account
+        self.client = client
+        self.store = store
+        self.cache = cache
+        self.order_overlap = order_overlap
+        self.batch_size = batch_size
+        self.validate = validate
+        self.now = now
+        self.on_progress = on_progress
+        self._write_lock = asyncio.Lock()
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._pending_fees: list[FeeAttachment] = []
+        self._positions: dict[str, Position] | None = None
+        self._last_stream_at: dt.datetime | None = None
+        self._fills_applied = 0
+        # figures for the status line
+        self.events_applied = 0
+        self.last_sync_at: dt.datetime | None = None
+        self.last_event_lag: float | None = None
+
+    # ------------------------------------------------------------------ writes
+
+    async def _shielded(self, factory: Callable[[], Awaitable[_T]]) -> _T:
+        async def run() -> _T:
+            async with self._write_lock:
+                return await factory()
+
+        task = asyncio.ensure_future(run())
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        """Wait for every write in flight (called on shutdown, after cancelling the loops)."""
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    async def _persist_quarantine(self, records: Sequence[Any]) -> None:
+        """Store the quarantined records (``quality.Quarantined``); never fails the sync."""
+        for record in records:
+            try:
+                await self.store.insert_quarantine(
+                    self.account,
+                    record_kind=record.record_kind,
+                    record_key=record.record_key,
+                    reason=record.reason,
+                    raw=record.raw,
+                    source=record.source,
+                )
+            except Exception:
+                log.exception("could not quarantine %s %s", record.record_kind, record.record_key)
+
+    async def _validated(
+        self,
+        orders: Sequence[Order],
+        fills: Sequence[Fill],
+        activities: Sequence[Activity],
+        report: SyncReport,
+        source: str,
+    ) -> tuple[list[Order], list[Fill], list[Activity]]:
+        """Drop (and quarantine) what ``quality`` refuses; one bad record never blocks the rest."""
+        if not self.validate:
+            return list(orders), list(fills), list(activities)
+        from alpaca_integration import quality
+
+        now = self.now()
+        split_orders = quality.screen(orders, now, source=source)
+        split_fills = quality.screen(fills, now, source=source)
+        split_activities = quality.screen(activities, now, source=source)
+        bad = [
+            *split_orders.quarantined,
+            *split_fills.quarantined,
+            *split_activities.quarantined,
+        ]
+        if bad:
+            report.quarantined += len(bad)
+            await self._persist_quarantine(bad)
+        return split_orders.good, split_fills.good, split_activities.good
+
+    async def _commit(
+        self,
+        report: SyncReport,
+        *,
+        orders: Sequence[Order] = (),
+        fills: Sequence[Fill] = (),
+        activities: Sequence[Activity] = (),
+        snapshot: AccountSnapshot | None = None,
+        positions: Sequence[Position] | None = None,
+        checkpoints: dict[str, str] | None = None,
+        source: str = "rest",
+    ) -> Any:
+        """The one write path: validate, apply (rows + checkpoint in one transaction), mirror."""
+        orders, fills, activities = await self._validated(orders, fills, activities, report, source)
+
+        async def write() -> Any:
+            return await self.store.apply(
+                self.account,
+                orders=orders,
+                fills=fills,
+                activities=activities,
+                snapshot=snapshot,
+                positions=positions,
+                checkpoints=checkpoints or {},
+            )
+
+        result = await self._shielded(write)
+        report.orders_changed += int(getattr(result, "orders", 0))
+        report.fills_changed += int(getattr(result, "fills", 0))
+        report.activities_changed += int(getattr(result, "activities", 0))
+        report.positions_changed += int(getattr(result, "positions", 0))
+        if fills:
+            self._fills_applied += len(fills)
+        await self._mirror(orders=orders, snapshot=snapshot, positions=positions, fills=fills)
+        return result
+
+    async def _mirror(
+        self,
+        *,
+        orders: Sequence[Order],
+        snapshot: AccountSnapshot | None,
+        positions: Sequence[Position] | None,
+        fills: Sequence[Fill],
+    ) -> None:
+        """Refresh the cache after a commit. A cache failure never fails the sync."""
+        if self.cache is None:
+            return
+        try:
+            if snapshot is not None:
+                await self.cache.set_account(self.account, snapshot)
+            if positions is not None:
+                await self.cache.set_positions(self.account, list(positions))
+            if orders:
+                await self.cache.set_open_orders(
+                    self.account, await self.store.open_orders(self.account)
+                )
+            if orders or fills or snapshot is not None or positions is not None:
+                await self.cache.publish(
+                    self.account,
+                    {
+                        "kind": "sync",
+                        "orders": [o.id for o in orders],
+                        "fills": [f.fill_id for f in fills],
+                    },
+                )
+        except Exception:
+            log.warning("cache refresh failed for account %s", self.account, exc_info=True)
+
+    # ------------------------------------------------------------------ REST syncs
+
+    async def sync_account(self) -> SyncReport:
+        """Account snapshot and the full set of positions (3 requests at most)."""
+        report = SyncReport(self.account)
+        for _ in range(2):
+            fills_before = self._fills_applied
+            snapshot = await self.client.get_account()
+            positions = await self.client.list_positions()
+            if self._fills_applied == fills_before:
+                break
+            # A fill landed while we were reading: the positions may predate it; read again.
+        await self._commit(
+            report,
+            snapshot=snapshot,
+            positions=positions,
+            checkpoints={FEED_ACCOUNT: snapshot.observed_at.isoformat()},
+        )
+        self._positions = {p.symbol: p for p in positions}
+        report.finished_at = self.now()
+        return report
+
+    async def _apply_order_batch(
+        self, report: SyncReport, batch: list[Order], newest: dt.datetime | None
+    ) -> None:
+        checkpoints = {FEED_ORDERS: newest.isoformat()} if newest is not None else {}
+        await self._commit(report, orders=batch, checkpoints=checkpoints)
+        report.orders_seen += len(batch)
+        if self.on_progress is not None:
+            self.on_progress(FEED_ORDERS, report.orders_seen)
+
+    async def sync_orders(self) -> SyncReport:
+        """Orders since the checkpoint (everything on the first run), then the open refresh."""
+        report = SyncReport(self.account)
+        checkpoint = _parse_time(await self.store.get_checkpoint(self.account, FEED_ORDERS))
+        filters: dict[str, Any] = {"status": "all", "nested": True, "direction": "asc"}
+        if checkpoint is not None:
+            filters["after"] = checkpoint - self.order_overlap
+        newest = checkpoint
+        seen: set[str] = set()
+        batch: list[Order] = []
+        async for order in self.client.iter_orders(**filters):
+            if order.parent_id is not None:
+                continue  # nested=true: a leg also arrives inside its parent
+            batch.append(order)
+            seen.update(o.id for o in order.flatten())
+            if len(batch) >= self.batch_size:
+                newest = max_submitted_at(batch, newest)
+                await self._apply_order_batch(report, batch, newest)
+                batch = []
+        if batch:
+            newest = max_submitted_at(batch, newest)
+            await self._apply_order_batch(report, batch, newest)
+        await self._refresh_open_orders(report, seen)
+        report.finished_at = self.now()
+        self.last_sync_at = report.finished_at
+        return report
+
+    async def _refresh_open_orders(self, report: SyncReport, seen: set[str]) -> None:
+        stale: list[Order] = [
+            o for o in await self.store.open_orders(self.account) if o.id not in seen
+        ]
+        if not stale:
+            return
+        batch: list[Order] = []
+        if len({o.parent_id or o.id for o in stale}) > 1:
+            async for order in self.client.iter_orders(status="open", nested=True):
+                if order.parent_id is not None:
+                    continue
+                batch.append(order)
+                seen.update(o.id for o in order.flatten())
+        roots = sorted({o.parent_id or o.id for o in stale if o.id not in seen})
+        for root in roots:
+            try:
+                order = await self.client.get_order(root, nested=True)
+            except NotFoundError:
+                log.warning("order %s is open in the store but unknown to the broker", root)
+                continue
+            batch.append(order)
+            seen.update(o.id for o in order.flatten())
+        if batch:
+            await self._apply_order_batch(report, batch, None)
+
+    async def sync_activities(self) -> SyncReport:
+        """Fills and non-trade activities after the checkpoint, oldest first, fees joined."""
+        report = SyncReport(self.account)
+        checkpoint = await self.store.get_checkpoint(self.account, FEED_ACTIVITIES)
+        filters: dict[str, Any] = {"direction": "asc"}
+        if checkpoint:
+            filters["page_token"] = checkpoint
+        page: list[Fill | Activity] = []
+        async for item in self.client.iter_activities(**filters):
+            page.append(item)
+            if len(page) >= self.batch_size:
+                await self._apply_activity_page(report, page)
+                page = []
+        if page:
+            await self._apply_activity_page(report, page)
+        await self._attach_pending_fees(report)
+        report.finished_at = self.now()
+        return report
+
+    async def _apply_activity_page(self, report: SyncReport, page: list[Fill | Activity]) -> None:
+        joined = join_fees(page)
+        last = page[-1]
+        last_id = last.activity_id if isinstance(last, Fill) else last.id
+        checkpoints = {FEED_ACTIVITIES: last_id} if last_id else {}
+        await self._commit(
+            report, fills=joined.fills, activities=joined.activities, checkpoints=checkpoints
+        )
+        self._pending_fees.extend(joined.fee_attachments)
+        await self._attach_pending_fees(report)
+        if self.on_progress is not None:
+            self.on_progress(FEED_ACTIVITIES, len(page))
+
+    async def _attach_pending_fees(self, report: SyncReport) -> None:
+        """Fees whose fill was on another page: attach when the fill row exists, else keep them."""
+        if not self._pending_fees:
+            return
+        pending, self._pending_fees = self._pending_fees, []
+        for fee in pending:
+
+            async def attach(fee: FeeAttachment = fee) -> Any:
+                return await self.store.attach_fee(
+                    self.account, fee.order_id, fee.transaction_time, fee.amount
+                )
+
+            attached = await self._shielded(attach)
+            if attached:
+                report.fees_attached += 1
+            else:
+                self._pending_fees.append(fee)
+
+    async def sync_all(self) -> SyncReport:
+        """Orders, activities, then account and positions: a full catch-up."""
+        report = await self.sync_orders()
+        report.merge(await self.sync_activities())
+        report.merge(await self.sync_account())
+        self.last_sync_at = self.now()
+        return report
+
+    # ------------------------------------------------------------------ stream
+
+    async def _known_positions(self) -> dict[str, Position]:
+        if self._positions is None:
+            self._positions = {p.symbol: p for p in await self.store.positions(self.account)}
+        return self._positions
+
+    async def apply_trade_update(self, update: TradeUpdate) -> SyncReport:
+        """Apply one trade_updates event: order status, fill row, position, cache, notification."""
+        from alpaca_integration.alpaca.parse import fill_from_trade_update
+
+        report = SyncReport(self.account)
+        received = self.now()
+        fill = fill_from_trade_update(update)
+        positions = await self._known_positions()
+        derived = position_after_fill(positions.get(update.order.symbol), update, received)
+        stream_at = update.timestamp
+        if self._last_stream_at is not None and self._last_stream_at > stream_at:
+            stream_at = self._last_stream_at
+        await self._commit(
+            report,
+            orders=[update.order],
+            fills=[fill] if fill is not None else [],
+            checkpoints={FEED_STREAM: stream_at.isoformat()},
+            source="stream",
+        )
+        self._last_stream_at = stream_at
+        if derived is not None:
+            symbol, position = derived
+            await self._set_position(symbol, position)
+        if fill is not None and self._pending_fees:
+            await self._attach_pending_fees(report)
+        self.events_applied += 1
+        self.last_event_lag = max(0.0, (self.now() - update.timestamp).total_seconds())
+        return report
+
+    async def _set_position(self, symbol: str, position: Position | None) -> None:
+        positions = await self._known_positions()
+        if position is None:
+            positions.pop(symbol, None)
+        else:
+            positions[symbol] = position
+
+        async def write() -> Any:
+            return await self.store.set_position(self.account, symbol, position)
+
+        await self._shielded(write)
+        if self.cache is not None:
+            try:
+                await self.cache.set_positions(self.account, list(positions.values()))
+            except Exception:
+                log.warning("cache position refresh failed", exc_info=True)
+
+    async def record_gap(
+        self,
+        gap_from: dt.datetime,
+        gap_to: dt.datetime,
+        reason: str,
+        *,
+        closed_by: str,
+        rows_recovered: int,
+    ) -> None:
+        """One ``stream_gaps`` row: the interval the stream missed and how it was closed."""
+
+        async def write() -> Any:
+            return await self.store.insert_stream_gap(
+                self.account,
+                gap_from=gap_from,
+                gap_to=gap_to,
+                reason=reason,
+                closed_by=closed_by,
+                rows_recovered=rows_recovered,
+            )
+
+        await self._shielded(write)
+
+    async def catch_up(self) -> SyncReport:
+        """REST catch-up after a (re)connect or a silence: everything since the checkpoints."""
+        started = time.perf_counter()
+        report = await self.sync_all()
+        log.info(
+            "catch-up for %s: %d rows changed in %.2fs",
+            self.account,
+            report.rows_changed,
+            time.perf_counter() - started,
+        )
+        return report
+
+    async def has_open_orders(self) -> bool:
+        with contextlib.suppress(Exception):
+            return bool(await self.store.open_orders(self.account))
+        return False

@@ -1,0 +1,200 @@
+"""Stream ingestion: trade_updates events applied as they arrive, with REST catch-up for gaps.
+
+``StreamIngestor`` drives an ``alpaca.stream.TradeUpdatesStream`` (which owns the WebSocket,
+authentication, reconnects with backoff and jitter, the one-connection rule and the ~90 s wait after
+an unclean drop). This module adds what the product needs on top:
+
+* every event goes through ``SyncEngine.apply_trade_update`` (the one ingestion path);
+* after every (re)connect (``on_connected``) a REST catch-up from the checkpoints, because Alpaca
+  does not replay what happened while the connection was down;
+* a watchdog for a connected-but-silent stream: when orders are open and nothing has arrived for
+  ``silence_timeout`` seconds, a REST catch-up; if it recovers rows, the silence was a real gap;
+* one ``stream_gaps`` row per gap (from, to, reason, closed_by, rows_recovered).
+
+Imports the sync engine and models only; the stream class is passed in (or built lazily).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from alpaca_integration.models import TradeUpdate
+from alpaca_integration.sync.engine import SyncEngine, SyncReport
+
+__all__ = ["GapRecord", "StreamIngestor", "TradeUpdateSource", "default_stream_factory"]
+
+log = logging.getLogger(__name__)
+
+
+class TradeUpdateSource(Protocol):
+    """What ``alpaca.stream.TradeUpdatesStream`` offers the ingestor."""
+
+    def updates(self) -> AsyncIterator[TradeUpdate]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GapRecord:
+    gap_from: dt.datetime
+    gap_to: dt.datetime
+    reason: str
+
+
+ConnectedCallback = Callable[[], Awaitable[None]]
+GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
+StreamFactory = Callable[[ConnectedCallback, GapCallback], TradeUpdateSource]
+
+
+class StreamIngestor:
+    """Consumes one account's trade_updates into its ``SyncEngine`` until stopped."""
+
+    def __init__(
+        self,
+        engine: SyncEngine,
+        stream_factory: StreamFactory,
+        *,
+        silence_timeout: float = 30.0,
+    ) -> None:
+        if silence_timeout <= 0:
+            raise ValueError("silence_timeout must be > 0 seconds")
+        self.engine = engine
+        self.stream_factory = stream_factory
+        self.silence_timeout = silence_timeout
+        self.connected = False
+        self.connects = 0
+        self.gaps_recorded = 0
+        self.events_failed = 0
+        self._last_activity = time.monotonic()
+        self._last_activity_at = engine.now()
+        self._pending_gaps: list[GapRecord] = []
+        self._last_catch_up: tuple[dt.datetime, SyncReport] | None = None
+        self._catch_up_lock = asyncio.Lock()
+        self._stream: TradeUpdateSource | None = None
+
+    # ------------------------------------------------------------------ callbacks
+
+    async def _on_connected(self) -> None:
+        self.connected = True
+        self.connects += 1
+        self._touch()
+        await self._catch_up_and_close_gaps("rest_catch_up")
+
+    async def _on_gap(self, gap_from: dt.datetime, gap_to: dt.datetime, reason: str) -> None:
+        self.connected = False
+        self._pending_gaps.append(GapRecord(gap_from, gap_to, reason))
+        # The stream may report the gap after on_connected already caught up past it.
+        if self._last_catch_up is not None and self._last_catch_up[0] >= gap_to:
+            await self._flush_gaps(self._last_catch_up[1], "rest_catch_up")
+
+    async def _catch_up_and_close_gaps(self, closed_by: str) -> SyncReport:
+        async with self._catch_up_lock:
+            report = await self.engine.catch_up()
+            self._last_catch_up = (self.engine.now(), report)
+            await self._flush_gaps(report, closed_by)
+            return report
+
+    async def _flush_gaps(self, report: SyncReport, closed_by: str) -> None:
+        gaps, self._pending_gaps = self._pending_gaps, []
+        for gap in gaps:
+            try:
+                await self.engine.record_gap(
+                    gap.gap_from,
+                    gap.gap_to,
+                    gap.reason,
+                    closed_by=closed_by,
+                    rows_recovered=report.rows_changed,
+                )
+                self.gaps_recorded += 1
+            except Exception:
+                log.exception("could not record the stream gap %s", gap)
+
+    def _touch(self) -> None:
+        self._last_activity = time.monotonic()
+        self._last_activity_at = self.engine.now()
+
+    # ------------------------------------------------------------------ loops
+
+    async def _consume(self) -> None:
+        self._stream = self.stream_factory(self._on_connected, self._on_gap)
+        try:
+            async for update in self._stream.updates():
+                self._touch()
+                try:
+                    await self.engine.apply_trade_update(update)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # One bad event never stops the stream; the next REST sync repairs its order.
+                    self.events_failed += 1
+                    log.exception("could not apply a trade update for order %s", update.order.id)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._stream.aclose()
+
+    async def _watch_silence(self) -> None:
+        while True:
+            await asyncio.sleep(self.silence_timeout / 2)
+            silent_for = time.monotonic() - self._last_activity
+            if silent_for < self.silence_timeout or not self.connected:
+                continue
+            if not await self.engine.has_open_orders():
+                continue
+            gap_from = self._last_activity_at
+            self._touch()
+            try:
+                report = await self.engine.catch_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("REST catch-up after a silent stream failed")
+                continue
+            if report.rows_changed:
+                log.warning(
+                    "stream silent for %.0fs while orders were open; REST recovered %d rows",
+                    silent_for,
+                    report.rows_changed,
+                )
+                await self.engine.record_gap(
+                    gap_from,
+                    self.engine.now(),
+                    "silent",
+                    closed_by="rest_catch_up",
+                    rows_recovered=report.rows_changed,
+                )
+                self.gaps_recorded += 1
+
+    async def run(self) -> None:
+        """Consume until cancelled; on cancellation the write in flight completes first."""
+        consumer = asyncio.create_task(self._consume(), name=f"stream-{self.engine.account}")
+        watchdog = asyncio.create_task(self._watch_silence(), name=f"silence-{self.engine.account}")
+        try:
+            done, _ = await asyncio.wait({consumer, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in (consumer, watchdog):
+                task.cancel()
+            await asyncio.gather(consumer, watchdog, return_exceptions=True)
+            await self.engine.drain()
+
+
+def default_stream_factory(key_id: str, secret_key: str, url: str, **options: Any) -> StreamFactory:
+    """A factory building the package's ``TradeUpdatesStream`` with the ingestor's callbacks."""
+
+    def build(on_connected: ConnectedCallback, on_gap: GapCallback) -> TradeUpdateSource:
+        from alpaca_integration.alpaca.stream import TradeUpdatesStream
+
+        stream: TradeUpdateSource = TradeUpdatesStream(
+            key_id, secret_key, url, on_connected=on_connected, on_gap=on_gap, **options
+        )
+        return stream
+
+    return build

@@ -1,0 +1,241 @@
+"""The sync engine's pure helpers: fee join, positions derived from fill events, checkpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from alpaca_integration.models import (
+    Activity,
+    AssetClass,
+    DataSource,
+    Fill,
+    FillType,
+    Order,
+    OrderClass,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    PositionSide,
+    TimeInForce,
+    TradeEventKind,
+    TradeUpdate,
+)
+from alpaca_integration.sync.join import join_fees, max_submitted_at, position_after_fill
+
+T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
+
+
+def _fill(order_id: str, at: dt.datetime, activity_id: str, qty: str = "1") -> Fill:
+    return Fill(
+        fill_id=activity_id,
+        execution_id=None,
+        activity_id=activity_id,
+        order_id=order_id,
+        symbol="AAPL",
+        side=OrderSide.SELL,
+        qty=Decimal(qty),
+        price=Decimal("100"),
+        timestamp=at,
+        fill_type=FillType.FILL,
+        cum_qty=Decimal(qty),
+        source=DataSource.REST,
+    )
+
+
+def _fee(activity_id: str, order_id: str | None, at: dt.datetime | None, amount: str) -> Activity:
+    return Activity(
+        id=activity_id,
+        activity_type="FEE",
+        date=T0.date(),
+        transaction_time=at,
+        net_amount=Decimal(amount),
+        order_id=order_id,
+    )
+
+
+def _order(
+    order_id: str,
+    *,
+    submitted_at: dt.datetime,
+    legs: tuple[Order, ...] = (),
+    symbol: str = "AAPL",
+) -> Order:
+    return Order(
+        id=order_id,
+        client_order_id=f"c-{order_id}",
+        symbol=symbol,
+        asset_id=None,
+        asset_class=AssetClass.US_EQUITY,
+        side=OrderSide.BUY,
+        type=OrderType.MARKET,
+        time_in_force=TimeInForce.DAY,
+        order_class=OrderClass.SIMPLE,
+        status=OrderStatus.FILLED,
+        qty=Decimal(10),
+        notional=None,
+        filled_qty=Decimal(10),
+        filled_avg_price=Decimal(100),
+        limit_price=None,
+        stop_price=None,
+        trail_price=None,
+        trail_percent=None,
+        hwm=None,
+        extended_hours=False,
+        created_at=submitted_at,
+        updated_at=submitted_at,
+        submitted_at=submitted_at,
+        filled_at=None,
+        expired_at=None,
+        canceled_at=None,
+        failed_at=None,
+        replaced_at=None,
+        replaced_by=None,
+        replaces=None,
+        legs=legs,
+    )
+
+
+def _fill_event(side: OrderSide, qty: str, price: str, position_qty: str) -> TradeUpdate:
+    order = _order("o1", submitted_at=T0)
+    order = Order(**{**{f: getattr(order, f) for f in order.__struct_fields__}, "side": side})
+    return TradeUpdate(
+        event=TradeEventKind.FILL,
+        event_name="fill",
+        order=order,
+        timestamp=T0,
+        execution_id="x1",
+        price=Decimal(price),
+        qty=Decimal(qty),
+        position_qty=Decimal(position_qty),
+    )
+
+
+def _position(qty: str, avg: str) -> Position:
+    q = Decimal(qty)
+    return Position(
+        symbol="AAPL",
+        asset_id=None,
+        asset_class=AssetClass.US_EQUITY,
+        exchange=None,
+        side=PositionSide.LONG if q > 0 else PositionSide.SHORT,
+        qty=q,
+        qty_available=None,
+        avg_entry_price=Decimal(avg),
+        market_value=None,
+        cost_basis=abs(q) * Decimal(avg),
+        unrealized_pl=None,
+        unrealized_plpc=None,
+        unrealized_intraday_pl=None,
+        unrealized_intraday_plpc=None,
+        current_price=None,
+        lastday_price=None,
+        change_today=None,
+        observed_at=T0,
+    )
+
+
+def test_fee_on_the_same_page_is_added_to_its_fill() -> None:
+    """A FEE with the FILL's order_id and transaction_time becomes the fill's (positive) fee."""
+    page = join_fees([_fill("o1", T0, "a1"), _fee("a2", "o1", T0, "-0.02")])
+    assert [f.fee for f in page.fills] == [Decimal("0.02")]
+    assert [a.id for a in page.activities] == ["a2"]
+    assert page.fee_attachments == []
+
+
+def test_several_fees_on_one_execution_add_up() -> None:
+    """Two FEE activities of one execution sum into one fee (no fee lost, none doubled)."""
+    page = join_fees(
+        [_fee("a0", "o1", T0, "-0.01"), _fill("o1", T0, "a1"), _fee("a2", "o1", T0, "-0.02")]
+    )
+    assert page.fills[0].fee == Decimal("0.03")
+
+
+def test_fee_without_its_fill_becomes_an_attachment() -> None:
+    """A FEE whose FILL is on another page is kept for a later attach by (order_id, time)."""
+    page = join_fees([_fee("a2", "o9", T0, "-0.05")])
+    assert page.fills == []
+    assert [(a.order_id, a.transaction_time, a.amount) for a in page.fee_attachments] == [
+        ("o9", T0, Decimal("0.05"))
+    ]
+
+
+def test_fee_at_another_time_is_not_joined() -> None:
+    """A fee with a different transaction_time never lands on a fill of the same order."""
+    page = join_fees([_fill("o1", T0, "a1"), _fee("a2", "o1", T0 + dt.timedelta(seconds=1), "-1")])
+    assert page.fills[0].fee == 0
+    assert len(page.fee_attachments) == 1
+
+
+def test_fee_without_order_id_stays_an_activity_only() -> None:
+    """The fallback: an aggregated fee with no order_id is stored as an activity, not joined."""
+    page = join_fees([_fill("o1", T0, "a1"), _fee("a2", None, T0, "-1")])
+    assert page.fills[0].fee == 0
+    assert page.fee_attachments == []
+    assert [a.id for a in page.activities] == ["a2"]
+
+
+def test_max_submitted_at_looks_into_legs() -> None:
+    """The orders checkpoint covers legs submitted after their parent."""
+    leg = _order("leg", submitted_at=T0 + dt.timedelta(seconds=5))
+    parent = _order("p", submitted_at=T0, legs=(leg,))
+    assert max_submitted_at([parent], None) == T0 + dt.timedelta(seconds=5)
+    later = T0 + dt.timedelta(hours=1)
+    assert max_submitted_at([parent], later) == later
+
+
+def test_buy_fill_averages_into_a_long_position() -> None:
+    """Adding 10 @ 110 to 10 @ 100 gives 20 @ 105."""
+    result = position_after_fill(
+        _position("10", "100"), _fill_event(OrderSide.BUY, "10", "110", "20"), T0
+    )
+    assert result is not None
+    symbol, position = result
+    assert symbol == "AAPL"
+    assert position is not None
+    assert (position.qty, position.avg_entry_price, position.side) == (
+        Decimal(20),
+        Decimal(105),
+        PositionSide.LONG,
+    )
+
+
+def test_reducing_fill_keeps_the_average() -> None:
+    """Selling part of a long keeps its average entry price."""
+    result = position_after_fill(
+        _position("20", "105"), _fill_event(OrderSide.SELL, "5", "120", "15"), T0
+    )
+    assert result is not None
+    assert result[1] is not None
+    assert (result[1].qty, result[1].avg_entry_price) == (Decimal(15), Decimal(105))
+
+
+def test_crossing_zero_restarts_at_the_fill_price() -> None:
+    """Selling through a long into a short starts the short at the fill's price, signed."""
+    result = position_after_fill(
+        _position("5", "100"), _fill_event(OrderSide.SELL, "8", "90", "-3"), T0
+    )
+    assert result is not None
+    assert result[1] is not None
+    assert (result[1].qty, result[1].avg_entry_price, result[1].side) == (
+        Decimal(-3),
+        Decimal(90),
+        PositionSide.SHORT,
+    )
+
+
+def test_flat_after_fill_means_no_position() -> None:
+    """position_qty 0 removes the position."""
+    assert position_after_fill(
+        _position("5", "100"), _fill_event(OrderSide.SELL, "5", "90", "0"), T0
+    ) == ("AAPL", None)
+
+
+def test_non_fill_event_changes_no_position() -> None:
+    """A canceled event carries no position information."""
+    event = _fill_event(OrderSide.BUY, "1", "1", "1")
+    canceled = TradeUpdate(
+        event=TradeEventKind.CANCELED, event_name="canceled", order=event.order, timestamp=T0
+    )
+    assert position_after_fill(None, canceled, T0) is None
