@@ -404,7 +404,7 @@ def record_key(record: Record) -> str | None:
     return None
 
 
-_KEY_FIELDS = ("id", "execution_id", "client_order_id", "symbol", "account_number")
+_KEY_FIELDS = ("id", "fill_id", "execution_id", "client_order_id", "symbol", "account_number")
 
 
 def _key_from_raw(raw: bytes) -> str | None:
