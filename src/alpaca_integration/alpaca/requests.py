@@ -1,0 +1,562 @@
+"""Domain order intents -> Alpaca request bodies and query parameters, checked before sending.
+
+``validate_order_request`` applies Alpaca's own order rules locally, so a bad order fails with a
+clear ``OrderValidationError`` (``field`` names the culprit) before any request is made, and a
+request budget is never spent on an order the venue would refuse. ``build_*`` functions validate
+first, then produce the JSON body: prices and quantities as plain decimal strings
+(``Decimal("1E+2")`` is sent as ``"100"``), enum values as Alpaca spells them, optional fields
+omitted rather than sent as null.
+
+Query builders return ``dict[str, str]`` ready for httpx; datetimes are sent as RFC 3339 UTC with
+``Z``. A bad argument there is a caller bug and raises ``ValueError`` naming the parameter.
+
+Pure: no I/O, no clock reads. Imports only ``models`` and ``errors`` from the package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from alpaca_integration.errors import OrderValidationError
+from alpaca_integration.models import (
+    OrderClass,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    PositionIntent,
+    ReplaceRequest,
+    TimeInForce,
+)
+
+__all__ = [
+    "MAX_ACTIVITIES_PAGE",
+    "MAX_CLIENT_ORDER_ID_LENGTH",
+    "MAX_ORDERS_PAGE",
+    "activities_query",
+    "build_order_body",
+    "build_replace_body",
+    "decimal_text",
+    "orders_query",
+    "rfc3339",
+    "validate_order_request",
+    "validate_replace_request",
+]
+
+MAX_CLIENT_ORDER_ID_LENGTH = 128
+MAX_ORDERS_PAGE = 500
+MAX_ACTIVITIES_PAGE = 100
+
+_ONE = Decimal(1)
+_HUNDRED = Decimal(100)
+_LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+_BRACKET_TIFS = frozenset({TimeInForce.DAY, TimeInForce.GTC})
+_EXTENDED_HOURS_TIFS = frozenset({TimeInForce.DAY, TimeInForce.GTC})
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def decimal_text(value: Decimal) -> str:
+    """A Decimal as Alpaca expects it: plain notation, no exponent, no trailing zeros."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def rfc3339(value: dt.datetime, name: str = "datetime") -> str:
+    """A timezone-aware datetime as RFC 3339 UTC with ``Z`` (microseconds only when set)."""
+    if not isinstance(value, dt.datetime):
+        raise ValueError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"{name} {value.isoformat()} has no timezone: pass an aware datetime "
+            "(e.g. datetime.now(UTC)) so the instant is unambiguous"
+        )
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _fail(field: str, problem: str, fix: str) -> OrderValidationError:
+    return OrderValidationError(f"{field}: {problem}. Fix: {fix}", field=field)
+
+
+def _decimal(value: object, field: str) -> Decimal:
+    """Coerce a user-supplied number to Decimal, refusing floats (they are not exact)."""
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, bool):
+        raise _fail(field, f"{value!r} is not a number", f"pass {field} as a Decimal")
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise _fail(field, f"{value!r} is not a number", f"pass {field} as a Decimal") from None
+    elif isinstance(value, float):
+        raise _fail(
+            field,
+            f"got the float {value!r}, which cannot represent money exactly",
+            f"pass Decimal({str(value)!r}) or the string {str(value)!r}",
+        )
+    else:
+        raise _fail(field, f"{value!r} ({type(value).__name__}) is not a number", "pass a Decimal")
+    if not number.is_finite():
+        raise _fail(field, f"{value!r} is not a finite number", f"pass a real {field}")
+    return number
+
+
+def _positive(value: object, field: str) -> Decimal:
+    number = _decimal(value, field)
+    if number <= 0:
+        raise _fail(
+            field, f"must be greater than 0, got {decimal_text(number)}", f"pass {field} > 0"
+        )
+    return number
+
+
+def _decimal_places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _price(value: object, field: str) -> Decimal:
+    """A positive price obeying Alpaca's tick rule: 2 decimals from $1, 4 below $1."""
+    price = _positive(value, field)
+    places = _decimal_places(price)
+    allowed = 2 if price >= _ONE else 4
+    if places > allowed:
+        rounded = price.quantize(Decimal(1).scaleb(-allowed))
+        raise _fail(
+            field,
+            f"{decimal_text(price)} is a sub-penny price: Alpaca accepts at most {allowed} "
+            f"decimals for prices {'at or above' if allowed == 2 else 'below'} $1",
+            f"round it, e.g. to {decimal_text(rounded)}",
+        )
+    return price
+
+
+def _enum(enum_type: Any, value: object, field: str) -> Any:
+    try:
+        return enum_type(value)
+    except ValueError:
+        known = ", ".join(member.value for member in enum_type)
+        raise _fail(field, f"{value!r} is not a valid {field}", f"use one of {known}") from None
+
+
+def _client_order_id(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _fail("client_order_id", f"{value!r} is not a string", "pass a string id")
+    if len(value) > MAX_CLIENT_ORDER_ID_LENGTH:
+        raise _fail(
+            "client_order_id",
+            f"is {len(value)} characters long; Alpaca allows at most {MAX_CLIENT_ORDER_ID_LENGTH}",
+            "use a shorter id (models.new_client_order_id() makes 35-character ids)",
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- new orders
+
+
+def _order_body(req: OrderRequest) -> dict[str, Any]:
+    """Validate ``req`` against Alpaca's rules and return the POST /v2/orders body."""
+    symbol = req.symbol.strip() if isinstance(req.symbol, str) else ""
+    if not symbol:
+        raise _fail("symbol", "is empty", "pass the asset's symbol, e.g. 'AAPL'")
+    side: OrderSide = _enum(OrderSide, req.side, "side")
+    order_type: OrderType = _enum(OrderType, req.type, "type")
+    tif: TimeInForce = _enum(TimeInForce, req.time_in_force, "time_in_force")
+    order_class: OrderClass = _enum(OrderClass, req.order_class, "order_class")
+    client_order_id = _client_order_id(req.client_order_id)
+
+    body: dict[str, Any] = {
+        "symbol": symbol,
+        "side": side.value,
+        "type": order_type.value,
+        "time_in_force": tif.value,
+    }
+
+    # --- size: qty xor notional
+    if req.qty is not None and req.notional is not None:
+        raise _fail(
+            "notional",
+            "both qty and notional are set; Alpaca takes exactly one",
+            "pass qty (shares) or notional (dollars), not both",
+        )
+    if req.qty is None and req.notional is None:
+        raise _fail("qty", "neither qty nor notional is set", "pass qty or notional")
+    if req.qty is not None:
+        body["qty"] = decimal_text(_positive(req.qty, "qty"))
+    else:
+        notional = _positive(req.notional, "notional")
+        if order_type is not OrderType.MARKET or tif is not TimeInForce.DAY:
+            raise _fail(
+                "notional",
+                f"notional (dollar) orders must be market orders with time_in_force day, got "
+                f"{order_type.value}/{tif.value}",
+                "use type market and time_in_force day, or pass qty instead of notional",
+            )
+        if order_class is not OrderClass.SIMPLE:
+            raise _fail(
+                "notional",
+                f"notional orders must be simple, got order_class {order_class.value}",
+                "pass qty for bracket, oco and oto orders",
+            )
+        body["notional"] = decimal_text(notional)
+
+    # --- prices by order type
+    limit_price: Decimal | None = None
+    if req.limit_price is not None:
+        if order_type not in _LIMIT_TYPES:
+            raise _fail(
+                "limit_price",
+                f"is only used by limit and stop_limit orders, this is a {order_type.value} order",
+                "remove limit_price or change type",
+            )
+        limit_price = _price(req.limit_price, "limit_price")
+        body["limit_price"] = decimal_text(limit_price)
+    elif order_type in _LIMIT_TYPES and order_class is not OrderClass.OCO:
+        raise _fail("limit_price", f"is required for {order_type.value} orders", "pass limit_price")
+    if req.stop_price is not None:
+        if order_type not in _STOP_TYPES:
+            raise _fail(
+                "stop_price",
+                f"is only used by stop and stop_limit orders, this is a {order_type.value} order "
+                "(a trailing stop's stop price is set by the venue)",
+                "remove stop_price or change type",
+            )
+        body["stop_price"] = decimal_text(_price(req.stop_price, "stop_price"))
+    elif order_type in _STOP_TYPES:
+        raise _fail("stop_price", f"is required for {order_type.value} orders", "pass stop_price")
+
+    # --- trailing stops
+    if order_type is OrderType.TRAILING_STOP:
+        if (req.trail_price is None) == (req.trail_percent is None):
+            raise _fail(
+                "trail_price",
+                "a trailing_stop order needs exactly one of trail_price and trail_percent",
+                "pass trail_price (dollars) or trail_percent (percent), not both",
+            )
+        if req.trail_price is not None:
+            body["trail_price"] = decimal_text(_price(req.trail_price, "trail_price"))
+        else:
+            percent = _positive(req.trail_percent, "trail_percent")
+            if percent >= _HUNDRED:
+                raise _fail(
+                    "trail_percent",
+                    f"{decimal_text(percent)} is not below 100",
+                    "pass a percentage such as 1.5 for 1.5%",
+                )
+            body["trail_percent"] = decimal_text(percent)
+    else:
+        for field in ("trail_price", "trail_percent"):
+            if getattr(req, field) is not None:
+                raise _fail(
+                    field,
+                    f"is only used by trailing_stop orders, this is a {order_type.value} order",
+                    f"remove {field} or use type trailing_stop",
+                )
+
+    # --- extended hours
+    if req.extended_hours:
+        if order_type is not OrderType.LIMIT or tif not in _EXTENDED_HOURS_TIFS:
+            raise _fail(
+                "extended_hours",
+                f"extended-hours orders must be limit orders with time_in_force day or gtc, got "
+                f"{order_type.value}/{tif.value}",
+                "use type limit with day or gtc, or set extended_hours=False",
+            )
+        if order_class is not OrderClass.SIMPLE:
+            raise _fail(
+                "extended_hours",
+                f"extended-hours orders must be simple, got order_class {order_class.value}",
+                "set extended_hours=False for bracket, oco and oto orders",
+            )
+        body["extended_hours"] = True
+
+    # --- order class and its legs
+    _order_class_legs(req, side, order_type, tif, order_class, limit_price, body)
+
+    if client_order_id is not None:
+        body["client_order_id"] = client_order_id
+    if req.position_intent is not None:
+        intent: PositionIntent = _enum(PositionIntent, req.position_intent, "position_intent")
+        body["position_intent"] = intent.value
+    return body
+
+
+def _order_class_legs(
+    req: OrderRequest,
+    side: OrderSide,
+    order_type: OrderType,
+    tif: TimeInForce,
+    order_class: OrderClass,
+    limit_price: Decimal | None,
+    body: dict[str, Any],
+) -> None:
+    has_tp, has_sl = req.take_profit is not None, req.stop_loss is not None
+    if order_class is OrderClass.SIMPLE:
+        if has_tp or has_sl:
+            raise _fail(
+                "order_class",
+                "take_profit/stop_loss are set on a simple order",
+                "set order_class to bracket (both legs), oto (one leg) or oco (both, exit only)",
+            )
+        return
+    if order_class is OrderClass.MLEG:
+        raise _fail(
+            "order_class",
+            "multi-leg (mleg) option orders are not supported by OrderRequest",
+            "place simple, bracket, oco or oto orders",
+        )
+    if order_class is OrderClass.BRACKET and not (has_tp and has_sl):
+        missing = "take_profit" if not has_tp else "stop_loss"
+        raise _fail(
+            missing,
+            "a bracket order needs both take_profit and stop_loss",
+            f"add {missing}, or use order_class oto for a single exit leg",
+        )
+    if order_class is OrderClass.OTO and has_tp == has_sl:
+        raise _fail(
+            "take_profit" if has_tp else "stop_loss",
+            "an oto order needs exactly one of take_profit and stop_loss",
+            "pass one exit leg, or use order_class bracket for both",
+        )
+    if order_class is OrderClass.OCO:
+        if not (has_tp and has_sl):
+            missing = "take_profit" if not has_tp else "stop_loss"
+            raise _fail(
+                missing, "an oco order needs both take_profit and stop_loss", f"add {missing}"
+            )
+        if order_type is not OrderType.LIMIT:
+            raise _fail(
+                "type",
+                f"an oco order must have type limit, got {order_type.value}",
+                "set type=OrderType.LIMIT",
+            )
+    if order_class in (OrderClass.BRACKET, OrderClass.OTO) and tif not in _BRACKET_TIFS:
+        raise _fail(
+            "time_in_force",
+            f"{order_class.value} orders must use time_in_force day or gtc, got {tif.value}",
+            "use day or gtc",
+        )
+
+    take_profit: Decimal | None = None
+    stop: Decimal | None = None
+    if req.take_profit is not None:
+        take_profit = _price(req.take_profit.limit_price, "take_profit.limit_price")
+        body["take_profit"] = {"limit_price": decimal_text(take_profit)}
+    if req.stop_loss is not None:
+        stop = _price(req.stop_loss.stop_price, "stop_loss.stop_price")
+        stop_loss: dict[str, str] = {"stop_price": decimal_text(stop)}
+        if req.stop_loss.limit_price is not None:
+            stop_loss["limit_price"] = decimal_text(
+                _price(req.stop_loss.limit_price, "stop_loss.limit_price")
+            )
+        body["stop_loss"] = stop_loss
+    body["order_class"] = order_class.value
+
+    # An oco order *is* the exit; bracket/oto orders are entries whose legs exit the other way.
+    exit_sells = (
+        (side is OrderSide.SELL) if order_class is OrderClass.OCO else side is OrderSide.BUY
+    )
+    entry = limit_price if order_class is not OrderClass.OCO else None
+    _check_exit_prices(exit_sells, take_profit, stop, entry, order_class)
+
+
+def _check_exit_prices(
+    exit_sells: bool,
+    take_profit: Decimal | None,
+    stop: Decimal | None,
+    entry: Decimal | None,
+    order_class: OrderClass,
+) -> None:
+    """Exits that close a long sell above (take profit) and below (stop) the entry; exits that
+    close a short mirror that. Otherwise one leg would trigger at once."""
+    position = "long" if exit_sells else "short"
+    if take_profit is not None and stop is not None:
+        ok = take_profit > stop if exit_sells else take_profit < stop
+        if not ok:
+            relation = "above" if exit_sells else "below"
+            raise _fail(
+                "take_profit.limit_price",
+                f"{decimal_text(take_profit)} must be {relation} stop_loss.stop_price "
+                f"{decimal_text(stop)} for a {order_class.value} order closing a {position}",
+                "swap or correct the two exit prices",
+            )
+    if entry is None:
+        return
+    if take_profit is not None and not (take_profit > entry if exit_sells else take_profit < entry):
+        relation = "above" if exit_sells else "below"
+        raise _fail(
+            "take_profit.limit_price",
+            f"{decimal_text(take_profit)} must be {relation} the entry limit_price "
+            f"{decimal_text(entry)} when the exit closes a {position}",
+            "move the take-profit beyond the entry price",
+        )
+    if stop is not None and not (stop < entry if exit_sells else stop > entry):
+        relation = "below" if exit_sells else "above"
+        raise _fail(
+            "stop_loss.stop_price",
+            f"{decimal_text(stop)} must be {relation} the entry limit_price "
+            f"{decimal_text(entry)} when the exit closes a {position}",
+            "move the stop beyond the entry price on the losing side",
+        )
+
+
+def validate_order_request(req: OrderRequest) -> None:
+    """Raise ``OrderValidationError`` (with ``field``) if Alpaca would refuse ``req``."""
+    _order_body(req)
+
+
+def build_order_body(req: OrderRequest) -> dict[str, Any]:
+    """The JSON body of ``POST /v2/orders`` for ``req`` (validated first)."""
+    return _order_body(req)
+
+
+# --------------------------------------------------------------------------- replace
+
+
+def _replace_body(req: ReplaceRequest) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if req.qty is not None:
+        body["qty"] = decimal_text(_positive(req.qty, "qty"))
+    if req.time_in_force is not None:
+        tif: TimeInForce = _enum(TimeInForce, req.time_in_force, "time_in_force")
+        body["time_in_force"] = tif.value
+    if req.limit_price is not None:
+        body["limit_price"] = decimal_text(_price(req.limit_price, "limit_price"))
+    if req.stop_price is not None:
+        body["stop_price"] = decimal_text(_price(req.stop_price, "stop_price"))
+    if req.trail is not None:
+        body["trail"] = decimal_text(_positive(req.trail, "trail"))
+    client_order_id = _client_order_id(req.client_order_id)
+    if not body:
+        raise _fail(
+            "qty",
+            "the replace request changes nothing",
+            "set at least one of qty, time_in_force, limit_price, stop_price, trail",
+        )
+    if client_order_id is not None:
+        body["client_order_id"] = client_order_id
+    return body
+
+
+def validate_replace_request(req: ReplaceRequest) -> None:
+    """Raise ``OrderValidationError`` if ``req`` is not a valid replace."""
+    _replace_body(req)
+
+
+def build_replace_body(req: ReplaceRequest) -> dict[str, Any]:
+    """The JSON body of ``PATCH /v2/orders/{id}`` for ``req`` (validated first)."""
+    return _replace_body(req)
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def _choice(value: object, name: str, allowed: tuple[str, ...]) -> str:
+    text = str(getattr(value, "value", value)).lower()
+    if text not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return text
+
+
+def _bound(value: int, name: str, maximum: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ValueError(f"{name} must be a whole number from 1 to {maximum}, got {value!r}")
+    return str(value)
+
+
+def _instant(value: dt.datetime | dt.date, name: str) -> str:
+    if isinstance(value, dt.datetime):
+        return rfc3339(value, name)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise ValueError(f"{name} must be a datetime or a date, got {type(value).__name__}")
+
+
+def _names(value: str | Iterable[str], name: str) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value)
+    names = [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+    if not names:
+        raise ValueError(f"{name} is empty: pass at least one value or leave it out")
+    return names
+
+
+def orders_query(
+    *,
+    status: str | None = None,
+    limit: int | None = None,
+    after: dt.datetime | dt.date | None = None,
+    until: dt.datetime | dt.date | None = None,
+    direction: str | None = None,
+    nested: bool | None = None,
+    symbols: str | Iterable[str] | None = None,
+    side: OrderSide | str | None = None,
+) -> dict[str, str]:
+    """Query parameters of ``GET /v2/orders``. ``after``/``until`` bound the submission time
+    (exclusive); ``limit`` is at most 500."""
+    query: dict[str, str] = {}
+    if status is not None:
+        query["status"] = _choice(status, "status", ("open", "closed", "all"))
+    if limit is not None:
+        query["limit"] = _bound(limit, "limit", MAX_ORDERS_PAGE)
+    if after is not None:
+        query["after"] = _instant(after, "after")
+    if until is not None:
+        query["until"] = _instant(until, "until")
+    if direction is not None:
+        query["direction"] = _choice(direction, "direction", ("asc", "desc"))
+    if nested is not None:
+        query["nested"] = "true" if nested else "false"
+    if symbols is not None:
+        query["symbols"] = ",".join(name.upper() for name in _names(symbols, "symbols"))
+    if side is not None:
+        query["side"] = _choice(side, "side", ("buy", "sell"))
+    return query
+
+
+def activities_query(
+    *,
+    activity_types: str | Iterable[str] | None = None,
+    date: dt.date | None = None,
+    after: dt.datetime | dt.date | None = None,
+    until: dt.datetime | dt.date | None = None,
+    direction: str | None = None,
+    page_size: int | None = None,
+    page_token: str | None = None,
+) -> dict[str, str]:
+    """Query parameters of ``GET /v2/account/activities``. ``date`` excludes ``after``/``until``;
+    ``page_size`` is at most 100; ``page_token`` is the id of the last activity seen."""
+    query: dict[str, str] = {}
+    if activity_types is not None:
+        types = [name.upper() for name in _names(activity_types, "activity_types")]
+        for name in types:
+            if not name.isalnum():
+                raise ValueError(f"activity_types: {name!r} is not an activity type like FILL")
+        query["activity_types"] = ",".join(types)
+    if date is not None:
+        if after is not None or until is not None:
+            raise ValueError("date cannot be combined with after/until: pass one or the other")
+        if isinstance(date, dt.datetime) or not isinstance(date, dt.date):
+            raise ValueError(f"date must be a datetime.date, got {type(date).__name__}")
+        query["date"] = date.isoformat()
+    if after is not None:
+        query["after"] = _instant(after, "after")
+    if until is not None:
+        query["until"] = _instant(until, "until")
+    if direction is not None:
+        query["direction"] = _choice(direction, "direction", ("asc", "desc"))
+    if page_size is not None:
+        query["page_size"] = _bound(page_size, "page_size", MAX_ACTIVITIES_PAGE)
+    if page_token is not None:
+        if not page_token:
+            raise ValueError("page_token is empty: pass the id of the last activity seen")
+        query["page_token"] = page_token
+    return query
