@@ -1,11 +1,294 @@
-"""alpacactl commands: monitor (placeholder until its issue lands)."""
+"""alpacactl commands: ``monitor``, ``sync``, ``demo``, ``flows serve`` and ``flows deploy``.
+
+Module-level imports stay light (typer only): the client, SQLAlchemy, Prefect and the simulator are
+imported inside the command bodies so ``alpacactl --help`` starts fast.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
 
 import typer
 
 __all__ = ["register"]
 
+flows_app = typer.Typer(
+    help="Prefect flows: alpaca_account_monitoring and alpaca_order_monitoring.",
+    no_args_is_help=True,
+)
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per log line: time, level, logger, message (and the exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _setup_logging(level: str, log_json: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_json:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def _selected_accounts(names: list[str] | None) -> tuple[Any, list[Any]]:
+    from alpaca_integration.config import load_accounts, load_settings
+    from alpaca_integration.errors import ConfigError
+
+    try:
+        settings = load_settings()
+        accounts = load_accounts(settings)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail raises
+    if names:
+        unknown = [n for n in names if n not in accounts]
+        if unknown:
+            _fail(
+                f"unknown account(s) {', '.join(unknown)}; configured: {', '.join(accounts)}. "
+                "Fix: pass one of the configured names to --account"
+            )
+        return settings, [accounts[n] for n in names]
+    return settings, list(accounts.values())
+
+
+def _status_table(service: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(title="alpacactl monitor", expand=False)
+    for column in ("account", "stream", "last sync", "events", "events/s", "lag", "gaps", "error"):
+        table.add_column(column)
+    for status in service.statuses():
+        table.add_row(
+            status.name,
+            "connected" if status.connected else "down",
+            status.last_sync_at.strftime("%H:%M:%S") if status.last_sync_at else "-",
+            str(status.events),
+            f"{status.events_per_second:.1f}",
+            f"{status.lag_seconds * 1000:.0f} ms" if status.lag_seconds is not None else "-",
+            str(status.gaps),
+            (status.last_error or "")[:60],
+        )
+    return table
+
+
+async def _run_monitor(
+    accounts: list[Any],
+    settings: Any,
+    *,
+    interval: float,
+    stream: bool,
+    migrate: bool,
+    show_status: bool,
+    duration: float | None,
+) -> None:
+    from rich.live import Live
+
+    from alpaca_integration.service import MonitorService, open_store_and_cache
+
+    store, cache = await open_store_and_cache(
+        settings.database_url, settings.redis_url, migrate=migrate
+    )
+    service = MonitorService(
+        accounts,
+        store,
+        cache,
+        update_interval=interval,
+        stream=stream,
+        redis_url=settings.redis_url,
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, service.stop)
+    if duration is not None:
+        loop.call_later(duration, service.stop)
+    runner = asyncio.create_task(service.run())
+    try:
+        if show_status:
+            with Live(_status_table(service), refresh_per_second=2, transient=False) as live:
+                while not runner.done():
+                    await asyncio.wait({runner}, timeout=0.5)
+                    live.update(_status_table(service))
+        await runner
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await cache.aclose()
+        await store.aclose()
+
+
+def monitor(
+    account: list[str] = typer.Option(
+        None, "--account", "-a", help="Account name(s) from ALPACA_ACCOUNTS_FILE; default: all."
+    ),
+    interval: float = typer.Option(
+        None, help="Seconds between periodic syncs (default ALPACA_UPDATE_INTERVAL)."
+    ),
+    stream: bool = typer.Option(True, help="Consume the trade_updates stream."),
+    migrate: bool = typer.Option(False, help="Apply database migrations first (PostgreSQL)."),
+    status: bool = typer.Option(True, help="Show the live status line."),
+    log_json: bool = typer.Option(False, "--log-json", help="Structured JSON logs on stderr."),
+    log_level: str = typer.Option("INFO", help="Log level."),
+    duration: float = typer.Option(None, help="Stop after this many seconds (default: run)."),
+) -> None:
+    """Keep the store and cache equal to the broker: stream + periodic syncs, until Ctrl-C."""
+    _setup_logging(log_level, log_json)
+    settings, accounts = _selected_accounts(account)
+    asyncio.run(
+        _run_monitor(
+            accounts,
+            settings,
+            interval=float(interval or settings.update_interval),
+            stream=stream,
+            migrate=migrate,
+            show_status=status and sys.stderr.isatty(),
+            duration=duration,
+        )
+    )
+
+
+async def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progress: bool) -> None:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.service import open_store_and_cache
+    from alpaca_integration.sync.engine import SyncEngine
+
+    store, cache = await open_store_and_cache(
+        settings.database_url, settings.redis_url, migrate=migrate
+    )
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed} rows"),
+            TimeElapsedColumn(),
+            disable=not progress,
+        ) as bar:
+            for config in accounts:
+                orders_task = bar.add_task(f"{config.name}: orders", total=None)
+                activities_task = bar.add_task(f"{config.name}: activities", total=None)
+
+                def on_progress(
+                    feed: str, count: int, o: Any = orders_task, a: Any = activities_task
+                ) -> None:
+                    if feed == "orders":
+                        bar.update(o, completed=count)
+                    else:
+                        bar.advance(a, count)
+
+                async with AlpacaClient.from_account(
+                    config, redis_url=settings.redis_url
+                ) as client:
+                    engine = SyncEngine(config.name, client, store, cache, on_progress=on_progress)
+                    report = await engine.sync_all()
+                typer.echo(
+                    f"{config.name}: {report.orders_seen} orders read; rows changed: "
+                    f"orders {report.orders_changed}, fills {report.fills_changed}, "
+                    f"activities {report.activities_changed}, positions "
+                    f"{report.positions_changed}; quarantined {report.quarantined}"
+                )
+    finally:
+        await cache.aclose()
+        await store.aclose()
+
+
+def sync(
+    account: list[str] = typer.Option(None, "--account", "-a", help="Account name(s)."),
+    migrate: bool = typer.Option(False, help="Apply database migrations first (PostgreSQL)."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+    log_level: str = typer.Option("WARNING", help="Log level."),
+) -> None:
+    """One-shot sync: the full history on the first run, incremental afterwards."""
+    _setup_logging(log_level, False)
+    settings, accounts = _selected_accounts(account)
+    from alpaca_integration.errors import AlpacaIntegrationError
+
+    try:
+        asyncio.run(_run_sync(accounts, settings, migrate=migrate, progress=progress))
+    except AlpacaIntegrationError as exc:
+        _fail(str(exc))
+
+
+def demo(
+    duration: float = typer.Option(60.0, help="Seconds of monitored trading."),
+    db: Path = typer.Option(
+        Path("alpaca_demo.db"), help="SQLite file to write (recreated on each run)."
+    ),
+    seed: int = typer.Option(7, help="Simulator seed."),
+    log_level: str = typer.Option("WARNING", help="Log level."),
+) -> None:
+    """Simulator + scripted trading session + the real monitor, then the store vs the venue."""
+    _setup_logging(log_level, False)
+    from alpaca_integration.demo import run_demo
+
+    code = asyncio.run(run_demo(duration=duration, db_path=db, seed=seed))
+    raise typer.Exit(code=code)
+
+
+_DEPLOY_HELP = """\
+Deploy the two flows to a Prefect work pool so several machines share many accounts:
+
+  prefect server start                       # or use Prefect Cloud
+  export PREFECT_API_URL=http://127.0.0.1:4200/api
+  prefect work-pool create alpaca --type process
+  prefect deploy --prefect-file docs/prefect.yaml --all   # see docs/monitoring.md
+  prefect worker start --pool alpaca          # on each machine
+
+Each deployment is parametrised by account_name; create one per account (or per group).
+See docs/monitoring.md for the full walk-through.
+"""
+
+
+@flows_app.command("serve")
+def flows_serve(
+    account: list[str] = typer.Option(None, "--account", "-a", help="Account name(s)."),
+    interval: int = typer.Option(
+        None, help="Seconds between runs (default ALPACA_UPDATE_INTERVAL)."
+    ),
+) -> None:
+    """Serve both flows on a schedule (needs a Prefect server: `prefect server start`)."""
+    settings, accounts = _selected_accounts(account)
+    from alpaca_integration.flows import serve_flows
+
+    serve_flows([a.name for a in accounts], interval=int(interval or settings.update_interval))
+
+
+@flows_app.command("deploy")
+def flows_deploy() -> None:
+    """How to deploy the flows to a work pool (prints the steps)."""
+    typer.echo(_DEPLOY_HELP)
+
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
+    app.command()(monitor)
+    app.command()(sync)
+    app.command()(demo)
+    app.add_typer(flows_app, name="flows")

@@ -1,0 +1,160 @@
+"""Prefect flows: ``alpaca_account_monitoring`` and ``alpaca_order_monitoring``.
+
+The flows are thin: small typed tasks with retries that open the store, the cache and one
+``AlpacaClient`` per flow run and call the sync engine. They never parse JSON. Both take the
+configured account name (``config.load_accounts``) as their parameter, so one deployment per
+account (or a parameter per run) lets a work pool spread many accounts over several machines.
+
+``serve_flows`` runs both on an interval with ``flow.serve``, which needs a Prefect API
+(``prefect server start`` and ``PREFECT_API_URL``; see docs/monitoring.md).
+
+This module imports Prefect at import time; nothing on the CLI's start-up path imports it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from prefect import flow, task
+
+from alpaca_integration.config import AccountConfig, AlpacaSettings, load_accounts, load_settings
+from alpaca_integration.sync.engine import SyncEngine, SyncReport
+
+__all__ = [
+    "alpaca_account_monitoring",
+    "alpaca_order_monitoring",
+    "serve_flows",
+]
+
+
+def _account(name: str, settings: AlpacaSettings) -> AccountConfig:
+    accounts = load_accounts(settings)
+    if name not in accounts:
+        from alpaca_integration.errors import ConfigError
+
+        raise ConfigError(
+            f"unknown account {name!r}; configured: {', '.join(accounts)}. "
+            "Fix: pass one of the configured names as account_name",
+            setting="account_name",
+        )
+    return accounts[name]
+
+
+def _summary(report: SyncReport) -> dict[str, Any]:
+    return {
+        "account": report.account,
+        "orders_seen": report.orders_seen,
+        "orders_changed": report.orders_changed,
+        "fills_changed": report.fills_changed,
+        "activities_changed": report.activities_changed,
+        "positions_changed": report.positions_changed,
+        "fees_attached": report.fees_attached,
+        "quarantined": report.quarantined,
+    }
+
+
+async def _with_engine(account_name: str, step: str) -> dict[str, Any]:
+    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.service import open_store_and_cache
+
+    settings = load_settings()
+    config = _account(account_name, settings)
+    store, cache = await open_store_and_cache(settings.database_url, settings.redis_url)
+    try:
+        async with AlpacaClient.from_account(config, redis_url=settings.redis_url) as client:
+            engine = SyncEngine(config.name, client, store, cache)
+            if step == "account":
+                report = await engine.sync_account()
+            elif step == "orders":
+                report = await engine.sync_orders()
+            else:
+                report = await engine.sync_activities()
+        return _summary(report)
+    finally:
+        await cache.aclose()
+        await store.aclose()
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], log_prints=True)
+async def sync_account_state(account_name: str) -> dict[str, Any]:
+    """Account snapshot and positions into the store and cache."""
+    return await _with_engine(account_name, "account")
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], log_prints=True)
+async def sync_orders(account_name: str) -> dict[str, Any]:
+    """Orders since the checkpoint plus a refresh of every order still open in the store."""
+    return await _with_engine(account_name, "orders")
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], log_prints=True)
+async def sync_fills_and_activities(account_name: str) -> dict[str, Any]:
+    """Fills (with fees) and non-trade activities since the checkpoint."""
+    return await _with_engine(account_name, "activities")
+
+
+@task(retries=1, retry_delay_seconds=5)
+async def run_quality_rules(account_name: str) -> int:
+    """Quality rules over the store, when the correctness module provides them; findings count."""
+    from alpaca_integration import quality
+
+    run_rules = getattr(quality, "run_rules", None)
+    if run_rules is None:
+        return 0
+    from alpaca_integration.service import open_store_and_cache
+
+    settings = load_settings()
+    store, cache = await open_store_and_cache(settings.database_url, None)
+    try:
+        results = await run_rules(
+            store,
+            account_name,
+            now=dt.datetime.now(dt.UTC),
+            update_interval=settings.update_interval,
+        )
+        return len(results)
+    finally:
+        await cache.aclose()
+        await store.aclose()
+
+
+@flow(name="alpaca_account_monitoring", log_prints=True)
+async def alpaca_account_monitoring(account_name: str = "default") -> dict[str, Any]:
+    """Account monitoring: snapshot, positions, then the quality rules."""
+    summary = await sync_account_state(account_name)
+    summary["quality_findings"] = await run_quality_rules(account_name)
+    return summary
+
+
+@flow(name="alpaca_order_monitoring", log_prints=True)
+async def alpaca_order_monitoring(account_name: str = "default") -> dict[str, Any]:
+    """Order monitoring: orders (incremental + open refresh), then fills and activities."""
+    orders = await sync_orders(account_name)
+    activities = await sync_fills_and_activities(account_name)
+    return {
+        **orders,
+        "fills_changed": activities["fills_changed"],
+        "activities_changed": activities["activities_changed"],
+        "fees_attached": activities["fees_attached"],
+        "quarantined": orders["quarantined"] + activities["quarantined"],
+    }
+
+
+def serve_flows(account_names: Sequence[str], *, interval: int) -> None:
+    """Serve both flows for each account every ``interval`` seconds (blocks; needs a Prefect API)."""
+    from prefect import serve
+
+    deployments: list[Any] = []
+    for name in account_names:
+        for prefix, monitoring_flow in (
+            ("account", alpaca_account_monitoring),
+            ("orders", alpaca_order_monitoring),
+        ):
+            deployments.append(
+                monitoring_flow.to_deployment(
+                    name=f"{prefix}-{name}", interval=interval, parameters={"account_name": name}
+                )
+            )
+    serve(*deployments)

@@ -1,0 +1,322 @@
+"""``alpacactl demo``: the product's main job, end to end, on a fresh machine with nothing set up.
+
+1. Starts the built-in simulator in-process (random free port; an always-open clock unless the
+   real market is open; a small liquidity cap so large orders fill in parts). It uses the
+   simulator's demo keys and never touches a real Alpaca endpoint.
+2. Starts the real monitor (``MonitorService``: trade_updates stream + periodic syncs) writing to a
+   fresh SQLite file and the in-memory cache.
+3. Runs a scripted trading session through the package's own ``AlpacaClient``: market, limit,
+   stop, trailing stop, a bracket, an OCO, partial fills, a replace and a cancel, moving prices
+   with the simulator's admin API so the stops and limits trigger.
+4. After ``duration`` seconds, stops the monitor, prints account, positions, orders and fills
+   tables, compares the store with the simulator's state dump, and says where the data is.
+
+Imports the client, the simulator's testing helpers, the service and the store lazily (inside
+``run_demo``); nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from alpaca_integration.models import (
+    OrderClass,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    ReplaceRequest,
+    StopLoss,
+    TakeProfit,
+    TimeInForce,
+)
+
+__all__ = ["DEMO_ACCOUNT", "DEMO_SYMBOLS", "run_demo", "scripted_session"]
+
+log = logging.getLogger(__name__)
+
+DEMO_ACCOUNT = "demo"
+DEMO_SYMBOLS = ("AAPL", "MSFT", "SPY", "TSLA")
+_START_PRICES = {
+    "AAPL": Decimal("190.00"),
+    "MSFT": Decimal("410.00"),
+    "SPY": Decimal("520.00"),
+    "TSLA": Decimal("180.00"),
+}
+
+SetPrice = Callable[[str, Decimal], Awaitable[None]]
+
+
+async def scripted_session(
+    client: Any,
+    set_price: SetPrice,
+    *,
+    pause: float = 0.5,
+    say: Callable[[str], None] = lambda _line: None,
+) -> list[str]:
+    """Place the demo's orders; returns what was done, one line per step."""
+    done: list[str] = []
+
+    async def step(text: str) -> None:
+        say(text)
+        done.append(text)
+        await asyncio.sleep(pause)
+
+    for symbol, price in _START_PRICES.items():
+        await set_price(symbol, price)
+
+    await client.submit_order(OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=Decimal(20)))
+    await step("market buy 20 AAPL")
+
+    limit = await client.submit_order(
+        OrderRequest(
+            symbol="MSFT",
+            side=OrderSide.BUY,
+            type=OrderType.LIMIT,
+            qty=Decimal(5),
+            limit_price=Decimal("400.00"),
+            time_in_force=TimeInForce.GTC,
+        )
+    )
+    await step("limit buy 5 MSFT @ 400.00 (rests below the market)")
+    await client.replace_order(limit.id, ReplaceRequest(limit_price=Decimal("411.00")))
+    await step("replace: MSFT limit raised to 411.00 (marketable: fills)")
+
+    far = await client.submit_order(
+        OrderRequest(
+            symbol="SPY",
+            side=OrderSide.BUY,
+            type=OrderType.LIMIT,
+            qty=Decimal(3),
+            limit_price=Decimal("400.00"),
+            time_in_force=TimeInForce.GTC,
+        )
+    )
+    await step("limit buy 3 SPY @ 400.00")
+    await client.cancel_order(far.id)
+    await step("cancel the SPY limit")
+
+    await client.submit_order(
+        OrderRequest(
+            symbol="AAPL",
+            side=OrderSide.SELL,
+            type=OrderType.STOP,
+            qty=Decimal(5),
+            stop_price=Decimal("185.00"),
+            time_in_force=TimeInForce.GTC,
+        )
+    )
+    await step("stop sell 5 AAPL @ 185.00")
+    await client.submit_order(
+        OrderRequest(
+            symbol="AAPL",
+            side=OrderSide.SELL,
+            type=OrderType.TRAILING_STOP,
+            qty=Decimal(5),
+            trail_percent=Decimal("2"),
+            time_in_force=TimeInForce.GTC,
+        )
+    )
+    await step("trailing stop sell 5 AAPL, trail 2%")
+    await set_price("AAPL", Decimal("195.00"))
+    await step("AAPL up to 195.00 (the trailing stop's high-water mark follows)")
+    await set_price("AAPL", Decimal("184.00"))
+    await step("AAPL down to 184.00: the stop and the trailing stop trigger")
+
+    await client.submit_order(
+        OrderRequest(
+            symbol="SPY",
+            side=OrderSide.BUY,
+            qty=Decimal(10),
+            time_in_force=TimeInForce.GTC,
+            order_class=OrderClass.BRACKET,
+            take_profit=TakeProfit(limit_price=Decimal("530.00")),
+            stop_loss=StopLoss(stop_price=Decimal("510.00")),
+        )
+    )
+    await step("bracket buy 10 SPY: take profit 530.00, stop loss 510.00")
+    await set_price("SPY", Decimal("531.00"))
+    await step("SPY up to 531.00: the take-profit leg fills, the stop leg is canceled")
+
+    await client.submit_order(
+        OrderRequest(
+            symbol="MSFT",
+            side=OrderSide.SELL,
+            type=OrderType.LIMIT,
+            qty=Decimal(5),
+            time_in_force=TimeInForce.GTC,
+            order_class=OrderClass.OCO,
+            take_profit=TakeProfit(limit_price=Decimal("430.00")),
+            stop_loss=StopLoss(stop_price=Decimal("395.00")),
+        )
+    )
+    await step("OCO sell 5 MSFT: limit 430.00 / stop 395.00")
+    await set_price("MSFT", Decimal("394.00"))
+    await step("MSFT down to 394.00: the OCO's stop fills, its limit is canceled")
+
+    await client.submit_order(OrderRequest(symbol="TSLA", side=OrderSide.BUY, qty=Decimal(600)))
+    await step("market buy 600 TSLA: fills in parts under the liquidity cap")
+    return done
+
+
+def _market_is_open_now() -> bool:
+    try:
+        import exchange_calendars as xcals
+
+        calendar = xcals.get_calendar("XNYS")
+        now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+        return bool(calendar.is_open_on_minute(now))
+    except Exception:
+        return False
+
+
+def _fresh_db_path(db_path: Path) -> Path:
+    """The absolute path of the demo's SQLite file, removed (with its journal files) if present."""
+    db_path = db_path.resolve()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            db_path.with_name(db_path.name + suffix).unlink()
+    return db_path
+
+
+def _render(console: Any, store_dump: dict[str, Any], db_path: Path) -> None:
+    from rich.table import Table
+
+    account = store_dump.get("account") or {}
+    table = Table(title="Account")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for name in ("cash", "equity", "buying_power", "long_market_value", "short_market_value"):
+        if name in account:
+            table.add_row(name, str(account[name]))
+    console.print(table)
+
+    positions = Table(title="Positions")
+    for column in ("symbol", "qty", "avg entry"):
+        positions.add_column(column, justify="right")
+    for symbol, position in sorted(store_dump.get("positions", {}).items()):
+        positions.add_row(symbol, str(position["qty"]), str(position["avg_entry_price"]))
+    console.print(positions)
+
+    orders = Table(title="Orders")
+    for column in ("submitted", "symbol", "side", "type", "class", "qty", "filled", "status"):
+        orders.add_column(column)
+    rows = sorted(store_dump.get("orders", {}).values(), key=lambda o: str(o.get("created_at")))
+    for order in rows:
+        orders.add_row(
+            str(order.get("created_at", ""))[11:19],
+            str(order.get("symbol", "")),
+            str(order.get("side", "")),
+            str(order.get("type", "")),
+            str(order.get("order_class", "")),
+            str(order.get("qty", "")),
+            str(order.get("filled_qty", "")),
+            str(order.get("status", "")),
+        )
+    console.print(orders)
+
+    fills = Table(title="Fills")
+    for column in ("time", "symbol", "side", "qty", "price", "fee"):
+        fills.add_column(column, justify="right")
+    for fill in sorted(store_dump.get("fills", []), key=lambda f: str(f.get("timestamp"))):
+        fills.add_row(
+            str(fill.get("timestamp", ""))[11:23],
+            str(fill.get("symbol", "")),
+            str(fill.get("side", "")),
+            str(fill.get("qty", "")),
+            str(fill.get("price", "")),
+            str(fill.get("fee", "")),
+        )
+    console.print(fills)
+
+
+async def run_demo(
+    *,
+    duration: float = 60.0,
+    db_path: Path = Path("alpaca_demo.db"),
+    seed: int = 7,
+    update_interval: float = 5.0,
+    quiet: bool = False,
+) -> int:
+    """Run the whole demo; 0 when the store equals the simulator at the end, 1 otherwise."""
+    from rich.console import Console
+
+    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.config import AccountConfig
+    from alpaca_integration.service import MonitorService, open_store_and_cache
+    from alpaca_integration.simulator import SimConfig
+    from alpaca_integration.simulator.testing import DEMO_KEY_ID, DEMO_SECRET_KEY, running_simulator
+    from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+
+    console = Console(quiet=quiet)
+    db_path = await asyncio.to_thread(_fresh_db_path, db_path)
+    clock = "market" if _market_is_open_now() else "always-open"
+    config = SimConfig(
+        seed=seed, symbols=list(DEMO_SYMBOLS), clock=clock, liquidity_cap=Decimal(100)
+    )
+    started = time.monotonic()
+    with running_simulator(config) as sim:
+        console.print(f"[bold]simulator[/] at {sim.base_url} (clock: {clock})")
+        account = AccountConfig(
+            name=DEMO_ACCOUNT,
+            api_key=DEMO_KEY_ID,
+            secret_key=DEMO_SECRET_KEY,
+            base_url=sim.base_url,
+            stream_url=sim.stream_url,
+        )
+        store, cache = await open_store_and_cache(f"sqlite:///{db_path}", None)
+        try:
+            service = MonitorService(
+                [account], store, cache, update_interval=update_interval, silence_timeout=10.0
+            )
+            runner = asyncio.create_task(service.run())
+            await service.wait_started()
+
+            async def set_price(symbol: str, price: Decimal) -> None:
+                await asyncio.to_thread(sim.set_price, symbol, price)
+
+            async with AlpacaClient.from_account(account) as client:
+                await scripted_session(
+                    client, set_price, pause=0.5, say=lambda line: console.print(f"  {line}")
+                )
+            remaining = duration - (time.monotonic() - started)
+            if remaining > 0:
+                console.print(f"monitoring for {remaining:.0f} more seconds ...")
+                await asyncio.sleep(remaining)
+            engine = service.engines[0]
+            service.stop()
+            await runner
+            # The venue is quiet now: one last catch-up makes the final comparison meaningful.
+            async with AlpacaClient.from_account(account) as client:
+                engine.client = client
+                await engine.sync_all()
+            store_dump = normalize_store_dump(await store.dump(DEMO_ACCOUNT))
+            venue_dump = await asyncio.to_thread(sim.dump, DEMO_KEY_ID)
+            differences = compare_with_venue(store_dump, venue_dump)
+            _render(console, store_dump, db_path)
+            events = engine.events_applied
+        finally:
+            await cache.aclose()
+            await store.aclose()
+    console.print(f"stream events applied: {events}")
+    if differences:
+        console.print(f"[red]store differs from the simulator in {len(differences)} place(s):[/]")
+        for line in differences[:20]:
+            console.print(f"  {line}")
+        console.print(f"data written to {db_path}")
+        return 1
+    n_orders = len(store_dump.get("orders", {}))
+    n_fills = len(store_dump.get("fills", []))
+    console.print(
+        f"[green]store equals the simulator's state[/]: {n_orders} orders, {n_fills} fills, "
+        f"{len(store_dump.get('positions', {}))} positions, cash {store_dump.get('cash')}"
+    )
+    console.print(f"data written to {db_path} (SQLite; open it with `sqlite3 {db_path}`)")
+    return 0
