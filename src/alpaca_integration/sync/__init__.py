@@ -1,0 +1,28 @@
+"""Keeping the store and the cache equal to the broker: REST syncs, stream events, gaps.
+
+``SyncEngine`` (engine.py) is the one ingestion path; ``StreamIngestor`` (stream.py) feeds it
+trade_updates; ``join`` holds the pure helpers (fee join, positions from fills); ``compare``
+checks a store dump against the venue's. Never imports the CLI, Prefect or the simulator.
+"""
+
+from __future__ import annotations
+
+from alpaca_integration.sync.engine import (
+    FEED_ACCOUNT,
+    FEED_ACTIVITIES,
+    FEED_ORDERS,
+    FEED_STREAM,
+    SyncEngine,
+    SyncReport,
+)
+from alpaca_integration.sync.stream import StreamIngestor
+
+__all__ = [
+    "FEED_ACCOUNT",
+    "FEED_ACTIVITIES",
+    "FEED_ORDERS",
+    "FEED_STREAM",
+    "StreamIngestor",
+    "SyncEngine",
+    "SyncReport",
+]

@@ -16,8 +16,8 @@ Feeds and their checkpoints (``sync_checkpoints``):
 * ``account``: the time of the last account snapshot + positions.
 * ``stream``: the newest trade_updates event time applied.
 
-Imports the package's models, errors, sync helpers and (lazily) quality; never the CLI, Prefect or
-the simulator. The client, store and cache are used only through the small protocols below.
+Imports the package's models, errors, sync helpers and (lazily) quality and parse; the client
+only for typing; never the CLI, Prefect or the simulator.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alpaca_integration.errors import NotFoundError
+from alpaca_integration.errors import NotFoundError, ParseError
 from alpaca_integration.models import (
     AccountSnapshot,
     Activity,
@@ -52,7 +52,6 @@ __all__ = [
     "FEED_ACTIVITIES",
     "FEED_ORDERS",
     "FEED_STREAM",
-    "SyncClient",
     "SyncEngine",
     "SyncReport",
 ]
@@ -63,6 +62,9 @@ FEED_ORDERS = "orders"
 FEED_ACTIVITIES = "activities"
 FEED_ACCOUNT = "account"
 FEED_STREAM = "stream"
+
+if TYPE_CHECKING:
+    from alpaca_integration.alpaca.client import AlpacaClient
 
 _T = TypeVar("_T")
 
@@ -76,20 +78,6 @@ def _parse_time(text: str | None) -> dt.datetime | None:
         return None
     value = dt.datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-class SyncClient(Protocol):
-    """The part of ``AlpacaClient`` the engine reads through."""
-
-    async def get_account(self) -> AccountSnapshot: ...
-
-    async def list_positions(self) -> list[Position]: ...
-
-    async def get_order(self, order_id: str, *, nested: bool | None = None) -> Order: ...
-
-    def iter_orders(self, **filters: Any) -> AsyncIterator[Order]: ...
-
-    def iter_activities(self, **filters: Any) -> AsyncIterator[Fill | Activity]: ...
 
 
 @dataclass
@@ -132,6 +120,24 @@ class SyncReport:
 ProgressCallback = Callable[[str, int], None]
 
 
+@dataclass(frozen=True)
+class _QuarantinedEvent:
+    """A stream event refused before storage, in the shape ``_persist_quarantine`` writes."""
+
+    update: TradeUpdate
+    reason: str
+    record_kind: str = "trade_update"
+    source: str = "stream"
+
+    @property
+    def record_key(self) -> str:
+        return self.update.execution_id or self.update.order.id
+
+    @property
+    def raw(self) -> bytes:
+        return self.update.raw
+
+
 class SyncEngine:
     """Keeps one account's store rows and cache entries equal to the broker.
 
@@ -144,7 +150,7 @@ class SyncEngine:
     def __init__(
         self,
         account: str,
-        client: SyncClient,
+        client: AlpacaClient,
         store: Any,
         cache: Any | None = None,
         *,
@@ -457,7 +463,14 @@ class SyncEngine:
 
         report = SyncReport(self.account)
         received = self.now()
-        fill = fill_from_trade_update(update)
+        try:
+            fill = fill_from_trade_update(update)
+        except ParseError as exc:
+            # A fill event without its execution fields: keep the order's update, quarantine the
+            # event; the REST FILL activity will bring the execution.
+            fill = None
+            report.quarantined += 1
+            await self._persist_quarantine([_QuarantinedEvent(update, str(exc))])
         positions = await self._known_positions()
         derived = position_after_fill(positions.get(update.order.symbol), update, received)
         stream_at = update.timestamp
