@@ -1,0 +1,239 @@
+"""Quality rules over one account's stored state: each rule passes a consistent state and fails
+the broken one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
+
+from alpaca_integration.models import OrderClass, OrderSide, OrderStatus, PositionSide
+from alpaca_integration.quality import RULES, StoreState, evaluate_rules
+
+FILLED = make_order(
+    id="o1",
+    client_order_id="ai-1",
+    status=OrderStatus.FILLED,
+    filled_qty=Decimal(10),
+    filled_avg_price=Decimal(100),
+)
+FILL = make_fill(fill_id="f1", order_id="o1", qty=Decimal(10), price=Decimal(100))
+POSITION = make_position(symbol="AAPL", qty=Decimal(10))
+SNAPSHOT = make_snapshot()
+
+CONSISTENT = StoreState(
+    account="main",
+    orders=(FILLED,),
+    fills=(FILL,),
+    positions=(POSITION,),
+    snapshot=SNAPSHOT,
+    fill_history_complete=True,
+)
+
+
+def rules_found(state: StoreState, **kw: object) -> set[tuple[str, str]]:
+    return {(r.rule, r.subject) for r in evaluate_rules(state, now=NOW, **kw)}  # type: ignore[arg-type]
+
+
+def with_(**changes: object) -> StoreState:
+    fields = {
+        "account": CONSISTENT.account,
+        "orders": CONSISTENT.orders,
+        "fills": CONSISTENT.fills,
+        "positions": CONSISTENT.positions,
+        "snapshot": CONSISTENT.snapshot,
+        "fill_history_complete": CONSISTENT.fill_history_complete,
+    }
+    fields.update(changes)
+    return StoreState(**fields)  # type: ignore[arg-type]
+
+
+def test_consistent_state_passes_every_rule() -> None:
+    """A store whose orders, fills, positions and snapshot agree yields no result."""
+    assert evaluate_rules(CONSISTENT, now=NOW) == []
+
+
+def test_fill_without_order() -> None:
+    """A fill pointing at an order the store lacks is an error naming the order."""
+    stray = make_fill(fill_id="f9", order_id="ghost", qty=Decimal(1))
+    found = rules_found(with_(fills=(FILL, stray), fill_history_complete=False))
+    assert ("fill_without_order", "ghost") in found
+
+
+def test_order_fill_qty_mismatch() -> None:
+    """An order whose fills do not add up to filled_qty is reported."""
+    partial = make_fill(fill_id="f1", order_id="o1", qty=Decimal(4))
+    results = evaluate_rules(with_(fills=(partial,), fill_history_complete=False), now=NOW)
+    assert [(r.rule, r.subject) for r in results] == [("order_fill_qty_mismatch", "o1")]
+    assert results[0].detail == "filled_qty 10 but its 1 fill(s) sum to 4"
+    assert results[0].severity == "error"
+
+
+def test_position_fill_mismatch_only_with_complete_history() -> None:
+    """A position off the signed sum of fills is reported when the history is complete."""
+    drifted = make_position(symbol="AAPL", qty=Decimal(12))
+    assert ("position_fill_mismatch", "AAPL") in rules_found(with_(positions=(drifted,)))
+    assert rules_found(with_(positions=(drifted,), fill_history_complete=False)) == set()
+
+
+def test_position_fill_sum_counts_sells_and_flat_symbols() -> None:
+    """Sells subtract; a symbol whose fills net to zero must have no position."""
+    sell_order = make_order(
+        id="o2",
+        client_order_id="ai-2",
+        side=OrderSide.SELL,
+        status=OrderStatus.FILLED,
+        filled_qty=Decimal(10),
+        filled_avg_price=Decimal(101),
+    )
+    sell_fill = make_fill(
+        fill_id="f2", order_id="o2", side=OrderSide.SELL, qty=Decimal(10), price=Decimal(101)
+    )
+    flat = with_(orders=(FILLED, sell_order), fills=(FILL, sell_fill), positions=())
+    assert rules_found(flat) == set()
+    ghost = with_(orders=(FILLED, sell_order), fills=(FILL, sell_fill))
+    assert ("position_fill_mismatch", "AAPL") in rules_found(ghost)
+
+
+def test_equity_mismatch_with_tolerance() -> None:
+    """Equity must equal cash + long - |short| within the tolerance."""
+    short_ok = make_snapshot(
+        cash=Decimal(10000),
+        long_market_value=Decimal(1100),
+        short_market_value=Decimal(-500),
+        equity=Decimal("10600.005"),
+    )
+    assert rules_found(with_(snapshot=short_ok, positions=(), fill_history_complete=False)) == set()
+    off = make_snapshot(equity=Decimal("10100.02"))
+    assert ("equity_mismatch", "account") in rules_found(with_(snapshot=off))
+    assert ("equity_mismatch", "account") not in rules_found(
+        with_(snapshot=off), equity_tolerance=Decimal("0.05")
+    )
+
+
+def test_negative_cash_on_cash_account() -> None:
+    """Negative cash is an error on a cash account, normal on a margin account."""
+    cash_account = make_snapshot(
+        multiplier=Decimal(1),
+        cash=Decimal(-5),
+        long_market_value=Decimal(1100),
+        equity=Decimal(1095),
+    )
+    margin = make_snapshot(
+        multiplier=Decimal(2),
+        cash=Decimal(-5),
+        long_market_value=Decimal(1100),
+        equity=Decimal(1095),
+    )
+    assert ("negative_cash_on_cash_account", "account") in rules_found(with_(snapshot=cash_account))
+    assert rules_found(with_(snapshot=margin)) == set()
+
+
+def test_stale_snapshot() -> None:
+    """A snapshot older than three update intervals (or none at all) is a warning."""
+    interval = dt.timedelta(seconds=60)
+    fresh = make_snapshot(observed_at=NOW - dt.timedelta(seconds=179))
+    old = make_snapshot(observed_at=NOW - dt.timedelta(seconds=181))
+    assert rules_found(with_(snapshot=fresh), update_interval=interval) == set()
+    results = evaluate_rules(with_(snapshot=old), now=NOW, update_interval=interval)
+    assert [(r.rule, r.severity) for r in results] == [("stale_snapshot", "warning")]
+    assert ("stale_snapshot", "account") in rules_found(with_(snapshot=None))
+
+
+def _bracket(parent_status: OrderStatus = OrderStatus.NEW, **legs_status: OrderStatus) -> tuple:
+    parent = make_order(
+        id="p", client_order_id="ai-p", order_class=OrderClass.BRACKET, status=parent_status
+    )
+    tp = make_order(
+        id="tp",
+        client_order_id="leg-tp",
+        parent_id="p",
+        side=OrderSide.SELL,
+        order_class=OrderClass.BRACKET,
+        status=legs_status.get("tp", OrderStatus.HELD),
+        limit_price=Decimal(110),
+    )
+    sl = make_order(
+        id="sl",
+        client_order_id="leg-sl",
+        parent_id="p",
+        side=OrderSide.SELL,
+        order_class=OrderClass.BRACKET,
+        type=None,
+        status=legs_status.get("sl", OrderStatus.HELD),
+        stop_price=Decimal(90),
+        limit_price=None,
+    )
+    return parent, tp, sl
+
+
+def _orders_only(*orders: object) -> StoreState:
+    return StoreState(account="main", orders=orders, snapshot=SNAPSHOT)  # type: ignore[arg-type]
+
+
+def test_bracket_with_two_legs_passes_and_orphan_fails() -> None:
+    """A bracket with both legs is balanced; a leg whose parent is missing is orphaned."""
+    parent, tp, sl = _bracket()
+    assert rules_found(_orders_only(parent, tp, sl)) == set()
+    found = rules_found(_orders_only(tp, sl))
+    assert ("orphaned_leg", "tp") in found
+    assert ("orphaned_leg", "sl") in found
+
+
+def test_unbalanced_legs() -> None:
+    """A bracket missing a leg, both exits filled, or open legs under a dead entry are reported."""
+    parent, tp, _sl = _bracket()
+    assert ("unbalanced_legs", "p") in rules_found(_orders_only(parent, tp))
+    filled = {
+        "status": OrderStatus.FILLED,
+        "filled_qty": Decimal(10),
+        "filled_avg_price": Decimal(1),
+    }
+    p2 = make_order(id="p", client_order_id="ai-p", order_class=OrderClass.BRACKET, **filled)
+    tp2 = make_order(id="tp", client_order_id="x", parent_id="p", side=OrderSide.SELL, **filled)
+    sl2 = make_order(id="sl", client_order_id="y", parent_id="p", side=OrderSide.SELL, **filled)
+    results = evaluate_rules(_orders_only(p2, tp2, sl2), now=NOW)
+    assert any("both exits filled" in r.detail for r in results)
+    dead_parent, tp3, sl3 = _bracket(OrderStatus.CANCELED, tp=OrderStatus.NEW)
+    results = evaluate_rules(_orders_only(dead_parent, tp3, sl3), now=NOW)
+    assert any("still open" in r.detail for r in results)
+
+
+def test_oco_with_one_leg_passes() -> None:
+    """An OCO is its parent plus one leg; a second leg unbalances it."""
+    parent = make_order(id="c", client_order_id="ai-c", order_class=OrderClass.OCO)
+    leg = make_order(id="c1", client_order_id="z", parent_id="c", order_class=OrderClass.OCO)
+    assert rules_found(_orders_only(parent, leg)) == set()
+    extra = make_order(id="c2", client_order_id="w", parent_id="c", order_class=OrderClass.OCO)
+    assert ("unbalanced_legs", "c") in rules_found(_orders_only(parent, leg, extra))
+
+
+def test_duplicate_client_order_id() -> None:
+    """Two orders with one client_order_id are reported under that id."""
+    a = make_order(id="a", client_order_id="ai-dup")
+    b = make_order(id="b", client_order_id="ai-dup")
+    c = make_order(id="c", client_order_id="ai-other")
+    assert rules_found(_orders_only(a, c)) == set()
+    assert rules_found(_orders_only(a, b, c)) == {("duplicate_client_order_id", "ai-dup")}
+
+
+def test_every_rule_is_documented_and_listed() -> None:
+    """RULES names every rule the evaluator can emit (the CLI and docs list them)."""
+    assert len(RULES) == len(set(RULES)) == 9
+
+
+def test_short_position_matches_sell_fills() -> None:
+    """A short position equals the negative sum of its sell fills."""
+    order = make_order(
+        id="s",
+        client_order_id="ai-s",
+        side=OrderSide.SELL,
+        status=OrderStatus.FILLED,
+        filled_qty=Decimal(3),
+        filled_avg_price=Decimal(50),
+        qty=Decimal(3),
+    )
+    fill = make_fill(fill_id="fs", order_id="s", side=OrderSide.SELL, qty=Decimal(3))
+    short = make_position(symbol="AAPL", side=PositionSide.SHORT, qty=Decimal(-3))
+    assert rules_found(with_(orders=(order,), fills=(fill,), positions=(short,))) == set()
