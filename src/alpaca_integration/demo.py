@@ -21,8 +21,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,14 @@ from alpaca_integration.models import (
     TimeInForce,
 )
 
-__all__ = ["DEMO_ACCOUNT", "DEMO_SYMBOLS", "run_demo", "scripted_session"]
+__all__ = [
+    "DEMO_ACCOUNT",
+    "DEMO_SYMBOLS",
+    "SessionStats",
+    "random_session",
+    "run_demo",
+    "scripted_session",
+]
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +173,156 @@ async def scripted_session(
     await client.submit_order(OrderRequest(symbol="TSLA", side=OrderSide.BUY, qty=Decimal(600)))
     await step("market buy 600 TSLA: fills in parts under the liquidity cap")
     return done
+
+
+@dataclass
+class SessionStats:
+    """What a random session did (orders accepted, refused by the venue, of unknown outcome)."""
+
+    submitted: int = 0
+    refused: int = 0
+    unknown_outcome: int = 0
+    replaced: int = 0
+    canceled: int = 0
+    price_moves: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+
+async def random_session(
+    client: Any,
+    set_price: SetPrice,
+    *,
+    n_orders: int,
+    rng: random.Random,
+    symbols: Sequence[str] = DEMO_SYMBOLS,
+    start_prices: Mapping[str, Decimal] | None = None,
+    pause: float = 0.0,
+) -> SessionStats:
+    """A busy session of every order type and class, replaces and cancels, with price moves.
+
+    Used by the e2e tests, the restart test and the benchmarks. Venue refusals (buying power,
+    wash trade, ...) are counted and skipped; an unknown outcome is counted (the sync finds out).
+    """
+    from alpaca_integration.errors import AlpacaIntegrationError, OrderOutcomeUnknownError
+
+    prices = {s: (start_prices or _START_PRICES).get(s, Decimal("100.00")) for s in symbols}
+    for symbol, price in prices.items():
+        await set_price(symbol, price)
+    stats = SessionStats()
+    resting: list[str] = []
+
+    def cents(value: Decimal) -> Decimal:
+        return value.quantize(Decimal("0.01"))
+
+    async def move(symbol: str) -> None:
+        change = Decimal(rng.randint(-300, 300)) / Decimal(10_000)
+        prices[symbol] = cents(prices[symbol] * (1 + change))
+        await set_price(symbol, prices[symbol])
+        stats.price_moves += 1
+
+    kinds = (
+        "market",
+        "market",
+        "limit_rest",
+        "limit_cross",
+        "stop",
+        "trailing_stop",
+        "bracket",
+        "oco",
+        "replace",
+        "cancel",
+        "stop_limit",
+    )
+    for _ in range(n_orders):
+        symbol = rng.choice(list(symbols))
+        price = prices[symbol]
+        kind = rng.choice(kinds)
+        side = rng.choice((OrderSide.BUY, OrderSide.SELL))
+        qty = Decimal(rng.randint(1, 20))
+        request: OrderRequest | None = None
+        try:
+            if kind == "market":
+                request = OrderRequest(symbol=symbol, side=side, qty=qty)
+            elif kind in ("limit_rest", "limit_cross"):
+                offset = Decimal("0.97") if kind == "limit_rest" else Decimal("1.01")
+                if side is OrderSide.SELL:
+                    offset = 2 - offset
+                request = OrderRequest(
+                    symbol=symbol,
+                    side=side,
+                    type=OrderType.LIMIT,
+                    qty=qty,
+                    limit_price=cents(price * offset),
+                    time_in_force=TimeInForce.GTC,
+                )
+            elif kind in ("stop", "stop_limit"):
+                stop = cents(
+                    price * (Decimal("0.99") if side is OrderSide.SELL else Decimal("1.01"))
+                )
+                request = OrderRequest(
+                    symbol=symbol,
+                    side=side,
+                    type=OrderType.STOP if kind == "stop" else OrderType.STOP_LIMIT,
+                    qty=qty,
+                    stop_price=stop,
+                    limit_price=None if kind == "stop" else stop,
+                    time_in_force=TimeInForce.GTC,
+                )
+            elif kind == "trailing_stop":
+                request = OrderRequest(
+                    symbol=symbol,
+                    side=side,
+                    type=OrderType.TRAILING_STOP,
+                    qty=qty,
+                    trail_percent=Decimal(rng.choice(("0.5", "1", "2"))),
+                    time_in_force=TimeInForce.GTC,
+                )
+            elif kind == "bracket":
+                up, down = cents(price * Decimal("1.01")), cents(price * Decimal("0.99"))
+                request = OrderRequest(
+                    symbol=symbol,
+                    side=OrderSide.BUY,
+                    qty=qty,
+                    time_in_force=TimeInForce.GTC,
+                    order_class=OrderClass.BRACKET,
+                    take_profit=TakeProfit(limit_price=up),
+                    stop_loss=StopLoss(stop_price=down),
+                )
+            elif kind == "oco":
+                request = OrderRequest(
+                    symbol=symbol,
+                    side=OrderSide.SELL,
+                    type=OrderType.LIMIT,
+                    qty=qty,
+                    time_in_force=TimeInForce.GTC,
+                    order_class=OrderClass.OCO,
+                    take_profit=TakeProfit(limit_price=cents(price * Decimal("1.01"))),
+                    stop_loss=StopLoss(stop_price=cents(price * Decimal("0.99"))),
+                )
+            elif kind == "replace" and resting:
+                order_id = resting.pop(rng.randrange(len(resting)))
+                await client.replace_order(
+                    order_id, ReplaceRequest(qty=Decimal(rng.randint(1, 20)))
+                )
+                stats.replaced += 1
+            elif kind == "cancel" and resting:
+                await client.cancel_order(resting.pop(rng.randrange(len(resting))))
+                stats.canceled += 1
+            if request is not None:
+                order = await client.submit_order(request)
+                stats.submitted += 1
+                stats.kinds[kind] = stats.kinds.get(kind, 0) + 1
+                if kind in ("limit_rest", "stop", "stop_limit", "trailing_stop"):
+                    resting.append(order.id)
+        except OrderOutcomeUnknownError:
+            stats.unknown_outcome += 1
+        except AlpacaIntegrationError:
+            stats.refused += 1
+        if rng.random() < 0.3:
+            await move(symbol)
+        if pause:
+            await asyncio.sleep(pause)
+    return stats
 
 
 def _market_is_open_now() -> bool:

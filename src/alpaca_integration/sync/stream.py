@@ -68,7 +68,6 @@ class StreamIngestor:
         self.engine = engine
         self.stream_factory = stream_factory
         self.silence_timeout = silence_timeout
-        self.connected = False
         self.connects = 0
         self.gaps_recorded = 0
         self.events_failed = 0
@@ -78,18 +77,29 @@ class StreamIngestor:
         self._last_catch_up: tuple[dt.datetime, SyncReport] | None = None
         self._catch_up_lock = asyncio.Lock()
         self._stream: TradeUpdateSource | None = None
+        self._side_tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ callbacks
 
+    @property
+    def connected(self) -> bool:
+        """Whether the stream is connected and listening right now."""
+        return bool(getattr(self._stream, "connected", False))
+
     async def _on_connected(self) -> None:
-        self.connected = True
         self.connects += 1
         self._touch()
         await self._catch_up_and_close_gaps("rest_catch_up")
 
     async def _on_gap(self, gap_from: dt.datetime, gap_to: dt.datetime, reason: str) -> None:
-        self.connected = False
         self._pending_gaps.append(GapRecord(gap_from, gap_to, reason))
+        if gap_from == gap_to:
+            # An event lost on a live connection (unreadable frame): no reconnect will follow,
+            # so catch up now, beside the stream, rather than at the next periodic sync.
+            task = asyncio.create_task(self._catch_up_and_close_gaps("rest_catch_up"))
+            self._side_tasks.add(task)
+            task.add_done_callback(self._side_tasks.discard)
+            return
         # The stream may report the gap after on_connected already caught up past it.
         if self._last_catch_up is not None and self._last_catch_up[0] >= gap_to:
             await self._flush_gaps(self._last_catch_up[1], "rest_catch_up")
@@ -180,9 +190,10 @@ class StreamIngestor:
             for task in done:
                 task.result()
         finally:
-            for task in (consumer, watchdog):
+            tasks = [consumer, watchdog, *self._side_tasks]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(consumer, watchdog, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.engine.drain()
 
 
