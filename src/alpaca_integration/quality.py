@@ -31,6 +31,7 @@ from alpaca_integration.models import (
     Activity,
     Fill,
     Order,
+    OrderClass,
     OrderStatus,
     Position,
     PositionSide,
@@ -39,6 +40,7 @@ from alpaca_integration.models import (
 
 __all__ = [
     "DEFAULT_MAX_SKEW",
+    "MAX_MAGNITUDE",
     "RULES",
     "SEVERITY_ERROR",
     "SEVERITY_WARNING",
@@ -76,9 +78,14 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------- field checks
 
 
+# Beyond any real price, quantity or balance, and beyond the 12 integer digits the store keeps:
+# such a number is a corrupt or hostile payload, not data.
+MAX_MAGNITUDE = Decimal("1e12")
+
+
 def _finite(value: Decimal) -> bool:
     # NaN and Infinity parse as Decimals and make ordered comparisons raise: test them first.
-    return value.is_finite()
+    return value.is_finite() and abs(value) < MAX_MAGNITUDE
 
 
 def _check_positive(issues: list[str], name: str, value: Decimal | None, *, required: bool) -> None:
@@ -87,7 +94,7 @@ def _check_positive(issues: list[str], name: str, value: Decimal | None, *, requ
             issues.append(f"{name} is missing")
         return
     if not _finite(value):
-        issues.append(f"{name} is not a finite number ({value})")
+        issues.append(f"{name} is not a finite number below 1e12 ({value})")
     elif value <= 0:
         issues.append(f"{name} must be positive, got {value}")
 
@@ -96,14 +103,14 @@ def _check_non_negative(issues: list[str], name: str, value: Decimal | None) -> 
     if value is None:
         return
     if not _finite(value):
-        issues.append(f"{name} is not a finite number ({value})")
+        issues.append(f"{name} is not a finite number below 1e12 ({value})")
     elif value < 0:
         issues.append(f"{name} must not be negative, got {value}")
 
 
 def _check_finite(issues: list[str], name: str, value: Decimal | None) -> None:
     if value is not None and not _finite(value):
-        issues.append(f"{name} is not a finite number ({value})")
+        issues.append(f"{name} is not a finite number below 1e12 ({value})")
 
 
 def _check_text(issues: list[str], name: str, value: str | None) -> None:
@@ -160,7 +167,9 @@ def validate_order(
         issues: list[str] = []
         _check_text(issues, "id", order.id)
         _check_text(issues, "client_order_id", order.client_order_id)
-        _check_text(issues, "symbol", order.symbol)
+        if not (order.order_class is OrderClass.MLEG and order.legs):
+            # A multi-leg options order names its symbols on the legs only.
+            _check_text(issues, "symbol", order.symbol)
         if order.qty is None and order.notional is None and order.parent_id is None:
             issues.append("neither qty nor notional is set")
         _check_positive(issues, "qty", order.qty, required=False)

@@ -415,14 +415,19 @@ async def reconcile(
     *,
     dry_run: bool = False,
     now: dt.datetime | None = None,
-    prefix: str = INTEGRATION_PREFIX,
+    prefix: str | None = None,
     cash_tolerance: Decimal = Decimal("0.01"),
 ) -> ReconcileReport:
     """Compare ``store`` with the broker behind ``client`` for ``account`` and repair (unless
-    ``dry_run``). Every finding is written as a row under a new reconciliation run."""
+    ``dry_run``). Every finding is written as a row under a new reconciliation run.
+
+    ``prefix`` defines "placed by the integration"; by default the client's own
+    ``client_order_id_prefix`` followed by ``-`` (``"ai-"``)."""
     from alpaca_integration.sync.join import join_fees
 
     started = now or dt.datetime.now(dt.UTC)
+    if prefix is None:
+        prefix = f"{getattr(client, 'client_order_id_prefix', 'ai')}-"
     run_id = await store.start_reconciliation_run(account, started_at=started, dry_run=dry_run)
     report = ReconcileReport(run_id=run_id, account=account, dry_run=dry_run, started_at=started)
 

@@ -275,3 +275,13 @@ def test_screen_parsed_records() -> None:
     assert split.quarantined[0].record_key == "bad"
     assert split.quarantined[0].raw == b'{"qty": "0"}'
     assert split.quarantined[0].source == "stream"
+
+
+def test_multileg_parent_without_symbol_passes() -> None:
+    """An mleg parent names its symbols on its legs; a simple order without a symbol fails."""
+    from alpaca_integration.models import OrderClass
+
+    leg = make_order(id="leg", parent_id="ord-1", symbol="AAPL250620C00200000")
+    parent = make_order(symbol="", order_class=OrderClass.MLEG, legs=(leg,))
+    assert validate_order(parent, NOW) == []
+    assert "symbol is missing or empty" in validate_order(make_order(symbol=""), NOW)
