@@ -20,6 +20,7 @@ never imports the client, the simulator, the flows or the CLI.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -377,11 +378,12 @@ def validate_record(
 
 
 class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
-    """A record that was not stored: its kind, its key when one could be read, why, and its raw
-    payload verbatim (a row of ``quarantine``)."""
+    """A record that was not stored: its kind, its key, why, and its raw payload verbatim (a row of
+    ``quarantine``). The key is the record's id when one could be read, else ``sha256:`` and the
+    start of the payload's digest, so a page replayed twice quarantines each bad item once."""
 
     record_kind: str
-    record_key: str | None
+    record_key: str
     reason: str
     raw: bytes
     source: str
@@ -439,6 +441,15 @@ def _key_from_raw(raw: bytes) -> str | None:
     return None
 
 
+def _digest_key(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
+
+
+def _key_for(record: Record | None, raw: bytes) -> str:
+    key = record_key(record) if record is not None else None
+    return key or _key_from_raw(raw) or _digest_key(raw)
+
+
 def _reason(issues: Sequence[str]) -> str:
     return "; ".join(issues)
 
@@ -471,7 +482,7 @@ def split_page(
             quarantined=[
                 Quarantined(
                     record_kind=f"{kind}_page",
-                    record_key=None,
+                    record_key=_digest_key(raw_body),
                     reason=f"body is not a JSON list: {exc}",
                     raw=raw_body,
                     source=source,
@@ -488,7 +499,7 @@ def split_page(
             quarantined.append(
                 Quarantined(
                     record_kind=kind,
-                    record_key=_key_from_raw(raw_item),
+                    record_key=_key_for(None, raw_item),
                     reason=f"could not be parsed: {type(exc).__name__}: {exc}",
                     raw=raw_item,
                     source=source,
@@ -507,7 +518,7 @@ def split_page(
                 quarantined.append(
                     Quarantined(
                         record_kind=record_kind(model),  # type: ignore[arg-type]
-                        record_key=record_key(model) or _key_from_raw(raw_item),  # type: ignore[arg-type]
+                        record_key=_key_for(model, raw_item),  # type: ignore[arg-type]
                         reason=_reason(issues),
                         raw=raw_item,
                         source=source,
@@ -537,7 +548,7 @@ def screen(
             quarantined.append(
                 Quarantined(
                     record_kind=record_kind(record),  # type: ignore[arg-type]
-                    record_key=record_key(record),  # type: ignore[arg-type]
+                    record_key=_key_for(record, raw),  # type: ignore[arg-type]
                     reason=_reason(issues),
                     raw=raw,
                     source=source,
@@ -555,7 +566,7 @@ def quarantine_frame(
     raw_bytes = raw.encode() if isinstance(raw, str) else bytes(raw)
     return Quarantined(
         record_kind=kind,
-        record_key=_key_from_raw(raw_bytes),
+        record_key=_key_for(None, raw_bytes),
         reason=reason,
         raw=raw_bytes,
         source=source,
