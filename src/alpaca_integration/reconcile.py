@@ -417,12 +417,15 @@ async def reconcile(
     now: dt.datetime | None = None,
     prefix: str | None = None,
     cash_tolerance: Decimal = Decimal("0.01"),
+    use_activities: bool = True,
 ) -> ReconcileReport:
     """Compare ``store`` with the broker behind ``client`` for ``account`` and repair (unless
     ``dry_run``). Every finding is written as a row under a new reconciliation run.
 
     ``prefix`` defines "placed by the integration"; by default the client's own
-    ``client_order_id_prefix`` followed by ``-`` (``"ai-"``)."""
+    ``client_order_id_prefix`` followed by ``-`` (``"ai-"``). ``use_activities=False`` skips the
+    FILL/FEE activities and repairs fills from the orders' cumulative figures alone (for venues or
+    keys without the activities endpoint)."""
     from alpaca_integration.sync.join import join_fees
 
     started = now or dt.datetime.now(dt.UTC)
@@ -441,12 +444,14 @@ async def reconcile(
     report.findings.extend(order_findings)
 
     # --- fills (activities first: they are the broker's exact executions)
-    activities = [item async for item in client.iter_activities(direction="asc")]
+    activities = (
+        [item async for item in client.iter_activities(direction="asc")] if use_activities else []
+    )
     joined = join_fees(activities)
     stored_fills = list(await store.list_fills(account))
     fill_findings, fills_to_write = diff_fills(stored_fills, joined.fills)
     report.findings.extend(fill_findings)
-    known_activity_ids = await _activity_ids(store, account)
+    known_activity_ids = await _activity_ids(store, account) if use_activities else set()
     activities_to_write = [a for a in joined.activities if a.id not in known_activity_ids]
     for activity in activities_to_write:
         report.findings.append(

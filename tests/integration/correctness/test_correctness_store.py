@@ -1,0 +1,155 @@
+"""Correctness against a real PostgreSQL store: quarantine rows, quality rule rows, exposure and
+breach rows, the pre-trade hook reading the store, and hostile pages through ingestion (fuzz)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from correctness_store_factories import NOW, make_fill, make_order, make_position, make_snapshot
+from hostile_orders import order_pages
+from hypothesis import HealthCheck, given, settings
+
+from alpaca_integration.alpaca.parse import parse_order
+from alpaca_integration.errors import RiskLimitError
+from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
+from alpaca_integration.quality import run_rules, split_page
+from alpaca_integration.risk import RiskLimits, make_pre_trade_check, record_exposure
+from alpaca_integration.storage import Store
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def store(postgres_url: str) -> AsyncIterator[Any]:
+    opened = await Store.open(postgres_url, migrate=True)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+async def _ingest(store: Any, account: str, body: bytes) -> Any:
+    """What the sync engine does with a page: split, quarantine the bad, apply the good."""
+    split = split_page(body, parse_order, kind="order", now=NOW)
+    for record in split.quarantined:
+        await store.insert_quarantine(
+            account,
+            record_kind=record.record_kind,
+            record_key=record.record_key,
+            reason=record.reason,
+            raw=record.raw,
+            source=record.source,
+        )
+    await store.apply(account, orders=split.good)
+    return split
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(page=order_pages())
+def test_hostile_pages_store_the_good_and_quarantine_the_bad(
+    postgres_url: str, page: list[tuple[bytes, bool, str | None]]
+) -> None:
+    """Malformed and hostile items never crash ingestion: good orders stored, bad ones quarantined."""
+    account = f"fuzz-{uuid.uuid4().hex[:8]}"
+    body = b"[" + b",".join(raw for raw, _, _ in page) + b"]"
+
+    async def scenario() -> None:
+        store = await Store.open(postgres_url, migrate=True)
+        try:
+            split = await _ingest(store, account, body)
+            stored = {order.id for order in await store.list_orders(account) if not order.parent_id}
+            assert stored == {key for _, good, key in page if good}
+            quarantined = await store.list_quarantine(account)
+            assert len(quarantined) == len(split.quarantined) == sum(1 for p in page if not p[1])
+            assert {q.raw for q in quarantined} == {raw for raw, good, _ in page if not good}
+            # a replay of the same page changes nothing and quarantines nothing twice
+            await _ingest(store, account, body)
+            assert len(await store.list_quarantine(account)) == len(quarantined)
+        finally:
+            await store.aclose()
+
+    asyncio.run(scenario())
+
+
+async def test_quality_rules_write_rows(store: Any) -> None:
+    """dq over a drifted store returns the findings and writes them as quality_results rows."""
+    filled = make_order(
+        id="o1",
+        client_order_id="ai-1",
+        status=OrderStatus.FILLED,
+        filled_qty=Decimal(10),
+        filled_avg_price=Decimal(100),
+    )
+    half = make_fill(fill_id="f1", order_id="o1", qty=Decimal(4), cum_qty=Decimal(4))
+    stray = make_fill(fill_id="f9", order_id="ghost", qty=Decimal(1), cum_qty=Decimal(1))
+    await store.apply(
+        "main", orders=[filled], fills=[half, stray], snapshot=make_snapshot(), positions=[]
+    )
+    results = await run_rules(store, "main", now=NOW)
+    found = {(r.rule, r.subject) for r in results}
+    assert ("order_fill_qty_mismatch", "o1") in found
+    assert ("fill_without_order", "ghost") in found
+    rows = await store.list_quality_results("main")
+    assert {(r.rule, r.subject) for r in rows} == found
+    assert len({r.run_id for r in rows}) == 1
+
+
+async def test_clean_store_writes_no_quality_rows(store: Any) -> None:
+    """A consistent store passes every rule and writes nothing."""
+    filled = make_order(
+        id="o1",
+        client_order_id="ai-1",
+        status=OrderStatus.FILLED,
+        filled_qty=Decimal(10),
+        filled_avg_price=Decimal(100),
+    )
+    await store.apply(
+        "main",
+        orders=[filled],
+        fills=[make_fill(order_id="o1")],
+        snapshot=make_snapshot(),
+        positions=[make_position()],
+        checkpoints={"activities": "x"},
+    )
+    assert await run_rules(store, "main", now=NOW) == []
+    assert await store.list_quality_results("main") == []
+
+
+async def test_exposure_and_breaches_are_rows(store: Any) -> None:
+    """record_exposure writes one exposure snapshot and a row per breach."""
+    positions = [make_position(qty=Decimal(10), market_value=Decimal(1100))]
+    limits = RiskLimits(max_gross_exposure=Decimal(1000))
+    snapshot, breaches = await record_exposure(store, "main", positions, limits, at=NOW)
+    assert snapshot.gross == Decimal(1100)
+    assert [b.limit_name for b in breaches] == ["max_gross_exposure"]
+    exposures = await store.list_exposure_snapshots("main")
+    assert [(e.gross, e.net) for e in exposures] == [(Decimal(1100), Decimal(1100))]
+    rows = await store.list_risk_breaches("main")
+    assert [(r.limit_name, r.value, r.limit) for r in rows] == [
+        ("max_gross_exposure", Decimal(1100), Decimal(1000))
+    ]
+
+
+async def test_pre_trade_check_reads_the_store(store: Any) -> None:
+    """The hook built on the store counts stored positions and open orders."""
+    await store.apply(
+        "main",
+        orders=[make_order(id="b1", client_order_id="ai-b1", qty=Decimal(5))],
+        positions=[make_position(qty=Decimal(10), current_price=Decimal(110))],
+        snapshot=make_snapshot(),
+    )
+    check = make_pre_trade_check(store, RiskLimits(max_position_qty=Decimal(20)), account="main")
+    await check(OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=Decimal(5)))
+    with pytest.raises(RiskLimitError) as info:
+        await check(OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=Decimal(6)))
+    assert info.value.limit == "max_position_qty"
+    assert "position would reach 21" in str(info.value)
