@@ -1,0 +1,180 @@
+"""Alpaca error bodies become the right error classes, and no error carries the secret."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+
+import httpx
+import pytest
+from client_fakes import KEY_ID, SECRET, FakeVenue, json_response
+
+from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy, error_from_response
+from alpaca_integration.errors import (
+    ApiError,
+    AuthError,
+    DuplicateClientOrderIdError,
+    ForbiddenError,
+    InsufficientBuyingPowerError,
+    InsufficientQtyError,
+    NotFoundError,
+    RateLimitedError,
+    RequestRejectedError,
+    RequestTimeoutError,
+    ServerError,
+    ShortingNotAllowedError,
+    SubPennyError,
+    TransportError,
+)
+
+# (status, body as Alpaca sends it, expected class)
+ALPACA_ERRORS: list[tuple[int, bytes, type[ApiError]]] = [
+    (401, b'{"code": 40110000, "message": "unauthorized"}', AuthError),
+    (401, b'{"message": "unauthorized."}', AuthError),
+    (
+        403,
+        b'{"code": 40310000, "message": "insufficient buying power", "buying_power": "1200.5",'
+        b' "cost_basis": "18750"}',
+        InsufficientBuyingPowerError,
+    ),
+    (
+        403,
+        b'{"code": 40310000, "message": "insufficient qty available for order (requested: 10,'
+        b' available: 4)", "available": "4", "existing_qty": "4", "held_for_orders": "0",'
+        b' "symbol": "AAPL"}',
+        InsufficientQtyError,
+    ),
+    (
+        403,
+        b'{"code": 40310000, "message": "account is not allowed to short"}',
+        ShortingNotAllowedError,
+    ),
+    (403, b'{"code": 40310000, "message": "asset GME is not shortable"}', ShortingNotAllowedError),
+    (403, b'{"code": 40310000, "message": "trading is blocked for this account"}', ForbiddenError),
+    (404, b'{"code": 40410000, "message": "order not found"}', NotFoundError),
+    (404, b'{"code": 40410000, "message": "position does not exist"}', NotFoundError),
+    (
+        422,
+        b'{"code": 40010001, "message": "client_order_id must be unique"}',
+        DuplicateClientOrderIdError,
+    ),
+    (422, b'{"code": 40010001, "message": "qty must be > 0"}', RequestRejectedError),
+    (
+        422,
+        b'{"code": 42210000, "message": "invalid limit_price 187.555. sub-penny increment does not'
+        b' fulfill minimum pricing criteria"}',
+        SubPennyError,
+    ),
+    (422, b'{"code": 42210000, "message": "asset \\"ZZZZ\\" not found"}', RequestRejectedError),
+    (
+        422,
+        b'{"code": 42210000, "message": "bracket orders must be entry orders"}',
+        RequestRejectedError,
+    ),
+    (
+        422,
+        b'{"code": 42210000, "message": "potential wash trade detected. use complex orders"}',
+        RequestRejectedError,
+    ),
+    (429, b"Too Many Requests", RateLimitedError),
+    (500, b'{"code": 50010000, "message": "internal server error occurred"}', ServerError),
+    (503, b"<html>Service Unavailable</html>", ServerError),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "expected"), ALPACA_ERRORS)
+def test_each_alpaca_error_body_maps_to_its_class(
+    status: int, body: bytes, expected: type[ApiError]
+) -> None:
+    """Status + code + extra fields choose the class; the venue's words are kept on it."""
+    error = error_from_response(status, body, method="POST", path="/v2/orders")
+    assert type(error) is expected
+    assert error.status == status
+    assert error.method == "POST"
+    assert error.path == "/v2/orders"
+
+
+def test_extra_fields_are_kept_for_the_caller() -> None:
+    """InsufficientBuyingPowerError exposes Alpaca's buying_power and cost_basis."""
+    error = error_from_response(
+        403,
+        b'{"code": 40310000, "message": "insufficient buying power", "buying_power": "10",'
+        b' "cost_basis": "20"}',
+    )
+    assert error.code == 40310000
+    assert error.extra == {"buying_power": "10", "cost_basis": "20"}
+
+
+def test_buying_power_field_wins_over_message_text() -> None:
+    """A 403 carrying buying_power is a buying-power error even if its text mentions shorts."""
+    error = error_from_response(
+        403,
+        b'{"code": 40310000, "message": "insufficient buying power to short", "buying_power": "0"}',
+    )
+    assert type(error) is InsufficientBuyingPowerError
+
+
+def test_rate_limited_error_carries_the_reset_time() -> None:
+    """A 429's X-RateLimit-Reset is on the error as reset_at."""
+    error = error_from_response(
+        429, b"Too Many Requests", headers={"X-Ratelimit-Reset": "1750000100"}
+    )
+    assert isinstance(error, RateLimitedError)
+    assert error.reset_at == 1_750_000_100.0
+
+
+def test_auth_error_says_how_to_fix_it() -> None:
+    """A 401 names the settings to check."""
+    error = error_from_response(401, b'{"code": 40110000, "message": "unauthorized"}')
+    assert "ALPACA_API_KEY" in str(error)
+
+
+def _all_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)) + repr(exc) + repr(vars(exc))
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ConnectError("connection refused"),
+        httpx.ReadTimeout("timed out"),
+        httpx.RemoteProtocolError("peer closed connection"),
+    ],
+)
+async def test_transport_errors_never_carry_the_secret(
+    make_client: Callable[..., AlpacaClient], venue: FakeVenue, failure: Exception
+) -> None:
+    """Neither the message, the repr, nor the chained traceback shows the secret key."""
+    venue.script = [failure]
+    async with make_client(retry=RetryPolicy(max_attempts=1)) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.get_clock()
+    assert SECRET not in _all_text(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None
+    if isinstance(failure, httpx.TimeoutException):
+        assert isinstance(caught.value, RequestTimeoutError)
+
+
+async def test_api_errors_never_carry_the_secret(
+    make_client: Callable[..., AlpacaClient], venue: FakeVenue
+) -> None:
+    """An ApiError names method and path, never the request headers."""
+    venue.script = [
+        json_response(
+            403, {"code": 40310000, "message": "insufficient buying power", "buying_power": "0"}
+        )
+    ]
+    async with make_client() as client:
+        with pytest.raises(InsufficientBuyingPowerError) as caught:
+            await client.get_account()
+    assert "/v2/account" in str(caught.value)
+    assert SECRET not in _all_text(caught.value)
+
+
+async def test_client_repr_hides_the_secret(make_client: Callable[..., AlpacaClient]) -> None:
+    """repr(client) shows the base URL and a key-id tail only."""
+    async with make_client() as client:
+        text = repr(client) + str(client)
+    assert SECRET not in text
+    assert KEY_ID not in text
