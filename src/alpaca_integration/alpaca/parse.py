@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -303,8 +303,11 @@ _FILL_TYPE = {member.value: member for member in FillType}
 _EVENT_KIND = {member.value: member for member in TradeEventKind}
 
 
+_UNKNOWN_ASSET_CLASS = AssetClass.UNKNOWN
+
+
 def _asset_class(value: str | None) -> AssetClass:
-    return _ASSET_CLASS.get(value, AssetClass.UNKNOWN) if value else AssetClass.UNKNOWN
+    return _ASSET_CLASS.get(value, _UNKNOWN_ASSET_CLASS) if value else _UNKNOWN_ASSET_CLASS
 
 
 # --------------------------------------------------------------------------- account
@@ -453,41 +456,51 @@ def parse_positions(body: Body, observed_at: dt.datetime) -> list[Position]:
 
 
 def _order(raw: bytes, parent_id: str | None) -> Order:
+    # The hot path of every sync: lookups are inlined and absent timestamps skip the parser.
     wire = _decode(_ORDER, raw, "order")
     order_id = wire.id
-    shape = "order"
-    status = _ORDER_STATUS.get(wire.status) if wire.status is not None else None
-    if status is None:
-        raise ParseError(
-            f"order {order_id}: unknown order status {wire.status!r}. The order's state cannot "
-            "be known; upgrade alpaca-integration or report the new status",
-            shape=shape,
-            value=wire.status,
-        )
-    time_in_force = _strict(
-        _TIME_IN_FORCE, wire.time_in_force, shape, "time_in_force", "time in force"
-    )
-    order_class = _strict(_ORDER_CLASS, wire.order_class or "", shape, "order_class", "order class")
-    created_at = _timestamp(wire.created_at, shape, "created_at")
-    if created_at is None:
-        raise ParseError(f"order {order_id}: created_at is missing", shape=shape, value=None)
+    status = _ORDER_STATUS.get(wire.status)  # type: ignore[arg-type]
+    time_in_force = _TIME_IN_FORCE.get(wire.time_in_force)  # type: ignore[arg-type]
+    order_class = _ORDER_CLASS.get(wire.order_class or "")
+    side = _ORDER_SIDE.get(wire.side) if wire.side else None
+    type_value = wire.type or wire.order_type
+    order_type = _ORDER_TYPE.get(type_value) if type_value else None
+    intent = _POSITION_INTENT.get(wire.position_intent) if wire.position_intent else None
+    created_at = wire.created_at
+    if (
+        status is None
+        or time_in_force is None
+        or order_class is None
+        or (side is None and wire.side)
+        or (order_type is None and type_value)
+        or (intent is None and wire.position_intent)
+        or not created_at
+    ):
+        _reject_order(wire)
+    updated_at, submitted_at, filled_at = wire.updated_at, wire.submitted_at, wire.filled_at
+    expired_at, expires_at, canceled_at = wire.expired_at, wire.expires_at, wire.canceled_at
+    failed_at, replaced_at = wire.failed_at, wire.replaced_at
     legs: tuple[Order, ...] = ()
     if wire.legs:
         legs = tuple([_order(bytes(leg), order_id) for leg in wire.legs])
+    asset_class = wire.asset_class
+    filled_qty = wire.filled_qty
     return Order(
         id=order_id,
         client_order_id=wire.client_order_id,
         symbol=wire.symbol or "",
         asset_id=wire.asset_id or None,
-        asset_class=_asset_class(wire.asset_class),
-        side=_optional_enum(_ORDER_SIDE, wire.side, shape, "side", "order side"),
-        type=_optional_enum(_ORDER_TYPE, wire.type or wire.order_type, shape, "type", "order type"),
+        asset_class=_ASSET_CLASS.get(asset_class, _UNKNOWN_ASSET_CLASS)
+        if asset_class
+        else _UNKNOWN_ASSET_CLASS,
+        side=side,
+        type=order_type,
         time_in_force=time_in_force,
         order_class=order_class,
         status=status,
         qty=wire.qty,
         notional=wire.notional,
-        filled_qty=_or_zero(wire.filled_qty),
+        filled_qty=_ZERO if filled_qty is None else filled_qty,
         filled_avg_price=wire.filled_avg_price,
         limit_price=wire.limit_price,
         stop_price=wire.stop_price,
@@ -495,25 +508,43 @@ def _order(raw: bytes, parent_id: str | None) -> Order:
         trail_percent=wire.trail_percent,
         hwm=wire.hwm,
         extended_hours=bool(wire.extended_hours),
-        position_intent=_optional_enum(
-            _POSITION_INTENT, wire.position_intent, shape, "position_intent", "position intent"
-        ),
+        position_intent=intent,
         ratio_qty=wire.ratio_qty,
-        created_at=created_at,
-        updated_at=_timestamp(wire.updated_at, shape, "updated_at"),
-        submitted_at=_timestamp(wire.submitted_at, shape, "submitted_at"),
-        filled_at=_timestamp(wire.filled_at, shape, "filled_at"),
-        expired_at=_timestamp(wire.expired_at, shape, "expired_at"),
-        expires_at=_timestamp(wire.expires_at, shape, "expires_at"),
-        canceled_at=_timestamp(wire.canceled_at, shape, "canceled_at"),
-        failed_at=_timestamp(wire.failed_at, shape, "failed_at"),
-        replaced_at=_timestamp(wire.replaced_at, shape, "replaced_at"),
+        created_at=_timestamp(created_at, "order", "created_at"),  # type: ignore[arg-type]
+        updated_at=_timestamp(updated_at, "order", "updated_at") if updated_at else None,
+        submitted_at=_timestamp(submitted_at, "order", "submitted_at") if submitted_at else None,
+        filled_at=_timestamp(filled_at, "order", "filled_at") if filled_at else None,
+        expired_at=_timestamp(expired_at, "order", "expired_at") if expired_at else None,
+        expires_at=_timestamp(expires_at, "order", "expires_at") if expires_at else None,
+        canceled_at=_timestamp(canceled_at, "order", "canceled_at") if canceled_at else None,
+        failed_at=_timestamp(failed_at, "order", "failed_at") if failed_at else None,
+        replaced_at=_timestamp(replaced_at, "order", "replaced_at") if replaced_at else None,
         replaced_by=wire.replaced_by or None,
         replaces=wire.replaces or None,
         parent_id=parent_id,
         legs=legs,
         raw=raw,
     )
+
+
+def _reject_order(wire: WireOrder) -> NoReturn:
+    """Raise the ParseError that names what made ``wire`` unmappable."""
+    shape = "order"
+    if wire.status not in _ORDER_STATUS:
+        raise ParseError(
+            f"order {wire.id}: unknown order status {wire.status!r}. The order's state cannot "
+            "be known; upgrade alpaca-integration or report the new status",
+            shape=shape,
+            value=wire.status,
+        )
+    _strict(_TIME_IN_FORCE, wire.time_in_force, shape, "time_in_force", "time in force")
+    _strict(_ORDER_CLASS, wire.order_class or "", shape, "order_class", "order class")
+    _optional_enum(_ORDER_SIDE, wire.side, shape, "side", "order side")
+    _optional_enum(_ORDER_TYPE, wire.type or wire.order_type, shape, "type", "order type")
+    _optional_enum(
+        _POSITION_INTENT, wire.position_intent, shape, "position_intent", "position intent"
+    )
+    raise ParseError(f"order {wire.id}: created_at is missing", shape=shape, value=None)
 
 
 def parse_order(body: Body) -> Order:
@@ -765,7 +796,7 @@ def _bulk(body: Body, key_field: str, shape: str) -> list[BulkResult]:
         order: Order | None = None
         error_code: int | None = None
         error_message: str | None = None
-        entry_body = bytes(wire.body) if wire.body is not None else b""
+        entry_body = bytes(wire.body)
         if entry_body and entry_body != b"null":
             if 200 <= wire.status < 300:
                 order = _order(entry_body, None)
@@ -881,7 +912,7 @@ def decode_stream_frame(frame: bytes | str) -> StreamMessage:
     data = _frame_json(frame)
     envelope = _decode(_ENVELOPE, data, "stream frame")
     stream = envelope.stream
-    payload = bytes(envelope.data) if envelope.data is not None else b"{}"
+    payload = bytes(envelope.data) or b"{}"
     if stream == "trade_updates":
         return StreamTradeUpdate(update=parse_trade_update(payload))
     if stream == "authorization":

@@ -87,7 +87,7 @@ class WireAccountConfiguration(_Wire, kw_only=True):
     suspend_trade: bool = False
     no_shorting: bool = False
     fractional_trading: bool = True
-    max_margin_multiplier: Decimal | str | None = None
+    max_margin_multiplier: Decimal | None = None
     pdt_check: str | None = None
     max_options_trading_level: int | None = None
 
@@ -235,7 +235,8 @@ class WireBulkItem(_Wire, kw_only=True):
     id: str | None = None
     symbol: str | None = None
     status: int
-    body: msgspec.Raw | None = None
+    # Raw cannot be in a union; an absent body is the empty Raw, a JSON null is b"null".
+    body: msgspec.Raw = msgspec.Raw(b"")
 
 
 class WireTradeUpdate(_Wire, kw_only=True):
@@ -250,7 +251,7 @@ class WireTradeUpdate(_Wire, kw_only=True):
 
 class WireStreamEnvelope(_Wire, kw_only=True):
     stream: str = ""
-    data: msgspec.Raw | None = None
+    data: msgspec.Raw = msgspec.Raw(b"")
 
 
 class WireStreamAuthorization(_Wire, kw_only=True):

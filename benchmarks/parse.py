@@ -1,0 +1,86 @@
+"""Benchmark: decode a 500-order page into models, this package vs alpaca-py.
+
+The page is built from the order payloads in ``tests/data/http_get_v2_orders.json`` (every order
+type and class, brackets with a held leg, an mleg order), repeated with fresh ids up to 500
+orders, and encoded compactly as Alpaca sends it. Both sides decode every field:
+
+* this package: ``parse_orders(body)`` -> ``list[Order]`` (Decimals, UTC datetimes, enums, legs);
+* alpaca-py, the way its client does it: ``json.loads`` then ``Order(**d)`` for each order.
+
+Prints the best time of several repetitions for each and the ratio (goal: >= 5x). It asserts
+nothing: timing belongs here, never in the test suite.
+
+Run: ``./dev run python benchmarks/parse.py [--orders 500] [--repeat 7] [--number 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import timeit
+import uuid
+from pathlib import Path
+from typing import Any
+
+from alpaca_integration.alpaca.parse import parse_orders
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "http_get_v2_orders.json"
+
+
+def _with_fresh_ids(order: dict[str, Any], serial: int) -> dict[str, Any]:
+    copy = dict(order)
+    copy["id"] = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{order['id']}/{serial}"))
+    copy["client_order_id"] = f"bench-{serial}-{order['client_order_id']}"
+    if order.get("legs"):
+        copy["legs"] = [_with_fresh_ids(leg, serial) for leg in order["legs"]]
+    return copy
+
+
+def build_page(count: int) -> bytes:
+    """A realistic page of ``count`` orders as compact JSON bytes."""
+    samples = json.loads(DATA.read_text(encoding="utf-8"))
+    page = [_with_fresh_ids(samples[i % len(samples)], i) for i in range(count)]
+    return json.dumps(page, separators=(",", ":")).encode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--number", type=int, default=20)
+    args = parser.parse_args()
+
+    from alpaca.trading.models import Order as AlpacaPyOrder
+
+    body = build_page(args.orders)
+    with_legs = sum(1 for order in json.loads(body) if order.get("legs"))
+
+    def ours() -> Any:
+        return parse_orders(body)
+
+    def alpaca_py() -> Any:
+        return [AlpacaPyOrder(**item) for item in json.loads(body)]
+
+    # Same orders, same legs on both sides before timing anything.
+    mine, theirs = ours(), alpaca_py()
+    assert len(mine) == len(theirs) == args.orders
+    assert sum(len(o.legs) for o in mine) == sum(len(o.legs or ()) for o in theirs)
+
+    results = {}
+    for name, func in (("alpaca_integration parse_orders", ours), ("alpaca-py Order(**d)", alpaca_py)):
+        times = timeit.repeat(func, repeat=args.repeat, number=args.number)
+        results[name] = min(times) / args.number
+    print(
+        f"page: {args.orders} orders ({with_legs} with legs), {len(body):,} bytes; "
+        f"best of {args.repeat} x {args.number} runs"
+    )
+    for name, seconds in results.items():
+        per_order = seconds / args.orders * 1e6
+        print(f"  {name:34s} {seconds * 1e3:8.2f} ms/page  {per_order:6.2f} us/order")
+    ours_s = results["alpaca_integration parse_orders"]
+    base_s = results["alpaca-py Order(**d)"]
+    print(f"  speed-up vs alpaca-py: {base_s / ours_s:.1f}x (goal >= 5x)")
+
+
+if __name__ == "__main__":
+    main()
