@@ -112,7 +112,7 @@ async def run_quality_rules(account_name: str) -> int:
             store,
             account_name,
             now=dt.datetime.now(dt.UTC),
-            update_interval=settings.update_interval,
+            update_interval=dt.timedelta(seconds=settings.update_interval),
         )
         return len(results)
     finally:
