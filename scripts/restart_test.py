@@ -15,6 +15,7 @@ filled quantity, every fill exactly once with its fee, positions and cash. Exit 
     ./dev run python scripts/restart_test.py [--kills 10] [--orders 300] [--seed 1] [--sqlite]
 """
 
+# ruff: noqa: S, T20
 from __future__ import annotations
 
 import argparse
@@ -129,8 +130,9 @@ async def _kill_loop(
 
 
 async def _compare(database_url: str, admin: str) -> list[str]:
-    from alpaca_integration.storage import Store
     from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+
+    from alpaca_integration.storage import Store
 
     store = await Store.open(database_url)
     try:
