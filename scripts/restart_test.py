@@ -15,7 +15,7 @@ filled quantity, every fill exactly once with its fee, positions and cash. Exit 
     ./dev run python scripts/restart_test.py [--kills 10] [--orders 300] [--seed 1] [--sqlite]
 """
 
-# ruff: noqa: S, T20
+# ruff: noqa: S105, S603, T201
 from __future__ import annotations
 
 import argparse
