@@ -1,0 +1,49 @@
+"""alpacactl monitor/sync/flows: configuration errors are clear; help stays light."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from alpaca_integration.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def no_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """An environment with no Alpaca keys and no .env file in reach."""
+    for name in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_ACCOUNTS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(str(tmp_path))
+
+
+@pytest.mark.usefixtures("no_keys")
+@pytest.mark.parametrize("command", [["monitor"], ["sync"], ["flows", "serve"]])
+def test_missing_keys_give_one_clear_error(command: list[str]) -> None:
+    """Without keys the command exits 1 naming ALPACA_API_KEY and pointing at the demo/simulator."""
+    result = runner.invoke(app, command)
+    assert result.exit_code == 1
+    assert "ALPACA_API_KEY" in result.output
+    assert "alpacactl demo" in result.output
+
+
+def test_unknown_account_name_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """--account with a name not configured says which names exist."""
+    monkeypatch.chdir(str(tmp_path))
+    monkeypatch.setenv("ALPACA_API_KEY", "PKTESTKEY")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "not-a-real-secret")
+    monkeypatch.delenv("ALPACA_ACCOUNTS_FILE", raising=False)
+    result = runner.invoke(app, ["sync", "--account", "nope"])
+    assert result.exit_code == 1
+    assert "unknown account(s) nope" in result.output
+    assert "default" in result.output
+    assert "not-a-real-secret" not in result.output
+
+
+def test_flows_deploy_explains_the_work_pool_steps() -> None:
+    """`flows deploy` prints the server, work-pool and worker commands."""
+    result = runner.invoke(app, ["flows", "deploy"])
+    assert result.exit_code == 0
+    for step in ("prefect server start", "prefect work-pool create", "prefect worker start"):
+        assert step in result.output
