@@ -1,0 +1,164 @@
+"""Backfill: the first sync of N orders with their fills, at Alpaca's 200 requests/minute.
+
+One run: the simulator in its own process, seeded with N filled market orders (submitted with
+the venue's rate limit off, so seeding is fast), then ``SyncEngine.sync_all`` into a fresh
+PostgreSQL database (dropped at the end) through an ``AlpacaClient`` held to 200 requests/minute
+(the client's own budget, as against real Alpaca).
+
+Baseline measured in the same run: the floor the budget sets, i.e. the fewest requests a full
+backfill can make (orders pages of 500, activities pages of 100, account, positions) at 200 per
+minute, with the first minute's full budget available at once. Printed: wall time, floor, ratio
+(goal <= 1.2x), requests made, rows written, and the process's peak RSS (goal <= 200 MB; the
+simulator runs in another process and is not counted).
+
+    ./dev run python benchmarks/backfill.py [--orders 50000] [--rate 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+KEY_ID = "BACKFILLBENCHKEY0001"
+SECRET = "backfill-bench-secret-00000000000000001"
+ACCOUNT = "bench"
+PG_SERVER = os.environ.get(
+    "ALPACA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _seed(base_url: str, n_orders: int) -> int:
+    """Submit n market orders (alternating sides, so positions stay small); returns fills."""
+    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.models import OrderRequest, OrderSide
+
+    symbols = ("AAPL", "MSFT", "SPY", "TSLA")
+    async with AlpacaClient(KEY_ID, SECRET, base_url, rate_limit=None) as client:
+        semaphore = asyncio.Semaphore(16)
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                await client.submit_order(
+                    OrderRequest(
+                        symbol=symbols[i % len(symbols)],
+                        side=OrderSide.BUY if (i // len(symbols)) % 2 == 0 else OrderSide.SELL,
+                        qty=Decimal(1),
+                    )
+                )
+
+        for start in range(0, n_orders, 1000):
+            await asyncio.gather(*(one(i) for i in range(start, min(n_orders, start + 1000))))
+        activities = 0
+        async for _ in client.iter_activities():
+            activities += 1
+    return activities
+
+
+async def _main(args: argparse.Namespace) -> None:
+    import psutil
+    import psycopg
+
+    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.storage import Store
+    from alpaca_integration.sync.engine import SyncEngine
+
+    db = f"bench_backfill_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+        conn.execute(f'create database "{db}"')
+    pg_url = PG_SERVER.rsplit("/", 1)[0] + f"/{db}"
+    port = _free_port()
+    alpacactl = str(Path(sys.executable).parent / "alpacactl")
+    sim = subprocess.Popen(
+        [alpacactl, "sim", "--port", str(port), "--rate-limit", "0", "--clock", "always-open"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    process = psutil.Process()
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base_url}/_sim/faults", timeout=1)
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+        t0 = time.perf_counter()
+        activities = await _seed(base_url, args.orders)
+        print(
+            f"seeded {args.orders} orders, {activities} activities in {time.perf_counter() - t0:.0f}s"
+        )
+        floor_requests = math.ceil(args.orders / 500) + math.ceil((activities + 1) / 100) + 3
+        # The first window's budget is available at once; every further `rate` requests cost a minute.
+        floor_s = max(0.0, (floor_requests - args.rate) / args.rate * 60.0)
+        store = await Store.open(pg_url, migrate=True)
+        requests = 0
+
+        def count(_request: httpx.Request) -> None:
+            nonlocal requests
+            requests += 1
+
+        peak_rss = process.memory_info().rss
+        sampling = True
+
+        async def sample() -> None:
+            nonlocal peak_rss
+            while sampling:
+                peak_rss = max(peak_rss, process.memory_info().rss)
+                await asyncio.sleep(0.2)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            async with AlpacaClient(KEY_ID, SECRET, base_url, rate_limit=args.rate) as client:
+                client._http.event_hooks["request"].append(count)
+                engine = SyncEngine(ACCOUNT, client, store, None)
+                started = time.perf_counter()
+                report = await engine.sync_all()
+                wall = time.perf_counter() - started
+        finally:
+            sampling = False
+            await sampler
+            await store.aclose()
+        ratio = wall / floor_s if floor_s else float("nan")
+        print(
+            f"first sync: {report.orders_seen} orders, {report.orders_changed} order rows, "
+            f"{report.fills_changed} fill rows, {report.activities_changed} activity rows, "
+            f"{report.fees_attached} fees attached; {requests} requests"
+        )
+        print(
+            f"wall {wall:.1f}s vs floor {floor_s:.1f}s ({floor_requests} requests at "
+            f"{args.rate}/min, first window free): ratio {ratio:.2f}x (goal <= 1.2x)"
+        )
+        print(f"peak RSS {peak_rss / 2**20:.0f} MB (goal <= 200 MB)")
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+        with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{db}" with (force)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="first sync of N orders at 200 requests/min")
+    parser.add_argument("--orders", type=int, default=50_000)
+    parser.add_argument("--rate", type=int, default=200)
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Latency of the stream path: fill event -> row committed in PostgreSQL and visible in Redis.
+
+One run, on this machine: the simulator in its own process (rate limit off, always-open clock),
+a fresh PostgreSQL database (dropped at the end), a Redis key namespace of its own. Market orders
+are paced so the stream carries about RATE events/s; each event goes through the real
+``SyncEngine.apply_trade_update`` (validation, one transaction with its checkpoint, cache refresh
+and notification). For every fill event we time:
+
+* ``receive -> visible``: from the event leaving the WebSocket to the fill row committed in
+  PostgreSQL and the cache written in Redis (then read back once to prove it is visible);
+* ``venue -> visible``: from the venue's event timestamp (same machine, same clock) to the same
+  point, which adds the simulator's send and the socket.
+
+Baseline measured in the same run: one bare single-row INSERT + COMMIT in PostgreSQL followed by
+one Redis SET and GET (the floor any store-then-cache path pays on this machine).
+Goal: p99 <= 25 ms at 50 and 200 events/s.
+
+    ./dev run python benchmarks/latency.py [--rates 50,200] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+KEY_ID = "LATENCYBENCHKEY00001"
+SECRET = "latency-bench-secret-000000000000000001"
+ACCOUNT = "bench"
+PG_SERVER = os.environ.get(
+    "ALPACA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("ALPACA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def _baseline(pg_url: str, redis_url: str, namespace: str, n: int = 300) -> list[float]:
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    conn = await asyncpg.connect(pg_url)
+    r = aioredis.from_url(redis_url)
+    try:
+        await conn.execute("create table bench_baseline (id text primary key, qty numeric)")
+        out = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            async with conn.transaction():
+                await conn.execute("insert into bench_baseline values ($1, $2)", f"x{i}", i)
+            await r.set(f"{namespace}:baseline", str(i))
+            await r.get(f"{namespace}:baseline")
+            out.append((time.perf_counter() - t0) * 1000)
+        await r.delete(f"{namespace}:baseline")
+        return out
+    finally:
+        await conn.close()
+        await r.aclose()
+
+
+async def _run_rate(
+    rate: float, seconds: float, base_url: str, stream_url: str, store: Any, cache: Any
+) -> dict[str, Any]:
+    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.alpaca.stream import TradeUpdatesStream
+    from alpaca_integration.models import OrderRequest, OrderSide
+    from alpaca_integration.sync.engine import SyncEngine
+
+    receive_ms: list[float] = []
+    venue_ms: list[float] = []
+    events = 0
+    async with AlpacaClient(KEY_ID, SECRET, base_url, rate_limit=None) as client:
+        engine = SyncEngine(ACCOUNT, client, store, cache)
+        listening = asyncio.Event()
+
+        async def on_connected() -> None:
+            listening.set()
+
+        stream = TradeUpdatesStream(KEY_ID, SECRET, stream_url, on_connected=on_connected)
+
+        async def consume() -> None:
+            nonlocal events
+            async for update in stream.updates():
+                t0 = time.perf_counter()
+                await engine.apply_trade_update(update)
+                if update.event.is_fill:
+                    await cache.get_positions(ACCOUNT)
+                    done = time.perf_counter()
+                    receive_ms.append((done - t0) * 1000)
+                    venue_ms.append(
+                        (dt.datetime.now(dt.UTC) - update.timestamp).total_seconds() * 1000
+                    )
+                events += 1
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.wait_for(listening.wait(), 30)
+        # A market order makes about two events (new, fill): pace orders at rate / 2 per second.
+        interval = 2.0 / rate
+        started = time.perf_counter()
+        submits: set[asyncio.Task[Any]] = set()
+        n = 0
+        while time.perf_counter() - started < seconds:
+            side = OrderSide.BUY if n % 2 == 0 else OrderSide.SELL
+            task = asyncio.create_task(
+                client.submit_order(OrderRequest(symbol="AAPL", side=side, qty=Decimal(1)))
+            )
+            submits.add(task)
+            task.add_done_callback(submits.discard)
+            n += 1
+            await asyncio.sleep(max(0.0, started + n * interval - time.perf_counter()))
+        await asyncio.gather(*submits, return_exceptions=True)
+        await asyncio.sleep(1.0)
+        elapsed = time.perf_counter() - started
+        await stream.aclose()
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+    return {
+        "rate": rate,
+        "events_per_s": events / elapsed,
+        "fills": len(receive_ms),
+        "receive": receive_ms,
+        "venue": venue_ms,
+    }
+
+
+async def _main(args: argparse.Namespace) -> None:
+    import psycopg
+
+    from alpaca_integration.cache import open_cache
+    from alpaca_integration.storage import Store
+
+    db = f"bench_latency_{uuid.uuid4().hex[:8]}"
+    namespace = f"benchlat{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+        conn.execute(f'create database "{db}"')
+    pg_url = PG_SERVER.rsplit("/", 1)[0] + f"/{db}"
+    port = _free_port()
+    alpacactl = str(Path(sys.executable).parent / "alpacactl")
+    sim = subprocess.Popen(
+        [alpacactl, "sim", "--port", str(port), "--rate-limit", "0", "--clock", "always-open"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base_url}/_sim/faults", timeout=1)
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+        store = await Store.open(pg_url, migrate=True)
+        cache = await open_cache(REDIS_URL, prefix=namespace)
+        try:
+            baseline = await _baseline(pg_url, REDIS_URL, namespace)
+            b50, b99 = _pct(baseline, 0.5), _pct(baseline, 0.99)
+            print(
+                f"baseline (1-row INSERT+COMMIT, Redis SET+GET): p50 {b50:.2f} ms  p99 {b99:.2f} ms"
+            )
+            for rate in args.rates:
+                result = await _run_rate(
+                    rate, args.seconds, base_url, f"ws://127.0.0.1:{port}/stream", store, cache
+                )
+                rec, ven = result["receive"], result["venue"]
+                if not rec:
+                    print(f"{rate:>5.0f} events/s target: no fill events received")
+                    continue
+                p50, p99 = _pct(rec, 0.5), _pct(rec, 0.99)
+                print(
+                    f"{rate:>5.0f} events/s target ({result['events_per_s']:.0f} measured, "
+                    f"{result['fills']} fills): receive->visible p50 {p50:.2f} ms  p99 {p99:.2f} ms "
+                    f"(goal p99 <= 25 ms; {p99 / b99:.1f}x baseline p99) | venue->visible "
+                    f"p50 {_pct(ven, 0.5):.2f} ms  p99 {_pct(ven, 0.99):.2f} ms  "
+                    f"mean {statistics.fmean(rec):.2f} ms"
+                )
+        finally:
+            await cache.aclose()
+            await store.aclose()
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+        with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{db}" with (force)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="fill event -> PostgreSQL + Redis latency")
+    parser.add_argument(
+        "--rates", type=lambda s: [float(x) for x in s.split(",")], default=[50.0, 200.0]
+    )
+    parser.add_argument("--seconds", type=float, default=10.0)
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
