@@ -73,6 +73,10 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _activity_id(item: Fill | Activity) -> str | None:
+    return item.activity_id if isinstance(item, Fill) else item.id
+
+
 def _parse_time(text: str | None) -> dt.datetime | None:
     if not text:
         return None
@@ -173,7 +177,6 @@ class SyncEngine:
         self.on_progress = on_progress
         self._write_lock = asyncio.Lock()
         self._inflight: set[asyncio.Task[Any]] = set()
-        self._pending_fees: list[FeeAttachment] = []
         self._positions: dict[str, Position] | None = None
         self._last_stream_at: dt.datetime | None = None
         self._fills_applied = 0
@@ -272,6 +275,7 @@ class SyncEngine:
         report.fills_changed += int(getattr(result, "fills", 0))
         report.activities_changed += int(getattr(result, "activities", 0))
         report.positions_changed += int(getattr(result, "positions", 0))
+        report.fees_attached += int(getattr(result, "fees", 0))
         if fills:
             self._fills_applied += len(fills)
         await self._mirror(orders=orders, snapshot=snapshot, positions=positions, fills=fills)
@@ -393,54 +397,71 @@ class SyncEngine:
             await self._apply_order_batch(report, batch, None)
 
     async def sync_activities(self) -> SyncReport:
-        """Fills and non-trade activities after the checkpoint, oldest first, fees joined."""
+        """Fills and non-trade activities after the checkpoint, oldest first, fees joined.
+
+        The checkpoint never moves past a FEE whose fill has not been seen yet: such a fee is
+        carried to the next page (where its FILL usually is) and the checkpoint stays put until it
+        is joined, so a crash between pages cannot lose a fee. A fee still unmatched when the
+        venue has nothing more to list has no FILL to join (Alpaca's aggregated fees): it stays a
+        non-trade activity and the checkpoint moves on.
+        """
         report = SyncReport(self.account)
         checkpoint = await self.store.get_checkpoint(self.account, FEED_ACTIVITIES)
         filters: dict[str, Any] = {"direction": "asc"}
         if checkpoint:
             filters["page_token"] = checkpoint
+        carried: list[Activity] = []
         page: list[Fill | Activity] = []
+        last_id: str | None = None
         async for item in self.client.iter_activities(**filters):
             page.append(item)
             if len(page) >= self.batch_size:
-                await self._apply_activity_page(report, page)
+                carried = await self._apply_activity_page(report, page, carried)
+                last_id = _activity_id(page[-1])
                 page = []
         if page:
-            await self._apply_activity_page(report, page)
-        await self._attach_pending_fees(report)
+            carried = await self._apply_activity_page(report, page, carried)
+            last_id = _activity_id(page[-1])
+        if carried and last_id:
+            log.info(
+                "%d FEE activities have no FILL to join (kept as activities only)", len(carried)
+            )
+            await self._commit(report, checkpoints={FEED_ACTIVITIES: last_id})
         report.finished_at = self.now()
         return report
 
-    async def _apply_activity_page(self, report: SyncReport, page: list[Fill | Activity]) -> None:
-        joined = join_fees(page)
-        last = page[-1]
-        last_id = last.activity_id if isinstance(last, Fill) else last.id
-        checkpoints = {FEED_ACTIVITIES: last_id} if last_id else {}
-        await self._commit(
-            report, fills=joined.fills, activities=joined.activities, checkpoints=checkpoints
-        )
-        self._pending_fees.extend(joined.fee_attachments)
-        await self._attach_pending_fees(report)
-        if self.on_progress is not None:
-            self.on_progress(FEED_ACTIVITIES, len(page))
-
-    async def _attach_pending_fees(self, report: SyncReport) -> None:
-        """Fees whose fill was on another page: attach when the fill row exists, else keep them."""
-        if not self._pending_fees:
-            return
-        pending, self._pending_fees = self._pending_fees, []
-        for fee in pending:
+    async def _apply_activity_page(
+        self, report: SyncReport, page: list[Fill | Activity], carried: list[Activity]
+    ) -> list[Activity]:
+        """Apply one page; returns the FEE activities still waiting for their fill."""
+        joined = join_fees([*carried, *page])
+        unresolved: set[tuple[str, dt.datetime]] = set()
+        for fee in joined.fee_attachments:
+            # The fill may be stored already (an earlier page, or the stream).
 
             async def attach(fee: FeeAttachment = fee) -> Any:
                 return await self.store.attach_fee(
                     self.account, fee.order_id, fee.transaction_time, fee.amount
                 )
 
-            attached = await self._shielded(attach)
-            if attached:
+            if await self._shielded(attach):
                 report.fees_attached += 1
             else:
-                self._pending_fees.append(fee)
+                unresolved.add((fee.order_id, fee.transaction_time))
+        still_carried = [
+            a
+            for a in joined.activities
+            if a.activity_type.upper() == "FEE"
+            and (a.order_id, a.transaction_time) in unresolved
+        ]
+        last_id = _activity_id(page[-1])
+        checkpoints = {FEED_ACTIVITIES: last_id} if last_id and not still_carried else {}
+        await self._commit(
+            report, fills=joined.fills, activities=joined.activities, checkpoints=checkpoints
+        )
+        if self.on_progress is not None:
+            self.on_progress(FEED_ACTIVITIES, len(page))
+        return still_carried
 
     async def sync_all(self) -> SyncReport:
         """Orders, activities, then account and positions: a full catch-up."""
@@ -487,8 +508,6 @@ class SyncEngine:
         if derived is not None:
             symbol, position = derived
             await self._set_position(symbol, position)
-        if fill is not None and self._pending_fees:
-            await self._attach_pending_fees(report)
         self.events_applied += 1
         self.last_event_lag = max(0.0, (self.now() - update.timestamp).total_seconds())
         return report
