@@ -53,7 +53,7 @@ def _settings_and_accounts(
 
 
 async def _open_store(settings: Any) -> Any:
-    from alpaca_integration.storage import Store
+    from alpaca_integration.storage.repository import Store
 
     return await Store.open(settings.database_url)
 
