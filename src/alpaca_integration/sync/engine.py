@@ -268,6 +268,7 @@ class SyncEngine:
                 snapshot=snapshot,
                 positions=positions,
                 checkpoints=checkpoints or {},
+                source=source,
             )
 
         result = await self._shielded(write)
@@ -451,8 +452,7 @@ class SyncEngine:
         still_carried = [
             a
             for a in joined.activities
-            if a.activity_type.upper() == "FEE"
-            and (a.order_id, a.transaction_time) in unresolved
+            if a.activity_type.upper() == "FEE" and (a.order_id, a.transaction_time) in unresolved
         ]
         last_id = _activity_id(page[-1])
         checkpoints = {FEED_ACTIVITIES: last_id} if last_id and not still_carried else {}
@@ -507,12 +507,14 @@ class SyncEngine:
         self._last_stream_at = stream_at
         if derived is not None:
             symbol, position = derived
-            await self._set_position(symbol, position)
+            await self._set_position(symbol, position, received)
         self.events_applied += 1
         self.last_event_lag = max(0.0, (self.now() - update.timestamp).total_seconds())
         return report
 
-    async def _set_position(self, symbol: str, position: Position | None) -> None:
+    async def _set_position(
+        self, symbol: str, position: Position | None, observed_at: dt.datetime
+    ) -> None:
         positions = await self._known_positions()
         if position is None:
             positions.pop(symbol, None)
@@ -520,7 +522,9 @@ class SyncEngine:
             positions[symbol] = position
 
         async def write() -> Any:
-            return await self.store.set_position(self.account, symbol, position)
+            return await self.store.set_position(
+                self.account, symbol, position, observed_at=observed_at
+            )
 
         await self._shielded(write)
         if self.cache is not None:
