@@ -67,7 +67,10 @@ def main() -> None:
     assert sum(len(o.legs) for o in mine) == sum(len(o.legs or ()) for o in theirs)
 
     results = {}
-    for name, func in (("alpaca_integration parse_orders", ours), ("alpaca-py Order(**d)", alpaca_py)):
+    for name, func in (
+        ("alpaca_integration parse_orders", ours),
+        ("alpaca-py Order(**d)", alpaca_py),
+    ):
         times = timeit.repeat(func, repeat=args.repeat, number=args.number)
         results[name] = min(times) / args.number
     print(

@@ -386,7 +386,7 @@ def _check_exit_prices(
             raise _fail(
                 "take_profit.limit_price",
                 f"{decimal_text(take_profit)} must be {relation} stop_loss.stop_price "
-                f"{decimal_text(stop)} for a {order_class.value} order closing a {position}",
+                f"{decimal_text(stop)} for this {order_class.value} order closing a {position}",
                 "swap or correct the two exit prices",
             )
     if entry is None:
