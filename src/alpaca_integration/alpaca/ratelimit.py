@@ -227,14 +227,14 @@ class RateBudget(abc.ABC):
     async def acquire(self, lane: Lane = Lane.READ) -> Permit:
         """Wait until the window has room for one request on ``lane``; return its permit."""
         while True:
-            permit, wait = await self._try_acquire(lane)
+            permit, wait = await self.try_acquire(lane)
             if permit is not None:
                 return permit
             # A millisecond past the computed instant, so the slot has really expired on wake-up.
             await self._sleep(max(wait, 0.0) + 0.001)
 
     @abc.abstractmethod
-    async def _try_acquire(self, lane: Lane) -> tuple[Permit | None, float]:
+    async def try_acquire(self, lane: Lane) -> tuple[Permit | None, float]:
         """Admit now, or say how many seconds until a slot may free up."""
 
     @abc.abstractmethod
@@ -297,7 +297,7 @@ class InMemoryRateBudget(RateBudget):
         for key in expired:
             del self._slots[key]
 
-    async def _try_acquire(self, lane: Lane) -> tuple[Permit | None, float]:
+    async def try_acquire(self, lane: Lane) -> tuple[Permit | None, float]:
         now = self._clock()
         if self._paused_until > now:
             return None, self._paused_until - now
@@ -355,7 +355,7 @@ class UnlimitedRateBudget(InMemoryRateBudget):
         if sleep is not None:
             self._sleep = sleep
 
-    async def _try_acquire(self, lane: Lane) -> tuple[Permit | None, float]:
+    async def try_acquire(self, lane: Lane) -> tuple[Permit | None, float]:
         now = self._clock()
         if self._paused_until > now:
             return None, self._paused_until - now
@@ -523,7 +523,7 @@ class RedisRateBudget(RateBudget):
                 exc,
             )
 
-    async def _try_acquire(self, lane: Lane) -> tuple[Permit | None, float]:
+    async def try_acquire(self, lane: Lane) -> tuple[Permit | None, float]:
         permit_id = self._new_permit_id()
         try:
             admitted, wait = await self._acquire_script(
@@ -533,7 +533,7 @@ class RedisRateBudget(RateBudget):
         except self._redis_errors as exc:
             self._degraded(exc)
             self._fallback._venue_limit = self._venue_limit
-            return await self._fallback._try_acquire(lane)
+            return await self._fallback.try_acquire(lane)
         if int(admitted) == 1:
             return Permit(permit_id, lane, time.time(), backend="redis"), 0.0
         return None, float(wait)
