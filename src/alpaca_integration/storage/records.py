@@ -1,0 +1,238 @@
+"""Value types the store returns (and the shapes it accepts) besides the domain models.
+
+``ApplyResult`` is what one ``Store.apply`` changed. The ``*Record`` types are rows of the
+correctness tables as read back. The ``*Like`` protocols are what the insert methods read from the
+objects other modules pass (``risk.ExposureSnapshot``, ``reconcile.Finding``, ...), so those
+modules need not import this one.
+
+Imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Protocol
+
+import msgspec
+
+__all__ = [
+    "ApplyResult",
+    "Checkpoint",
+    "ExposureLike",
+    "ExposureRecord",
+    "FindingLike",
+    "QualityResultLike",
+    "QualityResultRecord",
+    "QuarantineRecord",
+    "ReconciliationItemRecord",
+    "ReconciliationRunRecord",
+    "RiskBreachLike",
+    "RiskBreachRecord",
+    "StreamGapRecord",
+]
+
+
+class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
+    """Rows one ``Store.apply`` actually changed (inserted, updated or deleted), per kind.
+
+    Applying the same data twice gives all zeros the second time. ``order_ids`` are the orders
+    whose row changed (legs included); ``positions_refreshed`` says a newer positions set was
+    stored (market values may have moved even when no holding changed); ``account_updated`` says
+    the snapshot is now the account's newest.
+    """
+
+    orders: int = 0
+    fills: int = 0
+    fees: int = 0
+    activities: int = 0
+    snapshots: int = 0
+    positions: int = 0
+    checkpoints: int = 0
+    quarantined: int = 0
+    order_ids: tuple[str, ...] = ()
+    positions_refreshed: bool = False
+    account_updated: bool = False
+
+    @property
+    def rows_changed(self) -> int:
+        """Every data row changed (checkpoints not counted: they only record progress)."""
+        return (
+            self.orders
+            + self.fills
+            + self.fees
+            + self.activities
+            + self.snapshots
+            + self.positions
+            + self.quarantined
+        )
+
+    @property
+    def changed(self) -> bool:
+        return self.rows_changed > 0 or self.checkpoints > 0 or self.positions_refreshed
+
+
+class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """How far one feed of one account has been applied."""
+
+    feed: str
+    value: str
+    updated_at: dt.datetime
+
+
+class StreamGapRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An interval the trade_updates stream missed, and how it was closed."""
+
+    id: int
+    account: str
+    gap_from: dt.datetime
+    gap_to: dt.datetime | None
+    reason: str
+    closed_by: str | None
+    rows_recovered: int
+    created_at: dt.datetime
+
+
+class QualityResultRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    run_id: str
+    rule: str
+    account: str
+    subject: str
+    severity: str
+    detail: Any
+    created_at: dt.datetime
+
+
+class QuarantineRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A record that was refused, with its raw payload verbatim."""
+
+    id: int
+    account: str
+    record_kind: str
+    record_key: str
+    reason: str
+    raw: bytes
+    source: str
+    created_at: dt.datetime
+
+
+class ReconciliationRunRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    account: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    dry_run: bool
+    summary: Any
+
+
+class ReconciliationItemRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    run_id: int
+    account: str
+    kind: str
+    subject: str
+    difference: str
+    decision: str
+    detail: str
+    created_at: dt.datetime
+
+
+class ExposureRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An account's exposure at ``at``; ``per_symbol`` maps symbols to signed market values."""
+
+    id: int
+    account: str
+    at: dt.datetime
+    gross: Decimal
+    net: Decimal
+    long: Decimal
+    short: Decimal
+    per_symbol: dict[str, Decimal]
+    quantities: dict[str, Decimal]
+    unpriced: tuple[str, ...]
+
+
+class RiskBreachRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    account: str
+    at: dt.datetime
+    limit_name: str
+    subject: str
+    value: Decimal | None
+    limit: Decimal | None
+    detail: str
+
+
+# --------------------------------------------------------------------------- accepted shapes
+
+
+class FindingLike(Protocol):
+    """A reconciliation finding (``reconcile.Finding``)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def difference(self) -> str: ...
+    @property
+    def decision(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class ExposureLike(Protocol):
+    """An exposure measurement (``risk.ExposureSnapshot``)."""
+
+    @property
+    def account(self) -> str: ...
+    @property
+    def at(self) -> dt.datetime: ...
+    @property
+    def gross(self) -> Decimal: ...
+    @property
+    def net(self) -> Decimal: ...
+    @property
+    def long(self) -> Decimal: ...
+    @property
+    def short(self) -> Decimal: ...
+    @property
+    def per_symbol(self) -> Mapping[str, Decimal]: ...
+
+
+class RiskBreachLike(Protocol):
+    """A limit exceeded (``risk.RiskBreach``)."""
+
+    @property
+    def account(self) -> str: ...
+    @property
+    def at(self) -> dt.datetime: ...
+    @property
+    def limit_name(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def value(self) -> Decimal | None: ...
+    @property
+    def limit(self) -> Decimal | None: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class QualityResultLike(Protocol):
+    """One quality rule finding (the quality module's result type)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def detail(self) -> Any: ...

@@ -1,0 +1,420 @@
+"""The store's schema: every table, as SQLAlchemy Core, on one ``MetaData``.
+
+Broker state, keyed by account (the configured account name, e.g. ``default``):
+``accounts``, ``account_snapshots``, ``positions`` (current) and ``position_snapshots``
+(history), ``orders`` (legs through ``parent_id``, replace chain through ``replaces`` /
+``replaced_by``), ``fills`` (one row per execution, natural key ``(account, order_id, cum_qty)``),
+``activities`` (non-trade) and ``sync_checkpoints``. Each of these rows carries ``data_source``
+(the provider, ``alpaca``) and ``ingested_at`` (when the store last wrote the row).
+
+Correctness results: ``stream_gaps``, ``quality_results``, ``quarantine``,
+``reconciliation_runs`` / ``reconciliation_items``, ``exposure_snapshots``, ``risk_breaches``.
+
+The migrations in ``storage/migrations`` create exactly this schema (a test compares them). Change a
+table here only together with a new migration.
+
+Imports only ``storage.dialect`` from the package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from alpaca_integration.storage.dialect import Amount, JsonDocument, RowId, UTCDateTime
+
+__all__ = [
+    "account_snapshots",
+    "accounts",
+    "activities",
+    "exposure_snapshots",
+    "fills",
+    "metadata",
+    "orders",
+    "position_snapshots",
+    "positions",
+    "quality_results",
+    "quarantine",
+    "reconciliation_items",
+    "reconciliation_runs",
+    "risk_breaches",
+    "stream_gaps",
+    "sync_checkpoints",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _account() -> sa.Column[str]:
+    return sa.Column("account", sa.String, nullable=False)
+
+
+def _provenance() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("data_source", sa.String, nullable=False),
+        sa.Column("ingested_at", UTCDateTime, nullable=False),
+    ]
+
+
+def _position_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("asset_id", sa.String),
+        sa.Column("asset_class", sa.String, nullable=False),
+        sa.Column("exchange", sa.String),
+        sa.Column("side", sa.String, nullable=False),
+        # Signed: a short position is negative.
+        sa.Column("qty", Amount, nullable=False),
+        sa.Column("qty_available", Amount),
+        sa.Column("avg_entry_price", Amount, nullable=False),
+        sa.Column("market_value", Amount),
+        sa.Column("cost_basis", Amount, nullable=False),
+        sa.Column("unrealized_pl", Amount),
+        sa.Column("unrealized_plpc", Amount),
+        sa.Column("unrealized_intraday_pl", Amount),
+        sa.Column("unrealized_intraday_plpc", Amount),
+        sa.Column("current_price", Amount),
+        sa.Column("lastday_price", Amount),
+        sa.Column("change_today", Amount),
+        sa.Column("observed_at", UTCDateTime, nullable=False),
+        sa.Column("raw", sa.Text, nullable=False),
+        sa.Column("source", sa.String, nullable=False),
+    ]
+
+
+# --------------------------------------------------------------------------- broker state
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("account", sa.String, primary_key=True),
+    sa.Column("alpaca_account_id", sa.String),
+    sa.Column("account_number", sa.String),
+    sa.Column("status", sa.String),
+    sa.Column("currency", sa.String),
+    sa.Column("created_at", UTCDateTime),
+    # observed_at of the newest snapshot, and the as-of time of the newest full positions set:
+    # older snapshots or sets arriving late never overwrite newer state.
+    sa.Column("snapshot_at", UTCDateTime),
+    sa.Column("positions_at", UTCDateTime),
+    *_provenance(),
+)
+
+account_snapshots = sa.Table(
+    "account_snapshots",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _account(),
+    sa.Column("observed_at", UTCDateTime, nullable=False),
+    sa.Column("alpaca_account_id", sa.String, nullable=False),
+    sa.Column("account_number", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("currency", sa.String, nullable=False),
+    *[
+        sa.Column(name, Amount, nullable=False)
+        for name in (
+            "cash",
+            "equity",
+            "last_equity",
+            "buying_power",
+            "regt_buying_power",
+            "daytrading_buying_power",
+            "non_marginable_buying_power",
+            "long_market_value",
+            "short_market_value",
+            "portfolio_value",
+            "initial_margin",
+            "maintenance_margin",
+            "last_maintenance_margin",
+            "multiplier",
+            "sma",
+            "accrued_fees",
+        )
+    ],
+    sa.Column("daytrade_count", sa.Integer, nullable=False),
+    *[
+        sa.Column(name, sa.Boolean, nullable=False)
+        for name in (
+            "pattern_day_trader",
+            "trading_blocked",
+            "transfers_blocked",
+            "account_blocked",
+            "shorting_enabled",
+            "trade_suspended_by_user",
+        )
+    ],
+    sa.Column("created_at", UTCDateTime),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("source", sa.String, nullable=False),
+    *_provenance(),
+    sa.UniqueConstraint("account", "observed_at"),
+)
+
+positions = sa.Table(
+    "positions",
+    metadata,
+    sa.Column("account", sa.String, primary_key=True),
+    sa.Column("symbol", sa.String, primary_key=True),
+    *_position_columns(),
+    *_provenance(),
+)
+
+# One row each time a holding opens, changes (qty, side, average price, cost basis) or closes
+# (a row with qty 0): the position of every symbol at any past instant is the latest row before it.
+position_snapshots = sa.Table(
+    "position_snapshots",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _account(),
+    sa.Column("symbol", sa.String, nullable=False),
+    *_position_columns(),
+    *_provenance(),
+    sa.UniqueConstraint("account", "symbol", "observed_at"),
+    sa.Index(None, "account", "observed_at"),
+)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("account", sa.String, primary_key=True),
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("client_order_id", sa.String, nullable=False),
+    sa.Column("symbol", sa.String, nullable=False),
+    sa.Column("asset_id", sa.String),
+    sa.Column("asset_class", sa.String, nullable=False),
+    sa.Column("side", sa.String),
+    sa.Column("type", sa.String),
+    sa.Column("time_in_force", sa.String, nullable=False),
+    sa.Column("order_class", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    # models.order_status_rank(status): how far along its life the order is (monotonic upserts).
+    sa.Column("status_rank", sa.Integer, nullable=False),
+    sa.Column("qty", Amount),
+    sa.Column("notional", Amount),
+    sa.Column("filled_qty", Amount, nullable=False),
+    sa.Column("filled_avg_price", Amount),
+    sa.Column("limit_price", Amount),
+    sa.Column("stop_price", Amount),
+    sa.Column("trail_price", Amount),
+    sa.Column("trail_percent", Amount),
+    sa.Column("hwm", Amount),
+    sa.Column("extended_hours", sa.Boolean, nullable=False),
+    sa.Column("position_intent", sa.String),
+    sa.Column("ratio_qty", Amount),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime),
+    sa.Column("submitted_at", UTCDateTime),
+    sa.Column("filled_at", UTCDateTime),
+    sa.Column("expired_at", UTCDateTime),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("canceled_at", UTCDateTime),
+    sa.Column("failed_at", UTCDateTime),
+    sa.Column("replaced_at", UTCDateTime),
+    sa.Column("replaced_by", sa.String),
+    sa.Column("replaces", sa.String),
+    sa.Column("parent_id", sa.String),
+    # Order.last_event_at: updated_at, else submitted_at, else created_at.
+    sa.Column("last_event_at", UTCDateTime, nullable=False),
+    # True when the order was not placed by this integration (dashboard, another program).
+    sa.Column("external", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    *_provenance(),
+    sa.Index(None, "account", "client_order_id"),
+    sa.Index(None, "account", "status"),
+    sa.Index(None, "account", "symbol"),
+    sa.Index(None, "account", "parent_id"),
+    sa.Index(None, "account", "replaces"),
+    sa.Index(None, "account", "created_at"),
+    sa.Index(None, "account", "last_event_at"),
+)
+
+fills = sa.Table(
+    "fills",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _account(),
+    sa.Column("order_id", sa.String, nullable=False),
+    # The order's cumulative filled quantity after this execution: with order_id, the identity
+    # both the stream (order.filled_qty) and REST (FILL activity cum_qty) report.
+    sa.Column("cum_qty", Amount, nullable=False),
+    # The first id this execution was stored under (Fill.fill_id); never changes afterwards.
+    sa.Column("fill_id", sa.String, nullable=False),
+    sa.Column("execution_id", sa.String),
+    sa.Column("activity_id", sa.String),
+    sa.Column("client_order_id", sa.String),
+    sa.Column("symbol", sa.String, nullable=False),
+    sa.Column("side", sa.String, nullable=False),
+    sa.Column("qty", Amount, nullable=False),
+    sa.Column("price", Amount, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    # Positive cost. The sum of the stored FEE activities of this execution (same order_id and
+    # transaction_time) when there are any, else what the fill itself carried.
+    sa.Column("fee", Amount, nullable=False),
+    sa.Column("fill_type", sa.String, nullable=False),
+    sa.Column("leaves_qty", Amount),
+    sa.Column("position_qty", Amount),
+    # Where the row was first seen (stream, rest, reconcile); the ids say who has confirmed it.
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("raw_stream", sa.Text),
+    sa.Column("raw_rest", sa.Text),
+    *_provenance(),
+    sa.UniqueConstraint("account", "order_id", "cum_qty"),
+    # NULLs are distinct in both dialects: unique only where the id is known.
+    sa.UniqueConstraint("account", "execution_id"),
+    sa.UniqueConstraint("account", "activity_id"),
+    sa.Index(None, "account", "timestamp"),
+    sa.Index(None, "account", "fill_id"),
+)
+
+activities = sa.Table(
+    "activities",
+    metadata,
+    sa.Column("account", sa.String, primary_key=True),
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("activity_type", sa.String, nullable=False),
+    sa.Column("activity_subtype", sa.String),
+    sa.Column("date", sa.Date),
+    sa.Column("transaction_time", UTCDateTime),
+    sa.Column("net_amount", Amount),
+    sa.Column("qty", Amount),
+    sa.Column("per_share_amount", Amount),
+    sa.Column("price", Amount),
+    sa.Column("symbol", sa.String),
+    sa.Column("order_id", sa.String),
+    sa.Column("description", sa.String),
+    sa.Column("status", sa.String),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("source", sa.String, nullable=False),
+    *_provenance(),
+    sa.Index(None, "account", "activity_type", "order_id"),
+    sa.Index(None, "account", "date"),
+)
+
+sync_checkpoints = sa.Table(
+    "sync_checkpoints",
+    metadata,
+    sa.Column("account", sa.String, primary_key=True),
+    sa.Column("feed", sa.String, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    *_provenance(),
+)
+
+# --------------------------------------------------------------------------- correctness results
+
+stream_gaps = sa.Table(
+    "stream_gaps",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _account(),
+    sa.Column("gap_from", UTCDateTime, nullable=False),
+    sa.Column("gap_to", UTCDateTime),
+    sa.Column("reason", sa.String, nullable=False),
+    sa.Column("closed_by", sa.String),
+    sa.Column("rows_recovered", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "account", "gap_from"),
+)
+
+quality_results = sa.Table(
+    "quality_results",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("rule", sa.String, nullable=False),
+    _account(),
+    sa.Column("subject", sa.String, nullable=False),
+    sa.Column("severity", sa.String, nullable=False),
+    sa.Column("detail", JsonDocument),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "account", "run_id"),
+    sa.Index(None, "account", "rule", "created_at"),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _account(),
+    sa.Column("record_kind", sa.String, nullable=False),
+    sa.Column("record_key", sa.String, nullable=False),
+    sa.Column("reason", sa.String, nullable=False),
+    # Bytes verbatim: a refused payload may not even be valid UTF-8.
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # A page replayed twice quarantines each bad record once.
+    sa.UniqueConstraint("account", "record_kind", "record_key", "reason"),
+)
+
+reconciliation_runs = sa.Table(
+    "reconciliation_runs",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _account(),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("summary", JsonDocument),
+    sa.Index(None, "account", "started_at"),
+)
+
+reconciliation_items = sa.Table(
+    "reconciliation_items",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_id",
+        RowId,
+        sa.ForeignKey("reconciliation_runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    _account(),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("subject", sa.String, nullable=False),
+    sa.Column("difference", sa.Text, nullable=False),
+    sa.Column("decision", sa.String, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "run_id"),
+)
+
+exposure_snapshots = sa.Table(
+    "exposure_snapshots",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _account(),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("gross", Amount, nullable=False),
+    sa.Column("net", Amount, nullable=False),
+    sa.Column("long", Amount, nullable=False),
+    sa.Column("short", Amount, nullable=False),
+    # {symbol: signed market value as a decimal string}
+    sa.Column("per_symbol", JsonDocument, nullable=False),
+    # {"quantities": {symbol: qty}, "unpriced": [symbol, ...]}
+    sa.Column("detail", JsonDocument),
+    sa.UniqueConstraint("account", "at"),
+)
+
+risk_breaches = sa.Table(
+    "risk_breaches",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _account(),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("limit_name", sa.String, nullable=False),
+    sa.Column("subject", sa.String, nullable=False),
+    sa.Column("value", Amount),
+    sa.Column("limit", Amount),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index(None, "account", "at"),
+)

@@ -1,0 +1,245 @@
+"""Builders of realistic domain models for the storage and cache tests (override by keyword)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from alpaca_integration.models import (
+    AccountSnapshot,
+    Activity,
+    AssetClass,
+    DataSource,
+    Fill,
+    FillType,
+    Order,
+    OrderClass,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    PositionSide,
+    TimeInForce,
+)
+
+__all__ = [
+    "T0",
+    "at",
+    "make_activity",
+    "make_fill",
+    "make_order",
+    "make_position",
+    "make_snapshot",
+    "rest_fill",
+    "stream_fill",
+]
+
+T0 = dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC)
+
+
+def at(seconds: float) -> dt.datetime:
+    """T0 plus ``seconds``."""
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+def _raw(**fields: Any) -> bytes:
+    return msgspec.json.encode({k: str(v) if v is not None else None for k, v in fields.items()})
+
+
+def make_order(**overrides: Any) -> Order:
+    """An accepted limit buy of 10 AAPL placed by the integration (client id ``ai-...``)."""
+    fields: dict[str, Any] = {
+        "id": "o-1",
+        "client_order_id": "ai-o-1",
+        "symbol": "AAPL",
+        "asset_id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415",
+        "asset_class": AssetClass.US_EQUITY,
+        "side": OrderSide.BUY,
+        "type": OrderType.LIMIT,
+        "time_in_force": TimeInForce.DAY,
+        "order_class": OrderClass.SIMPLE,
+        "status": OrderStatus.NEW,
+        "qty": Decimal(10),
+        "notional": None,
+        "filled_qty": Decimal(0),
+        "filled_avg_price": None,
+        "limit_price": Decimal("187.25"),
+        "stop_price": None,
+        "trail_price": None,
+        "trail_percent": None,
+        "hwm": None,
+        "extended_hours": False,
+        "created_at": T0,
+        "updated_at": at(1),
+        "submitted_at": T0,
+        "filled_at": None,
+        "expired_at": None,
+        "canceled_at": None,
+        "failed_at": None,
+        "replaced_at": None,
+        "replaced_by": None,
+        "replaces": None,
+    }
+    fields.update(overrides)
+    if "raw" not in overrides:
+        fields["raw"] = _raw(
+            id=fields["id"], status=fields["status"], filled_qty=fields["filled_qty"]
+        )
+    return Order(**fields)
+
+
+def make_fill(**overrides: Any) -> Fill:
+    """A full execution of o-1: 10 AAPL at 187.20, reported by the stream."""
+    fields: dict[str, Any] = {
+        "fill_id": "x-1",
+        "execution_id": "x-1",
+        "activity_id": None,
+        "order_id": "o-1",
+        "client_order_id": "ai-o-1",
+        "symbol": "AAPL",
+        "side": OrderSide.BUY,
+        "qty": Decimal(10),
+        "price": Decimal("187.20"),
+        "timestamp": at(2),
+        "fill_type": FillType.FILL,
+        "leaves_qty": Decimal(0),
+        "cum_qty": Decimal(10),
+        "position_qty": Decimal(10),
+        "source": DataSource.STREAM,
+    }
+    fields.update(overrides)
+    if "raw" not in overrides:
+        fields["raw"] = _raw(id=fields["fill_id"], qty=fields["qty"], src=fields["source"])
+    return Fill(**fields)
+
+
+def stream_fill(
+    order_id: str, execution_id: str, cum_qty: str, qty: str, price: str, **kw: Any
+) -> Fill:
+    """A fill event from trade_updates (execution id, cumulative qty = order.filled_qty)."""
+    return make_fill(
+        fill_id=execution_id,
+        execution_id=execution_id,
+        activity_id=None,
+        order_id=order_id,
+        cum_qty=Decimal(cum_qty),
+        qty=Decimal(qty),
+        price=Decimal(price),
+        source=DataSource.STREAM,
+        leaves_qty=None,
+        **kw,
+    )
+
+
+def rest_fill(
+    order_id: str, activity_id: str, cum_qty: str, qty: str, price: str, **kw: Any
+) -> Fill:
+    """The same execution as a REST FILL activity (activity id, cum_qty, no execution id)."""
+    return make_fill(
+        fill_id=activity_id,
+        execution_id=None,
+        activity_id=activity_id,
+        order_id=order_id,
+        cum_qty=Decimal(cum_qty),
+        qty=Decimal(qty),
+        price=Decimal(price),
+        source=DataSource.REST,
+        position_qty=None,
+        client_order_id=None,
+        **kw,
+    )
+
+
+def make_activity(**overrides: Any) -> Activity:
+    """A cash dividend of 1.02."""
+    fields: dict[str, Any] = {
+        "id": "20260302000000000::div-1",
+        "activity_type": "DIV",
+        "activity_subtype": "CDIV",
+        "date": T0.date(),
+        "transaction_time": None,
+        "net_amount": Decimal("1.02"),
+        "qty": Decimal(2),
+        "per_share_amount": Decimal("0.51"),
+        "symbol": "T",
+        "status": "executed",
+    }
+    fields.update(overrides)
+    if "raw" not in overrides:
+        fields["raw"] = _raw(id=fields["id"], net_amount=fields["net_amount"])
+    return Activity(**fields)
+
+
+def make_snapshot(**overrides: Any) -> AccountSnapshot:
+    """A paper account with 100,000 cash."""
+    amounts = {
+        "cash": "100000",
+        "equity": "100000",
+        "last_equity": "99000.5",
+        "buying_power": "200000",
+        "regt_buying_power": "200000",
+        "daytrading_buying_power": "0",
+        "non_marginable_buying_power": "100000",
+        "long_market_value": "0",
+        "short_market_value": "0",
+        "portfolio_value": "100000",
+        "initial_margin": "0",
+        "maintenance_margin": "0",
+        "last_maintenance_margin": "0",
+        "multiplier": "2",
+        "sma": "0",
+        "accrued_fees": "0",
+    }
+    fields: dict[str, Any] = {name: Decimal(value) for name, value in amounts.items()}
+    fields.update(
+        account_id="a1b2c3d4-0000-4000-8000-000000000001",
+        account_number="PA3XYZ",
+        status="ACTIVE",
+        currency="USD",
+        daytrade_count=0,
+        pattern_day_trader=False,
+        trading_blocked=False,
+        transfers_blocked=False,
+        account_blocked=False,
+        shorting_enabled=True,
+        trade_suspended_by_user=False,
+        created_at=T0 - dt.timedelta(days=30),
+        observed_at=at(5),
+    )
+    fields.update(overrides)
+    if "raw" not in overrides:
+        fields["raw"] = _raw(cash=fields["cash"])
+    return AccountSnapshot(**fields)
+
+
+def make_position(symbol: str = "AAPL", qty: str = "10", **overrides: Any) -> Position:
+    """An open position (short when ``qty`` is negative) priced at 190."""
+    quantity = Decimal(qty)
+    price = Decimal("190")
+    fields: dict[str, Any] = {
+        "symbol": symbol,
+        "asset_id": None,
+        "asset_class": AssetClass.US_EQUITY,
+        "exchange": "NASDAQ",
+        "side": PositionSide.LONG if quantity >= 0 else PositionSide.SHORT,
+        "qty": quantity,
+        "qty_available": quantity,
+        "avg_entry_price": Decimal("187.2"),
+        "market_value": quantity * price,
+        "cost_basis": quantity * Decimal("187.2"),
+        "unrealized_pl": quantity * (price - Decimal("187.2")),
+        "unrealized_plpc": Decimal("0.0149572649572649"),
+        "unrealized_intraday_pl": None,
+        "unrealized_intraday_plpc": None,
+        "current_price": price,
+        "lastday_price": Decimal("185"),
+        "change_today": Decimal("0.0270270270270270"),
+        "observed_at": at(5),
+    }
+    fields.update(overrides)
+    if "raw" not in overrides:
+        fields["raw"] = _raw(symbol=symbol, qty=fields["qty"])
+    return Position(**fields)
