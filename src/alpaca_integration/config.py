@@ -92,7 +92,7 @@ def _check_live_opt_in(base_url: str, allow_live: bool) -> None:
         raise ValueError(
             f"{base_url} is Alpaca's LIVE trading endpoint; real money would be at stake. "
             "Use https://paper-api.alpaca.markets for paper trading, or set ALPACA_ALLOW_LIVE=true "
-            "to opt in to live trading explicitly"
+            "(allow_live = true in an accounts-file table) to opt in to live trading explicitly"
         )
 
 
@@ -221,7 +221,8 @@ class AccountConfig(BaseModel):
 
 def _describe(exc: ValidationError, env_prefix: str) -> ConfigError:
     first = exc.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "settings"
+    # The only model-level check (the live opt-in) has no location; it is about the base URL.
+    field = str(first["loc"][0]) if first["loc"] else "base_url"
     setting = f"{env_prefix}{field.upper()}"
     fix = _FIXES.get(field, f"check {setting}")
     # Only the validator's message: pydantic's default text would echo the input, and the input
@@ -259,7 +260,7 @@ def _account_from_table(name: str, table: dict[str, Any], env: dict[str, str]) -
         return AccountConfig(name=name, **data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
+        field = ".".join(str(p) for p in first["loc"]) or "base_url"
         reason = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         raise ConfigError(
             f"account {name!r}: invalid {field}: {reason}", setting=f"accounts.{name}.{field}"
