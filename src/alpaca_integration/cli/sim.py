@@ -1,11 +1,165 @@
-"""alpacactl commands: sim (placeholder until its issue lands)."""
+"""alpacactl sim: serve the Alpaca-compatible paper-trading simulator with uvicorn.
+
+Only Typer is imported at module level; the simulator (Starlette, uvicorn, pandas for the
+calendar) loads inside the command body, so ``alpacactl --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
 
-__all__ = ["register"]
+__all__ = ["build_config", "register", "startup_lines"]
+
+
+def build_config(**options: Any) -> Any:
+    """A ``SimConfig`` from the command's options (``ConfigError`` on a bad value)."""
+    from alpaca_integration.simulator.config import FaultConfig, SimConfig
+
+    fault_names = set(FaultConfig.field_names())
+    faults = {k: v for k, v in options.items() if k in fault_names and v is not None}
+    settings = {k: v for k, v in options.items() if k not in fault_names and v is not None}
+    return SimConfig(faults=FaultConfig().merged(faults), **settings)
+
+
+def startup_lines(host: str, port: int, *, accounts_file: Path | None) -> list[str]:
+    """What the command prints on start: the URLs and the lines a user pastes."""
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base_url = f"http://{shown_host}:{port}"
+    stream_url = f"ws://{shown_host}:{port}/stream"
+    from alpaca_integration.simulator.config import DEMO_API_KEY, DEMO_SECRET_KEY
+
+    if accounts_file is None:
+        key, secret = DEMO_API_KEY, DEMO_SECRET_KEY
+        note = "# any key pair works (each is its own account); for example:"
+    else:
+        key, secret = "<key_id from the accounts file>", "<its secret_key>"
+        note = f"# only the key pairs listed in {accounts_file} are accepted:"
+    return [
+        f"Alpaca simulator listening on {base_url} (REST {base_url}/v2, stream {stream_url}, "
+        f"admin {base_url}/_sim)",
+        "",
+        note,
+        f"export ALPACA_BASE_URL={base_url}",
+        f"export ALPACA_API_KEY={key}",
+        f"export ALPACA_SECRET_KEY={secret}",
+        "",
+        "# alpaca-py:",
+        f'TradingClient(ALPACA_API_KEY, ALPACA_SECRET_KEY, paper=True, url_override="{base_url}")',
+        f'TradingStream(ALPACA_API_KEY, ALPACA_SECRET_KEY, paper=True, url_override="{stream_url}")',
+    ]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the root app."""
+    """Add the ``sim`` command to the root app."""
+
+    @app.command("sim")
+    def sim(
+        host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+        port: int = typer.Option(8765, help="TCP port to listen on (0 = any free port)."),
+        seed: int = typer.Option(0, help="Seed of prices, ids and fault decisions."),
+        symbols: str | None = typer.Option(
+            None, help="Comma-separated tickers to trade (default: the built-in universe)."
+        ),
+        starting_cash: str = typer.Option("100000", help="Cash of each new account (USD)."),
+        account_type: str = typer.Option("margin", help="margin or cash."),
+        rate_limit: int = typer.Option(200, help="Requests per minute per API key; 0 = off."),
+        clock: str = typer.Option("market", help="market (XNYS hours) or always-open."),
+        accounts_file: Path | None = typer.Option(
+            None, help="TOML/JSON list of accepted key pairs; other keys get 401."
+        ),
+        liquidity_cap: str | None = typer.Option(
+            None, help="Most shares one execution fills (larger orders fill in parts)."
+        ),
+        volatility: float = typer.Option(0.0005, help="Random-walk step volatility."),
+        tick_interval: float = typer.Option(0.1, help="Seconds between matching passes."),
+        bars_file: Path | None = typer.Option(
+            None, help="CSV of bars (timestamp,symbol,close) to replay instead of the walk."
+        ),
+        no_realtime: bool = typer.Option(
+            False, "--no-realtime", help="Freeze simulated time (only the admin API moves it)."
+        ),
+        latency_ms: float | None = typer.Option(None, help="Fault: added REST latency (ms)."),
+        error_rate: float | None = typer.Option(None, help="Fault: 5xx probability per request."),
+        rate_limit_storm_rate: float | None = typer.Option(
+            None, help="Fault: probability of a 429 regardless of the budget."
+        ),
+        lost_answer_rate: float | None = typer.Option(
+            None, help="Fault: probability an order write happens but its answer is lost."
+        ),
+        order_reject_rate: float | None = typer.Option(
+            None, help="Fault: probability an accepted order is then rejected."
+        ),
+        stream_mode: str | None = typer.Option(
+            None, help="Fault: stream normal, silent (mute) or drop (connections closed)."
+        ),
+        stream_duplicate_rate: float | None = typer.Option(
+            None, help="Fault: probability a stream event is sent twice."
+        ),
+        stream_late_rate: float | None = typer.Option(
+            None, help="Fault: probability a stream event is delayed."
+        ),
+        log_level: str = typer.Option("warning", help="uvicorn log level."),
+    ) -> None:
+        """Serve the Alpaca-compatible paper-trading simulator (REST, stream, admin API)."""
+        from alpaca_integration.errors import ConfigError
+
+        try:
+            config = build_config(
+                seed=seed,
+                symbols=symbols,
+                starting_cash=starting_cash,
+                account_type=account_type,
+                rate_limit=rate_limit,
+                clock=clock,
+                accounts_file=accounts_file,
+                liquidity_cap=liquidity_cap,
+                volatility=volatility,
+                tick_interval=tick_interval,
+                bars_file=bars_file,
+                realtime=not no_realtime,
+                latency_ms=latency_ms,
+                error_rate=error_rate,
+                rate_limit_storm_rate=rate_limit_storm_rate,
+                lost_answer_rate=lost_answer_rate,
+                order_reject_rate=order_reject_rate,
+                stream_mode=stream_mode,
+                stream_duplicate_rate=stream_duplicate_rate,
+                stream_late_rate=stream_late_rate,
+            )
+            if config.accounts_file is not None:
+                config.resolved_accounts()
+            import socket
+
+            import uvicorn
+
+            from alpaca_integration.simulator.app import create_app
+
+            application = create_app(config)
+        except (ConfigError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            typer.echo(
+                f"error: cannot listen on {host}:{port} ({exc.strerror}); pick another --port",
+                err=True,
+            )
+            raise typer.Exit(code=2) from None
+        bound_port = int(sock.getsockname()[1])
+        for line in startup_lines(host, bound_port, accounts_file=config.accounts_file):
+            typer.echo(line)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                application,
+                log_level=log_level,
+                ws="websockets-sansio",
+                timeout_graceful_shutdown=3,
+            )
+        )
+        server.run(sockets=[sock])

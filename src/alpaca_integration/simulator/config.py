@@ -1,0 +1,435 @@
+"""Settings of the paper-trading simulator: what the venue looks like and which faults it injects.
+
+``SimConfig`` is frozen and validated on construction: a bad value raises ``ConfigError`` naming
+the setting and the fix. ``FaultConfig`` is the run-time switchable part (the admin API replaces
+it with ``FaultConfig.merged``). ``load_accounts_file`` reads the optional list of API keys the
+venue accepts.
+
+This module imports only ``errors`` from the package; nothing from the rest of the simulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+from alpaca_integration.errors import ConfigError
+
+__all__ = [
+    "ACCOUNT_TYPES",
+    "CLOCK_MODES",
+    "DEMO_API_KEY",
+    "DEMO_SECRET_KEY",
+    "LOST_ANSWER_MODES",
+    "STREAM_MODES",
+    "AccountSpec",
+    "FaultConfig",
+    "SimConfig",
+    "load_accounts_file",
+]
+
+# A made-up key pair for examples and tests: any pair works unless an accounts file is given.
+DEMO_API_KEY = "PKSIMULATOR000000001"
+DEMO_SECRET_KEY = "simulator-secret-000000000000000000000001"
+
+ClockMode = Literal["market", "always-open"]
+AccountType = Literal["margin", "cash"]
+StreamMode = Literal["normal", "silent", "drop"]
+LostAnswerMode = Literal["close", "504"]
+
+CLOCK_MODES: tuple[str, ...] = ("market", "always-open")
+ACCOUNT_TYPES: tuple[str, ...] = ("margin", "cash")
+STREAM_MODES: tuple[str, ...] = ("normal", "silent", "drop")
+LOST_ANSWER_MODES: tuple[str, ...] = ("close", "504")
+
+
+def _to_decimal(value: object, setting: str) -> Decimal:
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(f"{setting} must be a decimal number, got {value!r}", setting=setting)
+    else:
+        try:
+            result = Decimal(str(value))
+        except InvalidOperation:
+            raise ConfigError(
+                f"{setting} must be a decimal number such as 100000 or 0.5, got {value!r}",
+                setting=setting,
+            ) from None
+    if not result.is_finite():
+        raise ConfigError(f"{setting} must be finite, got {value!r}", setting=setting)
+    return result
+
+
+def _rate(value: object, setting: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(
+            f"{setting} must be a number between 0 and 1, got {value!r}", setting=setting
+        )
+    rate = float(value)
+    if not 0.0 <= rate <= 1.0 or math.isnan(rate):
+        raise ConfigError(f"{setting} must be between 0 and 1, got {value!r}", setting=setting)
+    return rate
+
+
+def _non_negative(value: object, setting: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{setting} must be a number >= 0, got {value!r}", setting=setting)
+    number = float(value)
+    if number < 0 or math.isnan(number) or math.isinf(number):
+        raise ConfigError(f"{setting} must be a finite number >= 0, got {value!r}", setting=setting)
+    return number
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FaultConfig:
+    """Faults the venue injects. All default to off.
+
+    REST: ``latency_ms`` (+ uniform ``latency_jitter_ms``) before every /v2 answer;
+    ``error_rate`` (every /v2 route) or ``route_error_rates`` (``"POST /v2/orders"`` -> rate, the
+    route as its template, ``"*"`` for all) answer ``error_status`` before the request has any
+    effect; ``rate_limit_storm_rate`` answers 429 (plain-text body) regardless of the budget;
+    ``lost_answer_rate`` / ``lost_answer_next`` apply an order submit, replace or cancel and then
+    lose the answer (``lost_answer_mode``: ``close`` drops the connection mid-answer, ``504``
+    answers a gateway timeout). ``order_reject_rate`` accepts an order and then rejects it
+    (status ``rejected``, events ``pending_new`` then ``rejected``).
+
+    Stream: ``stream_mode`` ``silent`` keeps connections open but mute, ``drop`` closes every
+    connection (and each new one right after authorization); ``stream_duplicate_rate`` sends an
+    event twice; ``stream_late_rate`` holds an event back ``stream_late_ms`` (so it arrives out of
+    order).
+    """
+
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    error_rate: float = 0.0
+    route_error_rates: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    error_status: int = 500
+    rate_limit_storm_rate: float = 0.0
+    lost_answer_rate: float = 0.0
+    lost_answer_next: int = 0
+    lost_answer_mode: LostAnswerMode = "close"
+    order_reject_rate: float = 0.0
+    stream_mode: StreamMode = "normal"
+    stream_duplicate_rate: float = 0.0
+    stream_late_rate: float = 0.0
+    stream_late_ms: float = 500.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "latency_ms", _non_negative(self.latency_ms, "faults.latency_ms"))
+        set_(
+            self,
+            "latency_jitter_ms",
+            _non_negative(self.latency_jitter_ms, "faults.latency_jitter_ms"),
+        )
+        set_(self, "error_rate", _rate(self.error_rate, "faults.error_rate"))
+        if not isinstance(self.route_error_rates, Mapping):
+            raise ConfigError(
+                'faults.route_error_rates must map a route such as "POST /v2/orders" to a rate',
+                setting="faults.route_error_rates",
+            )
+        routes: dict[str, float] = {}
+        for route, rate in self.route_error_rates.items():
+            if not isinstance(route, str) or (route != "*" and " /" not in route):
+                raise ConfigError(
+                    f'faults.route_error_rates key {route!r} must be "METHOD /path" '
+                    '(e.g. "POST /v2/orders", "GET /v2/orders/{order_id}") or "*"',
+                    setting="faults.route_error_rates",
+                )
+            method, _, path = route.partition(" ")
+            key = "*" if route == "*" else f"{method.upper()} {path}"
+            routes[key] = _rate(rate, f"faults.route_error_rates[{route!r}]")
+        set_(self, "route_error_rates", routes)
+        if (
+            isinstance(self.error_status, bool)
+            or not isinstance(self.error_status, int)
+            or not 500 <= self.error_status <= 599
+        ):
+            raise ConfigError(
+                f"faults.error_status must be an HTTP 5xx status, got {self.error_status!r}",
+                setting="faults.error_status",
+            )
+        set_(
+            self,
+            "rate_limit_storm_rate",
+            _rate(self.rate_limit_storm_rate, "faults.rate_limit_storm_rate"),
+        )
+        set_(self, "lost_answer_rate", _rate(self.lost_answer_rate, "faults.lost_answer_rate"))
+        if (
+            isinstance(self.lost_answer_next, bool)
+            or not isinstance(self.lost_answer_next, int)
+            or self.lost_answer_next < 0
+        ):
+            raise ConfigError(
+                f"faults.lost_answer_next must be a whole number >= 0, got "
+                f"{self.lost_answer_next!r}",
+                setting="faults.lost_answer_next",
+            )
+        if self.lost_answer_mode not in LOST_ANSWER_MODES:
+            raise ConfigError(
+                f"faults.lost_answer_mode must be one of {', '.join(LOST_ANSWER_MODES)}, got "
+                f"{self.lost_answer_mode!r}",
+                setting="faults.lost_answer_mode",
+            )
+        set_(self, "order_reject_rate", _rate(self.order_reject_rate, "faults.order_reject_rate"))
+        if self.stream_mode not in STREAM_MODES:
+            raise ConfigError(
+                f"faults.stream_mode must be one of {', '.join(STREAM_MODES)}, got "
+                f"{self.stream_mode!r}",
+                setting="faults.stream_mode",
+            )
+        set_(
+            self,
+            "stream_duplicate_rate",
+            _rate(self.stream_duplicate_rate, "faults.stream_duplicate_rate"),
+        )
+        set_(self, "stream_late_rate", _rate(self.stream_late_rate, "faults.stream_late_rate"))
+        set_(self, "stream_late_ms", _non_negative(self.stream_late_ms, "faults.stream_late_ms"))
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def merged(self, changes: Mapping[str, Any]) -> FaultConfig:
+        """A copy with ``changes`` applied; unknown names raise ``ConfigError`` listing the valid
+        ones."""
+        unknown = sorted(set(changes) - set(self.field_names()))
+        if unknown:
+            raise ConfigError(
+                f"unknown fault setting(s) {', '.join(unknown)}; valid: "
+                f"{', '.join(self.field_names())}",
+                setting="faults",
+            )
+        return dataclasses.replace(self, **dict(changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["route_error_rates"] = dict(self.route_error_rates)
+        return out
+
+    @property
+    def any_rest_fault(self) -> bool:
+        return bool(
+            self.latency_ms
+            or self.latency_jitter_ms
+            or self.error_rate
+            or any(self.route_error_rates.values())
+            or self.rate_limit_storm_rate
+            or self.lost_answer_rate
+            or self.lost_answer_next
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AccountSpec:
+    """One API key pair the venue accepts (from an accounts file), with optional overrides."""
+
+    key_id: str
+    secret_key: str = dataclasses.field(repr=False)
+    starting_cash: Decimal | None = None
+    account_type: AccountType | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SimConfig:
+    """How the simulated venue behaves. Every field has a default that works out of the box.
+
+    ``seed`` makes prices, ids and fault decisions reproducible. ``symbols`` picks the tradable
+    universe (known symbols keep their reference flags; unknown ones are generated). ``rate_limit``
+    is requests per minute per API key (0 = off). ``clock`` ``market`` follows the XNYS calendar
+    (hours and holidays, pre-market 04:00 and after-hours until 20:00 ET), ``always-open`` never
+    closes. ``start_time`` sets the simulated clock's start (default: now); with ``realtime`` the
+    clock then runs with the wall clock, without it only ``advance_clock`` moves it.
+    ``liquidity_cap`` is the most one execution fills (larger orders fill in parts). Prices follow
+    a seeded random walk (``volatility`` per ``price_step_seconds`` of simulated time) unless a bar
+    file (``bars_file``, CSV ``timestamp,symbol,close``) replays them. ``tick_interval`` is how
+    often (wall seconds) the background matcher runs; 0 disables it (use ``POST /_sim/tick``).
+    """
+
+    seed: int = 0
+    symbols: tuple[str, ...] | None = None
+    starting_cash: Decimal = Decimal("100000")
+    account_type: AccountType = "margin"
+    rate_limit: int = 200
+    clock: ClockMode = "market"
+    start_time: dt.datetime | None = None
+    realtime: bool = True
+    accounts_file: Path | None = None
+    accounts: tuple[AccountSpec, ...] | None = None
+    liquidity_cap: Decimal | None = None
+    volatility: float = 0.0005
+    price_step_seconds: float = 1.0
+    tick_interval: float = 0.1
+    bars_file: Path | None = None
+    shorting_enabled: bool = True
+    wash_trade_check: bool = True
+    sec_fee_rate: Decimal = Decimal("0.0000278")
+    taf_per_share: Decimal = Decimal("0.000166")
+    taf_max: Decimal = Decimal("8.30")
+    event_log_size: int = 10_000
+    faults: FaultConfig = dataclasses.field(default_factory=FaultConfig)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"seed must be an integer, got {self.seed!r}", setting="seed")
+        if self.symbols is not None:
+            if isinstance(self.symbols, str):
+                symbols: list[str] = list(self.symbols.split(","))
+            else:
+                symbols = list(self.symbols)
+            cleaned = tuple(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
+            if not cleaned:
+                raise ConfigError(
+                    "symbols must list at least one ticker (e.g. AAPL,MSFT), or be left unset "
+                    "for the built-in universe",
+                    setting="symbols",
+                )
+            for symbol in cleaned:
+                if not all(c.isalnum() or c in "./" for c in symbol) or len(symbol) > 12:
+                    raise ConfigError(
+                        f"symbol {symbol!r} is not a valid ticker (letters, digits, '.' or '/', "
+                        "at most 12 characters)",
+                        setting="symbols",
+                    )
+            set_(self, "symbols", cleaned)
+        cash = _to_decimal(self.starting_cash, "starting_cash")
+        if cash < 0:
+            raise ConfigError("starting_cash must be >= 0", setting="starting_cash")
+        set_(self, "starting_cash", cash)
+        if self.account_type not in ACCOUNT_TYPES:
+            raise ConfigError(
+                f"account_type must be margin or cash, got {self.account_type!r}",
+                setting="account_type",
+            )
+        if (
+            isinstance(self.rate_limit, bool)
+            or not isinstance(self.rate_limit, int)
+            or self.rate_limit < 0
+        ):
+            raise ConfigError(
+                f"rate_limit must be a whole number of requests per minute >= 0 (0 = off), got "
+                f"{self.rate_limit!r}",
+                setting="rate_limit",
+            )
+        if self.clock not in CLOCK_MODES:
+            raise ConfigError(
+                f"clock must be 'market' or 'always-open', got {self.clock!r}", setting="clock"
+            )
+        if self.start_time is not None:
+            if not isinstance(self.start_time, dt.datetime) or self.start_time.tzinfo is None:
+                raise ConfigError(
+                    "start_time must be a timezone-aware datetime (e.g. 2024-03-04T14:30:00Z)",
+                    setting="start_time",
+                )
+            set_(self, "start_time", self.start_time.astimezone(dt.UTC))
+        if self.accounts_file is not None:
+            set_(self, "accounts_file", Path(self.accounts_file))
+        if self.liquidity_cap is not None:
+            cap = _to_decimal(self.liquidity_cap, "liquidity_cap")
+            if cap <= 0:
+                raise ConfigError(
+                    "liquidity_cap must be > 0 (the most shares one execution fills), or unset",
+                    setting="liquidity_cap",
+                )
+            set_(self, "liquidity_cap", cap)
+        set_(self, "volatility", _non_negative(self.volatility, "volatility"))
+        step = _non_negative(self.price_step_seconds, "price_step_seconds")
+        if step <= 0:
+            raise ConfigError("price_step_seconds must be > 0", setting="price_step_seconds")
+        set_(self, "price_step_seconds", step)
+        set_(self, "tick_interval", _non_negative(self.tick_interval, "tick_interval"))
+        if self.bars_file is not None:
+            set_(self, "bars_file", Path(self.bars_file))
+        for name in ("sec_fee_rate", "taf_per_share", "taf_max"):
+            value = _to_decimal(getattr(self, name), name)
+            if value < 0:
+                raise ConfigError(f"{name} must be >= 0", setting=name)
+            set_(self, name, value)
+        if (
+            isinstance(self.event_log_size, bool)
+            or not isinstance(self.event_log_size, int)
+            or self.event_log_size < 0
+        ):
+            raise ConfigError(
+                "event_log_size must be a whole number >= 0", setting="event_log_size"
+            )
+        if isinstance(self.faults, Mapping):
+            set_(self, "faults", FaultConfig().merged(self.faults))
+        elif not isinstance(self.faults, FaultConfig):
+            raise ConfigError("faults must be a FaultConfig or a mapping", setting="faults")
+
+    def replace(self, **changes: Any) -> SimConfig:
+        return dataclasses.replace(self, **changes)
+
+    def resolved_accounts(self) -> tuple[AccountSpec, ...] | None:
+        """The accepted key pairs (explicit ``accounts`` first, then ``accounts_file``), or None
+        when every key pair is welcome."""
+        if self.accounts is not None:
+            return self.accounts
+        if self.accounts_file is not None:
+            return load_accounts_file(self.accounts_file)
+        return None
+
+
+def _account_from_mapping(entry: Mapping[str, Any], where: str) -> AccountSpec:
+    key_id = entry.get("key_id") or entry.get("api_key")
+    secret = entry.get("secret_key")
+    if not isinstance(key_id, str) or not key_id:
+        raise ConfigError(f"{where}: key_id is missing (the API key id this account accepts)")
+    if not isinstance(secret, str) or not secret:
+        raise ConfigError(f"{where} ({key_id}): secret_key is missing")
+    cash = entry.get("starting_cash")
+    account_type = entry.get("account_type")
+    if account_type is not None and account_type not in ACCOUNT_TYPES:
+        raise ConfigError(f"{where} ({key_id}): account_type must be margin or cash")
+    return AccountSpec(
+        key_id=key_id,
+        secret_key=secret,
+        starting_cash=None if cash is None else _to_decimal(cash, f"{where}.starting_cash"),
+        account_type=account_type,
+    )
+
+
+def load_accounts_file(path: Path) -> tuple[AccountSpec, ...]:
+    """Read the key pairs the venue accepts: TOML (``[[accounts]]`` tables) or JSON (a list, or
+    ``{"accounts": [...]}``), each with ``key_id``, ``secret_key`` and optional ``starting_cash``
+    and ``account_type``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"accounts file {path} does not exist. Fix: create it or drop --accounts-file",
+            setting="accounts_file",
+        ) from None
+    try:
+        document: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"accounts file {path} could not be parsed ({exc}). Fix its syntax",
+            setting="accounts_file",
+        ) from None
+    entries = document.get("accounts") if isinstance(document, dict) else document
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(
+            f"accounts file {path} lists no accounts. Fix: add [[accounts]] tables with key_id "
+            "and secret_key",
+            setting="accounts_file",
+        )
+    specs = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: accounts[{index}] must be a table", setting="accounts_file")
+        specs.append(_account_from_mapping(entry, f"{path}: accounts[{index}]"))
+    keys = [spec.key_id for spec in specs]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"{path}: a key_id is listed twice", setting="accounts_file")
+    return tuple(specs)

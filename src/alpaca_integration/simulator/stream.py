@@ -1,0 +1,248 @@
+"""The trade_updates WebSocket of the simulated venue.
+
+Protocol (as Alpaca's paper endpoint): the client sends ``authenticate`` with its key pair and
+gets an ``authorization`` reply; then ``listen`` with ``["trade_updates"]`` and gets a
+``listening`` reply; from then on every event of its account arrives as
+``{"stream": "trade_updates", "data": {...}}``. Frames are binary: JSON, or MessagePack when the
+handshake carried ``Content-Type: application/msgpack``. Client messages may be text or binary,
+JSON or MessagePack.
+
+One connection per key: when a second connection of the same key authenticates, the older one is
+closed with code 1008 ("replaced by a newer connection"). Nothing is replayed: events produced
+while a key has no listening connection are lost, as on Alpaca.
+
+Faults (``FaultConfig``): ``stream_mode`` ``silent`` keeps connections open and answering the
+handshake but sends no events; ``drop`` closes every connection (new ones right after
+authorization) with code 1011; ``stream_duplicate_rate`` sends an event twice;
+``stream_late_rate`` delays an event by ``stream_late_ms`` so later events overtake it.
+
+This module imports nothing from the package outside the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+import msgspec
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from alpaca_integration.simulator.config import FaultConfig
+
+__all__ = ["StreamHub"]
+
+_REPLACED = 1008
+_DROPPED = 1011
+
+
+class _Connection:
+    __slots__ = ("closed", "key_id", "listening", "msgpack", "queue", "websocket")
+
+    def __init__(self, websocket: WebSocket, *, use_msgpack: bool) -> None:
+        self.websocket = websocket
+        self.msgpack = use_msgpack
+        self.key_id: str | None = None
+        self.listening = False
+        self.closed = False
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def encode(self, message: dict[str, Any]) -> bytes:
+        if self.msgpack:
+            return bytes(msgpack.packb(message, use_bin_type=True))
+        return msgspec.json.encode(message)
+
+    def close_soon(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.queue.put_nowait(None)
+
+
+class StreamHub:
+    """Connections by key, and the fan-out of broker events to them."""
+
+    def __init__(
+        self,
+        *,
+        authenticate: Callable[[str | None, str | None], object],
+        faults: Callable[[], FaultConfig],
+        seed: int,
+    ) -> None:
+        self._authenticate = authenticate
+        self._faults = faults
+        self._rng = random.Random(f"{seed}:stream")
+        self._by_key: dict[str, _Connection] = {}
+        self._close_codes: dict[int, int] = {}
+        self.delivered = 0
+
+    def has_listener(self, key_id: str) -> bool:
+        connection = self._by_key.get(key_id)
+        return connection is not None and connection.listening
+
+    def publish(self, key_id: str, message: dict[str, Any]) -> None:
+        """Called by the broker for every event (on the event loop)."""
+        connection = self._by_key.get(key_id)
+        if connection is None or not connection.listening or connection.closed:
+            return
+        faults = self._faults()
+        if faults.stream_mode != "normal":
+            return
+        frame = connection.encode(message)
+        if faults.stream_late_rate and self._rng.random() < faults.stream_late_rate:
+            loop = asyncio.get_running_loop()
+            loop.call_later(faults.stream_late_ms / 1000, self._late, connection, frame)
+        else:
+            connection.queue.put_nowait(frame)
+        if faults.stream_duplicate_rate and self._rng.random() < faults.stream_duplicate_rate:
+            connection.queue.put_nowait(frame)
+
+    @staticmethod
+    def _late(connection: _Connection, frame: bytes) -> None:
+        if not connection.closed:
+            connection.queue.put_nowait(frame)
+
+    def drop_all(self) -> int:
+        """Close every connection (code 1011), as a network failure would."""
+        connections = list(self._by_key.values())
+        for connection in connections:
+            self._close_codes[id(connection)] = _DROPPED
+            connection.close_soon()
+        self._by_key.clear()
+        return len(connections)
+
+    def apply_faults(self) -> None:
+        if self._faults().stream_mode == "drop":
+            self.drop_all()
+
+    async def serve(self, websocket: WebSocket) -> None:
+        """Run one client connection until it closes."""
+        content_type = websocket.headers.get("content-type", "")
+        connection = _Connection(websocket, use_msgpack="msgpack" in content_type.lower())
+        await websocket.accept()
+        sender = asyncio.create_task(self._send_loop(connection))
+        try:
+            await self._receive_loop(connection)
+        except (WebSocketDisconnect, RuntimeError):
+            # The peer left (or we closed and the server reports it): the connection is over.
+            pass
+        finally:
+            connection.close_soon()
+            if connection.key_id is not None and self._by_key.get(connection.key_id) is connection:
+                del self._by_key[connection.key_id]
+            with contextlib.suppress(Exception):
+                await sender
+
+    async def _send_loop(self, connection: _Connection) -> None:
+        websocket = connection.websocket
+        try:
+            while True:
+                frame = await connection.queue.get()
+                if frame is None:
+                    break
+                await websocket.send_bytes(frame)
+                self.delivered += 1
+        except Exception:  # the peer went away while we were sending: nothing left to do
+            connection.closed = True
+            return
+        code = self._close_codes.pop(id(connection), 1000)
+        if websocket.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=code)
+
+    def _reply(self, connection: _Connection, message: dict[str, Any]) -> None:
+        if not connection.closed:
+            connection.queue.put_nowait(connection.encode(message))
+
+    async def _receive_loop(self, connection: _Connection) -> None:
+        websocket = connection.websocket
+        while not connection.closed:
+            received = await websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                return
+            raw = received.get("bytes") or (received.get("text") or "").encode()
+            message = _decode(raw)
+            if message is None:
+                self._reply(
+                    connection,
+                    {"stream": "error", "data": {"error_message": "invalid syntax"}},
+                )
+                continue
+            action = message.get("action")
+            raw_data = message.get("data")
+            data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
+            if action in ("authenticate", "auth"):
+                self._on_authenticate(connection, data)
+            elif action == "listen":
+                self._on_listen(connection, data)
+            else:
+                self._reply(
+                    connection,
+                    {"stream": "error", "data": {"error_message": f"unknown action {action!r}"}},
+                )
+
+    def _on_authenticate(self, connection: _Connection, data: dict[str, Any]) -> None:
+        key_id = data.get("key_id")
+        secret = data.get("secret_key")
+        try:
+            self._authenticate(
+                key_id if isinstance(key_id, str) else None,
+                secret if isinstance(secret, str) else None,
+            )
+        except Exception:
+            self._reply(
+                connection,
+                {
+                    "stream": "authorization",
+                    "data": {"status": "unauthorized", "action": "authenticate"},
+                },
+            )
+            connection.close_soon()
+            return
+        assert isinstance(key_id, str)
+        self._reply(
+            connection,
+            {"stream": "authorization", "data": {"status": "authorized", "action": "authenticate"}},
+        )
+        if self._faults().stream_mode == "drop":
+            self._close_codes[id(connection)] = _DROPPED
+            connection.close_soon()
+            return
+        previous = self._by_key.get(key_id)
+        if previous is not None and previous is not connection:
+            self._close_codes[id(previous)] = _REPLACED
+            previous.close_soon()
+        connection.key_id = key_id
+        self._by_key[key_id] = connection
+
+    def _on_listen(self, connection: _Connection, data: dict[str, Any]) -> None:
+        if connection.key_id is None:
+            self._reply(
+                connection,
+                {"stream": "authorization", "data": {"status": "unauthorized", "action": "listen"}},
+            )
+            return
+        streams = data.get("streams")
+        wanted = [s for s in streams if isinstance(s, str)] if isinstance(streams, list) else []
+        connection.listening = "trade_updates" in wanted
+        self._reply(
+            connection,
+            {
+                "stream": "listening",
+                "data": {"streams": ["trade_updates"] if connection.listening else []},
+            },
+        )
+
+
+def _decode(raw: bytes) -> dict[str, Any] | None:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        try:
+            message = msgpack.unpackb(raw, raw=False)
+        except Exception:
+            return None
+    return message if isinstance(message, dict) else None
