@@ -411,7 +411,7 @@ async def run_demo(
     from alpaca_integration.config import AccountConfig
     from alpaca_integration.service import MonitorService, open_store_and_cache
     from alpaca_integration.simulator import SimConfig
-    from alpaca_integration.simulator.testing import DEMO_KEY_ID, DEMO_SECRET_KEY, running_simulator
+    from alpaca_integration.simulator import testing as sim_testing
     from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
 
     console = Console(quiet=quiet)
@@ -421,12 +421,12 @@ async def run_demo(
         seed=seed, symbols=list(DEMO_SYMBOLS), clock=clock, liquidity_cap=Decimal(100)
     )
     started = time.monotonic()
-    with running_simulator(config) as sim:
+    with sim_testing.running_simulator(config) as sim:
         console.print(f"[bold]simulator[/] at {sim.base_url} (clock: {clock})")
         account = AccountConfig(
             name=DEMO_ACCOUNT,
-            api_key=DEMO_KEY_ID,
-            secret_key=DEMO_SECRET_KEY,
+            api_key=sim_testing.SIM_API_KEY,
+            secret_key=sim_testing.SIM_SECRET_KEY,
             base_url=sim.base_url,
             stream_url=sim.stream_url,
         )
@@ -456,9 +456,9 @@ async def run_demo(
             async with AlpacaClient.from_account(account) as client:
                 engine.client = client
                 await engine.sync_all()
-            store_dump = normalize_store_dump(await store.dump(DEMO_ACCOUNT))
-            venue_dump = await asyncio.to_thread(sim.dump, DEMO_KEY_ID)
-            differences = compare_with_venue(store_dump, venue_dump)
+            store_dump = await store.dump(DEMO_ACCOUNT)
+            venue_dump = await asyncio.to_thread(sim.dump, sim_testing.SIM_API_KEY)
+            differences = compare_with_venue(normalize_store_dump(store_dump), venue_dump)
             _render(console, store_dump, db_path)
             events = engine.events_applied
         finally:
