@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -178,3 +179,35 @@ async def test_client_repr_hides_the_secret(make_client: Callable[..., AlpacaCli
         text = repr(client) + str(client)
     assert SECRET not in text
     assert KEY_ID not in text
+
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+# The project's recorded error payloads (tests/data/http_error_<status>_<what>.*) -> class.
+RECORDED: dict[str, type[ApiError]] = {
+    "http_error_401_message_only.json": AuthError,
+    "http_error_401_unauthorized.json": AuthError,
+    "http_error_403_insufficient_buying_power.json": InsufficientBuyingPowerError,
+    "http_error_403_insufficient_qty.json": InsufficientQtyError,
+    "http_error_403_shorting_not_allowed.json": ShortingNotAllowedError,
+    "http_error_404_order_not_found.json": NotFoundError,
+    "http_error_404_position_not_found.json": NotFoundError,
+    "http_error_422_bracket_entry.json": RequestRejectedError,
+    "http_error_422_client_order_id_unique.json": DuplicateClientOrderIdError,
+    "http_error_422_invalid_symbol.json": RequestRejectedError,
+    "http_error_422_qty_notional.json": RequestRejectedError,
+    "http_error_422_sub_penny.json": SubPennyError,
+    "http_error_422_wash_trade.json": RequestRejectedError,
+    "http_error_429_rate_limit.json": RateLimitedError,
+    "http_error_429_too_many_requests.txt": RateLimitedError,
+    "http_error_500_internal.json": ServerError,
+}
+
+
+def test_every_recorded_error_payload_is_mapped() -> None:
+    """Each error body recorded in tests/data becomes its class."""
+    files = {p.name for p in DATA.glob("http_error_*")}
+    assert set(RECORDED) <= files
+    for name, expected in RECORDED.items():
+        status = int(name.split("_")[2])
+        error = error_from_response(status, (DATA / name).read_bytes())
+        assert type(error) is expected, name
