@@ -21,7 +21,6 @@ This module imports nothing from the package and knows nothing of the domain mod
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import msgspec
 
@@ -261,4 +260,3 @@ class WireStreamAuthorization(_Wire, kw_only=True):
 
 class WireStreamListening(_Wire, kw_only=True):
     streams: list[str] = msgspec.field(default_factory=list)
-    error: Any = None
