@@ -112,8 +112,9 @@ class AlpacaSettings(BaseSettings):
     base_url: str = PAPER_BASE_URL
     update_interval: int = Field(default=60, ge=1)
     stream_url: str | None = None
-    database_url: str = "sqlite:///alpaca_integration.db"
-    redis_url: str | None = None
+    # Kept out of the repr: a database or Redis URL may carry a password.
+    database_url: str = Field(default="sqlite:///alpaca_integration.db", repr=False)
+    redis_url: str | None = Field(default=None, repr=False)
     allow_live: bool = False
     accounts_file: Path | None = None
     rate_limit: int = Field(default=200, ge=1)
