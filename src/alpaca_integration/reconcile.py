@@ -13,7 +13,8 @@ What is repaired, and how:
 * **External orders**: an order is *placed by the integration* when its client_order_id starts
   with :data:`INTEGRATION_PREFIX` (``"ai-"``, what ``models.new_client_order_id`` and so the
   client give every order it submits); a leg belongs to its root order. Every other order (placed
-  by alpaca-py, the dashboard, another program) is kept and marked ``external``.
+  by alpaca-py, the dashboard, another program) is kept and marked ``external``. A replacement
+  order belongs to whoever placed the order it replaces (the store applies the same rule).
 * **Missing fill**: a FILL activity the broker lists that the store lacks is inserted (with its
   fee joined). When the activities still do not explain an order's cumulative ``filled_qty``, the
   missing execution is inferred from the cumulative quantity and the average price: quantity =
@@ -56,6 +57,7 @@ __all__ = [
     "diff_fills",
     "diff_orders",
     "diff_positions",
+    "external_order_ids",
     "infer_missing_fill",
     "is_integration_order",
     "reconcile",
@@ -130,17 +132,23 @@ def _flatten(orders: Iterable[Order]) -> dict[str, Order]:
     return flat
 
 
-def _root_client_order_ids(orders: Mapping[str, Order]) -> dict[str, str]:
-    """Each order's root client_order_id (a leg inherits its parent's)."""
-    out: dict[str, str] = {}
-    for order_id, order in orders.items():
-        seen = {order_id}
-        root = order
-        while root.parent_id and root.parent_id in orders and root.parent_id not in seen:
-            seen.add(root.parent_id)
-            root = orders[root.parent_id]
-        out[order_id] = root.client_order_id
-    return out
+def external_order_ids(orders: Mapping[str, Order], prefix: str = INTEGRATION_PREFIX) -> set[str]:
+    """The ids of orders not placed by the integration (the store applies the same rule): a root
+    order is ours when its client_order_id has the prefix; a leg belongs to its root; a
+    replacement belongs to whoever placed the order it replaces."""
+
+    def ours(order_id: str, seen: frozenset[str]) -> bool:
+        order = orders[order_id]
+        if order.parent_id and order.parent_id in orders and order.parent_id not in seen:
+            return ours(order.parent_id, seen | {order.parent_id})
+        if is_integration_order(order.client_order_id, prefix):
+            return True
+        replaced = order.replaces
+        if replaced and replaced in orders and replaced not in seen:
+            return ours(replaced, seen | {replaced})
+        return False
+
+    return {oid for oid in orders if not ours(oid, frozenset({oid}))}
 
 
 def diff_orders(
@@ -158,8 +166,7 @@ def diff_orders(
     """
     findings: list[Finding] = []
     to_write: dict[str, Order] = {}
-    roots = _root_client_order_ids({**stored, **broker})
-    external = {oid for oid in broker if not is_integration_order(roots.get(oid), prefix)}
+    external = external_order_ids({**stored, **broker}, prefix) & set(broker)
     for order_id in sorted(broker, key=lambda oid: (broker[oid].created_at, oid)):
         theirs = broker[order_id]
         ours = stored.get(order_id)
@@ -528,13 +535,15 @@ async def reconcile(
             activities=activities_to_write,
             snapshot=broker_account,
             positions=broker_positions,
+            source=DataSource.RECONCILE,
         )
-        if external_ids:
-            await _mark_external(store, account, external_ids)
+        await _fix_external_flags(store, account, set(broker_orders), external_ids)
     report.finished_at = dt.datetime.now(dt.UTC) if now is None else now
     await store.add_reconciliation_items(run_id, account, report.findings)
     await store.finish_reconciliation_run(
-        run_id, finished_at=report.finished_at, summary=report.summary()
+        run_id,
+        finished_at=report.finished_at,
+        summary={"text": report.summary(), "counts": report.counts},
     )
     return report
 
@@ -552,7 +561,15 @@ async def _activity_ids(store: Any, account: str) -> set[str]:
     return {a.id for a in activities}
 
 
-async def _mark_external(store: Any, account: str, order_ids: set[str]) -> None:
-    method = getattr(store, "mark_external", None)
-    if method is not None:
-        await method(account, sorted(order_ids))
+async def _fix_external_flags(
+    store: Any, account: str, broker_ids: set[str], external_ids: set[str]
+) -> None:
+    flags = await _external_flags(store, account)
+    if flags is None:
+        return
+    should_be_external = sorted(oid for oid in external_ids if flags.get(oid) is False)
+    should_be_ours = sorted(oid for oid in broker_ids - external_ids if flags.get(oid) is True)
+    if should_be_external:
+        await store.mark_external(account, should_be_external, True)
+    if should_be_ours:
+        await store.mark_external(account, should_be_ours, False)

@@ -172,3 +172,15 @@ def test_diff_positions() -> None:
         ("position_missing", "SPY"),
     }
     assert diff_positions(broker, broker) == []
+
+
+def test_replacement_inherits_ownership() -> None:
+    """A replacement placed without the prefix still belongs to the owner of the order it replaces."""
+    from alpaca_integration.reconcile import external_order_ids
+
+    original = make_order(id="a", client_order_id="ai-a", replaced_by="b")
+    replacement = make_order(id="b", client_order_id="venue-made-id", replaces="a")
+    foreign = make_order(id="c", client_order_id="other", replaced_by="d")
+    foreign_replacement = make_order(id="d", client_order_id="other-2", replaces="c")
+    orders = {o.id: o for o in (original, replacement, foreign, foreign_replacement)}
+    assert external_order_ids(orders) == {"c", "d"}
