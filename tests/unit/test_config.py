@@ -436,3 +436,14 @@ def test_secret_from_env_name_absent_from_account_errors(
     with pytest.raises(ConfigError) as caught:
         load_accounts(env={"MAIN_SECRET": SECRET})
     assert SECRET not in "".join(traceback.format_exception(caught.value))
+
+
+def test_database_and_redis_passwords_absent_from_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A password inside ALPACA_DATABASE_URL or ALPACA_REDIS_URL never shows in the settings' repr."""
+    monkeypatch.setenv("ALPACA_DATABASE_URL", "postgresql://trader:pg-pass-123@db:5432/broker")
+    monkeypatch.setenv("ALPACA_REDIS_URL", "redis://:redis-pass-456@cache:6379/0")
+    settings = load_settings()
+    assert settings.database_url.endswith("/broker")
+    for text in (repr(settings), str(settings)):
+        assert "pg-pass-123" not in text
+        assert "redis-pass-456" not in text
