@@ -6,7 +6,7 @@ a row, and a second run finds nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,11 @@ from alpaca_integration.reconcile import reconcile
 Store = pytest.importorskip("alpaca_integration.storage.repository").Store
 AlpacaClient = pytest.importorskip("alpaca_integration.alpaca.client").AlpacaClient
 SyncEngine = pytest.importorskip("alpaca_integration.sync.engine").SyncEngine
+_testing = pytest.importorskip("alpaca_integration.simulator.testing")
+running_simulator = _testing.running_simulator
+SIM_API_KEY = _testing.SIM_API_KEY
+SIM_SECRET_KEY = _testing.SIM_SECRET_KEY
+SimConfig = pytest.importorskip("alpaca_integration.simulator").SimConfig
 _compare = pytest.importorskip("alpaca_integration.sync.compare")
 compare_with_venue = _compare.compare_with_venue
 normalize_store_dump = _compare.normalize_store_dump
@@ -31,7 +36,16 @@ ACCOUNT = "default"
 
 
 def _keys(simulator: Any) -> tuple[str, str]:
-    return simulator.key_id, simulator.secret_key
+    return SIM_API_KEY, SIM_SECRET_KEY
+
+
+@pytest.fixture
+def simulator() -> Iterator[Any]:
+    """A fresh always-open simulator (fixed seed, no rate limit), AAPL and MSFT at fixed prices."""
+    with running_simulator(SimConfig(clock="always-open", seed=7, rate_limit=0)) as handle:
+        handle.set_price("AAPL", "100.00")
+        handle.set_price("MSFT", "400.00")
+        yield handle
 
 
 @pytest.fixture
@@ -62,7 +76,7 @@ async def _session(client: AlpacaClient) -> list[str]:
         filled.append(order.id)
     await client.submit_order(
         OrderRequest(
-            symbol="AAPL",
+            symbol="MSFT",
             side=OrderSide.BUY,
             type=OrderType.LIMIT,
             qty=Decimal(1),
@@ -104,7 +118,7 @@ async def test_reconcile_repairs_drift_and_second_run_is_clean(
     from alpaca.trading.requests import MarketOrderRequest
 
     key, secret = _keys(simulator)
-    async with AlpacaClient(key, secret, simulator.base_url) as client:
+    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
         filled = await _session(client)
         await SyncEngine(ACCOUNT, client, store).sync_all()
 
@@ -155,7 +169,7 @@ async def test_reconcile_repairs_drift_and_second_run_is_clean(
 async def test_dry_run_writes_only_findings(simulator: Any, store: Any, postgres_url: str) -> None:
     """A dry run records the differences (as would_*) and leaves the store's data untouched."""
     key, secret = _keys(simulator)
-    async with AlpacaClient(key, secret, simulator.base_url) as client:
+    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
         filled = await _session(client)
         await SyncEngine(ACCOUNT, client, store).sync_all()
         _sql(postgres_url, "delete from orders where id = %s", filled[0])
@@ -173,7 +187,7 @@ async def test_missing_fill_inferred_from_cumulative_quantity(
 ) -> None:
     """Without activities, a deleted fill is inferred from filled_qty and the average price, once."""
     key, secret = _keys(simulator)
-    async with AlpacaClient(key, secret, simulator.base_url) as client:
+    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
         filled = await _session(client)
         await SyncEngine(ACCOUNT, client, store).sync_all()
         order = await client.get_order(filled[0])
