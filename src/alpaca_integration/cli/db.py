@@ -1,11 +1,134 @@
-"""alpacactl commands: db (placeholder until its issue lands)."""
+"""alpacactl commands: ``db upgrade``, ``db current``, ``db downgrade`` (the store's schema).
+
+The database is ``--url`` or ``ALPACA_DATABASE_URL`` (default: the embedded SQLite file).
+Module-level imports stay light (typer only): the storage package (SQLAlchemy, Alembic) is
+imported inside the command bodies so that ``alpacactl --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import typer
 
-__all__ = ["register"]
+__all__ = ["db_app", "register"]
+
+db_app = typer.Typer(
+    name="db",
+    help="The store's schema: apply migrations (PostgreSQL; SQLite is migrated automatically).",
+    no_args_is_help=True,
+)
+
+_URL_HELP = "Database URL (postgresql://user@host:5432/db or sqlite:///file.db); default: ALPACA_DATABASE_URL."
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+def _database_url(url: str | None) -> str:
+    if url:
+        return url
+    from alpaca_integration.config import load_settings
+    from alpaca_integration.errors import ConfigError
+
+    try:
+        return load_settings().database_url
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _display(url: str) -> str:
+    from alpaca_integration.storage.dialect import parse_database_url
+
+    return parse_database_url(url).display
+
+
+def _run(coroutine: Any) -> Any:
+    from alpaca_integration.errors import StorageError
+
+    try:
+        return asyncio.run(coroutine)
+    except StorageError as exc:
+        raise _fail(str(exc)) from None
+
+
+@db_app.command("upgrade")
+def upgrade_command(
+    url: str | None = typer.Option(None, "--url", help=_URL_HELP),
+    revision: str = typer.Option("head", "--revision", help="Target revision (default: newest)."),
+) -> None:
+    """Create or update the store's tables (safe to run again; concurrent runs wait)."""
+    from alpaca_integration.errors import StorageError
+    from alpaca_integration.storage import migrate
+
+    database_url = _database_url(url)
+    try:
+        display = _display(database_url)
+    except StorageError as exc:
+        raise _fail(str(exc)) from None
+    before = _run(migrate.current_revision(database_url))
+    after = _run(migrate.upgrade(database_url, revision))
+    if before == after:
+        typer.echo(f"{display}: already at revision {after}")
+    else:
+        typer.echo(f"{display}: upgraded from {before or 'an empty schema'} to {after}")
+
+
+@db_app.command("current")
+def current_command(
+    url: str | None = typer.Option(None, "--url", help=_URL_HELP),
+) -> None:
+    """Show the database's schema revision and whether it is up to date."""
+    from alpaca_integration.errors import StorageError
+    from alpaca_integration.storage import migrate
+
+    database_url = _database_url(url)
+    try:
+        display = _display(database_url)
+    except StorageError as exc:
+        raise _fail(str(exc)) from None
+    current = _run(migrate.current_revision(database_url))
+    head = migrate.head_revision()
+    if current is None:
+        typer.echo(f"{display}: no schema yet (newest is {head}); run `alpacactl db upgrade`")
+    elif current == head:
+        typer.echo(f"{display}: at revision {current} (up to date)")
+    else:
+        typer.echo(
+            f"{display}: at revision {current}; newest is {head}: run `alpacactl db upgrade`"
+        )
+
+
+@db_app.command("downgrade")
+def downgrade_command(
+    revision: str = typer.Argument(
+        ..., help="Target revision; 'base' drops every table of the store (and its data)."
+    ),
+    url: str | None = typer.Option(None, "--url", help=_URL_HELP),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: a downgrade deletes data."),
+) -> None:
+    """Take the schema back to REVISION (destructive: needs --yes)."""
+    from alpaca_integration.errors import StorageError
+    from alpaca_integration.storage import migrate
+
+    database_url = _database_url(url)
+    try:
+        display = _display(database_url)
+    except StorageError as exc:
+        raise _fail(str(exc)) from None
+    if not yes:
+        raise _fail(
+            f"a downgrade of {display} to {revision} drops tables and their data; "
+            "add --yes to confirm"
+        )
+    before = _run(migrate.current_revision(database_url))
+    after = _run(migrate.downgrade(database_url, revision))
+    typer.echo(f"{display}: downgraded from {before or 'an empty schema'} to {after or 'base'}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
+    app.add_typer(db_app, name="db")

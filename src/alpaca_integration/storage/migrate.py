@@ -28,6 +28,8 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util.exc import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -127,6 +129,12 @@ async def _migrate(target: str | AsyncEngine, revision: str, *, down: bool) -> s
                     await migration_lock(connection)
                     await connection.run_sync(_run_migrations, revision, down=down)
                     return await connection.run_sync(_current)
+        except (RevisionError, CommandError) as exc:
+            known = ", ".join(sorted(known_revisions()))
+            raise StorageError(
+                f"cannot move {display} to revision {revision!r}: {exc}. Known revisions: {known} "
+                "(or 'head' / 'base')"
+            ) from None
         except SQLAlchemyError as exc:
             verb = "downgrade" if down else "upgrade"
             raise StorageError(f"could not {verb} the schema of {display}: {_reason(exc)}") from exc
