@@ -81,7 +81,11 @@ def _account(name: str | None) -> tuple[AccountConfig, str | None]:
 def _run(account: str | None, action: Callable[[AlpacaClient, AccountConfig], Awaitable[_T]]) -> _T:
     """Run ``action`` with a client for the account; typed errors become one line + exit code."""
     from alpaca_integration.alpaca.client import AlpacaClient
-    from alpaca_integration.errors import AlpacaIntegrationError, ConfigError
+    from alpaca_integration.errors import (
+        AlpacaIntegrationError,
+        ConfigError,
+        OrderValidationError,
+    )
 
     try:
         config, redis_url = _account(account)
@@ -93,6 +97,8 @@ def _run(account: str | None, action: Callable[[AlpacaClient, AccountConfig], Aw
         return asyncio.run(main())
     except ConfigError as exc:
         raise _fail(str(exc), code=2) from None
+    except OrderValidationError as exc:
+        raise _fail(f"invalid order: {exc}", code=2) from None
     except AlpacaIntegrationError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from None
     except ValueError as exc:
