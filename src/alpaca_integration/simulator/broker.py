@@ -197,6 +197,9 @@ class Broker:
         self.order_reject_rate = 0.0
         self._ids = random.Random(f"{config.seed}:ids")
         self._rejects = random.Random(f"{config.seed}:rejects")
+        self._account_namespace = uuid.UUID(
+            int=random.Random(f"{config.seed}:account").getrandbits(128)
+        )
         specs = config.resolved_accounts()
         self._allowed: dict[str, AccountSpec] | None = (
             None if specs is None else {spec.key_id: spec for spec in specs}
@@ -228,6 +231,13 @@ class Broker:
         if self.sink is not None:
             self.sink(account.key_id, message)
 
+    def _account_id(self, key_id: str) -> str:
+        return str(uuid.uuid5(self._account_namespace, key_id))
+
+    def _account_number(self, key_id: str) -> str:
+        digits = uuid.uuid5(self._account_namespace, "number:" + key_id).int % 10**10
+        return "PA" + str(digits).zfill(10)
+
     def authenticate(self, key_id: str | None, secret_key: str | None) -> Account:
         """The account of this key pair, created on first use (or 401 with Alpaca's body)."""
         if not key_id or not secret_key:
@@ -245,14 +255,11 @@ class Broker:
                 raise VenueError(401, CODE_UNAUTHORIZED, "unauthorized.")
             cash = spec.starting_cash if spec.starting_cash is not None else cash
             account_type = spec.account_type or account_type
-        namespace = uuid.UUID(int=random.Random(f"{self.config.seed}:account").getrandbits(128))
-        account_id = str(uuid.uuid5(namespace, key_id))
-        number = "PA" + str(uuid.uuid5(namespace, "number:" + key_id).int % 10**10).zfill(10)
         account = Account(
             key_id=key_id,
             secret_key=secret_key,
-            account_id=account_id,
-            number=number,
+            account_id=self._account_id(key_id),
+            number=self._account_number(key_id),
             account_type=account_type,
             starting_cash=cash,
             at=self.clock.stamp(),
@@ -1999,11 +2006,7 @@ class Broker:
     def dump(self, key_id: str) -> dict[str, Any]:
         """Everything about one account, for tests and reconciliation (admin only)."""
         self.sync()
-        account = self.accounts.get(key_id)
-        if account is None:
-            raise VenueError(
-                404, CODE_NOT_FOUND, f"no account for key {key_id!r}: it has made no request yet"
-            )
+        account = self.accounts.get(key_id) or self._blank_account(key_id)
         figures = self._figures(account)
         return {
             "key_id": account.key_id,
@@ -2030,6 +2033,27 @@ class Broker:
             "configuration": dict(account.configuration),
             "event_count": account.event_count,
         }
+
+    def _blank_account(self, key_id: str) -> Account:
+        """What a key that has made no request yet would start with (not registered)."""
+        if self._allowed is not None and key_id not in self._allowed:
+            raise VenueError(
+                404,
+                CODE_NOT_FOUND,
+                f"no account for key {key_id!r}: it is not in the accounts file",
+            )
+        spec = self._allowed.get(key_id) if self._allowed is not None else None
+        cash = spec.starting_cash if spec and spec.starting_cash is not None else None
+        return Account(
+            key_id=key_id,
+            secret_key="",
+            account_id=self._account_id(key_id),
+            number=self._account_number(key_id),
+            account_type=(spec.account_type if spec else None) or self.config.account_type,
+            starting_cash=cash if cash is not None else self.config.starting_cash,
+            at=self.clock.now(),
+            event_log_size=0,
+        )
 
     def events(self, key_id: str, since: int = 0) -> dict[str, Any]:
         """The account's most recent trade_updates events (bounded by ``event_log_size``)."""

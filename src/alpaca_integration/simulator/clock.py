@@ -20,6 +20,7 @@ import bisect
 import datetime as dt
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -157,10 +158,16 @@ def xnys_sessions() -> list[SessionDay]:
     global _SESSIONS
     with _SESSIONS_LOCK:
         if _SESSIONS is None:
-            import exchange_calendars
+            # exchange-calendars trips pandas' deprecation warnings (e.g. Pandas4Warning on
+            # Series.values); they are its business, not the venue's.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import exchange_calendars
 
-            calendar = exchange_calendars.get_calendar("XNYS", start="1990-01-01", end="2030-12-31")
-            schedule = calendar.schedule
+                calendar = exchange_calendars.get_calendar(
+                    "XNYS", start="1990-01-01", end="2030-12-31"
+                )
+                schedule = calendar.schedule
             days: list[SessionDay] = []
             for label, row in zip(schedule.index, schedule.itertuples(index=False), strict=True):
                 day = label.date()
