@@ -160,20 +160,29 @@ def normalize_store_dump(dump: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _show(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    return str(value)
+
+
 def _diff_maps(
     what: str, store: Mapping[Any, Mapping[str, Any]], venue: Mapping[Any, Mapping[str, Any]]
 ) -> list[str]:
     out: list[str] = []
     for key in sorted(set(venue) - set(store), key=str):
-        out.append(f"{what} {key}: at the venue, missing from the store")
+        out.append(f"{what} {_show(key)}: at the venue, missing from the store")
     for key in sorted(set(store) - set(venue), key=str):
-        out.append(f"{what} {key}: in the store, unknown to the venue")
+        out.append(f"{what} {_show(key)}: in the store, unknown to the venue")
     for key in sorted(set(store) & set(venue), key=str):
         mine, theirs = store[key], venue[key]
         for name in theirs:
             if mine.get(name) != theirs[name]:
                 out.append(
-                    f"{what} {key}: {name} is {mine.get(name)} in the store, {theirs[name]} at the venue"
+                    f"{what} {_show(key)}: {name} is {_show(mine.get(name))} in the store, "
+                    f"{_show(theirs[name])} at the venue"
                 )
     return out
 

@@ -31,12 +31,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
+
 from alpaca_integration.errors import NotFoundError, ParseError
 from alpaca_integration.models import (
     AccountSnapshot,
     Activity,
     Fill,
     Order,
+    OrderClass,
     Position,
     TradeUpdate,
 )
@@ -178,6 +181,8 @@ class SyncEngine:
         self._write_lock = asyncio.Lock()
         self._inflight: set[asyncio.Task[Any]] = set()
         self._positions: dict[str, Position] | None = None
+        # leg id -> parent id: a leg's own stream events do not say whose leg it is.
+        self._parents: dict[str, str] = {}
         self._last_stream_at: dt.datetime | None = None
         self._fills_applied = 0
         # figures for the status line
@@ -226,6 +231,16 @@ class SyncEngine:
         source: str,
     ) -> tuple[list[Order], list[Fill], list[Activity]]:
         """Drop (and quarantine) what ``quality`` refuses; one bad record never blocks the rest."""
+        # Legs become rows of their own (parent_id kept), so one bad leg is quarantined alone
+        # and never takes its parent and siblings with it.
+        orders = [
+            one if not one.legs else msgspec.structs.replace(one, legs=())
+            for root in orders
+            for one in root.flatten()
+        ]
+        for order in orders:
+            if order.parent_id is not None:
+                self._parents[order.id] = order.parent_id
         if not self.validate:
             return list(orders), list(fills), list(activities)
         from alpaca_integration import quality
@@ -492,14 +507,19 @@ class SyncEngine:
             fill = None
             report.quarantined += 1
             await self._persist_quarantine([_QuarantinedEvent(update, str(exc))])
+        order = update.order
+        if order.parent_id is None and order.order_class is not OrderClass.SIMPLE:
+            parent_id = await self._parent_of(order.id)
+            if parent_id is not None:
+                order = msgspec.structs.replace(order, parent_id=parent_id)
         positions = await self._known_positions()
-        derived = position_after_fill(positions.get(update.order.symbol), update, received)
+        derived = position_after_fill(positions.get(order.symbol), update, received)
         stream_at = update.timestamp
         if self._last_stream_at is not None and self._last_stream_at > stream_at:
             stream_at = self._last_stream_at
         await self._commit(
             report,
-            orders=[update.order],
+            orders=[order],
             fills=[fill] if fill is not None else [],
             checkpoints={FEED_STREAM: stream_at.isoformat()},
             source="stream",
@@ -511,6 +531,15 @@ class SyncEngine:
         self.events_applied += 1
         self.last_event_lag = max(0.0, (self.now() - update.timestamp).total_seconds())
         return report
+
+    async def _parent_of(self, order_id: str) -> str | None:
+        """The parent of a leg seen before (in memory, else in the store); None for a root."""
+        parent_id = self._parents.get(order_id)
+        if parent_id is None:
+            stored = await self.store.get_order(self.account, order_id, with_legs=False)
+            if stored is not None and stored.parent_id is not None:
+                parent_id = self._parents[order_id] = stored.parent_id
+        return parent_id
 
     async def _set_position(
         self, symbol: str, position: Position | None, observed_at: dt.datetime
