@@ -597,6 +597,10 @@ class SyncEngine:
         )
         return report
 
+    async def open_order_statuses(self) -> dict[str, str]:
+        """Status of every order the store holds as open (for the silence watchdog)."""
+        return {o.id: o.status.value for o in await self.store.open_orders(self.account)}
+
     async def has_open_orders(self) -> bool:
         with contextlib.suppress(Exception):
             return bool(await self.store.open_orders(self.account))

@@ -160,24 +160,32 @@ class StreamIngestor:
             gap_from = self._last_activity_at
             self._touch()
             try:
+                before = await self.engine.open_order_statuses()
                 report = await self.engine.catch_up()
+                after = await self.engine.open_order_statuses()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("REST catch-up after a silent stream failed")
                 continue
-            if report.rows_changed:
+            # What the stream would have told us: executions and status changes. REST also
+            # refreshes figures the stream never sends (a trailing stop's hwm), which are no gap.
+            missed = report.fills_changed + sum(
+                1 for order_id, status in before.items() if after.get(order_id) != status
+            )
+            if missed:
                 log.warning(
-                    "stream silent for %.0fs while orders were open; REST recovered %d rows",
+                    "stream silent for %.0fs while orders were open; REST recovered %d "
+                    "executions or status changes",
                     silent_for,
-                    report.rows_changed,
+                    missed,
                 )
                 await self.engine.record_gap(
                     gap_from,
                     self.engine.now(),
                     "silent",
                     closed_by="rest_catch_up",
-                    rows_recovered=report.rows_changed,
+                    rows_recovered=missed,
                 )
                 self.gaps_recorded += 1
 
