@@ -40,6 +40,7 @@ from alpaca_integration.models import (
     Fill,
     Order,
     OrderClass,
+    OrderStatus,
     Position,
     TradeUpdate,
 )
@@ -78,6 +79,18 @@ def _utcnow() -> dt.datetime:
 
 def _activity_id(item: Fill | Activity) -> str | None:
     return item.activity_id if isinstance(item, Fill) else item.id
+
+
+def _emptied_leg(order: Order, issue: str) -> bool:
+    """True for the one validation finding the venue legitimately produces: an OCO/bracket exit
+    leg whose quantity its sibling's fills reduced to 0, then canceled unfilled. Such a leg is
+    stored as reported rather than quarantined (its parent and fills stay consistent)."""
+    return (
+        issue.startswith("qty ")
+        and order.qty == 0
+        and order.filled_qty == 0
+        and order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED)
+    )
 
 
 def _parse_time(text: str | None) -> dt.datetime | None:
@@ -246,18 +259,21 @@ class SyncEngine:
         from alpaca_integration import quality
 
         now = self.now()
-        split_orders = quality.screen(orders, now, source=source)
+        good_orders: list[Order] = []
+        bad: list[Any] = []
+        for order in orders:
+            issues = [i for i in quality.validate_order(order, now) if not _emptied_leg(order, i)]
+            if issues:
+                bad += quality.screen([order], now, source=source).quarantined
+            else:
+                good_orders.append(order)
         split_fills = quality.screen(fills, now, source=source)
         split_activities = quality.screen(activities, now, source=source)
-        bad = [
-            *split_orders.quarantined,
-            *split_fills.quarantined,
-            *split_activities.quarantined,
-        ]
+        bad += [*split_fills.quarantined, *split_activities.quarantined]
         if bad:
             report.quarantined += len(bad)
             await self._persist_quarantine(bad)
-        return split_orders.good, split_fills.good, split_activities.good
+        return good_orders, split_fills.good, split_activities.good
 
     async def _commit(
         self,
