@@ -1,0 +1,233 @@
+"""The sync engine and the monitor against the simulator, on real PostgreSQL (and Redis).
+
+The promise under test: after a busy session of every order type and class, with faults injected
+(stream drops and silences, duplicated and late events, 5xx, 429s, unknown-outcome submits), the
+store equals the simulator's dump: every order with its final status, every fill exactly once with
+its fee, positions and cash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from alpaca_integration.alpaca.client import AlpacaClient
+from alpaca_integration.config import AccountConfig
+from alpaca_integration.demo import random_session
+from alpaca_integration.models import OrderRequest, OrderSide, OrderType, TimeInForce
+from alpaca_integration.service import MonitorService
+from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
+from alpaca_integration.storage import Store
+from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+from alpaca_integration.sync.engine import SyncEngine
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+ACCOUNT = "default"
+FAST_STREAM = {
+    "initial_backoff": 0.2,
+    "max_backoff": 1.0,
+    "unclean_drop_wait": 0.3,
+    "ping_interval": 1.0,
+    "ping_timeout": 2.0,
+}
+
+
+@pytest.fixture
+async def store(postgres_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(postgres_url, migrate=True)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+@pytest.fixture
+def busy_sim(simulator_factory: Callable[..., SimulatorHandle]) -> SimulatorHandle:
+    """A venue with no rate limit and a small liquidity cap, so large orders fill in parts."""
+    return simulator_factory(rate_limit=0, liquidity_cap=Decimal(10), volatility=0.0)
+
+
+def _client(sim: SimulatorHandle) -> AlpacaClient:
+    return AlpacaClient(SIM_API_KEY, SIM_SECRET_KEY, sim.base_url, rate_limit=None)
+
+
+def _account(sim: SimulatorHandle) -> AccountConfig:
+    return AccountConfig(
+        name=ACCOUNT,
+        api_key=SIM_API_KEY,
+        secret_key=SIM_SECRET_KEY,
+        base_url=sim.base_url,
+        rate_limit=100_000,
+    )
+
+
+async def _differences(store: Store, sim: SimulatorHandle) -> list[str]:
+    venue = await asyncio.to_thread(sim.dump, SIM_API_KEY)
+    return compare_with_venue(normalize_store_dump(await store.dump(ACCOUNT)), venue)
+
+
+async def _eventually_equal(store: Store, sim: SimulatorHandle, timeout: float = 20.0) -> list[str]:
+    """The differences once they are gone, or the last ones seen when ``timeout`` runs out."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        differences = await _differences(store, sim)
+        if not differences or asyncio.get_running_loop().time() > deadline:
+            return differences
+        await asyncio.sleep(0.5)
+
+
+async def _set_price(sim: SimulatorHandle) -> Any:
+    async def set_price(symbol: str, price: Decimal) -> None:
+        await sim.aset_price(symbol, price)
+
+    return set_price
+
+
+async def test_first_sync_copies_everything_and_a_replay_changes_nothing(
+    busy_sim: SimulatorHandle, store: Store
+) -> None:
+    """A first sync stores every order, leg, fill (with fees) and position; a second changes 0 rows."""
+    async with _client(busy_sim) as client:
+        stats = await random_session(
+            client, await _set_price(busy_sim), n_orders=80, rng=random.Random(5)
+        )
+        await client.cancel_all_orders()
+        engine = SyncEngine(ACCOUNT, client, store)
+        first = await engine.sync_all()
+        second = await engine.sync_all()
+    assert stats.submitted > 30
+    assert first.orders_changed >= stats.submitted
+    assert await _differences(store, busy_sim) == []
+    assert second.rows_changed == 0
+    dump = await store.dump(ACCOUNT)
+    sells = [f for f in dump["fills"] if f["side"] == "sell"]
+    assert sells, "the session sold something"
+    assert all(f["fee"] > 0 for f in sells), "every sell execution carries its regulatory fee"
+    assert any(o["parent_id"] for o in dump["orders"].values()), "bracket/OCO legs are stored"
+
+
+async def test_incremental_sync_sees_updates_to_old_orders(
+    busy_sim: SimulatorHandle, store: Store
+) -> None:
+    """An order resting since before the checkpoint that fills later is updated by the next sync."""
+    await busy_sim.aset_price("AAPL", Decimal("100.00"))
+    async with _client(busy_sim) as client:
+        resting = await client.submit_order(
+            OrderRequest(
+                symbol="AAPL",
+                side=OrderSide.BUY,
+                type=OrderType.LIMIT,
+                qty=Decimal(3),
+                limit_price=Decimal("95.00"),
+                time_in_force=TimeInForce.GTC,
+            )
+        )
+        engine = SyncEngine(ACCOUNT, client, store, order_overlap=dt.timedelta(0))
+        await engine.sync_all()
+        # Many later orders move the checkpoint well past the resting order's submission.
+        for _ in range(3):
+            await client.submit_order(
+                OrderRequest(symbol="MSFT", side=OrderSide.BUY, qty=Decimal(1))
+            )
+        await engine.sync_all()
+        await busy_sim.aset_price("AAPL", Decimal("94.00"))
+        await engine.sync_all()
+    stored = await store.get_order(ACCOUNT, resting.id)
+    assert stored is not None
+    assert stored.status.value == "filled"
+    assert await _differences(store, busy_sim) == []
+
+
+async def test_monitor_keeps_the_store_equal_under_faults(
+    busy_sim: SimulatorHandle, store: Store, redis_url: str, redis_namespace: str
+) -> None:
+    """Stream drops and silences, duplicated and late events, 5xx, 429s and lost answers: the
+    store still ends equal to the venue, every gap recorded and closed by a REST catch-up."""
+    from alpaca_integration.cache import open_cache
+
+    cache = await open_cache(redis_url, prefix=redis_namespace)
+    service = MonitorService(
+        [_account(busy_sim)],
+        store,
+        cache,
+        update_interval=2.0,
+        silence_timeout=1.0,
+        stream_options=FAST_STREAM,
+    )
+    runner = asyncio.create_task(service.run())
+    try:
+        await asyncio.wait_for(service.wait_started(), 10)
+        set_price = await _set_price(busy_sim)
+        rng = random.Random(42)
+        async with _client(busy_sim) as client:
+            await busy_sim.aset_faults(
+                stream_duplicate_rate=0.3,
+                stream_late_rate=0.2,
+                stream_late_ms=300,
+                route_error_rates={"GET /v2/orders": 0.1, "GET /v2/account/activities": 0.1},
+                rate_limit_storm_rate=0.03,
+                lost_answer_rate=0.05,
+            )
+            first = await random_session(client, set_price, n_orders=120, rng=rng)
+            await busy_sim.aset_faults(stream_mode="drop")
+            second = await random_session(client, set_price, n_orders=40, rng=rng)
+            await busy_sim.aset_faults(stream_mode="silent")
+            third = await random_session(client, set_price, n_orders=40, rng=rng)
+            await busy_sim.aset_faults(reset=True)
+            await client.cancel_all_orders()
+        differences = await _eventually_equal(store, busy_sim)
+        statuses = service.statuses()
+    finally:
+        service.stop()
+        await runner
+        await cache.aclose()
+    assert first.submitted + second.submitted + third.submitted > 80
+    assert differences == []
+    gaps = await store.list_stream_gaps(ACCOUNT)
+    assert gaps, "the drop and the silence were recorded as gaps"
+    assert all(g.closed_by == "rest_catch_up" for g in gaps)
+    assert statuses[0].events > 0
+
+
+async def test_a_stream_gap_is_caught_up_by_rest_on_reconnect(
+    busy_sim: SimulatorHandle, store: Store
+) -> None:
+    """Fills made while the stream is down reach the store by the reconnect's catch-up alone."""
+    service = MonitorService(
+        [_account(busy_sim)],
+        store,
+        None,
+        update_interval=3600.0,  # no periodic sync: only the stream and its catch-ups
+        silence_timeout=3600.0,
+        stream_options=FAST_STREAM,
+    )
+    runner = asyncio.create_task(service.run())
+    try:
+        await asyncio.wait_for(service.wait_started(), 10)
+        await asyncio.sleep(0.5)
+        await busy_sim.aset_faults(stream_mode="drop")
+        await asyncio.to_thread(busy_sim.drop_streams)
+        async with _client(busy_sim) as client:
+            placed = [
+                await client.submit_order(
+                    OrderRequest(symbol="SPY", side=OrderSide.BUY, qty=Decimal(2))
+                )
+                for _ in range(3)
+            ]
+        await busy_sim.aset_faults(stream_mode="normal")
+        differences = await _eventually_equal(store, busy_sim)
+    finally:
+        service.stop()
+        await runner
+    assert differences == []
+    for order in placed:
+        assert await store.get_order(ACCOUNT, order.id) is not None
+    gaps = await store.list_stream_gaps(ACCOUNT)
+    assert any(g.rows_recovered > 0 and g.closed_by == "rest_catch_up" for g in gaps)
