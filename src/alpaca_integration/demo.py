@@ -79,7 +79,8 @@ async def scripted_session(
         await asyncio.sleep(pause)
 
     for symbol, price in _START_PRICES.items():
-        await set_price(symbol, price)
+        if symbol != "TSLA":  # TSLA keeps moving: each price step brings new liquidity
+            await set_price(symbol, price)
 
     await client.submit_order(OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=Decimal(20)))
     await step("market buy 20 AAPL")
@@ -170,8 +171,8 @@ async def scripted_session(
     await set_price("MSFT", Decimal("394.00"))
     await step("MSFT down to 394.00: the OCO's stop fills, its limit is canceled")
 
-    await client.submit_order(OrderRequest(symbol="TSLA", side=OrderSide.BUY, qty=Decimal(600)))
-    await step("market buy 600 TSLA: fills in parts under the liquidity cap")
+    await client.submit_order(OrderRequest(symbol="TSLA", side=OrderSide.BUY, qty=Decimal(300)))
+    await step("market buy 300 TSLA: fills in parts under the liquidity cap (100 per step)")
     return done
 
 
