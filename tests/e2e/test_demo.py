@@ -1,0 +1,42 @@
+"""`alpacactl demo`: the main job on a fresh machine, with nothing configured."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_demo_runs_with_no_configuration_and_ends_equal(tmp_path: Path) -> None:
+    """With no keys and no settings, the demo trades, monitors, prints the tables, says the store
+    equals the simulator, names the SQLite file it wrote, and exits 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_")}
+    env["NO_COLOR"] = "1"
+    env["COLUMNS"] = "200"
+    db = tmp_path / "demo.db"
+    alpacactl = str(Path(sys.executable).parent / "alpacactl")
+    result = subprocess.run(
+        [alpacactl, "demo", "--duration", "10", "--db", str(db)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for table in ("Account", "Positions", "Orders", "Fills"):
+        assert table in out
+    assert "store equals the simulator's state" in out
+    assert str(db) in out
+    assert db.is_file()
+    for kind in ("market", "limit", "stop", "trailing_stop", "bracket", "oco"):
+        assert kind in out
+    assert "replaced" in out
+    assert "canceled" in out
+    assert "api.alpaca.markets" not in out
