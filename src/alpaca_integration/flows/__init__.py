@@ -42,6 +42,14 @@ def _account(name: str, settings: AlpacaSettings) -> AccountConfig:
     return accounts[name]
 
 
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry what may pass next time (network, venue, database); never a configuration or a
+    refused key, which fail the same way every time."""
+    from alpaca_integration.errors import AuthError, ConfigError
+
+    return not isinstance(getattr(state, "data", None), ConfigError | AuthError)
+
+
 def _summary(report: SyncReport) -> dict[str, Any]:
     return {
         "account": report.account,
@@ -77,25 +85,40 @@ async def _with_engine(account_name: str, step: str) -> dict[str, Any]:
         await store.aclose()
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], log_prints=True)
+@task(
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=_worth_retrying,
+    log_prints=True,
+)
 async def sync_account_state(account_name: str) -> dict[str, Any]:
     """Account snapshot and positions into the store and cache."""
     return await _with_engine(account_name, "account")
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], log_prints=True)
+@task(
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=_worth_retrying,
+    log_prints=True,
+)
 async def sync_orders(account_name: str) -> dict[str, Any]:
     """Orders since the checkpoint plus a refresh of every order still open in the store."""
     return await _with_engine(account_name, "orders")
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], log_prints=True)
+@task(
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=_worth_retrying,
+    log_prints=True,
+)
 async def sync_fills_and_activities(account_name: str) -> dict[str, Any]:
     """Fills (with fees) and non-trade activities since the checkpoint."""
     return await _with_engine(account_name, "activities")
 
 
-@task(retries=1, retry_delay_seconds=5)
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
 async def run_quality_rules(account_name: str) -> int:
     """Quality rules over the store, when the correctness module provides them; findings count."""
     from alpaca_integration import quality

@@ -1,0 +1,93 @@
+"""The Prefect flows against the simulator: both run, thin, and write the store."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from alpaca_integration.alpaca.client import AlpacaClient
+from alpaca_integration.demo import random_session
+from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
+from alpaca_integration.storage import Store
+from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+
+pytestmark = [pytest.mark.e2e, pytest.mark.prefect, pytest.mark.postgres]
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API for the whole session (starting it takes seconds)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture
+def flow_env(
+    monkeypatch: pytest.MonkeyPatch, simulator: SimulatorHandle, postgres_url: str, tmp_path: object
+) -> str:
+    """ALPACA_* settings pointing the flows at the simulator and a migrated PostgreSQL store."""
+    monkeypatch.chdir(str(tmp_path))
+    monkeypatch.setenv("ALPACA_API_KEY", SIM_API_KEY)
+    monkeypatch.setenv("ALPACA_SECRET_KEY", SIM_SECRET_KEY)
+    monkeypatch.setenv("ALPACA_BASE_URL", simulator.base_url)
+    monkeypatch.setenv("ALPACA_DATABASE_URL", postgres_url)
+    monkeypatch.delenv("ALPACA_REDIS_URL", raising=False)
+    monkeypatch.delenv("ALPACA_ACCOUNTS_FILE", raising=False)
+
+    async def migrate() -> None:
+        store = await Store.open(postgres_url, migrate=True)
+        await store.aclose()
+
+    asyncio.run(migrate())
+    return postgres_url
+
+
+async def _trade(simulator: SimulatorHandle) -> None:
+    async def set_price(symbol: str, price: Decimal) -> None:
+        await simulator.aset_price(symbol, price)
+
+    async with AlpacaClient(SIM_API_KEY, SIM_SECRET_KEY, simulator.base_url) as client:
+        await random_session(client, set_price, n_orders=25, rng=random.Random(9))
+        await client.cancel_all_orders()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_both_flows_write_the_store(flow_env: str, simulator: SimulatorHandle) -> None:
+    """Order monitoring then account monitoring leave the store equal to the venue."""
+    from alpaca_integration.flows import alpaca_account_monitoring, alpaca_order_monitoring
+
+    asyncio.run(_trade(simulator))
+    orders = asyncio.run(alpaca_order_monitoring(account_name="default"))
+    account = asyncio.run(alpaca_account_monitoring(account_name="default"))
+    assert orders["orders_changed"] > 0
+    assert orders["fills_changed"] > 0
+    assert account["account"] == "default"
+
+    async def differences() -> list[str]:
+        store = await Store.open(flow_env)
+        try:
+            dump = normalize_store_dump(await store.dump("default"))
+        finally:
+            await store.aclose()
+        return compare_with_venue(dump, await asyncio.to_thread(simulator.dump, SIM_API_KEY))
+
+    assert asyncio.run(differences()) == []
+    again = asyncio.run(alpaca_order_monitoring(account_name="default"))
+    assert again["orders_changed"] == 0
+    assert again["fills_changed"] == 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_unknown_account_name_fails_the_flow_clearly(flow_env: str) -> None:
+    """A flow run for an account that is not configured fails naming the configured ones."""
+    from alpaca_integration.errors import ConfigError
+    from alpaca_integration.flows import alpaca_order_monitoring
+
+    with pytest.raises(ConfigError, match="unknown account 'nope'"):
+        asyncio.run(alpaca_order_monitoring(account_name="nope"))
