@@ -264,6 +264,14 @@ def _utc_text(value: dt.datetime, what: str) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _names(value: str | Iterable[str] | None) -> list[str] | None:
+    """A list of names from a list or one comma-separated string (never split into letters)."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
 def _paging_time(order: Order) -> dt.datetime:
     return order.submitted_at or order.created_at
 
@@ -565,7 +573,7 @@ class AlpacaClient:
     ) -> list[Fill | Activity]:
         """One page of ``GET /v2/account/activities`` (FILLs as ``Fill``, the rest ``Activity``)."""
         query = activities_query(
-            activity_types=list(activity_types) if activity_types is not None else None,
+            activity_types=_names(activity_types),
             date=date,
             after=after,
             until=until,
@@ -689,7 +697,7 @@ class AlpacaClient:
             "status": status,
             "asset_class": asset_class,
             "exchange": exchange,
-            "attributes": list(attributes) if attributes is not None else None,
+            "attributes": _names(attributes),
         }
         return parse.parse_assets(await self._get("/v2/assets", params))
 
@@ -732,7 +740,7 @@ class AlpacaClient:
             until=until,
             direction=direction,
             nested=nested,
-            symbols=list(symbols) if symbols is not None else None,
+            symbols=_names(symbols),
             side=side,
         )
         # Spelled out to the microsecond whatever the query builder does: paging relies on it.
@@ -766,7 +774,7 @@ class AlpacaClient:
         """
         if not 1 <= page_size <= ORDERS_PAGE_MAX:
             raise ValueError(f"page_size must be 1..{ORDERS_PAGE_MAX}, got {page_size}")
-        symbol_list = list(symbols) if symbols is not None else None
+        symbol_list = _names(symbols)
         descending = direction == "desc"
         lower, upper = after, until
         edge: dt.datetime | None = None  # the instant the last full page ended at
@@ -843,13 +851,19 @@ class AlpacaClient:
             else:
                 lower = instant + step
 
-    async def get_order(self, order_id: str, *, nested: bool | None = None) -> Order:
+    async def get_order(
+        self, order_id: str, *, nested: bool | None = None, lane: Lane = Lane.READ
+    ) -> Order:
         """``GET /v2/orders/{order_id}`` (``NotFoundError`` when unknown)."""
         path = f"/v2/orders/{_path_part(order_id, 'order_id')}"
-        return parse.parse_order(await self._get(path, {"nested": nested}))
+        response = await self._call("GET", path, params={"nested": nested}, lane=lane)
+        return parse.parse_order(response.content)
 
-    async def get_order_by_client_order_id(self, client_order_id: str) -> Order:
-        """``GET /v2/orders:by_client_order_id`` (``NotFoundError`` when the venue has none)."""
+    async def get_order_by_client_order_id(
+        self, client_order_id: str, *, lane: Lane = Lane.READ
+    ) -> Order:
+        """``GET /v2/orders:by_client_order_id`` (``NotFoundError`` when the venue has none).
+        The order path passes ``lane=Lane.ORDER``: resolving an order is part of placing it."""
         if not client_order_id:
             raise ValueError("client_order_id must not be empty")
         body = (
@@ -857,7 +871,7 @@ class AlpacaClient:
                 "GET",
                 "/v2/orders:by_client_order_id",
                 params={"client_order_id": client_order_id},
-                lane=Lane.ORDER,
+                lane=lane,
             )
         ).content
         return parse.parse_order(body)
@@ -875,7 +889,7 @@ class AlpacaClient:
         """The order with this id, None if the venue verifiably has none; if the lookup itself
         fails, ``OrderOutcomeUnknownError``."""
         try:
-            return await self.get_order_by_client_order_id(client_order_id)
+            return await self.get_order_by_client_order_id(client_order_id, lane=Lane.ORDER)
         except NotFoundError:
             return None
         except AlpacaIntegrationError as exc:
@@ -1008,9 +1022,9 @@ class AlpacaClient:
             if found is not None:
                 return found
             try:
-                old = await self.get_order(order_id)
+                old = await self.get_order(order_id, lane=Lane.ORDER)
                 if old.replaced_by:
-                    return await self.get_order(old.replaced_by)
+                    return await self.get_order(old.replaced_by, lane=Lane.ORDER)
             except AlpacaIntegrationError as exc:
                 raise OrderOutcomeUnknownError(
                     f"replace of {order_id} (new client_order_id {client_order_id}): outcome "
@@ -1095,7 +1109,7 @@ class AlpacaClient:
         if not name.strip():
             raise ValueError("a watchlist needs a non-empty name")
         response = await self._call(
-            "POST", "/v2/watchlists", json_body={"name": name, "symbols": list(symbols)}
+            "POST", "/v2/watchlists", json_body={"name": name, "symbols": _names(symbols) or []}
         )
         return parse.parse_watchlist(response.content)
 
@@ -1110,7 +1124,7 @@ class AlpacaClient:
         """``PUT /v2/watchlists/{id}``: new name and (if given) the full list of symbols."""
         body: dict[str, Any] = {"name": name}
         if symbols is not None:
-            body["symbols"] = list(symbols)
+            body["symbols"] = _names(symbols)
         path = f"/v2/watchlists/{_path_part(watchlist_id, 'watchlist_id')}"
         return parse.parse_watchlist((await self._call("PUT", path, json_body=body)).content)
 

@@ -47,6 +47,7 @@ import logging
 import math
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -594,6 +595,13 @@ class RedisRateBudget(RateBudget):
         await self._redis.aclose()
 
 
+# In-process budgets by key: two clients for one key in one process draw on one window. Weak, so
+# a budget goes away with its last client.
+_LOCAL_BUDGETS: weakref.WeakValueDictionary[tuple[object, ...], RateBudget] = (
+    weakref.WeakValueDictionary()
+)
+
+
 def make_rate_budget(
     key_id: str,
     *,
@@ -602,18 +610,31 @@ def make_rate_budget(
     order_reserve: int | None = None,
     redis_url: str | None = None,
     redis_key_prefix: str = "alpaca_integration:ratelimit",
+    shared: bool = True,
 ) -> RateBudget:
-    """The budget for one key: shared through Redis when ``redis_url`` is set, else in-process;
-    ``limit=None`` or ``0`` turns the local limit off (the 429 pause still applies)."""
+    """The budget for one key: shared through Redis when ``redis_url`` is set, else in-process
+    (one per key and settings in this process unless ``shared=False``); ``limit=None`` or ``0``
+    turns the local limit off (the 429 pause still applies)."""
+    if not redis_url:
+        identity = (_key_digest(key_id), limit or None, window, order_reserve)
+        existing = _LOCAL_BUDGETS.get(identity) if shared else None
+        if existing is not None:
+            return existing
+        local: RateBudget = (
+            UnlimitedRateBudget()
+            if not limit
+            else InMemoryRateBudget(limit, window, order_reserve=order_reserve)
+        )
+        if shared:
+            _LOCAL_BUDGETS[identity] = local
+        return local
     if not limit:
         return UnlimitedRateBudget()
-    if redis_url:
-        return RedisRateBudget(
-            redis_url,
-            key_id,
-            limit,
-            window,
-            order_reserve=order_reserve,
-            key_prefix=redis_key_prefix,
-        )
-    return InMemoryRateBudget(limit, window, order_reserve=order_reserve)
+    return RedisRateBudget(
+        redis_url,
+        key_id,
+        limit,
+        window,
+        order_reserve=order_reserve,
+        key_prefix=redis_key_prefix,
+    )

@@ -348,7 +348,7 @@ def order_submit(
     order_class: Annotated[
         str | None,
         typer.Option(
-            help="simple, bracket, oco, oto (default: simple, or bracket when both exits are given)."
+            help="simple, bracket, oco, oto (default: bracket with both exits, oto with one, else simple)."
         ),
     ] = None,
     extended_hours: Annotated[

@@ -479,3 +479,14 @@ async def test_from_settings_uses_the_environment_names() -> None:
         assert client.base_url == "http://127.0.0.1:8765"
         assert client.rate_budget.limit == 120
         assert SECRET not in repr(client)
+
+
+async def test_a_comma_separated_string_of_symbols_is_not_split_into_letters(
+    client: AlpacaClient, recorder: Recorder
+) -> None:
+    """symbols="AAPL,MSFT" and symbols=["AAPL", "MSFT"] send the same filter."""
+    recorder.body = []
+    async with client:
+        await client.list_orders(symbols="AAPL, MSFT")
+    assert recorder.request is not None
+    assert recorder.request.url.params["symbols"] == "AAPL,MSFT"

@@ -194,3 +194,11 @@ def test_factory_turns_the_limit_off_with_zero() -> None:
     assert isinstance(rb, InMemoryRateBudget)
     assert rb.limit == 50
     assert rb.order_reserve == 5
+
+
+def test_clients_of_one_key_in_one_process_share_a_budget() -> None:
+    """Two budgets made for the same key and settings are one window; another key is not."""
+    first = make_rate_budget("PKSAME", limit=30)
+    assert make_rate_budget("PKSAME", limit=30) is first
+    assert make_rate_budget("PKOTHER", limit=30) is not first
+    assert make_rate_budget("PKSAME", limit=30, shared=False) is not first
