@@ -88,6 +88,7 @@ class MonitorService:
         silence_timeout: float = 30.0,
         redis_url: str | None = None,
         stream_options: dict[str, Any] | None = None,
+        client_options: dict[str, Any] | None = None,
     ) -> None:
         if not accounts:
             raise ValueError("MonitorService needs at least one account")
@@ -101,6 +102,7 @@ class MonitorService:
         self.silence_timeout = silence_timeout
         self.redis_url = redis_url
         self.stream_options = dict(stream_options or {})
+        self.client_options = dict(client_options or {})
         self._runtimes: list[_AccountRuntime] = []
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
@@ -140,7 +142,7 @@ class MonitorService:
     def _build_client(self, config: AccountConfig) -> Any:
         from alpaca_integration.alpaca.client import AlpacaClient
 
-        return AlpacaClient.from_account(config, redis_url=self.redis_url)
+        return AlpacaClient.from_account(config, redis_url=self.redis_url, **self.client_options)
 
     async def _periodic(self, runtime: _AccountRuntime) -> None:
         engine = runtime.engine

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from alpaca_integration.alpaca.client import AlpacaClient
+from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.demo import random_session
 from alpaca_integration.models import OrderRequest, OrderSide, OrderType, TimeInForce
@@ -54,8 +54,14 @@ def busy_sim(simulator_factory: Callable[..., SimulatorHandle]) -> SimulatorHand
     return simulator_factory(rate_limit=0, liquidity_cap=Decimal(10), volatility=0.0)
 
 
+# Injected faults make the client retry: keep its backoff short so the session stays quick.
+FAST_RETRY = RetryPolicy(base_delay=0.02, max_delay=0.2, max_elapsed=20.0)
+
+
 def _client(sim: SimulatorHandle) -> AlpacaClient:
-    return AlpacaClient(SIM_API_KEY, SIM_SECRET_KEY, sim.base_url, rate_limit=None)
+    return AlpacaClient(
+        SIM_API_KEY, SIM_SECRET_KEY, sim.base_url, rate_limit=None, retry=FAST_RETRY
+    )
 
 
 def _account(sim: SimulatorHandle) -> AccountConfig:
@@ -160,6 +166,7 @@ async def test_monitor_keeps_the_store_equal_under_faults(
         update_interval=2.0,
         silence_timeout=1.0,
         stream_options=FAST_STREAM,
+        client_options={"retry": FAST_RETRY},
     )
     runner = asyncio.create_task(service.run())
     try:
