@@ -179,7 +179,7 @@ async def test_monitor_keeps_the_store_equal_under_faults(
                 stream_late_rate=0.2,
                 stream_late_ms=300,
                 route_error_rates={"GET /v2/orders": 0.1, "GET /v2/account/activities": 0.1},
-                rate_limit_storm_rate=0.03,
+                rate_limit_storm_rate=0.01,
                 lost_answer_rate=0.05,
             )
             first = await random_session(client, set_price, n_orders=120, rng=rng)
