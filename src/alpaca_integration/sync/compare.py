@@ -192,7 +192,9 @@ def compare_with_venue(store_view: Mapping[str, Any], venue_dump: Mapping[str, A
     if "fill_rows" not in store_view:
         store_view = normalize_store_dump(store_view)
     venue = normalize_venue_dump(venue_dump)
-    out = [f"fill {key}: stored more than once" for key in store_view.get("duplicate_fills", ())]
+    out = [
+        f"fill {_show(key)}: stored more than once" for key in store_view.get("duplicate_fills", ())
+    ]
     out += _diff_maps("order", store_view["orders"], venue["orders"])
     out += _diff_maps("fill", store_view["fills"], venue["fills"])
     out += _diff_maps("position", store_view["positions"], venue["positions"])
