@@ -207,11 +207,19 @@ class Broker:
         self.accounts: dict[str, Account] = {}
         self._book: dict[str, dict[str, Order]] = {symbol: {} for symbol in assets}
         self._waiting: dict[str, Order] = {}
+        self._processing_at: dt.datetime | None = None
         self._synced = clock.now()
         self.phase = calendar.phase(self._synced)
         self._sample_minute = -1
 
     # ------------------------------------------------------------------ ids, events, accounts
+
+    def _stamp(self) -> dt.datetime:
+        """Now, or the boundary being caught up with (so an auction fill at the open carries
+        the open's time even when the clock has since moved on)."""
+        if self._processing_at is not None:
+            return self.clock.stamp_at(self._processing_at)
+        return self.clock.stamp()
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
@@ -262,7 +270,7 @@ class Broker:
             number=self._account_number(key_id),
             account_type=account_type,
             starting_cash=cash,
-            at=self.clock.stamp(),
+            at=self._stamp(),
             event_log_size=self.config.event_log_size,
         )
         if not self.config.shorting_enabled:
@@ -279,7 +287,11 @@ class Broker:
             return
         for boundary in self.calendar.boundaries(self._synced, now):
             self.market.advance(boundary.at)
-            self._on_boundary(boundary)
+            self._processing_at = boundary.at
+            try:
+                self._on_boundary(boundary)
+            finally:
+                self._processing_at = None
         changed = self.market.advance(now)
         self._synced = now
         self.phase = self.calendar.phase(now)
@@ -318,15 +330,15 @@ class Broker:
         if kind == "pre_open":
             for order in list(self._waiting.values()):
                 if order.extended_hours:
-                    self._activate(order, self.clock.stamp_at(boundary.at))
+                    self._activate(order, self._stamp())
         elif kind == "open":
             for order in list(self._waiting.values()):
-                self._activate(order, self.clock.stamp_at(boundary.at))
+                self._activate(order, self._stamp())
             for symbol in self._book:
                 self._match_symbol(symbol, auction="open")
             for order in self._all_book_orders():
                 if not order.is_terminal and order.time_in_force == "opg":
-                    self._finish(order, "canceled", self.clock.stamp_at(boundary.at))
+                    self._finish(order, "canceled", self._stamp())
         elif kind == "close":
             for symbol in self._book:
                 self._match_symbol(symbol, auction="close")
@@ -336,7 +348,7 @@ class Broker:
                 if order.time_in_force == "cls" or (
                     order.time_in_force == "day" and not order.extended_hours
                 ):
-                    self._finish(order, "expired", self.clock.stamp_at(boundary.at))
+                    self._finish(order, "expired", self._stamp())
             self.market.mark_close()
             for account in self.accounts.values():
                 figures = self._figures(account)
@@ -345,7 +357,7 @@ class Broker:
         elif kind == "post_close":
             for order in self._all_book_orders():
                 if not order.is_terminal and order.time_in_force == "day":
-                    self._finish(order, "expired", self.clock.stamp_at(boundary.at))
+                    self._finish(order, "expired", self._stamp())
 
     def _all_book_orders(self) -> list[Order]:
         return [order for orders in self._book.values() for order in orders.values()]
@@ -401,14 +413,14 @@ class Broker:
             marketable = price <= order.limit_price if buy else price >= order.limit_price
             if not marketable:
                 if order.time_in_force in ("ioc", "fok"):
-                    self._finish(order, "canceled", self.clock.stamp())
+                    self._finish(order, "canceled", self._stamp())
                 return
         remaining = order.remaining
         if remaining is None:
             assert order.notional is not None
             target = (order.notional / price).quantize(_NINE_PLACES, rounding=ROUND_DOWN)
             if target <= 0:
-                self._finish(order, "rejected", self.clock.stamp())
+                self._finish(order, "rejected", self._stamp())
                 return
             order.target_qty = target
             remaining = target
@@ -418,12 +430,12 @@ class Broker:
         cap = self.config.liquidity_cap
         if cap is not None and qty > cap:
             if order.time_in_force == "fok":
-                self._finish(order, "canceled", self.clock.stamp())
+                self._finish(order, "canceled", self._stamp())
                 return
             qty = cap
         self._execute(order, qty, price)
         if order.time_in_force == "ioc" and not order.is_terminal:
-            self._finish(order, "canceled", self.clock.stamp())
+            self._finish(order, "canceled", self._stamp())
 
     def _trail(self, order: Order, price: Decimal) -> None:
         if self.phase != "regular" and not self.calendar.always_open:
@@ -446,7 +458,7 @@ class Broker:
 
     def _execute(self, order: Order, qty: Decimal, price: Decimal) -> None:
         account = order.account
-        at = self.clock.stamp()
+        at = self._stamp()
         signed = qty if order.is_buy else -qty
         position_qty = self._apply_position(account, order.asset, signed, price, at)
         account.cash -= signed * price
@@ -504,7 +516,7 @@ class Broker:
             peer.qty = (peer.qty or _ZERO) - qty
             peer.target_qty = peer.qty
             if peer.qty <= 0:
-                self._finish(peer, "canceled", self.clock.stamp(), cascade=False)
+                self._finish(peer, "canceled", self._stamp(), cascade=False)
         if done:
             self._after_terminal(order)
 
@@ -627,10 +639,10 @@ class Broker:
             else:
                 for leg in order.legs:
                     if not leg.is_terminal:
-                        self._finish(leg, "canceled", self.clock.stamp(), cascade=False)
+                        self._finish(leg, "canceled", self._stamp(), cascade=False)
         peer = order.peer
         if peer is not None and not peer.is_terminal:
-            self._finish(peer, "canceled", self.clock.stamp(), cascade=False)
+            self._finish(peer, "canceled", self._stamp(), cascade=False)
 
     def _activate(self, order: Order, at: dt.datetime) -> None:
         """A waiting (accepted) order starts working."""
@@ -669,7 +681,7 @@ class Broker:
             leg.target_qty = filled
             leg.position_intent = "sell_to_close" if leg.side == "sell" else "buy_to_close"
         for leg in live:
-            at = self.clock.stamp()
+            at = self._stamp()
             leg.updated_at = at
             if entry.order_class == "bracket" and leg.leg_role == "stop_loss":
                 # The stop of a bracket is watched by the venue; it stays held until triggered.
@@ -687,8 +699,8 @@ class Broker:
         order.armed = False
         peer = order.peer
         if peer is not None and not peer.is_terminal:
-            self._finish(peer, "canceled", self.clock.stamp(), cascade=False)
-        at = self.clock.stamp()
+            self._finish(peer, "canceled", self._stamp(), cascade=False)
+        at = self._stamp()
         order.status = "new"
         order.updated_at = at
         self._take_hold(order)
@@ -1187,7 +1199,7 @@ class Broker:
             trail_percent=intent.trail_percent if order_type is None else None,
             extended_hours=intent.extended_hours,
             position_intent=position_intent,
-            at=self.clock.stamp(),
+            at=self._stamp(),
         )
 
     def submit_order(self, account: Account, body: Any) -> dict[str, Any]:
@@ -1262,11 +1274,11 @@ class Broker:
         if self.order_reject_rate and self._rejects.random() < self.order_reject_rate:
             self._emit(order, "pending_new", order.submitted_at)
             snapshot = order_json(order, nested=True)
-            self._finish(order, "rejected", self.clock.stamp())
+            self._finish(order, "rejected", self._stamp())
             return snapshot
         if self._can_work_now(order):
             self._emit(order, "pending_new", order.submitted_at)
-            at = self.clock.stamp()
+            at = self._stamp()
             order.status = "new"
             order.updated_at = at
             self._book[order.symbol][order.id] = order
@@ -1404,7 +1416,7 @@ class Broker:
         if old is None:
             raise _order_not_found()
         if old.status == "held" and not old.armed:
-            at = self.clock.stamp()
+            at = self._stamp()
             self._emit(old, "order_replace_rejected", at)
             raise _unprocessable(
                 "this leg is held until its entry order fills and cannot be replaced yet"
@@ -1491,7 +1503,7 @@ class Broker:
             closing, unit, total = self._check_exposure(
                 account, intent, credit=old.reserved, hold_credit=old.hold_qty
             )
-        at = self.clock.stamp()
+        at = self._stamp()
         old.status = "pending_replace"
         old.updated_at = at
         self._emit(old, "pending_replace", at)
@@ -1512,7 +1524,7 @@ class Broker:
             trail_percent=intent.trail_percent,
             extended_hours=old.extended_hours,
             position_intent=old.position_intent,
-            at=self.clock.stamp(),
+            at=self._stamp(),
         )
         new.replaces = old.id
         new.leg_role = old.leg_role
@@ -1533,7 +1545,7 @@ class Broker:
             peer.peer = new
         old.replaced_by = new.id
         old.peer = None
-        self._finish(old, "replaced", self.clock.stamp())
+        self._finish(old, "replaced", self._stamp())
         self._register(account, new)
         if was_armed:
             new.status = "held"
@@ -1556,12 +1568,12 @@ class Broker:
         return snapshot
 
     def _cancel(self, order: Order) -> dict[str, Any]:
-        at = self.clock.stamp()
+        at = self._stamp()
         order.status = "pending_cancel"
         order.updated_at = at
         self._emit(order, "pending_cancel", at)
         snapshot = order_json(order, nested=False)
-        self._finish(order, "canceled", self.clock.stamp())
+        self._finish(order, "canceled", self._stamp())
         return snapshot
 
     def cancel_order(self, account: Account, order_id: str) -> None:
@@ -1573,7 +1585,7 @@ class Broker:
         if order.is_terminal:
             raise _unprocessable(f'order is already in "{order.status}" state')
         if order.status == "held" and not order.armed:
-            self._emit(order, "order_cancel_rejected", self.clock.stamp())
+            self._emit(order, "order_cancel_rejected", self._stamp())
             parent = order.parent.id if order.parent is not None else "?"
             raise _unprocessable(
                 f"this leg is held until its entry order fills; cancel the entry order {parent} "
@@ -1914,7 +1926,7 @@ class Broker:
             raise _invalid("name is required: a string of 1 to 64 characters")
         if any(w["name"] == name for w in account.watchlists.values()):
             raise _unprocessable(f"a watchlist named {name!r} already exists")
-        at = ts(self.clock.stamp())
+        at = ts(self._stamp())
         watchlist: dict[str, Any] = {
             "id": self._new_id(),
             "account_id": account.id,
@@ -1957,7 +1969,7 @@ class Broker:
             watchlist["name"] = new_name
         if "symbols" in body:
             watchlist["symbols"] = self._watchlist_symbols(body.get("symbols"))
-        watchlist["updated_at"] = ts(self.clock.stamp())
+        watchlist["updated_at"] = ts(self._stamp())
         return self.watchlist_json(watchlist)
 
     def add_to_watchlist(
@@ -1977,7 +1989,7 @@ class Broker:
         if spec.symbol in watchlist["symbols"]:
             raise _unprocessable(f"{spec.symbol} is already in the watchlist")
         watchlist["symbols"].append(spec.symbol)
-        watchlist["updated_at"] = ts(self.clock.stamp())
+        watchlist["updated_at"] = ts(self._stamp())
         return self.watchlist_json(watchlist)
 
     def remove_from_watchlist(
@@ -1988,7 +2000,7 @@ class Broker:
         if spec is None or spec.symbol not in watchlist["symbols"]:
             raise VenueError(404, CODE_NOT_FOUND, f"{symbol} is not in the watchlist")
         watchlist["symbols"].remove(spec.symbol)
-        watchlist["updated_at"] = ts(self.clock.stamp())
+        watchlist["updated_at"] = ts(self._stamp())
         return self.watchlist_json(watchlist)
 
     def delete_watchlist(

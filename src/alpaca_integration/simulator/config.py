@@ -237,6 +237,23 @@ class AccountSpec:
     starting_cash: Decimal | None = None
     account_type: AccountType | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.key_id, str) or not self.key_id:
+            raise ConfigError("an account's key_id must be a non-empty string", setting="accounts")
+        if not isinstance(self.secret_key, str) or not self.secret_key:
+            raise ConfigError(f"account {self.key_id}: secret_key is missing", setting="accounts")
+        if self.starting_cash is not None:
+            cash = _to_decimal(self.starting_cash, f"accounts[{self.key_id}].starting_cash")
+            if cash < 0:
+                raise ConfigError(
+                    f"account {self.key_id}: starting_cash must be >= 0", setting="accounts"
+                )
+            object.__setattr__(self, "starting_cash", cash)
+        if self.account_type is not None and self.account_type not in ACCOUNT_TYPES:
+            raise ConfigError(
+                f"account {self.key_id}: account_type must be margin or cash", setting="accounts"
+            )
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SimConfig:
@@ -296,7 +313,7 @@ class SimConfig:
             for symbol in cleaned:
                 if not all(c.isalnum() or c in "./" for c in symbol) or len(symbol) > 12:
                     raise ConfigError(
-                        f"symbol {symbol!r} is not a valid ticker (letters, digits, '.' or '/', "
+                        f"symbols: {symbol!r} is not a valid ticker (letters, digits, '.' or '/', "
                         "at most 12 characters)",
                         setting="symbols",
                     )
