@@ -32,7 +32,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -59,8 +59,10 @@ from alpaca_integration.storage import migrate as migrations
 from alpaca_integration.storage.dialect import (
     SQLITE,
     WRITE_TRANSACTION,
+    BulkInsert,
     DatabaseURL,
     as_number,
+    bulk_insert,
     canonical_decimal,
     create_engine,
     parse_database_url,
@@ -107,6 +109,8 @@ log = logging.getLogger(__name__)
 INTEGRATION_PREFIX = "ai-"
 
 _CHUNK = 500
+# Rows per bulk statement: bounded so one huge apply never builds one huge statement.
+_BULK_ROWS = 5000
 _TERMINAL = sorted(status.value for status in TERMINAL_ORDER_STATUSES)
 _ZERO = Decimal(0)
 _T = TypeVar("_T")
@@ -223,6 +227,7 @@ class Store:
         self._database = database
         self.data_source = data_source
         self.integration_prefix = integration_prefix
+        self._statements: dict[str, tuple[BulkInsert, Any]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -348,6 +353,25 @@ class Store:
 
     def _upsert(self, table: sa.Table) -> Any:
         return upsert(self.dialect, table)
+
+    async def _bulk(
+        self,
+        connection: AsyncConnection,
+        name: str,
+        table: sa.Table,
+        rows: Sequence[Mapping[str, Any]],
+        build: Callable[[BulkInsert], Any],
+    ) -> list[Any]:
+        """Run the bulk statement ``build`` makes (built once per store) over ``rows``; returns
+        the RETURNING rows, if any."""
+        if not rows:
+            return []
+        cached = self._statements.get(name)
+        if cached is None:
+            bulk = bulk_insert(self.dialect, table)
+            cached = self._statements[name] = (bulk, build(bulk))
+        bulk, statement = cached
+        return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS)
 
     # ------------------------------------------------------------------ apply
 
@@ -650,33 +674,34 @@ class Store:
         if not rows:
             return []
         await self._inherit_ownership(connection, account, batch.order_rows)
-        statement = self._upsert(orders)
-        excluded = statement.excluded
-        newer = sa.or_(
-            excluded.last_event_at > orders.c.last_event_at,
-            sa.and_(
-                excluded.last_event_at == orders.c.last_event_at,
-                excluded.status_rank > orders.c.status_rank,
-            ),
-            sa.and_(
-                excluded.last_event_at == orders.c.last_event_at,
-                excluded.status_rank == orders.c.status_rank,
-                self._num(excluded.filled_qty) > self._num(orders.c.filled_qty),
-            ),
-        )
-        keep = {"account", "id", "external"}
-        update: dict[str, Any] = {
-            column.name: excluded[column.name]
-            for column in orders.columns
-            if column.name not in keep
-        }
-        # Ownership only ever moves towards "ours" (a later report recognising the order).
-        update["external"] = sa.and_(orders.c.external, excluded.external)
-        statement = statement.on_conflict_do_update(
-            index_elements=[orders.c.account, orders.c.id], set_=update, where=newer
-        ).returning(orders.c.id)
-        result = await connection.execute(statement, rows)
-        return [str(order_id) for order_id in result.scalars().all()]
+
+        def build(bulk: BulkInsert) -> Any:
+            excluded = bulk.insert.excluded
+            newer = sa.or_(
+                excluded.last_event_at > orders.c.last_event_at,
+                sa.and_(
+                    excluded.last_event_at == orders.c.last_event_at,
+                    excluded.status_rank > orders.c.status_rank,
+                ),
+                sa.and_(
+                    excluded.last_event_at == orders.c.last_event_at,
+                    excluded.status_rank == orders.c.status_rank,
+                    self._num(excluded.filled_qty) > self._num(orders.c.filled_qty),
+                ),
+            )
+            update: dict[str, Any] = {
+                column.name: excluded[column.name]
+                for column in orders.columns
+                if column.name not in ("account", "id", "external")
+            }
+            # Ownership only ever moves towards "ours" (a later report recognising the order).
+            update["external"] = sa.and_(orders.c.external, excluded.external)
+            return bulk.insert.on_conflict_do_update(
+                index_elements=[orders.c.account, orders.c.id], set_=update, where=newer
+            ).returning(orders.c.id)
+
+        returned = await self._bulk(connection, "orders", orders, rows, build)
+        return [str(row[0]) for row in returned]
 
     async def _inherit_ownership(
         self, connection: AsyncConnection, account: str, rows: dict[str, dict[str, Any]]
@@ -722,26 +747,28 @@ class Store:
     # -- activities
 
     async def _upsert_activities(self, connection: AsyncConnection, batch: _Batch) -> int:
-        if not batch.activity_rows:
-            return 0
-        statement = self._upsert(activities)
-        excluded = statement.excluded
-        changed = sa.or_(
-            *[
-                getattr(activities.c, name).is_distinct_from(excluded[name])
-                for name in ("status", "net_amount", "qty", "price", "description", "raw")
-            ]
+        def build(bulk: BulkInsert) -> Any:
+            excluded = bulk.insert.excluded
+            changed = sa.or_(
+                *[
+                    activities.c[name].is_distinct_from(excluded[name])
+                    for name in ("status", "net_amount", "qty", "price", "description", "raw")
+                ]
+            )
+            update = {
+                column.name: excluded[column.name]
+                for column in activities.columns
+                if column.name not in ("account", "id")
+            }
+            return bulk.insert.on_conflict_do_update(
+                index_elements=[activities.c.account, activities.c.id],
+                set_=update,
+                where=changed,
+            ).returning(activities.c.id)
+
+        return len(
+            await self._bulk(connection, "activities", activities, batch.activity_rows, build)
         )
-        update = {
-            column.name: excluded[column.name]
-            for column in activities.columns
-            if column.name not in ("account", "id")
-        }
-        statement = statement.on_conflict_do_update(
-            index_elements=[activities.c.account, activities.c.id], set_=update, where=changed
-        ).returning(activities.c.id)
-        result = await connection.execute(statement, batch.activity_rows)
-        return len(result.all())
 
     # -- fills
 
@@ -791,65 +818,64 @@ class Store:
         batch.fill_rows = kept
 
     async def _upsert_fills(self, connection: AsyncConnection, batch: _Batch) -> int:
-        if not batch.fill_rows:
-            return 0
-        statement = self._upsert(fills)
-        excluded = statement.excluded
-        current = fills.c
+        def build(bulk: BulkInsert) -> Any:
+            excluded = bulk.insert.excluded
+            current = fills.c
 
-        def gains(name: str) -> Any:
-            return sa.and_(current[name].is_(None), excluded[name].isnot(None))
+            def gains(name: str) -> Any:
+                return sa.and_(current[name].is_(None), excluded[name].isnot(None))
 
-        rest_wins = gains("activity_id")
-        no_fee = self._num(current.fee) == 0
-        update: dict[str, Any] = {
-            name: sa.func.coalesce(current[name], excluded[name])
-            for name in (
-                "execution_id",
-                "activity_id",
-                "client_order_id",
-                "position_qty",
-                "raw_stream",
-                "raw_rest",
-            )
-        }
-        update["fill_id"] = sa.func.coalesce(
-            current.execution_id,
-            excluded.execution_id,
-            current.activity_id,
-            excluded.activity_id,
-            current.fill_id,
-        )
-        for name in ("symbol", "side", "qty", "price", "timestamp", "fill_type"):
-            update[name] = sa.case((rest_wins, excluded[name]), else_=current[name])
-        update["leaves_qty"] = sa.case(
-            (rest_wins, sa.func.coalesce(excluded.leaves_qty, current.leaves_qty)),
-            else_=sa.func.coalesce(current.leaves_qty, excluded.leaves_qty),
-        )
-        update["fee"] = sa.case((no_fee, excluded.fee), else_=current.fee)
-        update["ingested_at"] = excluded.ingested_at
-        something_new = sa.or_(
-            *[
-                gains(name)
+            rest_wins = gains("activity_id")
+            no_fee = self._num(current.fee) == 0
+            update: dict[str, Any] = {
+                name: sa.func.coalesce(current[name], excluded[name])
                 for name in (
                     "execution_id",
                     "activity_id",
                     "client_order_id",
-                    "leaves_qty",
                     "position_qty",
                     "raw_stream",
                     "raw_rest",
                 )
-            ],
-            sa.and_(no_fee, self._num(excluded.fee) != 0),
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[current.account, current.order_id, current.cum_qty],
-            set_=update,
-            where=something_new,
-        ).returning(current.id)
-        result = await connection.execute(statement, batch.fill_rows)
-        return len(result.all())
+            }
+            update["fill_id"] = sa.func.coalesce(
+                current.execution_id,
+                excluded.execution_id,
+                current.activity_id,
+                excluded.activity_id,
+                current.fill_id,
+            )
+            # The FILL activity's figures (transaction_time above all) are the broker's record.
+            for name in ("symbol", "side", "qty", "price", "timestamp", "fill_type"):
+                update[name] = sa.case((rest_wins, excluded[name]), else_=current[name])
+            update["leaves_qty"] = sa.case(
+                (rest_wins, sa.func.coalesce(excluded.leaves_qty, current.leaves_qty)),
+                else_=sa.func.coalesce(current.leaves_qty, excluded.leaves_qty),
+            )
+            update["fee"] = sa.case((no_fee, excluded.fee), else_=current.fee)
+            update["ingested_at"] = excluded.ingested_at
+            something_new = sa.or_(
+                *[
+                    gains(name)
+                    for name in (
+                        "execution_id",
+                        "activity_id",
+                        "client_order_id",
+                        "leaves_qty",
+                        "position_qty",
+                        "raw_stream",
+                        "raw_rest",
+                    )
+                ],
+                sa.and_(no_fee, self._num(excluded.fee) != 0),
+            )
+            return bulk.insert.on_conflict_do_update(
+                index_elements=[current.account, current.order_id, current.cum_qty],
+                set_=update,
+                where=something_new,
+            ).returning(current.order_id)
+
+        return len(await self._bulk(connection, "fills", fills, batch.fill_rows, build))
 
     async def _recompute_fees(
         self,
@@ -895,30 +921,34 @@ class Store:
         wanted = {key: total for key, total in totals.items() if key in keys}
         if not wanted:
             return 0
-        first_fill: dict[tuple[str, dt.datetime], tuple[Decimal, int, Decimal]] = {}
+        first_fill: dict[tuple[str, dt.datetime], tuple[Decimal, Decimal]] = {}
         for chunk in _chunks(sorted({order_id for order_id, _ in wanted})):
             result = await connection.execute(
-                sa.select(
-                    fills.c.id, fills.c.order_id, fills.c.timestamp, fills.c.cum_qty, fills.c.fee
-                ).where(fills.c.account == account, fills.c.order_id.in_(chunk))
+                sa.select(fills.c.order_id, fills.c.timestamp, fills.c.cum_qty, fills.c.fee).where(
+                    fills.c.account == account, fills.c.order_id.in_(chunk)
+                )
             )
-            for row_id, order_id, timestamp, cum_qty, fee in result.all():
+            for order_id, timestamp, cum_qty, fee in result.all():
                 key = (str(order_id), timestamp)
                 if key not in wanted:
                     continue
                 # Two executions at the same instant: the fee goes to the first (lowest cum_qty).
                 known = first_fill.get(key)
                 if known is None or cum_qty < known[0]:
-                    first_fill[key] = (cum_qty, int(row_id), fee)
+                    first_fill[key] = (cum_qty, fee)
         updates = [
-            {"row_id": row_id, "new_fee": wanted[key], "now": now}
-            for key, (_cum, row_id, fee) in first_fill.items()
+            {"key_order": key[0], "key_cum": cum_qty, "new_fee": wanted[key], "now": now}
+            for key, (cum_qty, fee) in first_fill.items()
             if fee != wanted[key]
         ]
         if updates:
             await connection.execute(
                 sa.update(fills)
-                .where(fills.c.id == sa.bindparam("row_id"))
+                .where(
+                    fills.c.account == account,
+                    fills.c.order_id == sa.bindparam("key_order"),
+                    fills.c.cum_qty == sa.bindparam("key_cum"),
+                )
                 .values(fee=sa.bindparam("new_fee"), ingested_at=sa.bindparam("now")),
                 updates,
             )
@@ -941,7 +971,7 @@ class Store:
             .on_conflict_do_nothing(
                 index_elements=[account_snapshots.c.account, account_snapshots.c.observed_at]
             )
-            .returning(account_snapshots.c.id)
+            .returning(account_snapshots.c.observed_at)
         )
         inserted = len((await connection.execute(statement, row)).all())
         observed_at: dt.datetime = row["observed_at"]
@@ -1024,36 +1054,35 @@ class Store:
         closed: list[str],
         history: list[dict[str, Any]],
     ) -> None:
-        if upserts:
-            statement = self._upsert(positions)
+        def build_current(bulk: BulkInsert) -> Any:
             update = {
-                column.name: statement.excluded[column.name]
+                column.name: bulk.insert.excluded[column.name]
                 for column in positions.columns
                 if column.name not in ("account", "symbol")
             }
-            await connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[positions.c.account, positions.c.symbol], set_=update
-                ),
-                upserts,
+            return bulk.insert.on_conflict_do_update(
+                index_elements=[positions.c.account, positions.c.symbol], set_=update
             )
+
+        def build_history(bulk: BulkInsert) -> Any:
+            return bulk.insert.on_conflict_do_nothing(
+                index_elements=[
+                    position_snapshots.c.account,
+                    position_snapshots.c.symbol,
+                    position_snapshots.c.observed_at,
+                ]
+            )
+
+        await self._bulk(connection, "positions", positions, upserts, build_current)
         for chunk in _chunks(closed):
             await connection.execute(
                 sa.delete(positions).where(
                     positions.c.account == account, positions.c.symbol.in_(chunk)
                 )
             )
-        if history:
-            await connection.execute(
-                self._upsert(position_snapshots).on_conflict_do_nothing(
-                    index_elements=[
-                        position_snapshots.c.account,
-                        position_snapshots.c.symbol,
-                        position_snapshots.c.observed_at,
-                    ]
-                ),
-                history,
-            )
+        await self._bulk(
+            connection, "position_snapshots", position_snapshots, history, build_history
+        )
 
     async def _insert_quarantine_rows(
         self, connection: AsyncConnection, rows: list[dict[str, Any]]
@@ -1401,11 +1430,9 @@ class Store:
         if until is not None:
             query = query.where(fills.c.timestamp < _aware(until, "until"))
         if order_id is not None:
-            query = query.order_by(self._num(fills.c.cum_qty), fills.c.id)
+            query = query.order_by(self._num(fills.c.cum_qty))
         else:
-            query = query.order_by(
-                fills.c.timestamp, fills.c.order_id, self._num(fills.c.cum_qty), fills.c.id
-            )
+            query = query.order_by(fills.c.timestamp, fills.c.order_id, self._num(fills.c.cum_qty))
         if limit is not None:
             query = query.limit(limit)
         async with self._read("list fills") as connection:

@@ -53,6 +53,14 @@ NAMING_CONVENTION = {
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
+# The SQL of "not terminal" (models.TERMINAL_ORDER_STATUSES), for the open-orders index.
+_OPEN = sa.text("status NOT IN ('canceled', 'expired', 'filled', 'rejected', 'replaced')")
+
+
+def _where_not_null(column: str) -> dict[str, Any]:
+    condition = sa.text(f"{column} IS NOT NULL")
+    return {"postgresql_where": condition, "sqlite_where": condition}
+
 
 def _account() -> sa.Column[str]:
     return sa.Column("account", sa.String, nullable=False)
@@ -65,7 +73,7 @@ def _provenance() -> list[sa.Column[Any]]:
     ]
 
 
-def _position_columns() -> list[sa.Column[Any]]:
+def _position_columns(*, observed_at_key: bool = False) -> list[sa.Column[Any]]:
     return [
         sa.Column("asset_id", sa.String),
         sa.Column("asset_class", sa.String, nullable=False),
@@ -84,7 +92,7 @@ def _position_columns() -> list[sa.Column[Any]]:
         sa.Column("current_price", Amount),
         sa.Column("lastday_price", Amount),
         sa.Column("change_today", Amount),
-        sa.Column("observed_at", UTCDateTime, nullable=False),
+        sa.Column("observed_at", UTCDateTime, nullable=False, primary_key=observed_at_key),
         sa.Column("raw", sa.Text, nullable=False),
         sa.Column("source", sa.String, nullable=False),
     ]
@@ -111,9 +119,8 @@ accounts = sa.Table(
 account_snapshots = sa.Table(
     "account_snapshots",
     metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
-    _account(),
-    sa.Column("observed_at", UTCDateTime, nullable=False),
+    sa.Column("account", sa.String, primary_key=True),
+    sa.Column("observed_at", UTCDateTime, primary_key=True),
     sa.Column("alpaca_account_id", sa.String, nullable=False),
     sa.Column("account_number", sa.String, nullable=False),
     sa.Column("status", sa.String, nullable=False),
@@ -155,7 +162,6 @@ account_snapshots = sa.Table(
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("source", sa.String, nullable=False),
     *_provenance(),
-    sa.UniqueConstraint("account", "observed_at"),
 )
 
 positions = sa.Table(
@@ -169,16 +175,14 @@ positions = sa.Table(
 
 # One row each time a holding opens, changes (qty, side, average price, cost basis) or closes
 # (a row with qty 0): the position of every symbol at any past instant is the latest row before it.
+# Key (account, symbol, observed_at).
 position_snapshots = sa.Table(
     "position_snapshots",
     metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
-    _account(),
-    sa.Column("symbol", sa.String, nullable=False),
-    *_position_columns(),
+    sa.Column("account", sa.String, primary_key=True),
+    sa.Column("symbol", sa.String, primary_key=True),
+    *_position_columns(observed_at_key=True),
     *_provenance(),
-    sa.UniqueConstraint("account", "symbol", "observed_at"),
-    sa.Index(None, "account", "observed_at"),
 )
 
 orders = sa.Table(
@@ -229,23 +233,28 @@ orders = sa.Table(
     sa.Column("raw", sa.Text, nullable=False),
     *_provenance(),
     sa.Index(None, "account", "client_order_id"),
-    sa.Index(None, "account", "status"),
-    sa.Index(None, "account", "symbol"),
-    sa.Index(None, "account", "parent_id"),
-    sa.Index(None, "account", "replaces"),
     sa.Index(None, "account", "created_at"),
-    sa.Index(None, "account", "last_event_at"),
+    # Partial indexes: small (open orders, legs, replacements are few) and free for the many
+    # rows they do not cover, which keeps bulk inserts fast.
+    sa.Index(
+        "ix_orders_open",
+        "account",
+        postgresql_where=_OPEN,
+        sqlite_where=_OPEN,
+    ),
+    sa.Index(None, "account", "parent_id", **_where_not_null("parent_id")),
+    sa.Index(None, "account", "replaces", **_where_not_null("replaces")),
+    sa.Index(None, "account", "replaced_by", **_where_not_null("replaced_by")),
 )
 
 fills = sa.Table(
     "fills",
     metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
-    _account(),
-    sa.Column("order_id", sa.String, nullable=False),
+    sa.Column("account", sa.String, primary_key=True),
+    sa.Column("order_id", sa.String, primary_key=True),
     # The order's cumulative filled quantity after this execution: with order_id, the identity
     # both the stream (order.filled_qty) and REST (FILL activity cum_qty) report.
-    sa.Column("cum_qty", Amount, nullable=False),
+    sa.Column("cum_qty", Amount, primary_key=True),
     # The first id this execution was stored under (Fill.fill_id); never changes afterwards.
     sa.Column("fill_id", sa.String, nullable=False),
     sa.Column("execution_id", sa.String),
@@ -267,12 +276,22 @@ fills = sa.Table(
     sa.Column("raw_stream", sa.Text),
     sa.Column("raw_rest", sa.Text),
     *_provenance(),
-    sa.UniqueConstraint("account", "order_id", "cum_qty"),
-    # NULLs are distinct in both dialects: unique only where the id is known.
-    sa.UniqueConstraint("account", "execution_id"),
-    sa.UniqueConstraint("account", "activity_id"),
+    # Unique where known: one id never names two executions.
+    sa.Index(
+        "uq_fills_account_execution_id",
+        "account",
+        "execution_id",
+        unique=True,
+        **_where_not_null("execution_id"),
+    ),
+    sa.Index(
+        "uq_fills_account_activity_id",
+        "account",
+        "activity_id",
+        unique=True,
+        **_where_not_null("activity_id"),
+    ),
     sa.Index(None, "account", "timestamp"),
-    sa.Index(None, "account", "fill_id"),
 )
 
 activities = sa.Table(

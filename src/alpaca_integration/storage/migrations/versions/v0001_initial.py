@@ -104,7 +104,6 @@ def upgrade() -> None:
     )
     op.create_table(
         "account_snapshots",
-        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
         sa.Column("account", sa.String(), nullable=False),
         sa.Column("observed_at", INSTANT, nullable=False),
         sa.Column("alpaca_account_id", sa.String(), nullable=False),
@@ -118,10 +117,7 @@ def upgrade() -> None:
         sa.Column("raw", sa.Text(), nullable=False),
         sa.Column("source", sa.String(), nullable=False),
         *_provenance(),
-        sa.PrimaryKeyConstraint("id", name="pk_account_snapshots"),
-        sa.UniqueConstraint(
-            "account", "observed_at", name="uq_account_snapshots_account_observed_at"
-        ),
+        sa.PrimaryKeyConstraint("account", "observed_at", name="pk_account_snapshots"),
     )
     op.create_table(
         "positions",
@@ -133,23 +129,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "position_snapshots",
-        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
         sa.Column("account", sa.String(), nullable=False),
         sa.Column("symbol", sa.String(), nullable=False),
         *_position_columns(),
         *_provenance(),
-        sa.PrimaryKeyConstraint("id", name="pk_position_snapshots"),
-        sa.UniqueConstraint(
-            "account",
-            "symbol",
-            "observed_at",
-            name="uq_position_snapshots_account_symbol_observed_at",
-        ),
-    )
-    op.create_index(
-        "ix_position_snapshots_account_observed_at",
-        "position_snapshots",
-        ["account", "observed_at"],
+        sa.PrimaryKeyConstraint("account", "symbol", "observed_at", name="pk_position_snapshots"),
     )
     op.create_table(
         "orders",
@@ -196,19 +180,27 @@ def upgrade() -> None:
         *_provenance(),
         sa.PrimaryKeyConstraint("account", "id", name="pk_orders"),
     )
-    for columns in (
-        ["client_order_id"],
-        ["status"],
-        ["symbol"],
-        ["parent_id"],
-        ["replaces"],
-        ["created_at"],
-        ["last_event_at"],
-    ):
-        op.create_index(f"ix_orders_account_{columns[0]}", "orders", ["account", *columns])
+    op.create_index("ix_orders_account_client_order_id", "orders", ["account", "client_order_id"])
+    op.create_index("ix_orders_account_created_at", "orders", ["account", "created_at"])
+    open_orders = sa.text("status NOT IN ('canceled', 'expired', 'filled', 'rejected', 'replaced')")
+    op.create_index(
+        "ix_orders_open",
+        "orders",
+        ["account"],
+        postgresql_where=open_orders,
+        sqlite_where=open_orders,
+    )
+    for column in ("parent_id", "replaces", "replaced_by"):
+        known = sa.text(f"{column} IS NOT NULL")
+        op.create_index(
+            f"ix_orders_account_{column}",
+            "orders",
+            ["account", column],
+            postgresql_where=known,
+            sqlite_where=known,
+        )
     op.create_table(
         "fills",
-        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
         sa.Column("account", sa.String(), nullable=False),
         sa.Column("order_id", sa.String(), nullable=False),
         sa.Column("cum_qty", AMOUNT, nullable=False),
@@ -229,15 +221,19 @@ def upgrade() -> None:
         sa.Column("raw_stream", sa.Text()),
         sa.Column("raw_rest", sa.Text()),
         *_provenance(),
-        sa.PrimaryKeyConstraint("id", name="pk_fills"),
-        sa.UniqueConstraint(
-            "account", "order_id", "cum_qty", name="uq_fills_account_order_id_cum_qty"
-        ),
-        sa.UniqueConstraint("account", "execution_id", name="uq_fills_account_execution_id"),
-        sa.UniqueConstraint("account", "activity_id", name="uq_fills_account_activity_id"),
+        sa.PrimaryKeyConstraint("account", "order_id", "cum_qty", name="pk_fills"),
     )
+    for column in ("execution_id", "activity_id"):
+        known = sa.text(f"{column} IS NOT NULL")
+        op.create_index(
+            f"uq_fills_account_{column}",
+            "fills",
+            ["account", column],
+            unique=True,
+            postgresql_where=known,
+            sqlite_where=known,
+        )
     op.create_index("ix_fills_account_timestamp", "fills", ["account", "timestamp"])
-    op.create_index("ix_fills_account_fill_id", "fills", ["account", "fill_id"])
     op.create_table(
         "activities",
         sa.Column("account", sa.String(), nullable=False),
