@@ -652,6 +652,7 @@ async def admin_stats(sim: SimulatorState, request: Request) -> Any:
         "open_orders": sum(len(a.open_orders) for a in accounts),
         "activities": sum(len(a.activities) for a in accounts),
         "events": sum(a.event_count for a in accounts),
+        "stream_listeners": sim.hub.listener_count(),
         "stream_frames_sent": sim.hub.delivered,
     }
 

@@ -79,6 +79,9 @@ class StreamHub:
         self._close_codes: dict[int, int] = {}
         self.delivered = 0
 
+    def listener_count(self) -> int:
+        return sum(1 for c in self._by_key.values() if c.listening and not c.closed)
+
     def has_listener(self, key_id: str) -> bool:
         connection = self._by_key.get(key_id)
         return connection is not None and connection.listening
