@@ -27,7 +27,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -75,6 +75,36 @@ _T = TypeVar("_T")
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+async def _read_ahead(source: AsyncIterator[_T], limit: int) -> AsyncIterator[_T]:
+    """Iterate ``source`` while a background task fetches up to ``limit`` items ahead, so the
+    next page's request (and its wait for rate budget) overlaps the current batch's write."""
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=max(1, limit))
+
+    async def pump() -> None:
+        try:
+            async for item in source:
+                await queue.put((True, item))
+        except Exception as exc:
+            await queue.put((False, exc))
+            return
+        await queue.put((False, None))
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            more, value = await queue.get()
+            if more:
+                yield value
+                continue
+            if value is not None:
+                raise value
+            return
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _activity_id(item: Fill | Activity) -> str | None:
@@ -386,7 +416,7 @@ class SyncEngine:
         newest = checkpoint
         seen: set[str] = set()
         batch: list[Order] = []
-        async for order in self.client.iter_orders(**filters):
+        async for order in _read_ahead(self.client.iter_orders(**filters), self.batch_size):
             if order.parent_id is not None:
                 continue  # nested=true: a leg also arrives inside its parent
             batch.append(order)
@@ -445,7 +475,7 @@ class SyncEngine:
         carried: list[Activity] = []
         page: list[Fill | Activity] = []
         last_id: str | None = None
-        async for item in self.client.iter_activities(**filters):
+        async for item in _read_ahead(self.client.iter_activities(**filters), self.batch_size):
             page.append(item)
             if len(page) >= self.batch_size:
                 carried = await self._apply_activity_page(report, page, carried)
