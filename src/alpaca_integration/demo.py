@@ -410,7 +410,11 @@ async def run_demo(
 
     from alpaca_integration.alpaca.client import AlpacaClient
     from alpaca_integration.config import AccountConfig
-    from alpaca_integration.service import MonitorService, open_store_and_cache
+    from alpaca_integration.service import (
+        MonitorService,
+        close_store_and_cache,
+        open_store_and_cache,
+    )
     from alpaca_integration.simulator import SimConfig
     from alpaca_integration.simulator import testing as sim_testing
     from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
@@ -463,8 +467,7 @@ async def run_demo(
             _render(console, store_dump, db_path)
             events = engine.events_applied
         finally:
-            await cache.aclose()
-            await store.aclose()
+            await close_store_and_cache(store, cache)
     console.print(f"stream events applied: {events}")
     if differences:
         console.print(f"[red]store differs from the simulator in {len(differences)} place(s):[/]")

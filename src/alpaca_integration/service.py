@@ -32,7 +32,7 @@ from alpaca_integration.config import AccountConfig
 from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.sync.stream import StreamIngestor, default_stream_factory
 
-__all__ = ["AccountStatus", "MonitorService", "open_store_and_cache"]
+__all__ = ["AccountStatus", "MonitorService", "close_store_and_cache", "open_store_and_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,30 @@ async def open_store_and_cache(
     database_url: str, redis_url: str | None, *, migrate: bool = False, cache_prefix: str = "alpaca"
 ) -> tuple[Any, Any]:
     """The store (SQLite is migrated automatically; PostgreSQL when ``migrate``) and the cache."""
-    from alpaca_integration.cache import open_cache
+    import importlib
+
     from alpaca_integration.storage import Store
 
     store = await Store.open(database_url, migrate=migrate)
-    cache = await open_cache(redis_url, prefix=cache_prefix)
+    open_cache = getattr(importlib.import_module("alpaca_integration.cache"), "open_cache", None)
+    if open_cache is None:  # the cache package is not installed in this build: store only
+        log.warning("no cache implementation available: the store alone is kept up to date")
+        return store, None
+    try:
+        cache = await open_cache(redis_url, prefix=cache_prefix)
+    except BaseException:
+        await store.aclose()
+        raise
     return store, cache
+
+
+async def close_store_and_cache(store: Any, cache: Any | None) -> None:
+    """Close what ``open_store_and_cache`` opened (the cache first: it may flush to the store)."""
+    try:
+        if cache is not None:
+            await cache.aclose()
+    finally:
+        await store.aclose()
 
 
 class MonitorService:

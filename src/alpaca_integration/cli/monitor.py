@@ -110,7 +110,11 @@ async def _run_monitor(
 ) -> None:
     from rich.live import Live
 
-    from alpaca_integration.service import MonitorService, open_store_and_cache
+    from alpaca_integration.service import (
+        MonitorService,
+        close_store_and_cache,
+        open_store_and_cache,
+    )
 
     store, cache = await open_store_and_cache(
         settings.database_url, settings.redis_url, migrate=migrate
@@ -139,8 +143,7 @@ async def _run_monitor(
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-        await cache.aclose()
-        await store.aclose()
+        await close_store_and_cache(store, cache)
 
 
 def monitor(
@@ -177,7 +180,7 @@ async def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progre
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from alpaca_integration.alpaca.client import AlpacaClient
-    from alpaca_integration.service import open_store_and_cache
+    from alpaca_integration.service import close_store_and_cache, open_store_and_cache
     from alpaca_integration.sync.engine import SyncEngine
 
     store, cache = await open_store_and_cache(
@@ -215,8 +218,7 @@ async def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progre
                     f"{report.positions_changed}; quarantined {report.quarantined}"
                 )
     finally:
-        await cache.aclose()
-        await store.aclose()
+        await close_store_and_cache(store, cache)
 
 
 def sync(

@@ -65,7 +65,7 @@ def _summary(report: SyncReport) -> dict[str, Any]:
 
 async def _with_engine(account_name: str, step: str) -> dict[str, Any]:
     from alpaca_integration.alpaca.client import AlpacaClient
-    from alpaca_integration.service import open_store_and_cache
+    from alpaca_integration.service import close_store_and_cache, open_store_and_cache
 
     settings = load_settings()
     config = _account(account_name, settings)
@@ -81,8 +81,7 @@ async def _with_engine(account_name: str, step: str) -> dict[str, Any]:
                 report = await engine.sync_activities()
         return _summary(report)
     finally:
-        await cache.aclose()
-        await store.aclose()
+        await close_store_and_cache(store, cache)
 
 
 @task(
@@ -126,7 +125,7 @@ async def run_quality_rules(account_name: str) -> int:
     run_rules = getattr(quality, "run_rules", None)
     if run_rules is None:
         return 0
-    from alpaca_integration.service import open_store_and_cache
+    from alpaca_integration.service import close_store_and_cache, open_store_and_cache
 
     settings = load_settings()
     store, cache = await open_store_and_cache(settings.database_url, None)
@@ -139,8 +138,7 @@ async def run_quality_rules(account_name: str) -> int:
         )
         return len(results)
     finally:
-        await cache.aclose()
-        await store.aclose()
+        await close_store_and_cache(store, cache)
 
 
 @flow(name="alpaca_account_monitoring", log_prints=True)
