@@ -46,8 +46,7 @@ from alpaca_integration.models import (
     OrderType,
     TimeInForce,
 )
-from alpaca_integration.storage import Store
-from alpaca_integration.storage import codec
+from alpaca_integration.storage import Store, codec
 from alpaca_integration.storage.tables import fills as fills_table
 from alpaca_integration.storage.tables import orders as orders_table
 
