@@ -130,9 +130,8 @@ async def _kill_loop(
 
 
 async def _compare(database_url: str, admin: str) -> list[str]:
-    from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
-
     from alpaca_integration.storage import Store
+    from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
 
     store = await Store.open(database_url)
     try:
@@ -216,7 +215,7 @@ def main() -> int:
                 conn.execute(f'drop database if exists "{db_name}" with (force)')
     print(
         f"session: {stats.submitted} orders accepted, {stats.replaced} replaced, "
-        f"{stats.canceled} canceled, {stats.refused} refused by the venue; "
+        f"{stats.canceled} canceled, {stats.refused} refused by the venue {stats.refusals}; "
         f"{kills} kill -9 + restarts; {time.monotonic() - started:.0f}s"
     )
     if differences:

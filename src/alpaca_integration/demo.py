@@ -187,6 +187,7 @@ class SessionStats:
     canceled: int = 0
     price_moves: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    refusals: dict[str, int] = field(default_factory=dict)
 
 
 async def random_session(
@@ -317,8 +318,10 @@ async def random_session(
                     resting.append(order.id)
         except OrderOutcomeUnknownError:
             stats.unknown_outcome += 1
-        except AlpacaIntegrationError:
+        except AlpacaIntegrationError as exc:
             stats.refused += 1
+            name = type(exc).__name__
+            stats.refusals[name] = stats.refusals.get(name, 0) + 1
         if rng.random() < 0.3:
             await move(symbol)
         if pause:
