@@ -6,6 +6,7 @@ calendar) loads inside the command body, so ``alpacactl --help`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -171,4 +172,7 @@ def register(app: typer.Typer) -> None:
                 timeout_graceful_shutdown=3,
             )
         )
-        server.run(sockets=[sock])
+        # uvicorn re-raises the Ctrl-C it shut down on; stopping is the expected outcome.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+        typer.echo("simulator stopped")

@@ -1,0 +1,91 @@
+"""``alpacactl sim``: serves the simulator, prints the lines a user pastes, refuses bad options."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from alpaca_integration.cli.main import app
+from alpaca_integration.simulator.config import DEMO_API_KEY, DEMO_SECRET_KEY
+
+pytestmark = pytest.mark.e2e
+
+
+def test_sim_serves_and_prints_the_environment_lines() -> None:
+    """The banner names the URLs and the ALPACA_* and alpaca-py lines; the keys it shows work."""
+    code = "from alpaca_integration.cli.main import run; run()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "sim", "--port", "0", "--clock", "always-open", "--seed", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("TradingStream(") for line in lines):
+            assert time.monotonic() < deadline, lines
+            line = proc.stdout.readline()
+            assert line, f"alpacactl sim exited early: {lines}"
+            lines.append(line.rstrip("\n"))
+        env = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in lines
+            if line.startswith("export ")
+        )
+        base_url = env["ALPACA_BASE_URL"]
+        assert (env["ALPACA_API_KEY"], env["ALPACA_SECRET_KEY"]) == (DEMO_API_KEY, DEMO_SECRET_KEY)
+        assert any(f'url_override="{base_url}"' in line for line in lines)
+        stream_url = base_url.replace("http://", "ws://") + "/stream"
+        assert any(f'url_override="{stream_url}"' in line for line in lines)
+        headers = {"APCA-API-KEY-ID": DEMO_API_KEY, "APCA-API-SECRET-KEY": DEMO_SECRET_KEY}
+        answer = httpx.get(f"{base_url}/v2/account", headers=headers, timeout=30)
+        assert answer.status_code == 200
+        assert answer.json()["cash"] == "100000"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--clock", "sometimes"], "clock must be 'market' or 'always-open'"),
+        (["--starting-cash", "lots"], "starting_cash must be a decimal number"),
+        (["--error-rate", "3"], "faults.error_rate must be between 0 and 1"),
+        (["--stream-mode", "loud"], "faults.stream_mode must be one of"),
+        (["--accounts-file", "/nonexistent/accounts.toml"], "does not exist"),
+    ],
+)
+def test_bad_options_exit_2_with_the_reason(args: list[str], fragment: str) -> None:
+    """An invalid option stops the command before serving, saying what is wrong."""
+    result = CliRunner().invoke(app, ["sim", *args])
+    assert result.exit_code == 2
+    assert fragment in result.output
+
+
+def test_accounts_file_banner_does_not_print_secrets(tmp_path: Path) -> None:
+    """With an accounts file the banner points at the file instead of printing its secrets."""
+    from alpaca_integration.cli.sim import startup_lines
+
+    path = tmp_path / "accounts.toml"
+    lines = startup_lines("0.0.0.0", 9000, accounts_file=path)
+    text = "\n".join(lines)
+    assert "http://127.0.0.1:9000" in text
+    assert str(path) in text
+    assert DEMO_SECRET_KEY not in text
