@@ -119,11 +119,12 @@ async def _main(args: argparse.Namespace) -> None:
         from alpaca_integration.alpaca.ratelimit import default_order_reserve
 
         floor_requests = math.ceil(args.orders / 500) + math.ceil((activities + 1) / 100) + 3
-        # The first window's budget is available at once; every further `rate` requests cost a
-        # minute. Reads may use the budget minus the order lane (kept free for trading).
+        # A moving window of `rate` requests per 60 s lets the first `rate` go at once and each
+        # further `rate` one window later: N requests cannot finish before (ceil(N/rate)-1) x 60 s.
+        # Reads may use the budget minus the order lane (kept free for trading).
         read_rate = args.rate - default_order_reserve(args.rate)
-        floor_s = max(0.0, (floor_requests - args.rate) / args.rate * 60.0)
-        read_floor_s = max(0.0, (floor_requests - read_rate) / read_rate * 60.0)
+        floor_s = (math.ceil(floor_requests / args.rate) - 1) * 60.0
+        read_floor_s = (math.ceil(floor_requests / read_rate) - 1) * 60.0
         store = await Store.open(pg_url, migrate=True)
         transport = _CountingTransport()
 
@@ -149,27 +150,18 @@ async def _main(args: argparse.Namespace) -> None:
             sampling = False
             await sampler
             await store.aclose()
-        steady_floor_s = floor_requests / args.rate * 60.0
-        ratio = wall / floor_s if floor_s else float("nan")
         print(
-            f"first sync: {report.orders_seen} orders, {report.orders_changed} order rows, "
-            f"{report.fills_changed} fill rows, {report.activities_changed} activity rows, "
-            f"{report.fees_attached} fees attached; {transport.requests} requests"
-        )
-        print(
-            f"wall {wall:.1f}s vs floor {floor_s:.1f}s ({floor_requests} requests at "
-            f"{args.rate}/min, the first window's {args.rate} free): ratio {ratio:.2f}x "
-            f"(goal <= 1.2x); vs the steady-rate floor {steady_floor_s:.1f}s: "
-            f"{wall / steady_floor_s:.2f}x"
+            f"wall {wall:.1f}s; floor at {args.rate}/min {floor_s:.0f}s, at the read lane's "
+            f"{read_rate}/min (the budget minus {args.rate - read_rate}/min kept for orders) "
+            f"{read_floor_s:.0f}s, for {floor_requests} requests"
         )
         if read_floor_s:
             print(
-                f"vs the read-lane floor {read_floor_s:.1f}s ({read_rate}/min: the budget minus "
-                f"the {args.rate - read_rate} requests/min reserved for orders): "
-                f"{wall / read_floor_s:.2f}x (goal <= 1.2x)"
+                f"ratio {wall / read_floor_s:.2f}x the read-lane floor, {wall / floor_s:.2f}x the "
+                f"{args.rate}/min floor (goal <= 1.2x)"
             )
-        if floor_s == 0:
-            print("(the whole backfill fits in the first window: run more --orders for a ratio)")
+        else:
+            print("the whole backfill fits in the first window: run more --orders for a ratio")
         print(f"peak RSS {peak_rss / 2**20:.0f} MB (goal <= 200 MB)")
     finally:
         sim.terminate()
