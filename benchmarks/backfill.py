@@ -151,6 +151,11 @@ async def _main(args: argparse.Namespace) -> None:
             await sampler
             await store.aclose()
         print(
+            f"first sync: {report.orders_seen} orders, {report.orders_changed} order rows, "
+            f"{report.fills_changed} fill rows, {report.activities_changed} activity rows; "
+            f"{transport.requests} requests"
+        )
+        print(
             f"wall {wall:.1f}s; floor at {args.rate}/min {floor_s:.0f}s, at the read lane's "
             f"{read_rate}/min (the budget minus {args.rate - read_rate}/min kept for orders) "
             f"{read_floor_s:.0f}s, for {floor_requests} requests"
