@@ -269,50 +269,50 @@ def _gate(route_key: str, handler: Handler) -> Callable[[Request], Awaitable[Res
 # ---------------------------------------------------------------------------- /v2 handlers
 
 
-async def get_account(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _get_account(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     return 200, sim.broker.account_json(account)
 
 
-async def get_configurations(
+async def _get_configurations(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     return 200, sim.broker.configuration(account)
 
 
-async def patch_configurations(
+async def _patch_configurations(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     return 200, sim.broker.update_configuration(account, await _body(request))
 
 
-async def get_activities(
+async def _get_activities(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     return 200, sim.broker.activities(account, _params(request))
 
 
-async def get_activities_by_type(
+async def _get_activities_by_type(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     kind = request.path_params["activity_type"]
     return 200, sim.broker.activities(account, _params(request), kind)
 
 
-async def get_portfolio_history(
+async def _get_portfolio_history(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     return 200, sim.broker.portfolio_history(account, _params(request))
 
 
-async def list_assets(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _list_assets(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     return 200, sim.broker.asset_list(_params(request))
 
 
-async def get_asset(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _get_asset(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     return 200, sim.broker.asset(request.path_params["symbol_or_asset_id"])
 
 
-async def get_clock(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _get_clock(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     return 200, sim.clock_json()
 
 
@@ -340,7 +340,7 @@ def _calendar_days(params: dict[str, str]) -> list[dict[str, Any]]:
     return out
 
 
-async def get_calendar(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _get_calendar(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     params = _params(request)
     date_type = (params.get("date_type") or "TRADING").upper()
     if date_type not in ("TRADING", "SETTLEMENT"):
@@ -348,19 +348,21 @@ async def get_calendar(sim: SimulatorState, account: Account, request: Request) 
     return 200, await asyncio.to_thread(_calendar_days, params)
 
 
-async def post_order(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _post_order(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     return 200, sim.broker.submit_order(account, await _body(request))
 
 
-async def list_orders(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _list_orders(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     return 200, sim.broker.list_orders(account, _params(request))
 
 
-async def cancel_orders(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _cancel_orders(
+    sim: SimulatorState, account: Account, request: Request
+) -> tuple[int, Any]:
     return 207, sim.broker.cancel_all(account)
 
 
-async def order_by_client_id(
+async def _order_by_client_id(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     params = _params(request)
@@ -375,52 +377,52 @@ def _order(order: Any, nested: bool) -> dict[str, Any]:
     return order_json(order, nested=nested)
 
 
-async def get_order(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _get_order(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     order = sim.broker.get_order(account, request.path_params["order_id"])
     nested = (request.query_params.get("nested") or "false").lower() == "true"
     return 200, _order(order, nested)
 
 
-async def patch_order(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _patch_order(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     body = await _body(request)
     return 200, sim.broker.replace_order(account, request.path_params["order_id"], body)
 
 
-async def delete_order(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _delete_order(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     sim.broker.cancel_order(account, request.path_params["order_id"])
     return 204, None
 
 
-async def list_positions(
+async def _list_positions(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     return 200, sim.broker.positions(account)
 
 
-async def close_positions(
+async def _close_positions(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     return 207, sim.broker.close_all(account, _params(request))
 
 
-async def get_position(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _get_position(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     return 200, sim.broker.get_position(account, request.path_params["symbol_or_asset_id"])
 
 
-async def close_position(
+async def _close_position(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     symbol = request.path_params["symbol_or_asset_id"]
     return 200, sim.broker.close_position(account, symbol, _params(request))
 
 
-async def list_watchlists(
+async def _list_watchlists(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     return 200, sim.broker.watchlists(account)
 
 
-async def create_watchlist(
+async def _create_watchlist(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     return 200, sim.broker.create_watchlist(account, await _body(request))
@@ -431,12 +433,14 @@ def _watchlist_ref(request: Request) -> tuple[str | None, str | None]:
     return watchlist_id, None if watchlist_id is not None else request.query_params.get("name")
 
 
-async def get_watchlist(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+async def _get_watchlist(
+    sim: SimulatorState, account: Account, request: Request
+) -> tuple[int, Any]:
     watchlist_id, name = _watchlist_ref(request)
     return 200, sim.broker.get_watchlist(account, watchlist_id, name)
 
 
-async def update_watchlist(
+async def _update_watchlist(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     watchlist_id, name = _watchlist_ref(request)
@@ -444,7 +448,7 @@ async def update_watchlist(
     return 200, sim.broker.update_watchlist(account, watchlist_id, body, name)
 
 
-async def add_to_watchlist(
+async def _add_to_watchlist(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     watchlist_id, name = _watchlist_ref(request)
@@ -452,7 +456,7 @@ async def add_to_watchlist(
     return 200, sim.broker.add_to_watchlist(account, watchlist_id, body, name)
 
 
-async def delete_watchlist(
+async def _delete_watchlist(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     watchlist_id, name = _watchlist_ref(request)
@@ -460,7 +464,7 @@ async def delete_watchlist(
     return 204, None
 
 
-async def remove_from_watchlist(
+async def _remove_from_watchlist(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
     params = request.path_params
@@ -468,46 +472,46 @@ async def remove_from_watchlist(
 
 
 _V2_ROUTES: list[tuple[str, dict[str, Handler]]] = [
-    ("/v2/account", {"GET": get_account}),
+    ("/v2/account", {"GET": _get_account}),
     (
         "/v2/account/configurations",
-        {"GET": get_configurations, "PATCH": patch_configurations},
+        {"GET": _get_configurations, "PATCH": _patch_configurations},
     ),
-    ("/v2/account/activities", {"GET": get_activities}),
-    ("/v2/account/activities/{activity_type}", {"GET": get_activities_by_type}),
-    ("/v2/account/portfolio/history", {"GET": get_portfolio_history}),
-    ("/v2/assets", {"GET": list_assets}),
-    ("/v2/assets/{symbol_or_asset_id:path}", {"GET": get_asset}),
-    ("/v2/clock", {"GET": get_clock}),
-    ("/v2/calendar", {"GET": get_calendar}),
-    ("/v2/orders", {"GET": list_orders, "POST": post_order, "DELETE": cancel_orders}),
-    ("/v2/orders:by_client_order_id", {"GET": order_by_client_id}),
-    ("/v2/orders/{order_id}", {"GET": get_order, "PATCH": patch_order, "DELETE": delete_order}),
-    ("/v2/positions", {"GET": list_positions, "DELETE": close_positions}),
+    ("/v2/account/activities", {"GET": _get_activities}),
+    ("/v2/account/activities/{activity_type}", {"GET": _get_activities_by_type}),
+    ("/v2/account/portfolio/history", {"GET": _get_portfolio_history}),
+    ("/v2/assets", {"GET": _list_assets}),
+    ("/v2/assets/{symbol_or_asset_id:path}", {"GET": _get_asset}),
+    ("/v2/clock", {"GET": _get_clock}),
+    ("/v2/calendar", {"GET": _get_calendar}),
+    ("/v2/orders", {"GET": _list_orders, "POST": _post_order, "DELETE": _cancel_orders}),
+    ("/v2/orders:by_client_order_id", {"GET": _order_by_client_id}),
+    ("/v2/orders/{order_id}", {"GET": _get_order, "PATCH": _patch_order, "DELETE": _delete_order}),
+    ("/v2/positions", {"GET": _list_positions, "DELETE": _close_positions}),
     (
         "/v2/positions/{symbol_or_asset_id:path}",
-        {"GET": get_position, "DELETE": close_position},
+        {"GET": _get_position, "DELETE": _close_position},
     ),
-    ("/v2/watchlists", {"GET": list_watchlists, "POST": create_watchlist}),
+    ("/v2/watchlists", {"GET": _list_watchlists, "POST": _create_watchlist}),
     (
         "/v2/watchlists:by_name",
         {
-            "GET": get_watchlist,
-            "PUT": update_watchlist,
-            "POST": add_to_watchlist,
-            "DELETE": delete_watchlist,
+            "GET": _get_watchlist,
+            "PUT": _update_watchlist,
+            "POST": _add_to_watchlist,
+            "DELETE": _delete_watchlist,
         },
     ),
     (
         "/v2/watchlists/{watchlist_id}",
         {
-            "GET": get_watchlist,
-            "PUT": update_watchlist,
-            "POST": add_to_watchlist,
-            "DELETE": delete_watchlist,
+            "GET": _get_watchlist,
+            "PUT": _update_watchlist,
+            "POST": _add_to_watchlist,
+            "DELETE": _delete_watchlist,
         },
     ),
-    ("/v2/watchlists/{watchlist_id}/{symbol}", {"DELETE": remove_from_watchlist}),
+    ("/v2/watchlists/{watchlist_id}/{symbol}", {"DELETE": _remove_from_watchlist}),
 ]
 
 
@@ -556,11 +560,11 @@ def _admin(
     return endpoint
 
 
-async def admin_health(sim: SimulatorState, request: Request) -> Any:
+async def _admin_health(sim: SimulatorState, request: Request) -> Any:
     return {"status": "ok", "clock": sim.config.clock, "seed": sim.config.seed}
 
 
-async def admin_reset(sim: SimulatorState, request: Request) -> Any:
+async def _admin_reset(sim: SimulatorState, request: Request) -> Any:
     body = await _admin_body(request)
     overrides: dict[str, Any] = {}
     if "seed" in body:
@@ -576,7 +580,7 @@ async def admin_reset(sim: SimulatorState, request: Request) -> Any:
     return {"status": "reset", "seed": sim.config.seed}
 
 
-async def admin_price(sim: SimulatorState, request: Request) -> Any:
+async def _admin_price(sim: SimulatorState, request: Request) -> Any:
     body = await _admin_body(request)
     symbol = body.get("symbol")
     if not isinstance(symbol, str) or not symbol:
@@ -592,59 +596,59 @@ async def admin_price(sim: SimulatorState, request: Request) -> Any:
     return {"symbol": symbol, "price": str(pinned), "pinned": True}
 
 
-async def admin_prices(sim: SimulatorState, request: Request) -> Any:
+async def _admin_prices(sim: SimulatorState, request: Request) -> Any:
     sim.broker.sync()
     return {symbol: str(price) for symbol, price in sim.market.prices().items()}
 
 
-async def admin_clock(sim: SimulatorState, request: Request) -> Any:
+async def _admin_clock(sim: SimulatorState, request: Request) -> Any:
     clock = sim.clock_json()
     clock["phase"] = sim.calendar.phase(sim.clock.now())
     return clock
 
 
-async def admin_advance(sim: SimulatorState, request: Request) -> Any:
+async def _admin_advance(sim: SimulatorState, request: Request) -> Any:
     body = await _admin_body(request)
     seconds = body.get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
         raise VenueError(400, CODE_BAD_REQUEST, 'give {"seconds": N} with N >= 0')
     sim.clock.advance(float(seconds))
     sim.broker.sync()
-    return await admin_clock(sim, request)
+    return await _admin_clock(sim, request)
 
 
-async def admin_get_faults(sim: SimulatorState, request: Request) -> Any:
+async def _admin_get_faults(sim: SimulatorState, request: Request) -> Any:
     return sim.faults.to_dict()
 
 
-async def admin_set_faults(sim: SimulatorState, request: Request) -> Any:
+async def _admin_set_faults(sim: SimulatorState, request: Request) -> Any:
     body = await _admin_body(request)
     if body.pop("reset", False):
         sim.faults = FaultConfig()
     return sim.set_faults(body).to_dict()
 
 
-async def admin_dump(sim: SimulatorState, request: Request) -> Any:
+async def _admin_dump(sim: SimulatorState, request: Request) -> Any:
     return sim.broker.dump(request.path_params["key_id"])
 
 
-async def admin_events(sim: SimulatorState, request: Request) -> Any:
+async def _admin_events(sim: SimulatorState, request: Request) -> Any:
     since = request.query_params.get("since") or "0"
     if not since.isdigit():
         raise VenueError(400, CODE_BAD_REQUEST, "since must be a whole number")
     return sim.broker.events(request.path_params["key_id"], int(since))
 
 
-async def admin_tick(sim: SimulatorState, request: Request) -> Any:
+async def _admin_tick(sim: SimulatorState, request: Request) -> Any:
     sim.broker.tick()
     return {"status": "ok", "at": sim.clock.now().isoformat()}
 
 
-async def admin_drop_streams(sim: SimulatorState, request: Request) -> Any:
+async def _admin_drop_streams(sim: SimulatorState, request: Request) -> Any:
     return {"dropped": sim.hub.drop_all()}
 
 
-async def admin_stats(sim: SimulatorState, request: Request) -> Any:
+async def _admin_stats(sim: SimulatorState, request: Request) -> Any:
     accounts = sim.broker.accounts.values()
     return {
         "accounts": len(accounts),
@@ -658,19 +662,19 @@ async def admin_stats(sim: SimulatorState, request: Request) -> Any:
 
 
 _ADMIN_ROUTES: list[tuple[str, str, Callable[[SimulatorState, Request], Awaitable[Any]]]] = [
-    ("GET", "/_sim/health", admin_health),
-    ("POST", "/_sim/reset", admin_reset),
-    ("POST", "/_sim/price", admin_price),
-    ("GET", "/_sim/prices", admin_prices),
-    ("GET", "/_sim/clock", admin_clock),
-    ("POST", "/_sim/clock/advance", admin_advance),
-    ("GET", "/_sim/faults", admin_get_faults),
-    ("POST", "/_sim/faults", admin_set_faults),
-    ("GET", "/_sim/accounts/{key_id}/dump", admin_dump),
-    ("GET", "/_sim/accounts/{key_id}/events", admin_events),
-    ("POST", "/_sim/tick", admin_tick),
-    ("POST", "/_sim/stream/drop", admin_drop_streams),
-    ("GET", "/_sim/stats", admin_stats),
+    ("GET", "/_sim/health", _admin_health),
+    ("POST", "/_sim/reset", _admin_reset),
+    ("POST", "/_sim/price", _admin_price),
+    ("GET", "/_sim/prices", _admin_prices),
+    ("GET", "/_sim/clock", _admin_clock),
+    ("POST", "/_sim/clock/advance", _admin_advance),
+    ("GET", "/_sim/faults", _admin_get_faults),
+    ("POST", "/_sim/faults", _admin_set_faults),
+    ("GET", "/_sim/accounts/{key_id}/dump", _admin_dump),
+    ("GET", "/_sim/accounts/{key_id}/events", _admin_events),
+    ("POST", "/_sim/tick", _admin_tick),
+    ("POST", "/_sim/stream/drop", _admin_drop_streams),
+    ("GET", "/_sim/stats", _admin_stats),
 ]
 
 

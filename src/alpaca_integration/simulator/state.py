@@ -24,6 +24,7 @@ __all__ = [
     "Order",
     "Position",
     "asset_json",
+    "money",
     "order_json",
     "position_json",
 ]

@@ -122,7 +122,10 @@ def parse_bool(value: object, field: str) -> bool:
 def parse_time(value: str, field: str) -> dt.datetime:
     """An RFC 3339 timestamp (nanoseconds are cut to microseconds) or a date (midnight New York
     time is not assumed: a bare date means 00:00 UTC)."""
-    text = value.strip().replace(" ", "+")
+    text = value.strip()
+    # An unencoded "+05:00" arrives as " 05:00" after query-string decoding: restore the sign.
+    if len(text) > 6 and text[-6] == " " and text[-3] == ":" and text[-5:-3].isdigit():
+        text = text[:-6] + "+" + text[-5:]
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     if "." in text:

@@ -165,3 +165,4 @@ def test_timestamps_with_nanoseconds_and_offsets_parse() -> None:
     )
     assert parse_time("2024-03-04", "date") == dt.datetime(2024, 3, 4, tzinfo=dt.UTC)
     assert parse_time("2024-03-04T10:00:00 00:00", "after").hour == 10
+    assert parse_time("2024-03-04 10:00:00", "after").hour == 10
