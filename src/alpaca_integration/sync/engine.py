@@ -351,7 +351,9 @@ class SyncEngine:
         positions: Sequence[Position] | None,
         fills: Sequence[Fill],
     ) -> None:
-        """Refresh the cache after a commit. A cache failure never fails the sync."""
+        """Refresh the cache after a commit (each write announces itself on the account's
+        channel). A cache failure never fails the sync: the cache marks itself stale and is
+        rebuilt from the store at the next account sync."""
         if self.cache is None:
             return
         try:
@@ -360,20 +362,28 @@ class SyncEngine:
             if positions is not None:
                 await self.cache.set_positions(self.account, list(positions))
             if orders:
-                await self.cache.set_open_orders(
-                    self.account, await self.store.open_orders(self.account)
-                )
-            if orders or fills or snapshot is not None or positions is not None:
+                await self.cache.update_orders(self.account, list(orders))
+            if fills:
                 await self.cache.publish(
                     self.account,
-                    {
-                        "kind": "sync",
-                        "orders": [o.id for o in orders],
-                        "fills": [f.fill_id for f in fills],
-                    },
+                    {"kind": "fills", "ids": [f.fill_id for f in fills]},
                 )
         except Exception:
             log.warning("cache refresh failed for account %s", self.account, exc_info=True)
+
+    async def _rebuild_cache_if_needed(self) -> None:
+        """After a cache outage (or on first use), rewrite the cache from the store."""
+        if self.cache is None:
+            return
+        try:
+            if not await self.cache.needs_rebuild(self.account):
+                return
+            from alpaca_integration.cache import rebuild_from_store
+
+            await rebuild_from_store(self.cache, self.store, self.account)
+            log.info("cache rebuilt from the store for account %s", self.account)
+        except Exception:
+            log.warning("cache rebuild failed for account %s", self.account, exc_info=True)
 
     # ------------------------------------------------------------------ REST syncs
 
@@ -394,6 +404,7 @@ class SyncEngine:
             checkpoints={FEED_ACCOUNT: snapshot.observed_at.isoformat()},
         )
         self._positions = {p.symbol: p for p in positions}
+        await self._rebuild_cache_if_needed()
         report.finished_at = self.now()
         return report
 
