@@ -120,6 +120,14 @@ def order_body(index: int) -> bytes:
 
 async def closed_loop(port: int, seconds: float, connections: int, kind: str) -> float:
     """Requests per second with ``connections`` clients each sending back to back."""
+    count, elapsed = await closed_loop_count(port, seconds, connections, kind)
+    return count / elapsed
+
+
+async def closed_loop_count(
+    port: int, seconds: float, connections: int, kind: str
+) -> tuple[int, float]:
+    """(200 answers, seconds taken) with ``connections`` clients sending back to back."""
     clients = [await Connection(port).open() for _ in range(connections)]
     counter = 0
     errors = 0
@@ -146,14 +154,16 @@ async def closed_loop(port: int, seconds: float, connections: int, kind: str) ->
         client.close()
     if errors:
         print(f"   ({errors} non-200 answers during the {kind} run)")
-    return counter / elapsed
+    return counter, elapsed
 
 
-async def stream_rate(port: int, seconds: float, connections: int) -> tuple[float, float]:
-    """(events/s received by one listener, orders/s submitted meanwhile)."""
+async def stream_rate(port: int, seconds: float, connections: int) -> tuple[float, float, int, int]:
+    """(events/s received by one listener, orders/s submitted meanwhile, events received,
+    events expected: three per market order)."""
     import websockets
 
     received = 0
+    last_at = 0.0
     async with websockets.connect(f"ws://127.0.0.1:{port}/stream", max_queue=None) as ws:
         await ws.send(
             json.dumps({"action": "authenticate", "data": {"key_id": KEY, "secret_key": SECRET}})
@@ -164,23 +174,25 @@ async def stream_rate(port: int, seconds: float, connections: int) -> tuple[floa
         done = asyncio.Event()
 
         async def consume() -> None:
-            nonlocal received
+            nonlocal received, last_at
             while not done.is_set():
                 try:
                     await asyncio.wait_for(ws.recv(), 0.5)
                 except TimeoutError:
                     continue
                 received += 1
+                last_at = time.perf_counter()
 
         consumer = asyncio.create_task(consume())
         started = time.perf_counter()
-        order_rate = await closed_loop(port, seconds, connections, "orders")
-        # Let the events already produced arrive, then stop counting.
-        await asyncio.sleep(0.5)
-        elapsed = time.perf_counter() - started
+        orders, order_seconds = await closed_loop_count(port, seconds, connections, "orders")
+        expected = 3 * orders
+        deadline = time.perf_counter() + 10
+        while received < expected and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
         done.set()
         await consumer
-    return received / elapsed, order_rate
+    return received / (last_at - started), orders / order_seconds, received, expected
 
 
 async def paced(port: int, seconds: float, rate: float, kind: str) -> list[float]:
@@ -244,10 +256,11 @@ async def main(args: argparse.Namespace) -> None:
         print(f"   ratio orders / baseline   : {orders / baseline:8.2f}")
 
         print("== trade_updates stream (one listener, orders submitted at full speed)")
-        events, during = await stream_rate(port, args.seconds, args.connections)
+        events, during, received, expected = await stream_rate(port, args.seconds, args.connections)
         print(f"   events received           : {events:8.0f} events/s   (goal >= 3000/s)")
         print(f"   orders submitted meanwhile: {during:8.0f} orders/s")
         print(f"   ratio events / orders     : {events / during:8.2f}   (3 events per order)")
+        print(f"   events delivered          : {received} of {expected} produced")
 
         print(f"== REST latency at a paced {args.rate:.0f} requests/s")
         base_lat = await paced(port, args.paced_seconds / 2, args.rate, "health")
