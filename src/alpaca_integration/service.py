@@ -66,15 +66,10 @@ async def open_store_and_cache(
     database_url: str, redis_url: str | None, *, migrate: bool = False, cache_prefix: str = "alpaca"
 ) -> tuple[Any, Any]:
     """The store (SQLite is migrated automatically; PostgreSQL when ``migrate``) and the cache."""
-    import importlib
-
+    from alpaca_integration.cache import open_cache
     from alpaca_integration.storage import Store
 
     store = await Store.open(database_url, migrate=migrate)
-    open_cache = getattr(importlib.import_module("alpaca_integration.cache"), "open_cache", None)
-    if open_cache is None:  # the cache package is not installed in this build: store only
-        log.warning("no cache implementation available: the store alone is kept up to date")
-        return store, None
     try:
         cache = await open_cache(redis_url, prefix=cache_prefix)
     except BaseException:
