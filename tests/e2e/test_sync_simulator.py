@@ -194,7 +194,18 @@ async def test_monitor_keeps_the_store_equal_under_faults(
     finally:
         service.stop()
         await runner
+    try:
+        cached_orders = await cache.get_open_orders(ACCOUNT)
+        cached_positions = await cache.get_positions(ACCOUNT)
+    finally:
         await cache.aclose()
+    stored_open = await store.open_orders(ACCOUNT)
+    assert cached_orders is not None
+    assert {o.id: o.status for o in cached_orders} == {o.id: o.status for o in stored_open}
+    assert cached_positions is not None
+    assert {p.symbol: p.qty for p in cached_positions} == {
+        p.symbol: p.qty for p in await store.positions(ACCOUNT)
+    }
     assert first.submitted + second.submitted + third.submitted > 80
     assert differences == []
     gaps = await store.list_stream_gaps(ACCOUNT)
