@@ -1,0 +1,48 @@
+"""Cache: the latest account snapshot, positions and open orders per account, with change events.
+
+One interface (``Cache``, in ``cache.base``, where the key layout is documented), two
+implementations: ``RedisCache`` (``cache.redis_cache``; shared with other processes) and
+``InMemoryCache`` (``cache.memory``; the default). ``open_cache(redis_url)`` picks one;
+``rebuild_from_store`` / ``refresh_cache`` bring a cache back in line with the store.
+
+Importing this package does not import redis (``RedisCache`` loads it on first use).
+Imports ``models`` and ``errors`` from the package; never the store, the client or the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from alpaca_integration.cache.base import (
+    DEFAULT_PREFIX,
+    DEFAULT_TTL,
+    PARTS,
+    Cache,
+    CacheEvent,
+    CacheKeys,
+    Subscription,
+)
+from alpaca_integration.cache.memory import InMemoryCache
+from alpaca_integration.cache.rebuild import open_cache, rebuild_from_store, refresh_cache
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "DEFAULT_TTL",
+    "PARTS",
+    "Cache",
+    "CacheEvent",
+    "CacheKeys",
+    "InMemoryCache",
+    "RedisCache",
+    "Subscription",
+    "open_cache",
+    "rebuild_from_store",
+    "refresh_cache",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RedisCache":
+        return importlib.import_module("alpaca_integration.cache.redis_cache").RedisCache
+    raise AttributeError(f"module 'alpaca_integration.cache' has no attribute {name!r}")

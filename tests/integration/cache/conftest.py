@@ -1,0 +1,53 @@
+"""Fixtures of the cache tests: every ``cache`` test runs on real Redis and in memory; a
+throwaway Redis server (own port, started and stopped by the test) plays outages."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from cache_servers import ThrowawayRedis
+
+from alpaca_integration.cache import Cache, InMemoryCache, RedisCache
+
+# The model builders live beside the storage tests; both suites build the same records.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
+
+
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
+async def cache(request: pytest.FixtureRequest, redis_namespace: str) -> AsyncIterator[Cache]:
+    """A cache under a prefix no other test uses; Redis keys are deleted afterwards."""
+    if request.param == "memory":
+        yield InMemoryCache(prefix=redis_namespace)
+        return
+    url = str(request.getfixturevalue("redis_url"))
+    opened = RedisCache(url, prefix=redis_namespace, timeout=2.0)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+        client = redis.Redis.from_url(url)
+        try:
+            keys = list(client.scan_iter(match=f"{redis_namespace}:*"))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def throwaway_redis() -> Iterator[ThrowawayRedis]:
+    """A running redis-server of this test's own (skipped where the binary is absent)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    server = ThrowawayRedis(binary)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
