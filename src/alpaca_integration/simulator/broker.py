@@ -354,6 +354,7 @@ class Broker:
                 figures = self._figures(account)
                 account.last_equity = figures["equity"]
                 account.last_maintenance_margin = figures["maintenance_margin"]
+                account.equity_samples.append((int(boundary.at.timestamp()), figures["equity"]))
         elif kind == "post_close":
             for order in self._all_book_orders():
                 if not order.is_terminal and order.time_in_force == "day":
