@@ -44,7 +44,7 @@ def test_values_are_normalized() -> None:
         ({"liquidity_cap": 0}, "liquidity_cap"),
         ({"symbols": ()}, "symbols"),
         ({"symbols": ("AA PL",)}, "symbols"),
-        ({"start_time": dt.datetime(2024, 1, 1)}, "start_time"),  # noqa: DTZ001 (the point)
+        ({"start_time": dt.datetime(2024, 1, 1)}, "start_time"),  # naive on purpose
         ({"price_step_seconds": 0}, "price_step_seconds"),
     ],
 )

@@ -91,6 +91,7 @@ def order_body(action: tuple[Any, ...]) -> dict[str, Any]:
 
 def run_session(venue: Venue, session: list[tuple[Any, ...]]) -> None:
     broker, account = venue.broker, venue.account
+    refusals: list[VenueError] = []
     for action in session:
         kind = action[0]
         try:
@@ -116,8 +117,9 @@ def run_session(venue: Venue, session: list[tuple[Any, ...]]) -> None:
             elif kind == "cancel_all":
                 broker.cancel_all(account)
         except VenueError as exc:
-            # Refusals are part of the venue; server errors are not.
-            assert exc.status < 500, exc.body()
+            refusals.append(exc)
+    # Refusals are part of the venue; server errors are not.
+    assert all(r.status < 500 for r in refusals), [r.body() for r in refusals]
 
 
 def check_invariants(venue: Venue) -> None:
