@@ -277,6 +277,14 @@ def flows_serve(
 ) -> None:
     """Serve both flows on a schedule (needs a Prefect server: `prefect server start`)."""
     settings, accounts = _selected_accounts(account)
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        _fail(
+            "flows serve registers the flows with a Prefect API and PREFECT_API_URL is not set. "
+            "Fix: run `prefect server start` in another terminal, then export "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (see docs/monitoring.md)"
+        )
     from alpaca_integration.flows import serve_flows
 
     serve_flows([a.name for a in accounts], interval=int(interval or settings.update_interval))

@@ -47,3 +47,18 @@ def test_flows_deploy_explains_the_work_pool_steps() -> None:
     assert result.exit_code == 0
     for step in ("prefect server start", "prefect work-pool create", "prefect worker start"):
         assert step in result.output
+
+
+def test_flows_serve_without_a_prefect_api_says_how_to_start_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    """`flows serve` with keys but no PREFECT_API_URL explains `prefect server start`."""
+    monkeypatch.chdir(str(tmp_path))
+    monkeypatch.setenv("ALPACA_API_KEY", "PKTESTKEY")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "not-a-real-secret")
+    monkeypatch.delenv("ALPACA_ACCOUNTS_FILE", raising=False)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    result = runner.invoke(app, ["flows", "serve"])
+    assert result.exit_code == 1
+    assert "prefect server start" in result.output
+    assert "PREFECT_API_URL" in result.output
