@@ -706,43 +706,33 @@ class Store:
     async def _inherit_ownership(
         self, connection: AsyncConnection, account: str, rows: dict[str, dict[str, Any]]
     ) -> None:
-        """A replacement order belongs to whoever placed the order it replaces."""
+        """A replacement order belongs to whoever placed the order it replaces (a replace may
+        give it a venue-generated client_order_id)."""
         pending = {
-            order_id: row["replaces"]
-            for order_id, row in rows.items()
-            if row["external"] and row["replaces"]
+            order_id: row for order_id, row in rows.items() if row["external"] and row["replaces"]
         }
         if not pending:
             return
-        owners = {
-            order_id: row["external"] for order_id, row in rows.items() if row["replaces"] is None
-        }
-        missing = sorted({r for r in pending.values() if r not in rows})
-        for chunk in _chunks(missing):
+        external = {order_id: bool(row["external"]) for order_id, row in rows.items()}
+        stored = sorted({row["replaces"] for row in pending.values()} - set(rows))
+        for chunk in _chunks(stored):
             result = await connection.execute(
                 sa.select(orders.c.id, orders.c.external).where(
                     orders.c.account == account, orders.c.id.in_(chunk)
                 )
             )
-            for order_id, external in result.all():
-                owners[str(order_id)] = bool(external)
-        # Walk each chain back to an order whose owner is known (chains are short).
-        for order_id, replaced in pending.items():
+            external.update((str(order_id), bool(flag)) for order_id, flag in result.all())
+        for order_id, row in pending.items():
+            # Walk back along the chain (inside this batch) to an order known to be ours.
             seen = {order_id}
-            current: str | None = replaced
-            while current is not None and current not in seen:
-                seen.add(current)
-                if current in owners and (current not in rows or rows[current]["replaces"] is None):
-                    if not owners[current]:
-                        rows[order_id]["external"] = False
+            previous: str | None = row["replaces"]
+            while previous is not None and previous not in seen:
+                seen.add(previous)
+                if external.get(previous) is False:
+                    row["external"] = False
                     break
-                row = rows.get(current)
-                if row is None:
-                    break
-                if not row["external"]:
-                    rows[order_id]["external"] = False
-                    break
-                current = row["replaces"]
+                earlier = rows.get(previous)
+                previous = None if earlier is None else earlier["replaces"]
 
     # -- activities
 

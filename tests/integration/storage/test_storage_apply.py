@@ -3,6 +3,7 @@ pages and events, twice and out of order, ends in the same rows."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Sequence
 from decimal import Decimal
@@ -272,3 +273,39 @@ async def test_any_replay_order_with_duplicates_ends_in_the_same_rows(
     account = f"replay-{next(_account_names)}"
     await _replay(store, account, [pages[i] for i in shuffled])
     assert _comparable(await store.dump(account)) == _comparable(await store.dump(reference))
+
+
+async def test_concurrent_applies_of_one_account_queue_and_lose_nothing(store: Store) -> None:
+    """Ten writers at once (stream events and REST pages): every update lands, the newest wins."""
+    pages = [
+        {
+            "orders": [
+                make_order(
+                    id=f"c-{i}",
+                    client_order_id=f"ai-c-{i}",
+                    status=OrderStatus.FILLED if i % 2 else OrderStatus.NEW,
+                    filled_qty=Decimal(10) if i % 2 else Decimal(0),
+                    updated_at=at(i),
+                )
+            ],
+            "fills": [stream_fill(f"c-{i}", f"x-{i}", "10", "10", "187.2")] if i % 2 else [],
+            "checkpoints": {f"feed-{i}": str(i)},
+        }
+        for i in range(10)
+    ]
+    results = await asyncio.gather(*(store.apply("default", **page) for page in pages))
+    assert sum(r.orders for r in results) == 10
+    assert sum(r.fills for r in results) == 5
+    assert len(await store.open_orders("default")) == 5
+    assert len(await store.checkpoints("default")) == 10
+
+
+async def test_a_page_larger_than_one_bulk_statement(store: Store) -> None:
+    """12,000 orders in one apply are all stored, and all unchanged when applied again."""
+    page = [
+        make_order(id=f"big-{i}", client_order_id=f"ai-big-{i}", raw=b"{}", created_at=at(i))
+        for i in range(12_000)
+    ]
+    assert (await store.apply("default", orders=page)).orders == 12_000
+    assert (await store.apply("default", orders=page)).orders == 0
+    assert len(await store.list_orders("default", limit=20_000)) == 12_000

@@ -288,17 +288,23 @@ async def test_orders_not_placed_by_the_integration_are_marked_external(store: S
         created_at=at(3),
         updated_at=at(4),
     )
+    # A second replace arrives in one page with a manual order's replacement.
+    again = make_order(id="p-3", client_order_id="venue-3", replaces="p-2", created_at=at(5))
+    manual_again = make_order(id="m-2", client_order_id="venue-m2", replaces="m-1")
     await store.apply("default", orders=[replacement])
+    await store.apply("default", orders=[again, manual_again])
     flags = await store.external_flags("default")
     assert flags == {
         "br-entry": False,
         "br-tp": False,
         "br-sl": False,
         "m-1": True,
+        "m-2": True,
         "p-1": False,
         "p-2": False,
+        "p-3": False,
     }
-    assert [o.id for o in await store.list_orders("default", external=True)] == ["m-1"]
+    assert [o.id for o in await store.list_orders("default", external=True)] == ["m-1", "m-2"]
     assert await store.mark_external("default", ["m-1", "p-1"]) == 1
     assert await store.mark_external("default", ["m-1", "p-1"]) == 0
     assert (await store.external_flags("default"))["p-1"] is True

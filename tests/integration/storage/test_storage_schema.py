@@ -137,3 +137,15 @@ async def test_a_password_never_appears_in_errors_or_reprs() -> None:
     assert "s3cret-pass" not in str(caught.value)
     assert "cannot reach" in str(caught.value)
     assert "s3cret-pass" not in parse_database_url(url).display
+
+
+def test_the_open_orders_index_uses_the_terminal_statuses() -> None:
+    """The partial index's SQL names exactly models.TERMINAL_ORDER_STATUSES."""
+    import re
+
+    from alpaca_integration.models import TERMINAL_ORDER_STATUSES
+    from alpaca_integration.storage.tables import orders
+
+    [index] = [i for i in orders.indexes if i.name == "ix_orders_open"]
+    condition = str(index.dialect_options["postgresql"]["where"])
+    assert set(re.findall(r"'([a-z_]+)'", condition)) == {s.value for s in TERMINAL_ORDER_STATUSES}
