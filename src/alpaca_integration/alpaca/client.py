@@ -272,6 +272,9 @@ def _names(value: str | Iterable[str] | None) -> list[str] | None:
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
+_PAGING_BAND = dt.timedelta(microseconds=3)
+
+
 def _paging_time(order: Order) -> dt.datetime:
     return order.submitted_at or order.created_at
 
@@ -777,8 +780,10 @@ class AlpacaClient:
         symbol_list = _names(symbols)
         descending = direction == "desc"
         lower, upper = after, until
-        edge: dt.datetime | None = None  # the instant the last full page ended at
-        seen_at_edge: set[str] = set()  # ids yielded within a microsecond of ``edge``
+        # Ids already yielded whose time lies within _PAGING_BAND of the current boundary: every
+        # later query (the next window, or the per-side reads of a stalled instant) reaches at
+        # most two microseconds back, so anything it returns again is found here.
+        recent: dict[str, dt.datetime] = {}
         drained_at: dt.datetime | None = None
 
         async def fetch(
@@ -800,25 +805,23 @@ class AlpacaClient:
 
         while True:
             page = await fetch(lower, upper, direction, side)
-            fresh = [order for order in page if order.id not in seen_at_edge]
+            fresh = [order for order in page if order.id not in recent]
             for order in fresh:
+                recent[order.id] = _paging_time(order)
                 yield order
             if len(page) < page_size:
                 return
             instant = _paging_time(page[-1])
-            near = {o.id for o in page if abs(_paging_time(o) - instant) <= _ONE_MICROSECOND}
-            if edge is not None and abs(edge - instant) <= _ONE_MICROSECOND:
-                near |= seen_at_edge
-            if fresh and len(near) < len(page):
+            recent = {key: at for key, at in recent.items() if abs(at - instant) <= _PAGING_BAND}
+            at_instant = sum(1 for o in page if abs(_paging_time(o) - instant) <= _ONE_MICROSECOND)
+            if fresh and at_instant < len(page):
                 # The usual case: re-include the boundary instant, skip what was seen there.
-                edge, seen_at_edge = instant, near
                 if descending:
                     upper = instant + _ONE_MICROSECOND
                 else:
                     lower = instant - _ONE_MICROSECOND
                 continue
             # The page is one instant (or brought nothing new): read that instant other ways.
-            seen = near | {o.id for o in page}
             extra_full = False
             sides = [side] if side is not None else ["buy", "sell"]
             for order_side in sides:
@@ -831,8 +834,8 @@ class AlpacaClient:
                     )
                     extra_full = extra_full or len(part) >= page_size
                     for order in part:
-                        if order.id not in seen:
-                            seen.add(order.id)
+                        if order.id not in recent:
+                            recent[order.id] = _paging_time(order)
                             yield order
             if extra_full:
                 log.warning(
@@ -845,7 +848,6 @@ class AlpacaClient:
             # finer than a microsecond), step a whole microsecond further.
             step = _ONE_MICROSECOND if drained_at == instant else dt.timedelta(0)
             drained_at = instant
-            edge, seen_at_edge = instant, seen
             if descending:
                 upper = instant - step
             else:
