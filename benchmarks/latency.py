@@ -3,8 +3,9 @@
 One run, on this machine: the simulator in its own process (rate limit off, always-open clock),
 a fresh PostgreSQL database (dropped at the end), a Redis key namespace of its own. Market orders
 are paced so the stream carries about RATE events/s; each event goes through the real
-``SyncEngine.apply_trade_update`` (validation, one transaction with its checkpoint, cache refresh
-and notification). For every fill event we time:
+``StreamIngestor`` and ``SyncEngine`` (validation, one transaction with the position and the
+checkpoint, cache refresh and notification; events that queue up during a write share the next
+one). For every fill event we time:
 
 * ``receive -> visible``: from the event leaving the WebSocket to the fill row committed in
   PostgreSQL and the cache written in Redis (then read back once to prove it is visible);
@@ -84,37 +85,61 @@ async def _run_rate(
 ) -> dict[str, Any]:
     from alpaca_integration.alpaca.client import AlpacaClient
     from alpaca_integration.alpaca.stream import TradeUpdatesStream
-    from alpaca_integration.models import OrderRequest, OrderSide
+    from alpaca_integration.models import OrderRequest, OrderSide, TradeUpdate
     from alpaca_integration.sync.engine import SyncEngine
+    from alpaca_integration.sync.stream import StreamIngestor
 
     receive_ms: list[float] = []
     venue_ms: list[float] = []
+    received_at: dict[int, float] = {}
     events = 0
+    listening = asyncio.Event()
+
+    class TimedStream:
+        """The real stream, noting when each event left the socket."""
+
+        def __init__(self, on_connected: Any, on_gap: Any) -> None:
+            async def connected() -> None:
+                await on_connected()
+                listening.set()
+
+            self.inner = TradeUpdatesStream(
+                KEY_ID, SECRET, stream_url, on_connected=connected, on_gap=on_gap
+            )
+
+        async def updates(self) -> Any:
+            async for update in self.inner.updates():
+                received_at[id(update)] = time.perf_counter()
+                yield update
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
     async with AlpacaClient(KEY_ID, SECRET, base_url, rate_limit=None) as client:
         engine = SyncEngine(ACCOUNT, client, store, cache)
-        listening = asyncio.Event()
+        apply = engine.apply_trade_updates
 
-        async def on_connected() -> None:
-            listening.set()
-
-        stream = TradeUpdatesStream(KEY_ID, SECRET, stream_url, on_connected=on_connected)
-
-        async def consume() -> None:
+        async def timed_apply(batch: list[TradeUpdate]) -> Any:
             nonlocal events
-            async for update in stream.updates():
-                t0 = time.perf_counter()
-                await engine.apply_trade_update(update)
+            report = await apply(batch)
+            await cache.get_positions(ACCOUNT)  # read back: visible in Redis
+            done = time.perf_counter()
+            now = dt.datetime.now(dt.UTC)
+            for update in batch:
+                started = received_at.pop(id(update), done)
                 if update.event.is_fill:
-                    await cache.get_positions(ACCOUNT)
-                    done = time.perf_counter()
-                    receive_ms.append((done - t0) * 1000)
-                    venue_ms.append(
-                        (dt.datetime.now(dt.UTC) - update.timestamp).total_seconds() * 1000
-                    )
-                events += 1
+                    receive_ms.append((done - started) * 1000)
+                    venue_ms.append((now - update.timestamp).total_seconds() * 1000)
+            events += len(batch)
+            return report
 
-        consumer = asyncio.create_task(consume())
+        engine.apply_trade_updates = timed_apply  # type: ignore[method-assign]
+        ingestor = StreamIngestor(engine, TimedStream, silence_timeout=3600)
+        running = asyncio.create_task(ingestor.run())
         await asyncio.wait_for(listening.wait(), 30)
+        receive_ms.clear()
+        venue_ms.clear()
+        events = 0
         # A market order makes about two events (new, fill): pace orders at rate / 2 per second.
         interval = 2.0 / rate
         started = time.perf_counter()
@@ -132,9 +157,8 @@ async def _run_rate(
         await asyncio.gather(*submits, return_exceptions=True)
         await asyncio.sleep(1.0)
         elapsed = time.perf_counter() - started
-        await stream.aclose()
-        consumer.cancel()
-        await asyncio.gather(consumer, return_exceptions=True)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
     return {
         "rate": rate,
         "events_per_s": events / elapsed,

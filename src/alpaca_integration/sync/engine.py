@@ -314,6 +314,7 @@ class SyncEngine:
         activities: Sequence[Activity] = (),
         snapshot: AccountSnapshot | None = None,
         positions: Sequence[Position] | None = None,
+        positions_at: dt.datetime | None = None,
         checkpoints: dict[str, str] | None = None,
         source: str = "rest",
     ) -> Any:
@@ -328,6 +329,7 @@ class SyncEngine:
                 activities=activities,
                 snapshot=snapshot,
                 positions=positions,
+                positions_at=positions_at,
                 checkpoints=checkpoints or {},
                 source=source,
             )
@@ -403,7 +405,9 @@ class SyncEngine:
             positions=positions,
             checkpoints={FEED_ACCOUNT: snapshot.observed_at.isoformat()},
         )
-        self._positions = {p.symbol: p for p in positions}
+        # A fill applied since the read is newer than this set (the store kept it): reload then.
+        fresh = self._fills_applied == fills_before
+        self._positions = {p.symbol: p for p in positions} if fresh else None
         await self._rebuild_cache_if_needed()
         report.finished_at = self.now()
         return report
@@ -552,41 +556,72 @@ class SyncEngine:
 
     async def apply_trade_update(self, update: TradeUpdate) -> SyncReport:
         """Apply one trade_updates event: order status, fill row, position, cache, notification."""
+        return await self.apply_trade_updates([update])
+
+    async def apply_trade_updates(self, updates: Sequence[TradeUpdate]) -> SyncReport:
+        """Apply events in arrival order in ONE transaction (the stream consumer passes what
+        queued up while the previous write ran): orders, fills, the positions the fills leave
+        (the full set, dated by receipt, so an older REST set never overwrites it) and the
+        stream checkpoint; then the cache and the notifications."""
         from alpaca_integration.alpaca.parse import fill_from_trade_update
 
         report = SyncReport(self.account)
+        if not updates:
+            return report
         received = self.now()
-        try:
-            fill = fill_from_trade_update(update)
-        except ParseError as exc:
-            # A fill event without its execution fields: keep the order's update, quarantine the
-            # event; the REST FILL activity will bring the execution.
-            fill = None
-            report.quarantined += 1
-            await self._persist_quarantine([_QuarantinedEvent(update, str(exc))])
-        order = update.order
-        if order.parent_id is None and order.order_class is not OrderClass.SIMPLE:
-            parent_id = await self._parent_of(order.id)
-            if parent_id is not None:
-                order = msgspec.structs.replace(order, parent_id=parent_id)
+        orders: list[Order] = []
+        fills: list[Fill] = []
+        refused: list[_QuarantinedEvent] = []
         positions = await self._known_positions()
-        derived = position_after_fill(positions.get(order.symbol), update, received)
-        stream_at = update.timestamp
-        if self._last_stream_at is not None and self._last_stream_at > stream_at:
-            stream_at = self._last_stream_at
+        positions_changed = False
+        stream_at = self._last_stream_at
+        for update in updates:
+            # A parent's event nests its legs: learn them before a leg's own event in this batch.
+            for leg in update.order.flatten()[1:]:
+                if leg.parent_id is not None:
+                    self._parents[leg.id] = leg.parent_id
+        for update in updates:
+            try:
+                fill = fill_from_trade_update(update)
+            except ParseError as exc:
+                # A fill event without its execution fields: keep the order's update, quarantine
+                # the event; the REST FILL activity will bring the execution.
+                fill = None
+                refused.append(_QuarantinedEvent(update, str(exc)))
+            if fill is not None:
+                fills.append(fill)
+            order = update.order
+            if order.parent_id is None and order.order_class is not OrderClass.SIMPLE:
+                parent_id = await self._parent_of(order.id)
+                if parent_id is not None:
+                    order = msgspec.structs.replace(order, parent_id=parent_id)
+            orders.append(order)
+            derived = position_after_fill(positions.get(order.symbol), update, received)
+            if derived is not None:
+                symbol, position = derived
+                if position is None:
+                    positions.pop(symbol, None)
+                else:
+                    positions[symbol] = position
+                positions_changed = True
+            if stream_at is None or update.timestamp > stream_at:
+                stream_at = update.timestamp
+        if refused:
+            report.quarantined += len(refused)
+            await self._persist_quarantine(refused)
+        assert stream_at is not None
         await self._commit(
             report,
-            orders=[order],
-            fills=[fill] if fill is not None else [],
+            orders=orders,
+            fills=fills,
+            positions=list(positions.values()) if positions_changed else None,
+            positions_at=received if positions_changed else None,
             checkpoints={FEED_STREAM: stream_at.isoformat()},
             source="stream",
         )
         self._last_stream_at = stream_at
-        if derived is not None:
-            symbol, position = derived
-            await self._set_position(symbol, position, received)
-        self.events_applied += 1
-        self.last_event_lag = max(0.0, (self.now() - update.timestamp).total_seconds())
+        self.events_applied += len(updates)
+        self.last_event_lag = max(0.0, (self.now() - updates[-1].timestamp).total_seconds())
         return report
 
     async def _parent_of(self, order_id: str) -> str | None:
@@ -597,27 +632,6 @@ class SyncEngine:
             if stored is not None and stored.parent_id is not None:
                 parent_id = self._parents[order_id] = stored.parent_id
         return parent_id
-
-    async def _set_position(
-        self, symbol: str, position: Position | None, observed_at: dt.datetime
-    ) -> None:
-        positions = await self._known_positions()
-        if position is None:
-            positions.pop(symbol, None)
-        else:
-            positions[symbol] = position
-
-        async def write() -> Any:
-            return await self.store.set_position(
-                self.account, symbol, position, observed_at=observed_at
-            )
-
-        await self._shielded(write)
-        if self.cache is not None:
-            try:
-                await self.cache.set_positions(self.account, list(positions.values()))
-            except Exception:
-                log.warning("cache position refresh failed", exc_info=True)
 
     async def record_gap(
         self,

@@ -62,9 +62,13 @@ class StreamIngestor:
         stream_factory: StreamFactory,
         *,
         silence_timeout: float = 30.0,
+        max_batch: int = 100,
     ) -> None:
         if silence_timeout <= 0:
             raise ValueError("silence_timeout must be > 0 seconds")
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self.max_batch = max_batch
         self.engine = engine
         self.stream_factory = stream_factory
         self.silence_timeout = silence_timeout
@@ -132,22 +136,51 @@ class StreamIngestor:
 
     # ------------------------------------------------------------------ loops
 
-    async def _consume(self) -> None:
+    async def _read(self, queue: asyncio.Queue[TradeUpdate]) -> None:
         self._stream = self.stream_factory(self._on_connected, self._on_gap)
         try:
             async for update in self._stream.updates():
                 self._touch()
-                try:
-                    await self.engine.apply_trade_update(update)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # One bad event never stops the stream; the next REST sync repairs its order.
-                    self.events_failed += 1
-                    log.exception("could not apply a trade update for order %s", update.order.id)
+                await queue.put(update)
         finally:
             with contextlib.suppress(Exception):
                 await self._stream.aclose()
+
+    async def _consume(self) -> None:
+        """Apply events as they arrive; what queued up during a write goes in the next one."""
+        queue: asyncio.Queue[TradeUpdate] = asyncio.Queue(maxsize=10 * self.max_batch)
+        reader = asyncio.create_task(self._read(queue), name=f"read-{self.engine.account}")
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    reader.result()  # the stream ended: surface its error, if any
+                    return
+                batch = [getter.result()]
+                while len(batch) < self.max_batch and not queue.empty():
+                    batch.append(queue.get_nowait())
+                await self._apply(batch)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    async def _apply(self, batch: list[TradeUpdate]) -> None:
+        try:
+            await self.engine.apply_trade_updates(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if len(batch) > 1:
+                # Isolate the bad event: the others still go in.
+                for update in batch:
+                    await self._apply([update])
+                return
+            # One bad event never stops the stream; the next REST sync repairs its order.
+            self.events_failed += 1
+            log.exception("could not apply a trade update for order %s", batch[0].order.id)
 
     async def _watch_silence(self) -> None:
         while True:
