@@ -161,8 +161,9 @@ def monitor(
     duration: float = typer.Option(None, help="Stop after this many seconds (default: run)."),
 ) -> None:
     """Keep the store and cache equal to the broker: stream + periodic syncs, until Ctrl-C."""
-    _setup_logging(log_level, log_json)
     settings, accounts = _selected_accounts(account)
+    # Only once the configuration is known good: logging set-up is process-wide.
+    _setup_logging(log_level, log_json)
     asyncio.run(
         _run_monitor(
             accounts,
@@ -228,8 +229,8 @@ def sync(
     log_level: str = typer.Option("WARNING", help="Log level."),
 ) -> None:
     """One-shot sync: the full history on the first run, incremental afterwards."""
-    _setup_logging(log_level, False)
     settings, accounts = _selected_accounts(account)
+    _setup_logging(log_level, False)
     from alpaca_integration.errors import AlpacaIntegrationError
 
     try:
