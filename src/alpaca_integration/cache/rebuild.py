@@ -66,7 +66,7 @@ async def open_cache(
     *,
     prefix: str = DEFAULT_PREFIX,
     ttl: float = DEFAULT_TTL,
-    command_timeout: float = 0.5,
+    command_timeout: float = 1.0,
 ) -> Cache:
     """Redis at ``redis_url`` (``redis://host:6379/0``), or the in-memory cache when it is
     None or empty. An unreachable Redis is not an error here: it is logged, and the cache

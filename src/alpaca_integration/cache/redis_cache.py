@@ -3,7 +3,7 @@
 Layout, TTLs and events are described in ``cache.base``. Each write is one MULTI/EXEC (the data,
 the meta stamps, the TTLs and the PUBLISH together), so readers never see half a change.
 
-A Redis that is down or slow never holds up the caller: every command has a short timeout (0.5 s
+A Redis that is down or slow never holds up the caller: every command has a short timeout (1 s
 by default), and after a failure the cache stops trying for ``retry_after`` seconds (writes
 return False at once, reads miss), logging once per outage. The parts whose writes were lost are
 marked stale; when Redis answers again, the next write also marks them unknown in Redis so no
@@ -126,8 +126,8 @@ class RedisCache(Cache):
         *,
         prefix: str = DEFAULT_PREFIX,
         ttl: float = DEFAULT_TTL,
-        timeout: float = 0.5,
-        retry_after: float = 5.0,
+        timeout: float = 1.0,
+        retry_after: float = 2.0,
     ) -> None:
         super().__init__(prefix=prefix, ttl=ttl)
         if timeout <= 0:
@@ -159,7 +159,7 @@ class RedisCache(Cache):
         if time.monotonic() < self._down_until:
             return False, None
         try:
-            async with asyncio.timeout(self._timeout * 4):
+            async with asyncio.timeout(self._timeout * 2):
                 result = await fn()
         except (RedisError, OSError, TimeoutError) as exc:
             self._trip(what, exc)
