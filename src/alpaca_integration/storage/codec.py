@@ -3,7 +3,8 @@
 A row is a plain dict keyed by column name; the column types in ``storage.dialect`` do the
 per-dialect conversion. Raw venue payloads (JSON bytes) are stored as text verbatim.
 
-Imports ``models``, ``errors`` and ``storage.tables`` from the package.
+Imports ``models`` and ``errors`` from the package; never the repository, SQLAlchemy or the
+cache.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The store: every read and write of broker state and correctness results (``Store``).
 
-Writes are bulk upserts (multi-row ``INSERT .. ON CONFLICT DO UPDATE .. WHERE newer``), so they
+Writes are bulk upserts (one ``INSERT .. ON CONFLICT DO UPDATE .. WHERE newer`` per table and
+page, see ``storage.dialect.BulkInsert``; ``RETURNING`` counts the rows really changed), so they
 are
 
 * **idempotent**: applying the same page or event twice changes nothing and reports 0 rows;
