@@ -445,6 +445,10 @@ async def run_demo(
             )
             runner = asyncio.create_task(service.run())
             await service.wait_started()
+            console.print(
+                f"[bold]monitor[/] running: trade_updates stream + a REST sync every "
+                f"{update_interval:g} s, writing to {db_path}"
+            )
 
             async def set_price(symbol: str, price: Decimal) -> None:
                 await asyncio.to_thread(sim.set_price, symbol, price)
