@@ -249,3 +249,54 @@ async def test_a_stream_gap_is_caught_up_by_rest_on_reconnect(
         assert await store.get_order(ACCOUNT, order.id) is not None
     gaps = await store.list_stream_gaps(ACCOUNT)
     assert any(g.rows_recovered > 0 and g.closed_by == "rest_catch_up" for g in gaps)
+
+
+async def test_one_monitor_keeps_several_accounts_apart(
+    busy_sim: SimulatorHandle, store: Store
+) -> None:
+    """Two accounts (two key pairs) in one monitor: each one's rows equal its own venue account,
+    each through its own client and rate budget."""
+    second_key, second_secret = "PKSECONDACCOUNT00002", "second-account-secret-000000000002"
+    accounts = [
+        _account(busy_sim),
+        AccountConfig(
+            name="second",
+            api_key=second_key,
+            secret_key=second_secret,
+            base_url=busy_sim.base_url,
+            rate_limit=100_000,
+        ),
+    ]
+    service = MonitorService(accounts, store, None, update_interval=1.0, stream_options=FAST_STREAM)
+    runner = asyncio.create_task(service.run())
+    try:
+        await asyncio.wait_for(service.wait_started(), 10)
+        set_price = await _set_price(busy_sim)
+        async with _client(busy_sim) as first:
+            await random_session(first, set_price, n_orders=20, rng=random.Random(1))
+        async with AlpacaClient(
+            second_key, second_secret, busy_sim.base_url, rate_limit=None
+        ) as second:
+            await random_session(second, set_price, n_orders=20, rng=random.Random(2))
+        first_differences = await _eventually_equal(store, busy_sim)
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            venue = await asyncio.to_thread(busy_sim.dump, second_key)
+            second_differences = compare_with_venue(
+                normalize_store_dump(await store.dump("second")), venue
+            )
+            if not second_differences or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        clients = {id(engine.client) for engine in service.engines}
+    finally:
+        service.stop()
+        await runner
+    assert first_differences == []
+    assert second_differences == []
+    assert len(clients) == 2
+    first_ids = set((await store.dump(ACCOUNT))["orders"])
+    second_ids = set((await store.dump("second"))["orders"])
+    assert first_ids
+    assert second_ids
+    assert not first_ids & second_ids
