@@ -513,11 +513,14 @@ class Broker:
         )
         peer = order.peer
         if peer is not None and not peer.is_terminal and not peer.triggered:
-            # The other member of a one-cancels-other pair shrinks with every execution.
-            peer.qty = (peer.qty or _ZERO) - qty
-            peer.target_qty = peer.qty
-            if peer.qty <= 0:
+            # The other member of a one-cancels-other pair shrinks with every partial execution;
+            # once nothing is left it is canceled with its last working qty, as Alpaca shows it.
+            remaining = (peer.qty or _ZERO) - qty
+            if remaining <= 0:
                 self._finish(peer, "canceled", self._stamp(), cascade=False)
+            else:
+                peer.qty = remaining
+                peer.target_qty = remaining
         if done:
             self._after_terminal(order)
 
