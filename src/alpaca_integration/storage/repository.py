@@ -645,25 +645,20 @@ class Store:
     async def _lock_account(
         self, connection: AsyncConnection, account: str, now: dt.datetime
     ) -> dict[str, Any]:
-        """Create the account's row if needed and lock it: writers of one account queue here."""
-        statement = self._upsert(accounts).on_conflict_do_nothing(
-            index_elements=[accounts.c.account]
+        """Lock the account's row (creating it the first time): writers of one account queue
+        here."""
+        locked = (
+            sa.select(accounts.c.snapshot_at, accounts.c.positions_at)
+            .where(accounts.c.account == account)
+            .with_for_update()
         )
-        await connection.execute(
-            statement,
-            {"account": account, "data_source": self.data_source, "ingested_at": now},
-        )
-        row = (
-            (
-                await connection.execute(
-                    sa.select(accounts.c.snapshot_at, accounts.c.positions_at)
-                    .where(accounts.c.account == account)
-                    .with_for_update()
-                )
+        row = (await connection.execute(locked)).mappings().first()
+        if row is None:
+            await connection.execute(
+                self._upsert(accounts).on_conflict_do_nothing(index_elements=[accounts.c.account]),
+                {"account": account, "data_source": self.data_source, "ingested_at": now},
             )
-            .mappings()
-            .one()
-        )
+            row = (await connection.execute(locked)).mappings().one()
         return dict(row)
 
     # -- orders
