@@ -31,7 +31,6 @@ import subprocess
 import sys
 import time
 import uuid
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,29 @@ PG_SERVER = os.environ.get(
     "ALPACA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("ALPACA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+_GENERATOR = """
+import asyncio, sys, time, uuid
+import httpx
+
+async def main(base_url, key, secret, per_second, seconds):
+    headers = {"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as http:
+        tasks = []
+        started = time.perf_counter()
+        n = 0
+        while time.perf_counter() - started < seconds:
+            body = {"symbol": "AAPL", "qty": "1", "side": "buy" if n % 2 == 0 else "sell",
+                    "type": "market", "time_in_force": "day",
+                    "client_order_id": "bench-" + uuid.uuid4().hex}
+            tasks.append(asyncio.create_task(http.post("/v2/orders", json=body)))
+            n += 1
+            await asyncio.sleep(max(0.0, started + n / per_second - time.perf_counter()))
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])))
+"""
 
 
 def _free_port() -> int:
@@ -85,7 +107,7 @@ async def _run_rate(
 ) -> dict[str, Any]:
     from alpaca_integration.alpaca.client import AlpacaClient
     from alpaca_integration.alpaca.stream import TradeUpdatesStream
-    from alpaca_integration.models import OrderRequest, OrderSide, TradeUpdate
+    from alpaca_integration.models import TradeUpdate
     from alpaca_integration.sync.engine import SyncEngine
     from alpaca_integration.sync.stream import StreamIngestor
 
@@ -140,21 +162,20 @@ async def _run_rate(
         receive_ms.clear()
         venue_ms.clear()
         events = 0
-        # A market order makes about two events (new, fill): pace orders at rate / 2 per second.
-        interval = 2.0 / rate
+        # The order flow comes from another process (it is the venue's load, not the monitor's):
+        # a market order makes about two events (new, fill), so orders go at rate / 2 per second.
         started = time.perf_counter()
-        submits: set[asyncio.Task[Any]] = set()
-        n = 0
-        while time.perf_counter() - started < seconds:
-            side = OrderSide.BUY if n % 2 == 0 else OrderSide.SELL
-            task = asyncio.create_task(
-                client.submit_order(OrderRequest(symbol="AAPL", side=side, qty=Decimal(1)))
-            )
-            submits.add(task)
-            task.add_done_callback(submits.discard)
-            n += 1
-            await asyncio.sleep(max(0.0, started + n * interval - time.perf_counter()))
-        await asyncio.gather(*submits, return_exceptions=True)
+        generator = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _GENERATOR,
+            base_url,
+            KEY_ID,
+            SECRET,
+            str(rate / 2.0),
+            str(seconds),
+        )
+        await generator.wait()
         await asyncio.sleep(1.0)
         elapsed = time.perf_counter() - started
         running.cancel()
