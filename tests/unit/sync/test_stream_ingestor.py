@@ -1,0 +1,270 @@
+"""StreamIngestor: gaps are recorded once closed by a REST catch-up, a lost event is caught up at
+once, a silence is a gap only when REST finds something the stream missed, and events queued
+during a write share the next transaction. Real SQLite store; the venue is a small in-memory fake
+of the client's read methods and of the stream."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from alpaca_integration.alpaca.parse import parse_account, parse_order, parse_trade_update
+from alpaca_integration.models import AccountSnapshot, Activity, Fill, Order, Position, TradeUpdate
+from alpaca_integration.storage import Store
+from alpaca_integration.sync.engine import SyncEngine
+from alpaca_integration.sync.stream import StreamIngestor
+
+ACCOUNT = "default"
+
+
+def _ts(at: dt.datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _order_json(order_id: str, status: str, at: dt.datetime, filled: str = "0") -> dict[str, Any]:
+    return {
+        "id": order_id,
+        "client_order_id": f"ai-{order_id}",
+        "created_at": _ts(at),
+        "updated_at": _ts(at),
+        "submitted_at": _ts(at),
+        "symbol": "AAPL",
+        "asset_class": "us_equity",
+        "qty": "5",
+        "filled_qty": filled,
+        "filled_avg_price": "100" if filled != "0" else None,
+        "order_class": "",
+        "type": "limit",
+        "limit_price": "100",
+        "side": "buy",
+        "time_in_force": "gtc",
+        "status": status,
+        "extended_hours": False,
+    }
+
+
+class FakeVenue:
+    """The client's read methods over an in-memory book (the store under test is real)."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, Order] = {}
+        now = dt.datetime.now(dt.UTC)
+        self.account_body = msgspec.json.encode(
+            {
+                "id": "acct",
+                "account_number": "PA1",
+                "status": "ACTIVE",
+                "currency": "USD",
+                "cash": "1000",
+                "equity": "1000",
+                "last_equity": "1000",
+                "buying_power": "1000",
+                "regt_buying_power": "1000",
+                "daytrading_buying_power": "1000",
+                "non_marginable_buying_power": "1000",
+                "long_market_value": "0",
+                "short_market_value": "0",
+                "portfolio_value": "1000",
+                "initial_margin": "0",
+                "maintenance_margin": "0",
+                "last_maintenance_margin": "0",
+                "multiplier": "1",
+                "sma": "0",
+                "daytrade_count": 0,
+                "created_at": _ts(now),
+            }
+        )
+        self.catch_ups = 0
+
+    def put(self, order_id: str, status: str, filled: str = "0", *, listed: bool = True) -> Order:
+        """The order as the venue now reports it; ``listed=False`` keeps it out of REST answers
+        (as if only the stream had told us)."""
+        order = parse_order(
+            msgspec.json.encode(_order_json(order_id, status, dt.datetime.now(dt.UTC), filled))
+        )
+        if listed:
+            self.orders[order_id] = order
+        return order
+
+    async def get_account(self) -> AccountSnapshot:
+        self.catch_ups += 1
+        return parse_account(self.account_body, dt.datetime.now(dt.UTC))
+
+    async def list_positions(self) -> list[Position]:
+        return []
+
+    async def get_order(self, order_id: str, *, nested: bool | None = None) -> Order:
+        return self.orders[order_id]
+
+    async def iter_orders(self, **filters: Any) -> AsyncIterator[Order]:
+        for order in list(self.orders.values()):
+            if filters.get("status") == "open" and order.is_terminal:
+                continue
+            yield order
+
+    async def iter_activities(self, **filters: Any) -> AsyncIterator[Fill | Activity]:
+        for item in ():
+            yield item
+
+
+class FakeStream:
+    """Plays a script: each step is an event to yield or an awaitable to run (a callback)."""
+
+    def __init__(
+        self,
+        on_connected: Callable[[], Awaitable[None]],
+        on_gap: Callable[[dt.datetime, dt.datetime, str], Awaitable[None]],
+        script: list[Any],
+    ) -> None:
+        self.on_connected = on_connected
+        self.on_gap = on_gap
+        self.script = script
+        self.connected = False
+        self.done = asyncio.Event()
+
+    async def updates(self) -> AsyncIterator[TradeUpdate]:
+        for step in self.script:
+            if isinstance(step, TradeUpdate):
+                yield step
+            else:
+                await step(self)
+        self.done.set()
+        await asyncio.Event().wait()  # stay connected and quiet
+
+    async def aclose(self) -> None:
+        self.connected = False
+
+
+def _event(order: Order, event: str, **fill: str) -> TradeUpdate:
+    raw = msgspec.json.decode(order.raw)
+    return parse_trade_update(
+        {"event": event, "order": raw, "timestamp": raw["updated_at"], **fill}
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+async def _run(
+    engine: SyncEngine, script: list[Any], *, silence: float = 3600.0, settle: float = 0.3
+) -> StreamIngestor:
+    streams: list[FakeStream] = []
+
+    def factory(on_connected: Any, on_gap: Any) -> FakeStream:
+        streams.append(FakeStream(on_connected, on_gap, script))
+        return streams[-1]
+
+    ingestor = StreamIngestor(engine, factory, silence_timeout=silence)
+    task = asyncio.create_task(ingestor.run())
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if streams and streams[0].done.is_set():
+            break
+    await asyncio.sleep(settle)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return ingestor
+
+
+async def _connect(stream: FakeStream) -> None:
+    stream.connected = True
+    await stream.on_connected()
+
+
+async def test_a_reconnect_gap_is_recorded_with_what_the_catch_up_recovered(
+    store: Store,
+) -> None:
+    """on_gap then on_connected: one stream_gaps row, closed by the REST catch-up, counting the
+    rows it brought back."""
+    venue = FakeVenue()
+    venue.put("o1", "filled", filled="5")
+    engine = SyncEngine(ACCOUNT, venue, store)  # type: ignore[arg-type]
+    t0 = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+
+    async def gap(stream: FakeStream) -> None:
+        await stream.on_gap(t0, t0 + dt.timedelta(seconds=2), "connection lost")
+
+    await _run(engine, [gap, _connect])
+    gaps = await store.list_stream_gaps(ACCOUNT)
+    assert [(g.reason, g.closed_by) for g in gaps] == [("connection lost", "rest_catch_up")]
+    assert gaps[0].rows_recovered >= 1
+    assert (await store.get_order(ACCOUNT, "o1")) is not None
+
+
+async def test_a_lost_event_on_a_live_connection_is_caught_up_at_once(store: Store) -> None:
+    """An instant gap (an unreadable frame) runs a catch-up without waiting for a reconnect."""
+    venue = FakeVenue()
+    engine = SyncEngine(ACCOUNT, venue, store)  # type: ignore[arg-type]
+
+    async def lose_one(stream: FakeStream) -> None:
+        venue.put("o2", "new")
+        now = dt.datetime.now(dt.UTC)
+        await stream.on_gap(now, now, "unreadable event skipped")
+
+    await _run(engine, [_connect, lose_one])
+    assert (await store.get_order(ACCOUNT, "o2")) is not None
+    gaps = await store.list_stream_gaps(ACCOUNT)
+    assert [g.reason for g in gaps] == ["unreadable event skipped"]
+
+
+async def test_a_silence_is_a_gap_only_when_rest_finds_what_the_stream_missed(
+    store: Store,
+) -> None:
+    """Open orders and a mute stream: the watchdog catches up by REST; the fill it finds is
+    recorded as a 'silent' gap. Silence with nothing missed records nothing."""
+    venue = FakeVenue()
+    engine = SyncEngine(ACCOUNT, venue, store)  # type: ignore[arg-type]
+    venue.put("o3", "new")
+    await engine.sync_all()
+
+    async def fill_silently(stream: FakeStream) -> None:
+        venue.put("o3", "filled", filled="5")
+
+    await _run(engine, [_connect, fill_silently], silence=0.2, settle=0.6)
+    gaps = await store.list_stream_gaps(ACCOUNT)
+    assert [(g.reason, g.closed_by) for g in gaps] == [("silent", "rest_catch_up")]
+    stored = await store.get_order(ACCOUNT, "o3")
+    assert stored is not None
+    assert stored.status.value == "filled"
+
+    # Still silent, still an open order elsewhere, but nothing changes: no further gap.
+    venue.put("o4", "new")
+    await engine.sync_all()
+    await _run(engine, [_connect], silence=0.2, settle=0.6)
+    assert len(await store.list_stream_gaps(ACCOUNT)) == 1
+
+
+async def test_events_are_applied_in_order_and_a_late_stale_one_changes_nothing(
+    store: Store,
+) -> None:
+    """new, then fill, then a late duplicate of 'new' (stream only, REST knows nothing): the
+    order ends filled, its fill stored once, the position derived from the event."""
+    venue = FakeVenue()
+    engine = SyncEngine(ACCOUNT, venue, store)  # type: ignore[arg-type]
+    opened = venue.put("o5", "new", listed=False)
+    await asyncio.sleep(0.002)
+    filled = venue.put("o5", "filled", filled="5", listed=False)
+    fill = _event(filled, "fill", execution_id="x-1", price="100", qty="5", position_qty="5")
+    await _run(engine, [_connect, _event(opened, "new"), fill, _event(opened, "new")])
+    stored = await store.get_order(ACCOUNT, "o5")
+    assert stored is not None
+    assert stored.status.value == "filled"
+    assert stored.filled_qty == Decimal(5)
+    assert engine.events_applied == 3
+    fills = await store.fills_for_order(ACCOUNT, "o5")
+    assert [(f.execution_id, f.qty) for f in fills] == [("x-1", Decimal(5))]
+    positions = await store.positions(ACCOUNT)
+    assert [(p.symbol, p.qty) for p in positions] == [("AAPL", Decimal(5))]
