@@ -261,7 +261,7 @@ Deploy the two flows to a Prefect work pool so several machines share many accou
   prefect server start                       # or use Prefect Cloud
   export PREFECT_API_URL=http://127.0.0.1:4200/api
   prefect work-pool create alpaca --type process
-  prefect deploy --prefect-file docs/prefect.yaml --all   # see docs/monitoring.md
+  prefect deploy --all          # with a prefect.yaml as shown in docs/monitoring.md
   prefect worker start --pool alpaca          # on each machine
 
 Each deployment is parametrised by account_name; create one per account (or per group).
