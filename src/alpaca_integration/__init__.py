@@ -74,6 +74,29 @@ _EXPORTS: dict[str, str] = {
     "new_client_order_id": "alpaca_integration.models",
     "order_status_rank": "alpaca_integration.models",
     "derive_stream_url": "alpaca_integration.config",
+    # the client, its budget and the stream
+    "AlpacaClient": "alpaca_integration.alpaca.client",
+    "RetryPolicy": "alpaca_integration.alpaca.client",
+    "Lane": "alpaca_integration.alpaca.ratelimit",
+    "make_rate_budget": "alpaca_integration.alpaca.ratelimit",
+    "TradeUpdatesStream": "alpaca_integration.alpaca.stream",
+    # storage, cache, sync
+    "Store": "alpaca_integration.storage",
+    "ApplyResult": "alpaca_integration.storage",
+    "open_cache": "alpaca_integration.cache",
+    "SyncEngine": "alpaca_integration.sync",
+    "StreamIngestor": "alpaca_integration.sync",
+    # correctness
+    "RiskLimits": "alpaca_integration.risk",
+    "check_order": "alpaca_integration.risk",
+    "make_pre_trade_check": "alpaca_integration.risk",
+    "reconcile": "alpaca_integration.reconcile",
+    "run_rules": "alpaca_integration.quality",
+    "split_page": "alpaca_integration.quality",
+    # simulator
+    "SimConfig": "alpaca_integration.simulator",
+    "create_app": "alpaca_integration.simulator",
+    "running_simulator": "alpaca_integration.simulator",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
