@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +95,61 @@ def test_unknown_account_name_fails_the_flow_clearly(flow_env: str) -> None:
 
     with pytest.raises(ConfigError, match="unknown account 'nope'"):
         asyncio.run(alpaca_order_monitoring(account_name="nope"))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_flows_serve_registers_both_flows_and_runs_them(
+    flow_env: str, simulator: SimulatorHandle, tmp_path: Path
+) -> None:
+    """`alpacactl flows serve` against a Prefect API: both deployments appear, and a run of each
+    (as the schedule would start it) completes and writes the store."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    alpacactl = str(Path(sys.executable).parent / "alpacactl")
+    server = subprocess.Popen(
+        [alpacactl, "flows", "serve", "--interval", "3600"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    names = ("alpaca_order_monitoring/orders-default", "alpaca_account_monitoring/account-default")
+
+    async def run_both() -> list[str]:
+        async with get_client() as prefect:
+            deployments = []
+            for _ in range(120):
+                try:
+                    deployments = [await prefect.read_deployment_by_name(n) for n in names]
+                    break
+                except Exception:  # not registered yet
+                    await asyncio.sleep(0.25)
+            assert len(deployments) == 2, "flows serve registered both deployments"
+            runs = [await prefect.create_flow_run_from_deployment(d.id) for d in deployments]
+            states: list[str] = []
+            for _ in range(240):
+                states = [str((await prefect.read_flow_run(r.id)).state_name) for r in runs]
+                if all(s in ("Completed", "Failed", "Crashed") for s in states):
+                    break
+                await asyncio.sleep(0.25)
+            return states
+
+    try:
+        asyncio.run(_trade(simulator))
+        states = asyncio.run(run_both())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert states == ["Completed", "Completed"]
+
+    async def stored_orders() -> int:
+        store = await Store.open(flow_env)
+        try:
+            return len(await store.list_orders("default"))
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(stored_orders()) > 0
