@@ -13,8 +13,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_demo_runs_with_no_configuration_and_ends_equal(tmp_path: Path) -> None:
-    """With no keys and no settings, the demo trades, monitors, prints the tables, says the store
-    equals the simulator, names the SQLite file it wrote, and exits 0."""
+    """Nothing configured: tables, "store equals the simulator", the SQLite path, exit 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_")}
     env["NO_COLOR"] = "1"
     env["COLUMNS"] = "200"

@@ -102,8 +102,7 @@ def test_unknown_account_name_fails_the_flow_clearly(flow_env: str) -> None:
 def test_flows_serve_registers_both_flows_and_runs_them(
     flow_env: str, simulator: SimulatorHandle, tmp_path: Path
 ) -> None:
-    """`alpacactl flows serve` against a Prefect API: both deployments appear, and a run of each
-    (as the schedule would start it) completes and writes the store."""
+    """`flows serve` registers both deployments; a run of each completes and writes the store."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 

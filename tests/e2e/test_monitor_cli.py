@@ -54,8 +54,7 @@ async def _differences(db: Path, sim: SimulatorHandle) -> list[str]:
 def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
     simulator: SimulatorHandle, tmp_path: Path
 ) -> None:
-    """With only keys and a URL configured, the monitor fills a SQLite store equal to the venue,
-    and SIGTERM ends it with exit code 0 (the write in flight completes)."""
+    """Keys and a URL only: a SQLite store equal to the venue; SIGTERM exits 0."""
     db = tmp_path / "monitor.db"
     alpacactl = str(Path(sys.executable).parent / "alpacactl")
     asyncio.run(_trade(simulator))

@@ -154,8 +154,7 @@ async def test_incremental_sync_sees_updates_to_old_orders(
 async def test_monitor_keeps_the_store_equal_under_faults(
     busy_sim: SimulatorHandle, store: Store, redis_url: str, redis_namespace: str
 ) -> None:
-    """Stream drops and silences, duplicated and late events, 5xx, 429s and lost answers: the
-    store still ends equal to the venue, every gap recorded and closed by a REST catch-up."""
+    """Under every fault the store and the cache end equal to the venue, gaps recorded."""
     from alpaca_integration.cache import open_cache
 
     cache = await open_cache(redis_url, prefix=redis_namespace)
@@ -254,8 +253,7 @@ async def test_a_stream_gap_is_caught_up_by_rest_on_reconnect(
 async def test_one_monitor_keeps_several_accounts_apart(
     busy_sim: SimulatorHandle, store: Store
 ) -> None:
-    """Two accounts (two key pairs) in one monitor: each one's rows equal its own venue account,
-    each through its own client and rate budget."""
+    """One monitor, two accounts: each equals its own venue account, through its own client."""
     second_key, second_secret = "PKSECONDACCOUNT00002", "second-account-secret-000000000002"
     accounts = [
         _account(busy_sim),

@@ -156,8 +156,7 @@ def _store() -> dict[str, Any]:
 
 
 def test_equal_states_have_no_difference() -> None:
-    """Same orders (legs flattened), fills with joined fees, positions and cash: no difference,
-    whatever the decimal scale."""
+    """Same orders and legs, fills with joined fees, positions and cash: no difference."""
     assert compare_with_venue(normalize_store_dump(_store()), _venue()) == []
 
 

@@ -187,8 +187,7 @@ async def _connect(stream: FakeStream) -> None:
 async def test_a_reconnect_gap_is_recorded_with_what_the_catch_up_recovered(
     store: Store,
 ) -> None:
-    """on_gap then on_connected: one stream_gaps row, closed by the REST catch-up, counting the
-    rows it brought back."""
+    """A reconnect gap becomes one stream_gaps row closed by the REST catch-up, with its count."""
     venue = FakeVenue()
     venue.put("o1", "filled", filled="5")
     engine = SyncEngine(ACCOUNT, venue, store)  # type: ignore[arg-type]
@@ -223,8 +222,7 @@ async def test_a_lost_event_on_a_live_connection_is_caught_up_at_once(store: Sto
 async def test_a_silence_is_a_gap_only_when_rest_finds_what_the_stream_missed(
     store: Store,
 ) -> None:
-    """Open orders and a mute stream: the watchdog catches up by REST; the fill it finds is
-    recorded as a 'silent' gap. Silence with nothing missed records nothing."""
+    """A mute stream with open orders is a 'silent' gap only when REST finds a missed change."""
     venue = FakeVenue()
     engine = SyncEngine(ACCOUNT, venue, store)  # type: ignore[arg-type]
     venue.put("o3", "new")
@@ -250,8 +248,7 @@ async def test_a_silence_is_a_gap_only_when_rest_finds_what_the_stream_missed(
 async def test_events_are_applied_in_order_and_a_late_stale_one_changes_nothing(
     store: Store,
 ) -> None:
-    """new, then fill, then a late duplicate of 'new' (stream only, REST knows nothing): the
-    order ends filled, its fill stored once, the position derived from the event."""
+    """new, fill, late 'new' from the stream alone: filled, one fill row, position derived."""
     venue = FakeVenue()
     engine = SyncEngine(ACCOUNT, venue, store)  # type: ignore[arg-type]
     opened = venue.put("o5", "new", listed=False)
