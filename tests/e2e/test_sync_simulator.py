@@ -151,6 +151,7 @@ async def test_incremental_sync_sees_updates_to_old_orders(
     assert await _differences(store, busy_sim) == []
 
 
+@pytest.mark.redis
 async def test_monitor_keeps_the_store_equal_under_faults(
     busy_sim: SimulatorHandle, store: Store, redis_url: str, redis_namespace: str
 ) -> None:
