@@ -6,6 +6,8 @@
   silence watchdog; gaps recorded);
 * the two periodic syncs every ``update_interval`` seconds: order monitoring (orders + fills and
   activities) and account monitoring (snapshot + positions);
+* reconciliation (``reconcile.reconcile``) after the first periodic sync and then every
+  ``reconcile_every`` seconds (an hour by default; ``None`` turns it off);
 
 each account through its own ``AlpacaClient`` and so its own rate budget (shared through Redis
 with other processes using the same key when a Redis URL is configured).
@@ -102,6 +104,7 @@ class MonitorService:
         redis_url: str | None = None,
         stream_options: dict[str, Any] | None = None,
         client_options: dict[str, Any] | None = None,
+        reconcile_every: float | None = 3600.0,
     ) -> None:
         if not accounts:
             raise ValueError("MonitorService needs at least one account")
@@ -116,6 +119,7 @@ class MonitorService:
         self.redis_url = redis_url
         self.stream_options = dict(stream_options or {})
         self.client_options = dict(client_options or {})
+        self.reconcile_every = reconcile_every or None
         self._runtimes: list[_AccountRuntime] = []
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
@@ -162,6 +166,7 @@ class MonitorService:
         if runtime.ingestor is not None:
             # The stream's first on_connected runs the initial catch-up.
             await asyncio.sleep(self.update_interval)
+        last_reconcile: float | None = None
         while True:
             started = time.monotonic()
             try:
@@ -169,6 +174,11 @@ class MonitorService:
                 await engine.sync_activities()
                 await engine.sync_account()
                 runtime.status.last_error = None
+                if self.reconcile_every is not None and (
+                    last_reconcile is None or started - last_reconcile >= self.reconcile_every
+                ):
+                    last_reconcile = started
+                    await self._reconcile(runtime)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -176,6 +186,14 @@ class MonitorService:
                 log.exception("periodic sync failed for account %s", runtime.config.name)
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self.update_interval - elapsed))
+
+    async def _reconcile(self, runtime: _AccountRuntime) -> None:
+        """Reconciliation (``reconcile.reconcile``): on the first periodic sync, then every
+        ``reconcile_every`` seconds; its findings and repairs are rows of their own."""
+        from alpaca_integration.reconcile import reconcile
+
+        report = await reconcile(runtime.client, self.store, runtime.config.name)
+        log.info("reconciliation for %s: %s", runtime.config.name, report.summary())
 
     async def run(self) -> None:
         """Run until ``stop()``; then finish the writes in flight and close everything."""

@@ -42,6 +42,14 @@ async def _trade(sim: SimulatorHandle) -> None:
             await client.submit_order(OrderRequest(symbol="AAPL", side=side, qty=Decimal(4)))
 
 
+async def _reconciliation_runs(db: Path) -> int:
+    store = await Store.open(f"sqlite:///{db}")
+    try:
+        return len(await store.list_reconciliation_runs("default"))
+    finally:
+        await store.aclose()
+
+
 async def _differences(db: Path, sim: SimulatorHandle) -> list[str]:
     store = await Store.open(f"sqlite:///{db}")
     try:
@@ -91,6 +99,7 @@ def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
             monitor.wait()
     assert differences == []
     assert monitor.returncode == 0, stderr
+    assert asyncio.run(_reconciliation_runs(db)) >= 1, "the monitor reconciles on start"
     assert SIM_SECRET_KEY not in stderr
     lines = [line for line in stderr.splitlines() if line.startswith("{")]
     assert lines, "--log-json writes one JSON object per line"

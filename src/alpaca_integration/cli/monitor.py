@@ -107,6 +107,7 @@ async def _run_monitor(
     migrate: bool,
     show_status: bool,
     duration: float | None,
+    reconcile_every: float,
 ) -> None:
     from rich.live import Live
 
@@ -126,6 +127,7 @@ async def _run_monitor(
         update_interval=interval,
         stream=stream,
         redis_url=settings.redis_url,
+        reconcile_every=reconcile_every or None,
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -159,6 +161,9 @@ def monitor(
     log_json: bool = typer.Option(False, "--log-json", help="Structured JSON logs on stderr."),
     log_level: str = typer.Option("INFO", help="Log level."),
     duration: float = typer.Option(None, help="Stop after this many seconds (default: run)."),
+    reconcile_every: float = typer.Option(
+        3600.0, help="Seconds between reconciliations (first one at the first sync); 0 = off."
+    ),
 ) -> None:
     """Keep the store and cache equal to the broker: stream + periodic syncs, until Ctrl-C."""
     settings, accounts = _selected_accounts(account)
@@ -173,6 +178,7 @@ def monitor(
             migrate=migrate,
             show_status=status and sys.stderr.isatty(),
             duration=duration,
+            reconcile_every=reconcile_every,
         )
     )
 
