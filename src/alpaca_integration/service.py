@@ -6,6 +6,7 @@
   silence watchdog; gaps recorded);
 * the two periodic syncs every ``update_interval`` seconds: order monitoring (orders + fills and
   activities) and account monitoring (snapshot + positions);
+* exposure and risk-limit breaches recorded as rows after each account sync;
 * reconciliation (``reconcile.reconcile``) after the first periodic sync and then every
   ``reconcile_every`` seconds (an hour by default; ``None`` turns it off);
 
@@ -34,7 +35,13 @@ from alpaca_integration.config import AccountConfig
 from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.sync.stream import StreamIngestor, default_stream_factory
 
-__all__ = ["AccountStatus", "MonitorService", "close_store_and_cache", "open_store_and_cache"]
+__all__ = [
+    "AccountStatus",
+    "MonitorService",
+    "close_store_and_cache",
+    "open_store_and_cache",
+    "record_exposure",
+]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +94,17 @@ async def close_store_and_cache(store: Any, cache: Any | None) -> None:
             await cache.aclose()
     finally:
         await store.aclose()
+
+
+async def record_exposure(store: Any, config: AccountConfig) -> tuple[Any, list[Any]]:
+    """Exposure of the stored positions and every breach of the account's risk limits, written
+    as rows (``exposure_snapshots``, ``risk_breaches``); after each account sync."""
+    from alpaca_integration.risk import RiskLimits
+    from alpaca_integration.risk import record_exposure as record
+
+    limits = RiskLimits.from_mapping(config.risk, account=config.name) if config.risk else None
+    positions = await store.positions(config.name)
+    return await record(store, config.name, positions, limits, at=dt.datetime.now(dt.UTC))
 
 
 class MonitorService:
@@ -173,6 +191,14 @@ class MonitorService:
                 await engine.sync_orders()
                 await engine.sync_activities()
                 await engine.sync_account()
+                _, breaches = await record_exposure(self.store, runtime.config)
+                if breaches:
+                    log.warning(
+                        "%s: %d risk limit breach(es): %s",
+                        runtime.config.name,
+                        len(breaches),
+                        "; ".join(str(b.limit_name) for b in breaches),
+                    )
                 runtime.status.last_error = None
                 if self.reconcile_every is not None and (
                     last_reconcile is None or started - last_reconcile >= self.reconcile_every

@@ -72,6 +72,16 @@ def test_both_flows_write_the_store(flow_env: str, simulator: SimulatorHandle) -
     assert orders["orders_changed"] > 0
     assert orders["fills_changed"] > 0
     assert account["account"] == "default"
+    assert account["risk_breaches"] == 0
+
+    async def exposure_rows() -> int:
+        store = await Store.open(flow_env)
+        try:
+            return len(await store.list_exposure_snapshots("default"))
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(exposure_rows()) == 1, "the account flow records the exposure"
 
     async def differences() -> list[str]:
         store = await Store.open(flow_env)

@@ -141,10 +141,30 @@ async def run_quality_rules(account_name: str) -> int:
         await close_store_and_cache(store, cache)
 
 
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
+async def record_exposure_and_breaches(account_name: str) -> int:
+    """Exposure snapshot and risk-limit breaches of the stored positions, as rows; breaches."""
+    from alpaca_integration.service import (
+        close_store_and_cache,
+        open_store_and_cache,
+        record_exposure,
+    )
+
+    settings = load_settings()
+    config = _account(account_name, settings)
+    store, cache = await open_store_and_cache(settings.database_url, None)
+    try:
+        _, breaches = await record_exposure(store, config)
+        return len(breaches)
+    finally:
+        await close_store_and_cache(store, cache)
+
+
 @flow(name="alpaca_account_monitoring", log_prints=True)
 async def alpaca_account_monitoring(account_name: str = "default") -> dict[str, Any]:
-    """Account monitoring: snapshot, positions, then the quality rules."""
+    """Account monitoring: snapshot, positions, exposure and risk breaches, quality rules."""
     summary = await sync_account_state(account_name)
+    summary["risk_breaches"] = await record_exposure_and_breaches(account_name)
     summary["quality_findings"] = await run_quality_rules(account_name)
     return summary
 
