@@ -23,6 +23,10 @@ What it guarantees, and alpaca-py does not:
   without the httpx request, which carries the key headers, in their chain).
 * **Paging**: ``iter_orders`` and ``iter_activities`` stream every matching item across any number
   of pages with bounded memory, without losing or repeating orders that share a timestamp.
+* **One bad item never blocks a page** when an ``on_bad_item`` hook is given: the page is parsed
+  item by item, the good items are returned, each unparseable one is handed to the hook as a
+  ``BadItem`` (its raw bytes and the reason), and paging moves on past it. Without a hook a bad
+  item raises ``ParseError`` as before.
 
 This module imports ``models``, ``errors``, ``config`` and ``alpaca.{parse,requests,ratelimit}``
 from the package; never storage, sync, flows or the simulator.
@@ -32,13 +36,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import inspect
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 from urllib.parse import quote
 
 import httpx
@@ -74,6 +80,7 @@ from alpaca_integration.errors import (
     InsufficientQtyError,
     NotFoundError,
     OrderOutcomeUnknownError,
+    ParseError,
     RateLimitedError,
     RequestRejectedError,
     RequestTimeoutError,
@@ -105,6 +112,8 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "AlpacaClient",
+    "BadItem",
+    "OnBadItem",
     "PreTradeCheck",
     "RetryPolicy",
     "error_from_response",
@@ -279,6 +288,14 @@ def _paging_time(order: Order) -> dt.datetime:
     return order.submitted_at or order.created_at
 
 
+def _activity_key(entry: Fill | Activity | BadItem) -> str | None:
+    if isinstance(entry, Fill):
+        return entry.activity_id or None
+    if isinstance(entry, Activity):
+        return entry.id or None
+    return entry.key
+
+
 def _bool_text(value: bool) -> str:
     return "true" if value else "false"
 
@@ -303,6 +320,122 @@ def _drop_none(params: Mapping[str, Any]) -> dict[str, str]:
 
 def _secret_text(value: str | SecretStr) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+# --------------------------------------------------------------------------- bad page items
+
+
+@dataclass(frozen=True, slots=True)
+class BadItem:
+    """One item of a REST page that could not be parsed: its kind, why, and its bytes verbatim.
+
+    ``key`` is the item's ``id`` when its raw JSON has one; ``at`` is the time the venue pages it
+    by (an order's ``submitted_at``, else its ``created_at``; an activity's ``transaction_time``)
+    when that can be read. The payload is left out of ``repr``.
+    """
+
+    kind: Literal["order", "activity"]
+    reason: str
+    raw: bytes = field(repr=False)
+    key: str | None = None
+    at: dt.datetime | None = None
+
+
+OnBadItem = Callable[[BadItem], Awaitable[None] | None]
+"""Receives each ``BadItem`` of a page (sync or async); the page's good items are still returned.
+It runs before the paging method moves on, so an async hook can persist the item first."""
+
+_RAW_LIST: msgspec.json.Decoder[list[msgspec.Raw]] = msgspec.json.Decoder(list[msgspec.Raw])
+_ANY_JSON: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+_PAGING_FIELDS: dict[str, tuple[str, ...]] = {
+    "order": ("submitted_at", "created_at"),
+    "activity": ("transaction_time", "created_at"),
+}
+
+
+def _raw_items(body: bytes, shape: str) -> list[bytes]:
+    """A page body split into its items' raw bytes; ``ParseError`` when it is not a JSON list
+    (there is no item to keep and nothing to page on)."""
+    try:
+        return [bytes(item) for item in _RAW_LIST.decode(body)]
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ParseError(
+            f"list of {shape}: the page is not a JSON list ({exc}); payload starts "
+            f"{body[:200].decode('utf-8', errors='replace')!r}",
+            shape=f"list of {shape}",
+        ) from None
+
+
+def _aware_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return stamp.astimezone(dt.UTC) if stamp.tzinfo is not None else None
+
+
+def _bad_item(kind: Literal["order", "activity"], raw: bytes, exc: Exception) -> BadItem:
+    """The ``BadItem`` for ``raw``, with whatever id and paging time its JSON still offers."""
+    # Worded like quality.split_page's, so a quarantine row reads the same whoever split the page.
+    reason = f"could not be parsed: {type(exc).__name__}: {exc}"
+    try:
+        fields = _ANY_JSON.decode(raw)
+    except (msgspec.DecodeError, RecursionError, ValueError):
+        fields = None
+    if not isinstance(fields, dict):
+        return BadItem(kind=kind, reason=reason, raw=raw)
+    key = fields.get("id")
+    at = None
+    for name in _PAGING_FIELDS[kind]:
+        at = _aware_time(fields.get(name))
+        if at is not None:
+            break
+    return BadItem(
+        kind=kind,
+        reason=reason,
+        raw=raw,
+        key=key[:256] if isinstance(key, str) and key else None,
+        at=at,
+    )
+
+
+def _one_activity(raw: bytes) -> Fill | Activity:
+    return parse.parse_activities(b"[" + raw + b"]")[0]
+
+
+def _split_orders(body: bytes) -> list[Order | BadItem]:
+    """A ``GET /v2/orders`` page item by item, in payload order (legs stay with their parent)."""
+    out: list[Order | BadItem] = []
+    for raw in _raw_items(body, "orders"):
+        try:
+            out.append(parse.parse_order(raw))
+        except Exception as exc:  # one item's failure of any kind must not sink the page
+            out.append(_bad_item("order", raw, exc))
+    return out
+
+
+def _split_activities(body: bytes) -> list[Fill | Activity | BadItem]:
+    """An activities page item by item, in payload order."""
+    out: list[Fill | Activity | BadItem] = []
+    for raw in _raw_items(body, "activities"):
+        try:
+            out.append(_one_activity(raw))
+        except Exception as exc:  # one item's failure of any kind must not sink the page
+            out.append(_bad_item("activity", raw, exc))
+    return out
+
+
+async def _hand_over(on_bad_item: OnBadItem, item: BadItem) -> None:
+    log.warning("%s %s skipped: %s", item.kind, item.key or "(no id)", item.reason)
+    outcome = on_bad_item(item)
+    if inspect.isawaitable(outcome):
+        await outcome
+
+
+def _digest(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
 
 
 # --------------------------------------------------------------------------- the client
@@ -573,8 +706,12 @@ class AlpacaClient:
         direction: Literal["asc", "desc"] | None = None,
         page_size: int | None = None,
         page_token: str | None = None,
+        on_bad_item: OnBadItem | None = None,
     ) -> list[Fill | Activity]:
-        """One page of ``GET /v2/account/activities`` (FILLs as ``Fill``, the rest ``Activity``)."""
+        """One page of ``GET /v2/account/activities`` (FILLs as ``Fill``, the rest ``Activity``).
+
+        With ``on_bad_item`` an unparseable item goes to the hook and the rest are returned;
+        without it, it raises ``ParseError``."""
         query = activities_query(
             activity_types=_names(activity_types),
             date=date,
@@ -584,7 +721,7 @@ class AlpacaClient:
             page_size=page_size,
             page_token=page_token,
         )
-        return parse.parse_activities(await self._get("/v2/account/activities", query))
+        return await self._activities_page("/v2/account/activities", query, on_bad_item)
 
     async def get_activities_by_type(
         self,
@@ -596,8 +733,10 @@ class AlpacaClient:
         direction: Literal["asc", "desc"] | None = None,
         page_size: int | None = None,
         page_token: str | None = None,
+        on_bad_item: OnBadItem | None = None,
     ) -> list[Fill | Activity]:
-        """One page of ``GET /v2/account/activities/{activity_type}`` (e.g. ``FILL``, ``FEE``)."""
+        """One page of ``GET /v2/account/activities/{activity_type}`` (e.g. ``FILL``, ``FEE``);
+        ``on_bad_item`` as in ``get_activities``."""
         query = activities_query(
             date=date,
             after=after,
@@ -607,7 +746,21 @@ class AlpacaClient:
             page_token=page_token,
         )
         path = f"/v2/account/activities/{_path_part(activity_type.upper(), 'activity_type')}"
-        return parse.parse_activities(await self._get(path, query))
+        return await self._activities_page(path, query, on_bad_item)
+
+    async def _activities_page(
+        self, path: str, query: Mapping[str, Any], on_bad_item: OnBadItem | None
+    ) -> list[Fill | Activity]:
+        body = await self._get(path, query)
+        if on_bad_item is None:
+            return parse.parse_activities(body)
+        good: list[Fill | Activity] = []
+        for entry in _split_activities(body):
+            if isinstance(entry, BadItem):
+                await _hand_over(on_bad_item, entry)
+            else:
+                good.append(entry)
+        return good
 
     async def iter_activities(
         self,
@@ -620,45 +773,59 @@ class AlpacaClient:
         direction: Literal["asc", "desc"] = "desc",
         page_size: int = ACTIVITIES_PAGE_MAX,
         page_token: str | None = None,
+        on_bad_item: OnBadItem | None = None,
     ) -> AsyncIterator[Fill | Activity]:
         """Every matching activity, page after page (``page_token`` = the last id seen).
 
         ``activity_type`` uses the by-type endpoint; ``activity_types`` filters the general one.
-        Only one page is held in memory at a time.
+        Only one page is held in memory at a time. With ``on_bad_item`` an unparseable activity
+        goes to the hook (before the next item is yielded) and paging continues from its id,
+        which is read from its raw JSON; without it, it raises ``ParseError``.
         """
         if not 1 <= page_size <= ACTIVITIES_PAGE_MAX:
             raise ValueError(f"page_size must be 1..{ACTIVITIES_PAGE_MAX}, got {page_size}")
+        if activity_type is not None:
+            path = f"/v2/account/activities/{_path_part(activity_type.upper(), 'activity_type')}"
+            types = None
+        else:
+            path = "/v2/account/activities"
+            types = _names(activity_types)
         token = page_token
+        # When a page's last item had no readable id, the next page starts from an earlier one and
+        # repeats a few items: the previous page's ids, to skip those.
+        previous: set[str] = set()
         while True:
-            if activity_type is not None:
-                page = await self.get_activities_by_type(
-                    activity_type,
-                    date=date,
-                    after=after,
-                    until=until,
-                    direction=direction,
-                    page_size=page_size,
-                    page_token=token,
-                )
+            query = activities_query(
+                activity_types=types,
+                date=date,
+                after=after,
+                until=until,
+                direction=direction,
+                page_size=page_size,
+                page_token=token,
+            )
+            body = await self._get(path, query)
+            page: list[Fill | Activity | BadItem]
+            if on_bad_item is None:
+                page = list(parse.parse_activities(body))
             else:
-                page = await self.get_activities(
-                    activity_types=activity_types,
-                    date=date,
-                    after=after,
-                    until=until,
-                    direction=direction,
-                    page_size=page_size,
-                    page_token=token,
-                )
-            for item in page:
-                yield item
+                page = _split_activities(body)
+            ids: list[str | None] = [_activity_key(entry) for entry in page]
+            for entry, key in zip(page, ids, strict=True):
+                if key is not None and key in previous:
+                    continue
+                if isinstance(entry, BadItem):
+                    assert on_bad_item is not None
+                    await _hand_over(on_bad_item, entry)
+                else:
+                    yield entry
             if len(page) < page_size:
                 return
-            last = page[-1]
-            next_token = last.activity_id if isinstance(last, Fill) else last.id
+            next_token = next((key for key in reversed(ids) if key), None)
             if not next_token or next_token == token:
                 log.warning("activities paging made no progress at token %r; stopping", token)
                 return
+            previous = {key for key in ids if key} if ids[-1] is None else set()
             token = next_token
 
     async def get_portfolio_history(
@@ -732,8 +899,46 @@ class AlpacaClient:
         nested: bool | None = None,
         symbols: Iterable[str] | None = None,
         side: str | None = None,
+        on_bad_item: OnBadItem | None = None,
     ) -> list[Order]:
-        """One page of ``GET /v2/orders`` (venue defaults: open orders, 50, newest first)."""
+        """One page of ``GET /v2/orders`` (venue defaults: open orders, 50, newest first).
+
+        With ``on_bad_item`` an unparseable order (e.g. an unknown status) goes to the hook and
+        the rest are returned; without it, it raises ``ParseError``."""
+        entries = await self._orders_page(
+            status=status,
+            limit=limit,
+            after=after,
+            until=until,
+            direction=direction,
+            nested=nested,
+            symbols=_names(symbols),
+            side=side,
+            lenient=on_bad_item is not None,
+        )
+        good: list[Order] = []
+        for entry in entries:
+            if isinstance(entry, BadItem):
+                assert on_bad_item is not None
+                await _hand_over(on_bad_item, entry)
+            else:
+                good.append(entry)
+        return good
+
+    async def _orders_page(
+        self,
+        *,
+        status: Literal["open", "closed", "all"] | None,
+        limit: int | None,
+        after: dt.datetime | None,
+        until: dt.datetime | None,
+        direction: Literal["asc", "desc"] | None,
+        nested: bool | None,
+        symbols: list[str] | None,
+        side: str | None,
+        lenient: bool,
+    ) -> list[Order | BadItem]:
+        """One page in payload order; lenient: unparseable items as ``BadItem`` (else raise)."""
         if limit is not None and not 1 <= limit <= ORDERS_PAGE_MAX:
             raise ValueError(f"limit must be 1..{ORDERS_PAGE_MAX}, got {limit}")
         query = orders_query(
@@ -743,7 +948,7 @@ class AlpacaClient:
             until=until,
             direction=direction,
             nested=nested,
-            symbols=_names(symbols),
+            symbols=symbols,
             side=side,
         )
         # Spelled out to the microsecond whatever the query builder does: paging relies on it.
@@ -751,7 +956,10 @@ class AlpacaClient:
             query["after"] = _utc_text(after, "after")
         if until is not None:
             query["until"] = _utc_text(until, "until")
-        return parse.parse_orders(await self._get("/v2/orders", query))
+        body = await self._get("/v2/orders", query)
+        if lenient:
+            return _split_orders(body)
+        return list(parse.parse_orders(body))
 
     async def iter_orders(
         self,
@@ -764,6 +972,7 @@ class AlpacaClient:
         symbols: Iterable[str] | None = None,
         side: str | None = None,
         page_size: int = ORDERS_PAGE_MAX,
+        on_bad_item: OnBadItem | None = None,
     ) -> AsyncIterator[Order]:
         """Every order matching the filters, across any number of pages, each exactly once.
 
@@ -774,16 +983,23 @@ class AlpacaClient:
         and in the opposite order before the window moves past it. Residual limit: if more orders
         than two pages per side (``2 * page_size``) share one microsecond, the venue offers no way
         to list the rest; a warning is logged. Memory: one page plus the ids at the boundary.
+
+        With ``on_bad_item`` an unparseable order goes to the hook (once per listing) and the
+        window moves on its raw ``submitted_at`` (else ``created_at``); when neither can be read,
+        on the last readable time of the page. Without the hook it raises ``ParseError``.
         """
         if not 1 <= page_size <= ORDERS_PAGE_MAX:
             raise ValueError(f"page_size must be 1..{ORDERS_PAGE_MAX}, got {page_size}")
         symbol_list = _names(symbols)
         descending = direction == "desc"
         lower, upper = after, until
-        # Ids already yielded whose time lies within _PAGING_BAND of the current boundary: every
-        # later query (the next window, or the per-side reads of a stalled instant) reaches at
-        # most two microseconds back, so anything it returns again is found here.
+        # Ids already yielded (or handed to the hook) whose time lies within _PAGING_BAND of the
+        # current boundary, or beyond it in the paging direction (possible only when the page's
+        # last item had no readable time): every later query reaches at most two microseconds
+        # behind the boundary, so anything it returns again is found here.
         recent: dict[str, dt.datetime] = {}
+        # Bad items without a readable time (rare): remembered for the whole listing.
+        untimed: set[str] = set()
         drained_at: dt.datetime | None = None
 
         async def fetch(
@@ -791,8 +1007,8 @@ class AlpacaClient:
             high: dt.datetime | None,
             order_direction: Literal["asc", "desc"],
             order_side: str | None,
-        ) -> list[Order]:
-            return await self.list_orders(
+        ) -> list[Order | BadItem]:
+            return await self._orders_page(
                 status=status,
                 limit=page_size,
                 after=low,
@@ -801,19 +1017,55 @@ class AlpacaClient:
                 nested=nested,
                 symbols=symbol_list,
                 side=order_side,
+                lenient=on_bad_item is not None,
             )
+
+        def first_sight(entry: Order | BadItem) -> bool:
+            """Remember ``entry``; False when it was seen before in this listing."""
+            at: dt.datetime | None
+            if isinstance(entry, Order):
+                key, at = entry.id, _paging_time(entry)
+            else:
+                key, at = entry.key or _digest(entry.raw), entry.at
+            if key in recent or key in untimed:
+                return False
+            if at is None:
+                untimed.add(key)
+            else:
+                recent[key] = at
+            return True
+
+        def paging_time(entry: Order | BadItem) -> dt.datetime | None:
+            return _paging_time(entry) if isinstance(entry, Order) else entry.at
 
         while True:
             page = await fetch(lower, upper, direction, side)
-            fresh = [order for order in page if order.id not in recent]
-            for order in fresh:
-                recent[order.id] = _paging_time(order)
-                yield order
+            fresh = [entry for entry in page if first_sight(entry)]
+            for entry in fresh:
+                if isinstance(entry, Order):
+                    yield entry
+                else:
+                    assert on_bad_item is not None
+                    await _hand_over(on_bad_item, entry)
             if len(page) < page_size:
                 return
-            instant = _paging_time(page[-1])
-            recent = {key: at for key, at in recent.items() if abs(at - instant) <= _PAGING_BAND}
-            at_instant = sum(1 for o in page if abs(_paging_time(o) - instant) <= _ONE_MICROSECOND)
+            instant = next((at for at in map(paging_time, reversed(page)) if at is not None), None)
+            if instant is None:
+                raise ParseError(
+                    f"a full page of {len(page)} orders has no readable submitted_at or "
+                    "created_at, so the listing cannot move past it (every item went to "
+                    "on_bad_item); report the payload to the maintainers",
+                    shape="list of orders",
+                )
+            if descending:
+                recent = {k: at for k, at in recent.items() if at <= instant + _PAGING_BAND}
+            else:
+                recent = {k: at for k, at in recent.items() if at >= instant - _PAGING_BAND}
+            at_instant = sum(
+                1
+                for at in map(paging_time, page)
+                if at is not None and abs(at - instant) <= _ONE_MICROSECOND
+            )
             if fresh and at_instant < len(page):
                 # The usual case: re-include the boundary instant, skip what was seen there.
                 if descending:
@@ -833,10 +1085,14 @@ class AlpacaClient:
                         order_side,
                     )
                     extra_full = extra_full or len(part) >= page_size
-                    for order in part:
-                        if order.id not in recent:
-                            recent[order.id] = _paging_time(order)
-                            yield order
+                    for entry in part:
+                        if not first_sight(entry):
+                            continue
+                        if isinstance(entry, Order):
+                            yield entry
+                        else:
+                            assert on_bad_item is not None
+                            await _hand_over(on_bad_item, entry)
             if extra_full:
                 log.warning(
                     "more than %d orders share submitted_at %s: the API cannot page within one "
@@ -853,13 +1109,45 @@ class AlpacaClient:
             else:
                 lower = instant + step
 
+    @overload
     async def get_order(
-        self, order_id: str, *, nested: bool | None = None, lane: Lane = Lane.READ
-    ) -> Order:
-        """``GET /v2/orders/{order_id}`` (``NotFoundError`` when unknown)."""
+        self,
+        order_id: str,
+        *,
+        nested: bool | None = None,
+        lane: Lane = Lane.READ,
+        on_bad_item: None = None,
+    ) -> Order: ...
+
+    @overload
+    async def get_order(
+        self,
+        order_id: str,
+        *,
+        nested: bool | None = None,
+        lane: Lane = Lane.READ,
+        on_bad_item: OnBadItem,
+    ) -> Order | None: ...
+
+    async def get_order(
+        self,
+        order_id: str,
+        *,
+        nested: bool | None = None,
+        lane: Lane = Lane.READ,
+        on_bad_item: OnBadItem | None = None,
+    ) -> Order | None:
+        """``GET /v2/orders/{order_id}`` (``NotFoundError`` when unknown). With ``on_bad_item``
+        an unparseable answer goes to the hook and None is returned; without it, ``ParseError``."""
         path = f"/v2/orders/{_path_part(order_id, 'order_id')}"
         response = await self._call("GET", path, params={"nested": nested}, lane=lane)
-        return parse.parse_order(response.content)
+        if on_bad_item is None:
+            return parse.parse_order(response.content)
+        try:
+            return parse.parse_order(response.content)
+        except Exception as exc:  # the hook is promised every failure, not only ParseError
+            await _hand_over(on_bad_item, _bad_item("order", bytes(response.content), exc))
+            return None
 
     async def get_order_by_client_order_id(
         self, client_order_id: str, *, lane: Lane = Lane.READ

@@ -13,6 +13,12 @@ Feeds and their checkpoints (``sync_checkpoints``):
   then one ``GET /v2/orders/{root}?nested=true`` per bracket/OCO root still unexplained.
 * ``activities``: the id of the last activity applied (``page_token``), fills and non-trade
   activities alike, read oldest first. FEE activities are joined to their FILL (see ``join``).
+
+One bad item never blocks a REST page: the client hands every item it cannot parse (an unknown
+order status, a malformed FILL) to the engine's ``on_bad_item`` hook, which writes it to
+``quarantine`` with its raw bytes and the reason (idempotently: a replayed page adds no second
+row) and counts it in ``SyncReport.quarantined``; the good items beside it are stored and paging
+moves on past it.
 * ``account``: the time of the last account snapshot + positions.
 * ``stream``: the newest trade_updates event time applied.
 
@@ -40,7 +46,6 @@ from alpaca_integration.models import (
     Fill,
     Order,
     OrderClass,
-    OrderStatus,
     Position,
     TradeUpdate,
 )
@@ -68,7 +73,7 @@ FEED_ACCOUNT = "account"
 FEED_STREAM = "stream"
 
 if TYPE_CHECKING:
-    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.alpaca.client import AlpacaClient, BadItem
 
 _T = TypeVar("_T")
 
@@ -109,18 +114,6 @@ async def _read_ahead(source: AsyncIterator[_T], limit: int) -> AsyncIterator[_T
 
 def _activity_id(item: Fill | Activity) -> str | None:
     return item.activity_id if isinstance(item, Fill) else item.id
-
-
-def _emptied_leg(order: Order, issue: str) -> bool:
-    """True for the one validation finding the venue legitimately produces: an OCO/bracket exit
-    leg whose quantity its sibling's fills reduced to 0, then canceled unfilled. Such a leg is
-    stored as reported rather than quarantined (its parent and fills stay consistent)."""
-    return (
-        issue.startswith("qty ")
-        and order.qty == 0
-        and order.filled_qty == 0
-        and order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED)
-    )
 
 
 def _parse_time(text: str | None) -> dt.datetime | None:
@@ -168,6 +161,30 @@ class SyncReport:
 
 
 ProgressCallback = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class _RefusedItem:
+    """A REST page item the client could not parse, in the shape ``_persist_quarantine`` writes."""
+
+    item: BadItem
+    source: str = "rest"
+
+    @property
+    def record_kind(self) -> str:
+        return self.item.kind
+
+    @property
+    def record_key(self) -> str | None:
+        return self.item.key
+
+    @property
+    def reason(self) -> str:
+        return self.item.reason
+
+    @property
+    def raw(self) -> bytes:
+        return self.item.raw
 
 
 @dataclass(frozen=True)
@@ -265,6 +282,20 @@ class SyncEngine:
             except Exception:
                 log.exception("could not quarantine %s %s", record.record_kind, record.record_key)
 
+    def _quarantine_hook(self, report: SyncReport) -> Callable[[BadItem], Awaitable[None]]:
+        """The client's ``on_bad_item``: quarantine the unparseable item (serialised with the
+        engine's writes), count it, and let the page's other items through."""
+
+        async def quarantine(item: BadItem) -> None:
+            report.quarantined += 1
+
+            async def write() -> None:
+                await self._persist_quarantine([_RefusedItem(item)])
+
+            await self._shielded(write)
+
+        return quarantine
+
     async def _validated(
         self,
         orders: Sequence[Order],
@@ -289,14 +320,10 @@ class SyncEngine:
         from alpaca_integration import quality
 
         now = self.now()
-        good_orders: list[Order] = []
         bad: list[Any] = []
-        for order in orders:
-            issues = [i for i in quality.validate_order(order, now) if not _emptied_leg(order, i)]
-            if issues:
-                bad += quality.screen([order], now, source=source).quarantined
-            else:
-                good_orders.append(order)
+        split_orders = quality.screen(orders, now, source=source)
+        good_orders = split_orders.good
+        bad += split_orders.quarantined
         split_fills = quality.screen(fills, now, source=source)
         split_activities = quality.screen(activities, now, source=source)
         bad += [*split_fills.quarantined, *split_activities.quarantined]
@@ -431,7 +458,8 @@ class SyncEngine:
         newest = checkpoint
         seen: set[str] = set()
         batch: list[Order] = []
-        async for order in _read_ahead(self.client.iter_orders(**filters), self.batch_size):
+        orders = self.client.iter_orders(**filters, on_bad_item=self._quarantine_hook(report))
+        async for order in _read_ahead(orders, self.batch_size):
             if order.parent_id is not None:
                 continue  # nested=true: a leg also arrives inside its parent
             batch.append(order)
@@ -455,8 +483,11 @@ class SyncEngine:
         if not stale:
             return
         batch: list[Order] = []
+        on_bad_item = self._quarantine_hook(report)
         if len({o.parent_id or o.id for o in stale}) > 1:
-            async for order in self.client.iter_orders(status="open", nested=True):
+            async for order in self.client.iter_orders(
+                status="open", nested=True, on_bad_item=on_bad_item
+            ):
                 if order.parent_id is not None:
                     continue
                 batch.append(order)
@@ -464,12 +495,14 @@ class SyncEngine:
         roots = sorted({o.parent_id or o.id for o in stale if o.id not in seen})
         for root in roots:
             try:
-                order = await self.client.get_order(root, nested=True)
+                fetched = await self.client.get_order(root, nested=True, on_bad_item=on_bad_item)
             except NotFoundError:
                 log.warning("order %s is open in the store but unknown to the broker", root)
                 continue
-            batch.append(order)
-            seen.update(o.id for o in order.flatten())
+            if fetched is None:
+                continue  # quarantined by the hook; the store keeps its last good copy
+            batch.append(fetched)
+            seen.update(o.id for o in fetched.flatten())
         if batch:
             await self._apply_order_batch(report, batch, None)
 
@@ -490,7 +523,8 @@ class SyncEngine:
         carried: list[Activity] = []
         page: list[Fill | Activity] = []
         last_id: str | None = None
-        async for item in _read_ahead(self.client.iter_activities(**filters), self.batch_size):
+        items = self.client.iter_activities(**filters, on_bad_item=self._quarantine_hook(report))
+        async for item in _read_ahead(items, self.batch_size):
             page.append(item)
             if len(page) >= self.batch_size:
                 carried = await self._apply_activity_page(report, page, carried)
@@ -510,31 +544,41 @@ class SyncEngine:
     async def _apply_activity_page(
         self, report: SyncReport, page: list[Fill | Activity], carried: list[Activity]
     ) -> list[Activity]:
-        """Apply one page; returns the FEE activities still waiting for their fill."""
+        """Apply one page; returns the FEE activities still waiting for their fill.
+
+        The page's rows go first: storing a FEE activity makes the store recompute the fee of its
+        execution when that fill is stored already (an earlier page, or the stream), and
+        ``ApplyResult.fees`` counts only fees that actually changed, so a replay reports 0. Then
+        ``attach_fee`` tells, for each fee whose FILL was not in this page, whether that fill is
+        stored; the checkpoint moves only once none is missing (in the same transaction as the
+        page when no fee had to be looked up, else in a second one: a crash in between replays
+        the page, which changes nothing).
+        """
         joined = join_fees([*carried, *page])
+        last_id = _activity_id(page[-1])
+        attachments = joined.fee_attachments
+        checkpoints = {FEED_ACTIVITIES: last_id} if last_id and not attachments else {}
+        await self._commit(
+            report, fills=joined.fills, activities=joined.activities, checkpoints=checkpoints
+        )
         unresolved: set[tuple[str, dt.datetime]] = set()
-        for fee in joined.fee_attachments:
-            # The fill may be stored already (an earlier page, or the stream).
+        for fee in attachments:
 
             async def attach(fee: FeeAttachment = fee) -> Any:
                 return await self.store.attach_fee(
                     self.account, fee.order_id, fee.transaction_time, fee.amount
                 )
 
-            if await self._shielded(attach):
-                report.fees_attached += 1
-            else:
+            # True only says the fill is stored: the fee itself was set by the commit above.
+            if not await self._shielded(attach):
                 unresolved.add((fee.order_id, fee.transaction_time))
         still_carried = [
             a
             for a in joined.activities
             if a.activity_type.upper() == "FEE" and (a.order_id, a.transaction_time) in unresolved
         ]
-        last_id = _activity_id(page[-1])
-        checkpoints = {FEED_ACTIVITIES: last_id} if last_id and not still_carried else {}
-        await self._commit(
-            report, fills=joined.fills, activities=joined.activities, checkpoints=checkpoints
-        )
+        if attachments and last_id and not still_carried:
+            await self._commit(report, checkpoints={FEED_ACTIVITIES: last_id})
         if self.on_progress is not None:
             self.on_progress(FEED_ACTIVITIES, len(page))
         return still_carried

@@ -100,7 +100,9 @@ class FakeVenue:
     async def list_positions(self) -> list[Position]:
         return []
 
-    async def get_order(self, order_id: str, *, nested: bool | None = None) -> Order:
+    async def get_order(
+        self, order_id: str, *, nested: bool | None = None, on_bad_item: Any = None
+    ) -> Order:
         return self.orders[order_id]
 
     async def iter_orders(self, **filters: Any) -> AsyncIterator[Order]:

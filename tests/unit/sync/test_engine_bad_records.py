@@ -1,0 +1,260 @@
+"""SyncEngine with one bad record on a REST page: the good items beside it are stored, the bad one
+is a quarantine row with its raw payload and reason, the sync completes, and a second sync adds no
+second row. Also: fees attached to fills of an earlier page are counted once, never on a replay.
+
+A real AlpacaClient on an ``httpx.MockTransport`` venue with Alpaca's paging (orders by exclusive
+``after`` on ``submitted_at``, activities by ``page_token``); a real SQLite store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from alpaca_integration.alpaca.client import AlpacaClient
+from alpaca_integration.alpaca.ratelimit import UnlimitedRateBudget
+from alpaca_integration.errors import ParseError
+from alpaca_integration.storage import Store
+from alpaca_integration.sync.engine import FEED_ACTIVITIES, SyncEngine
+
+ACCOUNT = "default"
+T0 = dt.datetime(2025, 6, 2, 14, 30, tzinfo=dt.UTC)
+
+
+def _ts(at: dt.datetime) -> str:
+    return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def order_json(order_id: str, at: dt.datetime, status: str = "new") -> dict[str, Any]:
+    return {
+        "id": order_id,
+        "client_order_id": f"ai-{order_id}",
+        "created_at": _ts(at),
+        "updated_at": _ts(at),
+        "submitted_at": _ts(at),
+        "symbol": "AAPL",
+        "asset_class": "us_equity",
+        "qty": "10",
+        "filled_qty": "0",
+        "order_class": "",
+        "type": "limit",
+        "limit_price": "100",
+        "side": "buy",
+        "time_in_force": "gtc",
+        "status": status,
+        "extended_hours": False,
+    }
+
+
+def fill_json(activity_id: str, order_id: str, at: dt.datetime, **extra: Any) -> dict[str, Any]:
+    body = {
+        "id": activity_id,
+        "activity_type": "FILL",
+        "transaction_time": _ts(at),
+        "type": "fill",
+        "price": "100",
+        "qty": "10",
+        "side": "buy",
+        "symbol": "AAPL",
+        "leaves_qty": "0",
+        "cum_qty": "10",
+        "order_id": order_id,
+        "order_status": "filled",
+    }
+    body.update(extra)
+    return body
+
+
+def fee_json(activity_id: str, order_id: str, at: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": activity_id,
+        "activity_type": "FEE",
+        "activity_sub_type": "REG",
+        "date": at.date().isoformat(),
+        "transaction_time": _ts(at),
+        "net_amount": "-0.05",
+        "symbol": "AAPL",
+        "order_id": order_id,
+        "status": "executed",
+        "description": "REG fee",
+    }
+
+
+class PagedVenue:
+    """``GET /v2/orders`` and ``GET /v2/account/activities`` over fixed lists, paged like Alpaca
+    (ascending only, which is what the engine asks for)."""
+
+    def __init__(self, orders: list[dict[str, Any]], activities: list[dict[str, Any]]) -> None:
+        self.orders = sorted(orders, key=lambda o: (o["submitted_at"], o["id"]))
+        self.activities = sorted(activities, key=lambda a: a["id"])
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        params = dict(request.url.params)
+        path = request.url.path
+        if path == "/v2/orders":
+            rows = self.orders
+            if "after" in params:
+                rows = [o for o in rows if o["submitted_at"] > params["after"]]
+            rows = rows[: int(params.get("limit", "50"))]
+            return httpx.Response(200, content=json.dumps(rows).encode())
+        if path.startswith("/v2/orders/"):
+            wanted = path.rsplit("/", 1)[-1]
+            for order in self.orders:
+                if order["id"] == wanted:
+                    return httpx.Response(200, content=json.dumps(order).encode())
+            return httpx.Response(404, content=b'{"code": 40410000, "message": "not found"}')
+        if path == "/v2/account/activities":
+            rows = self.activities
+            if "page_token" in params:
+                rows = [a for a in rows if a["id"] > params["page_token"]]
+            rows = rows[: int(params.get("page_size", "100"))]
+            return httpx.Response(200, content=json.dumps(rows).encode())
+        raise AssertionError(f"unexpected request {request.method} {request.url}")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+def client_on(venue: PagedVenue) -> AlpacaClient:
+    return AlpacaClient(
+        "KEY",
+        "SECRET",
+        "https://venue.test",
+        rate_budget=UnlimitedRateBudget(),
+        transport=httpx.MockTransport(venue),
+    )
+
+
+def engine_for(client: AlpacaClient, store: Store, **options: Any) -> SyncEngine:
+    # A fixed clock a day after the data keeps the validation's "not in the future" rule quiet.
+    return SyncEngine(ACCOUNT, client, store, now=lambda: T0 + dt.timedelta(days=1), **options)
+
+
+async def test_one_unknown_order_status_is_quarantined_and_the_rest_are_stored(
+    store: Store,
+) -> None:
+    """An order with an unknown status is a quarantine row (raw bytes, reason); the others are
+    stored, the sync completes, and a second sync adds no second row."""
+    orders = [order_json(f"o-{i}", T0 + dt.timedelta(seconds=i)) for i in range(5)]
+    orders[2]["status"] = "teleported"
+    venue = PagedVenue(orders, [])
+    async with client_on(venue) as client:
+        engine = engine_for(client, store)
+        first = await engine.sync_orders()
+        second = await engine.sync_orders()
+    stored = (await store.dump(ACCOUNT))["orders"]
+    assert sorted(stored) == ["o-0", "o-1", "o-3", "o-4"]
+    assert first.quarantined == 1
+    assert second.rows_changed == 0
+    rows = await store.list_quarantine(ACCOUNT)
+    assert len(rows) == 1
+    (row,) = rows
+    assert (row.record_kind, row.record_key, row.source) == ("order", "o-2", "rest")
+    assert "teleported" in row.reason
+    assert json.loads(row.raw) == orders[2]
+
+
+async def test_a_bad_order_ending_a_full_page_does_not_stop_the_paging(store: Store) -> None:
+    """With small pages, a bad order as the last item of a page still lets the listing move on
+    past it: every good order after it is stored."""
+    orders = [order_json(f"o-{i:02d}", T0 + dt.timedelta(seconds=i)) for i in range(12)]
+    orders[3]["status"] = "teleported"  # the last item of the first page of 4
+    orders[7]["status"] = "teleported"  # the last item of the second page
+    venue = PagedVenue(orders, [])
+    async with client_on(venue) as client:
+        engine = engine_for(client, store)
+        original = client.iter_orders
+
+        def small_pages(**filters: Any) -> AsyncIterator[Any]:
+            return original(page_size=4, **filters)
+
+        engine.client.iter_orders = small_pages  # type: ignore[method-assign]
+        report = await engine.sync_orders()
+    stored = (await store.dump(ACCOUNT))["orders"]
+    assert len(stored) == 10
+    assert "o-11" in stored
+    assert report.quarantined == 2
+    assert {r.record_key for r in await store.list_quarantine(ACCOUNT)} == {"o-03", "o-07"}
+
+
+async def test_a_malformed_fill_is_quarantined_and_the_fills_beside_it_are_stored(
+    store: Store,
+) -> None:
+    """A FILL activity without a price is quarantined with its raw payload; the fills before and
+    after it are stored and the activities checkpoint moves to the last good one."""
+    orders = [order_json(f"o-{i}", T0 + dt.timedelta(seconds=i), "filled") for i in range(3)]
+    for order in orders:
+        order.update(filled_qty="10", filled_avg_price="100", filled_at=order["submitted_at"])
+    activities = [
+        fill_json(f"a-{i}", f"o-{i}", T0 + dt.timedelta(seconds=i, milliseconds=5))
+        for i in range(3)
+    ]
+    del activities[1]["price"]
+    venue = PagedVenue(orders, activities)
+    async with client_on(venue) as client:
+        engine = engine_for(client, store)
+        await engine.sync_orders()
+        first = await engine.sync_activities()
+        again = await engine.sync_activities()
+    dump = await store.dump(ACCOUNT)
+    assert sorted(f["order_id"] for f in dump["fills"]) == ["o-0", "o-2"]
+    assert first.quarantined == 1
+    assert again.rows_changed == 0
+    (row,) = await store.list_quarantine(ACCOUNT)
+    assert (row.record_kind, row.record_key) == ("activity", "a-1")
+    assert "price" in row.reason
+    assert json.loads(row.raw) == activities[1]
+    assert await store.get_checkpoint(ACCOUNT, FEED_ACTIVITIES) == "a-2"
+
+
+async def test_without_the_hook_the_client_still_raises_on_a_bad_order() -> None:
+    """The client's default (no on_bad_item) is unchanged: a bad item raises ParseError."""
+    orders = [order_json("o-1", T0), order_json("o-2", T0 + dt.timedelta(seconds=1), "teleported")]
+    async with client_on(PagedVenue(orders, [])) as client:
+        with pytest.raises(ParseError, match="teleported"):
+            [order async for order in client.iter_orders(direction="asc")]
+
+
+async def test_a_fee_on_a_later_page_is_counted_once_and_a_replay_counts_none(
+    store: Store,
+) -> None:
+    """A FEE whose FILL came on an earlier page is attached and counted as one fee; replaying the
+    same pages from an older checkpoint reports 0 fees attached and leaves the fee as it was."""
+    order = order_json("o-1", T0, "filled")
+    order.update(filled_qty="10", filled_avg_price="100", filled_at=order["submitted_at"])
+    at = T0 + dt.timedelta(milliseconds=5)
+    activities = [
+        fill_json("a-1", "o-1", at),
+        fee_json("a-2", "o-1", at),
+        fill_json("a-3", "o-1", at + dt.timedelta(seconds=1), cum_qty="10", qty="0.0001"),
+    ]
+    del activities[2]["order_id"]  # a bad FILL after the fee: it must not block the checkpoint
+    venue = PagedVenue([order], activities)
+    async with client_on(venue) as client:
+        # batch_size=1: every activity is a page of its own, so the FEE never meets its FILL.
+        engine = engine_for(client, store, batch_size=1)
+        await engine.sync_orders()
+        first = await engine.sync_activities()
+        fee_after_first = (await store.dump(ACCOUNT))["fills"][0]["fee"]
+        await store.apply(ACCOUNT, checkpoints={FEED_ACTIVITIES: "a-0"})
+        replay = await engine.sync_activities()
+    fills = (await store.dump(ACCOUNT))["fills"]
+    assert first.fees_attached == 1
+    assert str(fee_after_first) == "0.05"
+    assert replay.fees_attached == 0
+    assert replay.rows_changed == 0
+    assert [str(f["fee"]) for f in fills] == ["0.05"]
+    assert await store.get_checkpoint(ACCOUNT, FEED_ACTIVITIES) == "a-2"
