@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -230,10 +230,10 @@ def upsert(dialect_name: str, table: sa.Table) -> Any:
 class BulkInsert:
     """One INSERT of many rows into ``table``, the fastest way each dialect offers.
 
-    PostgreSQL: the rows are COPYed (binary) into a per-connection temporary staging table, then
-    one ``INSERT .. SELECT .. FROM staging ON CONFLICT ..`` applies them: no statement grows with
-    the row count and no per-row SQL is rendered. SQLite: a multi-row ``VALUES`` (SQLAlchemy's
-    insertmanyvalues). ``insert`` has the dialect's ON CONFLICT methods and ``.excluded``; build
+    PostgreSQL (staged): the rows are COPYed (binary) into a per-connection temporary staging
+    table, then one ``INSERT .. SELECT .. FROM staging ON CONFLICT ..`` applies them: no
+    statement grows with the row count and no per-row SQL is rendered. SQLite, and PostgreSQL
+    unstaged (``stage`` empty): a multi-row ``VALUES`` (SQLAlchemy's insertmanyvalues). ``insert`` has the dialect's ON CONFLICT methods and ``.excluded``; build
     the final statement from it once and pass it to ``run``.
     """
 
@@ -243,6 +243,10 @@ class BulkInsert:
     insert: Any
     stage: str = ""
     processors: tuple[Any, ...] = ()
+    # (id(statement), row count) -> the statement rendered once for that many rows.
+    _rendered: dict[tuple[int, int], _RenderedInsert] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     async def run(
         self,
@@ -256,14 +260,32 @@ class BulkInsert:
         returned: list[Any] = []
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
-            if self.dialect == POSTGRESQL:
+            if self.stage:
                 await self._stage(connection, part, fresh=start == 0)
                 result = await connection.execute(statement)
+            elif len(part) <= RENDERED_ROWS:
+                result = await self._run_rendered(connection, statement, part)
             else:
                 result = await connection.execute(statement, list(part))
             if result.returns_rows:
                 returned.extend(result.all())
         return returned
+
+    async def _run_rendered(
+        self, connection: AsyncConnection, statement: Any, rows: Sequence[Mapping[str, Any]]
+    ) -> Any:
+        # SQLAlchemy never caches the compiled form of an INSERT .. ON CONFLICT (the dialects'
+        # Insert constructs have no cache key), so executing the statement would compile it on
+        # every call: about a millisecond for the orders upsert, more than its round trip. It is
+        # rendered here once per row count instead, and sent as driver SQL with its values
+        # passed through the columns' own bind processors.
+        key = (id(statement), len(rows))
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = self._rendered[key] = _render_insert(
+                connection.dialect, self.table, self.columns, statement, len(rows)
+            )
+        return await connection.exec_driver_sql(rendered.sql, rendered.parameters(rows))
 
     async def _stage(
         self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]], *, fresh: bool
@@ -295,6 +317,53 @@ class BulkInsert:
             ) from exc
 
 
+# Up to this many rows, an unstaged bulk statement is rendered once per row count and reused
+# (beyond it, SQLAlchemy's insertmanyvalues batches the rows; SQLite caps a statement's
+# parameters, which a few hundred rows of a wide table would exceed).
+RENDERED_ROWS = 100
+
+
+@dataclass(frozen=True)
+class _RenderedInsert:
+    """A bulk statement compiled for a fixed number of rows, with how to fill its parameters."""
+
+    sql: str
+    # Per positional parameter: (row index, column name) or (-1, constant value).
+    slots: tuple[tuple[int, Any], ...]
+    processors: tuple[Any, ...]
+    # The statement keeps its identity alive while it is a key of BulkInsert._rendered.
+    statement: Any
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
+        values: list[Any] = []
+        for (index, name), process in zip(self.slots, self.processors, strict=True):
+            value = name if index < 0 else rows[index][name]
+            values.append(value if process is None else process(value))
+        return tuple(values)
+
+
+def _render_insert(
+    dialect: Dialect, table: sa.Table, columns: Sequence[str], statement: Any, count: int
+) -> _RenderedInsert:
+    names = {f"r{index}_{name}": (index, name) for index in range(count) for name in columns}
+    multi = statement.values(
+        [
+            {name: sa.bindparam(f"r{index}_{name}", type_=table.c[name].type) for name in columns}
+            for index in range(count)
+        ]
+    )
+    compiled = multi.compile(dialect=dialect)
+    if compiled.positiontup is None:  # pragma: no cover - both drivers are positional
+        raise StorageError(f"the {dialect.name} driver's parameter style is not positional")
+    slots: list[tuple[int, Any]] = []
+    processors: list[Any] = []
+    for bind_name in compiled.positiontup:
+        bind = compiled.binds[bind_name]
+        slots.append(names.get(bind_name, (-1, bind.effective_value)))
+        processors.append(bind.type.dialect_impl(dialect).bind_processor(dialect))
+    return _RenderedInsert(compiled.string, tuple(slots), tuple(processors), statement)
+
+
 def _processor(column_type: Any) -> Any:
     if isinstance(column_type, Amount):
         return _postgres_amount
@@ -305,23 +374,27 @@ def _processor(column_type: Any) -> Any:
     return None
 
 
-def bulk_insert(dialect_name: str, table: sa.Table) -> BulkInsert:
-    """A ``BulkInsert`` of every column of ``table`` (except generated surrogate keys)."""
+def bulk_insert(dialect_name: str, table: sa.Table, *, staged: bool = True) -> BulkInsert:
+    """A ``BulkInsert`` of every column of ``table`` (except generated surrogate keys).
+
+    ``staged=False`` gives the multi-row ``VALUES`` form on PostgreSQL too: the cheaper one for a
+    handful of rows (one round trip, against the staging path's CREATE, COPY and INSERT).
+    """
     columns = [
         column
         for column in table.columns
         if not (column.primary_key and column.autoincrement is True)
     ]
     names = tuple(column.name for column in columns)
-    if dialect_name != POSTGRESQL:
+    if dialect_name != POSTGRESQL or not staged:
         return BulkInsert(dialect_name, table, names, upsert(dialect_name, table))
     # Named after the columns, so a connection that outlives a migration never COPYs into a
     # staging table of the old shape.
     digest = hashlib.sha256(",".join(names).encode()).hexdigest()[:8]
     stage = f"stage_{table.name}_{digest}"
-    staged = sa.table(stage, *[sa.column(name) for name in names])
+    staging = sa.table(stage, *[sa.column(name) for name in names])
     statement = postgresql.insert(table).from_select(
-        list(names), sa.select(*[staged.c[name] for name in names])
+        list(names), sa.select(*[staging.c[name] for name in names])
     )
     processors = tuple(_processor(column.type) for column in columns)
     return BulkInsert(dialect_name, table, names, statement, stage, processors)

@@ -112,8 +112,15 @@ INTEGRATION_PREFIX = "ai-"
 _CHUNK = 500
 # Rows per bulk statement: bounded so one huge apply never builds one huge statement.
 _BULK_ROWS = 5000
+# Up to this many rows, a bulk write on PostgreSQL is a plain multi-row INSERT .. VALUES rather
+# than COPY into a staging table: the staging path's fixed cost (CREATE TEMP TABLE IF NOT EXISTS,
+# the COPY's own round trips) dominates a stream event's few rows.
+_SMALL_BATCH = 100
 _TERMINAL = sorted(status.value for status in TERMINAL_ORDER_STATUSES)
 _ZERO = Decimal(0)
+# Order columns only some reports carry (a leg's own stream events name no parent): once known
+# they are kept, and any report that has them fills them in.
+_ORDER_LINEAGE = ("parent_id", "replaces", "replaced_by")
 _T = TypeVar("_T")
 
 OrderFilter = Literal["all", "open", "closed"]
@@ -184,6 +191,35 @@ def _merge_fill_rows(existing: dict[str, Any], incoming: dict[str, Any]) -> dict
     return merged
 
 
+def _fee_rows(account: str) -> Any:
+    """The account's FEE activities that count towards an execution's fee."""
+    return sa.and_(
+        activities.c.account == account,
+        sa.func.upper(activities.c.activity_type) == "FEE",
+        activities.c.order_id.isnot(None),
+        activities.c.transaction_time.isnot(None),
+        activities.c.net_amount.isnot(None),
+        sa.func.coalesce(activities.c.status, "") != "canceled",
+    )
+
+
+def _is_fee(activity_row: Mapping[str, Any]) -> bool:
+    return str(activity_row["activity_type"]).upper() == "FEE"
+
+
+def _merge_lineage(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """Two reports of one order in one batch -> ``later``'s state with the lineage both know
+    (the rules of the SQL upsert, in Python)."""
+    merged = dict(later)
+    for name in _ORDER_LINEAGE:
+        if earlier[name] is not None:
+            merged[name] = earlier[name]
+    # The report that names the parent decides ownership (a leg belongs to its root).
+    if earlier["parent_id"] is not None or later["parent_id"] is None:
+        merged["external"] = earlier["external"]
+    return merged
+
+
 def _quarantine_key(record_key: str | None, raw: bytes) -> str:
     if record_key:
         return record_key
@@ -228,7 +264,7 @@ class Store:
         self._database = database
         self.data_source = data_source
         self.integration_prefix = integration_prefix
-        self._statements: dict[str, tuple[BulkInsert, Any]] = {}
+        self._statements: dict[tuple[str, bool], tuple[BulkInsert, Any]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -367,10 +403,14 @@ class Store:
         the RETURNING rows, if any."""
         if not rows:
             return []
-        cached = self._statements.get(name)
+        # A page of the sync takes the staged (COPY) path; an event's handful of rows the plain
+        # multi-row VALUES one, which costs one round trip instead of three.
+        staged = len(rows) > _SMALL_BATCH
+        key = (name, staged)
+        cached = self._statements.get(key)
         if cached is None:
-            bulk = bulk_insert(self.dialect, table)
-            cached = self._statements[name] = (bulk, build(bulk))
+            bulk = bulk_insert(self.dialect, table, staged=staged)
+            cached = self._statements[key] = (bulk, build(bulk))
         bulk, statement = cached
         return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS)
 
@@ -574,7 +614,7 @@ class Store:
         if known is None or progress > known:
             _aware(order.last_event_at, f"order {order.id} timestamps: last_event_at")
             batch.order_progress[order.id] = progress
-            batch.order_rows[order.id] = codec.order_row(
+            row = codec.order_row(
                 order,
                 account=account,
                 external=not internal,
@@ -583,6 +623,27 @@ class Store:
                 now=now,
                 parent_id=parent_id,
             )
+            earlier = batch.order_rows.get(order.id)
+            batch.order_rows[order.id] = row if earlier is None else _merge_lineage(earlier, row)
+        else:
+            # An older copy: its state loses, but it may know the lineage the newer one lacks.
+            earlier = batch.order_rows[order.id]
+            parent = order.parent_id or parent_id
+            if earlier["parent_id"] is None and parent is not None:
+                batch.order_rows[order.id] = _merge_lineage(
+                    earlier,
+                    {
+                        **earlier,
+                        "parent_id": parent,
+                        "replaces": order.replaces,
+                        "replaced_by": order.replaced_by,
+                        "external": not internal,
+                    },
+                )
+            else:
+                for name in ("replaces", "replaced_by"):
+                    if earlier[name] is None:
+                        earlier[name] = getattr(order, name)
         for leg in order.legs:
             # A leg belongs to whoever placed its root order.
             self._add_order(batch, leg, order.id, internal, account, source, now)
@@ -611,13 +672,17 @@ class Store:
         now: dt.datetime,
         careful: bool,
     ) -> ApplyResult:
-        state = await self._lock_account(connection, account, now)
+        state = await self._lock_account(connection, account, now, probe_fees=bool(batch.fee_keys))
         order_ids = await self._upsert_orders(connection, account, batch)
         activity_count = await self._upsert_activities(connection, batch)
         if careful:
             await self._screen_fills_against_store(connection, account, batch)
         fill_count = await self._upsert_fills(connection, batch)
-        fee_count = await self._recompute_fees(connection, account, batch.fee_keys, now)
+        fee_count = 0
+        if state.get("has_fees") or any(_is_fee(row) for row in batch.activity_rows):
+            # Skipped when the account has no FEE activity at all (the lock's probe said so and
+            # this batch brings none), which is the stream's steady state on many accounts.
+            fee_count = await self._recompute_fees(connection, account, batch.fee_keys, now)
         snapshot_count, account_updated = await self._apply_snapshot(
             connection, account, batch, state
         )
@@ -643,15 +708,21 @@ class Store:
         )
 
     async def _lock_account(
-        self, connection: AsyncConnection, account: str, now: dt.datetime
+        self,
+        connection: AsyncConnection,
+        account: str,
+        now: dt.datetime,
+        *,
+        probe_fees: bool = False,
     ) -> dict[str, Any]:
         """Lock the account's row (creating it the first time): writers of one account queue
-        here."""
-        locked = (
-            sa.select(accounts.c.snapshot_at, accounts.c.positions_at)
-            .where(accounts.c.account == account)
-            .with_for_update()
-        )
+        here. ``probe_fees`` also asks, in the same round trip, whether the account has any FEE
+        activity stored (``has_fees``)."""
+        columns: list[Any] = [accounts.c.snapshot_at, accounts.c.positions_at]
+        if probe_fees:
+            fees = sa.select(sa.literal(1)).where(_fee_rows(account))
+            columns.append(sa.exists(fees).label("has_fees"))
+        locked = sa.select(*columns).where(accounts.c.account == account).with_for_update()
         row = (await connection.execute(locked)).mappings().first()
         if row is None:
             await connection.execute(
@@ -669,7 +740,7 @@ class Store:
         rows = list(batch.order_rows.values())
         if not rows:
             return []
-        await self._inherit_ownership(connection, account, batch.order_rows)
+        inherited = await self._inherit_ownership(connection, account, batch.order_rows)
 
         def build(bulk: BulkInsert) -> Any:
             excluded = bulk.insert.excluded
@@ -685,30 +756,64 @@ class Store:
                     self._num(excluded.filled_qty) > self._num(orders.c.filled_qty),
                 ),
             )
+            # Only a newer report replaces the order's state; its lineage (parent_id, replaces,
+            # replaced_by) is kept once known and filled in from any report that has it, even an
+            # older one: a leg's own stream events name no parent.
             update: dict[str, Any] = {
-                column.name: excluded[column.name]
+                column.name: sa.case((newer, excluded[column.name]), else_=orders.c[column.name])
                 for column in orders.columns
-                if column.name not in ("account", "id", "external")
+                if column.name not in ("account", "id", "external", *_ORDER_LINEAGE)
             }
-            # Ownership only ever moves towards "ours" (a later report recognising the order).
-            update["external"] = sa.and_(orders.c.external, excluded.external)
+            for name in _ORDER_LINEAGE:
+                update[name] = sa.func.coalesce(orders.c[name], excluded[name])
+            gains_parent = sa.and_(orders.c.parent_id.is_(None), excluded.parent_id.isnot(None))
+            # Ownership is decided once per lineage: a leg belongs to its root, so the report
+            # that first names the parent decides it (a report without one says nothing about
+            # the root); otherwise the stored flag stands, whoever set it (mark_external, i.e.
+            # reconciliation, included).
+            update["external"] = sa.case((gains_parent, excluded.external), else_=orders.c.external)
+            gains_lineage = sa.or_(
+                *[
+                    sa.and_(orders.c[name].is_(None), excluded[name].isnot(None))
+                    for name in _ORDER_LINEAGE
+                ]
+            )
             return bulk.insert.on_conflict_do_update(
-                index_elements=[orders.c.account, orders.c.id], set_=update, where=newer
+                index_elements=[orders.c.account, orders.c.id],
+                set_=update,
+                where=sa.or_(newer, gains_lineage),
             ).returning(orders.c.id)
 
         returned = await self._bulk(connection, "orders", orders, rows, build)
-        return [str(row[0]) for row in returned]
+        changed = [str(row[0]) for row in returned]
+        if inherited:
+            # The upsert keeps a stored flag; a replacement stored as external before what it
+            # replaces was known is recognised now.
+            result = await connection.execute(
+                sa.update(orders)
+                .where(
+                    orders.c.account == account,
+                    orders.c.id.in_(inherited),
+                    orders.c.external,
+                    orders.c.parent_id.is_(None),
+                )
+                .values(external=False)
+                .returning(orders.c.id)
+            )
+            known = set(changed)
+            changed += [str(order_id) for (order_id,) in result.all() if order_id not in known]
+        return changed
 
     async def _inherit_ownership(
         self, connection: AsyncConnection, account: str, rows: dict[str, dict[str, Any]]
-    ) -> None:
+    ) -> list[str]:
         """A replacement order belongs to whoever placed the order it replaces (a replace may
-        give it a venue-generated client_order_id)."""
+        give it a venue-generated client_order_id). Returns the root orders recognised so."""
         pending = {
             order_id: row for order_id, row in rows.items() if row["external"] and row["replaces"]
         }
         if not pending:
-            return
+            return []
         external = {order_id: bool(row["external"]) for order_id, row in rows.items()}
         stored = sorted({row["replaces"] for row in pending.values()} - set(rows))
         for chunk in _chunks(stored):
@@ -729,6 +834,11 @@ class Store:
                     break
                 earlier = rows.get(previous)
                 previous = None if earlier is None else earlier["replaces"]
+        return sorted(
+            order_id
+            for order_id, row in pending.items()
+            if not row["external"] and row["parent_id"] is None
+        )
 
     # -- activities
 
@@ -874,19 +984,7 @@ class Store:
         """Set each touched execution's fee to the sum of its stored FEE activities."""
         if not keys:
             return 0
-        fee_type = sa.func.upper(activities.c.activity_type) == "FEE"
-        fee_rows = sa.and_(
-            activities.c.account == account,
-            fee_type,
-            activities.c.order_id.isnot(None),
-            activities.c.transaction_time.isnot(None),
-            activities.c.net_amount.isnot(None),
-            sa.func.coalesce(activities.c.status, "") != "canceled",
-        )
-        if fallback is None:
-            probe = await connection.execute(sa.select(sa.literal(1)).where(fee_rows).limit(1))
-            if probe.first() is None:
-                return 0
+        fee_rows = _fee_rows(account)
         order_ids = sorted({order_id for order_id, _ in keys})
         totals: dict[tuple[str, dt.datetime], Decimal] = {}
         for chunk in _chunks(order_ids):
@@ -952,14 +1050,13 @@ class Store:
         row = batch.snapshot_row
         if row is None:
             return 0, False
-        statement = (
-            self._upsert(account_snapshots)
-            .on_conflict_do_nothing(
+
+        def build(bulk: BulkInsert) -> Any:
+            return bulk.insert.on_conflict_do_nothing(
                 index_elements=[account_snapshots.c.account, account_snapshots.c.observed_at]
-            )
-            .returning(account_snapshots.c.observed_at)
-        )
-        inserted = len((await connection.execute(statement, row)).all())
+            ).returning(account_snapshots.c.observed_at)
+
+        inserted = len(await self._bulk(connection, "snapshots", account_snapshots, [row], build))
         observed_at: dt.datetime = row["observed_at"]
         latest = state.get("snapshot_at")
         if latest is not None and observed_at <= latest:
@@ -1090,20 +1187,23 @@ class Store:
         return len((await connection.execute(statement, rows)).all())
 
     async def _upsert_checkpoints(self, connection: AsyncConnection, batch: _Batch) -> int:
-        if not batch.checkpoint_rows:
-            return 0
-        statement = self._upsert(sync_checkpoints)
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=[sync_checkpoints.c.account, sync_checkpoints.c.feed],
-            set_={
-                "value": excluded.value,
-                "updated_at": excluded.updated_at,
-                "ingested_at": excluded.ingested_at,
-            },
-            where=sync_checkpoints.c.value != excluded.value,
-        ).returning(sync_checkpoints.c.feed)
-        return len((await connection.execute(statement, batch.checkpoint_rows)).all())
+        def build(bulk: BulkInsert) -> Any:
+            excluded = bulk.insert.excluded
+            return bulk.insert.on_conflict_do_update(
+                index_elements=[sync_checkpoints.c.account, sync_checkpoints.c.feed],
+                set_={
+                    "value": excluded.value,
+                    "updated_at": excluded.updated_at,
+                    "ingested_at": excluded.ingested_at,
+                },
+                where=sync_checkpoints.c.value != excluded.value,
+            ).returning(sync_checkpoints.c.feed)
+
+        return len(
+            await self._bulk(
+                connection, "checkpoints", sync_checkpoints, batch.checkpoint_rows, build
+            )
+        )
 
     # ------------------------------------------------------------------ single writes
 
