@@ -1381,6 +1381,7 @@ class Store:
         account: str,
         *,
         status: OrderFilter = "all",
+        ids: Iterable[str] | None = None,
         statuses: Iterable[OrderStatus | str] | None = None,
         symbols: Iterable[str] | None = None,
         side: OrderSide | str | None = None,
@@ -1395,6 +1396,7 @@ class Store:
     ) -> list[Order]:
         """Orders as flat rows (legs are entries of their own, pointing back with ``parent_id``).
 
+        ``ids`` keeps those venue ids only.
         ``status``: open (not terminal), closed (terminal) or all; ``statuses`` narrows to exact
         statuses. ``created_after`` / ``created_until`` filter on created_at (exclusive /
         inclusive), ``updated_since`` on the last event time. ``top_level`` drops legs;
@@ -1408,6 +1410,8 @@ class Store:
             query = query.where(orders.c.status.in_(_TERMINAL))
         elif status != "all":
             raise StorageError(f"status must be 'open', 'closed' or 'all', got {status!r}")
+        if ids is not None:
+            query = query.where(orders.c.id.in_(list(ids)))
         if statuses is not None:
             query = query.where(orders.c.status.in_([OrderStatus(s).value for s in statuses]))
         if symbols is not None:

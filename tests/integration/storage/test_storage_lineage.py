@@ -167,3 +167,17 @@ async def test_a_replacement_stored_before_its_original_is_recognised_later(
     result = await store.apply("default", orders=[newer])
     assert result.order_ids == ("q-2",)
     assert (await store.external_flags("default"))["q-2"] is False
+
+
+async def test_a_large_page_follows_the_same_lineage_rules(store: Store) -> None:
+    """A 150-order page (PostgreSQL's staged COPY path, not the small-batch VALUES one) fills in
+    a missing parent without rolling the leg back, like a single event does."""
+    await store.apply("default", orders=[_leg_event(OrderStatus.FILLED, 9)], source="stream")
+    fillers = [
+        make_order(id=f"f-{i}", client_order_id=f"ai-f-{i}", created_at=at(i)) for i in range(149)
+    ]
+    result = await store.apply("default", orders=[_bracket(OrderStatus.HELD, 1), *fillers])
+    assert result.orders == 151
+    leg = await _leg(store)
+    assert (leg.status, leg.parent_id) == (OrderStatus.FILLED, "entry")
+    assert (await store.external_flags("default"))["sl"] is False

@@ -321,3 +321,14 @@ async def test_bad_input_is_refused_with_a_clear_error(store: Store) -> None:
     with pytest.raises(StorageError, match="account"):
         await store.apply("", orders=[make_order()])
     assert await store.list_orders("default") == []
+
+
+async def test_list_orders_by_ids_returns_just_those_orders(store: Store) -> None:
+    """ids= narrows the listing to the given orders (unknown ids ignored; an empty list is [])."""
+    await store.apply(
+        "default",
+        orders=[make_order(id=f"n-{i}", client_order_id=f"ai-n-{i}") for i in range(4)],
+    )
+    listed = await store.list_orders("default", ids=["n-2", "n-0", "missing", "n-2"])
+    assert [o.id for o in listed] == ["n-0", "n-2"]
+    assert await store.list_orders("default", ids=[]) == []
