@@ -32,7 +32,7 @@ It never imports the CLI, the flows or the simulator.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -425,6 +425,7 @@ async def reconcile(
     prefix: str | None = None,
     cash_tolerance: Decimal = Decimal("0.01"),
     use_activities: bool = True,
+    apply: Callable[..., Awaitable[Any]] | None = None,
 ) -> ReconcileReport:
     """Compare ``store`` with the broker behind ``client`` for ``account`` and repair (unless
     ``dry_run``). Every finding is written as a row under a new reconciliation run.
@@ -432,7 +433,9 @@ async def reconcile(
     ``prefix`` defines "placed by the integration"; by default the client's own
     ``client_order_id_prefix`` followed by ``-`` (``"ai-"``). ``use_activities=False`` skips the
     FILL/FEE activities and repairs fills from the orders' cumulative figures alone (for venues or
-    keys without the activities endpoint)."""
+    keys without the activities endpoint). ``apply`` replaces ``store.apply`` for the repairs
+    (the monitor passes its sync engine's ``apply_reconciled``, so repairs take the same write
+    path as every other update and reach the cache)."""
     from alpaca_integration.sync.join import join_fees
 
     started = now or dt.datetime.now(dt.UTC)
@@ -528,7 +531,7 @@ async def reconcile(
     if dry_run:
         report.findings = _dry(report.findings)
     else:
-        await store.apply(
+        await (apply or store.apply)(
             account,
             orders=orders_to_write,
             fills=[*fills_to_write, *inferred],

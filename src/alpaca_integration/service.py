@@ -218,7 +218,12 @@ class MonitorService:
         ``reconcile_every`` seconds; its findings and repairs are rows of their own."""
         from alpaca_integration.reconcile import reconcile
 
-        report = await reconcile(runtime.client, self.store, runtime.config.name)
+        report = await reconcile(
+            runtime.client,
+            self.store,
+            runtime.config.name,
+            apply=runtime.engine.apply_reconciled,
+        )
         log.info("reconciliation for %s: %s", runtime.config.name, report.summary())
 
     async def run(self) -> None:

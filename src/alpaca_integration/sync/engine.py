@@ -349,7 +349,7 @@ class SyncEngine:
         orders, fills, activities = await self._validated(orders, fills, activities, report, source)
 
         async def write() -> Any:
-            return await self.store.apply(
+            result = await self.store.apply(
                 self.account,
                 orders=orders,
                 fills=fills,
@@ -360,6 +360,17 @@ class SyncEngine:
                 checkpoints=checkpoints or {},
                 source=source,
             )
+            # Mirrored under the write lock, from the store's rows as committed: the cache then
+            # sees commits in commit order, and a stale report (a late or duplicated event, an old
+            # page that only added lineage) never overwrites a newer state in it.
+            changed = tuple(getattr(result, "order_ids", ()))
+            await self._mirror(
+                orders=await self.store.list_orders(self.account, ids=changed) if changed else [],
+                snapshot=snapshot if getattr(result, "account_updated", True) else None,
+                positions=positions if getattr(result, "positions_refreshed", True) else None,
+                fills=fills,
+            )
+            return result
 
         result = await self._shielded(write)
         report.orders_changed += int(getattr(result, "orders", 0))
@@ -369,8 +380,33 @@ class SyncEngine:
         report.fees_attached += int(getattr(result, "fees", 0))
         if fills:
             self._fills_applied += len(fills)
-        await self._mirror(orders=orders, snapshot=snapshot, positions=positions, fills=fills)
         return result
+
+    async def apply_reconciled(
+        self,
+        account: str,
+        *,
+        orders: Sequence[Order] = (),
+        fills: Sequence[Fill] = (),
+        activities: Sequence[Activity] = (),
+        snapshot: AccountSnapshot | None = None,
+        positions: Sequence[Position] | None = None,
+        source: str = "reconcile",
+    ) -> Any:
+        """Reconciliation's repairs through the one write path (``reconcile(apply=...)``):
+        validated, serialised with the stream and the syncs, and mirrored to the cache, so a
+        repair never leaves the cache behind the store."""
+        if account != self.account:
+            raise ValueError(f"this engine writes account {self.account!r}, not {account!r}")
+        return await self._commit(
+            SyncReport(self.account),
+            orders=orders,
+            fills=fills,
+            activities=activities,
+            snapshot=snapshot,
+            positions=positions,
+            source=source,
+        )
 
     async def _mirror(
         self,
