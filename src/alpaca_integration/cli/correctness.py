@@ -308,7 +308,9 @@ def risk_check(
     notional: str = typer.Option(None, "--notional", help="Dollar amount instead of --qty."),
     limit_price: str = typer.Option(None, "--limit-price", help="Limit price (values the order)."),
     stop_price: str = typer.Option(None, "--stop-price", help="Stop price."),
-    account: str = typer.Option(None, "--account", "-a", help="Account name; default: the first."),
+    account: str = typer.Option(
+        None, "--account", "-a", help="Account name; required when several are configured."
+    ),
     from_broker: bool = typer.Option(
         False, "--from-broker", help="Read positions/open orders from the broker, not the store."
     ),
@@ -318,6 +320,12 @@ def risk_check(
     from alpaca_integration.models import OrderRequest, OrderSide, OrderType
 
     settings, accounts = _settings_and_accounts([account] if account else None)
+    if len(accounts) > 1:
+        # The same rule as `order submit`: a risk answer for the wrong account is worse than none.
+        raise _fail(
+            f"several accounts are configured ({', '.join(a.name for a in accounts)}): "
+            "choose one with --account"
+        )
     config = accounts[0]
     try:
         limits = _limits_for(config)
