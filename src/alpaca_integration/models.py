@@ -23,6 +23,8 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "CLIENT_ORDER_ID_PREFIX",
+    "INTEGRATION_PREFIX",
     "TERMINAL_ORDER_STATUSES",
     "Account",
     "AccountConfiguration",
@@ -494,7 +496,14 @@ class PortfolioHistory(_Model, frozen=True, kw_only=True):
 # --------------------------------------------------------------------------- order intents
 
 
-def new_client_order_id(prefix: str = "ai") -> str:
+CLIENT_ORDER_ID_PREFIX = "ai"
+"""What this integration's client_order_ids start with (then ``-``): it is how the store and
+reconciliation tell orders the integration placed from orders placed elsewhere."""
+
+INTEGRATION_PREFIX = f"{CLIENT_ORDER_ID_PREFIX}-"
+
+
+def new_client_order_id(prefix: str = CLIENT_ORDER_ID_PREFIX) -> str:
     """A fresh client_order_id: set before the first attempt, it is the order's idempotency key."""
     return f"{prefix}-{uuid.uuid4().hex}"
 

@@ -52,7 +52,6 @@ __all__ = [
     "StoreState",
     "evaluate_rules",
     "load_state",
-    "quarantine_frame",
     "record_key",
     "record_kind",
     "run_rules",
@@ -557,20 +556,6 @@ def screen(
         else:
             good.append(record)
     return PageSplit(good=good, quarantined=quarantined)
-
-
-def quarantine_frame(
-    raw: bytes | str, reason: str, *, kind: str = "trade_update", source: str = "stream"
-) -> Quarantined:
-    """A stream frame (or any payload) that could not be parsed, as a quarantine record."""
-    raw_bytes = raw.encode() if isinstance(raw, str) else bytes(raw)
-    return Quarantined(
-        record_kind=kind,
-        record_key=_key_for(None, raw_bytes),
-        reason=reason,
-        raw=raw_bytes,
-        source=source,
-    )
 
 
 # --------------------------------------------------------------------------- quality rules

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import msgspec
 
 from alpaca_integration.models import (
+    INTEGRATION_PREFIX,
     AccountSnapshot,
     Activity,
     DataSource,
@@ -63,7 +64,6 @@ __all__ = [
     "reconcile",
 ]
 
-INTEGRATION_PREFIX = "ai-"
 
 _ZERO = Decimal(0)
 # Inferred prices keep more decimals than any venue price so the stored notional stays exact
@@ -551,11 +551,8 @@ async def reconcile(
     return report
 
 
-async def _external_flags(store: Any, account: str) -> dict[str, bool] | None:
-    method = getattr(store, "external_flags", None)
-    if method is None:
-        return None
-    flags: dict[str, bool] = await method(account)
+async def _external_flags(store: Any, account: str) -> dict[str, bool]:
+    flags: dict[str, bool] = await store.external_flags(account)
     return flags
 
 
@@ -568,8 +565,6 @@ async def _fix_external_flags(
     store: Any, account: str, broker_ids: set[str], external_ids: set[str]
 ) -> None:
     flags = await _external_flags(store, account)
-    if flags is None:
-        return
     should_be_external = sorted(oid for oid in external_ids if flags.get(oid) is False)
     should_be_ours = sorted(oid for oid in broker_ids - external_ids if flags.get(oid) is True)
     if should_be_external:

@@ -119,12 +119,8 @@ async def sync_fills_and_activities(account_name: str) -> dict[str, Any]:
 
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
 async def run_quality_rules(account_name: str) -> int:
-    """Quality rules over the store, when the correctness module provides them; findings count."""
-    from alpaca_integration import quality
-
-    run_rules = getattr(quality, "run_rules", None)
-    if run_rules is None:
-        return 0
+    """Quality rules over the store (``quality.run_rules``); the number of findings."""
+    from alpaca_integration.quality import run_rules
     from alpaca_integration.service import close_store_and_cache, open_store_and_cache
 
     settings = load_settings()

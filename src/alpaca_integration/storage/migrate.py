@@ -31,7 +31,7 @@ from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alpaca_integration.errors import StorageError
 from alpaca_integration.storage.dialect import (
@@ -46,7 +46,6 @@ __all__ = [
     "MIGRATIONS_DIR",
     "VERSION_TABLE",
     "current_revision",
-    "current_revision_on",
     "downgrade",
     "head_revision",
     "known_revisions",
@@ -166,11 +165,6 @@ async def _read(target: str | AsyncEngine, fn: Any) -> Any:
 async def current_revision(target: str | AsyncEngine) -> str | None:
     """The database's revision (None: the store's tables were never created there)."""
     result: str | None = await _read(target, _current)
-    return result
-
-
-async def current_revision_on(connection: AsyncConnection) -> str | None:
-    result: str | None = await connection.run_sync(_current)
     return result
 
 

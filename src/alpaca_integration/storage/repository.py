@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alpaca_integration.errors import StorageError
 from alpaca_integration.models import (
+    INTEGRATION_PREFIX,
     TERMINAL_ORDER_STATUSES,
     AccountSnapshot,
     Activity,
@@ -106,8 +107,6 @@ __all__ = ["INTEGRATION_PREFIX", "Store"]
 
 log = logging.getLogger(__name__)
 
-# What models.new_client_order_id (and so the client) puts in front of every order it submits.
-INTEGRATION_PREFIX = "ai-"
 
 _CHUNK = 500
 # Rows per bulk statement: bounded so one huge apply never builds one huge statement.

@@ -30,7 +30,6 @@ from alpaca_integration.models import (
     Activity,
     Fill,
     Order,
-    OrderSide,
     Position,
     PositionSide,
     TradeUpdate,
@@ -42,7 +41,6 @@ __all__ = [
     "join_fees",
     "max_submitted_at",
     "position_after_fill",
-    "signed_qty",
 ]
 
 _ZERO = Decimal(0)
@@ -173,8 +171,3 @@ def position_after_fill(
         observed_at=observed_at,
     )
     return symbol, position
-
-
-def signed_qty(side: OrderSide, qty: Decimal) -> Decimal:
-    """A fill's effect on the position: buys add, sells subtract."""
-    return qty if side is OrderSide.BUY else -qty
