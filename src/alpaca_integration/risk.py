@@ -5,8 +5,12 @@ Limits live per account in the accounts file (``[accounts.NAME.risk]``, a plain 
 :class:`RiskLimits` with one clear ``ConfigError`` per mistake. Every order the integration places
 passes :func:`check_order` (pure) before a request is sent; :func:`make_pre_trade_check` builds the
 async hook that ``AlpacaClient.submit_order(..., pre_trade_check=...)`` runs, reading the current
-positions and open orders from the store (or the client). A refusal is ``RiskLimitError`` whose
-``limit`` names the limit and whose message says the value, the limit and what to do.
+positions and open orders from the store (or the client). A replace is checked as the order it
+would become (:func:`replaced_order_request`, :func:`check_replace`): the old order's remaining
+quantity is released, so the old order is left out of the open orders it is compared with; the
+hook's ``check_replace`` method is what ``AlpacaClient.replace_order`` runs. A refusal is
+``RiskLimitError`` whose ``limit`` names the limit and whose message says the value, the limit and
+what to do.
 
 Exposure: :func:`measure_exposure` turns positions into an :class:`ExposureSnapshot` (gross, net,
 long, short, per symbol), :func:`exposure_breaches` compares it with the limits, and
@@ -27,7 +31,7 @@ storage or simulator modules (those are reached through small protocols).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_UP, Decimal
 from typing import Any, Protocol
 
@@ -40,22 +44,27 @@ from alpaca_integration.models import (
     OrderRequest,
     OrderSide,
     OrderStatus,
+    OrderType,
     Position,
+    ReplaceRequest,
 )
 
 __all__ = [
     "ExposureSnapshot",
     "PreTradeCheck",
     "RiskBreach",
+    "RiskCheck",
     "RiskLimits",
     "RiskState",
     "SymbolLimits",
     "check_order",
+    "check_replace",
     "exposure_breaches",
     "make_pre_trade_check",
     "measure_exposure",
     "order_reference_price",
     "record_exposure",
+    "replaced_order_request",
 ]
 
 _ZERO = Decimal(0)
@@ -320,7 +329,15 @@ def check_order(
             "price. Fix: send a qty instead of a notional, or a limit price",
             account,
         )
-    if limits.needs_prices and price is None:
+    # A notional order's own notional is its order value: only the position and exposure limits
+    # need a price then.
+    needs_price = (
+        (limits.max_order_notional is not None and request.notional is None)
+        or limits.position_notional_limit(symbol) is not None
+        or limits.max_gross_exposure is not None
+        or limits.max_net_exposure is not None
+    )
+    if needs_price and price is None:
         raise _refuse(
             "reference_price",
             f"no reference price is known for {symbol}, so notional limits cannot be checked. "
@@ -427,6 +444,79 @@ def _position_values(state: RiskState) -> dict[str, Decimal]:
     return values
 
 
+# --------------------------------------------------------------------------- replaces
+
+
+def replaced_order_request(old: Order, change: ReplaceRequest) -> OrderRequest:
+    """The order ``old`` becomes once ``change`` is applied (fields left None keep their value),
+    as an ``OrderRequest`` a check can value. It carries the replacement's client_order_id.
+
+    The quantity is the replacement's whole quantity (``change.qty``, else the old order's): the
+    old order's filled part is already in the position, so counting it again errs on the safe
+    side. ``RiskLimitError(limit="replace")`` when the old order has no side (nothing to check).
+    """
+    if old.side is None:
+        raise RiskLimitError(
+            f"order {old.id} has no side, so the replace cannot be checked against the risk "
+            "limits. Fix: cancel it and submit a new order instead",
+            limit="replace",
+        )
+    limit_price = change.limit_price if change.limit_price is not None else old.limit_price
+    stop_price = change.stop_price if change.stop_price is not None else old.stop_price
+    trail_price, trail_percent = old.trail_price, old.trail_percent
+    if change.trail is not None:
+        # The venue applies ``trail`` to whichever trail the order already has.
+        if old.trail_percent is not None:
+            trail_percent = change.trail
+        else:
+            trail_price = change.trail
+    qty: Decimal | None = change.qty if change.qty is not None else old.qty
+    notional = old.notional if qty is None else None
+    order_type = old.type
+    if order_type is None:
+        order_type = OrderType.LIMIT if limit_price is not None else OrderType.MARKET
+    return OrderRequest(
+        symbol=old.symbol,
+        side=old.side,
+        type=order_type,
+        time_in_force=change.time_in_force or old.time_in_force,
+        qty=qty,
+        notional=notional,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        trail_price=trail_price,
+        trail_percent=trail_percent,
+        extended_hours=old.extended_hours,
+        client_order_id=change.client_order_id,
+        order_class=old.order_class,
+        position_intent=old.position_intent,
+    )
+
+
+def _without_order(state: RiskState, order_id: str) -> RiskState:
+    remaining = tuple(order for order in state.open_orders if order.id != order_id)
+    return msgspec.structs.replace(state, open_orders=remaining)
+
+
+def check_replace(
+    old: Order,
+    change: ReplaceRequest,
+    state: RiskState,
+    limits: RiskLimits,
+    *,
+    account: str | None = None,
+) -> None:
+    """Refuse replacing ``old`` with ``change`` if the resulting order breaks a limit; pure.
+
+    The replacement is checked like a new order (:func:`check_order`) against ``state`` without
+    ``old``: the venue releases the old order's remaining quantity when the replacement takes its
+    place, so counting both would refuse harmless replaces, and counting neither would let a
+    replace raise the quantity past a limit.
+    """
+    request = replaced_order_request(old, change)
+    check_order(request, _without_order(state, old.id), limits, account=account)
+
+
 # --------------------------------------------------------------------------- pre-trade hook
 
 PreTradeCheck = Callable[[OrderRequest], Awaitable[None]]
@@ -441,7 +531,9 @@ class _StoreLike(Protocol):
 class _ClientLike(Protocol):
     async def list_positions(self) -> Sequence[Position]: ...
 
-    async def list_orders(self, *, status: str = ..., nested: bool = ...) -> Sequence[Order]: ...
+    def iter_orders(
+        self, *, status: str = ..., nested: bool | None = ...
+    ) -> AsyncIterator[Order]: ...
 
 
 PriceLookup = Callable[[str], Awaitable[Decimal | None]]
@@ -455,7 +547,8 @@ async def _load_state(
         orders = list(await source.open_orders(account))
     else:
         positions = list(await source.list_positions())
-        orders = list(await source.list_orders(status="open", nested=True))
+        # Every page: one page (the venue's default 50) would hide the rest of the open orders.
+        orders = [order async for order in source.iter_orders(status="open", nested=True)]
     prices: dict[str, Decimal] = {}
     if price_lookup is not None:
         looked_up = await price_lookup(symbol)
@@ -464,31 +557,69 @@ async def _load_state(
     return RiskState.from_records(positions, orders, prices)
 
 
+class RiskCheck:
+    """The pre-trade hook :func:`make_pre_trade_check` returns.
+
+    ``await check(request)`` checks a new order; ``await check.check_replace(old, change)`` checks
+    a replace (``AlpacaClient.replace_order`` calls it). Both read the current state from the
+    source first, and refuse with ``RiskLimitError``; a halted account refuses without reading.
+    """
+
+    def __init__(
+        self,
+        source: _StoreLike | _ClientLike | Any,
+        limits: RiskLimits,
+        *,
+        account: str = "default",
+        price_lookup: PriceLookup | None = None,
+    ) -> None:
+        self.source = source
+        self.limits = limits
+        self.account = account
+        self.price_lookup = price_lookup
+
+    def __repr__(self) -> str:
+        return f"RiskCheck(account={self.account!r})"
+
+    def _refuse_if_halted(self, request: OrderRequest) -> None:
+        if self.limits.halted:
+            # No state is needed to refuse, and a halted account must refuse even when the store
+            # cannot be read.
+            check_order(request, RiskState(), self.limits, account=self.account)
+
+    async def _state(self, symbol: str) -> RiskState:
+        return await _load_state(
+            self.source, self.account, self.price_lookup, symbol.strip().upper()
+        )
+
+    async def __call__(self, request: OrderRequest) -> None:
+        self._refuse_if_halted(request)
+        state = await self._state(request.symbol)
+        check_order(request, state, self.limits, account=self.account)
+
+    async def check_replace(self, old: Order, change: ReplaceRequest) -> None:
+        self._refuse_if_halted(replaced_order_request(old, change))
+        state = await self._state(old.symbol)
+        check_replace(old, change, state, self.limits, account=self.account)
+
+
 def make_pre_trade_check(
     source: Any,
     limits: RiskLimits,
     *,
     account: str = "default",
     price_lookup: PriceLookup | None = None,
-) -> PreTradeCheck:
-    """An async ``pre_trade_check(request)`` for ``AlpacaClient.submit_order``.
+) -> RiskCheck:
+    """An async ``pre_trade_check(request)`` for ``AlpacaClient.submit_order`` (and, through its
+    ``check_replace`` method, for ``AlpacaClient.replace_order``).
 
     ``source`` is the store (``positions(account)``, ``open_orders(account)``: cheap, no request
-    budget used) or the client (``list_positions()``, ``list_orders(status="open")``: exact, two
-    requests). ``price_lookup(symbol)`` may supply a reference price for symbols with no position
-    (a quote feed); without it a market order on a new symbol is refused only when a notional
-    limit is configured. Raises ``RiskLimitError``; returns None when the order may go.
+    budget used) or the client (``list_positions()``, every page of ``iter_orders(status="open")``:
+    exact, two requests or more). ``price_lookup(symbol)`` may supply a reference price for symbols
+    with no position (a quote feed); without it a market order on a new symbol is refused only
+    when a limit needs its price. Raises ``RiskLimitError``; returns None when the order may go.
     """
-
-    async def pre_trade_check(request: OrderRequest) -> None:
-        if limits.halted:
-            # No state is needed to refuse, and a halted account must refuse even when the store
-            # cannot be read.
-            check_order(request, RiskState(), limits, account=account)
-        state = await _load_state(source, account, price_lookup, request.symbol.strip().upper())
-        check_order(request, state, limits, account=account)
-
-    return pre_trade_check
+    return RiskCheck(source, limits, account=account, price_lookup=price_lookup)
 
 
 # --------------------------------------------------------------------------- exposure

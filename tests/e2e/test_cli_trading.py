@@ -313,3 +313,54 @@ halted = true
     unknown = runner.invoke(app, ["account", "--account", "nope"], env=halted_env)
     assert unknown.exit_code == 2
     assert "main" in unknown.output
+
+
+def _accounts_env(env: dict[str, Any], sim: SimulatorHandle, tmp_path: Path, risk: str) -> Any:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        f"""
+[accounts.main]
+api_key = "{SIM_API_KEY}"
+secret_key = "{SIM_SECRET_KEY}"
+base_url = "{sim.base_url}"
+
+[accounts.main.risk]
+{risk}
+""",
+        encoding="utf-8",
+    )
+    return {**env, "ALPACA_ACCOUNTS_FILE": str(accounts)}
+
+
+def test_order_replace_passes_the_pre_trade_risk_check(
+    env: dict[str, Any], sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    """A replace raising qty past max_order_qty is refused unsent; one within it goes through."""
+    limited = _accounts_env(env, sim, tmp_path, 'max_order_qty = "5"')
+    placed = cli_json(
+        limited, "order", "submit", "AAPL", "buy", "--qty", "5", "--type", "limit",
+        "--limit-price", "50", "--tif", "gtc",
+    )  # fmt: skip
+    wait_status(limited, placed["id"], "new")
+    result = runner.invoke(app, ["order", "replace", placed["id"], "--qty", "8"], env=limited)
+    assert result.exit_code == 1
+    assert "RiskLimitError" in result.output
+    assert "max_order_qty" in result.output
+    assert cli_json(limited, "order", "get", placed["id"])["status"] == "new"
+    replacement = cli_json(limited, "order", "replace", placed["id"], "--qty", "4")
+    assert replacement["replaces"] == placed["id"]
+    assert replacement["qty"] == "4"
+
+
+def test_position_close_is_allowed_while_halted(
+    env: dict[str, Any], sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    """Closing reduces risk: a halted account refuses new orders but may close its positions."""
+    placed = cli_json(env, "order", "submit", "AAPL", "buy", "--qty", "3")
+    wait_status(env, placed["id"], "filled")
+    halted = _accounts_env(env, sim, tmp_path, "halted = true")
+    refused = runner.invoke(app, ["order", "submit", "AAPL", "buy", "--qty", "1"], env=halted)
+    assert refused.exit_code == 1
+    assert "halted" in refused.output
+    closing = cli_json(halted, "position", "close", "AAPL")
+    assert (closing["side"], closing["qty"]) == ("sell", "3")

@@ -16,6 +16,11 @@ What it guarantees, and alpaca-py does not:
   order up by that id and only resends (same id) when the venue verifiably does not have it. If
   nothing can be established it raises ``OrderOutcomeUnknownError(client_order_id)``.
   ``replace_order`` does the same with the replacement's own client_order_id.
+* **Risk limits first**: ``submit_order`` and ``replace_order`` run the pre-trade check (a
+  replace is checked as the order it would become) before any request; ``from_account`` and
+  ``from_settings`` install the account's ``[risk]`` limits as that check by default.
+* **Paper unless told otherwise**: the live endpoint (api.alpaca.markets) is refused unless
+  ``allow_live=True`` (``ALPACA_ALLOW_LIVE`` / ``allow_live`` in the accounts file).
 * **Timeouts** on connect, read, write and pool wait.
 * **Typed errors** (``errors``): chosen by HTTP status, Alpaca code and the error body's extra
   fields; message text decides only where Alpaca gives no other signal (``_MESSAGE_RULES``).
@@ -29,7 +34,9 @@ What it guarantees, and alpaca-py does not:
   item raises ``ParseError`` as before.
 
 This module imports ``models``, ``errors``, ``config`` and ``alpaca.{parse,requests,ratelimit}``
-from the package; never storage, sync, flows or the simulator.
+from the package, and ``risk`` lazily (inside the methods that need it: risk never imports the
+client, but keeping it out of the module's imports keeps the client light); never storage, sync,
+flows or the simulator.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, overload
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import msgspec
@@ -68,7 +75,7 @@ from alpaca_integration.alpaca.requests import (
     orders_query,
     validate_order_request,
 )
-from alpaca_integration.config import PAPER_BASE_URL, AccountConfig, AlpacaSettings
+from alpaca_integration.config import LIVE_BASE_URL, PAPER_BASE_URL, AccountConfig, AlpacaSettings
 from alpaca_integration.errors import (
     AlpacaIntegrationError,
     ApiError,
@@ -128,8 +135,27 @@ ACTIVITIES_PAGE_MAX = 100
 _ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
 PreTradeCheck = Callable[[OrderRequest], Awaitable[None]]
-"""An async callable run before any request of ``submit_order``; it refuses by raising (e.g.
-``RiskLimitError``). ``risk.make_pre_trade_check`` builds one from an account's limits."""
+"""An async callable run before any request of ``submit_order`` and ``replace_order``; it refuses
+by raising (e.g. ``RiskLimitError``). ``risk.make_pre_trade_check`` builds one from an account's
+limits. For a replace, a hook with an async ``check_replace(old_order, replace_request)`` method
+gets that call (so it can release the old order's quantity); any other hook is called with the
+order as it would be after the replace (``risk.replaced_order_request``)."""
+
+_LIVE_HOST = (urlsplit(LIVE_BASE_URL).hostname or "").lower()
+
+
+def _refuse_live(url: str, allow_live: bool, setting: str) -> None:
+    """``ConfigError`` when ``url`` is Alpaca's live venue and live trading was not opted in to."""
+    if allow_live or (urlsplit(url).hostname or "").lower() != _LIVE_HOST:
+        return
+    raise ConfigError(
+        f"{url} is Alpaca's LIVE endpoint: real money would be at stake. Use "
+        f"{PAPER_BASE_URL} for paper trading, or opt in to live trading explicitly: "
+        "allow_live=True here, ALPACA_ALLOW_LIVE=true in the environment, or allow_live = true "
+        "in the account's table of the accounts file",
+        setting="ALPACA_ALLOW_LIVE",
+    )
+
 
 _T = TypeVar("_T")
 _ACCOUNT_CONFIGURATION_KEYS = frozenset(
@@ -464,6 +490,7 @@ class AlpacaClient:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         retry: RetryPolicy | None = None,
         pre_trade_check: PreTradeCheck | None = None,
+        allow_live: bool = False,
         client_order_id_prefix: str = "ai",
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 20,
@@ -485,9 +512,11 @@ class AlpacaClient:
                 f"base_url must be an http(s) URL such as {PAPER_BASE_URL}, got {base_url!r}",
                 setting="ALPACA_BASE_URL",
             )
+        _refuse_live(base, allow_live, "ALPACA_BASE_URL")
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ConfigError("connect_timeout and read_timeout must be > 0 seconds")
         self.base_url = base
+        self.allow_live = allow_live
         self.key_id = key_id
         self._secret = SecretStr(_secret_text(secret_key))
         self._owns_budget = rate_budget is None
@@ -527,22 +556,47 @@ class AlpacaClient:
 
     @classmethod
     def from_account(
-        cls, account: AccountConfig, *, redis_url: str | None = None, **options: Any
+        cls,
+        account: AccountConfig,
+        *,
+        redis_url: str | None = None,
+        apply_risk_limits: bool = True,
+        **options: Any,
     ) -> AlpacaClient:
-        """A client for one configured account (``config.load_accounts``)."""
+        """A client for one configured account (``config.load_accounts``).
+
+        When the account has a ``[risk]`` table, its limits become the client's pre-trade check
+        (``risk.make_pre_trade_check(client, limits)``, reading positions and open orders through
+        this client), so every ``submit_order``/``replace_order`` passes them. A
+        ``pre_trade_check=`` option replaces that check; ``apply_risk_limits=False`` leaves it out
+        (only for code that runs its own check). The account's ``allow_live`` is passed on.
+        Invalid limits raise ``ConfigError`` here, before any order can be placed.
+        """
         options.setdefault("rate_limit", account.rate_limit)
-        return cls(
+        options.setdefault("allow_live", account.allow_live)
+        limits = None
+        if apply_risk_limits and account.risk and options.get("pre_trade_check") is None:
+            from alpaca_integration.risk import RiskLimits
+
+            limits = RiskLimits.from_mapping(account.risk, account=account.name)
+        client = cls(
             account.api_key.get_secret_value(),
             account.secret_key,
             account.base_url,
             redis_url=redis_url,
             **options,
         )
+        if limits is not None:
+            from alpaca_integration.risk import make_pre_trade_check
+
+            client.pre_trade_check = make_pre_trade_check(client, limits, account=account.name)
+        return client
 
     @classmethod
     def from_settings(cls, settings: AlpacaSettings | None = None, **options: Any) -> AlpacaClient:
         """A client from ``ALPACA_*`` settings (the environment when ``settings`` is None);
-        shares the key's budget through Redis when ``ALPACA_REDIS_URL`` is set."""
+        shares the key's budget through Redis when ``ALPACA_REDIS_URL`` is set. Built through
+        ``from_account`` (``ALPACA_ALLOW_LIVE`` is passed on; options as there)."""
         from alpaca_integration.config import load_settings
 
         settings = settings or load_settings()
@@ -1289,10 +1343,19 @@ class AlpacaClient:
             client_order_id=client_order_id,
         )
 
-    async def replace_order(self, order_id: str, request: ReplaceRequest) -> Order:
+    async def replace_order(
+        self,
+        order_id: str,
+        request: ReplaceRequest,
+        *,
+        pre_trade_check: PreTradeCheck | None = None,
+    ) -> Order:
         """``PATCH /v2/orders/{order_id}``: the replacement order (a new id), at most once.
 
-        The replacement carries its own client_order_id (set when empty). After an unknown
+        The replacement carries its own client_order_id (set when empty). When a pre-trade check
+        applies (this argument, else the client's), the old order is fetched and the check runs on
+        the order as it would be after the replace, before the PATCH is sent (see
+        ``PreTradeCheck``); a refusal sends nothing. After an unknown
         outcome the replacement is looked up by that id, then the old order is fetched: when its
         ``replaced_by`` is set the new order is returned; when it is still working and not
         replaced, the same PATCH is resent. ``OrderOutcomeUnknownError`` when it cannot be told
@@ -1306,6 +1369,9 @@ class AlpacaClient:
             request = msgspec.structs.replace(request, client_order_id=client_order_id)
         content = msgspec.json.encode(build_replace_body(request))
         path = f"/v2/orders/{_path_part(order_id, 'order_id')}"
+        check = pre_trade_check or self.pre_trade_check
+        if check is not None:
+            await self._check_replace(check, order_id, request)
 
         async def resolve(cause: AlpacaIntegrationError) -> Order | None:
             found = await self._lookup_after_unknown(client_order_id, cause)
@@ -1331,6 +1397,18 @@ class AlpacaClient:
 
         return await self._place("PATCH", path, content, client_order_id, resolve=resolve)
 
+    async def _check_replace(
+        self, check: PreTradeCheck, order_id: str, request: ReplaceRequest
+    ) -> None:
+        old = await self.get_order(order_id, nested=True, lane=Lane.ORDER)
+        check_replace = getattr(check, "check_replace", None)
+        if check_replace is not None:
+            await check_replace(old, request)
+            return
+        from alpaca_integration.risk import replaced_order_request
+
+        await check(replaced_order_request(old, request))
+
     async def cancel_order(self, order_id: str) -> None:
         """``DELETE /v2/orders/{order_id}`` (order lane, retried: a cancel is idempotent)."""
         path = f"/v2/orders/{_path_part(order_id, 'order_id')}"
@@ -1355,11 +1433,27 @@ class AlpacaClient:
         return parse.parse_position(body, self._now())
 
     async def close_all_positions(self, *, cancel_orders: bool = False) -> list[BulkResult]:
-        """``DELETE /v2/positions``: one closing order per position (207). Retried like a
-        cancel: a repeat finds the quantities already held by the first closing orders."""
-        response = await self._call(
-            "DELETE", "/v2/positions", params={"cancel_orders": cancel_orders}, lane=Lane.ORDER
-        )
+        """``DELETE /v2/positions``: one closing order per position (207).
+
+        Resent only after a 429 (the venue did not act). After an unclear failure (timeout,
+        dropped connection, 5xx) the venue may already have placed closing orders, and a resend
+        with ``cancel_orders=True`` would cancel them and place them again: it raises
+        ``OrderOutcomeUnknownError`` instead, for you to check the positions and open orders."""
+        try:
+            response = await self._call(
+                "DELETE",
+                "/v2/positions",
+                params={"cancel_orders": cancel_orders},
+                lane=Lane.ORDER,
+                retry_on=_RETRY_RATE_LIMIT_ONLY,
+            )
+        except (ServerError, TransportError) as exc:
+            raise OrderOutcomeUnknownError(
+                f"close all positions: outcome unknown after {exc}. The venue may already have "
+                "placed closing orders: check the positions and open orders (alpacactl positions, "
+                "alpacactl orders) before trying again",
+                client_order_id="",
+            ) from None
         return parse.parse_bulk_positions(response.content) if response.content.strip() else []
 
     async def close_position(

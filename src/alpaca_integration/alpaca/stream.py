@@ -16,10 +16,13 @@ seconds is treated as a drop. ``last_event_at`` is when the last trade update ar
 ``aclose()`` closes the connection cleanly and ends the iteration. A refused authorization raises
 ``StreamError`` (keys are wrong: retrying would not help).
 
+The live venue's stream (on api.alpaca.markets) is refused unless ``allow_live=True``, as for the
+REST client.
+
 The secret key is sent in the authenticate message and kept in a ``SecretStr``; it never appears in
 a repr, a log line or an error.
 
-This module imports ``models``, ``errors`` and ``alpaca.parse`` from the package (``websockets``
+This module imports ``models``, ``errors``, ``config`` and ``alpaca.parse`` from the package (``websockets``
 for the socket); never the client, storage or sync.
 """
 
@@ -32,6 +35,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
@@ -46,6 +50,7 @@ from alpaca_integration.alpaca.parse import (
     encode_stream_auth,
     encode_stream_listen,
 )
+from alpaca_integration.config import LIVE_BASE_URL, PAPER_BASE_URL, derive_stream_url
 from alpaca_integration.errors import ConfigError, ParseError, StreamError
 from alpaca_integration.models import TradeUpdate
 
@@ -61,6 +66,7 @@ ConnectedCallback = Callable[[], Awaitable[None]]
 GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
 
 _CLEAN_CLOSE_CODES = frozenset({1000, 1001})
+_LIVE_HOST = (urlsplit(LIVE_BASE_URL).hostname or "").lower()
 
 
 class _Drop(Exception):
@@ -91,6 +97,7 @@ class TradeUpdatesStream:
         ping_timeout: float = 20.0,
         handshake_timeout: float = 10.0,
         stable_after: float = 30.0,
+        allow_live: bool = False,
         rng: random.Random | None = None,
     ) -> None:
         secret = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
@@ -104,6 +111,14 @@ class TradeUpdatesStream:
                 f"stream URL must be ws:// or wss://, got {url!r}. Fix: set ALPACA_STREAM_URL, "
                 "or unset it to derive it from ALPACA_BASE_URL",
                 setting="ALPACA_STREAM_URL",
+            )
+        if not allow_live and (urlsplit(url).hostname or "").lower() == _LIVE_HOST:
+            raise ConfigError(
+                f"{url} is the stream of Alpaca's LIVE venue: real money would be at stake. Use "
+                f"{derive_stream_url(PAPER_BASE_URL)} for paper trading, or opt in to live trading "
+                "explicitly: allow_live=True here, ALPACA_ALLOW_LIVE=true in the environment, or "
+                "allow_live = true in the account's table of the accounts file",
+                setting="ALPACA_ALLOW_LIVE",
             )
         for name, value in (
             ("initial_backoff", initial_backoff),

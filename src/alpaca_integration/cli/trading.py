@@ -3,8 +3,10 @@
 
 Each command builds an ``AlpacaClient`` for the chosen account (``--account``, from
 ``ALPACA_ACCOUNTS_FILE`` or the ``ALPACA_*`` environment), prints Rich tables by default and the
-models as JSON with ``--json``. Orders placed here pass the account's pre-trade risk check
-(``risk.make_pre_trade_check``) through ``AlpacaClient.submit_order(pre_trade_check=...)``.
+models as JSON with ``--json``. Orders placed or replaced here pass the account's pre-trade risk
+check (``[accounts.NAME.risk]``, installed by ``AlpacaClient.from_account``; a replace is checked
+as the order it would become). ``position close`` is not checked, not even when the account is
+halted: closing only reduces risk, and it is what a halted account needs to do.
 Errors print one line on stderr and exit non-zero (2 for configuration, 1 for the rest).
 
 Module-level imports stay light (typer and the standard library): the client, httpx, rich and the
@@ -415,12 +417,9 @@ def order_submit(
         ),
     )
 
-    async def action(client: AlpacaClient, config: AccountConfig) -> Any:
-        from alpaca_integration.risk import RiskLimits, make_pre_trade_check
-
-        limits = RiskLimits.from_mapping(config.risk, account=config.name)
-        check = make_pre_trade_check(client, limits, account=config.name)
-        return await client.submit_order(request, pre_trade_check=check)
+    async def action(client: AlpacaClient, _: AccountConfig) -> Any:
+        # The account's risk limits are the client's own pre-trade check (from_account).
+        return await client.submit_order(request)
 
     _show(_run(account, action), as_json, "order placed")
 
@@ -463,7 +462,8 @@ def order_replace(
     as_json: JsonOption = False,
     account: AccountOption = None,
 ) -> None:
-    """Replace a working order (Alpaca creates a new order; the old one becomes 'replaced')."""
+    """Replace a working order (Alpaca creates a new order; the old one becomes 'replaced')
+    after the account's pre-trade risk check on the order as it would be."""
     from alpaca_integration.models import ReplaceRequest, TimeInForce
 
     try:
@@ -480,6 +480,7 @@ def order_replace(
     )
 
     async def action(client: AlpacaClient, _: AccountConfig) -> Any:
+        # Checked by the client's pre-trade check (the account's risk limits, from_account).
         return await client.replace_order(order_id, request)
 
     _show(_run(account, action), as_json, "replacement order")
@@ -538,7 +539,8 @@ def position_close(
     as_json: JsonOption = False,
     account: AccountOption = None,
 ) -> None:
-    """Close one position (fully or partly), or all positions with --all."""
+    """Close one position (fully or partly), or all positions with --all (allowed even when
+    the account is halted: closing reduces risk)."""
     if (symbol is None) == (not close_all):
         raise _fail("give a SYMBOL or --all (not both)", code=2)
     if close_all and not yes:

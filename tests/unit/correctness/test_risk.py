@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -20,14 +20,18 @@ from alpaca_integration.models import (
     OrderType,
     Position,
     PositionSide,
+    ReplaceRequest,
+    TimeInForce,
 )
 from alpaca_integration.risk import (
     RiskLimits,
     RiskState,
     check_order,
+    check_replace,
     exposure_breaches,
     make_pre_trade_check,
     measure_exposure,
+    replaced_order_request,
 )
 
 
@@ -163,6 +167,19 @@ def test_max_order_notional_for_notional_orders() -> None:
     )
     request = OrderRequest(symbol="AAPL", side=OrderSide.BUY, notional=Decimal(501))
     assert refused(request, STATE, limits).limit == "max_order_notional"
+
+
+def test_notional_market_order_needs_no_price_for_max_order_notional() -> None:
+    """A --notional market order on an unpriced symbol is valued by its notional, not refused."""
+    limits = RiskLimits(max_order_notional=Decimal(500))
+    check_order(
+        OrderRequest(symbol="MSFT", side=OrderSide.BUY, notional=Decimal(500)), STATE, limits
+    )
+    over = OrderRequest(symbol="MSFT", side=OrderSide.BUY, notional=Decimal("500.01"))
+    assert refused(over, STATE, limits).limit == "max_order_notional"
+    priced = RiskLimits(max_order_notional=Decimal(500), max_position_notional=Decimal(10**6))
+    under = OrderRequest(symbol="MSFT", side=OrderSide.BUY, notional=Decimal(5))
+    assert refused(under, STATE, priced).limit == "reference_price"
 
 
 def test_unknown_price_refuses_only_when_a_notional_limit_needs_it() -> None:
@@ -327,9 +344,12 @@ class _Venue:
         self.calls += 1
         return self.positions_list
 
-    async def list_orders(self, *, status: str = "open", nested: bool = True) -> Sequence[Order]:
+    async def iter_orders(
+        self, *, status: str = "open", nested: bool | None = True
+    ) -> AsyncIterator[Order]:
         self.calls += 1
-        return self.orders
+        for order in self.orders:
+            yield order
 
 
 async def test_pre_trade_hook_reads_state_and_refuses() -> None:
@@ -374,3 +394,86 @@ def test_filled_open_orders_do_not_count_as_pending() -> None:
     limits = RiskLimits(max_position_qty=Decimal(20))
     check_order(buy("10"), state, limits)  # 8 + 2 + 10
     assert refused(buy("11"), state, limits).limit == "max_position_qty"
+
+
+# --------------------------------------------------------------------------- replaces
+
+
+def test_replaced_order_request_merges_the_change_into_the_old_order() -> None:
+    """Fields the replace leaves None keep the old order's value; a trail follows the old kind."""
+    old = make_order(
+        qty=Decimal(10),
+        limit_price=Decimal(100),
+        time_in_force=TimeInForce.GTC,
+        extended_hours=True,
+    )
+    merged = replaced_order_request(
+        old, ReplaceRequest(limit_price=Decimal(101), client_order_id="repl-1")
+    )
+    assert (merged.symbol, merged.side, merged.type) == ("AAPL", OrderSide.BUY, OrderType.LIMIT)
+    assert (merged.qty, merged.limit_price) == (Decimal(10), Decimal(101))
+    assert merged.time_in_force is TimeInForce.GTC
+    assert merged.extended_hours is True
+    assert merged.client_order_id == "repl-1"
+    trailing = make_order(
+        type=OrderType.TRAILING_STOP,
+        side=OrderSide.SELL,
+        limit_price=None,
+        trail_percent=Decimal(2),
+    )
+    moved = replaced_order_request(trailing, ReplaceRequest(trail=Decimal(3), qty=Decimal(4)))
+    assert (moved.trail_percent, moved.trail_price, moved.qty) == (Decimal(3), None, Decimal(4))
+
+
+def test_replace_raising_qty_past_max_order_qty_is_refused() -> None:
+    """A replace is checked as the order it becomes: its new qty meets max_order_qty."""
+    old = make_order(id="old", qty=Decimal(10))
+    state = RiskState.from_records([], [old], {"AAPL": Decimal(100)})
+    limits = RiskLimits(max_order_qty=Decimal(20))
+    check_replace(old, ReplaceRequest(qty=Decimal(20)), state, limits)
+    with pytest.raises(RiskLimitError) as info:
+        check_replace(old, ReplaceRequest(qty=Decimal(21)), state, limits, account="main")
+    assert info.value.limit == "max_order_qty"
+
+
+def test_replace_releases_the_old_orders_quantity() -> None:
+    """The old order's remaining qty is not counted beside its replacement (nor twice refused)."""
+    old = make_order(id="old", qty=Decimal(10))
+    other = make_order(id="other", qty=Decimal(5))
+    state = RiskState.from_records(
+        [make_position(qty=Decimal(10), current_price=Decimal(100))], [old, other]
+    )
+    limits = RiskLimits(max_position_qty=Decimal(30), max_open_orders=2)
+    check_replace(old, ReplaceRequest(qty=Decimal(15)), state, limits)  # 10 + 5 + 15
+    with pytest.raises(RiskLimitError) as info:
+        check_replace(old, ReplaceRequest(qty=Decimal(16)), state, limits)
+    assert info.value.limit == "max_position_qty"
+    assert refused(buy("15"), state, limits).limit == "max_open_orders"
+
+
+def test_replace_raising_the_limit_price_meets_max_order_notional() -> None:
+    """A replace that only moves the limit price is valued at the new price."""
+    old = make_order(id="old", qty=Decimal(10), limit_price=Decimal(100))
+    state = RiskState.from_records([], [old])
+    limits = RiskLimits(max_order_notional=Decimal(1000))
+    check_replace(old, ReplaceRequest(limit_price=Decimal(99)), state, limits)
+    with pytest.raises(RiskLimitError) as info:
+        check_replace(old, ReplaceRequest(limit_price=Decimal(101)), state, limits)
+    assert info.value.limit == "max_order_notional"
+
+
+async def test_pre_trade_hook_checks_replaces_against_fresh_state() -> None:
+    """The hook's check_replace reads the venue and refuses a replace past a position limit."""
+    old = make_order(id="old", qty=Decimal(10))
+    venue = _Venue([make_position(qty=Decimal(10), current_price=Decimal(100))], [old])
+    check = make_pre_trade_check(venue, RiskLimits(max_position_qty=Decimal(25)), account="main")
+    await check.check_replace(old, ReplaceRequest(qty=Decimal(15)))
+    with pytest.raises(RiskLimitError) as info:
+        await check.check_replace(old, ReplaceRequest(qty=Decimal(16)))
+    assert info.value.limit == "max_position_qty"
+    assert info.value.account == "main"
+    halted = make_pre_trade_check(venue, RiskLimits(halted=True))
+    calls = venue.calls
+    with pytest.raises(RiskLimitError):
+        await halted.check_replace(old, ReplaceRequest(qty=Decimal(1)))
+    assert venue.calls == calls
