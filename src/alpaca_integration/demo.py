@@ -1,8 +1,8 @@
 """``alpacactl demo``: the product's main job, end to end, on a fresh machine with nothing set up.
 
-1. Starts the built-in simulator in-process (random free port; an always-open clock unless the
-   real market is open; a small liquidity cap so large orders fill in parts). It uses the
-   simulator's demo keys and never touches a real Alpaca endpoint.
+1. Starts the built-in simulator in-process (random free port; an always-open clock by default,
+   or the real NYSE hours with ``clock="market"``; a small liquidity cap so large orders fill in
+   parts). It uses the simulator's demo keys and never touches a real Alpaca endpoint.
 2. Starts the real monitor (``MonitorService``: trade_updates stream + periodic syncs) writing to a
    fresh SQLite file and the in-memory cache.
 3. Runs a scripted trading session through the package's own ``AlpacaClient``: market, limit,
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import random
 import time
@@ -42,6 +41,7 @@ from alpaca_integration.models import (
 
 __all__ = [
     "DEMO_ACCOUNT",
+    "DEMO_CLOCKS",
     "DEMO_SYMBOLS",
     "SessionStats",
     "random_session",
@@ -329,15 +329,7 @@ async def random_session(
     return stats
 
 
-def _market_is_open_now() -> bool:
-    try:
-        import exchange_calendars as xcals
-
-        calendar = xcals.get_calendar("XNYS")
-        now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-        return bool(calendar.is_open_on_minute(now))
-    except Exception:
-        return False
+DEMO_CLOCKS = ("always-open", "market")
 
 
 def _fresh_db_path(db_path: Path) -> Path:
@@ -407,8 +399,19 @@ async def run_demo(
     seed: int = 7,
     update_interval: float = 5.0,
     quiet: bool = False,
+    clock: str = "always-open",
 ) -> int:
-    """Run the whole demo; 0 when the store equals the simulator at the end, 1 otherwise."""
+    """Run the whole demo; 0 when the store equals the simulator at the end, 1 otherwise.
+
+    ``clock`` is ``always-open`` (the default: the same run at any hour, every order can fill) or
+    ``market`` (the simulator follows the real NYSE calendar; outside regular hours the demo
+    stops at once, returning 1 with a message, since its scripted session needs fills).
+    """
+    if clock not in DEMO_CLOCKS:
+        raise ValueError(
+            f"clock must be one of {', '.join(DEMO_CLOCKS)}, got {clock!r}: "
+            "use always-open for a run that behaves the same at any hour"
+        )
     from rich.console import Console
 
     from alpaca_integration.alpaca.client import AlpacaClient
@@ -424,9 +427,11 @@ async def run_demo(
 
     console = Console(quiet=quiet)
     db_path = await asyncio.to_thread(_fresh_db_path, db_path)
-    clock = "market" if _market_is_open_now() else "always-open"
     config = SimConfig(
-        seed=seed, symbols=list(DEMO_SYMBOLS), clock=clock, liquidity_cap=Decimal(100)
+        seed=seed,
+        symbols=list(DEMO_SYMBOLS),
+        clock="market" if clock == "market" else "always-open",
+        liquidity_cap=Decimal(100),
     )
     started = time.monotonic()
     with sim_testing.running_simulator(config) as sim:
@@ -438,6 +443,18 @@ async def run_demo(
             base_url=sim.base_url,
             stream_url=sim.stream_url,
         )
+        if clock == "market":
+            async with AlpacaClient.from_account(account) as client:
+                market = await client.get_clock()
+            if not market.is_open:
+                # The scripted session needs fills (a replace, stops, brackets): with the market
+                # closed it would stop at its first replace with a venue rejection.
+                console.print(
+                    f"[red]the market is closed now[/] (NYSE hours; next open "
+                    f"{market.next_open.isoformat()}): the scripted session needs an open "
+                    "market. Run `alpacactl demo --clock always-open` (the default) instead."
+                )
+                return 1
         store, cache = await open_store_and_cache(f"sqlite:///{db_path}", None)
         try:
             service = MonitorService(

@@ -20,7 +20,8 @@ def test_demo_runs_with_no_configuration_and_ends_equal(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     alpacactl = str(Path(sys.executable).parent / "alpacactl")
     result = subprocess.run(
-        [alpacactl, "demo", "--duration", "10", "--db", str(db)],
+        # always-open: with real NYSE hours the run would change with the time of day.
+        [alpacactl, "demo", "--duration", "10", "--db", str(db), "--clock", "always-open"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -39,3 +40,19 @@ def test_demo_runs_with_no_configuration_and_ends_equal(tmp_path: Path) -> None:
     assert "replaced" in out
     assert "canceled" in out
     assert "api.alpaca.markets" not in out
+    assert "clock: always-open" in out
+
+
+def test_demo_refuses_an_unknown_clock(tmp_path: Path) -> None:
+    """`--clock` other than always-open/market: exit 1 with an error naming the valid choices."""
+    alpacactl = str(Path(sys.executable).parent / "alpacactl")
+    result = subprocess.run(
+        [alpacactl, "demo", "--clock", "weekends", "--db", str(tmp_path / "x.db")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "always-open or market" in result.stderr
+    assert not (tmp_path / "x.db").exists()

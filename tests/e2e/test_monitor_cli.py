@@ -59,6 +59,37 @@ async def _differences(db: Path, sim: SimulatorHandle) -> list[str]:
     return compare_with_venue(dump, await asyncio.to_thread(sim.dump, SIM_API_KEY))
 
 
+DEADLINE = 60.0  # generous: a busy 2-core CI machine is slow, a correct monitor is quick
+
+
+def _differences_or_error(db: Path, sim: SimulatorHandle) -> list[str]:
+    if not db.exists():
+        return ["no store file yet"]
+    try:
+        return asyncio.run(_differences(db, sim))
+    except Exception as exc:  # the first migration may still be running
+        return [repr(exc)]
+
+
+def _poll_until_equal(
+    db: Path, sim: SimulatorHandle, monitor: subprocess.Popen[bytes]
+) -> list[str]:
+    """The store's differences from the venue once they are none, or the last ones at the deadline."""
+    deadline = time.monotonic() + DEADLINE
+    differences = _differences_or_error(db, sim)
+    while differences and time.monotonic() < deadline and monitor.poll() is None:
+        time.sleep(0.5)
+        differences = _differences_or_error(db, sim)
+    return differences
+
+
+def _reconciliation_runs_or_zero(db: Path) -> int:
+    try:
+        return asyncio.run(_reconciliation_runs(db))
+    except Exception:  # the store may be mid-migration
+        return 0
+
+
 def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
     simulator: SimulatorHandle, tmp_path: Path
 ) -> None:
@@ -66,41 +97,40 @@ def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
     db = tmp_path / "monitor.db"
     alpacactl = str(Path(sys.executable).parent / "alpacactl")
     asyncio.run(_trade(simulator))
-    monitor = subprocess.Popen(
-        [alpacactl, "monitor", "--no-status", "--log-json", "--log-level", "INFO"],
-        cwd=tmp_path,
-        env=_env(simulator, db),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # Files, not pipes: an INFO log nobody reads would fill a pipe and block the monitor.
+    stdout_path, stderr_path = tmp_path / "monitor.out", tmp_path / "monitor.err"
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        monitor = subprocess.Popen(
+            [alpacactl, "monitor", "--no-status", "--log-json", "--log-level", "INFO"],
+            cwd=tmp_path,
+            env=_env(simulator, db),
+            stdout=out,
+            stderr=err,
+        )
     try:
-        differences = ["not synced yet"]
-        deadline = time.monotonic() + 30
-        while differences and time.monotonic() < deadline:
-            time.sleep(0.5)
-            if db.exists():
-                try:
-                    differences = asyncio.run(_differences(db, simulator))
-                except Exception as exc:  # the first migration may still be running
-                    differences = [repr(exc)]
+        first = _poll_until_equal(db, simulator, monitor)
+        assert first == [], stderr_path.read_text(errors="replace")[-4000:]
         # More trading while it runs: the stream brings it in.
         asyncio.run(_trade(simulator))
-        deadline = time.monotonic() + 30
-        differences = ["not synced yet"]
-        while differences and time.monotonic() < deadline:
+        second = _poll_until_equal(db, simulator, monitor)
+        assert second == [], stderr_path.read_text(errors="replace")[-4000:]
+        # Reconciliation runs after the first periodic sync: wait for it rather than assume it.
+        deadline = time.monotonic() + DEADLINE
+        while _reconciliation_runs_or_zero(db) < 1 and time.monotonic() < deadline:
+            if monitor.poll() is not None:
+                break
             time.sleep(0.5)
-            differences = asyncio.run(_differences(db, simulator))
         monitor.send_signal(signal.SIGTERM)
-        _, stderr = monitor.communicate(timeout=30)
+        monitor.wait(timeout=30)
     finally:
         if monitor.poll() is None:
             monitor.kill()
             monitor.wait()
-    assert differences == []
-    assert monitor.returncode == 0, stderr
+    stderr = stderr_path.read_text(errors="replace")
+    assert monitor.returncode == 0, stderr[-4000:]
     assert asyncio.run(_reconciliation_runs(db)) >= 1, "the monitor reconciles on start"
     assert SIM_SECRET_KEY not in stderr
+    assert SIM_SECRET_KEY not in stdout_path.read_text(errors="replace")
     lines = [line for line in stderr.splitlines() if line.startswith("{")]
     assert lines, "--log-json writes one JSON object per line"
 

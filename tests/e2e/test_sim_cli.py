@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -17,6 +20,14 @@ from alpaca_integration.cli.main import app
 from alpaca_integration.simulator.config import DEMO_API_KEY, DEMO_SECRET_KEY
 
 pytestmark = pytest.mark.e2e
+
+
+def _drain(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    """Read every output line into ``lines`` (None at the end): the test waits on the queue with
+    a deadline instead of on a readline that may never return, and the pipe never fills up."""
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
 
 
 def test_sim_serves_and_prints_the_environment_lines() -> None:
@@ -29,15 +40,22 @@ def test_sim_serves_and_prints_the_environment_lines() -> None:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    assert proc.stdout is not None
+    output: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_drain, args=(proc.stdout, output), daemon=True)
+    reader.start()
     try:
-        assert proc.stdout is not None
         lines: list[str] = []
         deadline = time.monotonic() + 60
         while not any(line.startswith("TradingStream(") for line in lines):
-            assert time.monotonic() < deadline, lines
-            line = proc.stdout.readline()
-            assert line, f"alpacactl sim exited early: {lines}"
-            lines.append(line.rstrip("\n"))
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no banner within 60 s: {lines}"
+            try:
+                line = output.get(timeout=remaining)
+            except queue.Empty:
+                continue  # the deadline assertion above reports it
+            assert line is not None, f"alpacactl sim exited early: {lines}"
+            lines.append(line)
         env = dict(
             line.removeprefix("export ").split("=", 1)
             for line in lines
@@ -59,6 +77,7 @@ def test_sim_serves_and_prints_the_environment_lines() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        reader.join(timeout=20)
     assert proc.returncode == 0
 
 

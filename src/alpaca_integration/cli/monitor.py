@@ -251,13 +251,22 @@ def demo(
         Path("alpaca_demo.db"), help="SQLite file to write (recreated on each run)."
     ),
     seed: int = typer.Option(7, help="Simulator seed."),
+    clock: str = typer.Option(
+        "always-open",
+        help=(
+            "Simulator market hours: always-open (same run at any hour) or market (the real "
+            "NYSE calendar: outside regular hours orders wait for the open)."
+        ),
+    ),
     log_level: str = typer.Option("WARNING", help="Log level."),
 ) -> None:
     """Simulator + scripted trading session + the real monitor, then the store vs the venue."""
+    if clock not in ("always-open", "market"):
+        _fail(f"--clock must be always-open or market, got {clock!r}")
     _setup_logging(log_level, False)
     from alpaca_integration.demo import run_demo
 
-    code = asyncio.run(run_demo(duration=duration, db_path=db, seed=seed))
+    code = asyncio.run(run_demo(duration=duration, db_path=db, seed=seed, clock=clock))
     raise typer.Exit(code=code)
 
 

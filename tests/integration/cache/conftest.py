@@ -3,6 +3,7 @@ throwaway Redis server (own port, started and stopped by the test) plays outages
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,8 @@ import redis
 from cache_servers import ThrowawayRedis
 
 from alpaca_integration.cache import Cache, InMemoryCache, RedisCache
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # The model builders live beside the storage tests; both suites build the same records.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
@@ -41,9 +44,12 @@ async def cache(request: pytest.FixtureRequest, redis_namespace: str) -> AsyncIt
 
 @pytest.fixture
 def throwaway_redis() -> Iterator[ThrowawayRedis]:
-    """A running redis-server of this test's own (skipped where the binary is absent)."""
+    """A running redis-server of this test's own (skipped where the binary is absent, except
+    under ``CI=true``, where its absence fails the test as tests/conftest.py does)."""
     binary = shutil.which("redis-server")
     if binary is None:
+        if IN_CI:
+            pytest.fail("redis-server is required under CI=true (the outage tests start their own)")
         pytest.skip("redis-server is not installed")
     server = ThrowawayRedis(binary)
     server.start()

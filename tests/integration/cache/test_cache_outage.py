@@ -111,7 +111,8 @@ async def test_parts_that_missed_a_write_are_marked_unknown_when_redis_answers_a
     try:
         await cache.set_positions("main", [make_position("AAPL", "10")])
         await cache.set_account("main", make_snapshot())
-        client.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+        # Long, and ended by UNPAUSE: a stalled machine must not see the pause lapse first.
+        client.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
         assert not await cache.set_positions("main", [make_position("AAPL", "20")])
         client.execute_command("CLIENT", "UNPAUSE")
         assert await cache.set_account("main", make_snapshot(observed_at=at(50)))

@@ -171,10 +171,10 @@ async def test_the_in_memory_cache_expires_an_idle_account() -> None:
 
 
 @pytest.mark.redis
-async def test_open_cache_picks_the_implementation(redis_url: str) -> None:
+async def test_open_cache_picks_the_implementation(redis_url: str, redis_namespace: str) -> None:
     """No URL: in memory. A URL: Redis."""
     memory = await open_cache(None)
-    remote = await open_cache(redis_url, prefix="aitest-open")
+    remote = await open_cache(redis_url, prefix=redis_namespace)
     try:
         assert isinstance(memory, InMemoryCache)
         assert isinstance(remote, RedisCache)

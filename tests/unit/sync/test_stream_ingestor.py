@@ -160,25 +160,54 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await opened.aclose()
 
 
+DEADLINE = 10.0  # generous: a busy CI machine may be slow, but a correct run is quick
+
+
+async def _eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll ``condition`` until it holds; fail after ``DEADLINE`` seconds saying what was awaited."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while not await condition():
+        if loop.time() > deadline:
+            pytest.fail(f"not within {DEADLINE:g} s: {what}")
+        await asyncio.sleep(0.02)
+
+
 async def _run(
-    engine: SyncEngine, script: list[Any], *, silence: float = 3600.0, settle: float = 0.3
+    engine: SyncEngine,
+    script: list[Any],
+    *,
+    until: Callable[[FakeStream], Awaitable[bool]],
+    what: str,
+    silence: float = 3600.0,
 ) -> StreamIngestor:
+    """Run an ingestor over ``script`` until the stream has played it and ``until`` holds."""
     streams: list[FakeStream] = []
 
     def factory(on_connected: Any, on_gap: Any) -> FakeStream:
         streams.append(FakeStream(on_connected, on_gap, script))
         return streams[-1]
 
+    async def finished() -> bool:
+        if task.done():
+            task.result()  # the ingestor died: surface why instead of waiting out the deadline
+        return bool(streams) and streams[0].done.is_set() and await until(streams[0])
+
     ingestor = StreamIngestor(engine, factory, silence_timeout=silence)
     task = asyncio.create_task(ingestor.run())
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if streams and streams[0].done.is_set():
-            break
-    await asyncio.sleep(settle)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    try:
+        await _eventually(finished, what)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
     return ingestor
+
+
+def _gap_count(store: Store, at_least: int) -> Callable[[FakeStream], Awaitable[bool]]:
+    async def check(_stream: FakeStream) -> bool:
+        return len(await store.list_stream_gaps(ACCOUNT)) >= at_least
+
+    return check
 
 
 async def _connect(stream: FakeStream) -> None:
@@ -198,7 +227,7 @@ async def test_a_reconnect_gap_is_recorded_with_what_the_catch_up_recovered(
     async def gap(stream: FakeStream) -> None:
         await stream.on_gap(t0, t0 + dt.timedelta(seconds=2), "connection lost")
 
-    await _run(engine, [gap, _connect])
+    await _run(engine, [gap, _connect], until=_gap_count(store, 1), what="a gap row")
     gaps = await store.list_stream_gaps(ACCOUNT)
     assert [(g.reason, g.closed_by) for g in gaps] == [("connection lost", "rest_catch_up")]
     assert gaps[0].rows_recovered >= 1
@@ -215,7 +244,12 @@ async def test_a_lost_event_on_a_live_connection_is_caught_up_at_once(store: Sto
         now = dt.datetime.now(dt.UTC)
         await stream.on_gap(now, now, "unreadable event skipped")
 
-    await _run(engine, [_connect, lose_one])
+    async def caught_up(_stream: FakeStream) -> bool:
+        return (await store.get_order(ACCOUNT, "o2")) is not None and await _gap_count(store, 1)(
+            _stream
+        )
+
+    await _run(engine, [_connect, lose_one], until=caught_up, what="o2 stored and a gap row")
     assert (await store.get_order(ACCOUNT, "o2")) is not None
     gaps = await store.list_stream_gaps(ACCOUNT)
     assert [g.reason for g in gaps] == ["unreadable event skipped"]
@@ -233,7 +267,13 @@ async def test_a_silence_is_a_gap_only_when_rest_finds_what_the_stream_missed(
     async def fill_silently(stream: FakeStream) -> None:
         venue.put("o3", "filled", filled="5")
 
-    await _run(engine, [_connect, fill_silently], silence=0.2, settle=0.6)
+    await _run(
+        engine,
+        [_connect, fill_silently],
+        silence=0.2,
+        until=_gap_count(store, 1),
+        what="the silence watch records a gap",
+    )
     gaps = await store.list_stream_gaps(ACCOUNT)
     assert [(g.reason, g.closed_by) for g in gaps] == [("silent", "rest_catch_up")]
     stored = await store.get_order(ACCOUNT, "o3")
@@ -243,7 +283,24 @@ async def test_a_silence_is_a_gap_only_when_rest_finds_what_the_stream_missed(
     # Still silent, still an open order elsewhere, but nothing changes: no further gap.
     venue.put("o4", "new")
     await engine.sync_all()
-    await _run(engine, [_connect], silence=0.2, settle=0.6)
+    watched_from = 0
+
+    async def mark(stream: FakeStream) -> None:
+        nonlocal watched_from
+        watched_from = venue.catch_ups  # the connect's own catch-up is already counted
+
+    async def watched_twice(_stream: FakeStream) -> bool:
+        # The watch is one loop: its second catch-up starting means the first one (and any gap
+        # it would have recorded) is complete.
+        return venue.catch_ups >= watched_from + 2
+
+    await _run(
+        engine,
+        [_connect, mark],
+        silence=0.2,
+        until=watched_twice,
+        what="two silence-watch catch-ups",
+    )
     assert len(await store.list_stream_gaps(ACCOUNT)) == 1
 
 
@@ -257,7 +314,16 @@ async def test_events_are_applied_in_order_and_a_late_stale_one_changes_nothing(
     await asyncio.sleep(0.002)
     filled = venue.put("o5", "filled", filled="5", listed=False)
     fill = _event(filled, "fill", execution_id="x-1", price="100", qty="5", position_qty="5")
-    await _run(engine, [_connect, _event(opened, "new"), fill, _event(opened, "new")])
+
+    async def applied(_stream: FakeStream) -> bool:
+        return engine.events_applied >= 3
+
+    await _run(
+        engine,
+        [_connect, _event(opened, "new"), fill, _event(opened, "new")],
+        until=applied,
+        what="three events applied",
+    )
     stored = await store.get_order(ACCOUNT, "o5")
     assert stored is not None
     assert stored.status.value == "filled"

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from wire_payloads import OBSERVED_AT, load_json, payload, utc
 
@@ -189,6 +189,8 @@ def test_json_numbers_become_exact_decimals(literal: str, expected: str) -> None
     assert str(parse_order(body).limit_price) == expected
 
 
+# No per-example deadline: a busy CI machine can stall any example past hypothesis's 200 ms.
+@settings(deadline=None, max_examples=100)
 @given(
     moment=st.datetimes(
         min_value=dt.datetime(2000, 1, 1),
@@ -347,6 +349,7 @@ def test_long_text_error_bodies_are_truncated() -> None:
     assert message.endswith("...")
 
 
+@settings(deadline=None, max_examples=200)
 @given(st.binary(max_size=300))
 def test_parse_error_never_raises(body: bytes) -> None:
     """Whatever the venue answers, parse_error returns (int | None, str, dict)."""
