@@ -174,6 +174,16 @@ class MonitorService:
 
     # ------------------------------------------------------------------ run
 
+    def stream_factory_for(self, config: AccountConfig) -> Any:
+        """The account's trade_updates stream factory (its keys, URL and live opt-in)."""
+        return default_stream_factory(
+            config.api_key.get_secret_value(),
+            config.secret_key.get_secret_value(),
+            config.resolved_stream_url,
+            allow_live=config.allow_live,
+            **self.stream_options,
+        )
+
     def _build_client(self, config: AccountConfig) -> Any:
         from alpaca_integration.alpaca.client import AlpacaClient
 
@@ -235,12 +245,7 @@ class MonitorService:
                 engine = SyncEngine(config.name, client, self.store, self.cache)
                 ingestor = None
                 if self.stream:
-                    factory = default_stream_factory(
-                        config.api_key.get_secret_value(),
-                        config.secret_key.get_secret_value(),
-                        config.resolved_stream_url,
-                        **self.stream_options,
-                    )
+                    factory = self.stream_factory_for(config)
                     ingestor = StreamIngestor(engine, factory, silence_timeout=self.silence_timeout)
                 runtime = _AccountRuntime(
                     config, client, engine, ingestor, AccountStatus(config.name)
