@@ -64,12 +64,14 @@ async def client(sim: SimulatorHandle) -> AsyncIterator[AlpacaClient]:
 
 async def settled(client: AlpacaClient, order_id: str, *statuses: OrderStatus) -> Order:
     """Poll until the order reaches one of ``statuses`` (the matcher runs in the background)."""
-    for _ in range(200):
+    deadline = asyncio.get_running_loop().time() + 15.0  # generous: CI machines are busy
+    while True:
         order = await client.get_order(order_id, nested=True)
         if order.status in statuses:
             return order
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"order {order_id} stayed {order.status}")
         await asyncio.sleep(0.02)
-    raise AssertionError(f"order {order_id} stayed {order.status}")
 
 
 def buy(qty: int = 10, **kw: Any) -> OrderRequest:
