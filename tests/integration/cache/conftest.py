@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -16,9 +14,6 @@ from cache_servers import ThrowawayRedis
 from alpaca_integration.cache import Cache, InMemoryCache, RedisCache
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-# The model builders live beside the storage tests; both suites build the same records.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "storage"))
 
 
 @pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])

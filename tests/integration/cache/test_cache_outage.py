@@ -8,11 +8,11 @@ from pathlib import Path
 import msgspec
 import pytest
 from cache_servers import ThrowawayRedis
-from storage_builders import at, make_order, make_position, make_snapshot
 
 from alpaca_integration.cache import RedisCache, rebuild_from_store, refresh_cache
 from alpaca_integration.models import AccountSnapshot, Order, OrderStatus, Position
 from alpaca_integration.storage import Store
+from support.storage_builders import at, make_order, make_position, make_snapshot
 
 pytestmark = pytest.mark.redis
 

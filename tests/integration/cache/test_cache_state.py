@@ -8,10 +8,10 @@ from decimal import Decimal
 import msgspec
 import pytest
 import redis
-from storage_builders import at, make_order, make_position, make_snapshot
 
 from alpaca_integration.cache import Cache, InMemoryCache, RedisCache, open_cache
 from alpaca_integration.models import OrderClass, OrderSide, OrderStatus
+from support.storage_builders import at, make_order, make_position, make_snapshot
 
 
 def _bare(model: object) -> object:

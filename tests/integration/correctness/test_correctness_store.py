@@ -10,8 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from correctness_store_factories import NOW, make_fill, make_order, make_position, make_snapshot
-from hostile_orders import order_pages
 from hypothesis import HealthCheck, given, settings
 
 from alpaca_integration.alpaca.parse import parse_order
@@ -19,6 +17,8 @@ from alpaca_integration.errors import RiskLimitError
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
 from alpaca_integration.quality import run_rules, split_page
 from alpaca_integration.risk import RiskLimits, make_pre_trade_check, record_exposure
+from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
+from support.hostile_payloads import order_pages
 
 # The store (and, for the e2e tests, the venue comparison) land in parallel with this module; until
 # they do, these tests are skipped rather than failing collection.

@@ -13,7 +13,11 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storage_builders import (
+
+from alpaca_integration.errors import StorageError
+from alpaca_integration.models import OrderClass, OrderSide, OrderStatus, OrderType
+from alpaca_integration.storage import Store
+from support.storage_builders import (
     at,
     make_activity,
     make_order,
@@ -22,10 +26,6 @@ from storage_builders import (
     rest_fill,
     stream_fill,
 )
-
-from alpaca_integration.errors import StorageError
-from alpaca_integration.models import OrderClass, OrderSide, OrderStatus, OrderType
-from alpaca_integration.storage import Store
 
 _account_names = itertools.count()
 

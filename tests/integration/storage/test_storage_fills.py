@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from storage_builders import at, make_activity, make_fill, make_order, rest_fill, stream_fill
-
 from alpaca_integration.models import DataSource, OrderStatus
 from alpaca_integration.storage import Store
+from support.storage_builders import (
+    at,
+    make_activity,
+    make_fill,
+    make_order,
+    rest_fill,
+    stream_fill,
+)
 
 
 def _fee(activity_id: str, order_id: str, amount: str, when_seconds: float) -> object:

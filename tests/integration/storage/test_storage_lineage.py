@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import msgspec
 import pytest
-from storage_builders import at, make_order
 
 from alpaca_integration.models import Order, OrderClass, OrderSide, OrderStatus, OrderType
 from alpaca_integration.storage import Store
+from support.storage_builders import at, make_order
 
 
 def _bracket(leg_status: OrderStatus = OrderStatus.HELD, second: float = 1) -> Order:

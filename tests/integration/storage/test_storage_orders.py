@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import msgspec
 import pytest
-from storage_builders import T0, at, make_order
 
 from alpaca_integration.errors import StorageError
 from alpaca_integration.models import (
@@ -21,6 +20,7 @@ from alpaca_integration.models import (
     TimeInForce,
 )
 from alpaca_integration.storage import Store
+from support.storage_builders import T0, at, make_order
 
 
 def _bracket() -> tuple[Order, Order, Order]:

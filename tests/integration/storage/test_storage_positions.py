@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from storage_builders import at, make_position, make_snapshot
 
 from alpaca_integration.errors import StorageError
 from alpaca_integration.models import AssetClass, PositionSide
 from alpaca_integration.storage import Store
+from support.storage_builders import at, make_position, make_snapshot
 
 
 async def test_short_and_fractional_positions_round_trip_exactly(store: Store) -> None:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from storage_builders import at
 
 from alpaca_integration.errors import StorageError
 from alpaca_integration.storage import Store
+from support.storage_builders import at
 
 
 @dataclass(frozen=True)

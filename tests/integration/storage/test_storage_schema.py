@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from storage_builders import make_order
 
 from alpaca_integration.errors import StorageError
 from alpaca_integration.storage import (
@@ -19,6 +18,7 @@ from alpaca_integration.storage import (
 )
 from alpaca_integration.storage.dialect import create_engine, parse_database_url
 from alpaca_integration.storage.tables import metadata
+from support.storage_builders import make_order
 
 
 async def _table_names(url: str) -> set[str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hostile_payloads import order_pages
 from hypothesis import HealthCheck, given, settings
 
 from alpaca_integration.alpaca.parse import parse_order
 from alpaca_integration.quality import split_page
+from support.hostile_payloads import order_pages
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from correctness_factories import NOW, make_fill, make_order, make_position
-
 from alpaca_integration.models import DataSource, FillType, OrderSide, OrderStatus, PositionSide
 from alpaca_integration.reconcile import (
     diff_fills,
@@ -15,6 +13,7 @@ from alpaca_integration.reconcile import (
     infer_missing_fill,
     is_integration_order,
 )
+from support.correctness_factories import NOW, make_fill, make_order, make_position
 
 
 def test_integration_prefix_defines_ownership() -> None:

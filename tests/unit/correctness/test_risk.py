@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from correctness_factories import NOW, make_order, make_position
 
 from alpaca_integration.errors import ConfigError, RiskLimitError
 from alpaca_integration.models import (
@@ -33,6 +32,7 @@ from alpaca_integration.risk import (
     measure_exposure,
     replaced_order_request,
 )
+from support.correctness_factories import NOW, make_order, make_position
 
 
 def buy(qty: str = "10", symbol: str = "AAPL", **kw: Any) -> OrderRequest:

@@ -8,14 +8,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from correctness_factories import (
-    NOW,
-    make_activity,
-    make_fill,
-    make_order,
-    make_position,
-    make_snapshot,
-)
 
 from alpaca_integration.errors import ParseError
 from alpaca_integration.models import (
@@ -35,6 +27,14 @@ from alpaca_integration.quality import (
     validate_record,
     validate_snapshot,
     validate_trade_update,
+)
+from support.correctness_factories import (
+    NOW,
+    make_activity,
+    make_fill,
+    make_order,
+    make_position,
+    make_snapshot,
 )
 
 FUTURE = NOW + dt.timedelta(minutes=10)

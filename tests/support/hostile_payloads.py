@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 __all__ = ["BASE_ORDERS", "order_pages"]
 
-_DATA = Path(__file__).resolve().parents[2] / "data" / "http_get_v2_orders.json"
+_DATA = Path(__file__).resolve().parents[1] / "data" / "http_get_v2_orders.json"
 BASE_ORDERS: list[dict[str, Any]] = [
     order for order in json.loads(_DATA.read_text()) if order.get("order_class") != "mleg"
 ]

@@ -1,0 +1,1 @@
+"""Builders and payload generators shared by the unit, integration and e2e tests."""
