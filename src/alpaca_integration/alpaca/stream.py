@@ -9,7 +9,11 @@ was sent while disconnected, so:
 * ``on_gap(gap_from, gap_to, reason)`` is awaited for every interval without a working stream
   (from the last moment the old connection was known alive to the moment the new one listens);
 * ``on_connected()`` is awaited after every (re)connect, once listening: run the REST catch-up
-  there; events that arrive meanwhile wait in the socket buffer and are yielded afterwards.
+  there; events that arrive meanwhile wait in the socket buffer and are yielded afterwards;
+* ``on_bad_frame(raw, reason)`` is awaited with the bytes of every frame that cannot be read (not
+  JSON/MessagePack, not Alpaca's shape, an unknown order status inside a trade update), so the
+  caller can quarantine it; then the lost event is reported as an instant gap
+  (``gap_from == gap_to``). A failing ``on_bad_frame`` is logged and never ends the stream.
 
 A connected-but-silent stream is detected with WebSocket pings: no pong within ``ping_timeout``
 seconds is treated as a drop. ``last_event_at`` is when the last trade update arrived.
@@ -55,6 +59,7 @@ from alpaca_integration.errors import ConfigError, ParseError, StreamError
 from alpaca_integration.models import TradeUpdate
 
 __all__ = [
+    "BadFrameCallback",
     "ConnectedCallback",
     "GapCallback",
     "TradeUpdatesStream",
@@ -64,6 +69,7 @@ log = logging.getLogger(__name__)
 
 ConnectedCallback = Callable[[], Awaitable[None]]
 GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
+BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
 
 _CLEAN_CLOSE_CODES = frozenset({1000, 1001})
 _LIVE_HOST = (urlsplit(LIVE_BASE_URL).hostname or "").lower()
@@ -90,6 +96,7 @@ class TradeUpdatesStream:
         msgpack: bool = False,
         on_connected: ConnectedCallback | None = None,
         on_gap: GapCallback | None = None,
+        on_bad_frame: BadFrameCallback | None = None,
         initial_backoff: float = 2.0,
         max_backoff: float = 90.0,
         unclean_drop_wait: float = 10.0,
@@ -137,6 +144,7 @@ class TradeUpdatesStream:
         self.msgpack = msgpack
         self.on_connected = on_connected
         self.on_gap = on_gap
+        self.on_bad_frame = on_bad_frame
         self.initial_backoff = initial_backoff
         self.max_backoff = max(max_backoff, initial_backoff)
         self.unclean_drop_wait = unclean_drop_wait
@@ -149,6 +157,7 @@ class TradeUpdatesStream:
         self.connected = False
         self.connects = 0
         self.gaps = 0
+        self.bad_frames = 0
         self._ws: ClientConnection | None = None
         self._closed = asyncio.Event()
         self._alive_at = 0.0  # last moment the connection was known to deliver (UNIX time)
@@ -314,8 +323,10 @@ class TradeUpdatesStream:
             try:
                 message = decode_stream_frame(frame)
             except ParseError as exc:
-                # A lost event is a gap: report it so the catch-up re-reads the venue.
                 log.error("trade_updates: unreadable event skipped: %s", exc)
+                self.bad_frames += 1
+                await self._report_bad_frame(frame, str(exc))
+                # A lost event is a gap: report it so the catch-up re-reads the venue.
                 if self.on_gap is not None:
                     now = _utc(time.time())
                     await self.on_gap(now, now, f"unreadable event skipped: {exc}")
@@ -325,6 +336,17 @@ class TradeUpdatesStream:
                 return message.update
             elif isinstance(message, StreamAuthorization) and message.status != "authorized":
                 raise StreamError(f"trade_updates authorization revoked ({message.status})")
+
+    async def _report_bad_frame(self, frame: bytes | str, reason: str) -> None:
+        """Hand the unreadable frame's bytes to ``on_bad_frame``; its failure is only logged
+        (keeping the stream alive matters more than one quarantine row)."""
+        if self.on_bad_frame is None:
+            return
+        raw = frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
+        try:
+            await self.on_bad_frame(raw, reason)
+        except Exception:
+            log.exception("trade_updates: on_bad_frame failed for an unreadable frame")
 
     def _drop_from(self, exc: ConnectionClosed) -> _Drop:
         if self._silent_reason is not None:

@@ -18,7 +18,8 @@ One bad item never blocks a REST page: the client hands every item it cannot par
 order status, a malformed FILL) to the engine's ``on_bad_item`` hook, which writes it to
 ``quarantine`` with its raw bytes and the reason (idempotently: a replayed page adds no second
 row) and counts it in ``SyncReport.quarantined``; the good items beside it are stored and paging
-moves on past it.
+moves on past it. A trade_updates frame the stream cannot read reaches
+``quarantine_stream_frame`` (kind ``trade_update``, source ``stream``) with its bytes as received.
 * ``account``: the time of the last account snapshot + positions.
 * ``stream``: the newest trade_updates event time applied.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -205,6 +207,53 @@ class _QuarantinedEvent:
         return self.update.raw
 
 
+@dataclass(frozen=True)
+class _UnreadableFrame:
+    """A trade_updates frame the stream could not read, in the shape ``_persist_quarantine``
+    writes: the frame's bytes as received and the parser's reason."""
+
+    raw: bytes
+    reason: str
+    record_kind: str = "trade_update"
+    source: str = "stream"
+
+    @property
+    def record_key(self) -> str:
+        return _frame_key(self.raw)
+
+
+def _frame_key(raw: bytes) -> str:
+    """The quarantine key of an unreadable stream frame: the execution id when the frame names
+    one (an execution happens once); else the order id with a digest of the frame (two different
+    unreadable events of one order are two rows, the same frame twice is one); else, when no id
+    can be read at all, ``sha256:`` and the start of the frame's digest (as ``quality`` does)."""
+    digest = hashlib.sha256(raw).hexdigest()[:32]
+    data = _frame_data(raw)
+    if data is not None:
+        execution_id = data.get("execution_id")
+        if isinstance(execution_id, str) and execution_id:
+            return execution_id[:256]
+        order = data.get("order")
+        order_id = order.get("id") if isinstance(order, dict) else None
+        if isinstance(order_id, str) and order_id:
+            return f"{order_id[:200]}#sha256:{digest[:16]}"
+    return f"sha256:{digest}"
+
+
+def _frame_data(raw: bytes) -> dict[str, Any] | None:
+    """The ``data`` object of a stream frame (JSON or MessagePack), or None when unreadable."""
+    for decode in (msgspec.json.decode, msgspec.msgpack.decode):
+        try:
+            document = decode(raw)
+        except (msgspec.DecodeError, RecursionError, ValueError):  # the digest will do
+            continue
+        if isinstance(document, dict):
+            data = document.get("data")
+            return data if isinstance(data, dict) else None
+        return None
+    return None
+
+
 class SyncEngine:
     """Keeps one account's store rows and cache entries equal to the broker.
 
@@ -295,6 +344,16 @@ class SyncEngine:
             await self._shielded(write)
 
         return quarantine
+
+    async def quarantine_stream_frame(self, raw: bytes, reason: str) -> None:
+        """Keep a trade_updates frame the stream could not read (its bytes verbatim, the reason)
+        in ``quarantine``, serialised with the engine's writes; never raises (a failed write is
+        logged: the gap the stream reports next still sends REST to re-read the venue)."""
+
+        async def write() -> None:
+            await self._persist_quarantine([_UnreadableFrame(bytes(raw), reason)])
+
+        await self._shielded(write)
 
     async def _validated(
         self,

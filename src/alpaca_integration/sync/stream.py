@@ -9,7 +9,13 @@ an unclean drop). This module adds what the product needs on top:
   does not replay what happened while the connection was down;
 * a watchdog for a connected-but-silent stream: when orders are open and nothing has arrived for
   ``silence_timeout`` seconds, a REST catch-up; if it recovers rows, the silence was a real gap;
-* one ``stream_gaps`` row per gap (from, to, reason, closed_by, rows_recovered).
+* one ``stream_gaps`` row per gap (from, to, reason, closed_by, rows_recovered);
+* every frame the stream cannot read (``on_bad_frame``) kept in ``quarantine`` with its bytes
+  and the reason (``SyncEngine.quarantine_stream_frame``), before its instant gap is reported.
+
+A stream factory is called as ``factory(on_connected, on_gap)``, plus ``on_bad_frame=`` when it
+accepts that keyword (``default_stream_factory`` does; an older two-argument factory still works,
+its unreadable frames only become gaps).
 
 Imports the sync engine and models only; the stream class is passed in (or built lazily).
 """
@@ -19,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from alpaca_integration.models import TradeUpdate
 from alpaca_integration.sync.engine import SyncEngine, SyncReport
@@ -50,6 +57,7 @@ class GapRecord:
 
 ConnectedCallback = Callable[[], Awaitable[None]]
 GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
+BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
 StreamFactory = Callable[[ConnectedCallback, GapCallback], TradeUpdateSource]
 
 
@@ -75,6 +83,7 @@ class StreamIngestor:
         self.connects = 0
         self.gaps_recorded = 0
         self.events_failed = 0
+        self.frames_quarantined = 0
         self._last_activity = time.monotonic()
         self._last_activity_at = engine.now()
         self._pending_gaps: list[GapRecord] = []
@@ -108,6 +117,12 @@ class StreamIngestor:
         if self._last_catch_up is not None and self._last_catch_up[0] >= gap_to:
             await self._flush_gaps(self._last_catch_up[1], "rest_catch_up")
 
+    async def _on_bad_frame(self, raw: bytes, reason: str) -> None:
+        # Awaited before the stream reports the frame's gap, so the row exists before the
+        # catch-up that closes it; the engine's write lock orders it with the event writes.
+        await self.engine.quarantine_stream_frame(raw, reason)
+        self.frames_quarantined += 1
+
     async def _catch_up_and_close_gaps(self, closed_by: str) -> SyncReport:
         async with self._catch_up_lock:
             report = await self.engine.catch_up()
@@ -136,8 +151,15 @@ class StreamIngestor:
 
     # ------------------------------------------------------------------ loops
 
+    def _build_stream(self) -> TradeUpdateSource:
+        if _accepts_bad_frame(self.stream_factory):
+            build = cast(Callable[..., TradeUpdateSource], self.stream_factory)
+            return build(self._on_connected, self._on_gap, on_bad_frame=self._on_bad_frame)
+        log.info("stream factory takes no on_bad_frame: unreadable frames become gaps only")
+        return self.stream_factory(self._on_connected, self._on_gap)
+
     async def _read(self, queue: asyncio.Queue[TradeUpdate]) -> None:
-        self._stream = self.stream_factory(self._on_connected, self._on_gap)
+        self._stream = self._build_stream()
         try:
             async for update in self._stream.updates():
                 self._touch()
@@ -238,14 +260,36 @@ class StreamIngestor:
             await self.engine.drain()
 
 
+def _accepts_bad_frame(factory: StreamFactory) -> bool:
+    """Whether ``factory`` takes an ``on_bad_frame`` keyword (or any keyword)."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.kind is p.VAR_KEYWORD or (p.name == "on_bad_frame" and p.kind is not p.POSITIONAL_ONLY)
+        for p in parameters
+    )
+
+
 def default_stream_factory(key_id: str, secret_key: str, url: str, **options: Any) -> StreamFactory:
     """A factory building the package's ``TradeUpdatesStream`` with the ingestor's callbacks."""
 
-    def build(on_connected: ConnectedCallback, on_gap: GapCallback) -> TradeUpdateSource:
+    def build(
+        on_connected: ConnectedCallback,
+        on_gap: GapCallback,
+        on_bad_frame: BadFrameCallback | None = None,
+    ) -> TradeUpdateSource:
         from alpaca_integration.alpaca.stream import TradeUpdatesStream
 
         stream: TradeUpdateSource = TradeUpdatesStream(
-            key_id, secret_key, url, on_connected=on_connected, on_gap=on_gap, **options
+            key_id,
+            secret_key,
+            url,
+            on_connected=on_connected,
+            on_gap=on_gap,
+            on_bad_frame=on_bad_frame,
+            **options,
         )
         return stream
 

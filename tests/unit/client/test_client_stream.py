@@ -1,5 +1,5 @@
 """TradeUpdatesStream against a real local WebSocket server speaking Alpaca's protocol: auth,
-listen, events, drops and silent connections, gaps, msgpack, clean close."""
+listen, events, drops and silent connections, gaps, unreadable frames, msgpack, clean close."""
 
 from __future__ import annotations
 
@@ -33,10 +33,11 @@ def event(name: str, order_id: str = "o-1", **extra: Any) -> dict[str, Any]:
     return {"stream": "trade_updates", "data": data}
 
 
-# What one connection does after listening: a list of events, then how it ends.
+# What one connection does after listening: a list of events (bytes go out verbatim), then how
+# it ends.
 @dataclass
 class Session:
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any] | bytes] = field(default_factory=list)
     then: str = "stay"  # "stay" | "close" (clean 1000) | "drop" (no close frame) | "silent"
 
 
@@ -81,7 +82,7 @@ class FakeStreamServer:
         )
         session = self.sessions[index] if index < len(self.sessions) else Session()
         for message in session.events:
-            await ws.send(self.encode(ws, message))
+            await ws.send(message if isinstance(message, bytes) else self.encode(ws, message))
         if session.then == "close":
             await ws.close(1000, "bye")
         elif session.then == "drop":
@@ -179,6 +180,71 @@ async def test_reconnects_after_a_drop_and_reports_the_gap(how: str) -> None:
     assert gap_from <= gap_to
     assert reason
     assert srv.connections == 2
+
+
+GARBAGE = b"\x00\xffnot a frame"
+UNKNOWN_STATUS = json.dumps(
+    {
+        "stream": "trade_updates",
+        "data": {
+            "event": "new",
+            "order": order_json("o-bad", status="frobnicated"),
+            "timestamp": "2025-06-02T14:30:00Z",
+        },
+    }
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"), [(GARBAGE, "neither JSON nor MessagePack"), (UNKNOWN_STATUS, "frobnicated")]
+)
+async def test_an_unreadable_frame_goes_to_on_bad_frame_before_its_gap(
+    bad: bytes, says: str
+) -> None:
+    """An unreadable frame's bytes and reason reach on_bad_frame, then an instant gap; the good
+    events on either side of it are both yielded on the same connection."""
+    calls: list[tuple[str, Any]] = []
+
+    async def on_bad_frame(raw: bytes, reason: str) -> None:
+        calls.append(("bad_frame", (raw, reason)))
+
+    async def on_gap(gap_from: dt.datetime, gap_to: dt.datetime, reason: str) -> None:
+        calls.append(("gap", (gap_from, gap_to, reason)))
+
+    sessions = [Session(events=[event("new", "a"), bad, event("new", "b")])]
+    async with running(sessions) as srv:
+        stream = fast_stream(srv.url, on_gap=on_gap, on_bad_frame=on_bad_frame)
+        updates = await take(stream, 2)
+        await stream.aclose()
+    assert [u.order.id for u in updates] == ["a", "b"]
+    assert [name for name, _ in calls] == ["bad_frame", "gap"]
+    raw, reason = calls[0][1]
+    assert raw == bad
+    assert says in reason
+    gap_from, gap_to, _ = calls[1][1]
+    assert gap_from == gap_to
+    assert srv.connections == 1
+    assert stream.bad_frames == 1
+
+
+async def test_a_failing_on_bad_frame_never_ends_the_stream() -> None:
+    """on_bad_frame raising is logged; the gap is still reported and later events still arrive."""
+    gaps: list[str] = []
+
+    async def on_bad_frame(raw: bytes, reason: str) -> None:
+        raise RuntimeError("the quarantine is down")
+
+    async def on_gap(gap_from: dt.datetime, gap_to: dt.datetime, reason: str) -> None:
+        gaps.append(reason)
+
+    sessions = [Session(events=[GARBAGE, event("new", "a")])]
+    async with running(sessions) as srv:
+        stream = fast_stream(srv.url, on_gap=on_gap, on_bad_frame=on_bad_frame)
+        updates = await take(stream, 1)
+        await stream.aclose()
+    assert [u.order.id for u in updates] == ["a"]
+    assert len(gaps) == 1
+    assert srv.connections == 1
 
 
 async def test_a_silent_connection_is_detected_by_ping_and_replaced() -> None:

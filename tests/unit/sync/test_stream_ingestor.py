@@ -333,3 +333,70 @@ async def test_events_are_applied_in_order_and_a_late_stale_one_changes_nothing(
     assert [(f.execution_id, f.qty) for f in fills] == [("x-1", Decimal(5))]
     positions = await store.positions(ACCOUNT)
     assert [(p.symbol, p.qty) for p in positions] == [("AAPL", Decimal(5))]
+
+
+def _frame(order_id: str, status: str, event: str = "new") -> bytes:
+    order = _order_json(order_id, status, dt.datetime.now(dt.UTC))
+    data = {"event": event, "order": order, "timestamp": order["updated_at"]}
+    return msgspec.json.encode({"stream": "trade_updates", "data": data})
+
+
+async def _serve_frames(frames: list[bytes]) -> tuple[Any, str]:
+    """A local WebSocket server speaking Alpaca's handshake, then sending ``frames`` verbatim."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    def control(stream: str, data: dict[str, Any]) -> bytes:
+        return msgspec.json.encode({"stream": stream, "data": data})
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(control("authorization", {"status": "authorized", "action": "authenticate"}))
+        await ws.recv()
+        await ws.send(control("listening", {"streams": ["trade_updates"]}))
+        for frame in frames:
+            await ws.send(frame)
+        await ws.wait_closed()
+
+    server = await serve(handler, "127.0.0.1", 0, close_timeout=0.2)
+    port = next(iter(server.sockets)).getsockname()[1]
+    return server, f"ws://127.0.0.1:{port}/stream"
+
+
+async def test_unreadable_frames_are_quarantined_with_their_bytes_and_gaps(store: Store) -> None:
+    """Through the real stream: each unreadable frame is a quarantine row (its bytes verbatim,
+    kind trade_update, source stream) and a gap row; the good events around them are stored."""
+    from alpaca_integration.sync.stream import default_stream_factory
+
+    garbage = b"\x00\xffnot a frame"
+    unknown_status = _frame("o-bad", "frobnicated")
+    frames = [_frame("o1", "new"), garbage, unknown_status, _frame("o2", "new")]
+    server, url = await _serve_frames(frames)
+    venue = FakeVenue()  # REST knows none of these orders: only the stream can store them
+    engine = SyncEngine(ACCOUNT, venue, store)  # type: ignore[arg-type]
+    factory = default_stream_factory("PK", "secret", url, ping_interval=5.0, ping_timeout=5.0)
+    ingestor = StreamIngestor(engine, factory)
+    task = asyncio.create_task(ingestor.run())
+
+    async def settled() -> bool:
+        if task.done():
+            task.result()
+        stored = [await store.get_order(ACCOUNT, o) for o in ("o1", "o2")]
+        gaps = await store.list_stream_gaps(ACCOUNT)
+        return None not in stored and len(gaps) == 2 and ingestor.frames_quarantined == 2
+
+    try:
+        await _eventually(settled, "o1 and o2 stored, two frames quarantined, two gap rows")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        server.close()
+        await server.wait_closed()
+    rows = {row.raw: row for row in await store.list_quarantine(ACCOUNT)}
+    assert set(rows) == {garbage, unknown_status}
+    assert {(r.record_kind, r.source) for r in rows.values()} == {("trade_update", "stream")}
+    assert rows[unknown_status].record_key.startswith("o-bad#")
+    assert "frobnicated" in rows[unknown_status].reason
+    assert rows[garbage].record_key.startswith("sha256:")
+    gaps = await store.list_stream_gaps(ACCOUNT)
+    assert all(g.gap_from == g.gap_to and g.closed_by == "rest_catch_up" for g in gaps)
+    assert (await store.get_order(ACCOUNT, "o-bad")) is None
