@@ -120,13 +120,18 @@ async def _run_rate(
     class TimedStream:
         """The real stream, noting when each event left the socket."""
 
-        def __init__(self, on_connected: Any, on_gap: Any) -> None:
+        def __init__(self, on_connected: Any, on_gap: Any, on_bad_frame: Any) -> None:
             async def connected() -> None:
                 await on_connected()
                 listening.set()
 
             self.inner = TradeUpdatesStream(
-                KEY_ID, SECRET, stream_url, on_connected=connected, on_gap=on_gap
+                KEY_ID,
+                SECRET,
+                stream_url,
+                on_connected=connected,
+                on_gap=on_gap,
+                on_bad_frame=on_bad_frame,
             )
 
         async def updates(self) -> Any:

@@ -13,9 +13,7 @@ an unclean drop). This module adds what the product needs on top:
 * every frame the stream cannot read (``on_bad_frame``) kept in ``quarantine`` with its bytes
   and the reason (``SyncEngine.quarantine_stream_frame``), before its instant gap is reported.
 
-A stream factory is called as ``factory(on_connected, on_gap)``, plus ``on_bad_frame=`` when it
-accepts that keyword (``default_stream_factory`` does; an older two-argument factory still works,
-its unreadable frames only become gaps).
+A stream factory is called as ``factory(on_connected, on_gap, on_bad_frame)``.
 
 Imports the sync engine and models only; the stream class is passed in (or built lazily).
 """
@@ -25,12 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from alpaca_integration.models import TradeUpdate
 from alpaca_integration.sync.engine import SyncEngine, SyncReport
@@ -58,7 +55,7 @@ class GapRecord:
 ConnectedCallback = Callable[[], Awaitable[None]]
 GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
 BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
-StreamFactory = Callable[[ConnectedCallback, GapCallback], TradeUpdateSource]
+StreamFactory = Callable[[ConnectedCallback, GapCallback, BadFrameCallback], TradeUpdateSource]
 
 
 class StreamIngestor:
@@ -152,11 +149,7 @@ class StreamIngestor:
     # ------------------------------------------------------------------ loops
 
     def _build_stream(self) -> TradeUpdateSource:
-        if _accepts_bad_frame(self.stream_factory):
-            build = cast(Callable[..., TradeUpdateSource], self.stream_factory)
-            return build(self._on_connected, self._on_gap, on_bad_frame=self._on_bad_frame)
-        log.info("stream factory takes no on_bad_frame: unreadable frames become gaps only")
-        return self.stream_factory(self._on_connected, self._on_gap)
+        return self.stream_factory(self._on_connected, self._on_gap, self._on_bad_frame)
 
     async def _read(self, queue: asyncio.Queue[TradeUpdate]) -> None:
         self._stream = self._build_stream()
@@ -258,18 +251,6 @@ class StreamIngestor:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.engine.drain()
-
-
-def _accepts_bad_frame(factory: StreamFactory) -> bool:
-    """Whether ``factory`` takes an ``on_bad_frame`` keyword (or any keyword)."""
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(
-        p.kind is p.VAR_KEYWORD or (p.name == "on_bad_frame" and p.kind is not p.POSITIONAL_ONLY)
-        for p in parameters
-    )
 
 
 def default_stream_factory(key_id: str, secret_key: str, url: str, **options: Any) -> StreamFactory:

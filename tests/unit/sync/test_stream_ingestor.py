@@ -184,7 +184,7 @@ async def _run(
     """Run an ingestor over ``script`` until the stream has played it and ``until`` holds."""
     streams: list[FakeStream] = []
 
-    def factory(on_connected: Any, on_gap: Any) -> FakeStream:
+    def factory(on_connected: Any, on_gap: Any, on_bad_frame: Any) -> FakeStream:
         streams.append(FakeStream(on_connected, on_gap, script))
         return streams[-1]
 
