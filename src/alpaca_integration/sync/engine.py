@@ -388,7 +388,8 @@ class SyncEngine:
         bad += [*split_fills.quarantined, *split_activities.quarantined]
         if bad:
             report.quarantined += len(bad)
-            await self._persist_quarantine(bad)
+            # Under the write lock and shielded like every other write: a stop never loses it.
+            await self._shielded(lambda: self._persist_quarantine(bad))
         return good_orders, split_fills.good, split_activities.good
 
     async def _commit(
@@ -747,7 +748,7 @@ class SyncEngine:
                 stream_at = update.timestamp
         if refused:
             report.quarantined += len(refused)
-            await self._persist_quarantine(refused)
+            await self._shielded(lambda: self._persist_quarantine(refused))
         assert stream_at is not None
         await self._commit(
             report,
