@@ -1292,7 +1292,6 @@ class AlpacaClient:
             attempt += 1
             try:
                 response = await self._attempt(method, path, content=content, lane=Lane.ORDER)
-                return parse.parse_order(response.content)
             except RateLimitedError:
                 # Refused before acceptance: the budget now holds requests until the reset.
                 if not self._attempts_left(attempt, started):
@@ -1333,6 +1332,23 @@ class AlpacaClient:
                 if found is not None:
                     return found
                 raise
+            else:
+                return self._accepted_order(response.content, client_order_id)
+
+    @staticmethod
+    def _accepted_order(body: bytes, client_order_id: str) -> Order:
+        """The order from a 2xx answer. The venue has the order whatever its answer says, so an
+        answer we cannot read must not look like a failure that a caller could retry into a
+        second order: it is an unknown outcome carrying the client_order_id to look it up by."""
+        try:
+            return parse.parse_order(body)
+        except ParseError as exc:
+            raise OrderOutcomeUnknownError(
+                f"order {client_order_id}: the venue accepted it but its answer could not be read "
+                f"({exc}). The order exists: look it up by this client_order_id and never resend "
+                "it under a new id",
+                client_order_id=client_order_id,
+            ) from exc
 
     @staticmethod
     def _unknown(client_order_id: str, cause: AlpacaIntegrationError) -> OrderOutcomeUnknownError:

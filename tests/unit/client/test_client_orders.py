@@ -43,7 +43,8 @@ class Venue:
         self.fake = fake
         self.orders: dict[str, dict[str, object]] = {}  # client_order_id -> order json
         self.post_script: list[str] = []  # per POST: "ok", "lost" (created, answer lost),
-        # "fail" (not created, 500), "timeout" (not created), "429", "403"
+        # "fail" (not created, 500), "timeout" (not created), "429", "403",
+        # "unreadable" (created, 200 with an answer the parser refuses)
         self.lookup_script: list[str] = []  # per lookup: "real" or "fail"
         fake.fallback = self.answer
 
@@ -75,6 +76,8 @@ class Venue:
             self.orders[cid] = order
             if step == "lost":
                 raise httpx.ReadTimeout("answer lost after the order was created")
+            if step == "unreadable":  # created, but the answer has a status nobody knows yet
+                return json_response(200, {**order, "status": "pending_review"})
             return json_response(200, order)
         if request.url.path == "/v2/orders:by_client_order_id":
             step = self.lookup_script.pop(0) if self.lookup_script else "real"
@@ -114,6 +117,20 @@ async def test_unknown_outcome_resolved_by_lookup_when_it_exists(
     assert book.lookups() == 1
     assert len(book.orders) == 1
     assert order.id == "order-1"
+
+
+async def test_an_accepted_order_with_an_unreadable_answer_is_an_unknown_outcome(
+    make_client: Callable[..., AlpacaClient], book: Venue
+) -> None:
+    """A 2xx the parser refuses raises OrderOutcomeUnknownError with the id; nothing is resent."""
+    book.post_script = ["unreadable"]
+    async with make_client() as client:
+        with pytest.raises(OrderOutcomeUnknownError) as caught:
+            await client.submit_order(BUY)
+    [posted] = book.posts()
+    assert caught.value.client_order_id == posted["client_order_id"]
+    assert "accepted" in str(caught.value)
+    assert len(book.orders) == 1
 
 
 async def test_unknown_outcome_resent_with_the_same_id_when_it_does_not_exist(
