@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
@@ -240,22 +241,31 @@ async def test_a_lost_submit_answer_places_exactly_one_order(
 
 
 async def test_failing_submits_are_resent_under_the_same_id(
-    sim: SimulatorHandle, client: AlpacaClient
+    sim: SimulatorHandle, client: AlpacaClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """500s before the venue acts: lookups say 404, the resend succeeds, one order exists."""
     sim.set_faults(route_error_rates={"POST /v2/orders": 0.5})
-    ids = [(await client.submit_order(buy(1))).client_order_id for _ in range(6)]
+    with caplog.at_level(logging.INFO, logger="alpaca_integration.alpaca.client"):
+        ids = [(await client.submit_order(buy(1))).client_order_id for _ in range(12)]
     sim.set_faults(route_error_rates={})
+    # The faults really fired: some submits were resent after a 500 and a lookup.
+    assert any("resending with the same id" in r.getMessage() for r in caplog.records)
     dump = sim.dump(SIM_API_KEY)
     counts = {cid: sum(1 for o in dump["orders"] if o["client_order_id"] == cid) for cid in ids}
     assert set(counts.values()) == {1}
 
 
-async def test_reads_survive_server_errors(sim: SimulatorHandle, client: AlpacaClient) -> None:
+async def test_reads_survive_server_errors(
+    sim: SimulatorHandle, client: AlpacaClient, caplog: pytest.LogCaptureFixture
+) -> None:
     """With a third of answers failing, every read still succeeds through retries."""
     sim.set_faults(error_rate=0.3)
-    for _ in range(15):
-        await client.get_clock()
+    with caplog.at_level(logging.INFO, logger="alpaca_integration.alpaca.client"):
+        clocks = [await client.get_clock() for _ in range(15)]
+    sim.set_faults(error_rate=0.0)
+    assert len(clocks) == 15
+    assert all(c.next_open > c.timestamp or c.is_open for c in clocks)
+    assert any("retry" in r.getMessage() for r in caplog.records)
 
 
 async def test_stream_delivers_events_and_recovers_from_drops(
