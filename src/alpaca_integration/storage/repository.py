@@ -190,15 +190,25 @@ def _merge_fill_rows(existing: dict[str, Any], incoming: dict[str, Any]) -> dict
     return merged
 
 
-def _fee_rows(account: str) -> Any:
-    """The account's FEE activities that count towards an execution's fee."""
+_CANCELED = "canceled"
+
+
+def _fee_activities(account: str) -> Any:
+    """The account's FEE activities tied to an execution, whatever their status."""
     return sa.and_(
         activities.c.account == account,
         sa.func.upper(activities.c.activity_type) == "FEE",
         activities.c.order_id.isnot(None),
         activities.c.transaction_time.isnot(None),
         activities.c.net_amount.isnot(None),
-        sa.func.coalesce(activities.c.status, "") != "canceled",
+    )
+
+
+def _fee_rows(account: str) -> Any:
+    """The account's FEE activities that count towards an execution's fee."""
+    return sa.and_(
+        _fee_activities(account),
+        sa.func.lower(sa.func.coalesce(activities.c.status, "")) != _CANCELED,
     )
 
 
@@ -980,27 +990,40 @@ class Store:
         now: dt.datetime,
         fallback: Decimal | None = None,
     ) -> int:
-        """Set each touched execution's fee to the sum of its stored FEE activities."""
+        """Set each touched execution's fee to the sum of its stored, non-canceled FEE
+        activities.
+
+        A key whose FEE activities are all canceled goes back to ``fallback`` (0 when None):
+        the broker withdrew the charge. A key with no FEE activity stored at all keeps its fee
+        unless a ``fallback`` is given, as that fee came from elsewhere (the fill itself).
+        """
         if not keys:
             return 0
-        fee_rows = _fee_rows(account)
         order_ids = sorted({order_id for order_id, _ in keys})
         totals: dict[tuple[str, dt.datetime], Decimal] = {}
+        withdrawn: set[tuple[str, dt.datetime]] = set()
         for chunk in _chunks(order_ids):
             result = await connection.execute(
                 sa.select(
                     activities.c.order_id,
                     activities.c.transaction_time,
                     activities.c.net_amount,
-                ).where(fee_rows, activities.c.order_id.in_(chunk))
+                    activities.c.status,
+                ).where(_fee_activities(account), activities.c.order_id.in_(chunk))
             )
-            for order_id, at, net_amount in result.all():
+            for order_id, at, net_amount, status in result.all():
                 key = (str(order_id), at)
+                # Same test as _fee_rows, which the lock's has_fees probe uses.
+                if (status or "").lower() == _CANCELED:
+                    withdrawn.add(key)
+                    continue
                 # net_amount is negative for a charge; the fill's fee is the positive cost.
                 totals[key] = totals.get(key, _ZERO) - net_amount
-        if fallback is not None:
-            for key in keys:
+        for key in keys:
+            if fallback is not None:
                 totals.setdefault(key, fallback)
+            elif key in withdrawn:
+                totals.setdefault(key, _ZERO)
         wanted = {key: total for key, total in totals.items() if key in keys}
         if not wanted:
             return 0

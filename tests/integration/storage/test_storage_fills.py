@@ -16,8 +16,11 @@ from support.storage_builders import (
 )
 
 
-def _fee(activity_id: str, order_id: str, amount: str, when_seconds: float) -> object:
+def _fee(
+    activity_id: str, order_id: str, amount: str, when_seconds: float, status: str = "executed"
+) -> object:
     return make_activity(
+        status=status,
         id=activity_id,
         activity_type="FEE",
         activity_subtype="REG",
@@ -95,6 +98,33 @@ async def test_fees_are_the_sum_of_the_fee_activities_and_never_double_counted(
     assert await store.attach_fee("default", "o-1", at(2), Decimal("0.03")) is True
     assert await store.attach_fee("default", "o-1", at(2), Decimal("0.03")) is True
     assert [f.fee for f in await store.list_fills("default")] == [Decimal("0.03")]
+
+
+async def test_a_canceled_fee_stops_charging_its_fill(store: Store) -> None:
+    """A FEE later reported canceled takes its amount off the fill (to 0 when it was the only
+    one); replaying the canceled FEE changes nothing."""
+    fill = rest_fill("o-1", "act-fill", "10", "10", "187.2", timestamp=at(2))
+    await store.apply("default", fills=[fill], activities=[_fee("act-reg", "o-1", "-0.05", 2)])
+    assert [f.fee for f in await store.list_fills("default")] == [Decimal("0.05")]
+    canceled = _fee("act-reg", "o-1", "-0.05", 2, status="canceled")
+    result = await store.apply("default", activities=[canceled])
+    assert (result.activities, result.fees) == (1, 1)
+    assert [f.fee for f in await store.list_fills("default")] == [Decimal(0)]
+    replay = await store.apply("default", fills=[fill], activities=[canceled])
+    assert (replay.fills, replay.activities, replay.fees) == (0, 0, 0)
+    assert [f.fee for f in await store.list_fills("default")] == [Decimal(0)]
+
+
+async def test_canceling_one_of_two_fees_leaves_the_other(store: Store) -> None:
+    """Of two FEE activities on one execution, canceling one leaves the other's amount."""
+    fill = rest_fill("o-1", "act-fill", "10", "10", "187.2", timestamp=at(2))
+    reg = _fee("act-reg", "o-1", "-0.01", 2)
+    await store.apply("default", fills=[fill], activities=[reg, _fee("act-taf", "o-1", "-0.02", 2)])
+    result = await store.apply(
+        "default", activities=[_fee("act-taf", "o-1", "-0.02", 2, status="CANCELED")]
+    )
+    assert result.fees == 1
+    assert [f.fee for f in await store.list_fills("default")] == [Decimal("0.01")]
 
 
 async def test_attach_fee_waits_for_the_fill_and_uses_the_amount_without_activities(
