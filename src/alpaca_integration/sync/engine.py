@@ -7,7 +7,8 @@ a page or an event twice, or late, changes nothing.
 
 Feeds and their checkpoints (``sync_checkpoints``):
 
-* ``orders``: the newest ``submitted_at`` seen. An incremental sync asks for ``status=all``
+* ``orders``: the newest paging time (``submitted_at`` or ``created_at``) of the top-level orders
+  seen, never a leg's. An incremental sync asks for ``status=all``
   orders submitted after it minus a safety overlap, then refreshes every order the store still
   holds as open (updates to old orders do not show under ``after``): one ``status=open`` listing,
   then one ``GET /v2/orders/{root}?nested=true`` per bracket/OCO root still unexplained.
@@ -37,6 +38,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -289,7 +291,6 @@ class SyncEngine:
         self.on_progress = on_progress
         self._write_lock = asyncio.Lock()
         self._inflight: set[asyncio.Task[Any]] = set()
-        self._positions: dict[str, Position] | None = None
         # leg id -> parent id: a leg's own stream events do not say whose leg it is.
         self._parents: dict[str, str] = {}
         self._last_stream_at: dt.datetime | None = None
@@ -404,11 +405,22 @@ class SyncEngine:
         positions_at: dt.datetime | None = None,
         checkpoints: dict[str, str] | None = None,
         source: str = "rest",
+        position_events: Sequence[TradeUpdate] = (),
     ) -> Any:
-        """The one write path: validate, apply (rows + checkpoint in one transaction), mirror."""
+        """The one write path: validate, apply (rows + checkpoint in one transaction), mirror.
+
+        ``position_events``: stream fill events whose ``position_qty`` may move a position. They
+        are judged under the write lock against the store as it is then (see
+        ``_stream_positions``), and only the symbols they move are written, one by one, after the
+        batch's transaction; never a full set, so a holding this engine has not seen (a repair by
+        reconciliation, a write by another process) is never closed by a stream event.
+        """
         orders, fills, activities = await self._validated(orders, fills, activities, report, source)
+        moved_positions = 0
 
         async def write() -> Any:
+            nonlocal moved_positions
+            moves = await self._stream_positions(position_events) if position_events else {}
             result = await self.store.apply(
                 self.account,
                 orders=orders,
@@ -420,6 +432,16 @@ class SyncEngine:
                 checkpoints=checkpoints or {},
                 source=source,
             )
+            for symbol, (position, at) in moves.items():
+                # After the batch's rows: a crash in between leaves the position behind the fill,
+                # which the catch-up's account sync (a full set from the venue) repairs.
+                moved_positions += await self.store.set_position(
+                    self.account, symbol, position, observed_at=at, source="stream"
+                )
+            mirrored = positions if getattr(result, "positions_refreshed", True) else None
+            if moves:
+                # The cache holds whole position sets: mirror the store's set as committed.
+                mirrored = await self.store.positions(self.account)
             # Mirrored under the write lock, from the store's rows as committed: the cache then
             # sees commits in commit order, and a stale report (a late or duplicated event, an old
             # page that only added lineage) never overwrites a newer state in it.
@@ -427,7 +449,7 @@ class SyncEngine:
             await self._mirror(
                 orders=await self.store.list_orders(self.account, ids=changed) if changed else [],
                 snapshot=snapshot if getattr(result, "account_updated", True) else None,
-                positions=positions if getattr(result, "positions_refreshed", True) else None,
+                positions=mirrored,
                 fills=fills,
             )
             return result
@@ -436,7 +458,7 @@ class SyncEngine:
         report.orders_changed += int(getattr(result, "orders", 0))
         report.fills_changed += int(getattr(result, "fills", 0))
         report.activities_changed += int(getattr(result, "activities", 0))
-        report.positions_changed += int(getattr(result, "positions", 0))
+        report.positions_changed += int(getattr(result, "positions", 0)) + moved_positions
         report.fees_attached += int(getattr(result, "fees", 0))
         if fills:
             self._fills_applied += len(fills)
@@ -528,9 +550,6 @@ class SyncEngine:
             positions=positions,
             checkpoints={FEED_ACCOUNT: snapshot.observed_at.isoformat()},
         )
-        # A fill applied since the read is newer than this set (the store kept it): reload then.
-        fresh = self._fills_applied == fills_before
-        self._positions = {p.symbol: p for p in positions} if fresh else None
         await self._rebuild_cache_if_needed()
         report.finished_at = self.now()
         return report
@@ -689,10 +708,57 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ stream
 
-    async def _known_positions(self) -> dict[str, Position]:
-        if self._positions is None:
-            self._positions = {p.symbol: p for p in await self.store.positions(self.account)}
-        return self._positions
+    async def _stream_positions(
+        self, updates: Sequence[TradeUpdate]
+    ) -> dict[str, tuple[Position | None, dt.datetime]]:
+        """The positions stream fill events leave, by symbol (None: flat), each dated by its
+        event's venue timestamp. Called under the write lock, before the batch is applied.
+
+        An event moves a position only when it advances its order: its ``order.filled_qty`` is
+        strictly above what the store (then the events before it in this batch) had for that
+        order, and its execution is not stored yet. A late or duplicated event, or one whose
+        execution REST already brought, is a report of the past: its ``position_qty`` would set
+        the position back, so it is ignored (the order and fill rows still go through the store's
+        monotonic upserts). The previous position (for the average entry price) is read from the
+        store, never from memory, so repairs and other processes' writes are seen.
+        """
+        events = [u for u in updates if u.event.is_fill and u.position_qty is not None]
+        if not events:
+            return {}
+        order_ids = sorted({u.order.id for u in events})
+        stored_orders = await self.store.list_orders(self.account, ids=order_ids)
+        filled: dict[str, Decimal] = {o.id: o.filled_qty for o in stored_orders}
+        executions: set[str] = set()
+        cum_qtys: set[tuple[str, Decimal]] = set()
+        for order_id in order_ids:
+            for stored_fill in await self.store.fills_for_order(self.account, order_id):
+                if stored_fill.execution_id:
+                    executions.add(stored_fill.execution_id)
+                if stored_fill.cum_qty is not None:
+                    cum_qtys.add((order_id, stored_fill.cum_qty))
+        current = {p.symbol: p for p in await self.store.positions(self.account)}
+        moves: dict[str, tuple[Position | None, dt.datetime]] = {}
+        for update in events:
+            order = update.order
+            before = filled.get(order.id)
+            if before is not None and order.filled_qty <= before:
+                continue
+            filled[order.id] = order.filled_qty
+            if update.execution_id in executions or (order.id, order.filled_qty) in cum_qtys:
+                continue
+            earlier = moves.get(order.symbol)
+            if earlier is not None and update.timestamp < earlier[1]:
+                continue  # another order's later fill in this batch already moved the symbol
+            derived = position_after_fill(current.get(order.symbol), update, update.timestamp)
+            if derived is None:
+                continue
+            symbol, position = derived
+            moves[symbol] = (position, update.timestamp)
+            if position is None:
+                current.pop(symbol, None)
+            else:
+                current[symbol] = position
+        return moves
 
     async def apply_trade_update(self, update: TradeUpdate) -> SyncReport:
         """Apply one trade_updates event: order status, fill row, position, cache, notification."""
@@ -700,20 +766,18 @@ class SyncEngine:
 
     async def apply_trade_updates(self, updates: Sequence[TradeUpdate]) -> SyncReport:
         """Apply events in arrival order in ONE transaction (the stream consumer passes what
-        queued up while the previous write ran): orders, fills, the positions the fills leave
-        (the full set, dated by receipt, so an older REST set never overwrites it) and the
-        stream checkpoint; then the cache and the notifications."""
+        queued up while the previous write ran): orders, fills and the stream checkpoint; then
+        the positions the batch's fills move (only those symbols, dated by the venue's event
+        time, only from events that advance their order: ``_stream_positions``); then the cache
+        and the notifications."""
         from alpaca_integration.alpaca.parse import fill_from_trade_update
 
         report = SyncReport(self.account)
         if not updates:
             return report
-        received = self.now()
         orders: list[Order] = []
         fills: list[Fill] = []
         refused: list[_QuarantinedEvent] = []
-        positions = await self._known_positions()
-        positions_changed = False
         stream_at = self._last_stream_at
         for update in updates:
             # A parent's event nests its legs: learn them before a leg's own event in this batch.
@@ -736,14 +800,6 @@ class SyncEngine:
                 if parent_id is not None:
                     order = msgspec.structs.replace(order, parent_id=parent_id)
             orders.append(order)
-            derived = position_after_fill(positions.get(order.symbol), update, received)
-            if derived is not None:
-                symbol, position = derived
-                if position is None:
-                    positions.pop(symbol, None)
-                else:
-                    positions[symbol] = position
-                positions_changed = True
             if stream_at is None or update.timestamp > stream_at:
                 stream_at = update.timestamp
         if refused:
@@ -754,10 +810,9 @@ class SyncEngine:
             report,
             orders=orders,
             fills=fills,
-            positions=list(positions.values()) if positions_changed else None,
-            positions_at=received if positions_changed else None,
             checkpoints={FEED_STREAM: stream_at.isoformat()},
             source="stream",
+            position_events=updates,
         )
         self._last_stream_at = stream_at
         self.events_applied += len(updates)

@@ -6,7 +6,8 @@ The fee join rule (documented in docs/monitoring.md):
 * A FEE activity belongs to the execution whose FILL activity has the same ``order_id`` and the
   same ``transaction_time`` (the simulator guarantees both; so does Alpaca for per-execution
   regulatory fees when it reports them with an ``order_id``).
-* Several FEE activities on one execution add up (``Fill.fee`` is the total, a positive cost).
+* Several FEE activities on one execution add up (``Fill.fee`` is the total, a positive cost);
+  a FEE with status ``canceled`` charges nothing.
 * A FEE whose FILL is not in the same page is attached later by ``(order_id, transaction_time)``
   (``FeeAttachment``), which the store applies idempotently.
 * Fallback: a FEE with no ``order_id`` or no ``transaction_time`` (Alpaca may post regulatory fees
@@ -86,6 +87,9 @@ def join_fees(items: Iterable[Fill | Activity]) -> JoinedPage:
             fills.append(item)
             continue
         activities.append(item)
+        if (item.status or "").lower() == "canceled":
+            # A canceled FEE was reversed by the venue: it stays a record, but costs nothing.
+            continue
         key = _fee_key(item)
         if key is not None and item.net_amount is not None:
             # net_amount is negative for a charge; Fill.fee is the positive cost.
@@ -102,13 +106,18 @@ def join_fees(items: Iterable[Fill | Activity]) -> JoinedPage:
 
 
 def max_submitted_at(orders: Sequence[Order], current: dt.datetime | None) -> dt.datetime | None:
-    """The newest submission time among ``orders`` (legs included) and ``current``."""
+    """The newest paging time (``submitted_at``, else ``created_at``) among the top-level
+    ``orders`` and ``current``.
+
+    Legs are left out on purpose: the venue pages top-level orders by their own time, so a leg
+    submitted long after its parent would move the checkpoint past top-level orders not fetched
+    yet, and an interrupted sync would then skip them for good.
+    """
     best = current
     for order in orders:
-        for one in order.flatten():
-            at = one.submitted_at or one.created_at
-            if best is None or at > best:
-                best = at
+        at = order.submitted_at or order.created_at
+        if best is None or at > best:
+            best = at
     return best
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import msgspec
+
 from alpaca_integration.models import (
     Activity,
     AssetClass,
@@ -176,13 +178,29 @@ def test_fee_without_order_id_stays_an_activity_only() -> None:
     assert [a.id for a in page.activities] == ["a2"]
 
 
-def test_max_submitted_at_looks_into_legs() -> None:
-    """The orders checkpoint covers legs submitted after their parent."""
-    leg = _order("leg", submitted_at=T0 + dt.timedelta(seconds=5))
+def test_max_submitted_at_ignores_a_leg_submitted_after_its_parent() -> None:
+    """The orders checkpoint is the top-level orders' paging time: a later leg cannot move it
+    past top-level orders the venue has not listed yet."""
+    leg = _order("leg", submitted_at=T0 + dt.timedelta(minutes=10))
     parent = _order("p", submitted_at=T0, legs=(leg,))
-    assert max_submitted_at([parent], None) == T0 + dt.timedelta(seconds=5)
+    assert max_submitted_at([parent], None) == T0
     later = T0 + dt.timedelta(hours=1)
     assert max_submitted_at([parent], later) == later
+
+
+def test_a_canceled_fee_is_not_charged_to_its_fill() -> None:
+    """A FEE the venue canceled stays a record but adds nothing to the fill's fee."""
+    canceled = msgspec.structs.replace(_fee("a2", "o1", T0, "-5"), status="canceled")
+    page = join_fees([_fill("o1", T0, "a1"), canceled, _fee("a3", "o1", T0, "-1")])
+    assert page.fills[0].fee == Decimal("1")
+    assert page.fee_attachments == []
+    assert [a.id for a in page.activities] == ["a2", "a3"]
+
+
+def test_a_canceled_fee_alone_makes_no_attachment() -> None:
+    """A canceled FEE whose fill is on another page is not attached to it later either."""
+    canceled = msgspec.structs.replace(_fee("a2", "o1", T0, "-5"), status="CANCELED")
+    assert join_fees([canceled]).fee_attachments == []
 
 
 def test_buy_fill_averages_into_a_long_position() -> None:

@@ -135,8 +135,11 @@ class FakeStream:
         for step in self.script:
             if isinstance(step, TradeUpdate):
                 yield step
-            else:
-                await step(self)
+                continue
+            # A callback may also produce an event (one that must happen after the steps before).
+            produced = await step(self)
+            if isinstance(produced, TradeUpdate):
+                yield produced
         self.done.set()
         await asyncio.Event().wait()  # stay connected and quiet
 
@@ -311,9 +314,13 @@ async def test_events_are_applied_in_order_and_a_late_stale_one_changes_nothing(
     venue = FakeVenue()
     engine = SyncEngine(ACCOUNT, venue, store)  # type: ignore[arg-type]
     opened = venue.put("o5", "new", listed=False)
-    await asyncio.sleep(0.002)
-    filled = venue.put("o5", "filled", filled="5", listed=False)
-    fill = _event(filled, "fill", execution_id="x-1", price="100", qty="5", position_qty="5")
+
+    async def fill(_stream: FakeStream) -> TradeUpdate:
+        # The fill happens after the connect's catch-up read the (flat) positions: a position
+        # is dated by the venue's event time, so an earlier fill would be older than that read.
+        await asyncio.sleep(0.002)
+        filled = venue.put("o5", "filled", filled="5", listed=False)
+        return _event(filled, "fill", execution_id="x-1", price="100", qty="5", position_qty="5")
 
     async def applied(_stream: FakeStream) -> bool:
         return engine.events_applied >= 3
