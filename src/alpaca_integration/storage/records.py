@@ -5,7 +5,7 @@ correctness tables as read back. The ``*Like`` protocols are what the insert met
 objects other modules pass (``risk.ExposureSnapshot``, ``reconcile.Finding``, ...), so those
 modules need not import this one.
 
-Imports nothing from the package.
+Imports only the package's models (``FillProgress`` carries positions).
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from typing import Any, Protocol
 
 import msgspec
 
+from alpaca_integration.models import Position
+
 __all__ = [
     "ApplyResult",
     "Checkpoint",
     "ExposureLike",
     "ExposureRecord",
+    "FillProgress",
     "FindingLike",
     "QualityResultLike",
     "QualityResultRecord",
@@ -39,8 +42,10 @@ class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
 
     Applying the same data twice gives all zeros the second time. ``order_ids`` are the orders
     whose row changed (legs included); ``positions_refreshed`` says a newer positions set was
-    stored (market values may have moved even when no holding changed); ``account_updated`` says
-    the snapshot is now the account's newest.
+    stored (market values may have moved even when no holding changed); ``position_symbols`` are
+    the symbols whose current row ``position_updates`` wrote or deleted (sorted; an update older
+    than the stored row is not among them); ``account_updated`` says the snapshot is now the
+    account's newest.
     """
 
     orders: int = 0
@@ -53,6 +58,7 @@ class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
     quarantined: int = 0
     order_ids: tuple[str, ...] = ()
     positions_refreshed: bool = False
+    position_symbols: tuple[str, ...] = ()
     account_updated: bool = False
 
     @property
@@ -71,6 +77,22 @@ class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def changed(self) -> bool:
         return self.rows_changed > 0 or self.checkpoints > 0 or self.positions_refreshed
+
+
+class FillProgress(msgspec.Struct, frozen=True, kw_only=True):
+    """What the store holds of some orders' executions and some symbols' positions, read in one
+    go (``Store.fill_progress``): enough to tell whether a stream fill event is news.
+
+    ``filled_qty``: stored ``filled_qty`` by order id (orders not stored are absent);
+    ``executions``: stored execution ids of those orders; ``cum_qtys``: stored
+    ``(order_id, cum_qty)`` keys; ``positions``: the current positions of the symbols asked for
+    (flat ones absent).
+    """
+
+    filled_qty: dict[str, Decimal] = msgspec.field(default_factory=dict)
+    executions: frozenset[str] = frozenset()
+    cum_qtys: frozenset[tuple[str, Decimal]] = frozenset()
+    positions: dict[str, Position] = msgspec.field(default_factory=dict)
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):

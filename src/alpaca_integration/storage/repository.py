@@ -75,6 +75,7 @@ from alpaca_integration.storage.records import (
     Checkpoint,
     ExposureLike,
     ExposureRecord,
+    FillProgress,
     FindingLike,
     QualityResultLike,
     QualityResultRecord,
@@ -249,6 +250,9 @@ class _Batch:
         self.snapshot_row: dict[str, Any] | None = None
         self.position_rows: list[dict[str, Any]] | None = None
         self.positions_at: dt.datetime | None = None
+        # symbol -> (position row or None for a close, observed time)
+        self.position_updates: dict[str, tuple[dict[str, Any] | None, dt.datetime]] = {}
+        self.source = DataSource.REST.value
         self.quarantine_rows: list[dict[str, Any]] = []
         self.checkpoint_rows: list[dict[str, Any]] = []
 
@@ -435,6 +439,8 @@ class Store:
         snapshot: AccountSnapshot | None = None,
         positions: Iterable[Position] | None = None,
         positions_at: dt.datetime | None = None,
+        position_updates: Mapping[str, Position | None] | None = None,
+        position_updates_at: dt.datetime | Mapping[str, dt.datetime] | None = None,
         checkpoints: Mapping[str, str] | None = None,
         source: DataSource | str = DataSource.REST,
     ) -> ApplyResult:
@@ -444,9 +450,14 @@ class Store:
         ``orders``: legs (``Order.legs``) are stored as rows of their own with ``parent_id``.
         ``positions``: the account's FULL set of open positions as of ``positions_at`` (default:
         the newest ``observed_at`` among them, else the snapshot's); symbols missing from it are
-        closed. ``None`` leaves positions alone. ``checkpoints``: ``{feed: value}`` (opaque text).
-        ``source``: where the orders, activities, snapshot and positions came from (fills carry
-        their own).
+        closed. ``None`` leaves positions alone. ``position_updates``: a PARTIAL set, ``{symbol:
+        position, or None to close it}`` (e.g. what stream fills moved); symbols not in it are
+        left alone. Each is monotonic like ``set_position``: skipped when the stored row, or the
+        newest full set, is as new or newer. A position is dated by its ``observed_at``; a close
+        by ``position_updates_at`` (one time, or ``{symbol: time}``; default: now). Applied after
+        ``positions``; the symbols actually written are ``ApplyResult.position_symbols``.
+        ``checkpoints``: ``{feed: value}`` (opaque text). ``source``: where the orders,
+        activities, snapshot and positions came from (fills carry their own).
         """
         account = _check_account(account)
         try:
@@ -468,6 +479,10 @@ class Store:
             source=source_value,
             now=now,
         )
+        if position_updates:
+            self._prepare_position_updates(
+                batch, account, position_updates, position_updates_at, source_value, now
+            )
         for careful in (False, True):
             try:
                 async with self._engine.connect() as connection:
@@ -608,6 +623,37 @@ class Store:
             )
         return batch
 
+    def _prepare_position_updates(
+        self,
+        batch: _Batch,
+        account: str,
+        updates: Mapping[str, Position | None],
+        updates_at: dt.datetime | Mapping[str, dt.datetime] | None,
+        source: str,
+        now: dt.datetime,
+    ) -> None:
+        for symbol, position in updates.items():
+            if not isinstance(symbol, str) or not symbol:
+                raise StorageError(
+                    f"position_updates keys must be symbols (non-empty text), got {symbol!r}"
+                )
+            if position is not None:
+                if position.symbol != symbol:
+                    raise StorageError(
+                        f"position_updates[{symbol!r}] holds the position of "
+                        f"{position.symbol!r}: key each position by its own symbol"
+                    )
+                at = _aware(position.observed_at, f"position {symbol} observed_at")
+                row: dict[str, Any] | None = codec.position_row(
+                    position, account=account, source=source, data_source=self.data_source, now=now
+                )
+            else:
+                when = updates_at.get(symbol) if isinstance(updates_at, Mapping) else updates_at
+                at = _aware(when or now, f"position_updates_at for {symbol}")
+                row = None
+            batch.position_updates[symbol] = (row, at)
+        batch.source = source
+
     def _add_order(
         self,
         batch: _Batch,
@@ -700,6 +746,12 @@ class Store:
             position_count, refreshed = await self._apply_positions(
                 connection, account, batch.position_rows, batch.positions_at, state, now
             )
+        position_symbols: list[str] = []
+        if batch.position_updates:
+            moved, position_symbols = await self._apply_position_updates(
+                connection, account, batch.position_updates, batch.source, state, now
+            )
+            position_count += moved
         quarantined = await self._insert_quarantine_rows(connection, batch.quarantine_rows)
         checkpoint_count = await self._upsert_checkpoints(connection, batch)
         return ApplyResult(
@@ -713,6 +765,7 @@ class Store:
             quarantined=quarantined,
             order_ids=tuple(order_ids),
             positions_refreshed=refreshed,
+            position_symbols=tuple(position_symbols),
             account_updated=account_updated,
         )
 
@@ -1143,6 +1196,60 @@ class Store:
         state["positions_at"] = as_of
         return len(history), True
 
+    async def _apply_position_updates(
+        self,
+        connection: AsyncConnection,
+        account: str,
+        updates: dict[str, tuple[dict[str, Any] | None, dt.datetime]],
+        source: str,
+        state: dict[str, Any],
+        now: dt.datetime,
+    ) -> tuple[int, list[str]]:
+        """Upsert/delete single symbols, each only when newer than what is stored; returns
+        (holdings changed, symbols written)."""
+        latest = state.get("positions_at")
+        fresh = {s: u for s, u in updates.items() if latest is None or u[1] > latest}
+        if not fresh:
+            return 0, []
+        stored: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(fresh)):
+            result = await connection.execute(
+                sa.select(positions).where(
+                    positions.c.account == account, positions.c.symbol.in_(chunk)
+                )
+            )
+            stored.update({row["symbol"]: dict(row) for row in result.mappings().all()})
+        upserts: list[dict[str, Any]] = []
+        closed: list[str] = []
+        history: list[dict[str, Any]] = []
+        written: list[str] = []
+        for symbol in sorted(fresh):
+            row, at = fresh[symbol]
+            held = stored.get(symbol)
+            if held is not None and held["observed_at"] >= at:
+                continue
+            if row is None:
+                if held is None:
+                    continue
+                closed.append(symbol)
+                history.append(
+                    codec.flat_position_row(
+                        held,
+                        observed_at=at,
+                        source=source,
+                        data_source=self.data_source,
+                        now=now,
+                    )
+                )
+            else:
+                upserts.append(row)
+                if held is None or codec.holding_key(held) != codec.holding_key(row):
+                    history.append(row)
+            written.append(symbol)
+        if written:
+            await self._write_positions(connection, account, upserts, closed, history)
+        return len(history), written
+
     async def _current_positions(
         self, connection: AsyncConnection, account: str
     ) -> dict[str, dict[str, Any]]:
@@ -1515,6 +1622,52 @@ class Store:
             return {str(order_id): bool(external) for order_id, external in result.all()}
 
     # ------------------------------------------------------------------ fill queries
+
+    async def fill_progress(
+        self, account: str, order_ids: Iterable[str], symbols: Iterable[str] = ()
+    ) -> FillProgress:
+        """The stored ``filled_qty``, execution ids and ``(order_id, cum_qty)`` keys of
+        ``order_ids``, and the current positions of ``symbols``: one read, a few narrow queries
+        (the stream asks this for every batch of fill events)."""
+        account = _check_account(account)
+        ids = sorted(set(order_ids))
+        wanted = sorted(set(symbols))
+        filled: dict[str, Decimal] = {}
+        executions: set[str] = set()
+        cum_qtys: set[tuple[str, Decimal]] = set()
+        held: dict[str, Position] = {}
+        async with self._read("read fill progress") as connection:
+            for chunk in _chunks(ids):
+                result = await connection.execute(
+                    sa.select(orders.c.id, orders.c.filled_qty).where(
+                        orders.c.account == account, orders.c.id.in_(chunk)
+                    )
+                )
+                filled.update({row.id: row.filled_qty for row in result})
+                result = await connection.execute(
+                    sa.select(fills.c.order_id, fills.c.cum_qty, fills.c.execution_id).where(
+                        fills.c.account == account, fills.c.order_id.in_(chunk)
+                    )
+                )
+                for row in result:
+                    cum_qtys.add((row.order_id, row.cum_qty))
+                    if row.execution_id:
+                        executions.add(row.execution_id)
+            for chunk in _chunks(wanted):
+                result = await connection.execute(
+                    sa.select(positions).where(
+                        positions.c.account == account, positions.c.symbol.in_(chunk)
+                    )
+                )
+                for mapping in result.mappings().all():
+                    position = codec.position_from_row(mapping)
+                    held[position.symbol] = position
+        return FillProgress(
+            filled_qty=filled,
+            executions=frozenset(executions),
+            cum_qtys=frozenset(cum_qtys),
+            positions=held,
+        )
 
     async def fills_for_order(self, account: str, order_id: str) -> list[Fill]:
         """The executions of one order in execution order (by cumulative quantity)."""

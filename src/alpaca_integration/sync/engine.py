@@ -411,16 +411,19 @@ class SyncEngine:
 
         ``position_events``: stream fill events whose ``position_qty`` may move a position. They
         are judged under the write lock against the store as it is then (see
-        ``_stream_positions``), and only the symbols they move are written, one by one, after the
-        batch's transaction; never a full set, so a holding this engine has not seen (a repair by
-        reconciliation, a write by another process) is never closed by a stream event.
+        ``_stream_positions``), and only the symbols they move are written, in the batch's own
+        transaction (``apply(position_updates=...)``): never a full set, so a holding this engine
+        has not seen (a repair by reconciliation, a write by another process) is never closed by
+        a stream event, and a crash never leaves a fill stored without its position.
         """
         orders, fills, activities = await self._validated(orders, fills, activities, report, source)
-        moved_positions = 0
 
         async def write() -> Any:
-            nonlocal moved_positions
             moves = await self._stream_positions(position_events) if position_events else {}
+            extra: dict[str, Any] = {}
+            if moves:
+                extra["position_updates"] = {s: p for s, (p, _) in moves.items()}
+                extra["position_updates_at"] = {s: at for s, (_, at) in moves.items()}
             result = await self.store.apply(
                 self.account,
                 orders=orders,
@@ -431,16 +434,12 @@ class SyncEngine:
                 positions_at=positions_at,
                 checkpoints=checkpoints or {},
                 source=source,
+                **extra,
             )
-            for symbol, (position, at) in moves.items():
-                # After the batch's rows: a crash in between leaves the position behind the fill,
-                # which the catch-up's account sync (a full set from the venue) repairs.
-                moved_positions += await self.store.set_position(
-                    self.account, symbol, position, observed_at=at, source="stream"
-                )
             mirrored = positions if getattr(result, "positions_refreshed", True) else None
-            if moves:
-                # The cache holds whole position sets: mirror the store's set as committed.
+            if getattr(result, "position_symbols", ()):
+                # The cache holds whole position sets: mirror the store's set as committed (one
+                # read, only when a symbol really moved).
                 mirrored = await self.store.positions(self.account)
             # Mirrored under the write lock, from the store's rows as committed: the cache then
             # sees commits in commit order, and a stale report (a late or duplicated event, an old
@@ -458,7 +457,7 @@ class SyncEngine:
         report.orders_changed += int(getattr(result, "orders", 0))
         report.fills_changed += int(getattr(result, "fills", 0))
         report.activities_changed += int(getattr(result, "activities", 0))
-        report.positions_changed += int(getattr(result, "positions", 0)) + moved_positions
+        report.positions_changed += int(getattr(result, "positions", 0))
         report.fees_attached += int(getattr(result, "fees", 0))
         if fills:
             self._fills_applied += len(fills)
@@ -725,18 +724,14 @@ class SyncEngine:
         events = [u for u in updates if u.event.is_fill and u.position_qty is not None]
         if not events:
             return {}
-        order_ids = sorted({u.order.id for u in events})
-        stored_orders = await self.store.list_orders(self.account, ids=order_ids)
-        filled: dict[str, Decimal] = {o.id: o.filled_qty for o in stored_orders}
-        executions: set[str] = set()
-        cum_qtys: set[tuple[str, Decimal]] = set()
-        for order_id in order_ids:
-            for stored_fill in await self.store.fills_for_order(self.account, order_id):
-                if stored_fill.execution_id:
-                    executions.add(stored_fill.execution_id)
-                if stored_fill.cum_qty is not None:
-                    cum_qtys.add((order_id, stored_fill.cum_qty))
-        current = {p.symbol: p for p in await self.store.positions(self.account)}
+        # One read for the whole batch: stored progress of its orders, positions of its symbols.
+        known = await self.store.fill_progress(
+            self.account, {u.order.id for u in events}, {u.order.symbol for u in events}
+        )
+        filled: dict[str, Decimal] = dict(known.filled_qty)
+        executions = known.executions
+        cum_qtys = known.cum_qtys
+        current: dict[str, Position] = dict(known.positions)
         moves: dict[str, tuple[Position | None, dt.datetime]] = {}
         for update in events:
             order = update.order
@@ -766,10 +761,10 @@ class SyncEngine:
 
     async def apply_trade_updates(self, updates: Sequence[TradeUpdate]) -> SyncReport:
         """Apply events in arrival order in ONE transaction (the stream consumer passes what
-        queued up while the previous write ran): orders, fills and the stream checkpoint; then
-        the positions the batch's fills move (only those symbols, dated by the venue's event
-        time, only from events that advance their order: ``_stream_positions``); then the cache
-        and the notifications."""
+        queued up while the previous write ran): orders, fills, the stream checkpoint and the
+        positions the batch's fills move (only those symbols, dated by the venue's event time,
+        only from events that advance their order: ``_stream_positions``); then the cache and the
+        notifications."""
         from alpaca_integration.alpaca.parse import fill_from_trade_update
 
         report = SyncReport(self.account)
