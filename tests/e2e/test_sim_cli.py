@@ -78,6 +78,7 @@ def test_sim_serves_and_prints_the_environment_lines() -> None:
             proc.kill()
             proc.wait()
         reader.join(timeout=20)
+        proc.stdout.close()
     assert proc.returncode == 0
 
 
