@@ -33,6 +33,7 @@ from alpaca_integration.models import (
     TimeInForce,
     order_status_rank,
 )
+from alpaca_integration.storage.tables import SNAPSHOT_AMOUNT_FIELDS, SNAPSHOT_FLAG_FIELDS
 
 __all__ = [
     "POSITION_FIELDS",
@@ -56,32 +57,6 @@ __all__ = [
 
 Row = Mapping[Any, Any]
 
-SNAPSHOT_AMOUNT_FIELDS = (
-    "cash",
-    "equity",
-    "last_equity",
-    "buying_power",
-    "regt_buying_power",
-    "daytrading_buying_power",
-    "non_marginable_buying_power",
-    "long_market_value",
-    "short_market_value",
-    "portfolio_value",
-    "initial_margin",
-    "maintenance_margin",
-    "last_maintenance_margin",
-    "multiplier",
-    "sma",
-    "accrued_fees",
-)
-SNAPSHOT_FLAG_FIELDS = (
-    "pattern_day_trader",
-    "trading_blocked",
-    "transfers_blocked",
-    "account_blocked",
-    "shorting_enabled",
-    "trade_suspended_by_user",
-)
 POSITION_FIELDS = (
     "symbol",
     "asset_id",

@@ -24,7 +24,38 @@ import sqlalchemy as sa
 
 from alpaca_integration.storage.dialect import Amount, JsonDocument, RowId, UTCDateTime
 
+# The account snapshot's money fields and flags: one list for the table and the codec.
+SNAPSHOT_AMOUNT_FIELDS = (
+    "cash",
+    "equity",
+    "last_equity",
+    "buying_power",
+    "regt_buying_power",
+    "daytrading_buying_power",
+    "non_marginable_buying_power",
+    "long_market_value",
+    "short_market_value",
+    "portfolio_value",
+    "initial_margin",
+    "maintenance_margin",
+    "last_maintenance_margin",
+    "multiplier",
+    "sma",
+    "accrued_fees",
+)
+SNAPSHOT_FLAG_FIELDS = (
+    "pattern_day_trader",
+    "trading_blocked",
+    "transfers_blocked",
+    "account_blocked",
+    "shorting_enabled",
+    "trade_suspended_by_user",
+)
+
+
 __all__ = [
+    "SNAPSHOT_AMOUNT_FIELDS",
+    "SNAPSHOT_FLAG_FIELDS",
     "account_snapshots",
     "accounts",
     "activities",
@@ -125,39 +156,9 @@ account_snapshots = sa.Table(
     sa.Column("account_number", sa.String, nullable=False),
     sa.Column("status", sa.String, nullable=False),
     sa.Column("currency", sa.String, nullable=False),
-    *[
-        sa.Column(name, Amount, nullable=False)
-        for name in (
-            "cash",
-            "equity",
-            "last_equity",
-            "buying_power",
-            "regt_buying_power",
-            "daytrading_buying_power",
-            "non_marginable_buying_power",
-            "long_market_value",
-            "short_market_value",
-            "portfolio_value",
-            "initial_margin",
-            "maintenance_margin",
-            "last_maintenance_margin",
-            "multiplier",
-            "sma",
-            "accrued_fees",
-        )
-    ],
+    *[sa.Column(name, Amount, nullable=False) for name in SNAPSHOT_AMOUNT_FIELDS],
     sa.Column("daytrade_count", sa.Integer, nullable=False),
-    *[
-        sa.Column(name, sa.Boolean, nullable=False)
-        for name in (
-            "pattern_day_trader",
-            "trading_blocked",
-            "transfers_blocked",
-            "account_blocked",
-            "shorting_enabled",
-            "trade_suspended_by_user",
-        )
-    ],
+    *[sa.Column(name, sa.Boolean, nullable=False) for name in SNAPSHOT_FLAG_FIELDS],
     sa.Column("created_at", UTCDateTime),
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("source", sa.String, nullable=False),
