@@ -90,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "RiskLimits": "alpaca_integration.risk",
     "check_order": "alpaca_integration.risk",
     "make_pre_trade_check": "alpaca_integration.risk",
+    "client_for_account": "alpaca_integration.risk",
     "reconcile": "alpaca_integration.reconcile",
     "run_rules": "alpaca_integration.quality",
     "split_page": "alpaca_integration.quality",

@@ -414,8 +414,8 @@ async def run_demo(
         )
     from rich.console import Console
 
-    from alpaca_integration.alpaca.client import AlpacaClient
     from alpaca_integration.config import AccountConfig
+    from alpaca_integration.risk import client_for_account
     from alpaca_integration.service import (
         MonitorService,
         close_store_and_cache,
@@ -444,7 +444,7 @@ async def run_demo(
             stream_url=sim.stream_url,
         )
         if clock == "market":
-            async with AlpacaClient.from_account(account) as client:
+            async with client_for_account(account) as client:
                 market = await client.get_clock()
             if not market.is_open:
                 # The scripted session needs fills (a replace, stops, brackets): with the market
@@ -470,7 +470,7 @@ async def run_demo(
             async def set_price(symbol: str, price: Decimal) -> None:
                 await asyncio.to_thread(sim.set_price, symbol, price)
 
-            async with AlpacaClient.from_account(account) as client:
+            async with client_for_account(account) as client:
                 await scripted_session(
                     client, set_price, pause=0.5, say=lambda line: console.print(f"  {line}")
                 )
@@ -482,7 +482,7 @@ async def run_demo(
             service.stop()
             await runner
             # The venue is quiet now: one last catch-up makes the final comparison meaningful.
-            async with AlpacaClient.from_account(account) as client:
+            async with client_for_account(account) as client:
                 engine.client = client
                 await engine.sync_all()
             store_dump = await store.dump(DEMO_ACCOUNT)

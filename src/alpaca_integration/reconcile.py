@@ -48,6 +48,7 @@ from alpaca_integration.models import (
     Order,
     Position,
 )
+from alpaca_integration.order_fields import ORDER_REPAIRABLE_FIELDS
 
 __all__ = [
     "INTEGRATION_PREFIX",
@@ -69,24 +70,6 @@ _ZERO = Decimal(0)
 # Inferred prices keep more decimals than any venue price so the stored notional stays exact
 # enough for the next comparison; sub-penny residue is expected from an average.
 _PRICE_QUANTUM = Decimal("0.000000001")
-
-# Order fields whose difference is drift the broker can repair.
-_ORDER_FIELDS = (
-    "status",
-    "qty",
-    "notional",
-    "filled_qty",
-    "filled_avg_price",
-    "limit_price",
-    "stop_price",
-    "trail_price",
-    "trail_percent",
-    "replaced_by",
-    "replaces",
-    "parent_id",
-    "client_order_id",
-    "symbol",
-)
 
 
 def is_integration_order(client_order_id: str | None, prefix: str = INTEGRATION_PREFIX) -> bool:
@@ -186,7 +169,7 @@ def diff_orders(
             continue
         changes = [
             f"{name} {_fmt(getattr(ours, name))} -> {_fmt(getattr(theirs, name))}"
-            for name in _ORDER_FIELDS
+            for name in ORDER_REPAIRABLE_FIELDS
             if not _same(getattr(ours, name), getattr(theirs, name))
         ]
         if changes:

@@ -33,18 +33,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_UP, Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from alpaca_integration.alpaca.requests import replaced_order_request
+from alpaca_integration.config import AccountConfig
 from alpaca_integration.errors import ConfigError, RiskLimitError
 from alpaca_integration.models import (
     Order,
     OrderRequest,
     OrderSide,
     OrderStatus,
-    OrderType,
     Position,
     ReplaceRequest,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "SymbolLimits",
     "check_order",
     "check_replace",
+    "client_for_account",
     "exposure_breaches",
     "make_pre_trade_check",
     "measure_exposure",
@@ -66,6 +68,9 @@ __all__ = [
     "record_exposure",
     "replaced_order_request",
 ]
+
+if TYPE_CHECKING:
+    from alpaca_integration.alpaca.client import AlpacaClient
 
 _ZERO = Decimal(0)
 
@@ -447,52 +452,6 @@ def _position_values(state: RiskState) -> dict[str, Decimal]:
 # --------------------------------------------------------------------------- replaces
 
 
-def replaced_order_request(old: Order, change: ReplaceRequest) -> OrderRequest:
-    """The order ``old`` becomes once ``change`` is applied (fields left None keep their value),
-    as an ``OrderRequest`` a check can value. It carries the replacement's client_order_id.
-
-    The quantity is the replacement's whole quantity (``change.qty``, else the old order's): the
-    old order's filled part is already in the position, so counting it again errs on the safe
-    side. ``RiskLimitError(limit="replace")`` when the old order has no side (nothing to check).
-    """
-    if old.side is None:
-        raise RiskLimitError(
-            f"order {old.id} has no side, so the replace cannot be checked against the risk "
-            "limits. Fix: cancel it and submit a new order instead",
-            limit="replace",
-        )
-    limit_price = change.limit_price if change.limit_price is not None else old.limit_price
-    stop_price = change.stop_price if change.stop_price is not None else old.stop_price
-    trail_price, trail_percent = old.trail_price, old.trail_percent
-    if change.trail is not None:
-        # The venue applies ``trail`` to whichever trail the order already has.
-        if old.trail_percent is not None:
-            trail_percent = change.trail
-        else:
-            trail_price = change.trail
-    qty: Decimal | None = change.qty if change.qty is not None else old.qty
-    notional = old.notional if qty is None else None
-    order_type = old.type
-    if order_type is None:
-        order_type = OrderType.LIMIT if limit_price is not None else OrderType.MARKET
-    return OrderRequest(
-        symbol=old.symbol,
-        side=old.side,
-        type=order_type,
-        time_in_force=change.time_in_force or old.time_in_force,
-        qty=qty,
-        notional=notional,
-        limit_price=limit_price,
-        stop_price=stop_price,
-        trail_price=trail_price,
-        trail_percent=trail_percent,
-        extended_hours=old.extended_hours,
-        client_order_id=change.client_order_id,
-        order_class=old.order_class,
-        position_intent=old.position_intent,
-    )
-
-
 def _without_order(state: RiskState, order_id: str) -> RiskState:
     remaining = tuple(order for order in state.open_orders if order.id != order_id)
     return msgspec.structs.replace(state, open_orders=remaining)
@@ -620,6 +579,36 @@ def make_pre_trade_check(
     when a limit needs its price. Raises ``RiskLimitError``; returns None when the order may go.
     """
     return RiskCheck(source, limits, account=account, price_lookup=price_lookup)
+
+
+def client_for_account(
+    account: AccountConfig,
+    *,
+    redis_url: str | None = None,
+    apply_risk_limits: bool = True,
+    **options: Any,
+) -> AlpacaClient:
+    """A client for one configured account with the account's ``[risk]`` limits installed as its
+    pre-trade check (read through that client: positions and every page of open orders), so
+    every ``submit_order``/``replace_order`` passes them. Invalid limits raise ``ConfigError``
+    here, before any order can be placed. ``apply_risk_limits=False`` leaves them out (only for
+    code that runs its own check); a ``pre_trade_check=`` option replaces them."""
+    from alpaca_integration.alpaca.client import AlpacaClient
+
+    factory = None
+    if apply_risk_limits and account.risk:
+        limits = RiskLimits.from_mapping(account.risk, account=account.name)
+
+        def factory(client: AlpacaClient) -> RiskCheck:
+            return make_pre_trade_check(client, limits, account=account.name)
+
+    return AlpacaClient.from_account(
+        account,
+        redis_url=redis_url,
+        apply_risk_limits=apply_risk_limits,
+        pre_trade_check_factory=factory,
+        **options,
+    )
 
 
 # --------------------------------------------------------------------------- exposure

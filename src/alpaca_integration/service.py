@@ -185,9 +185,9 @@ class MonitorService:
         )
 
     def _build_client(self, config: AccountConfig) -> Any:
-        from alpaca_integration.alpaca.client import AlpacaClient
+        from alpaca_integration.risk import client_for_account
 
-        return AlpacaClient.from_account(config, redis_url=self.redis_url, **self.client_options)
+        return client_for_account(config, redis_url=self.redis_url, **self.client_options)
 
     async def _periodic(self, runtime: _AccountRuntime) -> None:
         engine = runtime.engine

@@ -17,8 +17,10 @@ What it guarantees, and alpaca-py does not:
   nothing can be established it raises ``OrderOutcomeUnknownError(client_order_id)``.
   ``replace_order`` does the same with the replacement's own client_order_id.
 * **Risk limits first**: ``submit_order`` and ``replace_order`` run the pre-trade check (a
-  replace is checked as the order it would become) before any request; ``from_account`` and
-  ``from_settings`` install the account's ``[risk]`` limits as that check by default.
+  replace is checked as the order it would become) before any request. The check is injected
+  (``pre_trade_check``); the client knows no risk policy. ``client_for_account`` installs an
+  account's ``[risk]`` limits; ``from_account`` refuses an account with limits unless it is told
+  how to check them.
 * **Paper unless told otherwise**: the live endpoint (api.alpaca.markets) is refused unless
   ``allow_live=True`` (``ALPACA_ALLOW_LIVE`` / ``allow_live`` in the accounts file).
 * **Timeouts** on connect, read, write and pool wait.
@@ -34,9 +36,7 @@ What it guarantees, and alpaca-py does not:
   item raises ``ParseError`` as before.
 
 This module imports ``models``, ``errors``, ``config`` and ``alpaca.{parse,requests,ratelimit}``
-from the package, and ``risk`` lazily (inside the methods that need it: risk never imports the
-client, but keeping it out of the module's imports keeps the client light); never storage, sync,
-flows or the simulator.
+from the package; never risk (or any check), storage, sync, flows or the simulator.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, Protocol, TypeVar, overload, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -73,6 +73,7 @@ from alpaca_integration.alpaca.requests import (
     build_order_body,
     build_replace_body,
     orders_query,
+    replaced_order_request,
     validate_order_request,
 )
 from alpaca_integration.config import LIVE_BASE_URL, PAPER_BASE_URL, AccountConfig, AlpacaSettings
@@ -122,6 +123,8 @@ __all__ = [
     "BadItem",
     "OnBadItem",
     "PreTradeCheck",
+    "PreTradeCheckFactory",
+    "ReplaceAwareCheck",
     "RetryPolicy",
     "error_from_response",
 ]
@@ -136,10 +139,24 @@ _ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
 PreTradeCheck = Callable[[OrderRequest], Awaitable[None]]
 """An async callable run before any request of ``submit_order`` and ``replace_order``; it refuses
-by raising (e.g. ``RiskLimitError``). ``risk.make_pre_trade_check`` builds one from an account's
-limits. For a replace, a hook with an async ``check_replace(old_order, replace_request)`` method
-gets that call (so it can release the old order's quantity); any other hook is called with the
-order as it would be after the replace (``risk.replaced_order_request``)."""
+by raising (e.g. ``RiskLimitError``). The client knows no risk policy: the check is injected
+(``checks.risk.make_pre_trade_check`` builds one from an account's limits;
+``client_for_account`` installs it). For a replace, a check that is also a
+``ReplaceAwareCheck`` gets ``check_replace(old_order, replace_request)`` (so it can release the old
+order's quantity); any other check is called with the order as it would be after the replace
+(``requests.replaced_order_request``)."""
+
+PreTradeCheckFactory = Callable[["AlpacaClient"], PreTradeCheck]
+"""Builds a client's pre-trade check once the client exists (a check may read the broker through
+the client it guards)."""
+
+
+@runtime_checkable
+class ReplaceAwareCheck(Protocol):
+    """A pre-trade check that values a replace itself (old order released, new one counted)."""
+
+    async def check_replace(self, old: Order, change: ReplaceRequest) -> None: ...
+
 
 _LIVE_HOST = (urlsplit(LIVE_BASE_URL).hostname or "").lower()
 
@@ -561,24 +578,34 @@ class AlpacaClient:
         *,
         redis_url: str | None = None,
         apply_risk_limits: bool = True,
+        pre_trade_check_factory: PreTradeCheckFactory | None = None,
         **options: Any,
     ) -> AlpacaClient:
         """A client for one configured account (``config.load_accounts``).
 
-        When the account has a ``[risk]`` table, its limits become the client's pre-trade check
-        (``risk.make_pre_trade_check(client, limits)``, reading positions and open orders through
-        this client), so every ``submit_order``/``replace_order`` passes them. A
-        ``pre_trade_check=`` option replaces that check; ``apply_risk_limits=False`` leaves it out
-        (only for code that runs its own check). The account's ``allow_live`` is passed on.
-        Invalid limits raise ``ConfigError`` here, before any order can be placed.
+        The client knows no risk policy, so it cannot turn the account's ``[risk]`` table into a
+        check by itself: ``alpaca_integration.client_for_account(account)`` does (it passes
+        ``pre_trade_check_factory``), and that is how the CLI, the monitor and the flows build
+        their clients. Here, an account with a ``[risk]`` table needs one of: a
+        ``pre_trade_check_factory``, an explicit ``pre_trade_check=`` option, or
+        ``apply_risk_limits=False`` (only for code that runs its own check); otherwise
+        ``ConfigError``: an account with limits never gets a client that silently skips them.
+        The account's ``allow_live`` is passed on.
         """
         options.setdefault("rate_limit", account.rate_limit)
         options.setdefault("allow_live", account.allow_live)
-        limits = None
-        if apply_risk_limits and account.risk and options.get("pre_trade_check") is None:
-            from alpaca_integration.risk import RiskLimits
-
-            limits = RiskLimits.from_mapping(account.risk, account=account.name)
+        wants_limits = apply_risk_limits and bool(account.risk)
+        if (
+            wants_limits
+            and pre_trade_check_factory is None
+            and options.get("pre_trade_check") is None
+        ):
+            raise ConfigError(
+                f"account {account.name!r} has risk limits, and AlpacaClient.from_account cannot "
+                "install them by itself. Fix: build the client with "
+                "alpaca_integration.client_for_account(account), or pass apply_risk_limits=False "
+                "if your code runs its own check"
+            )
         client = cls(
             account.api_key.get_secret_value(),
             account.secret_key,
@@ -586,10 +613,12 @@ class AlpacaClient:
             redis_url=redis_url,
             **options,
         )
-        if limits is not None:
-            from alpaca_integration.risk import make_pre_trade_check
-
-            client.pre_trade_check = make_pre_trade_check(client, limits, account=account.name)
+        if (
+            wants_limits
+            and pre_trade_check_factory is not None
+            and options.get("pre_trade_check") is None
+        ):
+            client.pre_trade_check = pre_trade_check_factory(client)
         return client
 
     @classmethod
@@ -1417,12 +1446,9 @@ class AlpacaClient:
         self, check: PreTradeCheck, order_id: str, request: ReplaceRequest
     ) -> None:
         old = await self.get_order(order_id, nested=True, lane=Lane.ORDER)
-        check_replace = getattr(check, "check_replace", None)
-        if check_replace is not None:
-            await check_replace(old, request)
+        if isinstance(check, ReplaceAwareCheck):
+            await check.check_replace(old, request)
             return
-        from alpaca_integration.risk import replaced_order_request
-
         await check(replaced_order_request(old, request))
 
     async def cancel_order(self, order_id: str) -> None:

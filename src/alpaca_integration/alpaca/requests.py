@@ -20,8 +20,9 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from alpaca_integration.errors import OrderValidationError
+from alpaca_integration.errors import OrderValidationError, RiskLimitError
 from alpaca_integration.models import (
+    Order,
     OrderClass,
     OrderRequest,
     OrderSide,
@@ -40,6 +41,7 @@ __all__ = [
     "build_replace_body",
     "decimal_text",
     "orders_query",
+    "replaced_order_request",
     "rfc3339",
     "validate_order_request",
     "validate_replace_request",
@@ -560,3 +562,49 @@ def activities_query(
             raise ValueError("page_token is empty: pass the id of the last activity seen")
         query["page_token"] = page_token
     return query
+
+
+def replaced_order_request(old: Order, change: ReplaceRequest) -> OrderRequest:
+    """The order ``old`` becomes once ``change`` is applied (fields left None keep their value),
+    as an ``OrderRequest`` a check can value. It carries the replacement's client_order_id.
+
+    The quantity is the replacement's whole quantity (``change.qty``, else the old order's): the
+    old order's filled part is already in the position, so counting it again errs on the safe
+    side. ``RiskLimitError(limit="replace")`` when the old order has no side (nothing to check).
+    """
+    if old.side is None:
+        raise RiskLimitError(
+            f"order {old.id} has no side, so the replace cannot be checked against the risk "
+            "limits. Fix: cancel it and submit a new order instead",
+            limit="replace",
+        )
+    limit_price = change.limit_price if change.limit_price is not None else old.limit_price
+    stop_price = change.stop_price if change.stop_price is not None else old.stop_price
+    trail_price, trail_percent = old.trail_price, old.trail_percent
+    if change.trail is not None:
+        # The venue applies ``trail`` to whichever trail the order already has.
+        if old.trail_percent is not None:
+            trail_percent = change.trail
+        else:
+            trail_price = change.trail
+    qty: Decimal | None = change.qty if change.qty is not None else old.qty
+    notional = old.notional if qty is None else None
+    order_type = old.type
+    if order_type is None:
+        order_type = OrderType.LIMIT if limit_price is not None else OrderType.MARKET
+    return OrderRequest(
+        symbol=old.symbol,
+        side=old.side,
+        type=order_type,
+        time_in_force=change.time_in_force or old.time_in_force,
+        qty=qty,
+        notional=notional,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        trail_price=trail_price,
+        trail_percent=trail_percent,
+        extended_hours=old.extended_hours,
+        client_order_id=change.client_order_id,
+        order_class=old.order_class,
+        position_intent=old.position_intent,
+    )

@@ -150,14 +150,14 @@ def dq(
 
 
 async def _run_reconcile(settings: Any, accounts: list[Any], dry_run: bool) -> list[Any]:
-    from alpaca_integration.alpaca.client import AlpacaClient
     from alpaca_integration.reconcile import reconcile
+    from alpaca_integration.risk import client_for_account
 
     store = await _open_store(settings)
     reports: list[Any] = []
     try:
         for config in accounts:
-            async with AlpacaClient.from_account(config, redis_url=settings.redis_url) as client:
+            async with client_for_account(config, redis_url=settings.redis_url) as client:
                 reports.append(await reconcile(client, store, config.name, dry_run=dry_run))
     finally:
         await store.aclose()
@@ -288,9 +288,9 @@ async def _check(settings: Any, config: Any, request: Any, limits: Any, from_bro
     from alpaca_integration.risk import make_pre_trade_check
 
     if from_broker:
-        from alpaca_integration.alpaca.client import AlpacaClient
+        from alpaca_integration.risk import client_for_account
 
-        async with AlpacaClient.from_account(config, redis_url=settings.redis_url) as client:
+        async with client_for_account(config, redis_url=settings.redis_url) as client:
             await make_pre_trade_check(client, limits, account=config.name)(request)
         return
     store = await _open_store(settings)

@@ -186,7 +186,7 @@ def monitor(
 async def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progress: bool) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.risk import client_for_account
     from alpaca_integration.service import close_store_and_cache, open_store_and_cache
     from alpaca_integration.sync.engine import SyncEngine
 
@@ -213,9 +213,7 @@ async def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progre
                     else:
                         bar.advance(a, count)
 
-                async with AlpacaClient.from_account(
-                    config, redis_url=settings.redis_url
-                ) as client:
+                async with client_for_account(config, redis_url=settings.redis_url) as client:
                     engine = SyncEngine(config.name, client, store, cache, on_progress=on_progress)
                     report = await engine.sync_all()
                 typer.echo(

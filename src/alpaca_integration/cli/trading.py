@@ -4,7 +4,7 @@
 Each command builds an ``AlpacaClient`` for the chosen account (``--account``, from
 ``ALPACA_ACCOUNTS_FILE`` or the ``ALPACA_*`` environment), prints Rich tables by default and the
 models as JSON with ``--json``. Orders placed or replaced here pass the account's pre-trade risk
-check (``[accounts.NAME.risk]``, installed by ``AlpacaClient.from_account``; a replace is checked
+check (``[accounts.NAME.risk]``, installed by ``client_for_account``; a replace is checked
 as the order it would become). ``position close`` is not checked, not even when the account is
 halted: closing only reduces risk, and it is what a halted account needs to do.
 Errors print one line on stderr and exit non-zero (2 for configuration, 1 for the rest).
@@ -82,18 +82,18 @@ def _account(name: str | None) -> tuple[AccountConfig, str | None]:
 
 def _run(account: str | None, action: Callable[[AlpacaClient, AccountConfig], Awaitable[_T]]) -> _T:
     """Run ``action`` with a client for the account; typed errors become one line + exit code."""
-    from alpaca_integration.alpaca.client import AlpacaClient
     from alpaca_integration.errors import (
         AlpacaIntegrationError,
         ConfigError,
         OrderValidationError,
     )
+    from alpaca_integration.risk import client_for_account
 
     try:
         config, redis_url = _account(account)
 
         async def main() -> _T:
-            async with AlpacaClient.from_account(config, redis_url=redis_url) as client:
+            async with client_for_account(config, redis_url=redis_url) as client:
                 return await action(client, config)
 
         return asyncio.run(main())
@@ -418,7 +418,7 @@ def order_submit(
     )
 
     async def action(client: AlpacaClient, _: AccountConfig) -> Any:
-        # The account's risk limits are the client's own pre-trade check (from_account).
+        # The account's risk limits are the client's own pre-trade check (client_for_account).
         return await client.submit_order(request)
 
     _show(_run(account, action), as_json, "order placed")
@@ -480,7 +480,7 @@ def order_replace(
     )
 
     async def action(client: AlpacaClient, _: AccountConfig) -> Any:
-        # Checked by the client's pre-trade check (the account's risk limits, from_account).
+        # Checked by the client's pre-trade check (the account's risk limits, client_for_account).
         return await client.replace_order(order_id, request)
 
     _show(_run(account, action), as_json, "replacement order")

@@ -64,14 +64,14 @@ def _summary(report: SyncReport) -> dict[str, Any]:
 
 
 async def _with_engine(account_name: str, step: str) -> dict[str, Any]:
-    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.risk import client_for_account
     from alpaca_integration.service import close_store_and_cache, open_store_and_cache
 
     settings = load_settings()
     config = _account(account_name, settings)
     store, cache = await open_store_and_cache(settings.database_url, settings.redis_url)
     try:
-        async with AlpacaClient.from_account(config, redis_url=settings.redis_url) as client:
+        async with client_for_account(config, redis_url=settings.redis_url) as client:
             engine = SyncEngine(config.name, client, store, cache)
             if step == "account":
                 report = await engine.sync_account()

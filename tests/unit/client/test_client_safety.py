@@ -24,7 +24,7 @@ from alpaca_integration.models import (
     OrderType,
     ReplaceRequest,
 )
-from alpaca_integration.risk import RiskLimits, make_pre_trade_check
+from alpaca_integration.risk import RiskLimits, client_for_account, make_pre_trade_check
 
 BASE_URL = "https://paper.example.test"
 START = dt.datetime(2025, 6, 2, 14, 30, tzinfo=dt.UTC)
@@ -137,7 +137,7 @@ def account(**fields: Any) -> AccountConfig:
 def from_account(
     config: AccountConfig, venue: FakeVenue, clock: FakeClock, **options: Any
 ) -> AlpacaClient:
-    return AlpacaClient.from_account(
+    return client_for_account(
         config,
         transport=venue.transport(),
         sleep=clock.sleep,
@@ -242,6 +242,18 @@ async def test_from_account_without_risk_table_adds_no_check(
     """No risk table: no hook, so no extra reads before an order."""
     async with from_account(account(), venue, clock) as client:
         assert client.pre_trade_check is None
+
+
+def test_adapter_from_account_refuses_an_account_with_limits_it_cannot_install(
+    venue: FakeVenue, clock: FakeClock
+) -> None:
+    """The adapter knows no risk policy: from_account on an account with limits fails closed,
+    naming client_for_account, instead of building a client that skips them."""
+    config = account(risk={"max_order_qty": "5"})
+    with pytest.raises(ConfigError, match="client_for_account"):
+        AlpacaClient.from_account(config, transport=venue.transport())
+    client = AlpacaClient.from_account(config, apply_risk_limits=False)
+    assert client.pre_trade_check is None
 
 
 def test_from_account_with_invalid_risk_limits_is_a_config_error(
