@@ -414,8 +414,8 @@ async def run_demo(
         )
     from rich.console import Console
 
+    from alpaca_integration.checks.risk import client_for_account
     from alpaca_integration.config import AccountConfig
-    from alpaca_integration.risk import client_for_account
     from alpaca_integration.service import (
         MonitorService,
         close_store_and_cache,

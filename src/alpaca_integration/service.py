@@ -99,8 +99,8 @@ async def close_store_and_cache(store: Any, cache: Any | None) -> None:
 async def record_exposure(store: Any, config: AccountConfig) -> tuple[Any, list[Any]]:
     """Exposure of the stored positions and every breach of the account's risk limits, written
     as rows (``exposure_snapshots``, ``risk_breaches``); after each account sync."""
-    from alpaca_integration.risk import RiskLimits
-    from alpaca_integration.risk import record_exposure as record
+    from alpaca_integration.checks.risk import RiskLimits
+    from alpaca_integration.checks.risk import record_exposure as record
 
     limits = RiskLimits.from_mapping(config.risk, account=config.name) if config.risk else None
     positions = await store.positions(config.name)
@@ -185,7 +185,7 @@ class MonitorService:
         )
 
     def _build_client(self, config: AccountConfig) -> Any:
-        from alpaca_integration.risk import client_for_account
+        from alpaca_integration.checks.risk import client_for_account
 
         return client_for_account(config, redis_url=self.redis_url, **self.client_options)
 
@@ -226,7 +226,7 @@ class MonitorService:
     async def _reconcile(self, runtime: _AccountRuntime) -> None:
         """Reconciliation (``reconcile.reconcile``): on the first periodic sync, then every
         ``reconcile_every`` seconds; its findings and repairs are rows of their own."""
-        from alpaca_integration.reconcile import reconcile
+        from alpaca_integration.checks.reconcile import reconcile
 
         report = await reconcile(
             runtime.client,

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from alpaca_integration.checks.reconcile import reconcile
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus, OrderType
-from alpaca_integration.reconcile import reconcile
 
 # The store (and, for the e2e tests, the venue comparison) land in parallel with this module; until
 # they do, these tests are skipped rather than failing collection.

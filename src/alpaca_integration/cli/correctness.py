@@ -59,7 +59,7 @@ async def _open_store(settings: Any) -> Any:
 
 
 def _limits_for(config: Any) -> Any:
-    from alpaca_integration.risk import RiskLimits
+    from alpaca_integration.checks.risk import RiskLimits
 
     return RiskLimits.from_mapping(config.risk, account=config.name)
 
@@ -94,7 +94,7 @@ def _dec(text: str | None, name: str) -> Decimal | None:
 async def _run_dq(settings: Any, accounts: list[Any], save: bool) -> list[Any]:
     import datetime as dt
 
-    from alpaca_integration.quality import run_rules
+    from alpaca_integration.checks.quality import run_rules
 
     store = await _open_store(settings)
     results: list[Any] = []
@@ -150,8 +150,8 @@ def dq(
 
 
 async def _run_reconcile(settings: Any, accounts: list[Any], dry_run: bool) -> list[Any]:
-    from alpaca_integration.reconcile import reconcile
-    from alpaca_integration.risk import client_for_account
+    from alpaca_integration.checks.reconcile import reconcile
+    from alpaca_integration.checks.risk import client_for_account
 
     store = await _open_store(settings)
     reports: list[Any] = []
@@ -222,7 +222,7 @@ def _fmt_limit(value: Any) -> str:
 async def _exposure(settings: Any, name: str, limits: Any) -> tuple[Any, list[Any]] | None:
     import datetime as dt
 
-    from alpaca_integration.risk import exposure_breaches, measure_exposure
+    from alpaca_integration.checks.risk import exposure_breaches, measure_exposure
 
     try:
         store = await _open_store(settings)
@@ -285,10 +285,10 @@ def risk_show(
 
 
 async def _check(settings: Any, config: Any, request: Any, limits: Any, from_broker: bool) -> None:
-    from alpaca_integration.risk import make_pre_trade_check
+    from alpaca_integration.checks.risk import make_pre_trade_check
 
     if from_broker:
-        from alpaca_integration.risk import client_for_account
+        from alpaca_integration.checks.risk import client_for_account
 
         async with client_for_account(config, redis_url=settings.redis_url) as client:
             await make_pre_trade_check(client, limits, account=config.name)(request)

@@ -186,7 +186,7 @@ def monitor(
 async def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progress: bool) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from alpaca_integration.risk import client_for_account
+    from alpaca_integration.checks.risk import client_for_account
     from alpaca_integration.service import close_store_and_cache, open_store_and_cache
     from alpaca_integration.sync.engine import SyncEngine
 

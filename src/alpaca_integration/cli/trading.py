@@ -82,12 +82,12 @@ def _account(name: str | None) -> tuple[AccountConfig, str | None]:
 
 def _run(account: str | None, action: Callable[[AlpacaClient, AccountConfig], Awaitable[_T]]) -> _T:
     """Run ``action`` with a client for the account; typed errors become one line + exit code."""
+    from alpaca_integration.checks.risk import client_for_account
     from alpaca_integration.errors import (
         AlpacaIntegrationError,
         ConfigError,
         OrderValidationError,
     )
-    from alpaca_integration.risk import client_for_account
 
     try:
         config, redis_url = _account(account)

@@ -64,7 +64,7 @@ def _summary(report: SyncReport) -> dict[str, Any]:
 
 
 async def _with_engine(account_name: str, step: str) -> dict[str, Any]:
-    from alpaca_integration.risk import client_for_account
+    from alpaca_integration.checks.risk import client_for_account
     from alpaca_integration.service import close_store_and_cache, open_store_and_cache
 
     settings = load_settings()
@@ -120,7 +120,7 @@ async def sync_fills_and_activities(account_name: str) -> dict[str, Any]:
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
 async def run_quality_rules(account_name: str) -> int:
     """Quality rules over the store (``quality.run_rules``); the number of findings."""
-    from alpaca_integration.quality import run_rules
+    from alpaca_integration.checks.quality import run_rules
     from alpaca_integration.service import close_store_and_cache, open_store_and_cache
 
     settings = load_settings()

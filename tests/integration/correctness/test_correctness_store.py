@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from alpaca_integration.alpaca.parse import parse_order
+from alpaca_integration.checks.quality import run_rules, split_page
+from alpaca_integration.checks.risk import RiskLimits, make_pre_trade_check, record_exposure
 from alpaca_integration.errors import RiskLimitError
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
-from alpaca_integration.quality import run_rules, split_page
-from alpaca_integration.risk import RiskLimits, make_pre_trade_check, record_exposure
 from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
 from support.hostile_payloads import order_pages
 
