@@ -416,11 +416,8 @@ async def run_demo(
 
     from alpaca_integration.checks.risk import client_for_account
     from alpaca_integration.config import AccountConfig
-    from alpaca_integration.service import (
-        MonitorService,
-        close_store_and_cache,
-        open_store_and_cache,
-    )
+    from alpaca_integration.monitor.runtime import close_store_and_cache, open_store_and_cache
+    from alpaca_integration.monitor.service import MonitorService
     from alpaca_integration.simulator import SimConfig
     from alpaca_integration.simulator import testing as sim_testing
     from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump

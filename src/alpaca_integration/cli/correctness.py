@@ -52,12 +52,6 @@ def _settings_and_accounts(
     return settings, list(accounts.values())
 
 
-async def _open_store(settings: Any) -> Any:
-    from alpaca_integration.storage.repository import Store
-
-    return await Store.open(settings.database_url)
-
-
 def _limits_for(config: Any) -> Any:
     from alpaca_integration.checks.risk import RiskLimits
 
@@ -91,30 +85,6 @@ def _dec(text: str | None, name: str) -> Decimal | None:
 # --------------------------------------------------------------------------- dq
 
 
-async def _run_dq(settings: Any, accounts: list[Any], save: bool) -> list[Any]:
-    import datetime as dt
-
-    from alpaca_integration.checks.quality import run_rules
-
-    store = await _open_store(settings)
-    results: list[Any] = []
-    try:
-        names = [a.name for a in accounts] or list(await store.list_accounts())
-        for name in names:
-            results.extend(
-                await run_rules(
-                    store,
-                    name,
-                    now=dt.datetime.now(dt.UTC),
-                    update_interval=dt.timedelta(seconds=settings.update_interval),
-                    save=save,
-                )
-            )
-    finally:
-        await store.aclose()
-    return results
-
-
 def dq(
     account: list[str] = typer.Option(
         None, "--account", "-a", help="Account name(s); default: every account in the store."
@@ -127,7 +97,9 @@ def dq(
 ) -> None:
     """Run the data-quality rules over the store and show what they find."""
     settings, accounts = _settings_and_accounts(account, need_keys=False)
-    results = asyncio.run(_run_dq(settings, accounts, save))
+    from alpaca_integration.monitor.jobs import run_quality_rules
+
+    results = asyncio.run(run_quality_rules(settings, [a.name for a in accounts], save=save))
     if as_json:
         for result in results:
             typer.echo(json.dumps(result.as_row(), default=str))
@@ -149,21 +121,6 @@ def dq(
 # --------------------------------------------------------------------------- reconcile
 
 
-async def _run_reconcile(settings: Any, accounts: list[Any], dry_run: bool) -> list[Any]:
-    from alpaca_integration.checks.reconcile import reconcile
-    from alpaca_integration.checks.risk import client_for_account
-
-    store = await _open_store(settings)
-    reports: list[Any] = []
-    try:
-        for config in accounts:
-            async with client_for_account(config, redis_url=settings.redis_url) as client:
-                reports.append(await reconcile(client, store, config.name, dry_run=dry_run))
-    finally:
-        await store.aclose()
-    return reports
-
-
 def reconcile_command(
     account: list[str] = typer.Option(
         None, "--account", "-a", help="Account name(s); default: all."
@@ -175,10 +132,11 @@ def reconcile_command(
 ) -> None:
     """Compare the store with the broker (orders, fills, positions, cash) and repair it."""
     from alpaca_integration.errors import AlpacaIntegrationError
+    from alpaca_integration.monitor.jobs import reconcile_accounts
 
     settings, accounts = _settings_and_accounts(account)
     try:
-        reports = asyncio.run(_run_reconcile(settings, accounts, dry_run))
+        reports = asyncio.run(reconcile_accounts(settings, accounts, dry_run=dry_run))
     except AlpacaIntegrationError as exc:
         raise _fail(str(exc)) from None
     for report in reports:
@@ -219,21 +177,13 @@ def _fmt_limit(value: Any) -> str:
     return str(value)
 
 
-async def _exposure(settings: Any, name: str, limits: Any) -> tuple[Any, list[Any]] | None:
-    import datetime as dt
-
-    from alpaca_integration.checks.risk import exposure_breaches, measure_exposure
+def _exposure(settings: Any, config: Any, limits: Any) -> tuple[Any, list[Any]] | None:
+    from alpaca_integration.monitor.jobs import stored_exposure
 
     try:
-        store = await _open_store(settings)
+        return asyncio.run(stored_exposure(settings, config, limits))
     except Exception:  # the limits are still worth showing when the database is not reachable
         return None
-    try:
-        positions = await store.positions(name)
-    finally:
-        await store.aclose()
-    snapshot = measure_exposure(positions, account=name, at=dt.datetime.now(dt.UTC))
-    return snapshot, exposure_breaches(snapshot, limits)
 
 
 @risk_app.command("show")
@@ -267,7 +217,7 @@ def risk_show(
         _table(f"risk limits: {config.name}", ["limit", "value"], rows)
         if not exposure:
             continue
-        measured = asyncio.run(_exposure(settings, config.name, limits))
+        measured = _exposure(settings, config, limits)
         if measured is None:
             typer.echo(f"{config.name}: exposure unavailable (the database could not be opened)")
             continue
@@ -282,22 +232,6 @@ def risk_show(
                 f"  BREACH {breach.limit_name} {breach.subject}: {breach.detail}",
                 fg=typer.colors.RED,
             )
-
-
-async def _check(settings: Any, config: Any, request: Any, limits: Any, from_broker: bool) -> None:
-    from alpaca_integration.checks.risk import make_pre_trade_check
-
-    if from_broker:
-        from alpaca_integration.checks.risk import client_for_account
-
-        async with client_for_account(config, redis_url=settings.redis_url) as client:
-            await make_pre_trade_check(client, limits, account=config.name)(request)
-        return
-    store = await _open_store(settings)
-    try:
-        await make_pre_trade_check(store, limits, account=config.name)(request)
-    finally:
-        await store.aclose()
 
 
 @risk_app.command("check")
@@ -318,6 +252,7 @@ def risk_check(
     """Would this order pass the account's pre-trade limits? Sends nothing."""
     from alpaca_integration.errors import AlpacaIntegrationError, ConfigError, RiskLimitError
     from alpaca_integration.models import OrderRequest, OrderSide, OrderType
+    from alpaca_integration.monitor.jobs import check_order_against
 
     settings, accounts = _settings_and_accounts([account] if account else None)
     if len(accounts) > 1:
@@ -356,7 +291,7 @@ def risk_check(
         stop_price=stop,
     )
     try:
-        asyncio.run(_check(settings, config, request, limits, from_broker))
+        asyncio.run(check_order_against(settings, config, limits, request, from_broker=from_broker))
     except RiskLimitError as exc:
         typer.secho(f"REFUSED ({exc.limit}): {exc}", fg=typer.colors.RED)
         raise typer.Exit(code=1) from None

@@ -1,8 +1,9 @@
 """alpacactl commands: ``db upgrade``, ``db current``, ``db downgrade`` (the store's schema).
 
 The database is ``--url`` or ``ALPACA_DATABASE_URL`` (default: the embedded SQLite file).
-Module-level imports stay light (typer only): the storage package (SQLAlchemy, Alembic) is
-imported inside the command bodies so that ``alpacactl --help`` stays fast.
+Module-level imports stay light (typer only): ``monitor.schema`` (and through it SQLAlchemy and
+Alembic) is imported inside the command bodies so that ``alpacactl --help`` stays fast. Never
+imports ``storage``.
 """
 
 from __future__ import annotations
@@ -40,10 +41,16 @@ def _database_url(url: str | None) -> str:
         raise _fail(str(exc)) from None
 
 
-def _display(url: str) -> str:
-    from alpaca_integration.storage.dialect import parse_database_url
+def _target(url: str | None) -> tuple[str, str]:
+    """The database URL (``--url`` or the setting) and how it may be shown (no password)."""
+    from alpaca_integration.errors import StorageError
+    from alpaca_integration.monitor.schema import database_display
 
-    return parse_database_url(url).display
+    database_url = _database_url(url)
+    try:
+        return database_url, database_display(database_url)
+    except StorageError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _run(coroutine: Any) -> Any:
@@ -61,16 +68,11 @@ def upgrade_command(
     revision: str = typer.Option("head", "--revision", help="Target revision (default: newest)."),
 ) -> None:
     """Create or update the store's tables (safe to run again; concurrent runs wait)."""
-    from alpaca_integration.errors import StorageError
-    from alpaca_integration.storage import migrate
+    from alpaca_integration.monitor import schema
 
-    database_url = _database_url(url)
-    try:
-        display = _display(database_url)
-    except StorageError as exc:
-        raise _fail(str(exc)) from None
-    before = _run(migrate.current_revision(database_url))
-    after = _run(migrate.upgrade(database_url, revision))
+    database_url, display = _target(url)
+    before = _run(schema.current_revision(database_url))
+    after = _run(schema.upgrade_schema(database_url, revision))
     if before == after:
         typer.echo(f"{display}: already at revision {after}")
     else:
@@ -82,16 +84,11 @@ def current_command(
     url: str | None = typer.Option(None, "--url", help=_URL_HELP),
 ) -> None:
     """Show the database's schema revision and whether it is up to date."""
-    from alpaca_integration.errors import StorageError
-    from alpaca_integration.storage import migrate
+    from alpaca_integration.monitor import schema
 
-    database_url = _database_url(url)
-    try:
-        display = _display(database_url)
-    except StorageError as exc:
-        raise _fail(str(exc)) from None
-    current = _run(migrate.current_revision(database_url))
-    head = migrate.head_revision()
+    database_url, display = _target(url)
+    current = _run(schema.current_revision(database_url))
+    head = schema.newest_revision()
     if current is None:
         typer.echo(f"{display}: no schema yet (newest is {head}); run `alpacactl db upgrade`")
     elif current == head:
@@ -111,21 +108,16 @@ def downgrade_command(
     yes: bool = typer.Option(False, "--yes", help="Confirm: a downgrade deletes data."),
 ) -> None:
     """Take the schema back to REVISION (destructive: needs --yes)."""
-    from alpaca_integration.errors import StorageError
-    from alpaca_integration.storage import migrate
+    from alpaca_integration.monitor import schema
 
-    database_url = _database_url(url)
-    try:
-        display = _display(database_url)
-    except StorageError as exc:
-        raise _fail(str(exc)) from None
+    database_url, display = _target(url)
     if not yes:
         raise _fail(
             f"a downgrade of {display} to {revision} drops tables and their data; "
             "add --yes to confirm"
         )
-    before = _run(migrate.current_revision(database_url))
-    after = _run(migrate.downgrade(database_url, revision))
+    before = _run(schema.current_revision(database_url))
+    after = _run(schema.downgrade_schema(database_url, revision))
     typer.echo(f"{display}: downgraded from {before or 'an empty schema'} to {after or 'base'}")
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,27 +77,20 @@ def _selected_accounts(names: list[str] | None) -> tuple[Any, list[Any]]:
     return settings, list(accounts.values())
 
 
-def _status_table(service: Any) -> Any:
+def _status_table(rows: list[tuple[str, ...]]) -> Any:
     from rich.table import Table
 
+    from alpaca_integration.monitor.run import STATUS_COLUMNS
+
     table = Table(title="alpacactl monitor", expand=False)
-    for column in ("account", "stream", "last sync", "events", "events/s", "lag", "gaps", "error"):
+    for column in STATUS_COLUMNS:
         table.add_column(column)
-    for status in service.statuses():
-        table.add_row(
-            status.name,
-            "connected" if status.connected else "down",
-            status.last_sync_at.strftime("%H:%M:%S") if status.last_sync_at else "-",
-            str(status.events),
-            f"{status.events_per_second:.1f}",
-            f"{status.lag_seconds * 1000:.0f} ms" if status.lag_seconds is not None else "-",
-            str(status.gaps),
-            (status.last_error or "")[:60],
-        )
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
-async def _run_monitor(
+def _run_monitor(
     accounts: list[Any],
     settings: Any,
     *,
@@ -109,43 +101,29 @@ async def _run_monitor(
     duration: float | None,
     reconcile_every: float,
 ) -> None:
+    from alpaca_integration.monitor.run import run_monitor
+
+    def run(on_status: Any = None) -> None:
+        asyncio.run(
+            run_monitor(
+                accounts,
+                settings,
+                interval=interval,
+                stream=stream,
+                migrate=migrate,
+                duration=duration,
+                reconcile_every=reconcile_every,
+                on_status=on_status,
+            )
+        )
+
+    if not show_status:
+        run()
+        return
     from rich.live import Live
 
-    from alpaca_integration.service import (
-        MonitorService,
-        close_store_and_cache,
-        open_store_and_cache,
-    )
-
-    store, cache = await open_store_and_cache(
-        settings.database_url, settings.redis_url, migrate=migrate
-    )
-    service = MonitorService(
-        accounts,
-        store,
-        cache,
-        update_interval=interval,
-        stream=stream,
-        redis_url=settings.redis_url,
-        reconcile_every=reconcile_every or None,
-    )
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, service.stop)
-    if duration is not None:
-        loop.call_later(duration, service.stop)
-    runner = asyncio.create_task(service.run())
-    try:
-        if show_status:
-            with Live(_status_table(service), refresh_per_second=2, transient=False) as live:
-                while not runner.done():
-                    await asyncio.wait({runner}, timeout=0.5)
-                    live.update(_status_table(service))
-        await runner
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await close_store_and_cache(store, cache)
+    with Live(_status_table([]), refresh_per_second=2, transient=False) as live:
+        run(lambda rows: live.update(_status_table(rows)))
 
 
 def monitor(
@@ -169,61 +147,56 @@ def monitor(
     settings, accounts = _selected_accounts(account)
     # Only once the configuration is known good: logging set-up is process-wide.
     _setup_logging(log_level, log_json)
-    asyncio.run(
-        _run_monitor(
-            accounts,
-            settings,
-            interval=float(interval or settings.update_interval),
-            stream=stream,
-            migrate=migrate,
-            show_status=status and sys.stderr.isatty(),
-            duration=duration,
-            reconcile_every=reconcile_every,
-        )
+    _run_monitor(
+        accounts,
+        settings,
+        interval=float(interval or settings.update_interval),
+        stream=stream,
+        migrate=migrate,
+        show_status=status and sys.stderr.isatty(),
+        duration=duration,
+        reconcile_every=reconcile_every,
     )
 
 
-async def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progress: bool) -> None:
+def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progress: bool) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from alpaca_integration.checks.risk import client_for_account
-    from alpaca_integration.service import close_store_and_cache, open_store_and_cache
-    from alpaca_integration.sync.engine import SyncEngine
+    from alpaca_integration.monitor.jobs import sync_history
 
-    store, cache = await open_store_and_cache(
-        settings.database_url, settings.redis_url, migrate=migrate
-    )
-    try:
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TextColumn("{task.completed} rows"),
-            TimeElapsedColumn(),
-            disable=not progress,
-        ) as bar:
-            for config in accounts:
-                orders_task = bar.add_task(f"{config.name}: orders", total=None)
-                activities_task = bar.add_task(f"{config.name}: activities", total=None)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} rows"),
+        TimeElapsedColumn(),
+        disable=not progress,
+    ) as bar:
 
-                def on_progress(
-                    feed: str, count: int, o: Any = orders_task, a: Any = activities_task
-                ) -> None:
-                    if feed == "orders":
-                        bar.update(o, completed=count)
-                    else:
-                        bar.advance(a, count)
+        def progress_for(config: Any) -> Any:
+            orders = bar.add_task(f"{config.name}: orders", total=None)
+            activities = bar.add_task(f"{config.name}: activities", total=None)
 
-                async with client_for_account(config, redis_url=settings.redis_url) as client:
-                    engine = SyncEngine(config.name, client, store, cache, on_progress=on_progress)
-                    report = await engine.sync_all()
-                typer.echo(
-                    f"{config.name}: {report.orders_seen} orders read; rows changed: "
-                    f"orders {report.orders_changed}, fills {report.fills_changed}, "
-                    f"activities {report.activities_changed}, positions "
-                    f"{report.positions_changed}; quarantined {report.quarantined}"
-                )
-    finally:
-        await close_store_and_cache(store, cache)
+            def on_progress(feed: str, count: int) -> None:
+                if feed == "orders":
+                    bar.update(orders, completed=count)
+                else:
+                    bar.advance(activities, count)
+
+            return on_progress
+
+        def on_report(report: Any) -> None:
+            typer.echo(
+                f"{report.account}: {report.orders_seen} orders read; rows changed: "
+                f"orders {report.orders_changed}, fills {report.fills_changed}, "
+                f"activities {report.activities_changed}, positions "
+                f"{report.positions_changed}; quarantined {report.quarantined}"
+            )
+
+        asyncio.run(
+            sync_history(
+                settings, accounts, migrate=migrate, progress_for=progress_for, on_report=on_report
+            )
+        )
 
 
 def sync(
@@ -238,7 +211,7 @@ def sync(
     from alpaca_integration.errors import AlpacaIntegrationError
 
     try:
-        asyncio.run(_run_sync(accounts, settings, migrate=migrate, progress=progress))
+        _run_sync(accounts, settings, migrate=migrate, progress=progress)
     except AlpacaIntegrationError as exc:
         _fail(str(exc))
 

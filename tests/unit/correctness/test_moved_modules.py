@@ -31,10 +31,21 @@ MOVED = [
         "diff_orders diff_positions external_order_ids infer_missing_fill is_integration_order "
         "reconcile",
     ),
+    (
+        "alpaca_integration.service",
+        "alpaca_integration.monitor.service",
+        "AccountStatus MonitorService",
+    ),
+    (
+        "alpaca_integration.service",
+        "alpaca_integration.monitor.runtime",
+        "close_store_and_cache open_store_and_cache",
+    ),
+    ("alpaca_integration.service", "alpaca_integration.monitor.jobs", "record_exposure"),
 ]
 
 
-@pytest.mark.parametrize(("old", "new", "names"), MOVED, ids=[m[0] for m in MOVED])
+@pytest.mark.parametrize(("old", "new", "names"), MOVED, ids=[f"{m[0]}->{m[1]}" for m in MOVED])
 def test_old_path_re_exports_every_name(old: str, new: str, names: str) -> None:
     """`from <old module> import NAME` still works for every name it exported, and gives the
     object the new module defines (not a copy that could drift)."""
