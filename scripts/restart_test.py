@@ -85,7 +85,7 @@ def _start_monitor(env: dict[str, str], log: Any, migrate: bool) -> subprocess.P
 
 async def _trade(base_url: str, admin: str, orders: int, seed: int, stop: asyncio.Event) -> Any:
     from alpaca_integration.alpaca.client import AlpacaClient
-    from alpaca_integration.demo import random_session
+    from alpaca_integration.testing.sessions import random_session
 
     async with httpx.AsyncClient(base_url=admin, timeout=10.0) as http:
 
@@ -131,7 +131,7 @@ async def _kill_loop(
 
 async def _compare(database_url: str, admin: str) -> list[str]:
     from alpaca_integration.storage import Store
-    from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+    from alpaca_integration.testing.compare import compare_with_venue, normalize_store_dump
 
     store = await Store.open(database_url)
     try:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from alpaca_integration.alpaca.client import AlpacaClient
-from alpaca_integration.demo import random_session
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
-from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+from alpaca_integration.testing.compare import compare_with_venue, normalize_store_dump
+from alpaca_integration.testing.sessions import random_session
 
 pytestmark = [
     pytest.mark.e2e,

@@ -19,13 +19,13 @@ import pytest
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.config import AccountConfig
-from alpaca_integration.demo import random_session
 from alpaca_integration.models import OrderRequest, OrderSide, OrderType, TimeInForce
 from alpaca_integration.monitor.service import MonitorService
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
-from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
 from alpaca_integration.sync.engine import SyncEngine
+from alpaca_integration.testing.compare import compare_with_venue, normalize_store_dump
+from alpaca_integration.testing.sessions import random_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

@@ -235,7 +235,7 @@ def demo(
     if clock not in ("always-open", "market"):
         _fail(f"--clock must be always-open or market, got {clock!r}")
     _setup_logging(log_level, False)
-    from alpaca_integration.demo import run_demo
+    from alpaca_integration.testing.demo import run_demo
 
     code = asyncio.run(run_demo(duration=duration, db_path=db, seed=seed, clock=clock))
     raise typer.Exit(code=code)

@@ -42,7 +42,38 @@ MOVED = [
         "close_store_and_cache open_store_and_cache",
     ),
     ("alpaca_integration.service", "alpaca_integration.monitor.jobs", "record_exposure"),
+    (
+        "alpaca_integration.sync.compare",
+        "alpaca_integration.testing.compare",
+        "compare_with_venue normalize_store_dump normalize_venue_dump",
+    ),
+    (
+        "alpaca_integration.demo",
+        "alpaca_integration.testing.demo",
+        "DEMO_ACCOUNT DEMO_CLOCKS run_demo",
+    ),
+    (
+        "alpaca_integration.demo",
+        "alpaca_integration.testing.sessions",
+        "DEMO_SYMBOLS SessionStats random_session scripted_session",
+    ),
 ]
+
+
+def test_the_testing_package_names_the_simulator_helpers() -> None:
+    """`alpaca_integration.testing` re-exports the simulator's testing helpers beside the
+    comparer and the sessions, as the very objects of their homes."""
+    import alpaca_integration.testing as testing
+    from alpaca_integration.simulator import testing as sim_testing
+    from alpaca_integration.testing import compare, sessions
+
+    assert testing.running_simulator is sim_testing.running_simulator
+    assert testing.SimulatorHandle is sim_testing.SimulatorHandle
+    assert testing.SIM_API_KEY == sim_testing.SIM_API_KEY
+    assert testing.compare_with_venue is compare.compare_with_venue
+    assert testing.random_session is sessions.random_session
+    for name in testing.__all__:
+        assert getattr(testing, name) is not None, name
 
 
 @pytest.mark.parametrize(("old", "new", "names"), MOVED, ids=[f"{m[0]}->{m[1]}" for m in MOVED])

@@ -1,4 +1,4 @@
-"""sync.compare: what "the store equals the venue" checks, and what it reports."""
+"""testing.compare: what "the store equals the venue" checks, and what it reports."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 from decimal import Decimal
 from typing import Any
 
-from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+from alpaca_integration.testing.compare import compare_with_venue, normalize_store_dump
 
 T = "2026-03-02T15:00:00.123456Z"
 
