@@ -136,12 +136,12 @@ def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
 
 
 def test_monitor_without_keys_says_how_to_start(tmp_path: Path) -> None:
-    """No keys configured: exit 1 with the fix, not a traceback."""
+    """No keys configured: exit 2 (configuration) with the fix, not a traceback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_")}
     alpacactl = str(Path(sys.executable).parent / "alpacactl")
     result = subprocess.run(
         [alpacactl, "monitor"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "ALPACA_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr

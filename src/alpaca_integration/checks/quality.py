@@ -28,50 +28,19 @@ from alpaca_integration.checks.quality_rules import (
     StoreState,
     evaluate_rules,
 )
-from alpaca_integration.sync.validation import (
-    DEFAULT_MAX_SKEW,
-    MAX_MAGNITUDE,
-    PageSplit,
-    Quarantined,
-    Record,
-    record_key,
-    record_kind,
-    screen,
-    split_page,
-    validate_activity,
-    validate_fill,
-    validate_order,
-    validate_position,
-    validate_record,
-    validate_snapshot,
-    validate_trade_update,
-)
+from alpaca_integration.sync import validation as _validation
+from alpaca_integration.sync.validation import *  # noqa: F403  (validation belongs here too)
 
 __all__ = [
-    "DEFAULT_MAX_SKEW",
-    "MAX_MAGNITUDE",
     "RULES",
     "SEVERITY_ERROR",
     "SEVERITY_WARNING",
-    "PageSplit",
     "QualityResult",
-    "Quarantined",
-    "Record",
     "StoreState",
     "evaluate_rules",
     "load_state",
-    "record_key",
-    "record_kind",
     "run_rules",
-    "screen",
-    "split_page",
-    "validate_activity",
-    "validate_fill",
-    "validate_order",
-    "validate_position",
-    "validate_record",
-    "validate_snapshot",
-    "validate_trade_update",
+    *_validation.__all__,
 ]
 
 

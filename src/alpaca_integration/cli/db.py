@@ -9,9 +9,10 @@ imports ``storage``.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import typer
+
+from alpaca_integration.cli._errors import EXIT_USAGE, bad_input, fail
 
 __all__ = ["db_app", "register"]
 
@@ -24,42 +25,34 @@ db_app = typer.Typer(
 _URL_HELP = "Database URL (postgresql://user@host:5432/db or sqlite:///file.db); default: ALPACA_DATABASE_URL."
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
-
-
-def _database_url(url: str | None) -> str:
-    if url:
-        return url
-    from alpaca_integration.config import load_settings
-    from alpaca_integration.errors import ConfigError
-
-    try:
-        return load_settings().database_url
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-
-
 def _target(url: str | None) -> tuple[str, str]:
-    """The database URL (``--url`` or the setting) and how it may be shown (no password)."""
+    """The database URL (``--url`` or ``ALPACA_DATABASE_URL``) and how it may be shown (no
+    password); a URL of an unsupported kind is bad input (exit 2)."""
     from alpaca_integration.errors import StorageError
     from alpaca_integration.monitor.schema import database_display
 
-    database_url = _database_url(url)
+    if not url:
+        from alpaca_integration.config import load_settings
+
+        url = load_settings().database_url
     try:
-        return database_url, database_display(database_url)
+        return url, database_display(url)
     except StorageError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc), EXIT_USAGE) from None
 
 
-def _run(coroutine: Any) -> Any:
-    from alpaca_integration.errors import StorageError
+def _check_revision(revision: str) -> None:
+    """A revision this version knows (or head/base, or a relative step such as -1), else bad
+    input naming the known ones."""
+    from alpaca_integration.monitor.schema import known_revisions
 
-    try:
-        return asyncio.run(coroutine)
-    except StorageError as exc:
-        raise _fail(str(exc)) from None
+    known = known_revisions()
+    relative = revision[:1] in ("+", "-") and revision[1:].isdigit()
+    if not relative and revision not in {"head", "base", *known}:
+        listed = ", ".join(sorted(known))
+        raise bad_input(
+            "--revision", f"unknown revision {revision!r}. Known revisions: {listed} (or head/base)"
+        )
 
 
 @db_app.command("upgrade")
@@ -71,8 +64,9 @@ def upgrade_command(
     from alpaca_integration.monitor import schema
 
     database_url, display = _target(url)
-    before = _run(schema.current_revision(database_url))
-    after = _run(schema.upgrade_schema(database_url, revision))
+    _check_revision(revision)
+    before = asyncio.run(schema.current_revision(database_url))
+    after = asyncio.run(schema.upgrade_schema(database_url, revision))
     if before == after:
         typer.echo(f"{display}: already at revision {after}")
     else:
@@ -87,7 +81,7 @@ def current_command(
     from alpaca_integration.monitor import schema
 
     database_url, display = _target(url)
-    current = _run(schema.current_revision(database_url))
+    current = asyncio.run(schema.current_revision(database_url))
     head = schema.newest_revision()
     if current is None:
         typer.echo(f"{display}: no schema yet (newest is {head}); run `alpacactl db upgrade`")
@@ -111,13 +105,15 @@ def downgrade_command(
     from alpaca_integration.monitor import schema
 
     database_url, display = _target(url)
+    _check_revision(revision)
     if not yes:
-        raise _fail(
+        raise fail(
             f"a downgrade of {display} to {revision} drops tables and their data; "
-            "add --yes to confirm"
+            "add --yes to confirm",
+            EXIT_USAGE,
         )
-    before = _run(schema.current_revision(database_url))
-    after = _run(schema.downgrade_schema(database_url, revision))
+    before = asyncio.run(schema.current_revision(database_url))
+    after = asyncio.run(schema.downgrade_schema(database_url, revision))
     typer.echo(f"{display}: downgraded from {before or 'an empty schema'} to {after or 'base'}")
 
 

@@ -1,7 +1,8 @@
 """alpacactl commands: ``monitor``, ``sync``, ``demo``, ``flows serve`` and ``flows deploy``.
 
-Module-level imports stay light (typer only): the client, SQLAlchemy, Prefect and the simulator are
-imported inside the command bodies so ``alpacactl --help`` starts fast.
+Module-level imports stay light (typer, ``config``): the monitor, the client, SQLAlchemy, Prefect
+and the simulator are imported inside the command bodies so ``alpacactl --help`` starts fast.
+Never imports ``storage``: the store is reached through ``monitor``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
+from alpaca_integration.cli._accounts import select
+from alpaca_integration.cli._errors import EXIT_USAGE, fail
 
 __all__ = ["register"]
 
@@ -39,6 +43,13 @@ class _JsonFormatter(logging.Formatter):
 
 
 def _setup_logging(level: str, log_json: bool) -> None:
+    """Process-wide logging on stderr; an unknown level is bad input (exit 2), said before
+    anything starts."""
+    if not isinstance(logging.getLevelName(level.upper()), int):
+        raise fail(
+            f"--log-level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {level!r}",
+            EXIT_USAGE,
+        )
     handler = logging.StreamHandler(sys.stderr)
     if log_json:
         handler.setFormatter(_JsonFormatter())
@@ -47,34 +58,21 @@ def _setup_logging(level: str, log_json: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access"):
+    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
-
-
-def _selected_accounts(names: list[str] | None) -> tuple[Any, list[Any]]:
-    from alpaca_integration.config import load_accounts, load_settings
-    from alpaca_integration.errors import ConfigError
-
-    try:
-        settings = load_settings()
-        accounts = load_accounts(settings)
-    except ConfigError as exc:
-        _fail(str(exc))
-        raise  # unreachable: _fail raises
-    if names:
-        unknown = [n for n in names if n not in accounts]
-        if unknown:
-            _fail(
-                f"unknown account(s) {', '.join(unknown)}; configured: {', '.join(accounts)}. "
-                "Fix: pass one of the configured names to --account"
-            )
-        return settings, [accounts[n] for n in names]
-    return settings, list(accounts.values())
+def _seconds(
+    value: float | None, option: str, *, default: float | None, zero_ok: bool
+) -> float | None:
+    """An option counted in seconds: ``default`` when not given; below zero (or zero, unless
+    ``zero_ok``) is bad input, never read as "use the default"."""
+    if value is None:
+        return default
+    if value != value or value < 0 or (value == 0 and not zero_ok):
+        bound = "0 or more" if zero_ok else "more than 0"
+        raise fail(f"{option} must be {bound} seconds, got {value:g}", EXIT_USAGE)
+    return float(value)
 
 
 def _status_table(rows: list[tuple[str, ...]]) -> Any:
@@ -144,18 +142,21 @@ def monitor(
     ),
 ) -> None:
     """Keep the store and cache equal to the broker: stream + periodic syncs, until Ctrl-C."""
-    settings, accounts = _selected_accounts(account)
+    settings, accounts = select(account)
+    every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
+    stop_after = _seconds(duration, "--duration", default=None, zero_ok=True)
+    reconcile = _seconds(reconcile_every, "--reconcile-every", default=None, zero_ok=True)
     # Only once the configuration is known good: logging set-up is process-wide.
     _setup_logging(log_level, log_json)
     _run_monitor(
         accounts,
         settings,
-        interval=float(interval or settings.update_interval),
+        interval=float(every or settings.update_interval),
         stream=stream,
         migrate=migrate,
         show_status=status and sys.stderr.isatty(),
-        duration=duration,
-        reconcile_every=reconcile_every,
+        duration=stop_after,
+        reconcile_every=reconcile or 0.0,
     )
 
 
@@ -206,14 +207,9 @@ def sync(
     log_level: str = typer.Option("WARNING", help="Log level."),
 ) -> None:
     """One-shot sync: the full history on the first run, incremental afterwards."""
-    settings, accounts = _selected_accounts(account)
+    settings, accounts = select(account)
     _setup_logging(log_level, False)
-    from alpaca_integration.errors import AlpacaIntegrationError
-
-    try:
-        _run_sync(accounts, settings, migrate=migrate, progress=progress)
-    except AlpacaIntegrationError as exc:
-        _fail(str(exc))
+    _run_sync(accounts, settings, migrate=migrate, progress=progress)
 
 
 def demo(
@@ -233,7 +229,8 @@ def demo(
 ) -> None:
     """Simulator + scripted trading session + the real monitor, then the store vs the venue."""
     if clock not in ("always-open", "market"):
-        _fail(f"--clock must be always-open or market, got {clock!r}")
+        raise fail(f"--clock must be always-open or market, got {clock!r}", EXIT_USAGE)
+    _seconds(duration, "--duration", default=None, zero_ok=True)
     _setup_logging(log_level, False)
     from alpaca_integration.testing.demo import run_demo
 
@@ -263,18 +260,20 @@ def flows_serve(
     ),
 ) -> None:
     """Serve both flows on a schedule (needs a Prefect server: `prefect server start`)."""
-    settings, accounts = _selected_accounts(account)
+    settings, accounts = select(account)
+    every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
     import os
 
     if not os.environ.get("PREFECT_API_URL"):
-        _fail(
+        raise fail(
             "flows serve registers the flows with a Prefect API and PREFECT_API_URL is not set. "
             "Fix: run `prefect server start` in another terminal, then export "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api (see docs/monitoring.md)"
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (see docs/monitoring.md)",
+            EXIT_USAGE,
         )
     from alpaca_integration.flows import serve_flows
 
-    serve_flows([a.name for a in accounts], interval=int(interval or settings.update_interval))
+    serve_flows([a.name for a in accounts], interval=max(1, round(every or 1)))
 
 
 @flows_app.command("deploy")

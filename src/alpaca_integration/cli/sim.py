@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from alpaca_integration.cli._errors import EXIT_USAGE, fail
+
 __all__ = ["build_config", "register", "startup_lines"]
 
 
@@ -140,8 +142,7 @@ def register(app: typer.Typer) -> None:
 
             application = create_app(config)
         except (ConfigError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
+            raise fail(str(exc), EXIT_USAGE) from None
         # proto=IPPROTO_TCP matters: asyncio turns Nagle off (TCP_NODELAY) only on sockets that
         # say they are TCP; without it every answer waits ~40 ms for a delayed ACK.
         sock = socket.socket(
@@ -153,11 +154,9 @@ def register(app: typer.Typer) -> None:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            typer.echo(
-                f"error: cannot listen on {host}:{port} ({exc.strerror}); pick another --port",
-                err=True,
-            )
-            raise typer.Exit(code=2) from None
+            raise fail(
+                f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port", EXIT_USAGE
+            ) from None
         # Listening before the banner is printed: a client that reads the URL and connects at
         # once waits in the backlog instead of being refused while uvicorn starts.
         sock.listen(2048)

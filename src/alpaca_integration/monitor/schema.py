@@ -10,6 +10,7 @@ __all__ = [
     "current_revision",
     "database_display",
     "downgrade_schema",
+    "known_revisions",
     "newest_revision",
     "upgrade_schema",
 ]
@@ -34,6 +35,13 @@ def newest_revision() -> str:
     from alpaca_integration.storage import migrate
 
     return migrate.head_revision()
+
+
+def known_revisions() -> set[str]:
+    """Every revision this version of the package knows."""
+    from alpaca_integration.storage import migrate
+
+    return migrate.known_revisions()
 
 
 async def upgrade_schema(database_url: str, revision: str = "head") -> str | None:

@@ -32,6 +32,8 @@ __all__ = ["DEMO_ACCOUNT", "DEMO_CLOCKS", "DEMO_SYMBOLS", "run_demo"]
 
 DEMO_ACCOUNT = "demo"
 DEMO_CLOCKS = ("always-open", "market")
+# run_demo's answers, as alpacactl's exit codes: equal, could not run (market closed), differs.
+_EQUAL, _CANNOT_RUN, _DIFFERS = 0, 1, 3
 
 
 @dataclass
@@ -186,7 +188,7 @@ def _conclude(console: Any, outcome: _Outcome, db_path: Path) -> int:
         for line in outcome.differences[:20]:
             console.print(f"  {line}")
         console.print(f"data written to {db_path}")
-        return 1
+        return _DIFFERS
     dump = outcome.store_dump
     console.print(
         f"[green]store equals the simulator's state[/]: {len(dump.get('orders', {}))} orders, "
@@ -194,7 +196,7 @@ def _conclude(console: Any, outcome: _Outcome, db_path: Path) -> int:
         f"{dump.get('cash')}"
     )
     console.print(f"data written to {db_path} (SQLite; open it with `sqlite3 {db_path}`)")
-    return 0
+    return _EQUAL
 
 
 async def run_demo(
@@ -206,7 +208,8 @@ async def run_demo(
     quiet: bool = False,
     clock: str = "always-open",
 ) -> int:
-    """Run the whole demo; 0 when the store equals the simulator at the end, 1 otherwise.
+    """Run the whole demo; 0 when the store equals the simulator at the end, 3 when it differs
+    (``alpacactl``'s code for "a check said no").
 
     ``clock`` is ``always-open`` (the default: the same run at any hour, every order can fill) or
     ``market`` (the simulator follows the real NYSE calendar; outside regular hours the demo
@@ -242,7 +245,7 @@ async def run_demo(
             stream_url=sim.stream_url,
         )
         if clock == "market" and not await _market_is_open(account, console):
-            return 1
+            return _CANNOT_RUN
         outcome = await _monitored_session(
             sim,
             account,
