@@ -131,11 +131,11 @@ async def _kill_loop(
 
 async def _compare(database_url: str, admin: str) -> list[str]:
     from alpaca_integration.storage import Store
-    from alpaca_integration.testing.compare import compare_with_venue, normalize_store_dump
+    from alpaca_integration.testing.compare import compare_with_venue, store_view
 
     store = await Store.open(database_url)
     try:
-        store_dump = normalize_store_dump(await store.dump(ACCOUNT))
+        store_dump = await store_view(store, ACCOUNT)
     finally:
         await store.aclose()
     async with httpx.AsyncClient(base_url=admin, timeout=30.0) as http:

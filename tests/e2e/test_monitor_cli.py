@@ -18,7 +18,7 @@ from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.models import OrderRequest, OrderSide
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
-from alpaca_integration.testing.compare import compare_with_venue, normalize_store_dump
+from alpaca_integration.testing.compare import compare_with_venue, store_view
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -53,7 +53,7 @@ async def _reconciliation_runs(db: Path) -> int:
 async def _differences(db: Path, sim: SimulatorHandle) -> list[str]:
     store = await Store.open(f"sqlite:///{db}")
     try:
-        dump = normalize_store_dump(await store.dump("default"))
+        dump = await store_view(store, "default")
     finally:
         await store.aclose()
     return compare_with_venue(dump, await asyncio.to_thread(sim.dump, SIM_API_KEY))

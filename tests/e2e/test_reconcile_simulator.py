@@ -28,7 +28,7 @@ SIM_SECRET_KEY = _testing.SIM_SECRET_KEY
 SimConfig = pytest.importorskip("alpaca_integration.simulator").SimConfig
 _compare = pytest.importorskip("alpaca_integration.sync.compare")
 compare_with_venue = _compare.compare_with_venue
-normalize_store_dump = _compare.normalize_store_dump
+store_view = _compare.store_view
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -154,7 +154,7 @@ async def test_reconcile_repairs_drift_and_second_run_is_clean(
         assert sorted(rows) == sorted((f.kind, f.subject, f.decision) for f in report.findings)
 
         venue = await asyncio.to_thread(simulator.dump, key)
-        assert _dump_equal(normalize_store_dump(await store.dump(ACCOUNT)), venue) == []
+        assert _dump_equal(await store_view(store, ACCOUNT), venue) == []
         stored_external = await store.get_order(ACCOUNT, str(external.id))
         assert stored_external is not None
         flags = await store.external_flags(ACCOUNT)

@@ -24,7 +24,7 @@ from alpaca_integration.monitor.service import MonitorService
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import SyncEngine
-from alpaca_integration.testing.compare import compare_with_venue, normalize_store_dump
+from alpaca_integration.testing.compare import compare_with_venue, store_view
 from alpaca_integration.testing.sessions import random_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -76,7 +76,7 @@ def _account(sim: SimulatorHandle) -> AccountConfig:
 
 async def _differences(store: Store, sim: SimulatorHandle) -> list[str]:
     venue = await asyncio.to_thread(sim.dump, SIM_API_KEY)
-    return compare_with_venue(normalize_store_dump(await store.dump(ACCOUNT)), venue)
+    return compare_with_venue(await store_view(store, ACCOUNT), venue)
 
 
 async def _eventually_equal(store: Store, sim: SimulatorHandle, timeout: float = 20.0) -> list[str]:
@@ -281,9 +281,7 @@ async def test_one_monitor_keeps_several_accounts_apart(
         deadline = asyncio.get_running_loop().time() + 20
         while True:
             venue = await asyncio.to_thread(busy_sim.dump, second_key)
-            second_differences = compare_with_venue(
-                normalize_store_dump(await store.dump("second")), venue
-            )
+            second_differences = compare_with_venue(await store_view(store, "second"), venue)
             if not second_differences or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.5)

@@ -4,7 +4,7 @@ comparer, and the demo's trading sessions.
 * ``running_simulator``, ``SimulatorHandle``, ``SIM_API_KEY``, ``SIM_SECRET_KEY``: re-exported
   from ``simulator.testing`` (the simulator itself must not import the integration, which is why
   the helpers that join both live here and not there);
-* ``testing.compare``: ``compare_with_venue``, ``normalize_store_dump`` (the check behind "the
+* ``testing.compare``: ``compare_with_venue``, ``store_view``, ``normalize_store_dump`` (the check behind "the
   store equals the venue");
 * ``testing.sessions``: ``scripted_session``, ``random_session`` (orders of every type);
 * ``testing.demo``: ``run_demo`` (``alpacactl demo``).
@@ -31,6 +31,7 @@ __all__ = [
     "run_demo",
     "running_simulator",
     "scripted_session",
+    "store_view",
 ]
 
 _HOMES = {
@@ -40,6 +41,7 @@ _HOMES = {
     "running_simulator": "alpaca_integration.simulator.testing",
     "compare_with_venue": "alpaca_integration.testing.compare",
     "normalize_store_dump": "alpaca_integration.testing.compare",
+    "store_view": "alpaca_integration.testing.compare",
     "SessionStats": "alpaca_integration.testing.sessions",
     "random_session": "alpaca_integration.testing.sessions",
     "scripted_session": "alpaca_integration.testing.sessions",

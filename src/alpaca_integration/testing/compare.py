@@ -1,51 +1,40 @@
 """Compare the store with the venue: the check behind "the store equals the broker".
 
-``normalize_store_dump(Store.dump(account))`` and ``compare_with_venue(store_view, venue_dump)``
-(``venue_dump`` is the simulator's ``GET /_sim/accounts/{key}/dump``) give the list of
-differences, one readable line each; an empty list means equal on everything the product
-promises:
+``compare_with_venue(await store_view(store, account), venue_dump)`` (``venue_dump`` is the
+simulator's ``GET /_sim/accounts/{key}/dump``) gives the list of differences, one readable line
+each; an empty list means equal on everything the venue states:
 
-* every order (legs included) with its status, quantities, filled quantity and average price,
-  its parent and its replace links;
+* every order (legs included) on every field of ``order_fields.ORDER_COMPARED_FIELDS``: what it
+  is (side, type, class, time in force, extended hours), where it stands (status), its amounts
+  (quantities, prices, trail), its links (parent, replaces, replaced_by) and every timestamp, as
+  instants (``...Z``, ``+00:00`` and a datetime are the same);
 * every execution exactly once, keyed ``(order_id, cum_qty)``, with its quantity, price and fee
   (the venue's fee is the sum of the FEE activities of that order at that transaction time);
 * every position's signed quantity and average entry price; no position the venue does not have;
 * cash.
 
+``normalize_store_dump(dump)`` takes a ``Store.dump``-shaped mapping whose ``orders`` are order
+models or field mappings; :func:`store_view` builds it from a store (orders from its models).
+
 It lives in ``testing`` (beside the simulator's testing helpers and the demo) because its other
 side is the simulator's dump: sync, which keeps the store, has no business knowing that shape.
 
-Pure: no I/O. Imports nothing from the package.
+Pure but for :func:`store_view` (which reads through the store's ``dump``/``list_orders``).
+Imports ``models`` and ``order_fields`` only.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["compare_with_venue", "normalize_store_dump", "normalize_venue_dump"]
+from alpaca_integration.models import Order
+from alpaca_integration.order_fields import ORDER_COMPARED_FIELDS, order_view
 
-_ORDER_FIELDS = (
-    "client_order_id",
-    "symbol",
-    "side",
-    "status",
-    "order_class",
-    "qty",
-    "notional",
-    "filled_qty",
-    "filled_avg_price",
-    "limit_price",
-    "stop_price",
-    "parent_id",
-    "replaces",
-    "replaced_by",
-)
-_DECIMAL_FIELDS = frozenset(
-    {"qty", "notional", "filled_qty", "filled_avg_price", "limit_price", "stop_price"}
-)
+__all__ = ["compare_with_venue", "normalize_store_dump", "normalize_venue_dump", "store_view"]
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -63,16 +52,11 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _order_view(order: Mapping[str, Any], parent_id: str | None) -> dict[str, Any]:
-    view: dict[str, Any] = {}
-    for name in _ORDER_FIELDS:
-        value = parent_id if name == "parent_id" else order.get(name)
-        if name in _DECIMAL_FIELDS:
-            view[name] = _dec(value)
-        elif name == "order_class":
-            view[name] = _text(value) or "simple"
-        else:
-            view[name] = _text(value)
+def _order_view(order: Order | Mapping[str, Any], parent_id: str | None) -> dict[str, Any]:
+    """Every field the venue states about an order (``ORDER_COMPARED_FIELDS``), normalized; the
+    parent is where the order sits in the venue's nesting, or the store's ``parent_id``."""
+    view = order_view(order, ORDER_COMPARED_FIELDS)
+    view["parent_id"] = parent_id
     return view
 
 
@@ -129,7 +113,10 @@ def normalize_venue_dump(venue: Mapping[str, Any]) -> dict[str, Any]:
 def normalize_store_dump(dump: Mapping[str, Any]) -> dict[str, Any]:
     """``Store.dump(account)`` in the comparable shape (keeps ``account`` for display)."""
     orders = {
-        str(order_id): _order_view(order, order.get("parent_id"))
+        str(order_id): _order_view(
+            order,
+            order.parent_id if isinstance(order, Order) else order.get("parent_id"),
+        )
         for order_id, order in (dump.get("orders") or {}).items()
     }
     fills: dict[tuple[str, Decimal | None], dict[str, Any]] = {}
@@ -166,6 +153,8 @@ def normalize_store_dump(dump: Mapping[str, Any]) -> dict[str, Any]:
 def _show(value: Any) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
     if isinstance(value, tuple):
         return "(" + ", ".join(_show(v) for v in value) + ")"
     return str(value)
@@ -188,6 +177,16 @@ def _diff_maps(
                     f"{_show(theirs[name])} at the venue"
                 )
     return out
+
+
+async def store_view(store: Any, account: str) -> dict[str, Any]:
+    """The store's side of the comparison, read through the store: ``Store.dump`` for fills,
+    positions and cash, the stored order models for the orders (every field the venue states,
+    which the dump's order rows do not all carry)."""
+    dump = dict(await store.dump(account))
+    stored = await store.list_orders(account)
+    dump["orders"] = {one.id: one for order in stored for one in order.flatten()}
+    return normalize_store_dump(dump)
 
 
 def compare_with_venue(store_view: Mapping[str, Any], venue_dump: Mapping[str, Any]) -> list[str]:

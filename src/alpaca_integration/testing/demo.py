@@ -146,7 +146,7 @@ async def _monitored_session(
     from alpaca_integration.checks.risk import client_for_account
     from alpaca_integration.monitor.runtime import opened_store_and_cache
     from alpaca_integration.monitor.service import MonitorService
-    from alpaca_integration.testing.compare import compare_with_venue, normalize_store_dump
+    from alpaca_integration.testing.compare import compare_with_venue, store_view
 
     async def set_price(symbol: str, price: Decimal) -> None:
         await asyncio.to_thread(sim.set_price, symbol, price)
@@ -176,7 +176,7 @@ async def _monitored_session(
             await engine.sync_all()
         store_dump = await store.dump(DEMO_ACCOUNT)
         venue_dump = await asyncio.to_thread(sim.dump, account.api_key.get_secret_value())
-        differences = compare_with_venue(normalize_store_dump(store_dump), venue_dump)
+        differences = compare_with_venue(await store_view(store, DEMO_ACCOUNT), venue_dump)
         return _Outcome(store_dump, differences, engine.events_applied)
 
 
