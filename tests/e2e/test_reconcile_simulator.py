@@ -13,22 +13,14 @@ from typing import Any
 import psycopg
 import pytest
 
+from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.checks.reconcile import reconcile
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus, OrderType
-
-# The store (and, for the e2e tests, the venue comparison) land in parallel with this module; until
-# they do, these tests are skipped rather than failing collection.
-Store = pytest.importorskip("alpaca_integration.storage.repository").Store
-AlpacaClient = pytest.importorskip("alpaca_integration.alpaca.client").AlpacaClient
-SyncEngine = pytest.importorskip("alpaca_integration.sync.engine").SyncEngine
-_testing = pytest.importorskip("alpaca_integration.simulator.testing")
-running_simulator = _testing.running_simulator
-SIM_API_KEY = _testing.SIM_API_KEY
-SIM_SECRET_KEY = _testing.SIM_SECRET_KEY
-SimConfig = pytest.importorskip("alpaca_integration.simulator").SimConfig
-_compare = pytest.importorskip("alpaca_integration.sync.compare")
-compare_with_venue = _compare.compare_with_venue
-store_view = _compare.store_view
+from alpaca_integration.simulator import SimConfig
+from alpaca_integration.storage.repository import Store
+from alpaca_integration.sync.engine import SyncEngine
+from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY, running_simulator
+from alpaca_integration.testing.compare import compare_with_venue, store_view
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
