@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -297,3 +298,41 @@ async def test_one_monitor_keeps_several_accounts_apart(
     assert first_ids
     assert second_ids
     assert not first_ids & second_ids
+
+
+async def test_two_monitors_on_one_key_say_that_they_kick_each_other_off(
+    busy_sim: SimulatorHandle, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two monitors streaming the same account: the venue keeps one connection per key, so each
+    keeps closing the other's stream; both say so in a WARNING naming the likely cause, and the
+    status line shows it."""
+    caplog.set_level(logging.WARNING, logger="alpaca_integration")
+    monitors = [
+        MonitorService(
+            [_account(busy_sim)],
+            store,
+            None,
+            update_interval=3600.0,
+            silence_timeout=3600.0,
+            stream_options=FAST_STREAM,
+        )
+        for _ in range(2)
+    ]
+    runners = [asyncio.create_task(monitor.run()) for monitor in monitors]
+    try:
+        for monitor in monitors:
+            await asyncio.wait_for(monitor.wait_started(), 10)
+        deadline = asyncio.get_running_loop().time() + 30
+        warned: list[str] = []
+        while len(warned) < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.5)
+            warned = [r.getMessage() for r in caplog.records if "same API key" in r.getMessage()]
+        shown = [status.stream_warning for monitor in monitors for status in monitor.statuses()]
+    finally:
+        for monitor in monitors:
+            monitor.stop()
+        await asyncio.gather(*runners)
+    assert len(warned) >= 2, [r.getMessage() for r in caplog.records]
+    assert "another monitor" in warned[0]
+    assert ACCOUNT in warned[0]
+    assert any(warning and "same API key" in warning for warning in shown), shown

@@ -37,7 +37,7 @@ def status_row(status: AccountStatus) -> tuple[str, ...]:
         f"{status.events_per_second:.1f}",
         f"{status.lag_seconds * 1000:.0f} ms" if status.lag_seconds is not None else "-",
         str(status.gaps),
-        (status.last_error or "")[:60],
+        (status.last_error or status.stream_warning or "")[:60],
     )
 
 

@@ -54,6 +54,8 @@ class AccountStatus:
     lag_seconds: float | None = None
     gaps: int = 0
     last_error: str | None = None
+    # Why the stream keeps being cut short (e.g. a second monitor on the same key), while it does.
+    stream_warning: str | None = None
 
 
 @dataclass
@@ -117,6 +119,7 @@ class MonitorService:
             if runtime.ingestor is not None:
                 status.connected = runtime.ingestor.connected
                 status.gaps = runtime.ingestor.gaps_recorded
+                status.stream_warning = runtime.ingestor.stream_warning
             runtime.rate_window.append((now, engine.events_applied))
             runtime.rate_window[:] = [(t, n) for t, n in runtime.rate_window if now - t <= 10]
             first_t, first_n = runtime.rate_window[0]
