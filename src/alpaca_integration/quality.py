@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from alpaca_integration.checks import quality as _moved
 from alpaca_integration.checks.quality import *  # noqa: F403  (the moved module's surface)
+from alpaca_integration.checks.quality_rules import *  # noqa: F403  (the rules it runs)
 from alpaca_integration.sync.validation import *  # noqa: F403  (the part that moved below sync)
 
 __all__ = list(_moved.__all__)

@@ -20,28 +20,13 @@ from typing import Any
 
 import msgspec
 
-from alpaca_integration.checks.quality_rules import (
-    RULES,
-    SEVERITY_ERROR,
-    SEVERITY_WARNING,
-    QualityResult,
-    StoreState,
-    evaluate_rules,
-)
+from alpaca_integration.checks import quality_rules as _rules
+from alpaca_integration.checks.quality_rules import *  # noqa: F403  (the rules this module runs)
+from alpaca_integration.checks.quality_rules import QualityResult, StoreState, evaluate_rules
 from alpaca_integration.sync import validation as _validation
 from alpaca_integration.sync.validation import *  # noqa: F403  (validation belongs here too)
 
-__all__ = [
-    "RULES",
-    "SEVERITY_ERROR",
-    "SEVERITY_WARNING",
-    "QualityResult",
-    "StoreState",
-    "evaluate_rules",
-    "load_state",
-    "run_rules",
-    *_validation.__all__,
-]
+__all__ = [*_rules.__all__, "load_state", "run_rules", *_validation.__all__]
 
 
 async def load_state(store: Any, account: str) -> StoreState:

@@ -437,6 +437,22 @@ def _reason(issues: Sequence[str]) -> str:
     return "; ".join(issues)
 
 
+def _sort(model: T, issues: list[str], raw: bytes, source: str, split: PageSplit[T]) -> None:
+    """Keep ``model`` when it has no issue, else quarantine it with ``raw`` and the reason."""
+    if not issues:
+        split.good.append(model)
+        return
+    split.quarantined.append(
+        Quarantined(
+            record_kind=record_kind(model),  # type: ignore[arg-type]
+            record_key=_key_for(model, raw),  # type: ignore[arg-type]
+            reason=_reason(issues),
+            raw=raw,
+            source=source,
+        )
+    )
+
+
 def split_page(
     body: bytes | str,
     parse_item: Callable[[bytes], T | Sequence[T]],
@@ -457,35 +473,35 @@ def split_page(
     """
     _require_aware(now)
     raw_body = body.encode() if isinstance(body, str) else bytes(body)
+    split: PageSplit[T] = PageSplit(good=[], quarantined=[])
     try:
         items = msgspec.json.decode(raw_body, type=list[msgspec.Raw])
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError) as exc:
-        return PageSplit(
-            good=[],
-            quarantined=[
-                Quarantined(
-                    record_kind=f"{kind}_page",
-                    record_key=_digest_key(raw_body),
-                    reason=f"body is not a JSON list: {exc}",
-                    raw=raw_body,
-                    source=source,
-                )
-            ],
+        reason = f"body is not a JSON list: {exc}"
+        page = Quarantined(
+            record_kind=f"{kind}_page",
+            record_key=_digest_key(raw_body),
+            reason=reason,
+            raw=raw_body,
+            source=source,
         )
-    good: list[T] = []
-    quarantined: list[Quarantined] = []
+        return PageSplit(good=[], quarantined=[page])
+
+    def check(model: T) -> list[str]:
+        if validate is not None:
+            return _guard(lambda: validate(model, now))
+        return validate_record(model, now, max_skew=max_skew)  # type: ignore[arg-type]
+
     for item in items:
         raw_item = bytes(item)
         try:
             parsed = parse_item(raw_item)
         except Exception as exc:  # one item's failure of any kind must not sink the page
-            quarantined.append(
+            reason = f"could not be parsed: {type(exc).__name__}: {exc}"
+            key = _key_for(None, raw_item)
+            split.quarantined.append(
                 Quarantined(
-                    record_kind=kind,
-                    record_key=_key_for(None, raw_item),
-                    reason=f"could not be parsed: {type(exc).__name__}: {exc}",
-                    raw=raw_item,
-                    source=source,
+                    record_kind=kind, record_key=key, reason=reason, raw=raw_item, source=source
                 )
             )
             continue
@@ -493,23 +509,8 @@ def split_page(
             parsed if isinstance(parsed, list | tuple) else [parsed]  # type: ignore[list-item]
         )
         for model in models:
-            if validate is not None:
-                issues = _guard(lambda m=model: validate(m, now))  # type: ignore[misc]
-            else:
-                issues = validate_record(model, now, max_skew=max_skew)  # type: ignore[arg-type]
-            if issues:
-                quarantined.append(
-                    Quarantined(
-                        record_kind=record_kind(model),  # type: ignore[arg-type]
-                        record_key=_key_for(model, raw_item),  # type: ignore[arg-type]
-                        reason=_reason(issues),
-                        raw=raw_item,
-                        source=source,
-                    )
-                )
-            else:
-                good.append(model)
-    return PageSplit(good=good, quarantined=quarantined)
+            _sort(model, check(model), raw_item, source, split)
+    return split
 
 
 def screen(
@@ -522,21 +523,8 @@ def screen(
     """Validate models already parsed (stream events, snapshots): good ones kept in order, bad ones
     quarantined with their ``raw`` payload."""
     _require_aware(now)
-    good: list[T] = []
-    quarantined: list[Quarantined] = []
+    split: PageSplit[T] = PageSplit(good=[], quarantined=[])
     for record in records:
         issues = validate_record(record, now, max_skew=max_skew)  # type: ignore[arg-type]
-        if issues:
-            raw = getattr(record, "raw", b"") or b""
-            quarantined.append(
-                Quarantined(
-                    record_kind=record_kind(record),  # type: ignore[arg-type]
-                    record_key=_key_for(record, raw),  # type: ignore[arg-type]
-                    reason=_reason(issues),
-                    raw=raw,
-                    source=source,
-                )
-            )
-        else:
-            good.append(record)
-    return PageSplit(good=good, quarantined=quarantined)
+        _sort(record, issues, getattr(record, "raw", b"") or b"", source, split)
+    return split
