@@ -16,8 +16,8 @@ import pytest
 from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.checks.reconcile import reconcile
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus, OrderType
+from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.simulator import SimConfig
-from alpaca_integration.storage.repository import Store
 from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY, running_simulator
 from alpaca_integration.testing.compare import compare_with_venue, store_view
@@ -42,11 +42,9 @@ def simulator() -> Iterator[Any]:
 
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[Any]:
-    opened = await Store.open(postgres_url, migrate=True)
-    try:
+    """A migrated PostgreSQL store of the test's own database."""
+    async with opened_store(postgres_url, migrate=True) as opened:
         yield opened
-    finally:
-        await opened.aclose()
 
 
 async def _wait_filled(client: AlpacaClient, order_id: str) -> None:

@@ -21,6 +21,7 @@ import pytest
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.models import OrderRequest, OrderSide, OrderType, TimeInForce
+from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.monitor.service import MonitorService
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
@@ -42,11 +43,9 @@ FAST_STREAM = {
 
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(postgres_url, migrate=True)
-    try:
+    """A migrated PostgreSQL store of the test's own database."""
+    async with opened_store(postgres_url, migrate=True) as opened:
         yield opened
-    finally:
-        await opened.aclose()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from alpaca_integration.checks.quality import run_rules, split_page
 from alpaca_integration.checks.risk import RiskLimits, make_pre_trade_check, record_exposure
 from alpaca_integration.errors import RiskLimitError
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
+from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.storage.repository import Store
 from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
 from support.hostile_payloads import order_pages
@@ -26,11 +27,9 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[Any]:
-    opened = await Store.open(postgres_url, migrate=True)
-    try:
+    """A migrated PostgreSQL store of the test's own database."""
+    async with opened_store(postgres_url, migrate=True) as opened:
         yield opened
-    finally:
-        await opened.aclose()
 
 
 async def _ingest(store: Any, account: str, body: bytes) -> Any:
