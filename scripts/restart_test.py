@@ -9,8 +9,9 @@ Runs, all on this machine:
   through the package's client.
 
 At the end the session's resting orders are canceled, the monitor runs once more until it has
-caught up, and the store's dump is compared with the simulator's: every order with its status and
-filled quantity, every fill exactly once with its fee, positions and cash. Exit 0 when equal.
+caught up, and the store is compared with the simulator's dump (``testing.compare``): every order on
+every field the venue states, every fill exactly once with its fee, positions and cash. Exit 0
+when equal.
 
     ./dev run python scripts/restart_test.py [--kills 10] [--orders 300] [--seed 1] [--sqlite]
 """
