@@ -77,10 +77,8 @@ def _monitor_env(base_url: str, database_url: str) -> dict[str, str]:
     return env
 
 
-def _start_monitor(env: dict[str, str], log: Any, migrate: bool) -> subprocess.Popen[bytes]:
+def _start_monitor(env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
     command = [*_alpacactl(), "monitor", "--no-status", "--log-level", "WARNING"]
-    if migrate:
-        command.append("--migrate")
     return subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=ROOT)
 
 
@@ -109,7 +107,7 @@ async def _kill_loop(
     env: dict[str, str], log: Any, kills: int, rng: random.Random, stop: asyncio.Event
 ) -> int:
     done = 0
-    monitor = _start_monitor(env, log, migrate=True)
+    monitor = _start_monitor(env, log)
     try:
         while done < kills:
             await asyncio.sleep(rng.uniform(1.0, 4.0))
@@ -117,7 +115,7 @@ async def _kill_loop(
             monitor.wait()
             done += 1
             print(f"  kill -9 #{done} at {time.strftime('%H:%M:%S')}; restarting", flush=True)
-            monitor = _start_monitor(env, log, migrate=False)
+            monitor = _start_monitor(env, log)
         await stop.wait()
         # Let the last monitor catch up with the quiet venue, then stop it gracefully.
         await asyncio.sleep(8.0)
@@ -190,6 +188,15 @@ def main() -> int:
         stdout=log,
         stderr=log,
         cwd=ROOT,
+    )
+    # The schema first, once (`alpacactl db upgrade`): a monitor killed in the middle of its own
+    # first migration would leave the next one facing an empty database.
+    subprocess.run(
+        [*_alpacactl(), "db", "upgrade", "--url", database_url],
+        stdout=log,
+        stderr=log,
+        cwd=ROOT,
+        check=True,
     )
     started = time.monotonic()
     try:
