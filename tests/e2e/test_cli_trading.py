@@ -290,7 +290,8 @@ def test_errors_print_one_line_and_exit_non_zero(env: dict[str, Any]) -> None:
 def test_orders_pass_the_pre_trade_risk_check(
     env: dict[str, Any], sim: SimulatorHandle, tmp_path: Path
 ) -> None:
-    """A halted account (risk limits in the accounts file) refuses the order before sending it."""
+    """A halted account (risk limits in the accounts file) refuses the order before sending it
+    (exit 3: refused by a check)."""
     accounts = tmp_path / "accounts.toml"
     accounts.write_text(
         f"""
@@ -306,7 +307,7 @@ halted = true
     )
     halted_env = {**env, "ALPACA_ACCOUNTS_FILE": str(accounts)}
     result = runner.invoke(app, ["order", "submit", "AAPL", "buy", "--qty", "1"], env=halted_env)
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # refused by a check
     assert "RiskLimitError" in result.output
     assert cli_json(halted_env, "account", "--account", "main")["cash"] == "100000"
     assert sim.dump(SIM_API_KEY)["orders"] == []
@@ -343,7 +344,7 @@ def test_order_replace_passes_the_pre_trade_risk_check(
     )  # fmt: skip
     wait_status(limited, placed["id"], "new")
     result = runner.invoke(app, ["order", "replace", placed["id"], "--qty", "8"], env=limited)
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # refused by a check
     assert "RiskLimitError" in result.output
     assert "max_order_qty" in result.output
     assert cli_json(limited, "order", "get", placed["id"])["status"] == "new"
@@ -360,7 +361,7 @@ def test_position_close_is_allowed_while_halted(
     wait_status(env, placed["id"], "filled")
     halted = _accounts_env(env, sim, tmp_path, "halted = true")
     refused = runner.invoke(app, ["order", "submit", "AAPL", "buy", "--qty", "1"], env=halted)
-    assert refused.exit_code == 1
+    assert refused.exit_code == 3
     assert "halted" in refused.output
     closing = cli_json(halted, "position", "close", "AAPL")
     assert (closing["side"], closing["qty"]) == ("sell", "3")

@@ -44,7 +44,7 @@ def test_demo_runs_with_no_configuration_and_ends_equal(tmp_path: Path) -> None:
 
 
 def test_demo_refuses_an_unknown_clock(tmp_path: Path) -> None:
-    """`--clock` other than always-open/market: exit 1 with an error naming the valid choices."""
+    """`--clock` other than always-open/market: exit 2 with an error naming the valid choices."""
     alpacactl = str(Path(sys.executable).parent / "alpacactl")
     result = subprocess.run(
         [alpacactl, "demo", "--clock", "weekends", "--db", str(tmp_path / "x.db")],
@@ -53,6 +53,6 @@ def test_demo_refuses_an_unknown_clock(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "always-open or market" in result.stderr
     assert not (tmp_path / "x.db").exists()

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from alpaca_integration.alpaca.client import AlpacaClient
-from alpaca_integration.demo import random_session
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
-from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+from alpaca_integration.testing.compare import compare_with_venue, store_view
+from alpaca_integration.testing.sessions import random_session
 
 pytestmark = [
     pytest.mark.e2e,
@@ -94,7 +94,7 @@ def test_both_flows_write_the_store(flow_env: str, simulator: SimulatorHandle) -
     async def differences() -> list[str]:
         store = await Store.open(flow_env)
         try:
-            dump = normalize_store_dump(await store.dump("default"))
+            dump = await store_view(store, "default")
         finally:
             await store.aclose()
         return compare_with_venue(dump, await asyncio.to_thread(simulator.dump, SIM_API_KEY))

@@ -18,7 +18,7 @@ from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.models import OrderRequest, OrderSide
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
-from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+from alpaca_integration.testing.compare import compare_with_venue, store_view
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -53,7 +53,7 @@ async def _reconciliation_runs(db: Path) -> int:
 async def _differences(db: Path, sim: SimulatorHandle) -> list[str]:
     store = await Store.open(f"sqlite:///{db}")
     try:
-        dump = normalize_store_dump(await store.dump("default"))
+        dump = await store_view(store, "default")
     finally:
         await store.aclose()
     return compare_with_venue(dump, await asyncio.to_thread(sim.dump, SIM_API_KEY))
@@ -136,12 +136,12 @@ def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
 
 
 def test_monitor_without_keys_says_how_to_start(tmp_path: Path) -> None:
-    """No keys configured: exit 1 with the fix, not a traceback."""
+    """No keys configured: exit 2 (configuration) with the fix, not a traceback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_")}
     alpacactl = str(Path(sys.executable).parent / "alpacactl")
     result = subprocess.run(
         [alpacactl, "monitor"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "ALPACA_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr

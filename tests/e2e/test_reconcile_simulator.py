@@ -13,22 +13,14 @@ from typing import Any
 import psycopg
 import pytest
 
+from alpaca_integration.alpaca.client import AlpacaClient
+from alpaca_integration.checks.reconcile import reconcile
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus, OrderType
-from alpaca_integration.reconcile import reconcile
-
-# The store (and, for the e2e tests, the venue comparison) land in parallel with this module; until
-# they do, these tests are skipped rather than failing collection.
-Store = pytest.importorskip("alpaca_integration.storage.repository").Store
-AlpacaClient = pytest.importorskip("alpaca_integration.alpaca.client").AlpacaClient
-SyncEngine = pytest.importorskip("alpaca_integration.sync.engine").SyncEngine
-_testing = pytest.importorskip("alpaca_integration.simulator.testing")
-running_simulator = _testing.running_simulator
-SIM_API_KEY = _testing.SIM_API_KEY
-SIM_SECRET_KEY = _testing.SIM_SECRET_KEY
-SimConfig = pytest.importorskip("alpaca_integration.simulator").SimConfig
-_compare = pytest.importorskip("alpaca_integration.sync.compare")
-compare_with_venue = _compare.compare_with_venue
-normalize_store_dump = _compare.normalize_store_dump
+from alpaca_integration.monitor.runtime import opened_store
+from alpaca_integration.simulator import SimConfig
+from alpaca_integration.sync.engine import SyncEngine
+from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY, running_simulator
+from alpaca_integration.testing.compare import compare_with_venue, store_view
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -50,11 +42,9 @@ def simulator() -> Iterator[Any]:
 
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[Any]:
-    opened = await Store.open(postgres_url, migrate=True)
-    try:
+    """A migrated PostgreSQL store of the test's own database."""
+    async with opened_store(postgres_url, migrate=True) as opened:
         yield opened
-    finally:
-        await opened.aclose()
 
 
 async def _wait_filled(client: AlpacaClient, order_id: str) -> None:
@@ -154,7 +144,7 @@ async def test_reconcile_repairs_drift_and_second_run_is_clean(
         assert sorted(rows) == sorted((f.kind, f.subject, f.decision) for f in report.findings)
 
         venue = await asyncio.to_thread(simulator.dump, key)
-        assert _dump_equal(normalize_store_dump(await store.dump(ACCOUNT)), venue) == []
+        assert _dump_equal(await store_view(store, ACCOUNT), venue) == []
         stored_external = await store.get_order(ACCOUNT, str(external.id))
         assert stored_external is not None
         flags = await store.external_flags(ACCOUNT)

@@ -14,6 +14,7 @@ import pytest
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.models import OrderRequest, OrderSide
+from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import SyncEngine
@@ -59,11 +60,9 @@ class CorruptingTransport(httpx.AsyncBaseTransport):
 
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(postgres_url, migrate=True)
-    try:
+    """A migrated PostgreSQL store of the test's own database."""
+    async with opened_store(postgres_url, migrate=True) as opened:
         yield opened
-    finally:
-        await opened.aclose()
 
 
 async def test_one_order_with_an_unknown_status_never_blocks_a_sync(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -19,13 +20,14 @@ import pytest
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.config import AccountConfig
-from alpaca_integration.demo import random_session
 from alpaca_integration.models import OrderRequest, OrderSide, OrderType, TimeInForce
-from alpaca_integration.service import MonitorService
+from alpaca_integration.monitor.runtime import opened_store
+from alpaca_integration.monitor.service import MonitorService
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
-from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
 from alpaca_integration.sync.engine import SyncEngine
+from alpaca_integration.testing.compare import compare_with_venue, store_view
+from alpaca_integration.testing.sessions import random_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -41,11 +43,9 @@ FAST_STREAM = {
 
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(postgres_url, migrate=True)
-    try:
+    """A migrated PostgreSQL store of the test's own database."""
+    async with opened_store(postgres_url, migrate=True) as opened:
         yield opened
-    finally:
-        await opened.aclose()
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def _account(sim: SimulatorHandle) -> AccountConfig:
 
 async def _differences(store: Store, sim: SimulatorHandle) -> list[str]:
     venue = await asyncio.to_thread(sim.dump, SIM_API_KEY)
-    return compare_with_venue(normalize_store_dump(await store.dump(ACCOUNT)), venue)
+    return compare_with_venue(await store_view(store, ACCOUNT), venue)
 
 
 async def _eventually_equal(store: Store, sim: SimulatorHandle, timeout: float = 20.0) -> list[str]:
@@ -281,9 +281,7 @@ async def test_one_monitor_keeps_several_accounts_apart(
         deadline = asyncio.get_running_loop().time() + 20
         while True:
             venue = await asyncio.to_thread(busy_sim.dump, second_key)
-            second_differences = compare_with_venue(
-                normalize_store_dump(await store.dump("second")), venue
-            )
+            second_differences = compare_with_venue(await store_view(store, "second"), venue)
             if not second_differences or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.5)
@@ -299,3 +297,41 @@ async def test_one_monitor_keeps_several_accounts_apart(
     assert first_ids
     assert second_ids
     assert not first_ids & second_ids
+
+
+async def test_two_monitors_on_one_key_say_that_they_kick_each_other_off(
+    busy_sim: SimulatorHandle, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two monitors streaming the same account: the venue keeps one connection per key, so each
+    keeps closing the other's stream; both say so in a WARNING naming the likely cause, and the
+    status line shows it."""
+    caplog.set_level(logging.WARNING, logger="alpaca_integration")
+    monitors = [
+        MonitorService(
+            [_account(busy_sim)],
+            store,
+            None,
+            update_interval=3600.0,
+            silence_timeout=3600.0,
+            stream_options=FAST_STREAM,
+        )
+        for _ in range(2)
+    ]
+    runners = [asyncio.create_task(monitor.run()) for monitor in monitors]
+    try:
+        for monitor in monitors:
+            await asyncio.wait_for(monitor.wait_started(), 10)
+        deadline = asyncio.get_running_loop().time() + 30
+        warned: list[str] = []
+        while len(warned) < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.5)
+            warned = [r.getMessage() for r in caplog.records if "same API key" in r.getMessage()]
+        shown = [status.stream_warning for monitor in monitors for status in monitor.statuses()]
+    finally:
+        for monitor in monitors:
+            monitor.stop()
+        await asyncio.gather(*runners)
+    assert len(warned) >= 2, [r.getMessage() for r in caplog.records]
+    assert "another monitor" in warned[0]
+    assert ACCOUNT in warned[0]
+    assert any(warning and "same API key" in warning for warning in shown), shown

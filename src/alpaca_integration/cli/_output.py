@@ -135,121 +135,126 @@ def _orders(orders: Sequence[Order], title: str = "orders") -> None:
     )
 
 
+def _positions(items: Sequence[Position], title: str) -> None:
+    _table(
+        title,
+        ["symbol", "side", "qty", "avg entry", "price", "market value", "unrealized P/L"],
+        [
+            (
+                p.symbol,
+                p.side,
+                p.qty,
+                p.avg_entry_price,
+                p.current_price,
+                p.market_value,
+                p.unrealized_pl,
+            )
+            for p in items
+        ],
+    )
+
+
+def _activity_row(item: Fill | Activity) -> tuple[Any, ...]:
+    if isinstance(item, Fill):
+        return (
+            item.activity_id or item.fill_id,
+            "FILL",
+            item.timestamp,
+            item.symbol,
+            item.side,
+            item.qty,
+            item.price,
+            None,
+            item.order_id,
+        )
+    return (
+        item.id,
+        item.activity_type,
+        item.transaction_time or item.date,
+        item.symbol,
+        None,
+        item.qty,
+        item.price,
+        item.net_amount,
+        item.order_id,
+    )
+
+
+def _activities(items: Sequence[Fill | Activity], title: str) -> None:
+    _table(
+        title,
+        ["id", "type", "time", "symbol", "side", "qty", "price", "net amount", "order_id"],
+        [_activity_row(item) for item in items],
+    )
+
+
+def _calendar(items: Sequence[CalendarDay], title: str) -> None:
+    _table(title, ["date", "open", "close"], [(d.date, d.open, d.close) for d in items])
+
+
+def _assets(items: Sequence[Asset], title: str) -> None:
+    columns = ["symbol", "name", "class", "exchange", "status", "tradable", "shortable"]
+    _table(
+        title,
+        [*columns, "fractionable"],
+        [
+            (
+                a.symbol,
+                a.name,
+                a.asset_class,
+                a.exchange,
+                a.status,
+                a.tradable,
+                a.shortable,
+                a.fractionable,
+            )
+            for a in items
+        ],
+    )
+
+
+def _bulk_results(items: Sequence[BulkResult], title: str) -> None:
+    _table(
+        title,
+        ["id / symbol", "status", "order", "order status", "error"],
+        [
+            (
+                r.key,
+                r.status,
+                r.order.id if r.order else None,
+                r.order.status if r.order else None,
+                r.error_message,
+            )
+            for r in items
+        ],
+    )
+
+
+# A list of models is shown by the table of its first item's type (an empty list as orders).
+_LIST_TABLES: tuple[tuple[type[Any] | tuple[type[Any], ...], Any, str], ...] = (
+    (Order, _orders, "orders"),
+    (Position, _positions, "positions"),
+    ((Fill, Activity), _activities, "activities"),
+    (CalendarDay, _calendar, "calendar"),
+    (Asset, _assets, "assets"),
+    (BulkResult, _bulk_results, "results"),
+)
+
+
 def render(value: Any, *, as_json: bool, title: str | None = None) -> None:
     """Print a model or a list of models, as JSON or as a table chosen by its type."""
     if as_json:
         print_json(value)
         return
-    items = value if isinstance(value, list) else None
-    sample = items[0] if items else value
-    if isinstance(value, AccountSnapshot | Clock):
+    if isinstance(value, AccountSnapshot | Clock | Asset):
         _fields(title or type(value).__name__.lower(), value)
-    elif isinstance(value, Order):
-        _orders([value], title or "order")
-    elif isinstance(value, Asset) and items is None:
-        _fields(title or "asset", value)
-    elif items is not None and (not items or isinstance(sample, Order)):
-        _orders(items, title or "orders")
-    elif isinstance(sample, Position):
-        _table(
-            title or "positions",
-            ["symbol", "side", "qty", "avg entry", "price", "market value", "unrealized P/L"],
-            [
-                (
-                    p.symbol,
-                    p.side,
-                    p.qty,
-                    p.avg_entry_price,
-                    p.current_price,
-                    p.market_value,
-                    p.unrealized_pl,
-                )
-                for p in items or [value]
-            ],
-        )
-    elif isinstance(sample, Fill | Activity):
-        rows: list[tuple[Any, ...]] = []
-        for item in items or [value]:
-            if isinstance(item, Fill):
-                rows.append(
-                    (
-                        item.activity_id or item.fill_id,
-                        "FILL",
-                        item.timestamp,
-                        item.symbol,
-                        item.side,
-                        item.qty,
-                        item.price,
-                        None,
-                        item.order_id,
-                    )
-                )
-            else:
-                rows.append(
-                    (
-                        item.id,
-                        item.activity_type,
-                        item.transaction_time or item.date,
-                        item.symbol,
-                        None,
-                        item.qty,
-                        item.price,
-                        item.net_amount,
-                        item.order_id,
-                    )
-                )
-        _table(
-            title or "activities",
-            ["id", "type", "time", "symbol", "side", "qty", "price", "net amount", "order_id"],
-            rows,
-        )
-    elif isinstance(sample, CalendarDay):
-        _table(
-            title or "calendar",
-            ["date", "open", "close"],
-            [(d.date, d.open, d.close) for d in items or [value]],
-        )
-    elif isinstance(sample, Asset):
-        _table(
-            title or "assets",
-            [
-                "symbol",
-                "name",
-                "class",
-                "exchange",
-                "status",
-                "tradable",
-                "shortable",
-                "fractionable",
-            ],
-            [
-                (
-                    a.symbol,
-                    a.name,
-                    a.asset_class,
-                    a.exchange,
-                    a.status,
-                    a.tradable,
-                    a.shortable,
-                    a.fractionable,
-                )
-                for a in items or [value]
-            ],
-        )
-    elif isinstance(sample, BulkResult):
-        _table(
-            title or "results",
-            ["id / symbol", "status", "order", "order status", "error"],
-            [
-                (
-                    r.key,
-                    r.status,
-                    r.order.id if r.order else None,
-                    r.order.status if r.order else None,
-                    r.error_message,
-                )
-                for r in items or [value]
-            ],
-        )
-    else:
-        print_json(value)
+        return
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        _orders([], title or "orders")
+        return
+    for kind, show, default_title in _LIST_TABLES:
+        if isinstance(items[0], kind):
+            show(items, title or default_title)
+            return
+    print_json(value)

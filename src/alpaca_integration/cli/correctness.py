@@ -1,6 +1,10 @@
 """alpacactl commands: ``dq`` (quality rules), ``reconcile [--dry-run]``, ``risk show``, ``risk check``.
 
-Module-level imports stay light (typer only): the store, the client and rich are imported inside
+The store is reached only through ``monitor.jobs`` (never ``storage``). Errors end at the CLI's
+one boundary (``cli._errors``); a check that says no (``dq --strict`` with an error finding, a
+``risk check`` refusal) exits 3.
+
+Module-level imports stay light (typer only): the monitor, the client and rich are imported inside
 the command bodies so that ``alpacactl --help`` stays fast.
 """
 
@@ -8,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import typer
+
+from alpaca_integration.cli._accounts import select, select_one
+from alpaca_integration.cli._client import decimal_option
+from alpaca_integration.cli._errors import EXIT_REFUSED, bad_input
 
 __all__ = ["register"]
 
@@ -22,44 +29,8 @@ risk_app = typer.Typer(
 )
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
-
-
-def _settings_and_accounts(
-    names: list[str] | None, *, need_keys: bool = True
-) -> tuple[Any, list[Any]]:
-    from alpaca_integration.config import load_accounts, load_settings
-    from alpaca_integration.errors import ConfigError
-
-    try:
-        settings = load_settings()
-        accounts = load_accounts(settings)
-    except ConfigError as exc:
-        if need_keys:
-            raise _fail(str(exc)) from None
-        settings = load_settings()
-        return settings, []
-    if names:
-        unknown = [name for name in names if name not in accounts]
-        if unknown:
-            raise _fail(
-                f"unknown account(s) {', '.join(unknown)}; configured: {', '.join(accounts)}. "
-                "Fix: pass one of the configured names to --account"
-            )
-        return settings, [accounts[name] for name in names]
-    return settings, list(accounts.values())
-
-
-async def _open_store(settings: Any) -> Any:
-    from alpaca_integration.storage.repository import Store
-
-    return await Store.open(settings.database_url)
-
-
 def _limits_for(config: Any) -> Any:
-    from alpaca_integration.risk import RiskLimits
+    from alpaca_integration.checks.risk import RiskLimits
 
     return RiskLimits.from_mapping(config.risk, account=config.name)
 
@@ -76,43 +47,19 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     Console().print(table)
 
 
-def _dec(text: str | None, name: str) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise _fail(f"{name} must be a number such as 10 or 12.5, got {text!r}") from None
-    if not value.is_finite():
-        raise _fail(f"{name} must be a finite number, got {text!r}")
-    return value
-
-
 # --------------------------------------------------------------------------- dq
 
 
-async def _run_dq(settings: Any, accounts: list[Any], save: bool) -> list[Any]:
-    import datetime as dt
+def _dq_accounts(names: list[str] | None) -> tuple[Any, list[str]]:
+    """The settings and the accounts to check; with no keys configured and none named, every
+    account in the store (the rules read only the store)."""
+    from alpaca_integration.config import load_settings
 
-    from alpaca_integration.quality import run_rules
-
-    store = await _open_store(settings)
-    results: list[Any] = []
-    try:
-        names = [a.name for a in accounts] or list(await store.list_accounts())
-        for name in names:
-            results.extend(
-                await run_rules(
-                    store,
-                    name,
-                    now=dt.datetime.now(dt.UTC),
-                    update_interval=dt.timedelta(seconds=settings.update_interval),
-                    save=save,
-                )
-            )
-    finally:
-        await store.aclose()
-    return results
+    settings = load_settings()
+    if not names and settings.accounts_file is None and not settings.has_credentials:
+        return settings, []
+    settings, accounts = select(names)
+    return settings, [account.name for account in accounts]
 
 
 def dq(
@@ -123,11 +70,13 @@ def dq(
     save: bool = typer.Option(
         True, "--save/--no-save", help="Write the results to quality_results."
     ),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 when any rule finds an error."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 3 when any rule finds an error."),
 ) -> None:
     """Run the data-quality rules over the store and show what they find."""
-    settings, accounts = _settings_and_accounts(account, need_keys=False)
-    results = asyncio.run(_run_dq(settings, accounts, save))
+    from alpaca_integration.monitor.jobs import run_quality_rules
+
+    settings, names = _dq_accounts(account)
+    results = asyncio.run(run_quality_rules(settings, names, save=save))
     if as_json:
         for result in results:
             typer.echo(json.dumps(result.as_row(), default=str))
@@ -143,25 +92,23 @@ def dq(
             ],
         )
     if strict and any(r.severity == "error" for r in results):
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=EXIT_REFUSED)
 
 
 # --------------------------------------------------------------------------- reconcile
 
 
-async def _run_reconcile(settings: Any, accounts: list[Any], dry_run: bool) -> list[Any]:
-    from alpaca_integration.reconcile import reconcile
-    from alpaca_integration.risk import client_for_account
-
-    store = await _open_store(settings)
-    reports: list[Any] = []
-    try:
-        for config in accounts:
-            async with client_for_account(config, redis_url=settings.redis_url) as client:
-                reports.append(await reconcile(client, store, config.name, dry_run=dry_run))
-    finally:
-        await store.aclose()
-    return reports
+def _finding_line(report: Any, finding: Any) -> str:
+    row = {
+        "run_id": report.run_id,
+        "account": report.account,
+        "kind": finding.kind,
+        "subject": finding.subject,
+        "difference": finding.difference,
+        "decision": finding.decision,
+        "detail": finding.detail,
+    }
+    return json.dumps(row, default=str)
 
 
 def reconcile_command(
@@ -174,30 +121,14 @@ def reconcile_command(
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON lines."),
 ) -> None:
     """Compare the store with the broker (orders, fills, positions, cash) and repair it."""
-    from alpaca_integration.errors import AlpacaIntegrationError
+    from alpaca_integration.monitor.jobs import reconcile_accounts
 
-    settings, accounts = _settings_and_accounts(account)
-    try:
-        reports = asyncio.run(_run_reconcile(settings, accounts, dry_run))
-    except AlpacaIntegrationError as exc:
-        raise _fail(str(exc)) from None
+    settings, accounts = select(account)
+    reports = asyncio.run(reconcile_accounts(settings, accounts, dry_run=dry_run))
     for report in reports:
         if as_json:
             for finding in report.findings:
-                typer.echo(
-                    json.dumps(
-                        {
-                            "run_id": report.run_id,
-                            "account": report.account,
-                            "kind": finding.kind,
-                            "subject": finding.subject,
-                            "difference": finding.difference,
-                            "decision": finding.decision,
-                            "detail": finding.detail,
-                        },
-                        default=str,
-                    )
-                )
+                typer.echo(_finding_line(report, finding))
             continue
         if report.findings:
             _table(
@@ -219,21 +150,39 @@ def _fmt_limit(value: Any) -> str:
     return str(value)
 
 
-async def _exposure(settings: Any, name: str, limits: Any) -> tuple[Any, list[Any]] | None:
-    import datetime as dt
+def _limit_rows(limits: Any) -> list[list[str]]:
+    """Every account-wide limit, then each per-symbol override that is set."""
+    rows = [
+        [name, _fmt_limit(getattr(limits, name))]
+        for name in type(limits).model_fields
+        if name != "symbols"
+    ]
+    for symbol, override in sorted(limits.symbols.items()):
+        for name in type(override).model_fields:
+            value = getattr(override, name)
+            if value is not None:
+                rows.append([f"symbols.{symbol}.{name}", str(value)])
+    return rows
 
-    from alpaca_integration.risk import exposure_breaches, measure_exposure
+
+def _show_exposure(settings: Any, config: Any, limits: Any) -> None:
+    from alpaca_integration.monitor.jobs import stored_exposure
 
     try:
-        store = await _open_store(settings)
+        snapshot, breaches = asyncio.run(stored_exposure(settings, config, limits))
     except Exception:  # the limits are still worth showing when the database is not reachable
-        return None
-    try:
-        positions = await store.positions(name)
-    finally:
-        await store.aclose()
-    snapshot = measure_exposure(positions, account=name, at=dt.datetime.now(dt.UTC))
-    return snapshot, exposure_breaches(snapshot, limits)
+        typer.echo(f"{config.name}: exposure unavailable (the database could not be opened)")
+        return
+    typer.echo(
+        f"{config.name}: gross {snapshot.gross:.2f}  net {snapshot.net:.2f}  long "
+        f"{snapshot.long:.2f}  short {snapshot.short:.2f}"
+        + (f"  unpriced: {', '.join(snapshot.unpriced)}" if snapshot.unpriced else "")
+    )
+    for breach in breaches:
+        typer.secho(
+            f"  BREACH {breach.limit_name} {breach.subject}: {breach.detail}",
+            fg=typer.colors.RED,
+        )
 
 
 @risk_app.command("show")
@@ -246,58 +195,46 @@ def risk_show(
     ),
 ) -> None:
     """Show each account's risk limits (and current exposure from the store)."""
-    from alpaca_integration.errors import ConfigError
-
-    settings, accounts = _settings_and_accounts(account)
+    settings, accounts = select(account)
     for config in accounts:
-        try:
-            limits = _limits_for(config)
-        except ConfigError as exc:
-            raise _fail(str(exc)) from None
-        rows = [
-            [name, _fmt_limit(getattr(limits, name))]
-            for name in type(limits).model_fields
-            if name != "symbols"
-        ]
-        for symbol, override in sorted(limits.symbols.items()):
-            for name in type(override).model_fields:
-                value = getattr(override, name)
-                if value is not None:
-                    rows.append([f"symbols.{symbol}.{name}", str(value)])
-        _table(f"risk limits: {config.name}", ["limit", "value"], rows)
-        if not exposure:
-            continue
-        measured = asyncio.run(_exposure(settings, config.name, limits))
-        if measured is None:
-            typer.echo(f"{config.name}: exposure unavailable (the database could not be opened)")
-            continue
-        snapshot, breaches = measured
-        typer.echo(
-            f"{config.name}: gross {snapshot.gross:.2f}  net {snapshot.net:.2f}  long "
-            f"{snapshot.long:.2f}  short {snapshot.short:.2f}"
-            + (f"  unpriced: {', '.join(snapshot.unpriced)}" if snapshot.unpriced else "")
-        )
-        for breach in breaches:
-            typer.secho(
-                f"  BREACH {breach.limit_name} {breach.subject}: {breach.detail}",
-                fg=typer.colors.RED,
-            )
+        limits = _limits_for(config)
+        _table(f"risk limits: {config.name}", ["limit", "value"], _limit_rows(limits))
+        if exposure:
+            _show_exposure(settings, config, limits)
 
 
-async def _check(settings: Any, config: Any, request: Any, limits: Any, from_broker: bool) -> None:
-    from alpaca_integration.risk import make_pre_trade_check
+def _check_request(
+    symbol: str,
+    side: str,
+    qty: str | None,
+    notional: str | None,
+    limit_price: str | None,
+    stop_price: str | None,
+) -> Any:
+    """The order ``risk check`` asks about; its type follows from the prices given."""
+    from alpaca_integration.models import OrderRequest, OrderSide, OrderType
 
-    if from_broker:
-        from alpaca_integration.risk import client_for_account
-
-        async with client_for_account(config, redis_url=settings.redis_url) as client:
-            await make_pre_trade_check(client, limits, account=config.name)(request)
-        return
-    store = await _open_store(settings)
-    try:
-        await make_pre_trade_check(store, limits, account=config.name)(request)
-    finally:
-        await store.aclose()
+    if side.lower() not in ("buy", "sell"):
+        raise bad_input("--side", f"must be buy or sell, got {side!r}")
+    if (qty is None) == (notional is None):
+        raise bad_input("--qty/--notional", "give exactly one of --qty and --notional")
+    price = decimal_option(limit_price, "--limit-price")
+    stop = decimal_option(stop_price, "--stop-price")
+    types = {
+        (True, True): OrderType.STOP_LIMIT,
+        (True, False): OrderType.LIMIT,
+        (False, True): OrderType.STOP,
+        (False, False): OrderType.MARKET,
+    }
+    return OrderRequest(
+        symbol=symbol.upper(),
+        side=OrderSide(side.lower()),
+        type=types[(price is not None, stop is not None)],
+        qty=decimal_option(qty, "--qty"),
+        notional=decimal_option(notional, "--notional"),
+        limit_price=price,
+        stop_price=stop,
+    )
 
 
 @risk_app.command("check")
@@ -315,53 +252,19 @@ def risk_check(
         False, "--from-broker", help="Read positions/open orders from the broker, not the store."
     ),
 ) -> None:
-    """Would this order pass the account's pre-trade limits? Sends nothing."""
-    from alpaca_integration.errors import AlpacaIntegrationError, ConfigError, RiskLimitError
-    from alpaca_integration.models import OrderRequest, OrderSide, OrderType
+    """Would this order pass the account's pre-trade limits? Sends nothing (exit 3: refused)."""
+    from alpaca_integration.errors import RiskLimitError
+    from alpaca_integration.monitor.jobs import check_order_against
 
-    settings, accounts = _settings_and_accounts([account] if account else None)
-    if len(accounts) > 1:
-        # The same rule as `order submit`: a risk answer for the wrong account is worse than none.
-        raise _fail(
-            f"several accounts are configured ({', '.join(a.name for a in accounts)}): "
-            "choose one with --account"
-        )
-    config = accounts[0]
+    # The same rule as `order submit`: a risk answer for the wrong account is worse than none.
+    settings, config = select_one(account)
+    limits = _limits_for(config)
+    request = _check_request(symbol, side, qty, notional, limit_price, stop_price)
     try:
-        limits = _limits_for(config)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    if side.lower() not in ("buy", "sell"):
-        raise _fail(f"--side must be buy or sell, got {side!r}")
-    if (qty is None) == (notional is None):
-        raise _fail("give exactly one of --qty and --notional")
-    price = _dec(limit_price, "--limit-price")
-    stop = _dec(stop_price, "--stop-price")
-    order_type = (
-        OrderType.STOP_LIMIT
-        if price is not None and stop is not None
-        else OrderType.LIMIT
-        if price is not None
-        else OrderType.STOP
-        if stop is not None
-        else OrderType.MARKET
-    )
-    request = OrderRequest(
-        symbol=symbol.upper(),
-        side=OrderSide(side.lower()),
-        type=order_type,
-        qty=_dec(qty, "--qty"),
-        notional=_dec(notional, "--notional"),
-        limit_price=price,
-        stop_price=stop,
-    )
-    try:
-        asyncio.run(_check(settings, config, request, limits, from_broker))
+        asyncio.run(check_order_against(settings, config, limits, request, from_broker=from_broker))
     except RiskLimitError as exc:
         typer.secho(f"REFUSED ({exc.limit}): {exc}", fg=typer.colors.RED)
-        raise typer.Exit(code=1) from None
-    except AlpacaIntegrationError as exc:
-        raise _fail(str(exc)) from None
+        raise typer.Exit(code=EXIT_REFUSED) from None
     typer.secho(f"OK: the order passes {config.name}'s risk limits", fg=typer.colors.GREEN)
 
 

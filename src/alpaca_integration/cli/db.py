@@ -1,16 +1,18 @@
 """alpacactl commands: ``db upgrade``, ``db current``, ``db downgrade`` (the store's schema).
 
 The database is ``--url`` or ``ALPACA_DATABASE_URL`` (default: the embedded SQLite file).
-Module-level imports stay light (typer only): the storage package (SQLAlchemy, Alembic) is
-imported inside the command bodies so that ``alpacactl --help`` stays fast.
+Module-level imports stay light (typer only): ``monitor.schema`` (and through it SQLAlchemy and
+Alembic) is imported inside the command bodies so that ``alpacactl --help`` stays fast. Never
+imports ``storage``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import typer
+
+from alpaca_integration.cli._errors import EXIT_USAGE, bad_input, fail
 
 __all__ = ["db_app", "register"]
 
@@ -23,36 +25,34 @@ db_app = typer.Typer(
 _URL_HELP = "Database URL (postgresql://user@host:5432/db or sqlite:///file.db); default: ALPACA_DATABASE_URL."
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=1)
-
-
-def _database_url(url: str | None) -> str:
-    if url:
-        return url
-    from alpaca_integration.config import load_settings
-    from alpaca_integration.errors import ConfigError
-
-    try:
-        return load_settings().database_url
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _display(url: str) -> str:
-    from alpaca_integration.storage.dialect import parse_database_url
-
-    return parse_database_url(url).display
-
-
-def _run(coroutine: Any) -> Any:
+def _target(url: str | None) -> tuple[str, str]:
+    """The database URL (``--url`` or ``ALPACA_DATABASE_URL``) and how it may be shown (no
+    password); a URL of an unsupported kind is bad input (exit 2)."""
     from alpaca_integration.errors import StorageError
+    from alpaca_integration.monitor.schema import database_display
 
+    if not url:
+        from alpaca_integration.config import load_settings
+
+        url = load_settings().database_url
     try:
-        return asyncio.run(coroutine)
+        return url, database_display(url)
     except StorageError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc), EXIT_USAGE) from None
+
+
+def _check_revision(revision: str) -> None:
+    """A revision this version knows (or head/base, or a relative step such as -1), else bad
+    input naming the known ones."""
+    from alpaca_integration.monitor.schema import known_revisions
+
+    known = known_revisions()
+    relative = revision[:1] in ("+", "-") and revision[1:].isdigit()
+    if not relative and revision not in {"head", "base", *known}:
+        listed = ", ".join(sorted(known))
+        raise bad_input(
+            "--revision", f"unknown revision {revision!r}. Known revisions: {listed} (or head/base)"
+        )
 
 
 @db_app.command("upgrade")
@@ -61,16 +61,12 @@ def upgrade_command(
     revision: str = typer.Option("head", "--revision", help="Target revision (default: newest)."),
 ) -> None:
     """Create or update the store's tables (safe to run again; concurrent runs wait)."""
-    from alpaca_integration.errors import StorageError
-    from alpaca_integration.storage import migrate
+    from alpaca_integration.monitor import schema
 
-    database_url = _database_url(url)
-    try:
-        display = _display(database_url)
-    except StorageError as exc:
-        raise _fail(str(exc)) from None
-    before = _run(migrate.current_revision(database_url))
-    after = _run(migrate.upgrade(database_url, revision))
+    database_url, display = _target(url)
+    _check_revision(revision)
+    before = asyncio.run(schema.current_revision(database_url))
+    after = asyncio.run(schema.upgrade_schema(database_url, revision))
     if before == after:
         typer.echo(f"{display}: already at revision {after}")
     else:
@@ -82,16 +78,11 @@ def current_command(
     url: str | None = typer.Option(None, "--url", help=_URL_HELP),
 ) -> None:
     """Show the database's schema revision and whether it is up to date."""
-    from alpaca_integration.errors import StorageError
-    from alpaca_integration.storage import migrate
+    from alpaca_integration.monitor import schema
 
-    database_url = _database_url(url)
-    try:
-        display = _display(database_url)
-    except StorageError as exc:
-        raise _fail(str(exc)) from None
-    current = _run(migrate.current_revision(database_url))
-    head = migrate.head_revision()
+    database_url, display = _target(url)
+    current = asyncio.run(schema.current_revision(database_url))
+    head = schema.newest_revision()
     if current is None:
         typer.echo(f"{display}: no schema yet (newest is {head}); run `alpacactl db upgrade`")
     elif current == head:
@@ -111,21 +102,18 @@ def downgrade_command(
     yes: bool = typer.Option(False, "--yes", help="Confirm: a downgrade deletes data."),
 ) -> None:
     """Take the schema back to REVISION (destructive: needs --yes)."""
-    from alpaca_integration.errors import StorageError
-    from alpaca_integration.storage import migrate
+    from alpaca_integration.monitor import schema
 
-    database_url = _database_url(url)
-    try:
-        display = _display(database_url)
-    except StorageError as exc:
-        raise _fail(str(exc)) from None
+    database_url, display = _target(url)
+    _check_revision(revision)
     if not yes:
-        raise _fail(
+        raise fail(
             f"a downgrade of {display} to {revision} drops tables and their data; "
-            "add --yes to confirm"
+            "add --yes to confirm",
+            EXIT_USAGE,
         )
-    before = _run(migrate.current_revision(database_url))
-    after = _run(migrate.downgrade(database_url, revision))
+    before = asyncio.run(schema.current_revision(database_url))
+    after = asyncio.run(schema.downgrade_schema(database_url, revision))
     typer.echo(f"{display}: downgraded from {before or 'an empty schema'} to {after or 'base'}")
 
 

@@ -1,7 +1,8 @@
 """alpacactl commands: ``monitor``, ``sync``, ``demo``, ``flows serve`` and ``flows deploy``.
 
-Module-level imports stay light (typer only): the client, SQLAlchemy, Prefect and the simulator are
-imported inside the command bodies so ``alpacactl --help`` starts fast.
+Module-level imports stay light (typer, ``config``): the monitor, the client, SQLAlchemy, Prefect
+and the simulator are imported inside the command bodies so ``alpacactl --help`` starts fast.
+Never imports ``storage``: the store is reached through ``monitor``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from alpaca_integration.cli._accounts import select
+from alpaca_integration.cli._errors import EXIT_USAGE, fail
 
 __all__ = ["register"]
 
@@ -40,6 +43,13 @@ class _JsonFormatter(logging.Formatter):
 
 
 def _setup_logging(level: str, log_json: bool) -> None:
+    """Process-wide logging on stderr; an unknown level is bad input (exit 2), said before
+    anything starts."""
+    if not isinstance(logging.getLevelName(level.upper()), int):
+        raise fail(
+            f"--log-level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {level!r}",
+            EXIT_USAGE,
+        )
     handler = logging.StreamHandler(sys.stderr)
     if log_json:
         handler.setFormatter(_JsonFormatter())
@@ -48,57 +58,37 @@ def _setup_logging(level: str, log_json: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access"):
+    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
+def _seconds(
+    value: float | None, option: str, *, default: float | None, zero_ok: bool
+) -> float | None:
+    """An option counted in seconds: ``default`` when not given; below zero (or zero, unless
+    ``zero_ok``) is bad input, never read as "use the default"."""
+    if value is None:
+        return default
+    if value != value or value < 0 or (value == 0 and not zero_ok):
+        bound = "0 or more" if zero_ok else "more than 0"
+        raise fail(f"{option} must be {bound} seconds, got {value:g}", EXIT_USAGE)
+    return float(value)
 
 
-def _selected_accounts(names: list[str] | None) -> tuple[Any, list[Any]]:
-    from alpaca_integration.config import load_accounts, load_settings
-    from alpaca_integration.errors import ConfigError
-
-    try:
-        settings = load_settings()
-        accounts = load_accounts(settings)
-    except ConfigError as exc:
-        _fail(str(exc))
-        raise  # unreachable: _fail raises
-    if names:
-        unknown = [n for n in names if n not in accounts]
-        if unknown:
-            _fail(
-                f"unknown account(s) {', '.join(unknown)}; configured: {', '.join(accounts)}. "
-                "Fix: pass one of the configured names to --account"
-            )
-        return settings, [accounts[n] for n in names]
-    return settings, list(accounts.values())
-
-
-def _status_table(service: Any) -> Any:
+def _status_table(rows: list[tuple[str, ...]]) -> Any:
     from rich.table import Table
 
+    from alpaca_integration.monitor.run import STATUS_COLUMNS
+
     table = Table(title="alpacactl monitor", expand=False)
-    for column in ("account", "stream", "last sync", "events", "events/s", "lag", "gaps", "error"):
+    for column in STATUS_COLUMNS:
         table.add_column(column)
-    for status in service.statuses():
-        table.add_row(
-            status.name,
-            "connected" if status.connected else "down",
-            status.last_sync_at.strftime("%H:%M:%S") if status.last_sync_at else "-",
-            str(status.events),
-            f"{status.events_per_second:.1f}",
-            f"{status.lag_seconds * 1000:.0f} ms" if status.lag_seconds is not None else "-",
-            str(status.gaps),
-            (status.last_error or "")[:60],
-        )
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
-async def _run_monitor(
+def _run_monitor(
     accounts: list[Any],
     settings: Any,
     *,
@@ -109,43 +99,29 @@ async def _run_monitor(
     duration: float | None,
     reconcile_every: float,
 ) -> None:
+    from alpaca_integration.monitor.run import run_monitor
+
+    def run(on_status: Any = None) -> None:
+        asyncio.run(
+            run_monitor(
+                accounts,
+                settings,
+                interval=interval,
+                stream=stream,
+                migrate=migrate,
+                duration=duration,
+                reconcile_every=reconcile_every,
+                on_status=on_status,
+            )
+        )
+
+    if not show_status:
+        run()
+        return
     from rich.live import Live
 
-    from alpaca_integration.service import (
-        MonitorService,
-        close_store_and_cache,
-        open_store_and_cache,
-    )
-
-    store, cache = await open_store_and_cache(
-        settings.database_url, settings.redis_url, migrate=migrate
-    )
-    service = MonitorService(
-        accounts,
-        store,
-        cache,
-        update_interval=interval,
-        stream=stream,
-        redis_url=settings.redis_url,
-        reconcile_every=reconcile_every or None,
-    )
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, service.stop)
-    if duration is not None:
-        loop.call_later(duration, service.stop)
-    runner = asyncio.create_task(service.run())
-    try:
-        if show_status:
-            with Live(_status_table(service), refresh_per_second=2, transient=False) as live:
-                while not runner.done():
-                    await asyncio.wait({runner}, timeout=0.5)
-                    live.update(_status_table(service))
-        await runner
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await close_store_and_cache(store, cache)
+    with Live(_status_table([]), refresh_per_second=2, transient=False) as live:
+        run(lambda rows: live.update(_status_table(rows)))
 
 
 def monitor(
@@ -166,64 +142,62 @@ def monitor(
     ),
 ) -> None:
     """Keep the store and cache equal to the broker: stream + periodic syncs, until Ctrl-C."""
-    settings, accounts = _selected_accounts(account)
+    settings, accounts = select(account)
+    every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
+    stop_after = _seconds(duration, "--duration", default=None, zero_ok=True)
+    reconcile = _seconds(reconcile_every, "--reconcile-every", default=None, zero_ok=True)
     # Only once the configuration is known good: logging set-up is process-wide.
     _setup_logging(log_level, log_json)
-    asyncio.run(
-        _run_monitor(
-            accounts,
-            settings,
-            interval=float(interval or settings.update_interval),
-            stream=stream,
-            migrate=migrate,
-            show_status=status and sys.stderr.isatty(),
-            duration=duration,
-            reconcile_every=reconcile_every,
-        )
+    _run_monitor(
+        accounts,
+        settings,
+        interval=float(every or settings.update_interval),
+        stream=stream,
+        migrate=migrate,
+        show_status=status and sys.stderr.isatty(),
+        duration=stop_after,
+        reconcile_every=reconcile or 0.0,
     )
 
 
-async def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progress: bool) -> None:
+def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progress: bool) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from alpaca_integration.risk import client_for_account
-    from alpaca_integration.service import close_store_and_cache, open_store_and_cache
-    from alpaca_integration.sync.engine import SyncEngine
+    from alpaca_integration.monitor.jobs import sync_history
 
-    store, cache = await open_store_and_cache(
-        settings.database_url, settings.redis_url, migrate=migrate
-    )
-    try:
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TextColumn("{task.completed} rows"),
-            TimeElapsedColumn(),
-            disable=not progress,
-        ) as bar:
-            for config in accounts:
-                orders_task = bar.add_task(f"{config.name}: orders", total=None)
-                activities_task = bar.add_task(f"{config.name}: activities", total=None)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} rows"),
+        TimeElapsedColumn(),
+        disable=not progress,
+    ) as bar:
 
-                def on_progress(
-                    feed: str, count: int, o: Any = orders_task, a: Any = activities_task
-                ) -> None:
-                    if feed == "orders":
-                        bar.update(o, completed=count)
-                    else:
-                        bar.advance(a, count)
+        def progress_for(config: Any) -> Any:
+            orders = bar.add_task(f"{config.name}: orders", total=None)
+            activities = bar.add_task(f"{config.name}: activities", total=None)
 
-                async with client_for_account(config, redis_url=settings.redis_url) as client:
-                    engine = SyncEngine(config.name, client, store, cache, on_progress=on_progress)
-                    report = await engine.sync_all()
-                typer.echo(
-                    f"{config.name}: {report.orders_seen} orders read; rows changed: "
-                    f"orders {report.orders_changed}, fills {report.fills_changed}, "
-                    f"activities {report.activities_changed}, positions "
-                    f"{report.positions_changed}; quarantined {report.quarantined}"
-                )
-    finally:
-        await close_store_and_cache(store, cache)
+            def on_progress(feed: str, count: int) -> None:
+                if feed == "orders":
+                    bar.update(orders, completed=count)
+                else:
+                    bar.advance(activities, count)
+
+            return on_progress
+
+        def on_report(report: Any) -> None:
+            typer.echo(
+                f"{report.account}: {report.orders_seen} orders read; rows changed: "
+                f"orders {report.orders_changed}, fills {report.fills_changed}, "
+                f"activities {report.activities_changed}, positions "
+                f"{report.positions_changed}; quarantined {report.quarantined}"
+            )
+
+        asyncio.run(
+            sync_history(
+                settings, accounts, migrate=migrate, progress_for=progress_for, on_report=on_report
+            )
+        )
 
 
 def sync(
@@ -233,14 +207,9 @@ def sync(
     log_level: str = typer.Option("WARNING", help="Log level."),
 ) -> None:
     """One-shot sync: the full history on the first run, incremental afterwards."""
-    settings, accounts = _selected_accounts(account)
+    settings, accounts = select(account)
     _setup_logging(log_level, False)
-    from alpaca_integration.errors import AlpacaIntegrationError
-
-    try:
-        asyncio.run(_run_sync(accounts, settings, migrate=migrate, progress=progress))
-    except AlpacaIntegrationError as exc:
-        _fail(str(exc))
+    _run_sync(accounts, settings, migrate=migrate, progress=progress)
 
 
 def demo(
@@ -260,9 +229,10 @@ def demo(
 ) -> None:
     """Simulator + scripted trading session + the real monitor, then the store vs the venue."""
     if clock not in ("always-open", "market"):
-        _fail(f"--clock must be always-open or market, got {clock!r}")
+        raise fail(f"--clock must be always-open or market, got {clock!r}", EXIT_USAGE)
+    _seconds(duration, "--duration", default=None, zero_ok=True)
     _setup_logging(log_level, False)
-    from alpaca_integration.demo import run_demo
+    from alpaca_integration.testing.demo import run_demo
 
     code = asyncio.run(run_demo(duration=duration, db_path=db, seed=seed, clock=clock))
     raise typer.Exit(code=code)
@@ -290,18 +260,20 @@ def flows_serve(
     ),
 ) -> None:
     """Serve both flows on a schedule (needs a Prefect server: `prefect server start`)."""
-    settings, accounts = _selected_accounts(account)
+    settings, accounts = select(account)
+    every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
     import os
 
     if not os.environ.get("PREFECT_API_URL"):
-        _fail(
+        raise fail(
             "flows serve registers the flows with a Prefect API and PREFECT_API_URL is not set. "
             "Fix: run `prefect server start` in another terminal, then export "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api (see docs/monitoring.md)"
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (see docs/monitoring.md)",
+            EXIT_USAGE,
         )
     from alpaca_integration.flows import serve_flows
 
-    serve_flows([a.name for a in accounts], interval=int(interval or settings.update_interval))
+    serve_flows([a.name for a in accounts], interval=max(1, round(every or 1)))
 
 
 @flows_app.command("deploy")

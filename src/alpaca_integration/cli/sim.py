@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from alpaca_integration.cli._errors import EXIT_USAGE, fail
+
 __all__ = ["build_config", "register", "startup_lines"]
 
 
@@ -51,6 +53,48 @@ def startup_lines(host: str, port: int, *, accounts_file: Path | None) -> list[s
         f'TradingClient(ALPACA_API_KEY, ALPACA_SECRET_KEY, paper=True, url_override="{base_url}")',
         f'TradingStream(ALPACA_API_KEY, ALPACA_SECRET_KEY, paper=True, url_override="{stream_url}")',
     ]
+
+
+def _listening_socket(host: str, port: int) -> Any:
+    """A TCP socket bound and listening on ``host:port`` (a busy port is bad input, exit 2)."""
+    import socket
+
+    # proto=IPPROTO_TCP matters: asyncio turns Nagle off (TCP_NODELAY) only on sockets that
+    # say they are TCP; without it every answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET,
+        socket.SOCK_STREAM,
+        socket.IPPROTO_TCP,
+    )
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise fail(
+            f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port", EXIT_USAGE
+        ) from None
+    # Listening before the banner is printed: a client that reads the URL and connects at
+    # once waits in the backlog instead of being refused while uvicorn starts.
+    sock.listen(2048)
+    return sock
+
+
+def _serve(application: Any, sock: Any, log_level: str) -> None:
+    """Serve ``application`` on ``sock`` with uvicorn until Ctrl-C."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application,
+            log_level=log_level,
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=3,
+        )
+    )
+    # uvicorn re-raises the Ctrl-C it shut down on; stopping is the expected outcome.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
 
 
 def register(app: typer.Typer) -> None:
@@ -132,47 +176,15 @@ def register(app: typer.Typer) -> None:
             )
             if config.accounts_file is not None:
                 config.resolved_accounts()
-            import socket
-
-            import uvicorn
-
             from alpaca_integration.simulator.app import create_app
 
             application = create_app(config)
         except (ConfigError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
-        # proto=IPPROTO_TCP matters: asyncio turns Nagle off (TCP_NODELAY) only on sockets that
-        # say they are TCP; without it every answer waits ~40 ms for a delayed ACK.
-        sock = socket.socket(
-            socket.AF_INET6 if ":" in host else socket.AF_INET,
-            socket.SOCK_STREAM,
-            socket.IPPROTO_TCP,
-        )
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            typer.echo(
-                f"error: cannot listen on {host}:{port} ({exc.strerror}); pick another --port",
-                err=True,
-            )
-            raise typer.Exit(code=2) from None
-        # Listening before the banner is printed: a client that reads the URL and connects at
-        # once waits in the backlog instead of being refused while uvicorn starts.
-        sock.listen(2048)
-        bound_port = int(sock.getsockname()[1])
-        for line in startup_lines(host, bound_port, accounts_file=config.accounts_file):
+            raise fail(str(exc), EXIT_USAGE) from None
+        sock = _listening_socket(host, port)
+        for line in startup_lines(
+            host, int(sock.getsockname()[1]), accounts_file=config.accounts_file
+        ):
             typer.echo(line)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                application,
-                log_level=log_level,
-                ws="websockets-sansio",
-                timeout_graceful_shutdown=3,
-            )
-        )
-        # uvicorn re-raises the Ctrl-C it shut down on; stopping is the expected outcome.
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run(sockets=[sock])
+        _serve(application, sock, log_level)
         typer.echo("simulator stopped")

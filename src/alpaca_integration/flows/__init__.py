@@ -1,7 +1,8 @@
 """Prefect flows: ``alpaca_account_monitoring`` and ``alpaca_order_monitoring``.
 
-The flows are thin: small typed tasks with retries that open the store, the cache and one
-``AlpacaClient`` per flow run and call the sync engine. They never parse JSON. Both take the
+The flows are thin: small typed tasks with retries that call the monitor's one-shot jobs
+(``monitor.jobs``: one sync feed, the quality rules, exposure), which open the store, the cache and
+one ``AlpacaClient`` per task. They never parse JSON and never import ``storage``. Both take the
 configured account name (``config.load_accounts``) as their parameter, so one deployment per
 account (or a parameter per run) lets a work pool spread many accounts over several machines.
 
@@ -13,14 +14,13 @@ This module imports Prefect at import time; nothing on the CLI's start-up path i
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from prefect import flow, task
 
 from alpaca_integration.config import AccountConfig, AlpacaSettings, load_accounts, load_settings
-from alpaca_integration.sync.engine import SyncEngine, SyncReport
+from alpaca_integration.sync.engine import SyncReport
 
 __all__ = [
     "alpaca_account_monitoring",
@@ -63,97 +63,53 @@ def _summary(report: SyncReport) -> dict[str, Any]:
     }
 
 
-async def _with_engine(account_name: str, step: str) -> dict[str, Any]:
-    from alpaca_integration.risk import client_for_account
-    from alpaca_integration.service import close_store_and_cache, open_store_and_cache
+# Sync tasks retry what may pass next time, at growing intervals; the checks' tasks retry once.
+_sync_task = task(
+    retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_worth_retrying, log_prints=True
+)
+_check_task = task(retries=1, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
+
+
+async def _sync(account_name: str, feed: str) -> dict[str, Any]:
+    from alpaca_integration.monitor.jobs import sync_feed
 
     settings = load_settings()
-    config = _account(account_name, settings)
-    store, cache = await open_store_and_cache(settings.database_url, settings.redis_url)
-    try:
-        async with client_for_account(config, redis_url=settings.redis_url) as client:
-            engine = SyncEngine(config.name, client, store, cache)
-            if step == "account":
-                report = await engine.sync_account()
-            elif step == "orders":
-                report = await engine.sync_orders()
-            else:
-                report = await engine.sync_activities()
-        return _summary(report)
-    finally:
-        await close_store_and_cache(store, cache)
+    return _summary(await sync_feed(settings, _account(account_name, settings), feed))
 
 
-@task(
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=_worth_retrying,
-    log_prints=True,
-)
+@_sync_task
 async def sync_account_state(account_name: str) -> dict[str, Any]:
     """Account snapshot and positions into the store and cache."""
-    return await _with_engine(account_name, "account")
+    return await _sync(account_name, "account")
 
 
-@task(
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=_worth_retrying,
-    log_prints=True,
-)
+@_sync_task
 async def sync_orders(account_name: str) -> dict[str, Any]:
     """Orders since the checkpoint plus a refresh of every order still open in the store."""
-    return await _with_engine(account_name, "orders")
+    return await _sync(account_name, "orders")
 
 
-@task(
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=_worth_retrying,
-    log_prints=True,
-)
+@_sync_task
 async def sync_fills_and_activities(account_name: str) -> dict[str, Any]:
     """Fills (with fees) and non-trade activities since the checkpoint."""
-    return await _with_engine(account_name, "activities")
+    return await _sync(account_name, "activities")
 
 
-@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
+@_check_task
 async def run_quality_rules(account_name: str) -> int:
-    """Quality rules over the store (``quality.run_rules``); the number of findings."""
-    from alpaca_integration.quality import run_rules
-    from alpaca_integration.service import close_store_and_cache, open_store_and_cache
+    """Quality rules over the store (``checks.quality.run_rules``); the number of findings."""
+    from alpaca_integration.monitor import jobs
 
-    settings = load_settings()
-    store, cache = await open_store_and_cache(settings.database_url, None)
-    try:
-        results = await run_rules(
-            store,
-            account_name,
-            now=dt.datetime.now(dt.UTC),
-            update_interval=dt.timedelta(seconds=settings.update_interval),
-        )
-        return len(results)
-    finally:
-        await close_store_and_cache(store, cache)
+    return len(await jobs.run_quality_rules(load_settings(), [account_name]))
 
 
-@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
+@_check_task
 async def record_exposure_and_breaches(account_name: str) -> int:
     """Exposure snapshot and risk-limit breaches of the stored positions, as rows; breaches."""
-    from alpaca_integration.service import (
-        close_store_and_cache,
-        open_store_and_cache,
-        record_exposure,
-    )
+    from alpaca_integration.monitor.jobs import record_stored_exposure
 
     settings = load_settings()
-    config = _account(account_name, settings)
-    store, cache = await open_store_and_cache(settings.database_url, None)
-    try:
-        _, breaches = await record_exposure(store, config)
-        return len(breaches)
-    finally:
-        await close_store_and_cache(store, cache)
+    return len(await record_stored_exposure(settings, _account(account_name, settings)))
 
 
 @flow(name="alpaca_account_monitoring", log_prints=True)

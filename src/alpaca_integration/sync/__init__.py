@@ -1,8 +1,10 @@
 """Keeping the store and the cache equal to the broker: REST syncs, stream events, gaps.
 
 ``SyncEngine`` (engine.py) is the one ingestion path; ``StreamIngestor`` (stream.py) feeds it
-trade_updates; ``join`` holds the pure helpers (fee join, positions from fills); ``compare``
-checks a store dump against the venue's. Never imports the CLI, Prefect or the simulator.
+trade_updates; ``join`` holds the pure helpers (fee join, positions from fills); ``validation``
+what is refused before storage. (``compare`` is a re-export: the store-vs-venue comparer moved
+to ``alpaca_integration.testing.compare``.) Never imports the checks, the CLI, Prefect or the
+simulator.
 """
 
 from __future__ import annotations

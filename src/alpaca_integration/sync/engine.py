@@ -377,7 +377,7 @@ class SyncEngine:
                 self._parents[order.id] = order.parent_id
         if not self.validate:
             return list(orders), list(fills), list(activities)
-        from alpaca_integration import quality
+        from alpaca_integration.sync import validation as quality
 
         now = self.now()
         bad: list[Any] = []

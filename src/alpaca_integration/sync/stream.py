@@ -11,7 +11,11 @@ an unclean drop). This module adds what the product needs on top:
   ``silence_timeout`` seconds, a REST catch-up; if it recovers rows, the silence was a real gap;
 * one ``stream_gaps`` row per gap (from, to, reason, closed_by, rows_recovered);
 * every frame the stream cannot read (``on_bad_frame``) kept in ``quarantine`` with its bytes
-  and the reason (``SyncEngine.quarantine_stream_frame``), before its instant gap is reported.
+  and the reason (``SyncEngine.quarantine_stream_frame``), before its instant gap is reported;
+* a record of its stream sessions: when the stream is closed again and again right after it
+  connects, a WARNING naming the likely cause (another monitor or program streaming with the same
+  API key: the venue keeps one trade_updates connection per key and closes the older one), also
+  shown as :attr:`StreamIngestor.stream_warning` on the status line.
 
 A stream factory is called as ``factory(on_connected, on_gap, on_bad_frame)``.
 
@@ -32,7 +36,15 @@ from typing import Any, Protocol
 from alpaca_integration.models import TradeUpdate
 from alpaca_integration.sync.engine import SyncEngine, SyncReport
 
-__all__ = ["GapRecord", "StreamIngestor", "TradeUpdateSource", "default_stream_factory"]
+__all__ = [
+    "SHORT_SESSIONS_TO_WARN",
+    "SHORT_SESSION_SECONDS",
+    "GapRecord",
+    "SessionLog",
+    "StreamIngestor",
+    "TradeUpdateSource",
+    "default_stream_factory",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +68,48 @@ ConnectedCallback = Callable[[], Awaitable[None]]
 GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
 BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
 StreamFactory = Callable[[ConnectedCallback, GapCallback, BadFrameCallback], TradeUpdateSource]
+
+# A session that ends sooner than this after connecting was cut short; this many in a row are no
+# accident.
+SHORT_SESSION_SECONDS = 30.0
+SHORT_SESSIONS_TO_WARN = 3
+
+
+class SessionLog:
+    """The stream's sessions: how many in a row ended within :data:`SHORT_SESSION_SECONDS` of
+    connecting, and the warning to give when that keeps happening."""
+
+    def __init__(self, account: str) -> None:
+        self.account = account
+        self.started_at: dt.datetime | None = None
+        self.short_in_a_row = 0
+        self.warning: str | None = None
+
+    def connected(self) -> None:
+        self.started_at = dt.datetime.now(dt.UTC)
+
+    def ended(self, last_alive: dt.datetime, reason: str) -> str | None:
+        """Record the end of the current session; the warning to log now, if any."""
+        if self.started_at is None:
+            return None
+        lasted = (last_alive - self.started_at).total_seconds()
+        self.started_at = None
+        if lasted >= SHORT_SESSION_SECONDS:
+            self.short_in_a_row, self.warning = 0, None
+            return None
+        self.short_in_a_row += 1
+        if self.short_in_a_row < SHORT_SESSIONS_TO_WARN:
+            return None
+        self.warning = (
+            f"account {self.account!r}: the trade_updates stream was closed {self.short_in_a_row} "
+            f"times in a row within {SHORT_SESSION_SECONDS:g}s of connecting (last: {reason}). "
+            "Likely cause: another monitor or program is streaming with the same API key; the "
+            "venue keeps one stream connection per key and closes the older one, so the two keep "
+            "kicking each other off (events are caught up over REST after each reconnect). Run "
+            "one monitor per account"
+        )
+        # Loud, not a flood: again every few cut-short sessions while it lasts.
+        return self.warning if self.short_in_a_row % SHORT_SESSIONS_TO_WARN == 0 else None
 
 
 class StreamIngestor:
@@ -88,6 +142,7 @@ class StreamIngestor:
         self._catch_up_lock = asyncio.Lock()
         self._stream: TradeUpdateSource | None = None
         self._side_tasks: set[asyncio.Task[Any]] = set()
+        self.sessions = SessionLog(engine.account)
 
     # ------------------------------------------------------------------ callbacks
 
@@ -96,13 +151,24 @@ class StreamIngestor:
         """Whether the stream is connected and listening right now."""
         return bool(getattr(self._stream, "connected", False))
 
+    @property
+    def stream_warning(self) -> str | None:
+        """Why the stream keeps being cut short, while it does (see :class:`SessionLog`)."""
+        return self.sessions.warning
+
     async def _on_connected(self) -> None:
         self.connects += 1
+        self.sessions.connected()
         self._touch()
         await self._catch_up_and_close_gaps("rest_catch_up")
 
     async def _on_gap(self, gap_from: dt.datetime, gap_to: dt.datetime, reason: str) -> None:
         self._pending_gaps.append(GapRecord(gap_from, gap_to, reason))
+        if gap_from != gap_to:
+            # A reconnect's gap: the previous session ended at gap_from.
+            warning = self.sessions.ended(gap_from, reason)
+            if warning is not None:
+                log.warning("%s", warning)
         if gap_from == gap_to:
             # An event lost on a live connection (unreadable frame): no reconnect will follow,
             # so catch up now, beside the stream, rather than at the next periodic sync.

@@ -13,27 +13,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from alpaca_integration.alpaca.parse import parse_order
+from alpaca_integration.checks.quality import run_rules, split_page
+from alpaca_integration.checks.risk import RiskLimits, make_pre_trade_check, record_exposure
 from alpaca_integration.errors import RiskLimitError
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
-from alpaca_integration.quality import run_rules, split_page
-from alpaca_integration.risk import RiskLimits, make_pre_trade_check, record_exposure
+from alpaca_integration.monitor.runtime import opened_store
+from alpaca_integration.storage.repository import Store
 from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
 from support.hostile_payloads import order_pages
-
-# The store (and, for the e2e tests, the venue comparison) land in parallel with this module; until
-# they do, these tests are skipped rather than failing collection.
-Store = pytest.importorskip("alpaca_integration.storage.repository").Store
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[Any]:
-    opened = await Store.open(postgres_url, migrate=True)
-    try:
+    """A migrated PostgreSQL store of the test's own database."""
+    async with opened_store(postgres_url, migrate=True) as opened:
         yield opened
-    finally:
-        await opened.aclose()
 
 
 async def _ingest(store: Any, account: str, body: bytes) -> Any:

@@ -31,7 +31,7 @@ def test_db_upgrade_current_and_downgrade_on_postgres(postgres_url: str) -> None
     code, out = _db("current", "--url", postgres_url)
     assert (code, "up to date" in out) == (0, True)
     code, out = _db("downgrade", "base", "--url", postgres_url)
-    assert code == 1
+    assert code == 2
     assert "--yes" in out
     code, out = _db("downgrade", "base", "--url", postgres_url, "--yes")
     assert (code, "to base" in out) == (0, True)
@@ -49,12 +49,12 @@ def test_db_commands_read_the_url_from_the_environment(
 
 
 def test_db_errors_are_one_line_without_a_traceback(tmp_path: Path) -> None:
-    """A bad URL or an unknown revision exits 1 with a message saying what to do."""
+    """A bad URL or an unknown revision exits 2 (bad input) with a message saying what to do."""
     code, out = _db("current", "--url", "mysql://root@localhost/x")
-    assert code == 1
+    assert code == 2
     assert "unsupported database" in out
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     code, out = _db("upgrade", "--url", url, "--revision", "nope")
-    assert code == 1
+    assert code == 2
     assert "Known revisions" in out
     assert "Traceback" not in out

@@ -43,26 +43,26 @@ def test_risk_show_lists_limits(tmp_path: Path) -> None:
 
 
 def test_risk_show_bad_limit_names_the_key(tmp_path: Path) -> None:
-    """A typo in the risk table exits 1 with the key's full name."""
+    """A typo in the risk table exits 2 (configuration) with the key's full name."""
     env = _accounts(tmp_path, 'max_order_notionl = "25000"\n')
     result = RUNNER.invoke(app, ["risk", "show", "--no-exposure"], env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "accounts.main.risk.max_order_notionl" in result.output
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--side", "hold", "--qty", "1"], "--side must be buy or sell"),
+        (["--side", "hold", "--qty", "1"], "--side: must be buy or sell"),
         (["--side", "buy"], "exactly one of --qty and --notional"),
-        (["--side", "buy", "--qty", "ten"], "--qty must be a number"),
+        (["--side", "buy", "--qty", "ten"], "--qty: 'ten' is not a number"),
     ],
 )
 def test_risk_check_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
-    """`risk check` refuses malformed input with a clear message and exit 1."""
+    """`risk check` refuses malformed input with a clear message and exit 2 (bad input)."""
     env = _accounts(tmp_path, 'max_order_qty = "5"\n')
     result = RUNNER.invoke(app, ["risk", "check", "AAPL", *args], env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert message in result.output
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from alpaca_integration.checks.quality import RULES, StoreState, evaluate_rules
 from alpaca_integration.models import OrderClass, OrderSide, OrderStatus, PositionSide
-from alpaca_integration.quality import RULES, StoreState, evaluate_rules
 from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
 
 FILLED = make_order(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from alpaca_integration.models import DataSource, FillType, OrderSide, OrderStatus, PositionSide
-from alpaca_integration.reconcile import (
+from alpaca_integration.checks.reconcile import (
     diff_fills,
     diff_orders,
     diff_positions,
     infer_missing_fill,
     is_integration_order,
 )
+from alpaca_integration.models import DataSource, FillType, OrderSide, OrderStatus, PositionSide
 from support.correctness_factories import NOW, make_fill, make_order, make_position
 
 
@@ -175,7 +175,7 @@ def test_diff_positions() -> None:
 
 def test_replacement_inherits_ownership() -> None:
     """A replacement placed without the prefix still belongs to the owner of the order it replaces."""
-    from alpaca_integration.reconcile import external_order_ids
+    from alpaca_integration.checks.reconcile import external_order_ids
 
     original = make_order(id="a", client_order_id="ai-a", replaced_by="b")
     replacement = make_order(id="b", client_order_id="venue-made-id", replaces="a")

@@ -9,6 +9,16 @@ from typing import Any
 
 import pytest
 
+from alpaca_integration.checks.risk import (
+    RiskLimits,
+    RiskState,
+    check_order,
+    check_replace,
+    exposure_breaches,
+    make_pre_trade_check,
+    measure_exposure,
+    replaced_order_request,
+)
 from alpaca_integration.errors import ConfigError, RiskLimitError
 from alpaca_integration.models import (
     Order,
@@ -21,16 +31,6 @@ from alpaca_integration.models import (
     PositionSide,
     ReplaceRequest,
     TimeInForce,
-)
-from alpaca_integration.risk import (
-    RiskLimits,
-    RiskState,
-    check_order,
-    check_replace,
-    exposure_breaches,
-    make_pre_trade_check,
-    measure_exposure,
-    replaced_order_request,
 )
 from support.correctness_factories import NOW, make_order, make_position
 

@@ -17,7 +17,7 @@ from alpaca_integration.models import (
     TradeEventKind,
     TradeUpdate,
 )
-from alpaca_integration.quality import (
+from alpaca_integration.sync.validation import (
     screen,
     split_page,
     validate_activity,

@@ -21,9 +21,10 @@ def no_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
 @pytest.mark.usefixtures("no_keys")
 @pytest.mark.parametrize("command", [["monitor"], ["sync"], ["flows", "serve"]])
 def test_missing_keys_give_one_clear_error(command: list[str]) -> None:
-    """Without keys the command exits 1 naming ALPACA_API_KEY and pointing at the demo/simulator."""
+    """Without keys the command exits 2 (configuration) naming ALPACA_API_KEY and pointing at the
+    demo/simulator."""
     result = runner.invoke(app, command)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "ALPACA_API_KEY" in result.output
     assert "alpacactl demo" in result.output
 
@@ -35,7 +36,7 @@ def test_unknown_account_name_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("ALPACA_SECRET_KEY", "not-a-real-secret")
     monkeypatch.delenv("ALPACA_ACCOUNTS_FILE", raising=False)
     result = runner.invoke(app, ["sync", "--account", "nope"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown account(s) nope" in result.output
     assert "default" in result.output
     assert "not-a-real-secret" not in result.output
@@ -52,13 +53,14 @@ def test_flows_deploy_explains_the_work_pool_steps() -> None:
 def test_flows_serve_without_a_prefect_api_says_how_to_start_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
-    """`flows serve` with keys but no PREFECT_API_URL explains `prefect server start`."""
+    """`flows serve` with keys but no PREFECT_API_URL explains `prefect server start` (exit 2:
+    a missing setting)."""
     monkeypatch.chdir(str(tmp_path))
     monkeypatch.setenv("ALPACA_API_KEY", "PKTESTKEY")
     monkeypatch.setenv("ALPACA_SECRET_KEY", "not-a-real-secret")
     monkeypatch.delenv("ALPACA_ACCOUNTS_FILE", raising=False)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     result = runner.invoke(app, ["flows", "serve"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "prefect server start" in result.output
     assert "PREFECT_API_URL" in result.output

@@ -1,4 +1,4 @@
-"""sync.compare: what "the store equals the venue" checks, and what it reports."""
+"""testing.compare: what "the store equals the venue" checks, and what it reports."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 from decimal import Decimal
 from typing import Any
 
-from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+from alpaca_integration.testing.compare import compare_with_venue, normalize_store_dump
 
 T = "2026-03-02T15:00:00.123456Z"
 
@@ -189,3 +189,50 @@ def test_stale_status_missing_order_and_position_drift_are_reported() -> None:
         "position AAPL: qty is 2 in the store, 1 at the venue",
         "cash is 1 in the store, 99899.98 at the venue",
     ]
+
+
+def test_every_field_the_venue_states_is_compared() -> None:
+    """Type, time in force, extended hours, the trail fields and every timestamp are compared,
+    not only status and quantities: a store that got any of them wrong is not "equal"."""
+    venue = _venue()
+    sell = venue["orders"][1]
+    sell.update(
+        type="trailing_stop",
+        time_in_force="gtc",
+        extended_hours=False,
+        trail_percent="2",
+        created_at="2026-03-02T14:59:00.000001Z",
+        filled_at=T,
+    )
+    store = _store()
+    store["orders"]["s"].update(
+        type="market",
+        time_in_force="day",
+        extended_hours=True,
+        trail_percent=Decimal("2.5"),
+        created_at="2026-03-02T14:59:00Z",
+        filled_at=None,
+    )
+    assert compare_with_venue(store, venue) == [
+        "order s: type is market in the store, trailing_stop at the venue",
+        "order s: time_in_force is day in the store, gtc at the venue",
+        "order s: extended_hours is True in the store, False at the venue",
+        "order s: trail_percent is 2.5 in the store, 2 at the venue",
+        "order s: created_at is 2026-03-02T14:59:00+00:00 in the store, "
+        "2026-03-02T14:59:00.000001+00:00 at the venue",
+        "order s: filled_at is None in the store, 2026-03-02T15:00:00.123456+00:00 at the venue",
+    ]
+
+
+def test_the_same_instant_in_another_notation_is_equal() -> None:
+    """A timestamp written with an offset, a Z or as a datetime is the same instant; 100 and
+    100.00 are the same amount: none of these is a difference."""
+    import datetime as dt
+
+    venue = _venue()
+    venue["orders"][1].update(created_at="2026-03-02T10:00:00-05:00", limit_price="101.50")
+    store = _store()
+    store["orders"]["s"].update(
+        created_at=dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC), limit_price=Decimal("101.5000")
+    )
+    assert compare_with_venue(store, venue) == []

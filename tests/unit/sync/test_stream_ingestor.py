@@ -411,3 +411,30 @@ async def test_unreadable_frames_are_quarantined_with_their_bytes_and_gaps(store
     gaps = await store.list_stream_gaps(ACCOUNT)
     assert all(g.gap_from == g.gap_to and g.closed_by == "rest_catch_up" for g in gaps)
     assert (await store.get_order(ACCOUNT, "o-bad")) is None
+
+
+def test_a_stream_cut_short_again_and_again_names_the_likely_cause() -> None:
+    """Three sessions in a row closed right after connecting give the warning (naming a second
+    monitor on the same key); one session that lasts clears it; a single blip says nothing."""
+    import datetime as dt
+
+    from alpaca_integration.sync.stream import SHORT_SESSION_SECONDS, SessionLog
+
+    sessions = SessionLog("main")
+
+    def session(seconds: float) -> str | None:
+        sessions.connected()
+        assert sessions.started_at is not None
+        return sessions.ended(sessions.started_at + dt.timedelta(seconds=seconds), "code 1008")
+
+    assert session(1) is None
+    assert session(2) is None
+    warning = session(1)
+    assert warning is not None
+    assert "same API key" in warning
+    assert "'main'" in warning
+    assert "code 1008" in warning
+    assert sessions.warning == warning
+    assert session(SHORT_SESSION_SECONDS + 1) is None
+    assert sessions.warning is None
+    assert session(1) is None

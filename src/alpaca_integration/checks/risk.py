@@ -1,0 +1,200 @@
+"""Pre-trade risk: the hook every order passes, and the names of the whole risk check.
+
+Every order the integration places passes :func:`check_order` (pure, ``checks.risk_limits``)
+before a request is sent; :func:`make_pre_trade_check` builds the async hook that
+``AlpacaClient.submit_order(..., pre_trade_check=...)`` runs, reading the current positions and
+open orders from the store (or the client). A replace is checked as the order it would become
+(:func:`replaced_order_request`, :func:`check_replace`): the old order's remaining quantity is
+released, so the old order is left out of the open orders it is compared with; the hook's
+``check_replace`` method is what ``AlpacaClient.replace_order`` runs. A refusal is
+``RiskLimitError`` whose ``limit`` names the limit and whose message says the value, the limit and
+what to do. :func:`client_for_account` builds a client with the account's limits installed.
+
+The limits and the pure check live in ``checks.risk_limits``; exposure (:func:`measure_exposure`,
+:func:`exposure_breaches`, :func:`record_exposure`) in ``checks.exposure``; both are re-exported
+here so one module names the whole risk check.
+
+Imports ``models``, ``config`` and the other ``checks.risk_*``/``checks.exposure`` modules; the
+client only inside :func:`client_for_account` (and for typing); never storage, sync or the
+simulator (the store and the client are reached through small protocols).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+from alpaca_integration.checks.exposure import (
+    ExposureSnapshot,
+    RiskBreach,
+    exposure_breaches,
+    measure_exposure,
+    record_exposure,
+)
+from alpaca_integration.checks.risk_limits import (
+    RiskLimits,
+    RiskState,
+    SymbolLimits,
+    check_order,
+    check_replace,
+    order_reference_price,
+    replaced_order_request,
+)
+from alpaca_integration.config import AccountConfig
+from alpaca_integration.models import Order, OrderRequest, Position, ReplaceRequest
+
+__all__ = [
+    "ExposureSnapshot",
+    "PreTradeCheck",
+    "RiskBreach",
+    "RiskCheck",
+    "RiskLimits",
+    "RiskState",
+    "SymbolLimits",
+    "check_order",
+    "check_replace",
+    "client_for_account",
+    "exposure_breaches",
+    "make_pre_trade_check",
+    "measure_exposure",
+    "order_reference_price",
+    "record_exposure",
+    "replaced_order_request",
+]
+
+if TYPE_CHECKING:
+    from alpaca_integration.alpaca.client import AlpacaClient
+
+
+PreTradeCheck = Callable[[OrderRequest], Awaitable[None]]
+
+
+class _StoreLike(Protocol):
+    async def positions(self, account: str) -> Sequence[Position]: ...
+
+    async def open_orders(self, account: str) -> Sequence[Order]: ...
+
+
+class _ClientLike(Protocol):
+    async def list_positions(self) -> Sequence[Position]: ...
+
+    def iter_orders(
+        self, *, status: str = ..., nested: bool | None = ...
+    ) -> AsyncIterator[Order]: ...
+
+
+PriceLookup = Callable[[str], Awaitable[Decimal | None]]
+
+
+async def _load_state(
+    source: Any, account: str, price_lookup: PriceLookup | None, symbol: str
+) -> RiskState:
+    if hasattr(source, "open_orders") and hasattr(source, "positions"):
+        positions = list(await source.positions(account))
+        orders = list(await source.open_orders(account))
+    else:
+        positions = list(await source.list_positions())
+        # Every page: one page (the venue's default 50) would hide the rest of the open orders.
+        orders = [order async for order in source.iter_orders(status="open", nested=True)]
+    prices: dict[str, Decimal] = {}
+    if price_lookup is not None:
+        looked_up = await price_lookup(symbol)
+        if looked_up is not None:
+            prices[symbol] = looked_up
+    return RiskState.from_records(positions, orders, prices)
+
+
+class RiskCheck:
+    """The pre-trade hook :func:`make_pre_trade_check` returns.
+
+    ``await check(request)`` checks a new order; ``await check.check_replace(old, change)`` checks
+    a replace (``AlpacaClient.replace_order`` calls it). Both read the current state from the
+    source first, and refuse with ``RiskLimitError``; a halted account refuses without reading.
+    """
+
+    def __init__(
+        self,
+        source: _StoreLike | _ClientLike | Any,
+        limits: RiskLimits,
+        *,
+        account: str = "default",
+        price_lookup: PriceLookup | None = None,
+    ) -> None:
+        self.source = source
+        self.limits = limits
+        self.account = account
+        self.price_lookup = price_lookup
+
+    def __repr__(self) -> str:
+        return f"RiskCheck(account={self.account!r})"
+
+    def _refuse_if_halted(self, request: OrderRequest) -> None:
+        if self.limits.halted:
+            # No state is needed to refuse, and a halted account must refuse even when the store
+            # cannot be read.
+            check_order(request, RiskState(), self.limits, account=self.account)
+
+    async def _state(self, symbol: str) -> RiskState:
+        return await _load_state(
+            self.source, self.account, self.price_lookup, symbol.strip().upper()
+        )
+
+    async def __call__(self, request: OrderRequest) -> None:
+        self._refuse_if_halted(request)
+        state = await self._state(request.symbol)
+        check_order(request, state, self.limits, account=self.account)
+
+    async def check_replace(self, old: Order, change: ReplaceRequest) -> None:
+        self._refuse_if_halted(replaced_order_request(old, change))
+        state = await self._state(old.symbol)
+        check_replace(old, change, state, self.limits, account=self.account)
+
+
+def make_pre_trade_check(
+    source: Any,
+    limits: RiskLimits,
+    *,
+    account: str = "default",
+    price_lookup: PriceLookup | None = None,
+) -> RiskCheck:
+    """An async ``pre_trade_check(request)`` for ``AlpacaClient.submit_order`` (and, through its
+    ``check_replace`` method, for ``AlpacaClient.replace_order``).
+
+    ``source`` is the store (``positions(account)``, ``open_orders(account)``: cheap, no request
+    budget used) or the client (``list_positions()``, every page of ``iter_orders(status="open")``:
+    exact, two requests or more). ``price_lookup(symbol)`` may supply a reference price for symbols
+    with no position (a quote feed); without it a market order on a new symbol is refused only
+    when a limit needs its price. Raises ``RiskLimitError``; returns None when the order may go.
+    """
+    return RiskCheck(source, limits, account=account, price_lookup=price_lookup)
+
+
+def client_for_account(
+    account: AccountConfig,
+    *,
+    redis_url: str | None = None,
+    apply_risk_limits: bool = True,
+    **options: Any,
+) -> AlpacaClient:
+    """A client for one configured account with the account's ``[risk]`` limits installed as its
+    pre-trade check (read through that client: positions and every page of open orders), so
+    every ``submit_order``/``replace_order`` passes them. Invalid limits raise ``ConfigError``
+    here, before any order can be placed. ``apply_risk_limits=False`` leaves them out (only for
+    code that runs its own check); a ``pre_trade_check=`` option replaces them."""
+    from alpaca_integration.alpaca.client import AlpacaClient
+
+    factory = None
+    if apply_risk_limits and account.risk:
+        limits = RiskLimits.from_mapping(account.risk, account=account.name)
+
+        def factory(client: AlpacaClient) -> RiskCheck:
+            return make_pre_trade_check(client, limits, account=account.name)
+
+    return AlpacaClient.from_account(
+        account,
+        redis_url=redis_url,
+        apply_risk_limits=apply_risk_limits,
+        pre_trade_check_factory=factory,
+        **options,
+    )

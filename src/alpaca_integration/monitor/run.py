@@ -1,0 +1,82 @@
+"""Running the monitor in a process: the store opened, the service started, stopped by a signal
+or after a duration, and the status line's figures for whoever displays them.
+
+:func:`run_monitor` is what ``alpacactl monitor`` runs; ``on_status`` is called about twice a
+second with one :func:`status_row` per account (the CLI renders them; this module prints nothing).
+
+Imports ``monitor.service`` and ``monitor.runtime``; never the CLI, Prefect or the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+
+from alpaca_integration.config import AccountConfig, AlpacaSettings
+from alpaca_integration.monitor.runtime import opened_store_and_cache
+from alpaca_integration.monitor.service import AccountStatus, MonitorService
+
+__all__ = ["STATUS_COLUMNS", "StatusCallback", "run_monitor", "status_row"]
+
+STATUS_COLUMNS = ("account", "stream", "last sync", "events", "events/s", "lag", "gaps", "error")
+
+StatusCallback = Callable[[list[tuple[str, ...]]], None]
+
+# How often the status line is refreshed, in seconds.
+_STATUS_EVERY = 0.5
+
+
+def status_row(status: AccountStatus) -> tuple[str, ...]:
+    """One account's figures as the status line shows them, in :data:`STATUS_COLUMNS` order."""
+    return (
+        status.name,
+        "connected" if status.connected else "down",
+        status.last_sync_at.strftime("%H:%M:%S") if status.last_sync_at else "-",
+        str(status.events),
+        f"{status.events_per_second:.1f}",
+        f"{status.lag_seconds * 1000:.0f} ms" if status.lag_seconds is not None else "-",
+        str(status.gaps),
+        (status.last_error or status.stream_warning or "")[:60],
+    )
+
+
+async def run_monitor(
+    accounts: Sequence[AccountConfig],
+    settings: AlpacaSettings,
+    *,
+    interval: float,
+    stream: bool = True,
+    migrate: bool = False,
+    duration: float | None = None,
+    reconcile_every: float | None = 3600.0,
+    on_status: StatusCallback | None = None,
+) -> None:
+    """Open the store and the cache, run the monitor until SIGINT/SIGTERM (or ``duration``
+    seconds), then let the writes in flight finish and close everything."""
+    async with opened_store_and_cache(
+        settings.database_url, settings.redis_url, migrate=migrate
+    ) as (store, cache):
+        service = MonitorService(
+            accounts,
+            store,
+            cache,
+            update_interval=interval,
+            stream=stream,
+            redis_url=settings.redis_url,
+            reconcile_every=reconcile_every or None,
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, service.stop)
+        if duration is not None:
+            loop.call_later(duration, service.stop)
+        runner = asyncio.create_task(service.run())
+        try:
+            while on_status is not None and not runner.done():
+                on_status([status_row(s) for s in service.statuses()])
+                await asyncio.wait({runner}, timeout=_STATUS_EVERY)
+            await runner
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)

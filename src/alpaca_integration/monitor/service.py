@@ -1,0 +1,241 @@
+"""The monitor service: stream ingestion plus periodic syncs for one or many accounts.
+
+``MonitorService`` opens the store and the cache once, then for each account runs:
+
+* a ``StreamIngestor`` (trade_updates applied as they arrive; REST catch-up after every connect;
+  silence watchdog; gaps recorded);
+* the two periodic syncs every ``update_interval`` seconds: order monitoring (orders + fills and
+  activities) and account monitoring (snapshot + positions);
+* exposure and risk-limit breaches recorded as rows after each account sync;
+* reconciliation (``checks.reconcile``) after the first periodic sync and then every
+  ``reconcile_every`` seconds (an hour by default; ``None`` turns it off);
+
+each account through its own ``AlpacaClient`` and so its own rate budget (shared through Redis
+with other processes using the same key when a Redis URL is configured).
+
+Stopping (``stop()``, SIGINT/SIGTERM in the CLI) cancels the loops, lets every write in flight
+commit (``SyncEngine.drain``), then closes the clients, the cache and the store.
+
+The store and the cache are opened by the caller (``monitor.runtime``) and passed in. Imports the
+sync engine, config, ``monitor.jobs`` and (lazily) the checks and the client; never Prefect, the
+CLI or the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from alpaca_integration.config import AccountConfig
+from alpaca_integration.monitor.jobs import record_exposure
+from alpaca_integration.sync.engine import SyncEngine
+from alpaca_integration.sync.stream import StreamIngestor, default_stream_factory
+
+__all__ = ["AccountStatus", "MonitorService"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AccountStatus:
+    """What the status line shows for one account."""
+
+    name: str
+    connected: bool = False
+    last_sync_at: dt.datetime | None = None
+    events: int = 0
+    events_per_second: float = 0.0
+    lag_seconds: float | None = None
+    gaps: int = 0
+    last_error: str | None = None
+    # Why the stream keeps being cut short (e.g. a second monitor on the same key), while it does.
+    stream_warning: str | None = None
+
+
+@dataclass
+class _AccountRuntime:
+    config: AccountConfig
+    client: Any
+    engine: SyncEngine
+    ingestor: StreamIngestor | None
+    status: AccountStatus
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    rate_window: list[tuple[float, int]] = field(default_factory=list)
+
+
+class MonitorService:
+    """Keeps every configured account's store and cache equal to the broker until stopped."""
+
+    def __init__(
+        self,
+        accounts: Sequence[AccountConfig],
+        store: Any,
+        cache: Any | None,
+        *,
+        update_interval: float = 60.0,
+        stream: bool = True,
+        silence_timeout: float = 30.0,
+        redis_url: str | None = None,
+        stream_options: dict[str, Any] | None = None,
+        client_options: dict[str, Any] | None = None,
+        reconcile_every: float | None = 3600.0,
+    ) -> None:
+        if not accounts:
+            raise ValueError("MonitorService needs at least one account")
+        if update_interval <= 0:
+            raise ValueError("update_interval must be > 0 seconds")
+        self.accounts = list(accounts)
+        self.store = store
+        self.cache = cache
+        self.update_interval = update_interval
+        self.stream = stream
+        self.silence_timeout = silence_timeout
+        self.redis_url = redis_url
+        self.stream_options = dict(stream_options or {})
+        self.client_options = dict(client_options or {})
+        self.reconcile_every = reconcile_every or None
+        self._runtimes: list[_AccountRuntime] = []
+        self._stopping = asyncio.Event()
+        self._started = asyncio.Event()
+
+    # ------------------------------------------------------------------ status
+
+    def statuses(self) -> list[AccountStatus]:
+        """A fresh view of each account's figures for the status line."""
+        now = time.monotonic()
+        out: list[AccountStatus] = []
+        for runtime in self._runtimes:
+            status = runtime.status
+            engine = runtime.engine
+            status.events = engine.events_applied
+            status.last_sync_at = engine.last_sync_at
+            status.lag_seconds = engine.last_event_lag
+            if runtime.ingestor is not None:
+                status.connected = runtime.ingestor.connected
+                status.gaps = runtime.ingestor.gaps_recorded
+                status.stream_warning = runtime.ingestor.stream_warning
+            runtime.rate_window.append((now, engine.events_applied))
+            runtime.rate_window[:] = [(t, n) for t, n in runtime.rate_window if now - t <= 10]
+            first_t, first_n = runtime.rate_window[0]
+            span = now - first_t
+            status.events_per_second = (engine.events_applied - first_n) / span if span else 0.0
+            out.append(status)
+        return out
+
+    @property
+    def engines(self) -> list[SyncEngine]:
+        return [runtime.engine for runtime in self._runtimes]
+
+    async def wait_started(self) -> None:
+        await self._started.wait()
+
+    # ------------------------------------------------------------------ run
+
+    def stream_factory_for(self, config: AccountConfig) -> Any:
+        """The account's trade_updates stream factory (its keys, URL and live opt-in)."""
+        return default_stream_factory(
+            config.api_key.get_secret_value(),
+            config.secret_key.get_secret_value(),
+            config.resolved_stream_url,
+            allow_live=config.allow_live,
+            **self.stream_options,
+        )
+
+    def _build_client(self, config: AccountConfig) -> Any:
+        from alpaca_integration.checks.risk import client_for_account
+
+        return client_for_account(config, redis_url=self.redis_url, **self.client_options)
+
+    async def _periodic(self, runtime: _AccountRuntime) -> None:
+        engine = runtime.engine
+        if runtime.ingestor is not None:
+            # The stream's first on_connected runs the initial catch-up.
+            await asyncio.sleep(self.update_interval)
+        last_reconcile: float | None = None
+        while True:
+            started = time.monotonic()
+            try:
+                await engine.sync_orders()
+                await engine.sync_activities()
+                await engine.sync_account()
+                _, breaches = await record_exposure(self.store, runtime.config)
+                if breaches:
+                    log.warning(
+                        "%s: %d risk limit breach(es): %s",
+                        runtime.config.name,
+                        len(breaches),
+                        "; ".join(str(b.limit_name) for b in breaches),
+                    )
+                runtime.status.last_error = None
+                if self.reconcile_every is not None and (
+                    last_reconcile is None or started - last_reconcile >= self.reconcile_every
+                ):
+                    last_reconcile = started
+                    await self._reconcile(runtime)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                runtime.status.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("periodic sync failed for account %s", runtime.config.name)
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(max(0.0, self.update_interval - elapsed))
+
+    async def _reconcile(self, runtime: _AccountRuntime) -> None:
+        """Reconciliation (``checks.reconcile``): on the first periodic sync, then every
+        ``reconcile_every`` seconds; its findings and repairs are rows of their own."""
+        from alpaca_integration.checks.reconcile import reconcile
+
+        report = await reconcile(
+            runtime.client,
+            self.store,
+            runtime.config.name,
+            apply=runtime.engine.apply_reconciled,
+        )
+        log.info("reconciliation for %s: %s", runtime.config.name, report.summary())
+
+    async def run(self) -> None:
+        """Run until ``stop()``; then finish the writes in flight and close everything."""
+        try:
+            for config in self.accounts:
+                client = self._build_client(config)
+                await client.__aenter__()
+                engine = SyncEngine(config.name, client, self.store, self.cache)
+                ingestor = None
+                if self.stream:
+                    factory = self.stream_factory_for(config)
+                    ingestor = StreamIngestor(engine, factory, silence_timeout=self.silence_timeout)
+                runtime = _AccountRuntime(
+                    config, client, engine, ingestor, AccountStatus(config.name)
+                )
+                self._runtimes.append(runtime)
+                runtime.tasks.append(
+                    asyncio.create_task(self._periodic(runtime), name=f"sync-{config.name}")
+                )
+                if ingestor is not None:
+                    runtime.tasks.append(
+                        asyncio.create_task(ingestor.run(), name=f"stream-{config.name}")
+                    )
+            self._started.set()
+            await self._stopping.wait()
+        finally:
+            await self._shutdown()
+
+    def stop(self) -> None:
+        """Ask the service to stop (idempotent; safe from a signal handler)."""
+        self._stopping.set()
+
+    async def _shutdown(self) -> None:
+        tasks = [task for runtime in self._runtimes for task in runtime.tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for runtime in self._runtimes:
+            await runtime.engine.drain()
+            with contextlib.suppress(Exception):
+                await runtime.client.__aexit__(None, None, None)

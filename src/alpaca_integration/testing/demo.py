@@ -1,0 +1,259 @@
+"""``alpacactl demo``: the product's main job, end to end, on a fresh machine with nothing set up.
+
+1. Starts the built-in simulator in-process (random free port; an always-open clock by default,
+   or the real NYSE hours with ``clock="market"``; a small liquidity cap so large orders fill in
+   parts). It uses the simulator's demo keys and never touches a real Alpaca endpoint.
+2. Starts the real monitor (``MonitorService``: trade_updates stream + periodic syncs) writing to a
+   fresh SQLite file and the in-memory cache.
+3. Runs the scripted trading session (``testing.sessions``) through the package's own
+   ``AlpacaClient``, moving prices with the simulator's admin API so the stops and limits trigger.
+4. After ``duration`` seconds, stops the monitor, prints account, positions, orders and fills
+   tables, compares the store with the simulator's state dump (``testing.compare``), and says
+   where the data is.
+
+Imports the client, the simulator's testing helpers, the monitor and rich lazily (inside
+``run_demo``); nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from alpaca_integration.testing.sessions import DEMO_SYMBOLS, scripted_session
+
+__all__ = ["DEMO_ACCOUNT", "DEMO_CLOCKS", "DEMO_SYMBOLS", "run_demo"]
+
+DEMO_ACCOUNT = "demo"
+DEMO_CLOCKS = ("always-open", "market")
+# run_demo's answers, as alpacactl's exit codes: equal, could not run (market closed), differs.
+_EQUAL, _CANNOT_RUN, _DIFFERS = 0, 1, 3
+
+
+@dataclass
+class _Outcome:
+    """What the demo found at the end: the store's dump, its differences from the venue, and how
+    many stream events the monitor applied."""
+
+    store_dump: dict[str, Any]
+    differences: list[str]
+    events: int
+
+
+def _fresh_db_path(db_path: Path) -> Path:
+    """The absolute path of the demo's SQLite file, removed (with its journal files) if present."""
+    db_path = db_path.resolve()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            db_path.with_name(db_path.name + suffix).unlink()
+    return db_path
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], **column: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(name, **column)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _render(console: Any, store_dump: dict[str, Any]) -> None:
+    account = store_dump.get("account") or {}
+    names = ("cash", "equity", "buying_power", "long_market_value", "short_market_value")
+    console.print(
+        _table("Account", ("field", "value"), [(n, str(account[n])) for n in names if n in account])
+    )
+    positions = sorted(store_dump.get("positions", {}).items())
+    console.print(
+        _table(
+            "Positions",
+            ("symbol", "qty", "avg entry"),
+            [(s, str(p["qty"]), str(p["avg_entry_price"])) for s, p in positions],
+            justify="right",
+        )
+    )
+    orders = sorted(store_dump.get("orders", {}).values(), key=lambda o: str(o.get("created_at")))
+    order_fields = ("symbol", "side", "type", "order_class", "qty", "filled_qty", "status")
+    console.print(
+        _table(
+            "Orders",
+            ("submitted", "symbol", "side", "type", "class", "qty", "filled", "status"),
+            [
+                (str(o.get("created_at", ""))[11:19], *(str(o.get(f, "")) for f in order_fields))
+                for o in orders
+            ],
+        )
+    )
+    fills = sorted(store_dump.get("fills", []), key=lambda f: str(f.get("timestamp")))
+    fill_fields = ("symbol", "side", "qty", "price", "fee")
+    console.print(
+        _table(
+            "Fills",
+            ("time", *fill_fields),
+            [
+                (str(f.get("timestamp", ""))[11:23], *(str(f.get(n, "")) for n in fill_fields))
+                for f in fills
+            ],
+            justify="right",
+        )
+    )
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def _market_is_open(account: Any, console: Any) -> bool:
+    """With NYSE hours, whether the market is open now (saying what to do when it is not)."""
+    from alpaca_integration.checks.risk import client_for_account
+
+    async with client_for_account(account) as client:
+        market = await client.get_clock()
+    if not market.is_open:
+        # The scripted session needs fills (a replace, stops, brackets): with the market closed
+        # it would stop at its first replace with a venue rejection.
+        console.print(
+            f"[red]the market is closed now[/] (NYSE hours; next open "
+            f"{market.next_open.isoformat()}): the scripted session needs an open market. Run "
+            "`alpacactl demo --clock always-open` (the default) instead."
+        )
+    return bool(market.is_open)
+
+
+async def _monitored_session(
+    sim: Any,
+    account: Any,
+    db_path: Path,
+    *,
+    duration: float,
+    started: float,
+    update_interval: float,
+    say: Callable[[str], None],
+) -> _Outcome:
+    """The monitor running while the scripted session trades; one last catch-up once the venue
+    is quiet, then the store compared with the venue."""
+    from alpaca_integration.checks.risk import client_for_account
+    from alpaca_integration.monitor.runtime import opened_store_and_cache
+    from alpaca_integration.monitor.service import MonitorService
+    from alpaca_integration.testing.compare import compare_with_venue, store_view
+
+    async def set_price(symbol: str, price: Decimal) -> None:
+        await asyncio.to_thread(sim.set_price, symbol, price)
+
+    async with opened_store_and_cache(f"sqlite:///{db_path}", None) as (store, cache):
+        service = MonitorService(
+            [account], store, cache, update_interval=update_interval, silence_timeout=10.0
+        )
+        runner = asyncio.create_task(service.run())
+        await service.wait_started()
+        say(
+            f"[bold]monitor[/] running: trade_updates stream + a REST sync every "
+            f"{update_interval:g} s, writing to {db_path}"
+        )
+        async with client_for_account(account) as client:
+            await scripted_session(client, set_price, pause=0.5, say=lambda line: say(f"  {line}"))
+        remaining = duration - (time.monotonic() - started)
+        if remaining > 0:
+            say(f"monitoring for {remaining:.0f} more seconds ...")
+            await asyncio.sleep(remaining)
+        engine = service.engines[0]
+        service.stop()
+        await runner
+        # The venue is quiet now: one last catch-up makes the final comparison meaningful.
+        async with client_for_account(account) as client:
+            engine.client = client
+            await engine.sync_all()
+        store_dump = await store.dump(DEMO_ACCOUNT)
+        venue_dump = await asyncio.to_thread(sim.dump, account.api_key.get_secret_value())
+        differences = compare_with_venue(await store_view(store, DEMO_ACCOUNT), venue_dump)
+        return _Outcome(store_dump, differences, engine.events_applied)
+
+
+def _conclude(console: Any, outcome: _Outcome, db_path: Path) -> int:
+    console.print(f"stream events applied: {outcome.events}")
+    if outcome.differences:
+        count = len(outcome.differences)
+        console.print(f"[red]store differs from the simulator in {count} place(s):[/]")
+        for line in outcome.differences[:20]:
+            console.print(f"  {line}")
+        console.print(f"data written to {db_path}")
+        return _DIFFERS
+    dump = outcome.store_dump
+    console.print(
+        f"[green]store equals the simulator's state[/]: {len(dump.get('orders', {}))} orders, "
+        f"{len(dump.get('fills', []))} fills, {len(dump.get('positions', {}))} positions, cash "
+        f"{dump.get('cash')}"
+    )
+    console.print(f"data written to {db_path} (SQLite; open it with `sqlite3 {db_path}`)")
+    return _EQUAL
+
+
+async def run_demo(
+    *,
+    duration: float = 60.0,
+    db_path: Path = Path("alpaca_demo.db"),
+    seed: int = 7,
+    update_interval: float = 5.0,
+    quiet: bool = False,
+    clock: str = "always-open",
+) -> int:
+    """Run the whole demo; 0 when the store equals the simulator at the end, 3 when it differs
+    (``alpacactl``'s code for "a check said no").
+
+    ``clock`` is ``always-open`` (the default: the same run at any hour, every order can fill) or
+    ``market`` (the simulator follows the real NYSE calendar; outside regular hours the demo
+    stops at once, returning 1 with a message, since its scripted session needs fills).
+    """
+    if clock not in DEMO_CLOCKS:
+        raise ValueError(
+            f"clock must be one of {', '.join(DEMO_CLOCKS)}, got {clock!r}: "
+            "use always-open for a run that behaves the same at any hour"
+        )
+    from rich.console import Console
+
+    from alpaca_integration.config import AccountConfig
+    from alpaca_integration.simulator import SimConfig
+    from alpaca_integration.simulator import testing as sim_testing
+
+    console = Console(quiet=quiet)
+    db_path = await asyncio.to_thread(_fresh_db_path, db_path)
+    config = SimConfig(
+        seed=seed,
+        symbols=list(DEMO_SYMBOLS),
+        clock="market" if clock == "market" else "always-open",
+        liquidity_cap=Decimal(100),
+    )
+    started = time.monotonic()
+    with sim_testing.running_simulator(config) as sim:
+        console.print(f"[bold]simulator[/] at {sim.base_url} (clock: {clock})")
+        account = AccountConfig(
+            name=DEMO_ACCOUNT,
+            api_key=sim_testing.SIM_API_KEY,
+            secret_key=sim_testing.SIM_SECRET_KEY,
+            base_url=sim.base_url,
+            stream_url=sim.stream_url,
+        )
+        if clock == "market" and not await _market_is_open(account, console):
+            return _CANNOT_RUN
+        outcome = await _monitored_session(
+            sim,
+            account,
+            db_path,
+            duration=duration,
+            started=started,
+            update_interval=update_interval,
+            say=console.print,
+        )
+    _render(console, outcome.store_dump)
+    return _conclude(console, outcome, db_path)
