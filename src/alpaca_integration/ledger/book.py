@@ -18,6 +18,7 @@ from collections import deque
 from decimal import Decimal
 
 from alpaca_integration.ledger.records import Lot, Match, MatchingMethod, MatchKind, unit_price
+from alpaca_integration.ledger.symbols import is_crypto_symbol
 
 __all__ = ["Book", "Books", "OpenLot", "apportion", "round9"]
 
@@ -29,8 +30,8 @@ _TRADE = MatchKind.TRADE
 
 def round9(value: Decimal) -> Decimal:
     """``value`` rounded half-even to 1e-9 when it has more places (kept as is otherwise)."""
-    exponent = value.as_tuple().exponent
-    return value.quantize(_Q9) if isinstance(exponent, int) and exponent < -9 else value
+    rounded = value.quantize(_Q9)
+    return value if rounded == value else rounded
 
 
 def apportion(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
@@ -95,6 +96,7 @@ class Book:
 
     __slots__ = (
         "account",
+        "crypto",
         "heap",
         "hifo",
         "lots",
@@ -120,6 +122,7 @@ class Book:
         self.symbol = symbol
         self.multiplier = multiplier
         self.unit = multiplier == _ONE
+        self.crypto = is_crypto_symbol(symbol)
         self.method = method
         self.hifo = method is MatchingMethod.HIFO
         self.qty = _ZERO
@@ -249,7 +252,6 @@ class Book:
         pool: deque[OpenLot] | list[tuple[Decimal, int, OpenLot]] = heap if self.hifo else lots
         unit = self.unit
         multiplier = self.multiplier
-        whole = -qty if qty < 0 else qty
         close_price = price if value is None else unit_price(value, qty, multiplier)
         todo = -qty  # what is left to close, in the lots' sign
         fee_left = fee
@@ -286,7 +288,7 @@ class Book:
             elif not todo:
                 close_fee = fee_left
             else:
-                close_fee = apportion(fee, -closed if closed < 0 else closed, whole)
+                close_fee = apportion(fee, -closed, qty)
                 fee_left -= close_fee
             if at_cost:
                 proceeds = cost
@@ -320,7 +322,8 @@ class Book:
                     kind,
                 )
             )
-        self.qty = held - (-qty - todo)
+        # Either the trade was all closing, or it emptied the book and the rest opens.
+        self.qty = held + qty if not todo else _ZERO
         if todo and open_rest:
             self._open(-todo, price, fee_left, value_left, fill_id, order_id, at)
         return closed_cost

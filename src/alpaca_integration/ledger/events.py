@@ -34,6 +34,7 @@ __all__ = [
     "detail",
     "detail_decimal",
     "fill_key",
+    "fill_key_rank",
     "group_key",
     "leg_of",
     "option_group_key",
@@ -130,6 +131,11 @@ def activity_time(activity: Activity) -> dt.datetime:
 
 def fill_key(fill: Fill) -> tuple[dt.datetime, int, str]:
     return fill.timestamp, _RANK_FILL, fill.fill_id
+
+
+def fill_key_rank() -> int:
+    """The rank of fills among events at one instant (for callers that build keys inline)."""
+    return _RANK_FILL
 
 
 def activity_key(activity: Activity, role: Role) -> tuple[dt.datetime, int, str]:

@@ -38,7 +38,7 @@ from alpaca_integration.ledger.events import (
     Leg,
     Role,
     activity_key,
-    fill_key,
+    fill_key_rank,
     group_key,
     leg_of,
     option_group_key,
@@ -57,7 +57,7 @@ from alpaca_integration.ledger.records import (
     PnlSummary,
 )
 from alpaca_integration.ledger.sleeves import SleeveConvention
-from alpaca_integration.ledger.symbols import contract_multiplier, is_crypto_symbol
+from alpaca_integration.ledger.symbols import contract_multiplier
 from alpaca_integration.ledger.views import pending_actions, summarize, value_lot
 from alpaca_integration.models import Activity, Fill, Order, OrderSide
 
@@ -69,6 +69,7 @@ _ZERO = Decimal(0)
 _BUY = OrderSide.BUY
 _CONTEXT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
 _SHARED_VALUES = 1 << 16
+_RANK_FILL = fill_key_rank()
 _CHARGE_KINDS = {"FEE": IncomeKind.FEE, "DIVFEE": IncomeKind.FEE, "PTC": IncomeKind.FEE}
 
 
@@ -118,7 +119,6 @@ class Ledger:
         self._values: dict[Decimal, Decimal] = {}
         self._fees_given = _ZERO
         self._unattributed = _ZERO
-        self._notional = _ZERO
         self.unhandled: dict[str, int] = {}
 
     @classmethod
@@ -152,65 +152,76 @@ class Ledger:
         sequenced: list[Fill | tuple[Activity, Role]] = []
         keys: list[tuple[object, ...]] = []
         later: list[tuple[Activity, Role]] = []
+        claimed: list[str] = []  # ids marked seen by this batch, released if it is refused
         duplicates = 0
-        for event in events:
-            if type(event) is Fill:
-                if event.fill_id in self._seen_fills:
-                    duplicates += 1
-                    continue
-                if event.qty <= 0:
-                    raise LedgerError(f"fill {event.fill_id}: quantity {event.qty} is not positive")
-                sequenced.append(event)
-                keys.append(fill_key(event))
-            elif isinstance(event, Activity):
-                if event.id in self._seen_activities:
-                    duplicates += 1
-                    continue
-                if (event.status or "").lower() == "canceled":
-                    continue  # reversed by the venue: books nothing
-                role = role_of(event)
-                if role.sequenced:
-                    sequenced.append((event, role))
+        seen_fills, seen_activities = self._seen_fills, self._seen_activities
+        previous = self._last_key
+        in_order = True
+        try:
+            for event in events:
+                key: tuple[object, ...]
+                if type(event) is Fill:
+                    fill_id = event.fill_id
+                    if fill_id in seen_fills:
+                        duplicates += 1
+                        continue
+                    if event.qty <= 0:
+                        raise LedgerError(f"fill {fill_id}: quantity {event.qty} is not positive")
+                    seen_fills.add(fill_id)
+                    claimed.append(fill_id)
+                    key = (event.timestamp, _RANK_FILL, fill_id)
+                    sequenced.append(event)
+                elif isinstance(event, Activity):
+                    if event.id in seen_activities:
+                        duplicates += 1
+                        continue
+                    seen_activities.add(event.id)
+                    claimed.append(event.id)
+                    if (event.status or "").lower() == "canceled":
+                        continue  # reversed by the venue: books nothing
+                    role = role_of(event)
+                    if not role.sequenced:
+                        later.append((event, role))
+                        continue
                     try:
-                        keys.append(activity_key(event, role))
+                        key = activity_key(event, role)
                     except ValueError as exc:
                         raise LedgerError(str(exc)) from exc
+                    sequenced.append((event, role))
                 else:
-                    later.append((event, role))
-            elif isinstance(event, Order):
-                self._tag(event)
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        if order and self._last_key is not None and keys[order[0]] < self._last_key:
-            raise LedgerOrderError(
-                f"ledger {self.account}: event at {keys[order[0]][0]} is older than one applied "
-                f"at {self._last_key[0]}; rebuild the ledger from the store"
-            )
+                    if isinstance(event, Order):
+                        self._tag(event)
+                    continue
+                if in_order and previous is not None and key < previous:
+                    in_order = False
+                previous = key
+                keys.append(key)
+            if not in_order:
+                order = sorted(range(len(keys)), key=keys.__getitem__)
+                if self._last_key is not None and keys[order[0]] < self._last_key:
+                    raise LedgerOrderError(
+                        f"ledger {self.account}: an event at {keys[order[0]][0]} is older than "
+                        f"one applied at {self._last_key[0]}; rebuild the ledger from the store"
+                    )
+                sequenced = [sequenced[index] for index in order]
+                keys = [keys[order[-1]]]
+        except LedgerError:
+            seen_fills.difference_update(claimed)
+            seen_activities.difference_update(claimed)
+            raise
+        if keys:
+            self._last_key = keys[-1]
         touched: set[Book] = set()
         updated: dict[int, Match] = {}
-        applied = 0
-        for index in order:
-            item = sequenced[index]
-            if isinstance(item, Fill):
-                if item.fill_id in self._seen_fills:
-                    duplicates += 1
-                    continue
-                self._seen_fills.add(item.fill_id)
+        for item in sequenced:
+            if type(item) is Fill:
                 touched.add(self._book_fill(item))
             else:
-                activity, role = item
-                if activity.id in self._seen_activities:
-                    duplicates += 1
-                    continue
-                self._seen_activities.add(activity.id)
+                activity, role = item  # type: ignore[misc]
                 self._book_activity(activity, role, updated)
-            applied += 1
-        if order:
-            self._last_key = max(self._last_key or keys[order[-1]], keys[order[-1]])
         for activity, role in later:
-            if activity.id not in self._seen_activities:
-                self._seen_activities.add(activity.id)
-                self._book_cash_item(activity, role)
-                applied += 1
+            self._book_cash_item(activity, role)
+        applied = len(sequenced) + len(later)
         earlier = self._emit(batch, updated)
         books = {(book.sleeve, book.symbol) for book in touched} | self._desk.touched
         self._desk.touched = set()
@@ -275,14 +286,16 @@ class Ledger:
         book = self._books.by_key.get((sleeve, symbol))
         if book is None:
             book = self._books.book(sleeve, symbol, self._multiplier(symbol))
-        # Matches keep the fills' prices, quantities and fees: sharing equal values between fills
-        # (prices sit on a cent grid, quantities repeat) keeps a million matches small.
-        values = self._values
-        if len(values) > _SHARED_VALUES:
-            values.clear()
-        qty = values.setdefault(fill.qty, fill.qty)
-        price = values.setdefault(fill.price, fill.price)
-        fee = values.setdefault(fill.fee, fill.fee)
+        qty, price, fee = fill.qty, fill.price, fill.fee
+        if self.keep_matches:
+            # Kept matches hold the fills' prices, quantities and fees: sharing equal values
+            # (prices sit on a cent grid, quantities repeat) keeps a million matches smaller.
+            values = self._values
+            if len(values) > _SHARED_VALUES:
+                values.clear()
+            qty = values.setdefault(qty, qty)
+            price = values.setdefault(price, price)
+            fee = values.setdefault(fee, fee)
         out = self._desk.matches
         first = len(out)
         book.trade(
@@ -296,8 +309,7 @@ class Ledger:
         )
         if fee:
             self._fees_given += fee
-        self._notional += qty * price if book.unit else qty * price * book.multiplier
-        if is_crypto_symbol(symbol):
+        if book.crypto:
             self._crypto.note(fill, book, out[first:], self._match_count + first)
         return book
 
@@ -441,7 +453,6 @@ class Ledger:
             fees_paid=self._match_fees + open_fees + self._unattributed,
             income=sum((i.amount for i in self._income if i.kind is not IncomeKind.FEE), _ZERO),
             open_cost=sum((lot.cost for lot in lots), _ZERO),
-            traded_notional=self._notional,
             matches=self._match_count,
             open_lots=len(lots),
         )

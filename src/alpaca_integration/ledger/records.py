@@ -191,7 +191,6 @@ class LedgerTotals(msgspec.Struct, frozen=True, kw_only=True):
     fees_paid: Decimal
     income: Decimal
     open_cost: Decimal
-    traded_notional: Decimal
     matches: int
     open_lots: int
 
@@ -204,5 +203,5 @@ def unit_price(value: Decimal, qty: Decimal, multiplier: Decimal) -> Decimal:
     if not qty:
         return Decimal(0)
     unit = value / (qty * multiplier)
-    exponent = unit.as_tuple().exponent
-    return unit.quantize(_Q9) if isinstance(exponent, int) and exponent < -9 else unit
+    rounded = unit.quantize(_Q9)
+    return unit if rounded == unit else rounded
