@@ -227,11 +227,12 @@ def max_drawdown_days(returns: Sequence[DailyReturn], start: dt.date) -> int:
     from its peak to the first day back at the peak, or to the last day if it never recovered."""
     wealth = _ONE
     points = [(start, wealth)]
-    for day in returns:
-        wealth *= _ONE + day.value
-        points.append((day.day, wealth))
+    for daily in returns:
+        wealth *= _ONE + daily.value
+        points.append((daily.day, wealth))
     peak_day, peak = points[0]
-    deepest, worst = _ZERO, None
+    deepest = _ZERO
+    worst: tuple[dt.date, Decimal] | None = None
     for day, value in points:
         if value >= peak:
             peak_day, peak = day, value
