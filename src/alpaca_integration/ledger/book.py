@@ -135,11 +135,12 @@ class Book:
     # ------------------------------------------------------------------ reading
 
     def open_lots(self) -> list[OpenLot]:
-        """The lots in the order a close consumes them."""
+        """The lots in the order they were opened."""
         if self.hifo:
-            return [entry[2] for entry in sorted(self.heap, key=lambda e: (e[0], e[1]))]
-        lots = list(self.lots)
-        return lots[::-1] if self.method is MatchingMethod.LIFO else lots
+            return sorted(
+                (entry[2] for entry in self.heap), key=lambda lot: (lot.opened_at, lot.fill_id)
+            )
+        return list(self.lots)
 
     def frozen(self) -> list[Lot]:
         return [

@@ -25,7 +25,7 @@ import dataclasses
 from collections.abc import Callable
 from decimal import Decimal
 
-from alpaca_integration.ledger.book import Books, OpenLot, apportion
+from alpaca_integration.ledger.book import Books, OpenLot, apportion, round9
 from alpaca_integration.ledger.events import Leg, detail, detail_decimal
 from alpaca_integration.ledger.records import Match, MatchKind, unit_price
 from alpaca_integration.ledger.symbols import parse_occ_symbol
@@ -136,6 +136,10 @@ def group_complete(legs: list[Leg], sign: int) -> bool:
         return bool(additions)
     if kind == "SPLIT" and subtype == "USPLIT" and detail(legs[0].details, "alternate_symbol"):
         return len(additions) >= 2
+    if kind == "SPLIT" and additions and not has_cash:
+        # Rates that promise more than was delivered announce cash in lieu: wait for it.
+        removed = -sum((leg.qty for leg in removals), _ZERO)
+        return _promised_fraction(removals[0], removed, additions) is None
     return bool(additions)
 
 
@@ -194,15 +198,20 @@ def resolve_group(desk: Desk, legs: list[Leg], sign: int) -> None:
         _return_capital(desk, first, cash, legs[-1])
 
 
-def _in_lieu(removal: Leg, removed: Decimal, basis: list[Leg], cash: Decimal) -> Decimal | None:
-    """The fraction a split paid in cash: the rates' promise minus what was delivered."""
+def _promised_fraction(removal: Leg, removed: Decimal, basis: list[Leg]) -> Decimal | None:
+    """What a split's rates promised beyond the delivered quantity (to 1e-9), if anything."""
     old_rate = detail_decimal(removal.details, "old_rate")
     new_rate = detail_decimal(removal.details, "new_rate")
-    if not cash or not old_rate or not new_rate or len(basis) != 1:
+    if not old_rate or not new_rate or len(basis) != 1:
         return None
-    promised = removed * new_rate / old_rate
+    promised = round9(removed * new_rate / old_rate)
     fraction = promised - basis[0].qty
     return fraction if fraction and (fraction > 0) is (promised > 0) else None
+
+
+def _in_lieu(removal: Leg, removed: Decimal, basis: list[Leg], cash: Decimal) -> Decimal | None:
+    """The fraction a split paid in cash: the rates' promise minus what was delivered."""
+    return _promised_fraction(removal, removed, basis) if cash else None
 
 
 def _attach(

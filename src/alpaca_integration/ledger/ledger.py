@@ -196,15 +196,13 @@ class Ledger:
                     in_order = False
                 previous = key
                 keys.append(key)
+            last = self._last_key
+            if keys and last is not None and (not in_order or keys[0] < last):
+                self._refuse_stale(sequenced, keys, last)
             if not in_order:
                 order = sorted(range(len(keys)), key=keys.__getitem__)
-                if self._last_key is not None and keys[order[0]] < self._last_key:
-                    raise LedgerOrderError(
-                        f"ledger {self.account}: an event at {keys[order[0]][0]} is older than "
-                        f"one applied at {self._last_key[0]}; rebuild the ledger from the store"
-                    )
                 sequenced = [sequenced[index] for index in order]
-                keys = [keys[order[-1]]]
+                keys = [max(keys[order[-1]], last or keys[order[-1]])]
         except LedgerError:
             seen_fills.difference_update(claimed)
             seen_activities.difference_update(claimed)
@@ -233,6 +231,24 @@ class Ledger:
             applied=applied,
             duplicates=duplicates,
         )
+
+    def _refuse_stale(
+        self,
+        sequenced: list[Fill | tuple[Activity, Role]],
+        keys: list[tuple[object, ...]],
+        last: tuple[object, ...],
+    ) -> None:
+        """Raise if an event is older than the last applied. A leg of a grouped action at the same
+        instant is not: its group waits for every leg, so their order does not matter."""
+        for item, key in zip(sequenced, keys, strict=True):
+            if key >= last:
+                continue
+            if isinstance(item, tuple) and item[1] is Role.REORG_LEG and key[:2] == last[:2]:
+                continue
+            raise LedgerOrderError(
+                f"ledger {self.account}: an event at {key[0]} is older than one applied at "
+                f"{last[0]}; rebuild the ledger from the store"
+            )
 
     def _emit(self, batch: list[Match], updated: dict[int, Match]) -> tuple[tuple[int, Match], ...]:
         """Number the batch's matches after the ones before, fold in fee updates, keep totals."""
@@ -415,7 +431,7 @@ class Ledger:
         return tuple(self._income)
 
     def open_lots(self, symbol: str | None = None) -> list[Lot]:
-        """Open lots by symbol, sleeve, then the order a close would consume them."""
+        """Open lots by symbol, sleeve, then opening time."""
         keys = sorted(self._books.by_key, key=lambda key: (key[1], key[0]))
         return [
             lot
