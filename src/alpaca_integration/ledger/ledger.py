@@ -428,7 +428,8 @@ class Ledger:
         return tuple(self._matches)
 
     def income(self) -> tuple[Income, ...]:
-        return tuple(self._income)
+        """Income and charges by time (the same order however the events were batched)."""
+        return tuple(sorted(self._income, key=lambda i: (i.at, i.activity_id, i.sleeve)))
 
     def open_lots(self, symbol: str | None = None) -> list[Lot]:
         """Open lots by symbol, sleeve, then opening time."""
