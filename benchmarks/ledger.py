@@ -8,7 +8,10 @@ tag. Fills are generated in chunks of ``--chunk`` and applied chunk by chunk, so
 ledger, not the input; only ``Ledger.apply`` is timed.
 
 * ours: ``Ledger.apply`` (FIFO) over all fills, in a fresh child process per run so that the peak
-  RSS (``resource.getrusage``) is the ledger's own, not pandas'.
+  RSS (``resource.getrusage``) is the ledger's own, not pandas'. The ledger runs as the sync path
+  will: it keeps its state (open lots, ids seen) and hands each batch's matches to the caller
+  (``keep_matches=False``), which sums them per symbol the way a store would write them; one
+  more run keeps every match in the ledger as well, and prints its time and RSS.
 * baseline: ``pyfolio.round_trips.extract_round_trips`` on the transactions frame it expects
   (DatetimeIndex; ``amount`` signed whole shares, ``price``, ``symbol``) for the first N fills, N
   calibrated so that a run takes about ``--baseline-seconds``.
@@ -97,18 +100,27 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_ledger(count: int, symbols: int, seed: int, chunk: int) -> dict[str, Any]:
-    """Build the ledger; the timed part is only ``Ledger.apply``."""
-    ledger = Ledger("bench")
-    seconds = 0.0
+def run_ledger(count: int, symbols: int, seed: int, chunk: int, keep: bool) -> dict[str, Any]:
+    """Build the ledger; the timed part is only ``Ledger.apply``. With ``keep`` False (how the
+    sync path runs it) each batch's matches are handed to the caller, which here only sums them
+    per symbol as a store would write them; with ``keep`` the ledger holds every match."""
+    ledger = Ledger("bench", keep_matches=keep)
+    seconds = cpu = 0.0
+    realized: dict[str, Decimal] = {}
     for batch in synthetic_fills(count, symbols, seed, chunk):
-        started = time.perf_counter()
-        ledger.apply(batch)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        changes = ledger.apply(batch)
         seconds += time.perf_counter() - started
+        cpu += time.process_time() - started_cpu
+        for match in changes.matches:
+            realized[match.symbol] = realized.get(match.symbol, Decimal(0)) + match.gross
     totals = ledger.totals()
+    assert sum(realized.values(), Decimal(0)) == totals.realized_gross
     return {
         "fills": count,
+        "keep_matches": keep,
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "peak_rss_mb": _peak_rss_mb(),
         "matches": totals.matches,
         "open_lots": totals.open_lots,
@@ -150,19 +162,13 @@ def run_pyfolio(fills: list[Fill]) -> tuple[float, dict[str, float]]:
 
 
 def _child(args: argparse.Namespace) -> None:
-    print(json.dumps(run_ledger(args.fills, args.symbols, args.seed, args.chunk)))
+    print(json.dumps(run_ledger(args.fills, args.symbols, args.seed, args.chunk, args.keep)))
 
 
-def _spawn(args: argparse.Namespace) -> dict[str, Any]:
+def _spawn(args: argparse.Namespace, keep: bool = False) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", "--fills", str(args.fills)]
-    command += [
-        "--symbols",
-        str(args.symbols),
-        "--seed",
-        str(args.seed),
-        "--chunk",
-        str(args.chunk),
-    ]
+    command += ["--symbols", str(args.symbols), "--seed", str(args.seed)]
+    command += ["--chunk", str(args.chunk), *(["--keep"] if keep else [])]
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -183,6 +189,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline-seconds", type=float, default=60.0)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
@@ -190,12 +197,17 @@ def main() -> None:
 
     ours = [_spawn(args) for _ in range(args.runs)]
     per_fill_ours = [run["seconds"] / run["fills"] * 1e6 for run in ours]
-    print(
-        f"ledger: {args.fills:,} fills over {args.symbols} symbols, {ours[0]['matches']:,} matches"
-    )
+    print(f"ledger: {args.fills:,} fills, {args.symbols} symbols, {ours[0]['matches']:,} matches")
+    print("  matches handed out per batch (keep_matches=False, as the sync path runs it):")
     print(f"  time      {_spread([run['seconds'] for run in ours], 's')}")
+    print(f"  CPU time  {_spread([run['cpu_seconds'] for run in ours], 's')}")
     print(f"  peak RSS  {_spread([run['peak_rss_mb'] for run in ours], 'MB', 0)}")
     print(f"  per fill  {_spread(per_fill_ours, 'us')}")
+    kept = _spawn(args, keep=True)
+    print(
+        f"  every match also kept in the ledger (keep_matches=True, one run): "
+        f"{kept['seconds']:.2f} s, peak RSS {kept['peak_rss_mb']:.0f} MB"
+    )
 
     # Calibrate N so that pyfolio takes about --baseline-seconds, then run it --runs times.
     probe = next(synthetic_fills(4_000, args.symbols, args.seed, 4_000))

@@ -241,7 +241,7 @@ class Book:
         cost (zero gross). ``open_rest=False`` never opens a lot. Returns the cost closed.
         """
         held = self.qty
-        if not held or (held > 0) is (qty > 0):
+        if not held or (held > _ZERO) is (qty > _ZERO):
             if open_rest:
                 self._open(qty, price, fee, value, fill_id, order_id, at)
             return _ZERO
@@ -262,7 +262,7 @@ class Book:
         while pool and todo:
             lot = lots[0] if fifo else lots[-1] if lifo else heap[0][2]
             lot_qty = lot.qty
-            if (lot_qty <= todo) if lot_qty > 0 else (lot_qty >= todo):
+            if (lot_qty <= todo) if lot_qty > _ZERO else (lot_qty >= todo):
                 closed = lot_qty
                 cost = lot.cost
                 open_fee = lot.fee

@@ -165,7 +165,7 @@ class Ledger:
                     if fill_id in seen_fills:
                         duplicates += 1
                         continue
-                    if event.qty <= 0:
+                    if event.qty <= _ZERO:
                         raise LedgerError(f"fill {fill_id}: quantity {event.qty} is not positive")
                     seen_fills.add(fill_id)
                     claimed.append(fill_id)
