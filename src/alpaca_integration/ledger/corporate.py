@@ -147,6 +147,8 @@ def resolve_group(desk: Desk, legs: list[Leg], sign: int) -> None:
     """Apply a complete grouped action (see the module docstring for the rules)."""
     removals, additions, cash = _split_legs(legs, sign)
     removal = removals[0]
+    if removal.activity_type == "OPCA":
+        cash = _ZERO  # the legs' net_amounts value the contracts; no cash moves
     old_symbol = _removal_symbol(removal)
     if old_symbol is None:
         return

@@ -300,3 +300,68 @@ def test_date_only_actions_apply_before_that_days_fills() -> None:
         ]
     )
     assert [(m.qty, m.gross) for m in ledger.matches()] == [(D(20), D(100))]
+
+
+def test_a_unit_split_gives_the_warrants_zero_cost() -> None:
+    """8 units CCCXU costing 210.48 become 8 INFQ (all the cost) and 2 INFQ.WS warrants (price
+    0, zero cost), as in Alpaca's USPLIT example, with symbols only in details."""
+    ledger = Ledger()
+    ledger.apply([fill("b", "buy", 8, "26.31", symbol="CCCXU", when=at(1))])
+    details = {
+        "details": {
+            "group_id": "g-unit",
+            "old_symbol": "CCCXU",
+            "new_symbol": "INFQ",
+            "alternate_symbol": "INFQ.WS",
+            "alternate_qty": "2",
+        }
+    }
+    ledger.apply(
+        [
+            activity(
+                "u1", "SPLIT", day=DAY1, qty=-8, price="26.31", subtype="USPLIT", payload=details
+            ),
+            activity(
+                "u2", "SPLIT", day=DAY1, qty=8, price="26.31", subtype="USPLIT", payload=details
+            ),
+            activity("u3", "SPLIT", day=DAY1, qty=2, price=0, subtype="USPLIT", payload=details),
+        ]
+    )
+    assert _lots(ledger) == [("INFQ", "b", D(8), D("210.48")), ("INFQ.WS", "b", D(2), D(0))]
+
+
+def test_an_option_contract_adjustment_moves_the_contracts() -> None:
+    """OPCA NC.SNC: 1 SATS call costing 2910 becomes 1 ECHO call with the same cost; the legs'
+    net_amounts (+2910/-2910) value the contracts and move no cash."""
+    old, new = "SATS271217C00120000", "ECHO271217C00120000"
+    ledger = Ledger()
+    ledger.apply([fill("b", "buy", 1, "29.10", symbol=old, when=at(1))])
+    details = {
+        "details": {"group_id": "g-opca", "old_contract_symbol": old, "new_contract_symbol": new}
+    }
+    ledger.apply(
+        [
+            activity(
+                "o1",
+                "OPCA",
+                day=DAY1,
+                qty=-1,
+                price="29.1",
+                net_amount=2910,
+                subtype="NC.SNC",
+                payload=details,
+            ),
+            activity(
+                "o2",
+                "OPCA",
+                day=DAY1,
+                qty=1,
+                price="29.1",
+                net_amount=-2910,
+                subtype="NC.SNC",
+                payload=details,
+            ),
+        ]
+    )
+    assert _lots(ledger) == [(new, "b", D(1), D(2910))]
+    assert ledger.matches() == ()
