@@ -15,12 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections import deque
+from collections.abc import Sequence
 from decimal import Decimal
 
 from alpaca_integration.ledger.records import Lot, Match, MatchingMethod, MatchKind, unit_price
 from alpaca_integration.ledger.symbols import is_crypto_symbol
 
-__all__ = ["Book", "Books", "OpenLot", "apportion", "round9"]
+__all__ = ["Book", "Books", "OpenLot", "apportion", "round9", "shares"]
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -45,6 +46,18 @@ def apportion(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
     if part == whole:
         return total
     return round9(total * part / whole)
+
+
+def shares(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
+    """``total`` shared by ``weights`` (``apportion`` each; the last takes the exact rest)."""
+    whole = sum(weights, _ZERO)
+    out: list[Decimal] = []
+    left = total
+    for index, weight in enumerate(weights):
+        share = left if index == len(weights) - 1 else apportion(total, weight, whole)
+        left -= share
+        out.append(share)
+    return out
 
 
 class OpenLot:

@@ -25,7 +25,7 @@ import dataclasses
 from collections.abc import Callable
 from decimal import Decimal
 
-from alpaca_integration.ledger.book import Books, OpenLot, apportion, round9
+from alpaca_integration.ledger.book import Book, Books, OpenLot, apportion, round9, shares
 from alpaca_integration.ledger.events import Leg, detail, detail_decimal
 from alpaca_integration.ledger.records import Match, MatchKind, unit_price
 from alpaca_integration.ledger.symbols import parse_occ_symbol
@@ -61,6 +61,17 @@ class Desk:
         book.put(lot)
         book.restore_order()
         self.touched.add((sleeve, symbol))
+
+    def put_unbought(self, symbol: str, leg: Leg, qty: Decimal | None = None) -> None:
+        """Shares an action delivers with nothing of ours behind them: a zero-cost lot."""
+        lot = OpenLot(
+            leg.qty if qty is None else qty, _ZERO, _ZERO, None, leg.activity_id, None, leg.at
+        )
+        self.put(self.default_sleeve, symbol, lot)
+
+    def lots_of(self, symbol: str) -> list[tuple[Book, OpenLot]]:
+        """Every open lot of ``symbol`` with its book, sleeve by sleeve."""
+        return [(book, lot) for book in self.books.holding(symbol) for lot in book.open_lots()]
 
     def touch_symbol(self, symbol: str) -> None:
         for sleeve in self.books.by_symbol.get(symbol, {}):
@@ -228,16 +239,12 @@ def _attach(
     carries_basis: bool,
 ) -> None:
     if not detached:
-        lot = OpenLot(total, _ZERO, _ZERO, None, leg.activity_id, None, leg.at)
-        desk.put(desk.default_sleeve, symbol, lot)
+        desk.put_unbought(symbol, leg, total)
         return
-    held = sum((lot.qty for _, lot in detached), _ZERO)
     index = next((i for i, other in enumerate(basis) if other is leg), -1)
     last_basis = index == len(basis) - 1
-    left = total
-    for position, (sleeve, lot) in enumerate(detached):
-        qty = left if position == len(detached) - 1 else apportion(total, lot.qty, held)
-        left -= qty
+    quantities = shares(total, [lot.qty for _, lot in detached])
+    for (sleeve, lot), qty in zip(detached, quantities, strict=True):
         if not carries_basis:
             desk.put(
                 sleeve, symbol, OpenLot(qty, _ZERO, _ZERO, None, lot.fill_id, None, lot.opened_at)
@@ -258,12 +265,8 @@ def _attach(
 
 def _return_capital(desk: Desk, symbol: str, cash: Decimal, leg: Leg) -> None:
     """Lower the new lots' cost by their share of ``cash``; realize what exceeds it."""
-    lots = [(book, lot) for book in desk.books.holding(symbol) for lot in book.open_lots()]
-    held = sum((lot.qty for _, lot in lots), _ZERO)
-    left = cash
-    for position, (book, lot) in enumerate(lots):
-        share = left if position == len(lots) - 1 else apportion(cash, lot.qty, held)
-        left -= share
+    lots = desk.lots_of(symbol)
+    for (book, lot), share in zip(lots, shares(cash, [lot.qty for _, lot in lots]), strict=True):
         reduce = min(share, lot.cost) if lot.cost > 0 else _ZERO
         lot.cost -= reduce
         lot.price = None
@@ -300,17 +303,9 @@ def spin_off(desk: Desk, leg: Leg) -> None:
     source = detail(leg.details, "source_symbol")
     if symbol is None or not leg.qty:
         return
-    parents = (
-        [(book, lot) for book in desk.books.holding(source) for lot in book.open_lots()]
-        if source
-        else []
-    )
+    parents = desk.lots_of(source) if source else []
     if not parents:
-        desk.put(
-            desk.default_sleeve,
-            symbol,
-            OpenLot(leg.qty, _ZERO, _ZERO, None, leg.activity_id, None, leg.at),
-        )
+        desk.put_unbought(symbol, leg)
         return
     new_price = detail_decimal(leg.details, "new_price")
     source_price = detail_decimal(leg.details, "source_price")
@@ -319,11 +314,8 @@ def spin_off(desk: Desk, leg: Leg) -> None:
     if new_price and source_price and source_qty:
         spun = leg.qty * new_price * desk.multiplier(symbol)
         parent = source_qty * source_price * desk.multiplier(source or "")
-    held = sum((lot.qty for _, lot in parents), _ZERO)
-    left = leg.qty
-    for position, (book, lot) in enumerate(parents):
-        qty = left if position == len(parents) - 1 else apportion(leg.qty, lot.qty, held)
-        left -= qty
+    quantities = shares(leg.qty, [lot.qty for _, lot in parents])
+    for (book, lot), qty in zip(parents, quantities, strict=True):
         moved = apportion(lot.cost, spun, spun + parent) if spun else _ZERO
         if moved:
             lot.cost -= moved
@@ -339,19 +331,11 @@ def stock_dividend(desk: Desk, leg: Leg) -> None:
     symbol = leg.symbol or detail(leg.details, "symbol")
     if symbol is None:
         return
-    lots = [(book, lot) for book in desk.books.holding(symbol) for lot in book.open_lots()]
+    lots = desk.lots_of(symbol)
     if not lots:
-        desk.put(
-            desk.default_sleeve,
-            symbol,
-            OpenLot(leg.qty, _ZERO, _ZERO, None, leg.activity_id, None, leg.at),
-        )
+        desk.put_unbought(symbol, leg)
         return
-    held = sum((lot.qty for _, lot in lots), _ZERO)
-    left = leg.qty
-    for position, (book, lot) in enumerate(lots):
-        extra = left if position == len(lots) - 1 else apportion(leg.qty, lot.qty, held)
-        left -= extra
+    for (book, lot), extra in zip(lots, shares(leg.qty, [lot.qty for _, lot in lots]), strict=True):
         lot.qty += extra
         lot.price = None
         book.qty += extra
@@ -409,14 +393,9 @@ def option_trade(desk: Desk, leg: Leg, carry: Carry | None) -> None:
     if carry is None or not carry.contracts:
         carry = Carry({desk.default_sleeve: Decimal(1)}, {desk.default_sleeve: _ZERO})
     sleeves = sorted(carry.contracts)
-    total = sum(carry.contracts.values(), _ZERO)
-    qty_left, value_left = leg.qty, cash_value
-    for position, sleeve in enumerate(sleeves):
-        last = position == len(sleeves) - 1
-        qty = qty_left if last else apportion(leg.qty, carry.contracts[sleeve], total)
-        share = value_left if last else apportion(cash_value, qty, leg.qty)
-        qty_left -= qty
-        value_left -= share
+    quantities = shares(leg.qty, [carry.contracts[sleeve] for sleeve in sleeves])
+    values = shares(cash_value, quantities)
+    for sleeve, qty, share in zip(sleeves, quantities, values, strict=True):
         value = share + carry.cost[sleeve]
         price = unit_price(value, qty, multiplier)
         book = desk.books.book(sleeve, leg.symbol, multiplier)

@@ -27,7 +27,7 @@ from decimal import Decimal
 
 import msgspec
 
-from alpaca_integration.ledger.book import Book, OpenLot, apportion
+from alpaca_integration.ledger.book import Book, OpenLot, shares
 from alpaca_integration.ledger.corporate import Desk
 from alpaca_integration.ledger.events import NEW_YORK, Leg
 from alpaca_integration.ledger.records import Match, MatchKind, unit_price
@@ -100,11 +100,9 @@ class CryptoFees:
         weight = sum((part for _, _, part in targets), _ZERO)
         if not amount or not weight:
             return amount, _ZERO
-        left = amount
         earlier = _ZERO
-        for position, (index, lot, part) in enumerate(targets):
-            share = left if position == len(targets) - 1 else apportion(amount, part, weight)
-            left -= share
+        portions = shares(amount, [part for _, _, part in targets])
+        for (index, lot, _), share in zip(targets, portions, strict=True):
             if index is not None:
                 match = msgspec.structs.replace(
                     self.matches[index], close_fee=self.matches[index].close_fee + share

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from alpaca_integration.errors import AlpacaIntegrationError
-from alpaca_integration.ledger.book import Book, Books, apportion
+from alpaca_integration.ledger.book import Book, Books, shares
 from alpaca_integration.ledger.corporate import (
     Carry,
     Desk,
@@ -373,15 +373,8 @@ class Ledger:
                 activity, leg, self.sleeves.default_sleeve, IncomeKind.DIVIDEND, leg.net_amount
             )
             return
-        held = sum((abs(book.qty) for book in holders), _ZERO)
-        left = leg.net_amount
-        for position, book in enumerate(holders):
-            share = (
-                left
-                if position == len(holders) - 1
-                else apportion(leg.net_amount, abs(book.qty), held)
-            )
-            left -= share
+        portions = shares(leg.net_amount, [abs(book.qty) for book in holders])
+        for book, share in zip(holders, portions, strict=True):
             self._add_income(activity, leg, book.sleeve, IncomeKind.DIVIDEND, share)
 
     def _book_cash_item(self, activity: Activity, role: Role) -> None:

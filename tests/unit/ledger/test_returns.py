@@ -24,6 +24,7 @@ from alpaca_integration.ledger.returns import (
     traded_notional,
 )
 from alpaca_integration.models import AccountSnapshot, PortfolioHistory
+from support.storage_builders import make_snapshot
 
 D = Decimal
 MON = dt.date(2026, 3, 2)
@@ -47,38 +48,7 @@ DEPOSIT = [CashFlow(day=_day(2), amount=D(10000), activity_id="csd", activity_ty
 
 
 def _snapshot(observed_at: dt.datetime, equity: str) -> AccountSnapshot:
-    zero = D(0)
-    return AccountSnapshot(
-        account_id="acc",
-        account_number="PA1",
-        status="ACTIVE",
-        currency="USD",
-        cash=zero,
-        equity=D(equity),
-        last_equity=zero,
-        buying_power=zero,
-        regt_buying_power=zero,
-        daytrading_buying_power=zero,
-        non_marginable_buying_power=zero,
-        long_market_value=zero,
-        short_market_value=zero,
-        portfolio_value=D(equity),
-        initial_margin=zero,
-        maintenance_margin=zero,
-        last_maintenance_margin=zero,
-        multiplier=D(1),
-        sma=zero,
-        daytrade_count=0,
-        accrued_fees=zero,
-        pattern_day_trader=False,
-        trading_blocked=False,
-        transfers_blocked=False,
-        account_blocked=False,
-        shorting_enabled=True,
-        trade_suspended_by_user=False,
-        created_at=None,
-        observed_at=observed_at,
-    )
+    return make_snapshot(equity=D(equity), observed_at=observed_at)
 
 
 def test_equity_per_day_takes_the_last_snapshot_and_fills_gaps_from_history() -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import msgspec
 import pytest
-from ledger_builders import DAY0, T0, activity, at, fill
+from ledger_builders import DAY0, activity, at, fill
 
 from alpaca_integration.ledger import (
     DEFAULT_SLEEVE,
@@ -17,15 +16,9 @@ from alpaca_integration.ledger import (
     strategy_from_client_order_id,
     strategy_prefix,
 )
-from alpaca_integration.models import (
-    AssetClass,
-    Order,
-    OrderClass,
-    OrderStatus,
-    TimeInForce,
-    new_client_order_id,
-)
+from alpaca_integration.models import new_client_order_id
 from alpaca_integration.reconcile import is_integration_order
+from support.storage_builders import make_order
 
 D = Decimal
 DAY1 = DAY0 + dt.timedelta(days=1)
@@ -88,48 +81,11 @@ def test_each_strategy_gets_its_own_lots_and_pnl() -> None:
     assert ledger.positions() == {"AAPL": D(5)}
 
 
-def _order(order_id: str, client_order_id: str, **links: str) -> Order:
-    return Order(
-        id=order_id,
-        client_order_id=client_order_id,
-        symbol="AAPL",
-        asset_id=None,
-        asset_class=AssetClass.US_EQUITY,
-        side=None,
-        type=None,
-        time_in_force=TimeInForce.DAY,
-        order_class=OrderClass.SIMPLE,
-        status=OrderStatus.FILLED,
-        qty=D(1),
-        notional=None,
-        filled_qty=D(1),
-        filled_avg_price=None,
-        limit_price=None,
-        stop_price=None,
-        trail_price=None,
-        trail_percent=None,
-        hwm=None,
-        extended_hours=False,
-        created_at=T0,
-        updated_at=None,
-        submitted_at=None,
-        filled_at=None,
-        expired_at=None,
-        canceled_at=None,
-        failed_at=None,
-        replaced_at=None,
-        replaced_by=None,
-        replaces=links.get("replaces"),
-        parent_id=links.get("parent_id"),
-    )
-
-
 def test_replacements_and_legs_inherit_the_strategy_of_their_order() -> None:
     """A replacement with a plain id and a bracket leg book to the original order's sleeve."""
-    entry = _order("o1", "ai-breakout-1")
-    leg = _order("o1-tp", "venue-generated", parent_id="o1")
-    entry = msgspec.structs.replace(entry, legs=(leg,))
-    replacement = _order("o2", "ai-0123abcd", replaces="o1")
+    leg = make_order(id="o1-tp", client_order_id="venue-generated", parent_id="o1")
+    entry = make_order(id="o1", client_order_id="ai-breakout-1", legs=(leg,))
+    replacement = make_order(id="o2", client_order_id="ai-0123abcd", replaces="o1")
     ledger = Ledger.rebuild(
         [
             entry,
