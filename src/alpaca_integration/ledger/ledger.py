@@ -180,13 +180,13 @@ class Ledger:
                     if (event.status or "").lower() == "canceled":
                         continue  # reversed by the venue: books nothing
                     role = role_of(event)
-                    if not role.sequenced:
-                        later.append((event, role))
-                        continue
                     try:
                         key = activity_key(event, role)
                     except ValueError as exc:
                         raise LedgerError(str(exc)) from exc
+                    if not role.sequenced:
+                        later.append((event, role))
+                        continue
                     sequenced.append((event, role))
                 else:
                     if isinstance(event, Order):

@@ -13,6 +13,7 @@ from alpaca_integration.ledger import (
     LedgerOrderError,
     MatchingMethod,
 )
+from alpaca_integration.models import Activity
 
 D = Decimal
 
@@ -183,3 +184,12 @@ def test_a_fill_without_quantity_is_refused() -> None:
     """A zero-quantity fill is an input error, not a silent no-op."""
     with pytest.raises(LedgerError):
         Ledger().apply([fill("z", "buy", 0, 10)])
+
+
+def test_an_activity_without_any_time_is_refused_whole() -> None:
+    """An activity with neither a time nor a date cannot be placed: the batch is refused."""
+    undated = Activity(id="x", activity_type="INT", date=None, net_amount=D(1))
+    ledger = Ledger()
+    with pytest.raises(LedgerError):
+        ledger.apply([LADDER[0], undated])
+    assert ledger.open_lots() == []
