@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal
 
+import msgspec
+
 from alpaca_integration.ledger.records import Lot, Match, MatchingMethod, MatchKind, unit_price
 from alpaca_integration.ledger.symbols import is_crypto_symbol
 
@@ -60,30 +62,19 @@ def shares(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     return out
 
 
-class OpenLot:
+class OpenLot(msgspec.Struct, gc=False):
     """A lot while it is open (mutable; ``Lot`` is its frozen public copy). ``price`` is the unit
-    price while ``cost == price * qty * multiplier`` holds, None once the lot was adjusted."""
+    price while ``cost == price * qty * multiplier`` holds, None once the lot was adjusted.
+    (A msgspec Struct: built in C, it is the cheapest mutable record per opening fill.)"""
 
-    __slots__ = ("cost", "fee", "fill_id", "opened_at", "order_id", "price", "qty", "seq")
-
-    def __init__(
-        self,
-        qty: Decimal,
-        cost: Decimal,
-        fee: Decimal,
-        price: Decimal | None,
-        fill_id: str,
-        order_id: str | None,
-        opened_at: dt.datetime,
-    ) -> None:
-        self.qty = qty
-        self.cost = cost
-        self.fee = fee
-        self.price = price
-        self.fill_id = fill_id
-        self.order_id = order_id
-        self.opened_at = opened_at
-        self.seq = 0
+    qty: Decimal
+    cost: Decimal
+    fee: Decimal
+    price: Decimal | None
+    fill_id: str
+    order_id: str | None
+    opened_at: dt.datetime
+    seq: int = 0
 
     def split(self, qty: Decimal) -> OpenLot:
         """Take ``qty`` (same sign, smaller) out of this lot into a new one with its share of the
@@ -255,7 +246,13 @@ class Book:
         """
         held = self.qty
         if not held or (held > _ZERO) is (qty > _ZERO):
-            if open_rest:
+            if not open_rest:
+                return _ZERO
+            if value is None and not self.hifo:  # the common case, inline
+                cost = price * qty if self.unit else price * qty * self.multiplier
+                self.lots.append(OpenLot(qty, cost, fee, price, fill_id, order_id, at))
+                self.qty = held + qty
+            else:
                 self._open(qty, price, fee, value, fill_id, order_id, at)
             return _ZERO
         method = self.method

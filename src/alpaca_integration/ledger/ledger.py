@@ -16,6 +16,7 @@ Pure: no I/O, no clock; ``Decimal`` arithmetic runs in a 60-digit context, and t
 from __future__ import annotations
 
 import decimal
+import operator
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
@@ -69,6 +70,9 @@ _ZERO = Decimal(0)
 _BUY = OrderSide.BUY
 _CONTEXT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
 _SHARED_VALUES = 1 << 16
+_GROSS = operator.attrgetter("gross")
+_OPEN_FEE = operator.attrgetter("open_fee")
+_CLOSE_FEE = operator.attrgetter("close_fee")
 _RANK_FILL = fill_key_rank()
 _CHARGE_KINDS = {"FEE": IncomeKind.FEE, "DIVFEE": IncomeKind.FEE, "PTC": IncomeKind.FEE}
 
@@ -261,12 +265,8 @@ class Ledger:
                 earlier.append((index, match))
                 if self.keep_matches:
                     self._matches[index] = match
-        gross, fees = self._realized_gross, self._match_fees
-        for match in batch:
-            gross += match.gross
-            if match.open_fee or match.close_fee:
-                fees += match.open_fee + match.close_fee
-        self._realized_gross, self._match_fees = gross, fees
+        self._realized_gross += sum(map(_GROSS, batch), _ZERO)
+        self._match_fees += sum(map(_OPEN_FEE, batch), _ZERO) + sum(map(_CLOSE_FEE, batch), _ZERO)
         self._match_count += len(batch)
         if self.keep_matches:
             self._matches.extend(batch)
