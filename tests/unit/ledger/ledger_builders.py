@@ -10,6 +10,8 @@ import msgspec
 
 from alpaca_integration.models import Activity, DataSource, Fill, FillType, OrderSide
 
+__all__ = ["DAY0", "T0", "activity", "at", "fill", "legs"]
+
 # Monday 2 March 2026, 10:00 in New York.
 T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 DAY0 = dt.date(2026, 3, 2)

@@ -19,9 +19,10 @@ def _lots(ledger: Ledger) -> list[tuple[str, str, Decimal, Decimal]]:
 
 
 def test_a_two_for_one_split_between_buys_and_sells() -> None:
-    """Buy 10 @ 100 and 10 @ 110; 2:1 split (-20, +40); sell 25 @ 60. FIFO: the first lot is now
-    20 shares costing 1000 -> 20 x 60 - 1000 = 200; 5 of the second (20 costing 1100) -> 300 - 275
-    = 25. Left: 15 shares costing 825, still opened at the original time."""
+    """A 2:1 split between buys and a sell doubles the lots' quantity and keeps their cost."""
+    # Buy 10 @ 100 and 10 @ 110; 2:1 split (-20, +40); sell 25 @ 60. FIFO: the first lot is now 20
+    # shares costing 1000 -> 20 x 60 - 1000 = 200; 5 of the second (20 costing 1100) -> 300 - 275 =
+    # 25. Left: 15 shares costing 825, still opened at the original time.
     ledger = Ledger()
     ledger.apply([fill("b1", "buy", 10, 100, when=at(1)), fill("b2", "buy", 10, 110, when=at(2))])
     ledger.apply(legs("SPLIT", DAY1, ("AAPL", -20, 105), ("AAPL", 40, "52.5"), subtype="FSPLIT"))
@@ -37,8 +38,9 @@ def test_a_two_for_one_split_between_buys_and_sells() -> None:
 
 
 def test_a_one_for_ten_reverse_split_keeps_fractions_and_cost() -> None:
-    """Buy 100 @ 2, 50 @ 3 and 7 @ 3; 1:10 (-157, +15.7): lots of 10 (cost 200), 5 (150) and
-    0.7 (21). Sell 12 @ 25: 10 -> 250 - 200 = 50; 2 of 5 -> 50 - 150 x 2/5 = -10."""
+    """A 1:10 reverse split keeps fractional lots and every lot's exact cost."""
+    # Buy 100 @ 2, 50 @ 3 and 7 @ 3; 1:10 (-157, +15.7): lots of 10 (cost 200), 5 (150) and 0.7
+    # (21). Sell 12 @ 25: 10 -> 250 - 200 = 50; 2 of 5 -> 50 - 150 x 2/5 = -10.
     ledger = Ledger()
     ledger.apply(
         [
@@ -59,8 +61,9 @@ def test_a_one_for_ten_reverse_split_keeps_fractions_and_cost() -> None:
 
 
 def test_a_split_of_a_short_position() -> None:
-    """Short 10 @ 50; 2:1 (+10 removes the short, -20 adds it back): a lot of -20 worth -500.
-    Covering 20 @ 20 realizes (25 - 20) x 20 = 100."""
+    """A split of a short position scales the negative lot and its proceeds."""
+    # Short 10 @ 50; 2:1 (+10 removes the short, -20 adds it back): a lot of -20 worth -500.
+    # Covering 20 @ 20 realizes (25 - 20) x 20 = 100.
     ledger = Ledger()
     ledger.apply([fill("short", "sell", 10, 50, when=at(1))])
     ledger.apply(legs("SPLIT", DAY1, ("AAPL", 10, 48), ("AAPL", -20, 24)))
@@ -70,8 +73,9 @@ def test_a_split_of_a_short_position() -> None:
 
 
 def test_cash_in_lieu_closes_the_fraction_that_was_not_delivered() -> None:
-    """155 shares costing 155, 1:10 with rates 10 -> 1 promise 15.5; Alpaca delivers 15 and pays
-    12.00: the 0.5 share costs 155 x 0.5 / 15.5 = 5, so the cash realizes 7; 15 shares cost 150."""
+    """Cash in lieu closes the fraction the split's rates promised but Alpaca did not deliver."""
+    # 155 shares costing 155, 1:10 with rates 10 -> 1 promise 15.5; Alpaca delivers 15 and pays
+    # 12.00: the 0.5 share costs 155 x 0.5 / 15.5 = 5, so the cash realizes 7; 15 shares cost 150.
     ledger = Ledger()
     ledger.apply([fill("b", "buy", 155, 1, when=at(1))])
     group = {"group_id": "g-rsplit", "old_rate": "10", "new_rate": "1"}
@@ -108,8 +112,9 @@ def test_cash_in_lieu_closes_the_fraction_that_was_not_delivered() -> None:
 
 
 def test_the_event_stream_shape_with_symbols_in_details() -> None:
-    """Alpaca's own FSPLIT example (SF, 1 -> 1.5): 0.54796447 shares become 0.821946705, the
-    cost 0.54796447 x 62.32 unchanged."""
+    """Legs whose symbol and rates sit in details (the event stream shape) apply like REST ones."""
+    # Alpaca's own FSPLIT example (SF, 1 -> 1.5): 0.54796447 shares become 0.821946705, the cost
+    # 0.54796447 x 62.32 unchanged.
     ledger = Ledger()
     ledger.apply([fill("b", "buy", "0.54796447", "62.32", symbol="SF", when=at(1))])
     details = {"details": {"group_id": "g-sf", "symbol": "SF", "old_rate": "1", "new_rate": "1.5"}}
@@ -139,8 +144,9 @@ def test_the_event_stream_shape_with_symbols_in_details() -> None:
 
 
 def test_a_name_change_moves_the_lots_to_the_new_symbol() -> None:
-    """FB 10 @ 100 becomes META 10 (legs in either order); selling META @ 120 realizes 200 on
-    the FB fill, with the holding period from the original purchase."""
+    """A name change moves the lots to the new symbol, legs in either order."""
+    # FB 10 @ 100 becomes META 10 (legs in either order); selling META @ 120 realizes 200 on the FB
+    # fill, with the holding period from the original purchase.
     for order in (1, -1):
         ledger = Ledger()
         ledger.apply([fill("b", "buy", 10, 100, symbol="FB", when=at(1))])
@@ -205,8 +211,9 @@ def test_a_stock_merger_carries_the_cost_into_the_acquirer() -> None:
 
 
 def test_stock_and_cash_merger_cash_returns_capital_first() -> None:
-    """400 shares costing 4000 become 400 of NEW plus 8.29 cash: the cash lowers the cost to
-    3991.71 and realizes nothing (it is less than the cost)."""
+    """Cash in a stock-and-cash merger lowers the new lots' cost before it realizes anything."""
+    # 400 shares costing 4000 become 400 of NEW plus 8.29 cash: the cash lowers the cost to 3991.71
+    # and realizes nothing (it is less than the cost).
     ledger = Ledger()
     ledger.apply([fill("b", "buy", 400, 10, symbol="OLD", when=at(1))])
     group = {"group_id": "g-scma"}
@@ -233,8 +240,9 @@ def test_stock_and_cash_merger_cash_returns_capital_first() -> None:
 
 
 def test_a_spin_off_takes_its_share_of_the_parent_cost_from_the_prices() -> None:
-    """10 PARENT costing 1000; 2 CHILD spun off. Values 2 x 50 = 100 and 10 x 90 = 900, so 100 of
-    the cost moves to the child, which keeps the parent lot's opening time."""
+    """A spin-off's lots take the share of the parent's cost that the activity's prices give."""
+    # 10 PARENT costing 1000; 2 CHILD spun off. Values 2 x 50 = 100 and 10 x 90 = 900, so 100 of the
+    # cost moves to the child, which keeps the parent lot's opening time.
     ledger = Ledger()
     ledger.apply([fill("b", "buy", 10, 100, symbol="PARENT", when=at(1))])
     details = {
@@ -303,8 +311,9 @@ def test_date_only_actions_apply_before_that_days_fills() -> None:
 
 
 def test_a_unit_split_gives_the_warrants_zero_cost() -> None:
-    """8 units CCCXU costing 210.48 become 8 INFQ (all the cost) and 2 INFQ.WS warrants (price
-    0, zero cost), as in Alpaca's USPLIT example, with symbols only in details."""
+    """A unit split moves the cost to the new shares and gives the warrants zero cost."""
+    # 8 units CCCXU costing 210.48 become 8 INFQ (all the cost) and 2 INFQ.WS warrants (price 0,
+    # zero cost), as in Alpaca's USPLIT example, with symbols only in details.
     ledger = Ledger()
     ledger.apply([fill("b", "buy", 8, "26.31", symbol="CCCXU", when=at(1))])
     details = {
@@ -331,8 +340,9 @@ def test_a_unit_split_gives_the_warrants_zero_cost() -> None:
 
 
 def test_an_option_contract_adjustment_moves_the_contracts() -> None:
-    """OPCA NC.SNC: 1 SATS call costing 2910 becomes 1 ECHO call with the same cost; the legs'
-    net_amounts (+2910/-2910) value the contracts and move no cash."""
+    """An option contract adjustment (OPCA) moves the contracts and their cost, no cash."""
+    # OPCA NC.SNC: 1 SATS call costing 2910 becomes 1 ECHO call with the same cost; the legs'
+    # net_amounts (+2910/-2910) value the contracts and move no cash.
     old, new = "SATS271217C00120000", "ECHO271217C00120000"
     ledger = Ledger()
     ledger.apply([fill("b", "buy", 1, "29.10", symbol=old, when=at(1))])

@@ -65,9 +65,10 @@ def test_every_method_gives_the_same_total_at_the_same_price(method: MatchingMet
 
 
 def test_partial_close_splits_the_lot_and_its_fee() -> None:
-    """Buy 100 @ 10 (fee 1.00); sell 30 @ 12 (fee 0.30): gross 30 x 2 = 60, open fee 1.00 x 30/100
-    = 0.30, net 59.40; the lot keeps 70 shares, cost 700, fee 0.70. Selling those 70 @ 11 (fee
-    0.21): gross 70, fees 0.70 + 0.21, net 69.09."""
+    """A partial close splits the lot, its cost and its opening fee by quantity."""
+    # Buy 100 @ 10 (fee 1.00); sell 30 @ 12 (fee 0.30): gross 30 x 2 = 60, open fee 1.00 x 30/100 =
+    # 0.30, net 59.40; the lot keeps 70 shares, cost 700, fee 0.70. Selling those 70 @ 11 (fee
+    # 0.21): gross 70, fees 0.70 + 0.21, net 69.09.
     ledger = Ledger()
     ledger.apply([fill("b", "buy", 100, "10.00", fee="1.00", when=at(1))])
     ledger.apply([fill("s1", "sell", 30, "12.00", fee="0.30", when=at(2))])
@@ -87,8 +88,9 @@ def test_partial_close_splits_the_lot_and_its_fee() -> None:
 
 
 def test_short_cover_and_a_fill_crossing_zero() -> None:
-    """Sell 50 @ 20 opens a short; buy 20 @ 18 covers 20 (gross +40); buy 40 @ 21 (fee 0.40)
-    covers the last 30 (gross -30, fee 0.30) and opens a long of 10 @ 21 carrying fee 0.10."""
+    """A short is covered, and a buy crossing zero closes it and opens a long with the rest."""
+    # Sell 50 @ 20 opens a short; buy 20 @ 18 covers 20 (gross +40); buy 40 @ 21 (fee 0.40) covers
+    # the last 30 (gross -30, fee 0.30) and opens a long of 10 @ 21 carrying fee 0.10.
     ledger = Ledger.rebuild(
         [
             fill("short", "sell", 50, 20, when=at(1)),
@@ -105,8 +107,9 @@ def test_short_cover_and_a_fill_crossing_zero() -> None:
 
 
 def test_fee_shares_are_rounded_and_the_last_takes_the_remainder() -> None:
-    """A 0.01 fee on a sell closing three 1-share lots: 0.003333333, 0.003333333, then the
-    remainder 0.003333334, so the shares add up to the fee exactly."""
+    """Fee shares round to 1e-9 and the last takes the remainder, so they add up exactly."""
+    # A 0.01 fee on a sell closing three 1-share lots: 0.003333333, 0.003333333, then the remainder
+    # 0.003333334, so the shares add up to the fee exactly.
     ledger = Ledger.rebuild(
         [fill(f"b{i}", "buy", 1, 10, when=at(i)) for i in range(3)]
         + [fill("s", "sell", 3, 11, fee="0.01", when=at(5))]

@@ -68,9 +68,10 @@ def test_an_expired_long_option_loses_its_premium_and_a_short_keeps_it() -> None
 
 
 def test_an_exercised_call_carries_its_premium_into_the_shares() -> None:
-    """Long 2 calls @ 3.00 (cost 600) exercised: 200 shares at the strike 150 (net_amount
-    -30000; Alpaca's own example shows a wrong price of 90, the cash is right) cost 30600, i.e.
-    153 a share; the option closes at cost. Selling the shares @ 160: 32000 - 30600 = 1400."""
+    """An exercised call closes at cost and carries its premium into the shares' cost."""
+    # Long 2 calls @ 3.00 (cost 600) exercised: 200 shares at the strike 150 (net_amount -30000;
+    # Alpaca's own example shows a wrong price of 90, the cash is right) cost 30600, i.e. 153 a
+    # share; the option closes at cost. Selling the shares @ 160: 32000 - 30600 = 1400.
     ledger = Ledger()
     ledger.apply([fill("call", "buy", 2, "3.00", symbol=CALL, when=at(1))])
     ledger.apply(
@@ -110,8 +111,9 @@ def test_an_assigned_short_put_lowers_the_cost_of_the_shares() -> None:
 
 
 def test_an_assigned_covered_call_adds_its_premium_to_the_sale() -> None:
-    """100 XYZ @ 40 (cost 4000) and a short call 50 @ 1.50: assignment sells the shares for
-    5000 + 150 premium, a gain of 1150."""
+    """An assigned covered call sells the shares for the strike plus the premium received."""
+    # 100 XYZ @ 40 (cost 4000) and a short call 50 @ 1.50: assignment sells the shares for 5000 +
+    # 150 premium, a gain of 1150.
     call = "XYZ260116C00050000"
     ledger = Ledger()
     ledger.apply(
@@ -133,9 +135,10 @@ def test_an_assigned_covered_call_adds_its_premium_to_the_sale() -> None:
 
 
 def test_a_coin_fee_reduces_the_lot_like_the_broker_position() -> None:
-    """alpaca-py #374: buy 0.1 BTC @ 35000, the 0.00025 BTC fee (valued 8.75) leaves 0.09975 in
-    the lot (cost 3491.25) and books a crypto_fee match netting -8.75. Selling the 0.09975 @ 36000
-    then realizes 3591 - 3491.25 = 99.75."""
+    """A crypto fee paid in coin takes the coins out of the lot, as the broker's position does."""
+    # alpaca-py #374: buy 0.1 BTC @ 35000, the 0.00025 BTC fee (valued 8.75) leaves 0.09975 in the
+    # lot (cost 3491.25) and books a crypto_fee match netting -8.75. Selling the 0.09975 @ 36000
+    # then realizes 3591 - 3491.25 = 99.75.
     ledger = Ledger()
     ledger.apply([fill("b", "buy", "0.1", 35000, symbol="BTC/USD", when=at(1))])
     ledger.apply(
@@ -168,8 +171,9 @@ def test_a_coin_fee_reduces_the_lot_like_the_broker_position() -> None:
 
 
 def test_a_usd_fee_on_a_sell_attaches_to_its_match() -> None:
-    """Buy 1 ETH @ 2000, sell @ 2100 the same day; the day's 5.25 USD fee (posted later) lands
-    on the sell's match: net 100 - 5.25 = 94.75, reported as an updated row."""
+    """A crypto fee paid in USD lands on the match its sell closed, reported as an updated row."""
+    # Buy 1 ETH @ 2000, sell @ 2100 the same day; the day's 5.25 USD fee (posted later) lands on the
+    # sell's match: net 100 - 5.25 = 94.75, reported as an updated row.
     ledger = Ledger()
     ledger.apply(
         [

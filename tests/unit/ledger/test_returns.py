@@ -52,8 +52,9 @@ def _snapshot(observed_at: dt.datetime, equity: str) -> AccountSnapshot:
 
 
 def test_equity_per_day_takes_the_last_snapshot_and_fills_gaps_from_history() -> None:
-    """New York days: the later snapshot of Monday wins (02:00 UTC Tuesday is still Monday in New
-    York); Tuesday, which no snapshot saw, comes from the portfolio history."""
+    """Equity per New York day: the day's last snapshot, else the portfolio-history point."""
+    # New York days: the later snapshot of Monday wins (02:00 UTC Tuesday is still Monday in New
+    # York); Tuesday, which no snapshot saw, comes from the portfolio history.
     monday = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
     history = PortfolioHistory(
         timestamps=(monday, monday + dt.timedelta(days=1)),
@@ -74,8 +75,9 @@ def test_equity_per_day_takes_the_last_snapshot_and_fills_gaps_from_history() ->
 
 
 def test_external_flows_carry_their_sign() -> None:
-    """Deposits in, withdrawals out (whatever sign the amount has), journals as reported, a stock
-    journal at its value; canceled and non-flow activities are not flows."""
+    """External flows: deposits in, withdrawals out, journals as reported, stock at its value."""
+    # Deposits in, withdrawals out (whatever sign the amount has), journals as reported, a stock
+    # journal at its value; canceled and non-flow activities are not flows.
     flows = cash_flows(
         [
             activity("d", "CSD", day=_day(0), net_amount="500"),
@@ -95,10 +97,11 @@ def test_external_flows_carry_their_sign() -> None:
 
 
 def test_a_deposit_before_losses_makes_mwr_worse_than_twr() -> None:
-    """TWR chains the days: 1.05 x 0.96 x 0.97 x 1.01 - 1 = -1.24624%, the deposit removed.
-    MWR weighs the money: -10000 - 10000 v^2 + 19280.496 v^4 = 0 with v = 1/(1+r); x = v^2 =
-    (10000 + sqrt(10000^2 + 4 x 19280.496 x 10000)) / (2 x 19280.496) = 1.0247774..., so the
-    period return is 1/x^2 - 1 = -4.7772%: the losses fell on twice the capital."""
+    """A deposit just before the losses makes the MWR worse than the TWR, which removes it."""
+    # TWR chains the days: 1.05 x 0.96 x 0.97 x 1.01 - 1 = -1.24624%, the deposit removed. MWR
+    # weighs the money: -10000 - 10000 v^2 + 19280.496 v^4 = 0 with v = 1/(1+r); x = v^2 = (10000 +
+    # sqrt(10000^2 + 4 x 19280.496 x 10000)) / (2 x 19280.496) = 1.0247774..., so the period return
+    # is 1/x^2 - 1 = -4.7772%: the losses fell on twice the capital.
     returns = daily_returns(WEEK, DEPOSIT)
     assert [r.value for r in returns] == [D("0.05"), D("-0.04"), D("-0.03"), D("0.01")]
     assert time_weighted_return(returns) == D("-0.0124624")
@@ -113,8 +116,9 @@ def test_a_deposit_before_losses_makes_mwr_worse_than_twr() -> None:
 
 
 def test_the_drawdown_and_its_duration() -> None:
-    """Wealth 1, 1.05, 1.008, 0.97776, 0.9875376: the deepest drawdown is from Tuesday's peak to
-    Thursday, (1.05 - 0.97776) / 1.05 = 6.88%, not recovered by Friday: 3 days."""
+    """The deepest drawdown and its duration in days from the peak, unrecovered to the end."""
+    # Wealth 1, 1.05, 1.008, 0.97776, 0.9875376: the deepest drawdown is from Tuesday's peak to
+    # Thursday, (1.05 - 0.97776) / 1.05 = 6.88%, not recovered by Friday: 3 days.
     returns = daily_returns(WEEK, DEPOSIT)
     assert max_drawdown_days(returns, MON) == 3
     figures = performance(WEEK, DEPOSIT)
@@ -130,9 +134,10 @@ def _match(net: str) -> Match:
 
 
 def test_the_performance_page_figures() -> None:
-    """Cumulative return is the TWR; Sharpe is mean / stdev x sqrt(252) of the daily returns;
-    win rate 2 of 3 closed matches; profit factor (100 + 30) / 50 = 2.6; turnover 30000 traded over
-    an average equity of 15710.0192; fees passed through."""
+    """The performance figures: TWR, Sharpe, win rate, profit factor, turnover, fees."""
+    # Cumulative return is the TWR; Sharpe is mean / stdev x sqrt(252) of the daily returns; win
+    # rate 2 of 3 closed matches; profit factor (100 + 30) / 50 = 2.6; turnover 30000 traded over an
+    # average equity of 15710.0192; fees passed through.
     figures = performance(
         WEEK,
         DEPOSIT,

@@ -61,9 +61,10 @@ def test_the_convention_is_configurable() -> None:
 
 
 def test_each_strategy_gets_its_own_lots_and_pnl() -> None:
-    """Two strategies and an untagged order on one symbol: each sleeve matches its own lots.
-    momentum: buy 10 @ 100, sell 10 @ 110 -> 100; reversion: buy 10 @ 105, still open; the
-    untagged sell 5 @ 90 opens a short in the default sleeve instead of closing theirs."""
+    """Each strategy sleeve matches its own lots and has its own P&L."""
+    # Two strategies and an untagged order on one symbol: each sleeve matches its own lots.
+    # momentum: buy 10 @ 100, sell 10 @ 110 -> 100; reversion: buy 10 @ 105, still open; the
+    # untagged sell 5 @ 90 opens a short in the default sleeve instead of closing theirs.
     ledger = Ledger.rebuild(
         [
             fill("m1", "buy", 10, 100, client_order_id="ai-momentum-1", when=at(1)),
@@ -123,9 +124,10 @@ def test_a_dividend_is_shared_by_the_sleeves_holding_the_symbol() -> None:
 
 
 def test_interest_withholding_and_unattached_fees_are_booked() -> None:
-    """INT is interest; DIVNRA a negative dividend; a FEE without order is a fee on the account;
-    a FEE with order and time was joined to its fill by the store and is not counted again; a
-    canceled activity books nothing."""
+    """Interest, withholding and unattached fees are booked; joined and canceled ones are not."""
+    # INT is interest; DIVNRA a negative dividend; a FEE without order is a fee on the account; a
+    # FEE with order and time was joined to its fill by the store and is not counted again; a
+    # canceled activity books nothing.
     ledger = Ledger()
     ledger.apply(
         [
