@@ -173,6 +173,11 @@ def _spawn(args: argparse.Namespace, keep: bool = False) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def _first(count: int, args: argparse.Namespace) -> list[Fill]:
+    batches = synthetic_fills(count, args.symbols, args.seed, 10_000)
+    return [fill for batch in batches for fill in batch]
+
+
 def _spread(values: list[float], unit: str, digits: int = 2) -> str:
     return (
         f"median {statistics.median(values):.{digits}f} {unit} "
@@ -209,13 +214,16 @@ def main() -> None:
         f"{kept['seconds']:.2f} s, peak RSS {kept['peak_rss_mb']:.0f} MB"
     )
 
-    # Calibrate N so that pyfolio takes about --baseline-seconds, then run it --runs times.
-    probe = next(synthetic_fills(4_000, args.symbols, args.seed, 4_000))
-    probe_seconds, _ = run_pyfolio(probe)
-    shared = int(min(args.fills, 4_000 * args.baseline_seconds / probe_seconds))
-    fills = [
-        fill for batch in synthetic_fills(shared, args.symbols, args.seed, 10_000) for fill in batch
-    ]
+    # Calibrate N so that pyfolio takes about --baseline-seconds: double a probe until it takes a
+    # quarter of that (its fixed costs then matter little), then scale linearly.
+    probe, probe_seconds = 4_000, 0.0
+    while probe < args.fills:
+        probe_seconds, _ = run_pyfolio(_first(probe, args))
+        if probe_seconds >= args.baseline_seconds / 4:
+            break
+        probe *= 2
+    shared = int(min(args.fills, probe * args.baseline_seconds / max(probe_seconds, 1e-9)))
+    fills = _first(shared, args)
     baseline = [run_pyfolio(fills) for _ in range(args.runs)]
     per_fill_theirs = [seconds / shared * 1e6 for seconds, _ in baseline]
     same_size = []

@@ -15,6 +15,7 @@ Pure: no I/O, no clock; ``Decimal`` arithmetic runs in a 60-digit context, and t
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import operator
 from collections.abc import Iterable, Mapping
@@ -85,6 +86,12 @@ class LedgerOrderError(LedgerError):
     """An event that changes lots is older than one already applied: rebuild the ledger."""
 
 
+def _key_of(item: Fill | tuple[Activity, Role]) -> tuple[dt.datetime, int, str]:
+    if isinstance(item, Fill):
+        return item.timestamp, _RANK_FILL, item.fill_id
+    return activity_key(*item)
+
+
 class Ledger:
     """Lots per (sleeve, symbol) of one account, matched by ``method``."""
 
@@ -116,7 +123,7 @@ class Ledger:
         self._seen_activities: set[str] = set()
         self._order_sleeves: dict[str, str] = {}
         self._coid_sleeves: dict[str | None, str] = {None: self.sleeves.default_sleeve}
-        self._last_key: tuple[object, ...] | None = None
+        self._last_key: tuple[dt.datetime, int, str] | None = None
         self._pending: dict[str, list[Leg]] = {}
         self._carries: dict[str, Carry] = {}
         self._crypto = CryptoFees()
@@ -127,18 +134,25 @@ class Ledger:
 
     @classmethod
     def rebuild(
-        cls, events: Iterable[LedgerEvent], like: Ledger | None = None, **config: object
+        cls,
+        events: Iterable[LedgerEvent],
+        like: Ledger | None = None,
+        *,
+        account: str = "default",
+        method: MatchingMethod = MatchingMethod.FIFO,
     ) -> Ledger:
-        """A fresh ledger (configured like ``like``, or by ``config``) with every event applied."""
-        if like is not None:
-            config = {
-                "account": like.account,
-                "method": like.method,
-                "sleeves": like.sleeves,
-                "multipliers": like._overrides,
-                "keep_matches": like.keep_matches,
-            }
-        ledger = cls(**config)  # type: ignore[arg-type]
+        """A fresh ledger with every event applied: configured like ``like`` when given (the way
+        to check or replace an incremental one), else for ``account`` and ``method``."""
+        if like is None:
+            ledger = cls(account, method=method)
+        else:
+            ledger = cls(
+                like.account,
+                method=like.method,
+                sleeves=like.sleeves,
+                multipliers=like._overrides,
+                keep_matches=like.keep_matches,
+            )
         ledger.apply(events)
         return ledger
 
@@ -154,16 +168,18 @@ class Ledger:
         batch: list[Match] = []
         self._desk.matches = batch
         sequenced: list[Fill | tuple[Activity, Role]] = []
-        keys: list[tuple[object, ...]] = []
         later: list[tuple[Activity, Role]] = []
         claimed: list[str] = []  # ids marked seen by this batch, released if it is refused
         duplicates = 0
         seen_fills, seen_activities = self._seen_fills, self._seen_activities
-        previous = self._last_key
+        last = self._last_key
+        # The newest (time, rank, id) so far, unpacked: a batch in order (the usual case) then
+        # needs no key tuples at all, which a million fills would otherwise allocate.
+        at, rank, ident = last if last is not None else (None, 0, "")
         in_order = True
         try:
             for event in events:
-                key: tuple[object, ...]
+                previous = at
                 if type(event) is Fill:
                     fill_id = event.fill_id
                     if fill_id in seen_fills:
@@ -173,8 +189,8 @@ class Ledger:
                         raise LedgerError(f"fill {fill_id}: quantity {event.qty} is not positive")
                     seen_fills.add(fill_id)
                     claimed.append(fill_id)
-                    key = (event.timestamp, _RANK_FILL, fill_id)
                     sequenced.append(event)
+                    at, key_rank, key_id = event.timestamp, _RANK_FILL, fill_id
                 elif isinstance(event, Activity):
                     if event.id in seen_activities:
                         duplicates += 1
@@ -185,10 +201,11 @@ class Ledger:
                         continue  # reversed by the venue: books nothing
                     role = role_of(event)
                     try:
-                        key = activity_key(event, role)
+                        at, key_rank, key_id = activity_key(event, role)
                     except ValueError as exc:
                         raise LedgerError(str(exc)) from exc
                     if not role.sequenced:
+                        at = previous
                         later.append((event, role))
                         continue
                     sequenced.append((event, role))
@@ -196,23 +213,27 @@ class Ledger:
                     if isinstance(event, Order):
                         self._tag(event)
                     continue
-                if in_order and previous is not None and key < previous:
+                if (
+                    in_order
+                    and previous is not None
+                    and (at < previous or (at == previous and (key_rank, key_id) < (rank, ident)))
+                ):
                     in_order = False
-                previous = key
-                keys.append(key)
-            last = self._last_key
-            if keys and last is not None and (not in_order or keys[0] < last):
-                self._refuse_stale(sequenced, keys, last)
+                rank, ident = key_rank, key_id
             if not in_order:
+                keys = [_key_of(item) for item in sequenced]
+                if last is not None:
+                    self._refuse_stale(sequenced, keys, last)
                 order = sorted(range(len(keys)), key=keys.__getitem__)
                 sequenced = [sequenced[index] for index in order]
-                keys = [max(keys[order[-1]], last or keys[order[-1]])]
+                newest = keys[order[-1]]
+                self._last_key = newest if last is None or newest > last else last
+            elif sequenced and at is not None:
+                self._last_key = (at, rank, ident)
         except LedgerError:
             seen_fills.difference_update(claimed)
             seen_activities.difference_update(claimed)
             raise
-        if keys:
-            self._last_key = keys[-1]
         touched: set[Book] = set()
         updated: dict[int, Match] = {}
         for item in sequenced:
@@ -239,8 +260,8 @@ class Ledger:
     def _refuse_stale(
         self,
         sequenced: list[Fill | tuple[Activity, Role]],
-        keys: list[tuple[object, ...]],
-        last: tuple[object, ...],
+        keys: list[tuple[dt.datetime, int, str]],
+        last: tuple[dt.datetime, int, str],
     ) -> None:
         """Raise if an event is older than the last applied. A leg of a grouped action at the same
         instant is not: its group waits for every leg, so their order does not matter."""
@@ -424,14 +445,15 @@ class Ledger:
         """Income and charges by time (the same order however the events were batched)."""
         return tuple(sorted(self._income, key=lambda i: (i.at, i.activity_id, i.sleeve)))
 
-    def open_lots(self, symbol: str | None = None) -> list[Lot]:
-        """Open lots by symbol, sleeve, then opening time."""
+    def open_lots(self, symbol: str | None = None, sleeve: str | None = None) -> list[Lot]:
+        """Open lots (of one symbol, one sleeve) by symbol, sleeve, then opening time; a store
+        rewrites the lots of each book in ``LedgerChanges.books`` from here."""
         keys = sorted(self._books.by_key, key=lambda key: (key[1], key[0]))
         return [
             lot
-            for sleeve, book_symbol in keys
-            if symbol is None or book_symbol == symbol
-            for lot in self._books.by_key[(sleeve, book_symbol)].frozen()
+            for book_sleeve, book_symbol in keys
+            if (symbol is None or book_symbol == symbol) and (sleeve in (None, book_sleeve))
+            for lot in self._books.by_key[(book_sleeve, book_symbol)].frozen()
         ]
 
     def positions(self) -> dict[str, Decimal]:
