@@ -169,7 +169,7 @@ class Ledger:
         self._desk.matches = batch
         sequenced: list[Fill | tuple[Activity, Role]] = []
         later: list[tuple[Activity, Role]] = []
-        claimed: list[str] = []  # ids marked seen by this batch, released if it is refused
+        claimed: list[str] = []  # activity ids marked seen by this batch, released if refused
         duplicates = 0
         seen_fills, seen_activities = self._seen_fills, self._seen_activities
         last = self._last_key
@@ -182,14 +182,14 @@ class Ledger:
                 previous = at
                 if type(event) is Fill:
                     fill_id = event.fill_id
-                    if fill_id in seen_fills:
+                    count = len(seen_fills)
+                    seen_fills.add(fill_id)
+                    if len(seen_fills) == count:
                         duplicates += 1
                         continue
+                    sequenced.append(event)
                     if event.qty <= _ZERO:
                         raise LedgerError(f"fill {fill_id}: quantity {event.qty} is not positive")
-                    seen_fills.add(fill_id)
-                    claimed.append(fill_id)
-                    sequenced.append(event)
                     at, key_rank, key_id = event.timestamp, _RANK_FILL, fill_id
                 elif isinstance(event, Activity):
                     if event.id in seen_activities:
@@ -231,7 +231,7 @@ class Ledger:
             elif sequenced and at is not None:
                 self._last_key = (at, rank, ident)
         except LedgerError:
-            seen_fills.difference_update(claimed)
+            seen_fills.difference_update(e.fill_id for e in sequenced if isinstance(e, Fill))
             seen_activities.difference_update(claimed)
             raise
         touched: set[Book] = set()
