@@ -196,3 +196,19 @@ def test_an_activity_without_any_time_is_refused_whole() -> None:
     with pytest.raises(LedgerError):
         ledger.apply([LADDER[0], undated])
     assert ledger.open_lots() == []
+
+
+def test_hifo_covers_the_short_that_realizes_the_least_gain() -> None:
+    """HIFO on shorts covers the lowest-priced short first (the least gain)."""
+    # Short 10 @ 60 and 10 @ 50; buy 10 @ 40: covering the 50 lot realizes (50 - 40) x 10 = 100,
+    # not the 200 of the 60 lot, which stays open.
+    ledger = Ledger.rebuild(
+        [
+            fill("s60", "sell", 10, 60, when=at(1)),
+            fill("s50", "sell", 10, 50, when=at(2)),
+            fill("b", "buy", 10, 40, when=at(3)),
+        ],
+        method=MatchingMethod.HIFO,
+    )
+    assert _closed(ledger) == [("s50", D(-10), D(100))]
+    assert _open(ledger) == [("s60", D(-10), D(-600))]

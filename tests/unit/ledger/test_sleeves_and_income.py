@@ -80,6 +80,7 @@ def test_each_strategy_gets_its_own_lots_and_pnl() -> None:
         ("reversion", D(10)),
     ]
     assert ledger.positions() == {"AAPL": D(5)}
+    assert [lot.open_fill_id for lot in ledger.open_lots(sleeve="reversion")] == ["r1"]
 
 
 def test_replacements_and_legs_inherit_the_strategy_of_their_order() -> None:
