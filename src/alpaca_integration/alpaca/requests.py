@@ -2,7 +2,10 @@
 
 ``validate_order_request`` applies Alpaca's own order rules locally, so a bad order fails with a
 clear ``OrderValidationError`` (``field`` names the culprit) before any request is made, and a
-request budget is never spent on an order the venue would refuse. ``build_*`` functions validate
+request budget is never spent on an order the venue would refuse. Sizes and prices are also held
+within sanity bounds (``MAX_ORDER_QTY``, ``MAX_ORDER_NOTIONAL``, ``MAX_PRICE``, at most
+``MAX_QTY_DECIMALS`` decimals): a typo such as ``--qty 99999999999999999999999999999999`` is
+refused here, naming the bound, instead of drawing a 500 that an order path would have to resolve. ``build_*`` functions validate
 first, then produce the JSON body: prices and quantities as plain decimal strings
 (``Decimal("1E+2")`` is sent as ``"100"``), enum values as Alpaca spells them, optional fields
 omitted rather than sent as null.
@@ -36,9 +39,14 @@ __all__ = [
     "MAX_ACTIVITIES_PAGE",
     "MAX_CLIENT_ORDER_ID_LENGTH",
     "MAX_ORDERS_PAGE",
+    "MAX_ORDER_NOTIONAL",
+    "MAX_ORDER_QTY",
+    "MAX_PRICE",
+    "MAX_QTY_DECIMALS",
     "activities_query",
     "build_order_body",
     "build_replace_body",
+    "close_position_query",
     "decimal_text",
     "orders_query",
     "replaced_order_request",
@@ -50,6 +58,14 @@ __all__ = [
 MAX_CLIENT_ORDER_ID_LENGTH = 128
 MAX_ORDERS_PAGE = 500
 MAX_ACTIVITIES_PAGE = 100
+# Sanity bounds, far above any real order (the largest equity orders are millions of shares; a
+# crypto order of a coin worth a thousandth of a cent is still below ten billion units; BRK.A
+# trades below $1M): what lies beyond is a typo or an attack, refused before it is sent.
+MAX_ORDER_QTY = Decimal(10_000_000_000)
+MAX_ORDER_NOTIONAL = Decimal(1_000_000_000)
+MAX_PRICE = Decimal(10_000_000)
+# Alpaca's finest fraction (fractional shares, crypto) is 1e-9.
+MAX_QTY_DECIMALS = 9
 
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
@@ -124,9 +140,34 @@ def _decimal_places(value: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
+def _within(number: Decimal, field: str, maximum: Decimal, what: str) -> Decimal:
+    """``number`` when it is at most ``maximum``; else a refusal that names the bound."""
+    if number > maximum:
+        shown = decimal_text(number) if number.adjusted() < 30 else f"{number:.3E}"
+        raise _fail(
+            field,
+            f"{shown} is beyond the largest {what} this client sends ({maximum:,})",
+            f"check {field} for a typo; orders this large are refused before sending",
+        )
+    return number
+
+
+def _size(value: object, field: str, maximum: Decimal) -> Decimal:
+    """A positive quantity or notional within ``maximum`` and ``MAX_QTY_DECIMALS`` decimals."""
+    number = _within(_positive(value, field), field, maximum, "size")
+    if _decimal_places(number) > MAX_QTY_DECIMALS:
+        raise _fail(
+            field,
+            f"has more than {MAX_QTY_DECIMALS} decimals; Alpaca's finest fraction is 1e-9",
+            f"round {field} to at most {MAX_QTY_DECIMALS} decimals",
+        )
+    return number
+
+
 def _price(value: object, field: str) -> Decimal:
-    """A positive price obeying Alpaca's tick rule: 2 decimals from $1, 4 below $1."""
-    price = _positive(value, field)
+    """A positive price within ``MAX_PRICE`` obeying Alpaca's tick rule: 2 decimals from $1, 4
+    below $1."""
+    price = _within(_positive(value, field), field, MAX_PRICE, "price")
     places = _decimal_places(price)
     allowed = 2 if price >= _ONE else 4
     if places > allowed:
@@ -193,9 +234,9 @@ def _order_body(req: OrderRequest) -> dict[str, Any]:
     if req.qty is None and req.notional is None:
         raise _fail("qty", "neither qty nor notional is set", "pass qty or notional")
     if req.qty is not None:
-        body["qty"] = decimal_text(_positive(req.qty, "qty"))
+        body["qty"] = decimal_text(_size(req.qty, "qty", MAX_ORDER_QTY))
     else:
-        notional = _positive(req.notional, "notional")
+        notional = _size(req.notional, "notional", MAX_ORDER_NOTIONAL)
         if order_type is not OrderType.MARKET or tif is not TimeInForce.DAY:
             raise _fail(
                 "notional",
@@ -427,7 +468,7 @@ def build_order_body(req: OrderRequest) -> dict[str, Any]:
 def _replace_body(req: ReplaceRequest) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if req.qty is not None:
-        body["qty"] = decimal_text(_positive(req.qty, "qty"))
+        body["qty"] = decimal_text(_size(req.qty, "qty", MAX_ORDER_QTY))
     if req.time_in_force is not None:
         tif: TimeInForce = _enum(TimeInForce, req.time_in_force, "time_in_force")
         body["time_in_force"] = tif.value
@@ -436,7 +477,9 @@ def _replace_body(req: ReplaceRequest) -> dict[str, Any]:
     if req.stop_price is not None:
         body["stop_price"] = decimal_text(_price(req.stop_price, "stop_price"))
     if req.trail is not None:
-        body["trail"] = decimal_text(_positive(req.trail, "trail"))
+        body["trail"] = decimal_text(
+            _within(_positive(req.trail, "trail"), "trail", MAX_PRICE, "trail")
+        )
     client_order_id = _client_order_id(req.client_order_id)
     if not body:
         raise _fail(
@@ -457,6 +500,26 @@ def validate_replace_request(req: ReplaceRequest) -> None:
 def build_replace_body(req: ReplaceRequest) -> dict[str, Any]:
     """The JSON body of ``PATCH /v2/orders/{id}`` for ``req`` (validated first)."""
     return _replace_body(req)
+
+
+# --------------------------------------------------------------------------- closing a position
+
+
+def close_position_query(qty: object = None, percentage: object = None) -> dict[str, str]:
+    """The query of ``DELETE /v2/positions/{symbol}``: a quantity (within the size bounds) or a
+    percentage in (0, 100], not both; nothing closes the whole position."""
+    if qty is not None and percentage is not None:
+        raise _fail("qty", "both qty and percentage are set", "give qty or percentage, not both")
+    if qty is not None:
+        return {"qty": decimal_text(_size(qty, "qty", MAX_ORDER_QTY))}
+    if percentage is not None:
+        share = _positive(percentage, "percentage")
+        if share > _HUNDRED:
+            raise _fail(
+                "percentage", f"must be in (0, 100], got {decimal_text(share)}", "pass 1..100"
+            )
+        return {"percentage": decimal_text(share)}
+    return {}
 
 
 # --------------------------------------------------------------------------- queries

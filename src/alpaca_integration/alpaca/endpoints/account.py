@@ -20,7 +20,11 @@ from alpaca_integration.alpaca.paging import (
     walk_activities,
 )
 from alpaca_integration.alpaca.ratelimit import Lane
-from alpaca_integration.alpaca.requests import MAX_ACTIVITIES_PAGE, activities_query
+from alpaca_integration.alpaca.requests import (
+    MAX_ACTIVITIES_PAGE,
+    activities_query,
+    close_position_query,
+)
 from alpaca_integration.alpaca.transport import RETRY_RATE_LIMIT_ONLY, names, path_part
 from alpaca_integration.errors import OrderOutcomeUnknownError, ServerError, TransportError
 from alpaca_integration.models import (
@@ -260,18 +264,13 @@ class AccountEndpoints(EndpointGroup):
     ) -> Order:
         """``DELETE /v2/positions/{symbol}``: the closing order. Resent only after a 429: after
         an unclear failure a resend could close twice, so the error is raised for you to check
-        the positions."""
-        if qty is not None and percentage is not None:
-            raise ValueError("give qty or percentage, not both")
-        if qty is not None and qty <= 0:
-            raise ValueError(f"qty must be > 0, got {qty}")
-        if percentage is not None and not 0 < percentage <= 100:
-            raise ValueError(f"percentage must be in (0, 100], got {percentage}")
+        the positions. ``OrderValidationError`` (nothing sent) for a size out of bounds."""
+        query = close_position_query(qty, percentage)
         path = f"/v2/positions/{path_part(symbol_or_asset_id, 'symbol_or_asset_id')}"
         response = await self._transport.call(
             "DELETE",
             path,
-            params={"qty": qty, "percentage": percentage},
+            params=query,
             lane=Lane.ORDER,
             retry_on=RETRY_RATE_LIMIT_ONLY,
         )
