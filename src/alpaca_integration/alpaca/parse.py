@@ -150,13 +150,14 @@ def parse_account(body: Body, observed_at: dt.datetime) -> AccountSnapshot:
                 shape="account",
                 value=daytrade_count,
             ) from None
+    equity = _equity(wire)
     return AccountSnapshot(
         account_id=wire.id,
         account_number=wire.account_number,
         status=wire.status,
         currency=wire.currency,
-        cash=wire.cash,
-        equity=wire.equity,
+        cash=or_zero(wire.cash),
+        equity=equity,
         last_equity=or_zero(wire.last_equity),
         buying_power=or_zero(wire.buying_power),
         regt_buying_power=or_zero(wire.regt_buying_power),
@@ -164,7 +165,7 @@ def parse_account(body: Body, observed_at: dt.datetime) -> AccountSnapshot:
         non_marginable_buying_power=or_zero(wire.non_marginable_buying_power),
         long_market_value=or_zero(wire.long_market_value),
         short_market_value=or_zero(wire.short_market_value),
-        portfolio_value=wire.equity if wire.portfolio_value is None else wire.portfolio_value,
+        portfolio_value=equity if wire.portfolio_value is None else wire.portfolio_value,
         initial_margin=or_zero(wire.initial_margin),
         maintenance_margin=or_zero(wire.maintenance_margin),
         last_maintenance_margin=or_zero(wire.last_maintenance_margin),
@@ -182,6 +183,17 @@ def parse_account(body: Body, observed_at: dt.datetime) -> AccountSnapshot:
         observed_at=_observed(observed_at),
         raw=raw,
     )
+
+
+def _equity(wire: WireAccount) -> Decimal:
+    """Equity as sent; else portfolio_value (Alpaca's older name for it); else as Alpaca defines
+    it, cash + long_market_value + short_market_value (short values are negative). The spec
+    requires only id and status, so every figure may be absent (then zero, like the others)."""
+    if wire.equity is not None:
+        return wire.equity
+    if wire.portfolio_value is not None:
+        return wire.portfolio_value
+    return or_zero(wire.cash) + or_zero(wire.long_market_value) + or_zero(wire.short_market_value)
 
 
 def _observed(observed_at: dt.datetime) -> dt.datetime:
@@ -219,6 +231,13 @@ def _position(raw: bytes, observed_at: dt.datetime) -> Position:
     wire = decode(_POSITION, raw, "position")
     qty = wire.qty
     qty_available = wire.qty_available
+    if not qty.is_finite() or (qty_available is not None and not qty_available.is_finite()):
+        # NaN cannot be compared, so neither the side nor the sign could be told.
+        raise ParseError(
+            f"position {wire.symbol}: qty {qty} / qty_available {qty_available} is not a number",
+            shape="position",
+            value=str(qty),
+        )
     if wire.side == "short" or (wire.side is None and qty < 0):
         side = PositionSide.SHORT
         # Alpaca reports short quantities negative; make that a guarantee, not an assumption.

@@ -91,7 +91,8 @@ def _session_time(day: dt.date, value: str, field: str) -> dt.datetime:
 def _calendar_day(raw: bytes) -> CalendarDay:
     wire = decode(_CALENDAR_DAY, raw, "calendar day")
     day = calendar_date(wire.date, "calendar", "date")
-    assert day is not None  # a non-empty str always gives a date or raises
+    if day is None:
+        raise ParseError("calendar.date is missing or empty", shape="calendar", value=wire.date)
     return CalendarDay(
         date=day,
         open=_session_time(day, wire.open, "open"),
@@ -172,12 +173,25 @@ def parse_watchlists(body: Body) -> list[Watchlist]:
     return [_watchlist(bytes(item)) for item in items]
 
 
+def _unix_second(second: int, index: int) -> dt.datetime:
+    """One portfolio-history timestamp (UNIX seconds, as the spec says) as UTC."""
+    try:
+        return dt.datetime.fromtimestamp(second, _UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ParseError(
+            f"portfolio history.timestamp[{index}]: {second} is not a UNIX time in seconds "
+            "(milliseconds?)",
+            shape="portfolio history",
+            value=second,
+        ) from None
+
+
 def parse_portfolio_history(body: Body) -> PortfolioHistory:
     """``GET /v2/account/portfolio/history`` -> aligned series; ``None`` where Alpaca sent null
     (periods before the account had data)."""
     raw = as_bytes(body)
     wire = decode(_PORTFOLIO_HISTORY, raw, "portfolio history")
-    timestamps = tuple(dt.datetime.fromtimestamp(second, _UTC) for second in wire.timestamp or ())
+    timestamps = tuple(_unix_second(second, n) for n, second in enumerate(wire.timestamp or ()))
     series = {
         "equity": tuple(wire.equity or ()),
         "profit_loss": tuple(wire.profit_loss or ()),
