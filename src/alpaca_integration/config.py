@@ -23,9 +23,10 @@ This module imports only ``errors`` from the package.
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -46,6 +47,7 @@ __all__ = [
     "AccountConfig",
     "AlpacaSettings",
     "derive_stream_url",
+    "is_live_url",
     "load_accounts",
     "load_settings",
 ]
@@ -66,8 +68,27 @@ _FIXES: dict[str, str] = {
 }
 
 
-def _is_live(url: str) -> bool:
-    return (urlsplit(url).hostname or "").lower() in _LIVE_HOSTS
+# Dots IDNA maps to "." (UTS #46): ideographic, fullwidth and halfwidth ideographic full stops.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def _normalized_host(url: str) -> str:
+    """The host a client would reach for ``url``, in one spelling: without userinfo and port,
+    percent-escapes decoded, compatibility characters folded (fullwidth letters, ideographic
+    dots), lower case, without the trailing dot of a fully qualified name."""
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return ""
+    host = unicodedata.normalize("NFKC", unquote(host)).translate(_DOTS)
+    return host.casefold().rstrip(".")
+
+
+def is_live_url(url: str) -> bool:
+    """True when ``url`` (REST or stream) points at Alpaca's live venue, however its host is
+    spelled. A host is compared by name: an IP address or a name of your own that resolves to
+    the live venue is not recognised."""
+    return _normalized_host(url) in _LIVE_HOSTS
 
 
 def derive_stream_url(base_url: str) -> str:
@@ -88,7 +109,7 @@ def _check_http_url(value: str) -> str:
 
 
 def _check_live_opt_in(base_url: str, allow_live: bool) -> None:
-    if _is_live(base_url) and not allow_live:
+    if is_live_url(base_url) and not allow_live:
         raise ValueError(
             f"{base_url} is Alpaca's LIVE trading endpoint; real money would be at stake. "
             "Use https://paper-api.alpaca.markets for paper trading, or set ALPACA_ALLOW_LIVE=true "
@@ -166,7 +187,7 @@ class AlpacaSettings(BaseSettings):
 
     @property
     def is_live(self) -> bool:
-        return _is_live(self.base_url)
+        return is_live_url(self.base_url)
 
 
 class AccountConfig(BaseModel):

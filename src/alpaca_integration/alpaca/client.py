@@ -46,7 +46,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -73,7 +72,7 @@ from alpaca_integration.alpaca.transport import (
     RestTransport,
     RetryPolicy,
 )
-from alpaca_integration.config import LIVE_BASE_URL, PAPER_BASE_URL, AccountConfig, AlpacaSettings
+from alpaca_integration.config import PAPER_BASE_URL, AccountConfig, AlpacaSettings, is_live_url
 from alpaca_integration.errors import ConfigError
 
 __all__ = [
@@ -89,12 +88,11 @@ __all__ = [
     "error_from_response",
 ]
 
-_LIVE_HOST = (urlsplit(LIVE_BASE_URL).hostname or "").lower()
 
-
-def _refuse_live(url: str, allow_live: bool, setting: str) -> None:
-    """``ConfigError`` when ``url`` is Alpaca's live venue and live trading was not opted in to."""
-    if allow_live or (urlsplit(url).hostname or "").lower() != _LIVE_HOST:
+def _refuse_live(url: str, allow_live: bool) -> None:
+    """``ConfigError`` when ``url`` is Alpaca's live venue (however its host is spelled) and live
+    trading was not opted in to."""
+    if allow_live or not is_live_url(url):
         return
     raise ConfigError(
         f"{url} is Alpaca's LIVE endpoint: real money would be at stake. Use "
@@ -160,7 +158,7 @@ class AlpacaClient(OrderEndpoints, AccountEndpoints, ReferenceEndpoints):
                 setting="ALPACA_API_KEY" if not key_id else "ALPACA_SECRET_KEY",
             )
         base = _base_url(base_url)
-        _refuse_live(base, allow_live, "ALPACA_BASE_URL")
+        _refuse_live(base, allow_live)
         self.base_url = base
         self.allow_live = allow_live
         self.key_id = key_id
