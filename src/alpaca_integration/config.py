@@ -48,6 +48,7 @@ __all__ = [
     "AlpacaSettings",
     "derive_stream_url",
     "is_live_url",
+    "key_text_problem",
     "load_accounts",
     "load_settings",
 ]
@@ -89,6 +90,40 @@ def is_live_url(url: str) -> bool:
     spelled. A host is compared by name: an IP address or a name of your own that resolves to
     the live venue is not recognised."""
     return _normalized_host(url) in _LIVE_HOSTS
+
+
+def _character_kind(character: str) -> str:
+    if character in "\r\n":
+        return "a line break"
+    if character == " ":
+        return "a space"
+    if character == "\t":
+        return "a tab"
+    if not character.isascii():
+        return "a non-ASCII character"
+    return "a control character"
+
+
+def key_text_problem(text: str) -> str | None:
+    """What makes ``text`` unusable as an API key id or secret (None when it is fine). A key is
+    one line of visible ASCII: it travels in an HTTP header, where a CR or LF would end the header
+    (httpx then refuses the request with the header's value, the secret, in its message). The
+    answer names the kind of character and its position, never the key itself."""
+    for position, character in enumerate(text, start=1):
+        if not "!" <= character <= "~":
+            return (
+                f"contains {_character_kind(character)} at position {position}: a key is one "
+                "line of visible ASCII characters (it is sent in an HTTP header). Copy it again "
+                "from the Alpaca dashboard"
+            )
+    return None
+
+
+def _checked_key(value: SecretStr | None) -> SecretStr | None:
+    problem = key_text_problem(value.get_secret_value()) if value is not None else None
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 def derive_stream_url(base_url: str) -> str:
@@ -144,6 +179,11 @@ class AlpacaSettings(BaseSettings):
     @classmethod
     def _base_url_is_http(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @field_validator("api_key", "secret_key")
+    @classmethod
+    def _keys_fit_a_header(cls, value: SecretStr | None) -> SecretStr | None:
+        return _checked_key(value)
 
     @field_validator("stream_url")
     @classmethod
@@ -209,6 +249,13 @@ class AccountConfig(BaseModel):
     @classmethod
     def _base_url_is_http(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @field_validator("api_key", "secret_key")
+    @classmethod
+    def _keys_fit_a_header(cls, value: SecretStr) -> SecretStr:
+        checked = _checked_key(value)
+        assert checked is not None
+        return checked
 
     @model_validator(mode="after")
     def _live_needs_opt_in(self) -> AccountConfig:

@@ -491,9 +491,11 @@ def test_an_accounts_file_secret_with_a_line_break_is_refused_without_echoing_it
     )
     with pytest.raises(ConfigError) as caught:
         load_accounts(env={"MAIN_SECRET": "sk-abc\r\nX-Injected: 1"})
-    printed = "".join(traceback.format_exception(caught.value))
     assert caught.value.setting == "accounts.main.secret_key"
-    assert "Injected" not in printed
+    assert "line break" in str(caught.value)
+    assert "Injected" not in str(caught.value) + repr(vars(caught.value))
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
 
 
 # --------------------------------------------------------------------------- live host spellings (issue 11 item 13)

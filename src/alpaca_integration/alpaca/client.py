@@ -55,6 +55,7 @@ from alpaca_integration.alpaca.endpoints.orders import OrderEndpoints
 from alpaca_integration.alpaca.endpoints.reference import ReferenceEndpoints
 from alpaca_integration.alpaca.http_errors import error_from_response
 from alpaca_integration.alpaca.paging import BadItem, OnBadItem
+from alpaca_integration.alpaca.placement import DEFAULT_VISIBILITY_WAIT
 from alpaca_integration.alpaca.pretrade import (
     PreTradeCheck,
     PreTradeCheckFactory,
@@ -72,7 +73,13 @@ from alpaca_integration.alpaca.transport import (
     RestTransport,
     RetryPolicy,
 )
-from alpaca_integration.config import PAPER_BASE_URL, AccountConfig, AlpacaSettings, is_live_url
+from alpaca_integration.config import (
+    PAPER_BASE_URL,
+    AccountConfig,
+    AlpacaSettings,
+    is_live_url,
+    key_text_problem,
+)
 from alpaca_integration.errors import ConfigError
 
 __all__ = [
@@ -145,24 +152,30 @@ class AlpacaClient(OrderEndpoints, AccountEndpoints, ReferenceEndpoints):
         pre_trade_check: PreTradeCheck | None = None,
         allow_live: bool = False,
         client_order_id_prefix: str = "ai",
+        order_visibility_wait: float = DEFAULT_VISIBILITY_WAIT,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 20,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        if not key_id or not _secret_text(secret_key):
+        secret_text = _secret_text(secret_key)
+        if not key_id or not secret_text:
             raise ConfigError(
                 "an Alpaca key id and secret key are required: export ALPACA_API_KEY and "
                 "ALPACA_SECRET_KEY, or try the built-in simulator with `alpacactl sim`",
                 setting="ALPACA_API_KEY" if not key_id else "ALPACA_SECRET_KEY",
             )
+        for setting, text in (("ALPACA_API_KEY", key_id), ("ALPACA_SECRET_KEY", secret_text)):
+            problem = key_text_problem(text)
+            if problem is not None:
+                raise ConfigError(f"{setting} {problem}", setting=setting)
         base = _base_url(base_url)
         _refuse_live(base, allow_live)
         self.base_url = base
         self.allow_live = allow_live
         self.key_id = key_id
-        self._secret = SecretStr(_secret_text(secret_key))
+        self._secret = SecretStr(secret_text)
         self._owns_budget = rate_budget is None
         budget = rate_budget or make_rate_budget(
             key_id,
@@ -173,6 +186,11 @@ class AlpacaClient(OrderEndpoints, AccountEndpoints, ReferenceEndpoints):
         )
         self.pre_trade_check = pre_trade_check
         self.client_order_id_prefix = client_order_id_prefix
+        if not order_visibility_wait >= 0:
+            raise ConfigError(
+                f"order_visibility_wait must be >= 0 seconds, got {order_visibility_wait}"
+            )
+        self.order_visibility_wait = order_visibility_wait
         self._transport = RestTransport(
             base,
             key_id,

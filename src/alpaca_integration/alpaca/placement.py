@@ -3,28 +3,41 @@
 The order's ``client_order_id`` is fixed before the first attempt. Alpaca keeps client order ids
 unique per account forever, so a resend under the same id can never create a second order: the
 id is the idempotency key. What the protocol must never do is give up on an order that may exist
-as if it did not (the caller would place it again under a new id).
+as if it did not (the caller would place it again under a new id), nor report a refusal as final
+when an earlier attempt may be what caused it.
 
 State: FRESH until an attempt's outcome is unclear, then UNCLEAR (an earlier attempt may have
 created the order). Each attempt's outcome decides the next step:
 
-==========================  ==================================  ==================================
-outcome of the attempt      FRESH                               UNCLEAR
-==========================  ==================================  ==================================
-2xx, order readable         return it                           return it
-2xx, answer unreadable      OrderOutcomeUnknownError (exists)   OrderOutcomeUnknownError (exists)
-429                         resend (same id) after the pause    resend (same id) after the pause
-timeout, reset, 5xx         -> UNCLEAR; back off; resolve       back off; resolve
-duplicate client_order_id   raise it (the caller reused an id)  resolve
-other refusal (4xx)         raise it                            resolve; absent: raise it
-attempts or time run out    raise the last error                OrderOutcomeUnknownError
-==========================  ==================================  ==================================
+===========================  =================================  =================================
+outcome of the attempt       FRESH                              UNCLEAR
+===========================  =================================  =================================
+2xx, order readable          return it                          return it
+2xx, answer unreadable       OrderOutcomeUnknownError (exists)  OrderOutcomeUnknownError (exists)
+not sent (connect refused,   back off; resend (same id)         back off; resend (same id)
+connect or pool timeout)
+429                          resend (same id) after the pause   resend (same id) after the pause
+timeout, reset, 5xx          -> UNCLEAR; back off; look         back off; look
+duplicate client_order_id    raise it (the caller reused an     look
+                             id), unless a 429 came first: look
+other refusal (4xx)          raise it                           look; absent: OrderOutcomeUnknown
+attempts or time run out     raise the last error               OrderOutcomeUnknownError
+===========================  =================================  =================================
 
-"resolve" asks the venue for the order (the seam's ``resolve``): found -> return it; verifiably
-absent -> resend with the same id (or, after a refusal, raise it); the lookup fails ->
-``OrderOutcomeUnknownError``, whose ``client_order_id`` is the handle to look it up later.
+"look" asks the venue for the order (the seam's ``resolve``) and, while the venue says it has
+none, asks again until ``visibility_wait`` seconds have passed: a venue may take a moment to show
+an order it has just accepted, so one 404 right after an unclear submit proves nothing. Found ->
+return it. Still absent after the bound -> resend with the same id (after a timeout or 5xx),
+or ``OrderOutcomeUnknownError`` (after a duplicate-id or other refusal). The lookup itself
+failing -> ``OrderOutcomeUnknownError``, whose ``client_order_id`` is the handle to look the order
+up later.
 
-The protocol runs over a small seam (``PlacementVenue``: one attempt, one resolution) so it can be
+Why a 429 is resent: the venue answers 429 before it looks at the order, so nothing was placed;
+and if a gateway answered 429 for an order the venue did take, the resend carries the same id and
+meets "client_order_id must be unique", which is then looked up instead of being raised as the
+caller's reused id. A resend after a 429 can therefore never make a second order.
+
+The protocol runs over a small seam (``PlacementVenue``: one attempt, one lookup) so it can be
 tested without HTTP. This module imports ``models``, ``errors`` and ``alpaca.parse`` from the
 package; never httpx, the client, risk, storage or sync.
 """
@@ -45,15 +58,18 @@ from alpaca_integration.errors import (
     OrderOutcomeUnknownError,
     ParseError,
     RateLimitedError,
+    RequestNotSentError,
     ServerError,
     TransportError,
 )
 from alpaca_integration.models import Order
 
 __all__ = [
+    "DEFAULT_VISIBILITY_WAIT",
     "PlacementPolicy",
     "PlacementVenue",
     "accepted_order",
+    "look_within_bound",
     "outcome_unknown",
     "place_at_most_once",
 ]
@@ -61,9 +77,13 @@ __all__ = [
 # The client's one logger, whichever module of the adapter speaks: users filter on one name.
 log = logging.getLogger("alpaca_integration.alpaca.client")
 
+# How long a venue may take to show an order it has just accepted, before "not found" is believed.
+DEFAULT_VISIBILITY_WAIT = 5.0
+_FIRST_LOOK_INTERVAL = 0.5
+
 
 class PlacementVenue(Protocol):
-    """The seam the protocol drives: one attempt, and the resolution of an unclear one."""
+    """The seam the protocol drives: one attempt, and one lookup of the order."""
 
     async def send(self) -> Order:
         """One attempt: the accepted order, or a typed error (``RateLimitedError`` after the
@@ -71,8 +91,8 @@ class PlacementVenue(Protocol):
         ...
 
     async def resolve(self, cause: AlpacaIntegrationError) -> Order | None:
-        """The order if the venue has it; None when it verifiably has not;
-        ``OrderOutcomeUnknownError`` when that cannot be told."""
+        """The order if the venue shows it; None when it shows none; ``OrderOutcomeUnknownError``
+        when the lookup fails."""
         ...
 
 
@@ -89,13 +109,15 @@ class _RetryLike(Protocol):
 @dataclass(frozen=True, slots=True)
 class PlacementPolicy:
     """Bounds and seams: at most ``max_attempts`` sends within ``max_elapsed`` seconds;
-    ``backoff(attempt)`` is the wait before resolving an unclear attempt."""
+    ``backoff(attempt)`` is the wait before looking up an unclear attempt or resending one that
+    was not sent; a lookup that finds nothing is repeated for ``visibility_wait`` seconds."""
 
     max_attempts: int
     max_elapsed: float
     backoff: Callable[[int], float]
     sleep: Callable[[float], Awaitable[None]]
     clock: Callable[[], float]
+    visibility_wait: float = DEFAULT_VISIBILITY_WAIT
 
     @classmethod
     def from_retry(
@@ -104,6 +126,7 @@ class PlacementPolicy:
         rng: random.Random,
         sleep: Callable[[float], Awaitable[None]],
         clock: Callable[[], float],
+        visibility_wait: float = DEFAULT_VISIBILITY_WAIT,
     ) -> PlacementPolicy:
         return cls(
             max_attempts=retry.max_attempts,
@@ -111,6 +134,7 @@ class PlacementPolicy:
             backoff=lambda attempt: retry.delay(attempt, rng),
             sleep=sleep,
             clock=clock,
+            visibility_wait=visibility_wait,
         )
 
 
@@ -139,57 +163,110 @@ def outcome_unknown(client_order_id: str, cause: object) -> OrderOutcomeUnknownE
     )
 
 
+async def look_within_bound(
+    venue: PlacementVenue, cause: AlpacaIntegrationError, policy: PlacementPolicy
+) -> Order | None:
+    """Look the order up; while the venue shows none, look again (0.5 s, then doubling) until
+    ``visibility_wait`` seconds have passed since the first look. None: still absent."""
+    deadline = policy.clock() + policy.visibility_wait
+    interval = _FIRST_LOOK_INTERVAL
+    while True:
+        found = await venue.resolve(cause)
+        remaining = deadline - policy.clock()
+        if found is not None or remaining <= 0:
+            return found
+        await policy.sleep(min(interval, remaining))
+        interval *= 2
+
+
+class _Placement:
+    """One run of the protocol: the attempt count and what earlier attempts left unclear."""
+
+    def __init__(self, venue: PlacementVenue, client_order_id: str, policy: PlacementPolicy):
+        self.venue = venue
+        self.client_order_id = client_order_id
+        self.policy = policy
+        self.started = policy.clock()
+        self.attempt = 0
+        self.unknown: AlpacaIntegrationError | None = None  # an earlier attempt's unclear failure
+        self.after_429 = False  # a 429 came first: a duplicate id may be our own order
+
+    def attempts_left(self) -> bool:
+        elapsed = self.policy.clock() - self.started
+        return self.attempt < self.policy.max_attempts and elapsed < self.policy.max_elapsed
+
+    def give_up(self, error: AlpacaIntegrationError) -> AlpacaIntegrationError:
+        """What to raise when no attempt is left: the error itself while FRESH, else unknown."""
+        if self.unknown is None:
+            return error
+        return outcome_unknown(self.client_order_id, self.unknown)
+
+    async def on_unclear(self, exc: AlpacaIntegrationError, what: str) -> Order | None:
+        """Timeout, reset or 5xx: look (within the bound); None means resend."""
+        self.unknown = exc
+        log.warning(
+            "%s %s: outcome unknown (%s); looking it up",
+            what,
+            self.client_order_id,
+            type(exc).__name__,
+        )
+        # Give a slow venue a moment to finish the first request before asking.
+        await self.policy.sleep(self.policy.backoff(self.attempt))
+        found = await look_within_bound(self.venue, exc, self.policy)
+        if found is not None:
+            return found
+        if not self.attempts_left():
+            raise outcome_unknown(self.client_order_id, exc) from None
+        log.info("%s not at the venue: resending with the same id", self.client_order_id)
+        return None
+
+    async def on_refusal(self, refusal: ApiError) -> Order:
+        """A refusal (duplicate id included) that an earlier attempt may have caused: the order
+        if the venue shows it within the bound; else ``OrderOutcomeUnknownError``."""
+        cause = self.unknown or refusal
+        found = await look_within_bound(self.venue, cause, self.policy)
+        if found is not None:
+            return found
+        raise OrderOutcomeUnknownError(
+            f"order {self.client_order_id}: an earlier attempt got no clear answer "
+            f"({self.unknown or 'a 429'}), then the venue refused the resend ({refusal}), which "
+            "that earlier attempt may have caused, and it shows no order under this id yet. It "
+            "may exist: look it up later by this client_order_id and never resend it under a "
+            "new id",
+            client_order_id=self.client_order_id,
+        ) from refusal
+
+    async def run(self, what: str) -> Order:
+        while True:
+            self.attempt += 1
+            try:
+                return await self.venue.send()
+            except RequestNotSentError as exc:
+                # Nothing reached the venue: not an unclear outcome, only a failed delivery.
+                if not self.attempts_left():
+                    raise self.give_up(exc) from None
+                await self.policy.sleep(self.policy.backoff(self.attempt))
+            except RateLimitedError as exc:
+                # Refused before acceptance: the budget now holds requests until the reset.
+                self.after_429 = True
+                if not self.attempts_left():
+                    raise self.give_up(exc) from None
+            except DuplicateClientOrderIdError as exc:
+                if self.unknown is None and not self.after_429:
+                    raise  # the caller reused an id: that is their order, not ours
+                return await self.on_refusal(exc)
+            except (ServerError, TransportError) as exc:
+                found = await self.on_unclear(exc, what)
+                if found is not None:
+                    return found
+            except ApiError as exc:
+                if self.unknown is None:
+                    raise
+                return await self.on_refusal(exc)
+
+
 async def place_at_most_once(
     venue: PlacementVenue, client_order_id: str, policy: PlacementPolicy, *, what: str = "order"
 ) -> Order:
     """Run the protocol of the module docstring until the order is known, or raise."""
-    started = policy.clock()
-    attempt = 0
-    unknown: AlpacaIntegrationError | None = None  # an earlier attempt's unclear failure
-
-    def attempts_left() -> bool:
-        return attempt < policy.max_attempts and policy.clock() - started < policy.max_elapsed
-
-    while True:
-        attempt += 1
-        try:
-            return await venue.send()
-        except RateLimitedError:
-            # Refused before acceptance: the budget now holds requests until the reset.
-            if attempts_left():
-                continue
-            if unknown is None:
-                raise
-            raise outcome_unknown(client_order_id, unknown) from None
-        except DuplicateClientOrderIdError:
-            if unknown is None:
-                raise  # the caller reused an id: that is their order, not ours
-            found = await venue.resolve(unknown)
-            if found is not None:
-                return found
-            raise outcome_unknown(client_order_id, unknown) from None
-        except (ServerError, TransportError) as exc:
-            unknown = exc
-            log.warning(
-                "%s %s: outcome unknown (%s); looking it up",
-                what,
-                client_order_id,
-                type(exc).__name__,
-            )
-            # Give a slow venue a moment to finish the first request before asking.
-            await policy.sleep(policy.backoff(attempt))
-            found = await venue.resolve(exc)
-            if found is not None:
-                return found
-            if not attempts_left():
-                raise outcome_unknown(client_order_id, exc) from None
-            log.info("%s not at the venue: resending with the same id", client_order_id)
-        except ApiError:
-            if unknown is None:
-                raise
-            # A refusal after an unclear attempt can be caused by that attempt's order
-            # (e.g. it used the buying power): look once more before reporting it.
-            found = await venue.resolve(unknown)
-            if found is not None:
-                return found
-            raise
+    return await _Placement(venue, client_order_id, policy).run(what)

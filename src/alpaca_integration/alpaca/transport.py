@@ -36,6 +36,7 @@ from alpaca_integration.errors import (
     AlpacaIntegrationError,
     ConfigError,
     RateLimitedError,
+    RequestNotSentError,
     RequestTimeoutError,
     ServerError,
     TransportError,
@@ -46,7 +47,7 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "NO_RETRY",
     "RETRY_ALL",
-    "RETRY_RATE_LIMIT_ONLY",
+    "RETRY_WHEN_NOT_ACTED",
     "RestTransport",
     "RetryPolicy",
     "names",
@@ -93,7 +94,11 @@ RETRY_ALL: tuple[type[AlpacaIntegrationError], ...] = (
     ServerError,
     TransportError,
 )
-RETRY_RATE_LIMIT_ONLY: tuple[type[AlpacaIntegrationError], ...] = (RateLimitedError,)
+# For requests that must not be repeated after an unclear outcome: only what the venue did not act on.
+RETRY_WHEN_NOT_ACTED: tuple[type[AlpacaIntegrationError], ...] = (
+    RateLimitedError,
+    RequestNotSentError,
+)
 
 
 # --------------------------------------------------------------------------- query helpers
@@ -170,6 +175,8 @@ class RestTransport:
     ) -> None:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ConfigError("connect_timeout and read_timeout must be > 0 seconds")
+        # The secret as it could appear in an exception's text: verbatim, or escaped in a repr.
+        self._secret_forms = sorted({secret_key, repr(secret_key)[1:-1]}, key=len, reverse=True)
         self.rate_budget = rate_budget
         self.retry = retry
         self.sleep = sleep
@@ -216,13 +223,8 @@ class RestTransport:
                 content=content,
                 headers={"Content-Type": "application/json"} if content is not None else None,
             )
-        except httpx.TimeoutException as exc:
-            failure = RequestTimeoutError(
-                f"{method} {path}: no answer within the timeout ({type(exc).__name__}); "
-                "raise read_timeout/connect_timeout if the venue is slow"
-            )
         except httpx.TransportError as exc:
-            failure = TransportError(f"{method} {path}: {type(exc).__name__}: {exc}")
+            failure = self._failure(method, path, exc)
         finally:
             await self.rate_budget.settle(permit)
         if failure is not None:
@@ -231,6 +233,35 @@ class RestTransport:
             raise failure
         assert response is not None
         return response
+
+    def _failure(self, method: str, path: str, exc: httpx.TransportError) -> AlpacaIntegrationError:
+        """Our error for httpx's. Never its text when it may quote a header (a local protocol
+        error quotes the offending header value: the secret); other texts with the secret cut."""
+        where = f"{method} {path}"
+        if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+            return ConfigError(
+                f"{where}: the request could not be sent ({type(exc).__name__}): it is malformed, "
+                "most likely a key id or secret that is not one line of visible ASCII. Check "
+                "ALPACA_API_KEY / ALPACA_SECRET_KEY and ALPACA_BASE_URL",
+                setting="ALPACA_SECRET_KEY",
+            )
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError):
+            return RequestNotSentError(
+                f"{where}: not sent, no connection to the venue ({type(exc).__name__}: "
+                f"{self._scrubbed(exc)})"
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return RequestTimeoutError(
+                f"{where}: no answer within the timeout ({type(exc).__name__}); "
+                "raise read_timeout/connect_timeout if the venue is slow"
+            )
+        return TransportError(f"{where}: {type(exc).__name__}: {self._scrubbed(exc)}")
+
+    def _scrubbed(self, exc: Exception) -> str:
+        text = str(exc)
+        for form in self._secret_forms:
+            text = text.replace(form, "***")
+        return text
 
     async def attempt(
         self,

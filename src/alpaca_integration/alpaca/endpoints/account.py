@@ -25,8 +25,13 @@ from alpaca_integration.alpaca.requests import (
     activities_query,
     close_position_query,
 )
-from alpaca_integration.alpaca.transport import RETRY_RATE_LIMIT_ONLY, names, path_part
-from alpaca_integration.errors import OrderOutcomeUnknownError, ServerError, TransportError
+from alpaca_integration.alpaca.transport import RETRY_WHEN_NOT_ACTED, names, path_part
+from alpaca_integration.errors import (
+    OrderOutcomeUnknownError,
+    RequestNotSentError,
+    ServerError,
+    TransportError,
+)
 from alpaca_integration.models import (
     AccountConfiguration,
     AccountSnapshot,
@@ -244,8 +249,10 @@ class AccountEndpoints(EndpointGroup):
                 "/v2/positions",
                 params={"cancel_orders": cancel_orders},
                 lane=Lane.ORDER,
-                retry_on=RETRY_RATE_LIMIT_ONLY,
+                retry_on=RETRY_WHEN_NOT_ACTED,
             )
+        except RequestNotSentError:
+            raise  # nothing reached the venue: nothing to check
         except (ServerError, TransportError) as exc:
             raise OrderOutcomeUnknownError(
                 f"close all positions: outcome unknown after {exc}. The venue may already have "
@@ -272,6 +279,6 @@ class AccountEndpoints(EndpointGroup):
             path,
             params=query,
             lane=Lane.ORDER,
-            retry_on=RETRY_RATE_LIMIT_ONLY,
+            retry_on=RETRY_WHEN_NOT_ACTED,
         )
         return parse.parse_order(response.content)

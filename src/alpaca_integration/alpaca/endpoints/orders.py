@@ -89,6 +89,7 @@ class OrderEndpoints(EndpointGroup):
 
     pre_trade_check: PreTradeCheck | None
     client_order_id_prefix: str
+    order_visibility_wait: float
 
     # ------------------------------------------------------------------ reads
 
@@ -261,7 +262,11 @@ class OrderEndpoints(EndpointGroup):
     ) -> Order:
         transport = self._transport
         policy = PlacementPolicy.from_retry(
-            transport.retry, transport.rng, transport.sleep, transport.clock
+            transport.retry,
+            transport.rng,
+            transport.sleep,
+            transport.clock,
+            visibility_wait=self.order_visibility_wait,
         )
         attempts = _OrderAttempts(transport, method, path, content, cid, resolver)
         return await place_at_most_once(attempts, cid, policy, what=f"{method} {path}")
