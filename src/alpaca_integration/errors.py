@@ -167,11 +167,20 @@ class SubPennyError(RequestRejectedError):
 
 
 class RateLimitedError(ApiError):
-    """429: over the request budget. ``reset_at`` is the UNIX time the budget refills, if known."""
+    """429: over the request budget. ``reset_at`` is the UNIX time the budget refills by the
+    venue's clock, if known; ``reset_in`` the seconds from the answer until then."""
 
-    def __init__(self, message: str, *, reset_at: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reset_at: float | None = None,
+        reset_in: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.reset_at = reset_at
+        self.reset_in = reset_in
 
 
 class ServerError(ApiError):

@@ -42,6 +42,7 @@ from the package; never risk (or any check), storage, sync, flows or the simulat
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -216,6 +217,17 @@ class AlpacaClient(OrderEndpoints, AccountEndpoints, ReferenceEndpoints):
     def retry(self) -> RetryPolicy:
         """How reads, cancels and unclear order attempts are retried."""
         return self._transport.retry
+
+    @property
+    def clock_skew(self) -> float | None:
+        """The venue's clock minus this host's, in seconds (smoothed), measured from every
+        answer's ``Date`` header (about half a second) and ``get_clock()``'s ``timestamp`` (to
+        the millisecond); None until an answer has been seen (``venue_clock``)."""
+        return self._transport.venue_clock.skew
+
+    def venue_now(self) -> dt.datetime:
+        """The venue's time now by that estimate (UTC); this host's time until one exists."""
+        return dt.datetime.fromtimestamp(self._transport.venue_clock.now(), dt.UTC)
 
     # ------------------------------------------------------------------ construction
 

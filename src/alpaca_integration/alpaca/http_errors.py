@@ -80,17 +80,20 @@ def error_from_response(
     method: str | None = None,
     path: str | None = None,
     headers: Mapping[str, str] | None = None,
+    now: float | None = None,
 ) -> ApiError:
-    """The typed error for a venue answer with an error status (never raises)."""
+    """The typed error for a venue answer with an error status (never raises). ``now`` is the
+    venue's time by this host's estimate, for a 429 without a ``Date`` header."""
     code, message, extra = parse.parse_error(body)
     if not message:
         message = httpx.codes.get_reason_phrase(status) or "error"
     error_class = error_class_for(status, message, extra)
     if error_class is RateLimitedError:
-        limits = parse_rate_limit_headers(headers or {})
+        limits = parse_rate_limit_headers(headers or {}, now=now)
         return RateLimitedError(
             message,
             reset_at=limits.reset_at if limits else None,
+            reset_in=limits.reset_in if limits else None,
             status=status,
             code=code,
             extra=extra,

@@ -4,16 +4,19 @@
 sends every request through the key's ``RateBudget``:
 
 * ``attempt()`` is one request: wait for a budget slot on the request's lane, send, settle the
-  slot, keep the budget in step with the venue's ``X-RateLimit-*`` headers, pause the budget after
-  a 429, and turn a failure into a typed error (``http_errors``; ``RequestTimeoutError`` /
-  ``TransportError`` without the httpx exception, whose request carries the key headers, in
-  their chain).
+  slot, take the answer's ``Date`` as a sample of the venue's clock (``venue_clock``), keep the
+  budget in step with the venue's ``X-RateLimit-*`` headers (the reset read against the venue's
+  clock), pause the budget after a 429, and turn a failure into a typed error (``http_errors``;
+  ``RequestNotSentError`` / ``RequestTimeoutError`` / ``TransportError`` without the httpx
+  exception, whose request carries the key headers, in their chain, and never with its text
+  where that may quote a header).
 * ``call()`` retries ``attempt()`` on the given errors within the ``RetryPolicy``'s bounds
   (attempts and total time; full-jitter backoff; no extra sleep after a 429: the budget holds).
 
 The query helpers (``query_params``, ``path_part``, ``utc_text``, ``names``) spell arguments the
-way the venue reads them. This module imports ``errors`` and ``alpaca.{http_errors,ratelimit}``
-from the package; never the client, parsing of models, risk, storage or sync.
+way the venue reads them. This module imports ``errors`` and
+``alpaca.{http_errors,ratelimit,ratelimit_base,venue_clock}`` from the package; never the client,
+parsing of models, risk, storage or sync.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import msgspec
 from alpaca_integration import __version__
 from alpaca_integration.alpaca.http_errors import error_from_response
 from alpaca_integration.alpaca.ratelimit import Lane, RateBudget, parse_rate_limit_headers
+from alpaca_integration.alpaca.ratelimit_base import http_date
+from alpaca_integration.alpaca.venue_clock import VenueClock
 from alpaca_integration.errors import (
     AlpacaIntegrationError,
     ConfigError,
@@ -182,6 +187,7 @@ class RestTransport:
         self.sleep = sleep
         self.clock = clock
         self.rng = rng
+        self.venue_clock = VenueClock(clock)
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={
@@ -232,6 +238,9 @@ class RestTransport:
             # headers) is not chained to ours.
             raise failure
         assert response is not None
+        venue_time = http_date(response.headers)
+        if venue_time is not None:
+            self.venue_clock.observe(venue_time, self.clock(), precise=False)
         return response
 
     def _failure(self, method: str, path: str, exc: httpx.TransportError) -> AlpacaIntegrationError:
@@ -274,7 +283,7 @@ class RestTransport:
     ) -> httpx.Response:
         """One request through the budget: the answer, or a typed error (nothing retried)."""
         response = await self._send(method, path, params, content, lane)
-        limits = parse_rate_limit_headers(response.headers, now=self.clock())
+        limits = parse_rate_limit_headers(response.headers, now=self.venue_clock.now())
         if limits is not None:
             await self.rate_budget.observe(limits)
         if response.status_code < 400:
@@ -285,9 +294,10 @@ class RestTransport:
             method=method,
             path=path,
             headers=response.headers,
+            now=self.venue_clock.now(),
         )
         if isinstance(error, RateLimitedError):
-            await self.rate_budget.pause_until(error.reset_at)
+            await self.rate_budget.pause_for(error.reset_in)
         raise error
 
     async def call(

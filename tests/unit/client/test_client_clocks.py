@@ -71,32 +71,38 @@ async def test_a_429_reset_is_read_against_the_venues_clock(
     clock: FakeClock,
     venue_offset: float,
 ) -> None:
-    """The venue's clock is an hour off ours; its 429 says reset 20 s from its now (Date): we
-    pause 20 s, not a whole window (venue ahead) and not zero (venue behind)."""
+    """The venue's clock is an hour off ours; its 429 says reset 8 s from its now (Date): we
+    pause 8 s, not a whole window (venue ahead) and not zero (venue behind)."""
     venue_now = EPOCH + venue_offset
     sent_at: list[float] = []
     venue.fallback = limited_once(
         clock,
         sent_at,
-        {"Date": http_date(venue_now), "X-RateLimit-Reset": str(int(venue_now + 20))},
+        {"Date": http_date(venue_now), "X-RateLimit-Reset": str(int(venue_now + 8))},
     )
     async with make_client() as client:
         await client.get_clock()
     assert len(sent_at) == 2
-    assert EPOCH + 19 <= sent_at[1] <= EPOCH + 21
+    assert EPOCH + 7 <= sent_at[1] <= EPOCH + 9
 
 
+@pytest.mark.parametrize("remaining", [None, "0"])
 async def test_a_429s_pause_is_bounded(
-    make_client: Callable[..., AlpacaClient], venue: FakeVenue, clock: FakeClock
+    make_client: Callable[..., AlpacaClient],
+    venue: FakeVenue,
+    clock: FakeClock,
+    remaining: str | None,
 ) -> None:
-    """A 429 whose reset is 50 s away pauses every request on the key for at most the budget's
-    max_pause, then the client asks again (a wrong or hostile reset cannot stall it longer)."""
+    """A 429 whose reset is 50 s away (with or without 'remaining: 0') holds every request on the
+    key for at most the budget's max_pause, then the client asks again: a wrong or hostile reset
+    cannot stall the key for a whole window."""
     from alpaca_integration.alpaca.ratelimit import DEFAULT_MAX_PAUSE
 
     sent_at: list[float] = []
-    venue.fallback = limited_once(
-        clock, sent_at, {"Date": http_date(EPOCH), "X-RateLimit-Reset": str(int(EPOCH + 50))}
-    )
+    headers = {"Date": http_date(EPOCH), "X-RateLimit-Reset": str(int(EPOCH + 50))}
+    if remaining is not None:
+        headers.update({"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": remaining})
+    venue.fallback = limited_once(clock, sent_at, headers)
     async with make_client() as client:
         await client.get_clock()
     assert DEFAULT_MAX_PAUSE < 50

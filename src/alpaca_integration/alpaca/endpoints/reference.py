@@ -47,8 +47,13 @@ class ReferenceEndpoints(EndpointGroup):
         return parse.parse_asset(await self._transport.get(path))
 
     async def get_clock(self) -> Clock:
-        """``GET /v2/clock``."""
-        return parse.parse_clock(await self._transport.get("/v2/clock"))
+        """``GET /v2/clock``; its ``timestamp`` (the venue's time to the microsecond) also
+        refines the client's clock-skew estimate."""
+        market_clock = parse.parse_clock(await self._transport.get("/v2/clock"))
+        received_at = self._transport.clock()
+        venue_time = market_clock.timestamp.timestamp()
+        self._transport.venue_clock.observe(venue_time, received_at, precise=True)
+        return market_clock
 
     async def get_calendar(
         self, start: dt.date | None = None, end: dt.date | None = None
