@@ -58,9 +58,12 @@ from alpaca_integration.alpaca.http_errors import error_from_response
 from alpaca_integration.alpaca.paging import BadItem, OnBadItem
 from alpaca_integration.alpaca.placement import DEFAULT_VISIBILITY_WAIT
 from alpaca_integration.alpaca.pretrade import (
+    OrderLock,
     PreTradeCheck,
     PreTradeCheckFactory,
     ReplaceAwareCheck,
+    make_order_lock,
+    order_lock_key,
 )
 from alpaca_integration.alpaca.ratelimit import (
     DEFAULT_RATE_LIMIT,
@@ -192,6 +195,8 @@ class AlpacaClient(OrderEndpoints, AccountEndpoints, ReferenceEndpoints):
                 f"order_visibility_wait must be >= 0 seconds, got {order_visibility_wait}"
             )
         self.order_visibility_wait = order_visibility_wait
+        self._redis_url = redis_url
+        self._lock: OrderLock | None = None
         self._transport = RestTransport(
             base,
             key_id,
@@ -224,6 +229,18 @@ class AlpacaClient(OrderEndpoints, AccountEndpoints, ReferenceEndpoints):
         answer's ``Date`` header (about half a second) and ``get_clock()``'s ``timestamp`` (to
         the millisecond); None until an answer has been seen (``venue_clock``)."""
         return self._transport.venue_clock.skew
+
+    @property
+    def order_lock_key(self) -> str:
+        """The Redis key of this API key's check-and-place lock (used when a Redis URL is set)."""
+        return order_lock_key(self.key_id)
+
+    def _order_lock(self) -> OrderLock:
+        """The key's check-and-place lock, made on first use: through Redis when the client has a
+        Redis URL, else within this client."""
+        if self._lock is None:
+            self._lock = make_order_lock(self.key_id, self._redis_url)
+        return self._lock
 
     def venue_now(self) -> dt.datetime:
         """The venue's time now by that estimate (UTC); this host's time until one exists."""
@@ -307,5 +324,7 @@ class AlpacaClient(OrderEndpoints, AccountEndpoints, ReferenceEndpoints):
     async def aclose(self) -> None:
         """Close the connection pool (and the budget's Redis connection if this client made it)."""
         await self._transport.aclose()
+        if self._lock is not None:
+            await self._lock.aclose()
         if self._owns_budget:
             await self.rate_budget.aclose()

@@ -164,14 +164,14 @@ def outcome_unknown(client_order_id: str, cause: object) -> OrderOutcomeUnknownE
 
 
 async def look_within_bound(
-    venue: PlacementVenue, cause: AlpacaIntegrationError, policy: PlacementPolicy
+    lookup: Callable[[], Awaitable[Order | None]], policy: PlacementPolicy
 ) -> Order | None:
     """Look the order up; while the venue shows none, look again (0.5 s, then doubling) until
     ``visibility_wait`` seconds have passed since the first look. None: still absent."""
     deadline = policy.clock() + policy.visibility_wait
     interval = _FIRST_LOOK_INTERVAL
     while True:
-        found = await venue.resolve(cause)
+        found = await lookup()
         remaining = deadline - policy.clock()
         if found is not None or remaining <= 0:
             return found
@@ -212,7 +212,7 @@ class _Placement:
         )
         # Give a slow venue a moment to finish the first request before asking.
         await self.policy.sleep(self.policy.backoff(self.attempt))
-        found = await look_within_bound(self.venue, exc, self.policy)
+        found = await look_within_bound(lambda: self.venue.resolve(exc), self.policy)
         if found is not None:
             return found
         if not self.attempts_left():
@@ -224,7 +224,7 @@ class _Placement:
         """A refusal (duplicate id included) that an earlier attempt may have caused: the order
         if the venue shows it within the bound; else ``OrderOutcomeUnknownError``."""
         cause = self.unknown or refusal
-        found = await look_within_bound(self.venue, cause, self.policy)
+        found = await look_within_bound(lambda: self.venue.resolve(cause), self.policy)
         if found is not None:
             return found
         raise OrderOutcomeUnknownError(
