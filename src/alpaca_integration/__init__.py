@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "load_settings": "alpaca_integration.config",
     "load_accounts": "alpaca_integration.config",
     "is_live_url": "alpaca_integration.config",
+    "key_text_problem": "alpaca_integration.config",
     # errors
     "AlpacaIntegrationError": "alpaca_integration.errors",
     "ApiError": "alpaca_integration.errors",
