@@ -118,6 +118,22 @@ def _secret_text(value: str | SecretStr) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
+def _checked_keys(key_id: str, secret: str) -> str:
+    """``secret`` when both keys are present and fit an HTTP header; else ``ConfigError`` naming
+    the setting (never the key)."""
+    if not key_id or not secret:
+        raise ConfigError(
+            "an Alpaca key id and secret key are required: export ALPACA_API_KEY and "
+            "ALPACA_SECRET_KEY, or try the built-in simulator with `alpacactl sim`",
+            setting="ALPACA_API_KEY" if not key_id else "ALPACA_SECRET_KEY",
+        )
+    for setting, text in (("ALPACA_API_KEY", key_id), ("ALPACA_SECRET_KEY", secret)):
+        problem = key_text_problem(text)
+        if problem is not None:
+            raise ConfigError(f"{setting} {problem}", setting=setting)
+    return secret
+
+
 def _base_url(base_url: str) -> str:
     base = base_url.rstrip("/")
     if base.endswith("/v2"):
@@ -163,17 +179,7 @@ class AlpacaClient(OrderEndpoints, AccountEndpoints, ReferenceEndpoints):
         clock: Callable[[], float] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        secret_text = _secret_text(secret_key)
-        if not key_id or not secret_text:
-            raise ConfigError(
-                "an Alpaca key id and secret key are required: export ALPACA_API_KEY and "
-                "ALPACA_SECRET_KEY, or try the built-in simulator with `alpacactl sim`",
-                setting="ALPACA_API_KEY" if not key_id else "ALPACA_SECRET_KEY",
-            )
-        for setting, text in (("ALPACA_API_KEY", key_id), ("ALPACA_SECRET_KEY", secret_text)):
-            problem = key_text_problem(text)
-            if problem is not None:
-                raise ConfigError(f"{setting} {problem}", setting=setting)
+        secret_text = _checked_keys(key_id, _secret_text(secret_key))
         base = _base_url(base_url)
         _refuse_live(base, allow_live)
         self.base_url = base
