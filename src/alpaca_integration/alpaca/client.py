@@ -6,28 +6,37 @@ Every method returns the provider-neutral models of ``models`` (the venue's JSON
 What it guarantees, and alpaca-py does not:
 
 * **No 429s by design**: each request waits for a slot of the key's ``RateBudget`` (in-process, or
-  shared by every process through Redis), kept in step with the venue's ``X-RateLimit-*`` headers;
-  after a 429 every request pauses until the venue's reset time. Orders use a reserved share of
-  the budget (the order lane) that monitoring reads can never take.
+  shared by every process through Redis), kept in step with the venue's ``X-RateLimit-*`` headers
+  (the reset read against the venue's own clock); after a 429 every request pauses until the
+  venue's reset, for at most ``max_pause``. Windows run on a monotonic clock. Orders use a reserved
+  share of the budget (the order lane) that monitoring reads can never take.
 * **Bounded retries**: reads and cancels are retried on 429, 5xx, timeouts and connection errors
   with exponential backoff and full jitter, bounded in attempts and in total time.
 * **An order is never placed twice**: ``submit_order`` sets ``client_order_id`` before the first
   attempt; when an attempt's outcome is unknown (timeout, dropped connection, 5xx) it looks the
-  order up by that id and only resends (same id) when the venue verifiably does not have it. If
-  nothing can be established it raises ``OrderOutcomeUnknownError(client_order_id)``.
-  ``replace_order`` does the same with the replacement's own client_order_id.
+  order up by that id (again, for ``order_visibility_wait`` seconds, while the venue shows none)
+  and only resends (same id) when the venue verifiably does not have it. If nothing can be
+  established it raises ``OrderOutcomeUnknownError(client_order_id)``, never a refusal that an
+  earlier attempt may have caused. ``replace_order`` does the same with the replacement's own
+  client_order_id (``alpaca.placement`` has the state table).
 * **Risk limits first**: ``submit_order`` and ``replace_order`` run the pre-trade check (a
   replace is checked as the order it would become) before any request. The check is injected
   (``pre_trade_check``); the client knows no risk policy. ``client_for_account`` installs an
   account's ``[risk]`` limits; ``from_account`` refuses an account with limits unless it is told
-  how to check them.
+  how to check them. Check and placement run as one step under the key's order lock (within the
+  client; across processes through Redis when a Redis URL is set), so concurrent orders cannot
+  each pass a limit that only some of them fit.
 * **Paper unless told otherwise**: the live endpoint (api.alpaca.markets) is refused unless
   ``allow_live=True`` (``ALPACA_ALLOW_LIVE`` / ``allow_live`` in the accounts file).
 * **Timeouts** on connect, read, write and pool wait.
 * **Typed errors** (``errors``): chosen by HTTP status, Alpaca code and the error body's extra
-  fields; message text decides only where Alpaca gives no other signal (``_MESSAGE_RULES``).
+  fields; message text decides only where Alpaca gives no other signal
+  (``http_errors.MESSAGE_RULES``).
 * **Secrets never leak**: not in ``repr``, logs or exceptions (transport errors are re-raised
-  without the httpx request, which carries the key headers, in their chain).
+  without the httpx request, which carries the key headers, in their chain, and never with httpx's
+  text where it may quote a header); keys that cannot be a header value are refused when built.
+* **The venue's clock is measured**: ``clock_skew`` and ``venue_now()``, from every answer's
+  ``Date`` and ``get_clock()``'s timestamp.
 * **Paging**: ``iter_orders`` and ``iter_activities`` stream every matching item across any number
   of pages with bounded memory, without losing or repeating orders that share a timestamp.
 * **One bad item never blocks a page** when an ``on_bad_item`` hook is given: the page is parsed
@@ -35,8 +44,9 @@ What it guarantees, and alpaca-py does not:
   ``BadItem`` (its raw bytes and the reason), and paging moves on past it. Without a hook a bad
   item raises ``ParseError`` as before.
 
-This module imports ``models``, ``errors``, ``config`` and ``alpaca.{parse,requests,ratelimit}``
-from the package; never risk (or any check), storage, sync, flows or the simulator.
+The endpoints live in ``alpaca.endpoints``; the request core in ``alpaca.transport``. This module
+imports ``config``, ``errors`` and ``alpaca.*`` from the package; never risk (or any check),
+storage, sync, flows or the simulator.
 """
 
 from __future__ import annotations
