@@ -81,9 +81,11 @@ from alpaca_integration.alpaca.ratelimit import (
     RateBudget,
     make_rate_budget,
 )
+from alpaca_integration.alpaca.queries import MAX_ACTIVITIES_PAGE, MAX_ORDERS_PAGE
 from alpaca_integration.alpaca.transport import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
+    NO_RETRY,
     RestTransport,
     RetryPolicy,
 )
@@ -97,8 +99,11 @@ from alpaca_integration.config import (
 from alpaca_integration.errors import ConfigError
 
 __all__ = [
+    "ACTIVITIES_PAGE_MAX",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
+    "NO_RETRY",
+    "ORDERS_PAGE_MAX",
     "AlpacaClient",
     "BadItem",
     "OnBadItem",
@@ -108,6 +113,11 @@ __all__ = [
     "RetryPolicy",
     "error_from_response",
 ]
+
+
+# The page bounds under their old names here (they live in ``queries``).
+ORDERS_PAGE_MAX = MAX_ORDERS_PAGE
+ACTIVITIES_PAGE_MAX = MAX_ACTIVITIES_PAGE
 
 
 def _refuse_live(url: str, allow_live: bool) -> None:
