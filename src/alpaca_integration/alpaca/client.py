@@ -75,13 +75,13 @@ from alpaca_integration.alpaca.pretrade import (
     make_order_lock,
     order_lock_key,
 )
+from alpaca_integration.alpaca.queries import MAX_ACTIVITIES_PAGE, MAX_ORDERS_PAGE
 from alpaca_integration.alpaca.ratelimit import (
     DEFAULT_RATE_LIMIT,
     DEFAULT_WINDOW_SECONDS,
     RateBudget,
     make_rate_budget,
 )
-from alpaca_integration.alpaca.queries import MAX_ACTIVITIES_PAGE, MAX_ORDERS_PAGE
 from alpaca_integration.alpaca.transport import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
