@@ -18,6 +18,8 @@ _EXPORTS: dict[str, str] = {
     "AccountConfig": "alpaca_integration.config",
     "load_settings": "alpaca_integration.config",
     "load_accounts": "alpaca_integration.config",
+    "is_live_url": "alpaca_integration.config",
+    "key_text_problem": "alpaca_integration.config",
     # errors
     "AlpacaIntegrationError": "alpaca_integration.errors",
     "ApiError": "alpaca_integration.errors",
@@ -33,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "ParseError": "alpaca_integration.errors",
     "RateLimitedError": "alpaca_integration.errors",
     "RequestRejectedError": "alpaca_integration.errors",
+    "RequestNotSentError": "alpaca_integration.errors",
     "RequestTimeoutError": "alpaca_integration.errors",
     "RiskLimitError": "alpaca_integration.errors",
     "ServerError": "alpaca_integration.errors",

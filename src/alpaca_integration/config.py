@@ -23,9 +23,10 @@ This module imports only ``errors`` from the package.
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -46,6 +47,8 @@ __all__ = [
     "AccountConfig",
     "AlpacaSettings",
     "derive_stream_url",
+    "is_live_url",
+    "key_text_problem",
     "load_accounts",
     "load_settings",
 ]
@@ -66,8 +69,61 @@ _FIXES: dict[str, str] = {
 }
 
 
-def _is_live(url: str) -> bool:
-    return (urlsplit(url).hostname or "").lower() in _LIVE_HOSTS
+# Dots IDNA maps to "." (UTS #46): ideographic, fullwidth and halfwidth ideographic full stops.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def _normalized_host(url: str) -> str:
+    """The host a client would reach for ``url``, in one spelling: without userinfo and port,
+    percent-escapes decoded, compatibility characters folded (fullwidth letters, ideographic
+    dots), lower case, without the trailing dot of a fully qualified name."""
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return ""
+    host = unicodedata.normalize("NFKC", unquote(host)).translate(_DOTS)
+    return host.casefold().rstrip(".")
+
+
+def is_live_url(url: str) -> bool:
+    """True when ``url`` (REST or stream) points at Alpaca's live venue, however its host is
+    spelled. A host is compared by name: an IP address or a name of your own that resolves to
+    the live venue is not recognised."""
+    return _normalized_host(url) in _LIVE_HOSTS
+
+
+def _character_kind(character: str) -> str:
+    if character in "\r\n":
+        return "a line break"
+    if character == " ":
+        return "a space"
+    if character == "\t":
+        return "a tab"
+    if not character.isascii():
+        return "a non-ASCII character"
+    return "a control character"
+
+
+def key_text_problem(text: str) -> str | None:
+    """What makes ``text`` unusable as an API key id or secret (None when it is fine). A key is
+    one line of visible ASCII: it travels in an HTTP header, where a CR or LF would end the header
+    (httpx then refuses the request with the header's value, the secret, in its message). The
+    answer names the kind of character and its position, never the key itself."""
+    for position, character in enumerate(text, start=1):
+        if not "!" <= character <= "~":
+            return (
+                f"contains {_character_kind(character)} at position {position}: a key is one "
+                "line of visible ASCII characters (it is sent in an HTTP header). Copy it again "
+                "from the Alpaca dashboard"
+            )
+    return None
+
+
+def _checked_key(value: SecretStr | None) -> SecretStr | None:
+    problem = key_text_problem(value.get_secret_value()) if value is not None else None
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 def derive_stream_url(base_url: str) -> str:
@@ -88,7 +144,7 @@ def _check_http_url(value: str) -> str:
 
 
 def _check_live_opt_in(base_url: str, allow_live: bool) -> None:
-    if _is_live(base_url) and not allow_live:
+    if is_live_url(base_url) and not allow_live:
         raise ValueError(
             f"{base_url} is Alpaca's LIVE trading endpoint; real money would be at stake. "
             "Use https://paper-api.alpaca.markets for paper trading, or set ALPACA_ALLOW_LIVE=true "
@@ -123,6 +179,11 @@ class AlpacaSettings(BaseSettings):
     @classmethod
     def _base_url_is_http(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @field_validator("api_key", "secret_key")
+    @classmethod
+    def _keys_fit_a_header(cls, value: SecretStr | None) -> SecretStr | None:
+        return _checked_key(value)
 
     @field_validator("stream_url")
     @classmethod
@@ -166,7 +227,7 @@ class AlpacaSettings(BaseSettings):
 
     @property
     def is_live(self) -> bool:
-        return _is_live(self.base_url)
+        return is_live_url(self.base_url)
 
 
 class AccountConfig(BaseModel):
@@ -188,6 +249,13 @@ class AccountConfig(BaseModel):
     @classmethod
     def _base_url_is_http(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @field_validator("api_key", "secret_key")
+    @classmethod
+    def _keys_fit_a_header(cls, value: SecretStr) -> SecretStr:
+        checked = _checked_key(value)
+        assert checked is not None
+        return checked
 
     @model_validator(mode="after")
     def _live_needs_opt_in(self) -> AccountConfig:

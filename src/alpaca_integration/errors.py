@@ -20,7 +20,8 @@ Callers match on classes, never on message text::
     │   ├── RateLimitedError             429
     │   └── ServerError                  5xx
     ├── TransportError                   no answer: connect failure, reset, timeout
-    │   └── RequestTimeoutError
+    │   ├── RequestTimeoutError
+    │   └── RequestNotSentError          nothing reached the venue (it cannot have acted)
     ├── OrderOutcomeUnknownError         a submit/replace whose fate could not be established
     ├── StreamError                      trade_updates protocol or authorization failure
     └── StorageError                     the store refused or lost a write
@@ -50,6 +51,7 @@ __all__ = [
     "OrderValidationError",
     "ParseError",
     "RateLimitedError",
+    "RequestNotSentError",
     "RequestRejectedError",
     "RequestTimeoutError",
     "RiskLimitError",
@@ -165,11 +167,20 @@ class SubPennyError(RequestRejectedError):
 
 
 class RateLimitedError(ApiError):
-    """429: over the request budget. ``reset_at`` is the UNIX time the budget refills, if known."""
+    """429: over the request budget. ``reset_at`` is the UNIX time the budget refills by the
+    venue's clock, if known; ``reset_in`` the seconds from the answer until then."""
 
-    def __init__(self, message: str, *, reset_at: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reset_at: float | None = None,
+        reset_in: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.reset_at = reset_at
+        self.reset_in = reset_in
 
 
 class ServerError(ApiError):
@@ -182,6 +193,11 @@ class TransportError(AlpacaIntegrationError):
 
 class RequestTimeoutError(TransportError):
     """The venue did not answer within the configured timeout."""
+
+
+class RequestNotSentError(TransportError):
+    """The request never reached the venue (connection refused, no connection within the connect
+    or pool timeout), so the venue cannot have acted on it: an order may be sent again."""
 
 
 class OrderOutcomeUnknownError(AlpacaIntegrationError):

@@ -447,3 +447,95 @@ def test_database_and_redis_passwords_absent_from_repr(monkeypatch: pytest.Monke
     for text in (repr(settings), str(settings)):
         assert "pg-pass-123" not in text
         assert "redis-pass-456" not in text
+
+
+# --------------------------------------------------------------------------- keys checked at load (issue 11 item 11)
+
+BAD_KEYS = [
+    "sk-abc\r\nX-Injected: 1",  # a header injection
+    "sk-abc\n",  # a stray newline from a copy-paste
+    "sk abc",  # an inner space
+    "sk-ab\tc",
+    "sk-äbc",  # not ASCII: cannot be a header value
+]
+
+
+@pytest.mark.parametrize("secret", BAD_KEYS)
+def test_a_secret_that_cannot_be_a_header_is_refused_at_load_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    """A secret with CR, LF, spaces, tabs or non-ASCII is a ConfigError naming
+    ALPACA_SECRET_KEY, and neither the message nor its traceback shows the secret."""
+    monkeypatch.setenv("ALPACA_API_KEY", KEY_ID)
+    error = _config_error(monkeypatch, ALPACA_SECRET_KEY=secret)
+    assert error.setting == "ALPACA_SECRET_KEY"
+    printed = "".join(traceback.format_exception(error))
+    assert "sk-" not in printed
+    assert "Injected" not in printed
+
+
+def test_a_key_id_with_a_line_break_is_refused_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key id is a header value too: a line break in it is refused, naming ALPACA_API_KEY."""
+    error = _config_error(monkeypatch, ALPACA_API_KEY="PK123\r\n", ALPACA_SECRET_KEY=SECRET)
+    assert error.setting == "ALPACA_API_KEY"
+
+
+def test_an_accounts_file_secret_with_a_line_break_is_refused_without_echoing_it(
+    clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same check applies to every account of the accounts file (inline or from env)."""
+    _accounts_file(
+        clean_environment,
+        '[accounts.main]\napi_key = "k"\nsecret_key_env = "MAIN_SECRET"\n',
+        monkeypatch,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_accounts(env={"MAIN_SECRET": "sk-abc\r\nX-Injected: 1"})
+    assert caught.value.setting == "accounts.main.secret_key"
+    assert "line break" in str(caught.value)
+    assert "Injected" not in str(caught.value) + repr(vars(caught.value))
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+# --------------------------------------------------------------------------- live host spellings (issue 11 item 13)
+
+LIVE_SPELLINGS = [
+    "https://api.alpaca.markets.",  # trailing dot (a fully qualified name)
+    "https://api.alpaca.markets.:443",
+    "https://API.ALPACA.MARKETS:443/v2",
+    "https://trader:pw@api.alpaca.markets",
+    "https://api.alpaca.markets\u3002",  # an ideographic full stop, which IDNA maps to "."
+    "https://\uff41\uff50\uff49.alpaca.markets",  # fullwidth "api"
+    "https://api%2Ealpaca.markets",
+    "HTTPS://api.alpaca.markets",
+]
+
+
+@pytest.mark.parametrize("url", LIVE_SPELLINGS)
+def test_every_spelling_of_the_live_host_needs_the_opt_in(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """Case, a trailing dot, a port, userinfo, IDNA look-alikes and percent-escapes are
+    compared after normalising the host: each spelling of the live venue is refused."""
+    from alpaca_integration.config import is_live_url
+
+    assert is_live_url(url)
+    error = _config_error(monkeypatch, ALPACA_BASE_URL=url)
+    assert "ALPACA_ALLOW_LIVE" in str(error)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://paper-api.alpaca.markets",
+        "https://api.alpaca.markets.example.test",
+        "https://evil-api.alpaca.markets",
+        "http://127.0.0.1:8765",
+    ],
+)
+def test_other_hosts_are_not_live(url: str) -> None:
+    """Hosts that merely contain the live name are not the live venue."""
+    from alpaca_integration.config import is_live_url
+
+    assert not is_live_url(url)

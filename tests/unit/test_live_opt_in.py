@@ -39,3 +39,33 @@ def test_monitor_builds_an_opted_in_live_accounts_stream() -> None:
     factory = service.stream_factory_for(account)
     stream = factory(_noop, _no_gap)
     assert stream is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.alpaca.markets.",
+        "https://API.ALPACA.MARKETS:443",
+        "https://trader:pw@api.alpaca.markets",
+        "https://api.alpaca.markets\u3002",
+    ],
+)
+def test_the_client_refuses_every_spelling_of_the_live_host(url: str) -> None:
+    """AlpacaClient compares normalised hosts: a trailing dot, case, a port or userinfo do not
+    get past the live guard."""
+    from alpaca_integration.alpaca.client import AlpacaClient
+
+    with pytest.raises(ConfigError) as info:
+        AlpacaClient("PK", "secret", url)
+    assert info.value.setting == "ALPACA_ALLOW_LIVE"
+
+
+@pytest.mark.parametrize(
+    "url", ["wss://api.alpaca.markets./stream", "wss://API.alpaca.markets:443/stream/"]
+)
+def test_the_stream_refuses_every_spelling_of_the_live_host(url: str) -> None:
+    """TradeUpdatesStream uses the same normalised comparison."""
+    from alpaca_integration.alpaca.stream import TradeUpdatesStream
+
+    with pytest.raises(ConfigError):
+        TradeUpdatesStream("PK", "secret", url)

@@ -2,24 +2,33 @@
 
 ``validate_order_request`` applies Alpaca's own order rules locally, so a bad order fails with a
 clear ``OrderValidationError`` (``field`` names the culprit) before any request is made, and a
-request budget is never spent on an order the venue would refuse. ``build_*`` functions validate
-first, then produce the JSON body: prices and quantities as plain decimal strings
-(``Decimal("1E+2")`` is sent as ``"100"``), enum values as Alpaca spells them, optional fields
-omitted rather than sent as null.
+request budget is never spent on an order the venue would refuse. Sizes and prices are also held
+within sanity bounds (``MAX_ORDER_QTY``, ``MAX_ORDER_NOTIONAL``, ``MAX_PRICE``, at most
+``MAX_QTY_DECIMALS`` decimals): a typo such as ``--qty 99999999999999999999999999999999`` is
+refused here, naming the bound, instead of drawing a 500 that an order path would have to
+resolve. ``build_*`` functions validate first, then produce the JSON body: prices and quantities
+as plain decimal strings (``Decimal("1E+2")`` is sent as ``"100"``), enum values as Alpaca spells
+them, optional fields omitted rather than sent as null.
 
-Query builders return ``dict[str, str]`` ready for httpx; datetimes are sent as RFC 3339 UTC with
-``Z``. A bad argument there is a caller bug and raises ``ValueError`` naming the parameter.
+The query builders (``orders_query``, ``activities_query``, ``rfc3339``) live in ``queries`` and
+are re-exported here.
 
-Pure: no I/O, no clock reads. Imports only ``models`` and ``errors`` from the package.
+Pure: no I/O, no clock reads. Imports only ``models``, ``errors`` and ``alpaca.queries`` from the
+package.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from alpaca_integration.alpaca.queries import (
+    MAX_ACTIVITIES_PAGE,
+    MAX_ORDERS_PAGE,
+    activities_query,
+    orders_query,
+    rfc3339,
+)
 from alpaca_integration.errors import OrderValidationError, RiskLimitError
 from alpaca_integration.models import (
     Order,
@@ -36,9 +45,14 @@ __all__ = [
     "MAX_ACTIVITIES_PAGE",
     "MAX_CLIENT_ORDER_ID_LENGTH",
     "MAX_ORDERS_PAGE",
+    "MAX_ORDER_NOTIONAL",
+    "MAX_ORDER_QTY",
+    "MAX_PRICE",
+    "MAX_QTY_DECIMALS",
     "activities_query",
     "build_order_body",
     "build_replace_body",
+    "close_position_query",
     "decimal_text",
     "orders_query",
     "replaced_order_request",
@@ -48,8 +62,14 @@ __all__ = [
 ]
 
 MAX_CLIENT_ORDER_ID_LENGTH = 128
-MAX_ORDERS_PAGE = 500
-MAX_ACTIVITIES_PAGE = 100
+# Sanity bounds, far above any real order (the largest equity orders are millions of shares; a
+# crypto order of a coin worth a thousandth of a cent is still below ten billion units; BRK.A
+# trades below $1M): what lies beyond is a typo or an attack, refused before it is sent.
+MAX_ORDER_QTY = Decimal(10_000_000_000)
+MAX_ORDER_NOTIONAL = Decimal(1_000_000_000)
+MAX_PRICE = Decimal(10_000_000)
+# Alpaca's finest fraction (fractional shares, crypto) is 1e-9.
+MAX_QTY_DECIMALS = 9
 
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
@@ -66,18 +86,6 @@ def decimal_text(value: Decimal) -> str:
     """A Decimal as Alpaca expects it: plain notation, no exponent, no trailing zeros."""
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "0") else text
-
-
-def rfc3339(value: dt.datetime, name: str = "datetime") -> str:
-    """A timezone-aware datetime as RFC 3339 UTC with ``Z`` (microseconds only when set)."""
-    if not isinstance(value, dt.datetime):
-        raise ValueError(f"{name} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
-            f"{name} {value.isoformat()} has no timezone: pass an aware datetime "
-            "(e.g. datetime.now(UTC)) so the instant is unambiguous"
-        )
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _fail(field: str, problem: str, fix: str) -> OrderValidationError:
@@ -124,9 +132,34 @@ def _decimal_places(value: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
+def _within(number: Decimal, field: str, maximum: Decimal, what: str) -> Decimal:
+    """``number`` when it is at most ``maximum``; else a refusal that names the bound."""
+    if number > maximum:
+        shown = decimal_text(number) if number.adjusted() < 30 else f"{number:.3E}"
+        raise _fail(
+            field,
+            f"{shown} is beyond the largest {what} this client sends ({maximum:,})",
+            f"check {field} for a typo; orders this large are refused before sending",
+        )
+    return number
+
+
+def _size(value: object, field: str, maximum: Decimal) -> Decimal:
+    """A positive quantity or notional within ``maximum`` and ``MAX_QTY_DECIMALS`` decimals."""
+    number = _within(_positive(value, field), field, maximum, "size")
+    if _decimal_places(number) > MAX_QTY_DECIMALS:
+        raise _fail(
+            field,
+            f"has more than {MAX_QTY_DECIMALS} decimals; Alpaca's finest fraction is 1e-9",
+            f"round {field} to at most {MAX_QTY_DECIMALS} decimals",
+        )
+    return number
+
+
 def _price(value: object, field: str) -> Decimal:
-    """A positive price obeying Alpaca's tick rule: 2 decimals from $1, 4 below $1."""
-    price = _positive(value, field)
+    """A positive price within ``MAX_PRICE`` obeying Alpaca's tick rule: 2 decimals from $1, 4
+    below $1."""
+    price = _within(_positive(value, field), field, MAX_PRICE, "price")
     places = _decimal_places(price)
     allowed = 2 if price >= _ONE else 4
     if places > allowed:
@@ -182,8 +215,29 @@ def _order_body(req: OrderRequest) -> dict[str, Any]:
         "type": order_type.value,
         "time_in_force": tif.value,
     }
+    _size_fields(req, order_type, tif, order_class, body)
+    limit_price = _type_prices(req, order_type, order_class, body)
+    _trailing_fields(req, order_type, body)
+    if req.extended_hours:
+        _extended_hours(order_type, tif, order_class, body)
+    _order_class_legs(req, side, order_type, tif, order_class, limit_price, body)
 
-    # --- size: qty xor notional
+    if client_order_id is not None:
+        body["client_order_id"] = client_order_id
+    if req.position_intent is not None:
+        intent: PositionIntent = _enum(PositionIntent, req.position_intent, "position_intent")
+        body["position_intent"] = intent.value
+    return body
+
+
+def _size_fields(
+    req: OrderRequest,
+    order_type: OrderType,
+    tif: TimeInForce,
+    order_class: OrderClass,
+    body: dict[str, Any],
+) -> None:
+    """``qty`` xor ``notional``, within the bounds; notional only for simple day market orders."""
     if req.qty is not None and req.notional is not None:
         raise _fail(
             "notional",
@@ -193,25 +247,29 @@ def _order_body(req: OrderRequest) -> dict[str, Any]:
     if req.qty is None and req.notional is None:
         raise _fail("qty", "neither qty nor notional is set", "pass qty or notional")
     if req.qty is not None:
-        body["qty"] = decimal_text(_positive(req.qty, "qty"))
-    else:
-        notional = _positive(req.notional, "notional")
-        if order_type is not OrderType.MARKET or tif is not TimeInForce.DAY:
-            raise _fail(
-                "notional",
-                f"notional (dollar) orders must be market orders with time_in_force day, got "
-                f"{order_type.value}/{tif.value}",
-                "use type market and time_in_force day, or pass qty instead of notional",
-            )
-        if order_class is not OrderClass.SIMPLE:
-            raise _fail(
-                "notional",
-                f"notional orders must be simple, got order_class {order_class.value}",
-                "pass qty for bracket, oco and oto orders",
-            )
-        body["notional"] = decimal_text(notional)
+        body["qty"] = decimal_text(_size(req.qty, "qty", MAX_ORDER_QTY))
+        return
+    notional = _size(req.notional, "notional", MAX_ORDER_NOTIONAL)
+    if order_type is not OrderType.MARKET or tif is not TimeInForce.DAY:
+        raise _fail(
+            "notional",
+            f"notional (dollar) orders must be market orders with time_in_force day, got "
+            f"{order_type.value}/{tif.value}",
+            "use type market and time_in_force day, or pass qty instead of notional",
+        )
+    if order_class is not OrderClass.SIMPLE:
+        raise _fail(
+            "notional",
+            f"notional orders must be simple, got order_class {order_class.value}",
+            "pass qty for bracket, oco and oto orders",
+        )
+    body["notional"] = decimal_text(notional)
 
-    # --- prices by order type
+
+def _type_prices(
+    req: OrderRequest, order_type: OrderType, order_class: OrderClass, body: dict[str, Any]
+) -> Decimal | None:
+    """``limit_price`` and ``stop_price`` as the order type requires; the limit price."""
     limit_price: Decimal | None = None
     if req.limit_price is not None:
         if order_type not in _LIMIT_TYPES:
@@ -235,27 +293,12 @@ def _order_body(req: OrderRequest) -> dict[str, Any]:
         body["stop_price"] = decimal_text(_price(req.stop_price, "stop_price"))
     elif order_type in _STOP_TYPES:
         raise _fail("stop_price", f"is required for {order_type.value} orders", "pass stop_price")
+    return limit_price
 
-    # --- trailing stops
-    if order_type is OrderType.TRAILING_STOP:
-        if (req.trail_price is None) == (req.trail_percent is None):
-            raise _fail(
-                "trail_price",
-                "a trailing_stop order needs exactly one of trail_price and trail_percent",
-                "pass trail_price (dollars) or trail_percent (percent), not both",
-            )
-        if req.trail_price is not None:
-            body["trail_price"] = decimal_text(_price(req.trail_price, "trail_price"))
-        else:
-            percent = _positive(req.trail_percent, "trail_percent")
-            if percent >= _HUNDRED:
-                raise _fail(
-                    "trail_percent",
-                    f"{decimal_text(percent)} is not below 100",
-                    "pass a percentage such as 1.5 for 1.5%",
-                )
-            body["trail_percent"] = decimal_text(percent)
-    else:
+
+def _trailing_fields(req: OrderRequest, order_type: OrderType, body: dict[str, Any]) -> None:
+    """A trailing stop's ``trail_price`` xor ``trail_percent`` (< 100); none on other types."""
+    if order_type is not OrderType.TRAILING_STOP:
         for field in ("trail_price", "trail_percent"):
             if getattr(req, field) is not None:
                 raise _fail(
@@ -263,33 +306,44 @@ def _order_body(req: OrderRequest) -> dict[str, Any]:
                     f"is only used by trailing_stop orders, this is a {order_type.value} order",
                     f"remove {field} or use type trailing_stop",
                 )
+        return
+    if (req.trail_price is None) == (req.trail_percent is None):
+        raise _fail(
+            "trail_price",
+            "a trailing_stop order needs exactly one of trail_price and trail_percent",
+            "pass trail_price (dollars) or trail_percent (percent), not both",
+        )
+    if req.trail_price is not None:
+        body["trail_price"] = decimal_text(_price(req.trail_price, "trail_price"))
+        return
+    percent = _positive(req.trail_percent, "trail_percent")
+    if percent >= _HUNDRED:
+        raise _fail(
+            "trail_percent",
+            f"{decimal_text(percent)} is not below 100",
+            "pass a percentage such as 1.5 for 1.5%",
+        )
+    body["trail_percent"] = decimal_text(percent)
 
-    # --- extended hours
-    if req.extended_hours:
-        if order_type is not OrderType.LIMIT or tif not in _EXTENDED_HOURS_TIFS:
-            raise _fail(
-                "extended_hours",
-                f"extended-hours orders must be limit orders with time_in_force day or gtc, got "
-                f"{order_type.value}/{tif.value}",
-                "use type limit with day or gtc, or set extended_hours=False",
-            )
-        if order_class is not OrderClass.SIMPLE:
-            raise _fail(
-                "extended_hours",
-                f"extended-hours orders must be simple, got order_class {order_class.value}",
-                "set extended_hours=False for bracket, oco and oto orders",
-            )
-        body["extended_hours"] = True
 
-    # --- order class and its legs
-    _order_class_legs(req, side, order_type, tif, order_class, limit_price, body)
-
-    if client_order_id is not None:
-        body["client_order_id"] = client_order_id
-    if req.position_intent is not None:
-        intent: PositionIntent = _enum(PositionIntent, req.position_intent, "position_intent")
-        body["position_intent"] = intent.value
-    return body
+def _extended_hours(
+    order_type: OrderType, tif: TimeInForce, order_class: OrderClass, body: dict[str, Any]
+) -> None:
+    """Extended hours only for simple limit orders with day or gtc."""
+    if order_type is not OrderType.LIMIT or tif not in _EXTENDED_HOURS_TIFS:
+        raise _fail(
+            "extended_hours",
+            f"extended-hours orders must be limit orders with time_in_force day or gtc, got "
+            f"{order_type.value}/{tif.value}",
+            "use type limit with day or gtc, or set extended_hours=False",
+        )
+    if order_class is not OrderClass.SIMPLE:
+        raise _fail(
+            "extended_hours",
+            f"extended-hours orders must be simple, got order_class {order_class.value}",
+            "set extended_hours=False for bracket, oco and oto orders",
+        )
+    body["extended_hours"] = True
 
 
 def _order_class_legs(
@@ -427,7 +481,7 @@ def build_order_body(req: OrderRequest) -> dict[str, Any]:
 def _replace_body(req: ReplaceRequest) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if req.qty is not None:
-        body["qty"] = decimal_text(_positive(req.qty, "qty"))
+        body["qty"] = decimal_text(_size(req.qty, "qty", MAX_ORDER_QTY))
     if req.time_in_force is not None:
         tif: TimeInForce = _enum(TimeInForce, req.time_in_force, "time_in_force")
         body["time_in_force"] = tif.value
@@ -436,7 +490,9 @@ def _replace_body(req: ReplaceRequest) -> dict[str, Any]:
     if req.stop_price is not None:
         body["stop_price"] = decimal_text(_price(req.stop_price, "stop_price"))
     if req.trail is not None:
-        body["trail"] = decimal_text(_positive(req.trail, "trail"))
+        body["trail"] = decimal_text(
+            _within(_positive(req.trail, "trail"), "trail", MAX_PRICE, "trail")
+        )
     client_order_id = _client_order_id(req.client_order_id)
     if not body:
         raise _fail(
@@ -459,109 +515,24 @@ def build_replace_body(req: ReplaceRequest) -> dict[str, Any]:
     return _replace_body(req)
 
 
-# --------------------------------------------------------------------------- queries
+# --------------------------------------------------------------------------- closing a position
 
 
-def _choice(value: object, name: str, allowed: tuple[str, ...]) -> str:
-    text = str(getattr(value, "value", value)).lower()
-    if text not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return text
-
-
-def _bound(value: int, name: str, maximum: int) -> str:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise ValueError(f"{name} must be a whole number from 1 to {maximum}, got {value!r}")
-    return str(value)
-
-
-def _instant(value: dt.datetime | dt.date, name: str) -> str:
-    if isinstance(value, dt.datetime):
-        return rfc3339(value, name)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    raise ValueError(f"{name} must be a datetime or a date, got {type(value).__name__}")
-
-
-def _names(value: str | Iterable[str], name: str) -> list[str]:
-    items = [value] if isinstance(value, str) else list(value)
-    names = [part.strip() for item in items for part in str(item).split(",") if part.strip()]
-    if not names:
-        raise ValueError(f"{name} is empty: pass at least one value or leave it out")
-    return names
-
-
-def orders_query(
-    *,
-    status: str | None = None,
-    limit: int | None = None,
-    after: dt.datetime | dt.date | None = None,
-    until: dt.datetime | dt.date | None = None,
-    direction: str | None = None,
-    nested: bool | None = None,
-    symbols: str | Iterable[str] | None = None,
-    side: OrderSide | str | None = None,
-) -> dict[str, str]:
-    """Query parameters of ``GET /v2/orders``. ``after``/``until`` bound the submission time
-    (exclusive); ``limit`` is at most 500."""
-    query: dict[str, str] = {}
-    if status is not None:
-        query["status"] = _choice(status, "status", ("open", "closed", "all"))
-    if limit is not None:
-        query["limit"] = _bound(limit, "limit", MAX_ORDERS_PAGE)
-    if after is not None:
-        query["after"] = _instant(after, "after")
-    if until is not None:
-        query["until"] = _instant(until, "until")
-    if direction is not None:
-        query["direction"] = _choice(direction, "direction", ("asc", "desc"))
-    if nested is not None:
-        query["nested"] = "true" if nested else "false"
-    if symbols is not None:
-        query["symbols"] = ",".join(name.upper() for name in _names(symbols, "symbols"))
-    if side is not None:
-        query["side"] = _choice(side, "side", ("buy", "sell"))
-    return query
-
-
-def activities_query(
-    *,
-    activity_types: str | Iterable[str] | None = None,
-    date: dt.date | None = None,
-    after: dt.datetime | dt.date | None = None,
-    until: dt.datetime | dt.date | None = None,
-    direction: str | None = None,
-    page_size: int | None = None,
-    page_token: str | None = None,
-) -> dict[str, str]:
-    """Query parameters of ``GET /v2/account/activities``. ``date`` excludes ``after``/``until``;
-    ``page_size`` is at most 100; ``page_token`` is the id of the last activity seen."""
-    query: dict[str, str] = {}
-    if activity_types is not None:
-        types = [name.upper() for name in _names(activity_types, "activity_types")]
-        for name in types:
-            if not name.isalnum():
-                raise ValueError(f"activity_types: {name!r} is not an activity type like FILL")
-        query["activity_types"] = ",".join(types)
-    if date is not None:
-        if after is not None or until is not None:
-            raise ValueError("date cannot be combined with after/until: pass one or the other")
-        if isinstance(date, dt.datetime) or not isinstance(date, dt.date):
-            raise ValueError(f"date must be a datetime.date, got {type(date).__name__}")
-        query["date"] = date.isoformat()
-    if after is not None:
-        query["after"] = _instant(after, "after")
-    if until is not None:
-        query["until"] = _instant(until, "until")
-    if direction is not None:
-        query["direction"] = _choice(direction, "direction", ("asc", "desc"))
-    if page_size is not None:
-        query["page_size"] = _bound(page_size, "page_size", MAX_ACTIVITIES_PAGE)
-    if page_token is not None:
-        if not page_token:
-            raise ValueError("page_token is empty: pass the id of the last activity seen")
-        query["page_token"] = page_token
-    return query
+def close_position_query(qty: object = None, percentage: object = None) -> dict[str, str]:
+    """The query of ``DELETE /v2/positions/{symbol}``: a quantity (within the size bounds) or a
+    percentage in (0, 100], not both; nothing closes the whole position."""
+    if qty is not None and percentage is not None:
+        raise _fail("qty", "both qty and percentage are set", "give qty or percentage, not both")
+    if qty is not None:
+        return {"qty": decimal_text(_size(qty, "qty", MAX_ORDER_QTY))}
+    if percentage is not None:
+        share = _positive(percentage, "percentage")
+        if share > _HUNDRED:
+            raise _fail(
+                "percentage", f"must be in (0, 100], got {decimal_text(share)}", "pass 1..100"
+            )
+        return {"percentage": decimal_text(share)}
+    return {}
 
 
 def replaced_order_request(old: Order, change: ReplaceRequest) -> OrderRequest:

@@ -53,8 +53,9 @@ class WireAccount(_Wire, kw_only=True):
     status: str
     crypto_status: str | None = None
     currency: str = "USD"
-    cash: Decimal
-    equity: Decimal
+    # The spec requires only id and status: every figure may be absent (parse derives equity).
+    cash: Decimal | None = None
+    equity: Decimal | None = None
     last_equity: Decimal | None = None
     buying_power: Decimal | None = None
     regt_buying_power: Decimal | None = None

@@ -39,7 +39,6 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
@@ -54,7 +53,7 @@ from alpaca_integration.alpaca.parse import (
     encode_stream_auth,
     encode_stream_listen,
 )
-from alpaca_integration.config import LIVE_BASE_URL, PAPER_BASE_URL, derive_stream_url
+from alpaca_integration.config import PAPER_BASE_URL, derive_stream_url, is_live_url
 from alpaca_integration.errors import ConfigError, ParseError, StreamError
 from alpaca_integration.models import TradeUpdate
 
@@ -72,7 +71,6 @@ GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
 BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
 
 _CLEAN_CLOSE_CODES = frozenset({1000, 1001})
-_LIVE_HOST = (urlsplit(LIVE_BASE_URL).hostname or "").lower()
 
 
 class _Drop(Exception):
@@ -119,7 +117,7 @@ class TradeUpdatesStream:
                 "or unset it to derive it from ALPACA_BASE_URL",
                 setting="ALPACA_STREAM_URL",
             )
-        if not allow_live and (urlsplit(url).hostname or "").lower() == _LIVE_HOST:
+        if not allow_live and is_live_url(url):
             raise ConfigError(
                 f"{url} is the stream of Alpaca's LIVE venue: real money would be at stake. Use "
                 f"{derive_stream_url(PAPER_BASE_URL)} for paper trading, or opt in to live trading "

@@ -25,6 +25,8 @@ from typing import Generic, TypeVar
 
 import msgspec
 
+from alpaca_integration.alpaca.paging import split_items
+from alpaca_integration.errors import ParseError
 from alpaca_integration.models import (
     AccountSnapshot,
     Activity,
@@ -463,7 +465,8 @@ def split_page(
     max_skew: dt.timedelta = DEFAULT_MAX_SKEW,
     validate: Callable[[T, dt.datetime], list[str]] | None = None,
 ) -> PageSplit[T]:
-    """Parse and validate a JSON list body item by item.
+    """Parse and validate a JSON list body item by item, through the client's page splitter
+    (``alpaca.paging.split_items``: the one splitter production runs) and then ``screen``'s checks.
 
     ``parse_item(raw_item_bytes)`` returns a model (or a sequence of models, e.g. an activity
     parser). An item whose parse raises (``ParseError`` for an unknown status, or anything else) or
@@ -475,13 +478,12 @@ def split_page(
     raw_body = body.encode() if isinstance(body, str) else bytes(body)
     split: PageSplit[T] = PageSplit(good=[], quarantined=[])
     try:
-        items = msgspec.json.decode(raw_body, type=list[msgspec.Raw])
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError) as exc:
-        reason = f"body is not a JSON list: {exc}"
+        items = split_items(raw_body, parse_item, shape=kind)
+    except ParseError as exc:
         page = Quarantined(
             record_kind=f"{kind}_page",
             record_key=_digest_key(raw_body),
-            reason=reason,
+            reason=f"body is not a JSON list: {exc}",
             raw=raw_body,
             source=source,
         )
@@ -492,16 +494,16 @@ def split_page(
             return _guard(lambda: validate(model, now))
         return validate_record(model, now, max_skew=max_skew)  # type: ignore[arg-type]
 
-    for item in items:
-        raw_item = bytes(item)
-        try:
-            parsed = parse_item(raw_item)
-        except Exception as exc:  # one item's failure of any kind must not sink the page
-            reason = f"could not be parsed: {type(exc).__name__}: {exc}"
-            key = _key_for(None, raw_item)
+    for raw_item, parsed in items:
+        if isinstance(parsed, Exception):
+            reason = f"could not be parsed: {type(parsed).__name__}: {parsed}"
             split.quarantined.append(
                 Quarantined(
-                    record_kind=kind, record_key=key, reason=reason, raw=raw_item, source=source
+                    record_kind=kind,
+                    record_key=_key_for(None, raw_item),
+                    reason=reason,
+                    raw=raw_item,
+                    source=source,
                 )
             )
             continue

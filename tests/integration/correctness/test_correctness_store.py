@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from alpaca_integration.alpaca.parse import parse_order
-from alpaca_integration.checks.quality import run_rules, split_page
+from alpaca_integration.checks.quality import run_rules
 from alpaca_integration.checks.risk import RiskLimits, make_pre_trade_check, record_exposure
 from alpaca_integration.errors import RiskLimitError
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
@@ -21,6 +20,7 @@ from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.storage.repository import Store
 from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
 from support.hostile_payloads import order_pages
+from support.ingestion import ingest_order_page
 
 pytestmark = pytest.mark.postgres
 
@@ -33,8 +33,8 @@ async def store(postgres_url: str) -> AsyncIterator[Any]:
 
 
 async def _ingest(store: Any, account: str, body: bytes) -> Any:
-    """What the sync engine does with a page: split, quarantine the bad, apply the good."""
-    split = split_page(body, parse_order, kind="order", now=NOW)
+    """What production does with a page: split, screen, quarantine the bad, apply the good."""
+    split = ingest_order_page(body, NOW)
     for record in split.quarantined:
         await store.insert_quarantine(
             account,

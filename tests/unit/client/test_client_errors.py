@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -12,13 +13,16 @@ from client_fakes import KEY_ID, SECRET, FakeVenue, json_response
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy, error_from_response
 from alpaca_integration.errors import (
+    AlpacaIntegrationError,
     ApiError,
     AuthError,
+    ConfigError,
     DuplicateClientOrderIdError,
     ForbiddenError,
     InsufficientBuyingPowerError,
     InsufficientQtyError,
     NotFoundError,
+    OrderOutcomeUnknownError,
     RateLimitedError,
     RequestRejectedError,
     RequestTimeoutError,
@@ -27,6 +31,7 @@ from alpaca_integration.errors import (
     SubPennyError,
     TransportError,
 )
+from alpaca_integration.models import OrderRequest, OrderSide
 
 # (status, body as Alpaca sends it, expected class)
 ALPACA_ERRORS: list[tuple[int, bytes, type[ApiError]]] = [
@@ -211,3 +216,43 @@ def test_every_recorded_error_payload_is_mapped() -> None:
         status = int(name.split("_")[2])
         error = error_from_response(status, (DATA / name).read_bytes())
         assert type(error) is expected, name
+
+
+# --------------------------------------------------------------------------- issue 11 item 11
+
+
+def test_a_secret_that_cannot_be_a_header_is_refused_when_the_client_is_built() -> None:
+    """A secret (or key id) with CR/LF is a ConfigError at construction, naming the setting and
+    never showing the value."""
+    injected = SECRET + "\r\nX-Injected: 1"
+    with pytest.raises(ConfigError) as caught:
+        AlpacaClient(KEY_ID, injected, "https://paper.example.test")
+    assert caught.value.setting == "ALPACA_SECRET_KEY"
+    assert SECRET not in _all_text(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        AlpacaClient(KEY_ID + "\n", SECRET, "https://paper.example.test")
+    assert caught.value.setting == "ALPACA_API_KEY"
+
+
+async def test_a_header_error_never_shows_the_secret_nor_claims_an_unknown_outcome(
+    make_client: Callable[..., AlpacaClient], venue: FakeVenue
+) -> None:
+    """httpx's "Illegal header value b'<secret>'" never reaches our message; and a submit that
+    could not even be sent is refused as it is (nothing sent), not reported as an order whose
+    outcome is unknown, and not tried again."""
+
+    def refuse_headers(request: httpx.Request) -> httpx.Response:
+        raise httpx.LocalProtocolError(f"Illegal header value b'{SECRET}\\r\\nX-Injected: 1'")
+
+    venue.fallback = refuse_headers
+    order = OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=Decimal(1))
+    async with make_client() as client:
+        with pytest.raises(AlpacaIntegrationError) as read:
+            await client.get_clock()
+        with pytest.raises(AlpacaIntegrationError) as placed:
+            await client.submit_order(order)
+    for caught in (read, placed):
+        assert SECRET not in _all_text(caught.value)
+        assert "Injected" not in _all_text(caught.value)
+    assert not isinstance(placed.value, OrderOutcomeUnknownError)
+    assert [r.method for r in venue.requests] == ["GET", "POST"]

@@ -216,7 +216,7 @@ async def test_a_429_on_submit_waits_for_the_reset_and_resends_the_same_id(
     def limited(request: httpx.Request) -> httpx.Response:
         if request.method == "POST" and len(book.posts()) == 1:
             return httpx.Response(
-                429, content=b"Too Many Requests", headers={"X-RateLimit-Reset": str(EPOCH + 15)}
+                429, content=b"Too Many Requests", headers={"X-RateLimit-Reset": str(EPOCH + 9)}
             )
         return original(request)
 
@@ -227,7 +227,7 @@ async def test_a_429_on_submit_waits_for_the_reset_and_resends_the_same_id(
     assert len(posts) == 2
     assert posts[0]["client_order_id"] == posts[1]["client_order_id"]
     assert book.lookups() == 0
-    assert clock.now >= EPOCH + 15
+    assert clock.now >= EPOCH + 9
 
 
 async def test_a_reused_id_is_reported_not_fetched(
@@ -265,7 +265,9 @@ async def test_a_refusal_after_an_unknown_outcome_checks_for_the_first_order(
     async with make_client() as client:
         order = await client.submit_order(BUY)
     assert order.id == "order-first"
-    assert calls["lookups"] == 2
+    # Five looks within the 5 s visibility bound (at 0, 0.5, 1.5, 3.5 and 5 s) before the
+    # resend, then one after the refusal finds the first order.
+    assert calls["lookups"] == 6
 
 
 async def test_a_plain_refusal_is_raised_typed(
@@ -441,3 +443,95 @@ async def test_replace_pending_is_outcome_unknown(
             )
     assert caught.value.client_order_id == "repl-7"
     assert len(book.patches()) == 1
+
+
+# --------------------------------------------------------------------------- issue 11 items 8, 9
+
+BUYING_POWER = {"code": 40310000, "message": "insufficient buying power", "buying_power": "0"}
+
+
+async def test_an_order_the_venue_shows_late_is_found_not_resent(
+    make_client: Callable[..., AlpacaClient], venue: FakeVenue, clock: FakeClock
+) -> None:
+    """503 although the order landed, and the venue shows it only 3 s later: the client looks
+    again within its bound and returns that order; it never resends (which would be refused
+    403 for the buying power the first order took)."""
+    created: dict[str, float] = {}
+
+    def slow_to_show(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            cid = json.loads(request.content)["client_order_id"]
+            if created:
+                return json_response(403, BUYING_POWER)
+            created[cid] = clock.now
+            return json_response(503, {"message": "service unavailable"})
+        cid = request.url.params["client_order_id"]
+        if cid in created and clock.now >= created[cid] + 3.0:
+            return json_response(200, order_json("order-first", client_order_id=cid))
+        return json_response(404, NOT_FOUND)
+
+    venue.fallback = slow_to_show
+    async with make_client() as client:
+        order = await client.submit_order(BUY)
+    assert order.id == "order-first"
+    assert sum(1 for r in venue.requests if r.method == "POST") == 1
+
+
+async def test_a_refusal_after_an_unclear_submit_is_an_unknown_outcome(
+    make_client: Callable[..., AlpacaClient], venue: FakeVenue
+) -> None:
+    """503, the order never shows within the bound, the resend is refused 403: the first attempt
+    may exist (and may be what used the buying power), so the caller gets
+    OrderOutcomeUnknownError with the id, not a plain refusal to act on."""
+
+    def refuse_after_unclear(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            if sum(1 for r in venue.requests if r.method == "POST") == 1:
+                return json_response(503, {"message": "service unavailable"})
+            return json_response(403, BUYING_POWER)
+        return json_response(404, NOT_FOUND)
+
+    venue.fallback = refuse_after_unclear
+    async with make_client() as client:
+        with pytest.raises(OrderOutcomeUnknownError) as caught:
+            await client.submit_order(BUY)
+    posts = [json.loads(r.content) for r in venue.requests if r.method == "POST"]
+    assert caught.value.client_order_id == posts[0]["client_order_id"]
+    assert "insufficient buying power" in str(caught.value)
+
+
+async def test_a_duplicate_id_after_a_429_is_our_order_not_a_reused_id(
+    make_client: Callable[..., AlpacaClient], book: Venue, venue: FakeVenue
+) -> None:
+    """A 429 that came after the venue took the order (a gateway answering for it): the resend
+    meets 'client_order_id must be unique', which is resolved by a lookup, not raised as the
+    caller's reused id. The resend could not have made a second order (same id)."""
+    original = book.answer
+
+    def limited_after_accepting(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and len(book.posts()) == 1:
+            original(request)  # the venue takes it...
+            return httpx.Response(429, content=b"Too Many Requests")  # ...the gateway says 429
+        return original(request)
+
+    venue.fallback = limited_after_accepting
+    async with make_client() as client:
+        order = await client.submit_order(BUY)
+    assert order.id == "order-1"
+    assert len(book.orders) == 1
+
+
+async def test_a_huge_quantity_is_never_sent(
+    make_client: Callable[..., AlpacaClient], venue: FakeVenue
+) -> None:
+    """--qty 99999999999999999999999999999999 fails validation: no request, no lookup, no
+    resend (it used to get a 500 and be looked up and resent five times)."""
+    huge = OrderRequest(
+        symbol="AAPL", side=OrderSide.BUY, qty=Decimal("99999999999999999999999999999999")
+    )
+    async with make_client() as client:
+        with pytest.raises(OrderValidationError, match="qty"):
+            await client.submit_order(huge)
+        with pytest.raises(OrderValidationError, match="qty"):
+            await client.close_position("AAPL", qty=Decimal("1e999999"))
+    assert venue.requests == []

@@ -6,6 +6,7 @@ import pytest
 from client_fakes import EPOCH, FakeClock
 
 from alpaca_integration.alpaca.ratelimit import (
+    DEFAULT_MAX_PAUSE,
     InMemoryRateBudget,
     Lane,
     RateLimitHeaders,
@@ -103,10 +104,10 @@ async def test_venue_count_below_ours_changes_nothing(clock: FakeClock) -> None:
 async def test_nothing_remaining_pauses_every_lane_until_the_reset(clock: FakeClock) -> None:
     """Remaining 0 in the headers holds reads and orders until X-RateLimit-Reset."""
     rb = budget(clock, limit=10, reserve=2)
-    await rb.observe(RateLimitHeaders(limit=10, remaining=0, reset_at=EPOCH + 12.5))
-    assert (await rb.snapshot()).paused_until == EPOCH + 12.5
+    await rb.observe(RateLimitHeaders(limit=10, remaining=0, reset_at=EPOCH + 7.5))
+    assert (await rb.snapshot()).paused_until == EPOCH + 7.5
     await rb.acquire(Lane.ORDER)
-    assert clock.now >= EPOCH + 12.5
+    assert clock.now >= EPOCH + 7.5
 
 
 async def test_a_lower_venue_limit_is_adopted(clock: FakeClock) -> None:
@@ -126,14 +127,14 @@ async def test_pause_until_holds_admissions(clock: FakeClock) -> None:
 
 
 async def test_pause_without_reset_is_short_and_bounded(clock: FakeClock) -> None:
-    """A 429 without a reset header pauses a few seconds; a far reset is capped to one window."""
+    """A 429 without a reset header pauses a few seconds; a far reset is capped to max_pause."""
     rb = budget(clock)
     await rb.pause_until(None)
     paused = (await rb.snapshot()).paused_until
     assert paused is not None
     assert EPOCH < paused <= EPOCH + 10
     await rb.pause_until(EPOCH + 10_000)
-    assert (await rb.snapshot()).paused_until == EPOCH + 60
+    assert (await rb.snapshot()).paused_until == EPOCH + DEFAULT_MAX_PAUSE
 
 
 async def test_unlimited_budget_still_honours_a_pause(clock: FakeClock) -> None:
@@ -154,9 +155,12 @@ def test_headers_are_read_in_any_case() -> None:
             "X-Ratelimit-Limit": "200",
             "x-ratelimit-remaining": "17",
             "X-RATELIMIT-RESET": "1750000060",
-        }
+        },
+        now=EPOCH,
     )
-    assert plain == RateLimitHeaders(limit=200, remaining=17, reset_at=1_750_000_060.0)
+    assert plain == RateLimitHeaders(
+        limit=200, remaining=17, reset_at=1_750_000_060.0, reset_in=60.0
+    )
     assert parse_rate_limit_headers({"Content-Type": "application/json"}) is None
 
 

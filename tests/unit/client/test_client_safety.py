@@ -62,7 +62,8 @@ def position_json(symbol: str = "AAPL", qty: str = "10", price: str = "100") -> 
 
 class Book:
     """A venue with positions, open orders (paged like Alpaca: default 50, ``until`` exclusive,
-    newest first), order placement and replacement; records what was sent."""
+    newest first), order placement and replacement, lookups by client_order_id; records what was
+    sent."""
 
     def __init__(self, fake: FakeVenue) -> None:
         self.positions: list[dict[str, Any]] = []
@@ -102,6 +103,14 @@ class Book:
             return json_response(
                 200, order_json("placed-1", client_order_id=body["client_order_id"])
             )
+        if request.method == "GET" and path == "/v2/orders:by_client_order_id":
+            # The client confirms a checked order is visible before the next check runs.
+            cid = request.url.params["client_order_id"]
+            if any(body["client_order_id"] == cid for body in self.placed):
+                return json_response(200, order_json("placed-1", client_order_id=cid))
+            if any(body["client_order_id"] == cid for body in self.patched):
+                return json_response(200, order_json("new-1", client_order_id=cid))
+            return json_response(404, {"code": 40410000, "message": "order not found"})
         if request.method == "GET" and path.startswith("/v2/orders/"):
             return json_response(200, self.orders[path.rsplit("/", 1)[1]])
         if request.method == "PATCH" and path.startswith("/v2/orders/"):

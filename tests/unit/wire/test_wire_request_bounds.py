@@ -1,0 +1,140 @@
+"""Absurd sizes and prices are refused before sending, with the bound in the message (issue 11
+item 9: ``--qty 99999999999999999999999999999999`` got a 500 and was looked up and resent)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from alpaca_integration.alpaca.requests import (
+    MAX_ORDER_NOTIONAL,
+    MAX_ORDER_QTY,
+    MAX_PRICE,
+    validate_order_request,
+    validate_replace_request,
+)
+from alpaca_integration.errors import OrderValidationError
+from alpaca_integration.models import (
+    OrderClass,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    ReplaceRequest,
+    StopLoss,
+    TakeProfit,
+)
+
+D = Decimal
+HUGE = ["99999999999999999999999999999999", "1e999999", "1E+30"]
+
+
+@pytest.mark.parametrize("qty", HUGE)
+def test_a_huge_quantity_is_refused_naming_the_bound(qty: str) -> None:
+    """A quantity beyond MAX_ORDER_QTY fails validation; the message says the bound."""
+    request = OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=D(qty))
+    with pytest.raises(OrderValidationError) as info:
+        validate_order_request(request)
+    assert info.value.field == "qty"
+    assert f"{MAX_ORDER_QTY:,}" in str(info.value)
+
+
+@pytest.mark.parametrize("notional", HUGE)
+def test_a_huge_notional_is_refused_naming_the_bound(notional: str) -> None:
+    """A notional beyond MAX_ORDER_NOTIONAL fails validation; the message says the bound."""
+    request = OrderRequest(symbol="AAPL", side=OrderSide.BUY, notional=D(notional))
+    with pytest.raises(OrderValidationError) as info:
+        validate_order_request(request)
+    assert info.value.field == "notional"
+    assert f"{MAX_ORDER_NOTIONAL:,}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (
+            OrderRequest(
+                symbol="AAPL",
+                side=OrderSide.BUY,
+                type=OrderType.LIMIT,
+                qty=D(1),
+                limit_price=D("1e9"),
+            ),
+            "limit_price",
+        ),
+        (
+            OrderRequest(
+                symbol="AAPL",
+                side=OrderSide.BUY,
+                type=OrderType.STOP,
+                qty=D(1),
+                stop_price=D("1e12"),
+            ),
+            "stop_price",
+        ),
+        (
+            OrderRequest(
+                symbol="AAPL",
+                side=OrderSide.BUY,
+                type=OrderType.TRAILING_STOP,
+                qty=D(1),
+                trail_price=D("1e999999"),
+            ),
+            "trail_price",
+        ),
+        (
+            OrderRequest(
+                symbol="AAPL",
+                side=OrderSide.BUY,
+                type=OrderType.LIMIT,
+                qty=D(1),
+                limit_price=D(100),
+                order_class=OrderClass.BRACKET,
+                take_profit=TakeProfit(limit_price=D("1e20")),
+                stop_loss=StopLoss(stop_price=D(90)),
+            ),
+            "take_profit.limit_price",
+        ),
+    ],
+)
+def test_a_huge_price_is_refused_naming_the_bound(request_: OrderRequest, field: str) -> None:
+    """Every price field beyond MAX_PRICE fails validation, naming the field and the bound."""
+    with pytest.raises(OrderValidationError) as info:
+        validate_order_request(request_)
+    assert info.value.field == field
+    assert f"{MAX_PRICE:,}" in str(info.value)
+
+
+def test_a_quantity_with_more_decimals_than_the_venue_keeps_is_refused() -> None:
+    """A quantity finer than 1e-9 (Alpaca's finest fraction) fails: 1e-999999 is not a size."""
+    request = OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=D("1e-999999"))
+    with pytest.raises(OrderValidationError) as info:
+        validate_order_request(request)
+    assert info.value.field == "qty"
+    assert "9 decimals" in str(info.value)
+
+
+def test_a_huge_replace_is_refused() -> None:
+    """A replace to a huge quantity or price fails validation too."""
+    with pytest.raises(OrderValidationError, match="qty"):
+        validate_replace_request(ReplaceRequest(qty=D("1e40")))
+    with pytest.raises(OrderValidationError, match="limit_price"):
+        validate_replace_request(ReplaceRequest(limit_price=D("1e40")))
+
+
+def test_sizes_at_the_bounds_pass() -> None:
+    """The bounds themselves are accepted: the largest plausible order still goes."""
+    validate_order_request(OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=MAX_ORDER_QTY))
+    validate_order_request(
+        OrderRequest(symbol="AAPL", side=OrderSide.BUY, notional=MAX_ORDER_NOTIONAL)
+    )
+    validate_order_request(
+        OrderRequest(
+            symbol="BRK.A",
+            side=OrderSide.BUY,
+            type=OrderType.LIMIT,
+            qty=D(1),
+            limit_price=MAX_PRICE,
+        )
+    )
+    validate_order_request(OrderRequest(symbol="BTCUSD", side=OrderSide.BUY, qty=D("0.000000001")))
