@@ -264,7 +264,9 @@ async def _drain_instant(
     """Read one instant per side and in both orders: a whole page of one instant cannot be paged
     by time. Warns when even that cannot list them all (the API's residual limit)."""
     overflow = False
-    low, high = instant - 2 * _ONE_MICROSECOND, instant + 2 * _ONE_MICROSECOND
+    # Exclusive bounds one microsecond either side: every venue time that truncates to
+    # ``instant`` (and nothing of the microseconds further out, which would crowd the page).
+    low, high = instant - _ONE_MICROSECOND, instant + _ONE_MICROSECOND
     for order_side in [side] if side is not None else ["buy", "sell"]:
         for order_direction in ("asc", "desc"):
             part = await fetch(low, high, order_direction, order_side)
@@ -295,8 +297,9 @@ async def walk_orders(
     When a full page ends with orders at one instant, the next window includes that instant again
     (the bound moves one microsecond past it) and the ids already seen there are skipped. When a
     whole page shares one instant, it is re-read per side and in both orders, then the window moves
-    strictly past it. Residual limit: more than ``2 * page_size`` orders of one side at one
-    microsecond cannot all be listed (a warning is logged). A ``BadItem`` moves the window on its
+    strictly past it. Residual limit: when one side has more than ``page_size`` orders in two
+    adjacent microseconds (the instant and the sub-microsecond tail of the one before), some of them
+    may be missed (a warning is logged); nothing is ever yielded twice. A ``BadItem`` moves the window on its
     raw time; a full page with no readable time at all raises ``ParseError``.
     """
     if not 1 <= page_size <= MAX_ORDERS_PAGE:

@@ -175,7 +175,7 @@ async def test_user_bounds_are_respected() -> None:
 
 
 @settings(
-    max_examples=60,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -189,8 +189,9 @@ async def test_user_bounds_are_respected() -> None:
 def test_every_order_exactly_once_whatever_the_ties(
     instants: list[int], sub_ns: list[int], page_size: int, direction: str, seed: int
 ) -> None:
-    """Random books with heavy ties: each order once, as long as no microsecond holds more
-    orders per side than one page (beyond that is the documented residual limit)."""
+    """Random books with heavy ties: never an order twice; every order once as long as no two
+    adjacent microseconds hold more orders per side than one page (beyond that is the documented
+    residual limit: a whole-instant read spans the instant and the fractions of the one before)."""
     stamps = [
         BASE_NS + k * 1_000 + (sub_ns[i] if k % 3 == 0 else 0) for i, k in enumerate(instants)
     ]
@@ -207,7 +208,11 @@ def test_every_order_exactly_once_whatever_the_ties(
 
     ids = asyncio.run(run())
     assert len(ids) == len(set(ids))
-    if all(count <= page_size for count in per_instant.values()):
+    crowded = any(
+        count + per_instant.get((micro - 1, side), 0) > page_size
+        for (micro, side), count in per_instant.items()
+    )
+    if not crowded:
         assert sorted(ids) == sorted(o.id for o in orders)
 
 
