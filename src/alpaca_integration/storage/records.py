@@ -1,25 +1,27 @@
 """Value types the store returns (and the shapes it accepts) besides the domain models.
 
-``ApplyResult`` is what one ``Store.apply`` changed. The ``*Record`` types are rows of the
+``ApplyBatch`` is everything one page or event brings to ``Store.apply_batch``; ``ApplyResult``
+is what one such write changed. The ``*Record`` types are rows of the
 correctness tables as read back. The ``*Like`` protocols are what the insert methods read from the
 objects other modules pass (``risk.ExposureSnapshot``, ``reconcile.Finding``, ...), so those
 modules need not import this one.
 
-Imports only the package's models (``FillProgress`` carries positions).
+Imports only the package's models (a batch and ``FillProgress`` carry them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
 import msgspec
 
-from alpaca_integration.models import Position
+from alpaca_integration.models import AccountSnapshot, Activity, DataSource, Fill, Order, Position
 
 __all__ = [
+    "ApplyBatch",
     "ApplyResult",
     "Checkpoint",
     "ExposureLike",
@@ -37,8 +39,38 @@ __all__ = [
 ]
 
 
+class ApplyBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one page or event brings: ``Store.apply_batch`` writes it, and the
+    checkpoints it covers, in ONE transaction.
+
+    ``orders``: legs (``Order.legs``) are stored as rows of their own with ``parent_id``.
+    ``positions``: the account's FULL set of open positions as of ``positions_at`` (default: the
+    newest ``observed_at`` among them, else the snapshot's); symbols missing from it are closed.
+    ``None`` leaves positions alone. ``position_updates``: a PARTIAL set, ``{symbol: position,
+    or None to close it}`` (e.g. what stream fills moved); symbols not in it are left alone. Each
+    is monotonic like ``Store.set_position``: skipped when the stored row, or the newest full
+    set, is as new or newer. A position is dated by its ``observed_at``; a close by
+    ``position_updates_at`` (one time, or ``{symbol: time}``; default: now). Applied after
+    ``positions``. ``checkpoints``: ``{feed: value}`` (opaque text). ``source``: where the
+    orders, activities, snapshot and positions came from (fills carry their own).
+
+    The sequences and mappings are read, never copied or changed.
+    """
+
+    orders: Sequence[Order] = ()
+    fills: Sequence[Fill] = ()
+    activities: Sequence[Activity] = ()
+    snapshot: AccountSnapshot | None = None
+    positions: Sequence[Position] | None = None
+    positions_at: dt.datetime | None = None
+    position_updates: Mapping[str, Position | None] | None = None
+    position_updates_at: dt.datetime | Mapping[str, dt.datetime] | None = None
+    checkpoints: Mapping[str, str] | None = None
+    source: DataSource = DataSource.REST
+
+
 class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
-    """Rows one ``Store.apply`` actually changed (inserted, updated or deleted), per kind.
+    """Rows one ``Store.apply_batch`` (or ``apply``) actually changed (inserted, updated or deleted), per kind.
 
     Applying the same data twice gives all zeros the second time. ``order_ids`` are the orders
     whose row changed (legs included); ``positions_refreshed`` says a newer positions set was
