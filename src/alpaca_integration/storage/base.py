@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from alpaca_integration.errors import StorageError
 from alpaca_integration.models import INTEGRATION_PREFIX
 from alpaca_integration.storage import migrate as migrations
+from alpaca_integration.storage import rules
 from alpaca_integration.storage.dialect import (
     SQLITE,
     WRITE_TRANSACTION,
@@ -313,7 +314,7 @@ class StoreBase:
         row = (await connection.execute(locked)).mappings().first()
         if row is None:
             await connection.execute(
-                self._upsert(accounts).on_conflict_do_nothing(index_elements=[accounts.c.account]),
+                rules.on_conflict(rules.ACCOUNTS, self._upsert(accounts), self.dialect),
                 {"account": account, "data_source": self.data_source, "ingested_at": now},
             )
             row = (await connection.execute(locked)).mappings().one()

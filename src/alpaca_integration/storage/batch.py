@@ -2,7 +2,7 @@
 
 An ``ApplyBatch`` of domain models becomes a ``PreparedBatch`` of table rows: orders flattened
 (legs get their ``parent_id``; a leg belongs to whoever placed its root), several reports of one
-order or one execution merged into one row, fills whose ids clash, or that have no ``cum_qty``,
+order or one execution merged into one row (by ``storage.rules``, as the database would), fills whose ids clash, or that have no ``cum_qty``,
 turned into quarantine rows, and every input refused that the store cannot take (naive times, a
 positions set listing a symbol twice, a non-text checkpoint). Pure: no I/O, no clock reads.
 
@@ -27,12 +27,12 @@ from alpaca_integration.models import (
     Fill,
     Order,
     Position,
-    order_status_rank,
 )
-from alpaca_integration.storage import codec
+from alpaca_integration.storage import codec, rules
 from alpaca_integration.storage.base import aware
 from alpaca_integration.storage.dialect import canonical_decimal
 from alpaca_integration.storage.records import ApplyBatch
+from alpaca_integration.storage.rules import FILLS, ORDERS
 
 __all__ = [
     "BatchContext",
@@ -54,10 +54,6 @@ Row = dict[str, Any]
 FillKey = tuple[str, Decimal]
 # A position update: the row to write (None closes the symbol) and when it was observed.
 PositionUpdate = tuple[Row | None, dt.datetime]
-
-# Order columns only some reports carry (a leg's own stream events name no parent): once known
-# they are kept, and any report that has them fills them in.
-_ORDER_LINEAGE = ("parent_id", "replaces", "replaced_by")
 
 
 @dataclass(frozen=True)
@@ -159,23 +155,6 @@ def prepare(context: BatchContext, batch: ApplyBatch) -> PreparedBatch:
 # --------------------------------------------------------------------------- orders
 
 
-def _order_progress(row: Row) -> tuple[dt.datetime, int, Decimal]:
-    return row["last_event_at"], row["status_rank"], row["filled_qty"]
-
-
-def _merge_lineage(earlier: Row, later: Row) -> Row:
-    """Two reports of one order in one batch -> ``later``'s state with the lineage both know
-    (the rules of the SQL upsert, in Python)."""
-    merged = dict(later)
-    for name in _ORDER_LINEAGE:
-        if earlier[name] is not None:
-            merged[name] = earlier[name]
-    # The report that names the parent decides ownership (a leg belongs to its root).
-    if earlier["parent_id"] is not None or later["parent_id"] is None:
-        merged["external"] = earlier["external"]
-    return merged
-
-
 def _add_order(
     prepared: PreparedBatch,
     context: BatchContext,
@@ -183,71 +162,25 @@ def _add_order(
     parent_id: str | None,
     internal: bool,
 ) -> None:
-    progress = (order.last_event_at, order_status_rank(order.status), order.filled_qty)
+    """Add ``order`` and its legs; several reports of one order merge by ``rules.ORDERS``."""
+    aware(order.last_event_at, f"order {order.id} timestamps: last_event_at")
+    row = codec.order_row(
+        order,
+        account=context.account,
+        external=not internal,
+        source=context.source,
+        data_source=context.data_source,
+        now=context.now,
+        parent_id=parent_id,
+    )
     earlier = prepared.order_rows.get(order.id)
-    if earlier is None or progress > _order_progress(earlier):
-        aware(order.last_event_at, f"order {order.id} timestamps: last_event_at")
-        row = codec.order_row(
-            order,
-            account=context.account,
-            external=not internal,
-            source=context.source,
-            data_source=context.data_source,
-            now=context.now,
-            parent_id=parent_id,
-        )
-        prepared.order_rows[order.id] = row if earlier is None else _merge_lineage(earlier, row)
-    else:
-        # An older copy: its state loses, but it may know the lineage the newer one lacks.
-        parent = order.parent_id or parent_id
-        if earlier["parent_id"] is None and parent is not None:
-            prepared.order_rows[order.id] = _merge_lineage(
-                earlier,
-                {
-                    **earlier,
-                    "parent_id": parent,
-                    "replaces": order.replaces,
-                    "replaced_by": order.replaced_by,
-                    "external": not internal,
-                },
-            )
-        else:
-            if earlier["replaces"] is None:
-                earlier["replaces"] = order.replaces
-            if earlier["replaced_by"] is None:
-                earlier["replaced_by"] = order.replaced_by
+    prepared.order_rows[order.id] = row if earlier is None else rules.merge(ORDERS, earlier, row)
     for leg in order.legs:
         # A leg belongs to whoever placed its root order.
         _add_order(prepared, context, leg, order.id, internal)
 
 
 # --------------------------------------------------------------------------- fills
-
-
-def _merge_fill_rows(existing: Row, incoming: Row) -> Row:
-    """Two reports of one execution -> one row (the rules of the SQL merge, in Python)."""
-    merged = dict(existing)
-    rest_wins = existing["activity_id"] is None and incoming["activity_id"] is not None
-    if rest_wins:
-        for name in ("symbol", "side", "qty", "price", "timestamp", "fill_type"):
-            merged[name] = incoming[name]
-        if incoming["leaves_qty"] is not None:
-            merged["leaves_qty"] = incoming["leaves_qty"]
-    for name in (
-        "execution_id",
-        "activity_id",
-        "client_order_id",
-        "leaves_qty",
-        "position_qty",
-        "raw_stream",
-        "raw_rest",
-    ):
-        if merged[name] is None:
-            merged[name] = incoming[name]
-    if merged["fee"] == 0:
-        merged["fee"] = incoming["fee"]
-    merged["fill_id"] = merged["execution_id"] or merged["activity_id"] or merged["fill_id"]
-    return merged
 
 
 def _id_conflict(
@@ -312,7 +245,7 @@ def _add_fills(prepared: PreparedBatch, context: BatchContext, fills: Sequence[F
             _quarantine_fill(prepared, context, fill, conflict)
             continue
         existing = by_key.get(key)
-        merged = row if existing is None else _merge_fill_rows(existing, row)
+        merged = row if existing is None else rules.merge(FILLS, existing, row)
         by_key[key] = merged
         if merged["execution_id"]:
             key_of_execution[merged["execution_id"]] = key

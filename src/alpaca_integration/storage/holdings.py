@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alpaca_integration.errors import StorageError
 from alpaca_integration.models import DataSource, Position
-from alpaca_integration.storage import codec
+from alpaca_integration.storage import codec, rules
 from alpaca_integration.storage.base import (
     AccountState,
     StoreBase,
@@ -99,9 +99,9 @@ class HoldingWrites(StoreBase):
         """Store the snapshot; returns (rows inserted, whether it is now the account's newest)."""
 
         def build(bulk: BulkInsert) -> Any:
-            return bulk.insert.on_conflict_do_nothing(
-                index_elements=[account_snapshots.c.account, account_snapshots.c.observed_at]
-            ).returning(account_snapshots.c.observed_at)
+            return rules.on_conflict(rules.ACCOUNT_SNAPSHOTS, bulk.insert, self.dialect).returning(
+                account_snapshots.c.observed_at
+            )
 
         inserted = len(await self._bulk(connection, "snapshots", account_snapshots, [row], build))
         observed_at: dt.datetime = row["observed_at"]
@@ -245,23 +245,10 @@ class HoldingWrites(StoreBase):
         history: list[Row],
     ) -> None:
         def build_current(bulk: BulkInsert) -> Any:
-            update = {
-                column.name: bulk.insert.excluded[column.name]
-                for column in positions.columns
-                if column.name not in ("account", "symbol")
-            }
-            return bulk.insert.on_conflict_do_update(
-                index_elements=[positions.c.account, positions.c.symbol], set_=update
-            )
+            return rules.on_conflict(rules.POSITIONS, bulk.insert, self.dialect)
 
         def build_history(bulk: BulkInsert) -> Any:
-            return bulk.insert.on_conflict_do_nothing(
-                index_elements=[
-                    position_snapshots.c.account,
-                    position_snapshots.c.symbol,
-                    position_snapshots.c.observed_at,
-                ]
-            )
+            return rules.on_conflict(rules.POSITION_SNAPSHOTS, bulk.insert, self.dialect)
 
         await self._bulk(connection, "positions", positions, upserts, build_current)
         for chunk in chunks(closed):

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alpaca_integration.errors import StorageError
+from alpaca_integration.storage import rules
 from alpaca_integration.storage.base import StoreBase, aware, check_account, utcnow
 from alpaca_integration.storage.batch import Row, quarantine_row
 from alpaca_integration.storage.dialect import upsert
@@ -58,18 +59,8 @@ async def insert_quarantine_rows(
     rows new to the table."""
     if not rows:
         return 0
-    statement = (
-        upsert(dialect, quarantine)
-        .on_conflict_do_nothing(
-            index_elements=[
-                quarantine.c.account,
-                quarantine.c.record_kind,
-                quarantine.c.record_key,
-                quarantine.c.reason,
-            ]
-        )
-        .returning(quarantine.c.id)
-    )
+    statement = rules.on_conflict(rules.QUARANTINE, upsert(dialect, quarantine), dialect)
+    statement = statement.returning(quarantine.c.id)
     return len((await connection.execute(statement, list(rows))).all())
 
 
@@ -349,12 +340,9 @@ class ResultRows(StoreBase):
             "per_symbol": dict(snapshot.per_symbol),
             "detail": detail,
         }
-        statement = (
-            upsert(self.dialect, exposure_snapshots)
-            .on_conflict_do_nothing(
-                index_elements=[exposure_snapshots.c.account, exposure_snapshots.c.at]
-            )
-            .returning(exposure_snapshots.c.id)
+        insert = upsert(self.dialect, exposure_snapshots)
+        statement = rules.on_conflict(rules.EXPOSURE_SNAPSHOTS, insert, self.dialect).returning(
+            exposure_snapshots.c.id
         )
         async with self._write("write an exposure snapshot") as connection:
             return len((await connection.execute(statement, row)).all()) == 1

@@ -9,7 +9,8 @@ upserts (one ``INSERT .. ON CONFLICT DO UPDATE .. WHERE newer`` per table and pa
 * **idempotent**: applying the same page or event twice changes nothing and reports 0 rows;
 * **monotonic**: an older update never overwrites a newer one (orders compare ``last_event_at``,
   then the status's progress, then ``filled_qty``; fills of one execution merge; lineage and
-  ownership, once known, are kept; see docs/storage.md).
+  ownership, once known, are kept). Those rules are stated once, in ``storage.rules``, which
+  generates both the SQL and the in-batch merge.
 
 Imports ``models``, ``errors`` and the ``storage`` modules it names; never the client, the cache,
 the sync engine, the CLI or Prefect.
@@ -35,7 +36,7 @@ from alpaca_integration.models import (
     Order,
     Position,
 )
-from alpaca_integration.storage import codec
+from alpaca_integration.storage import codec, rules
 from alpaca_integration.storage.base import (
     AccountState,
     check_account,
@@ -64,9 +65,6 @@ from alpaca_integration.storage.tables import activities, fills, orders, sync_ch
 __all__ = ["Writes"]
 
 log = logging.getLogger(__name__)
-
-# Order columns only some reports carry (a leg's own stream events name no parent).
-_ORDER_LINEAGE = ("parent_id", "replaces", "replaced_by")
 
 
 class Writes(HoldingWrites, FeeWrites):
@@ -239,46 +237,7 @@ class Writes(HoldingWrites, FeeWrites):
         inherited = await self._inherit_ownership(connection, account, batch.order_rows)
 
         def build(bulk: BulkInsert) -> Any:
-            excluded = bulk.insert.excluded
-            newer = sa.or_(
-                excluded.last_event_at > orders.c.last_event_at,
-                sa.and_(
-                    excluded.last_event_at == orders.c.last_event_at,
-                    excluded.status_rank > orders.c.status_rank,
-                ),
-                sa.and_(
-                    excluded.last_event_at == orders.c.last_event_at,
-                    excluded.status_rank == orders.c.status_rank,
-                    self._num(excluded.filled_qty) > self._num(orders.c.filled_qty),
-                ),
-            )
-            # Only a newer report replaces the order's state; its lineage (parent_id, replaces,
-            # replaced_by) is kept once known and filled in from any report that has it, even an
-            # older one: a leg's own stream events name no parent.
-            update: dict[str, Any] = {
-                column.name: sa.case((newer, excluded[column.name]), else_=orders.c[column.name])
-                for column in orders.columns
-                if column.name not in ("account", "id", "external", *_ORDER_LINEAGE)
-            }
-            for name in _ORDER_LINEAGE:
-                update[name] = sa.func.coalesce(orders.c[name], excluded[name])
-            gains_parent = sa.and_(orders.c.parent_id.is_(None), excluded.parent_id.isnot(None))
-            # Ownership is decided once per lineage: a leg belongs to its root, so the report
-            # that first names the parent decides it (a report without one says nothing about
-            # the root); otherwise the stored flag stands, whoever set it (mark_external, i.e.
-            # reconciliation, included).
-            update["external"] = sa.case((gains_parent, excluded.external), else_=orders.c.external)
-            gains_lineage = sa.or_(
-                *[
-                    sa.and_(orders.c[name].is_(None), excluded[name].isnot(None))
-                    for name in _ORDER_LINEAGE
-                ]
-            )
-            return bulk.insert.on_conflict_do_update(
-                index_elements=[orders.c.account, orders.c.id],
-                set_=update,
-                where=sa.or_(newer, gains_lineage),
-            ).returning(orders.c.id)
+            return rules.on_conflict(rules.ORDERS, bulk.insert, self.dialect).returning(orders.c.id)
 
         returned = await self._bulk(connection, "orders", orders, rows, build)
         changed = [str(row[0]) for row in returned]
@@ -346,23 +305,9 @@ class Writes(HoldingWrites, FeeWrites):
 
     async def _upsert_activities(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
         def build(bulk: BulkInsert) -> Any:
-            excluded = bulk.insert.excluded
-            changed = sa.or_(
-                *[
-                    activities.c[name].is_distinct_from(excluded[name])
-                    for name in ("status", "net_amount", "qty", "price", "description", "raw")
-                ]
+            return rules.on_conflict(rules.ACTIVITIES, bulk.insert, self.dialect).returning(
+                activities.c.id
             )
-            update = {
-                column.name: excluded[column.name]
-                for column in activities.columns
-                if column.name not in ("account", "id")
-            }
-            return bulk.insert.on_conflict_do_update(
-                index_elements=[activities.c.account, activities.c.id],
-                set_=update,
-                where=changed,
-            ).returning(activities.c.id)
 
         return len(
             await self._bulk(connection, "activities", activities, batch.activity_rows, build)
@@ -370,16 +315,9 @@ class Writes(HoldingWrites, FeeWrites):
 
     async def _upsert_checkpoints(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
         def build(bulk: BulkInsert) -> Any:
-            excluded = bulk.insert.excluded
-            return bulk.insert.on_conflict_do_update(
-                index_elements=[sync_checkpoints.c.account, sync_checkpoints.c.feed],
-                set_={
-                    "value": excluded.value,
-                    "updated_at": excluded.updated_at,
-                    "ingested_at": excluded.ingested_at,
-                },
-                where=sync_checkpoints.c.value != excluded.value,
-            ).returning(sync_checkpoints.c.feed)
+            return rules.on_conflict(rules.CHECKPOINTS, bulk.insert, self.dialect).returning(
+                sync_checkpoints.c.feed
+            )
 
         return len(
             await self._bulk(
@@ -427,61 +365,9 @@ class Writes(HoldingWrites, FeeWrites):
 
     async def _upsert_fills(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
         def build(bulk: BulkInsert) -> Any:
-            excluded = bulk.insert.excluded
-            current = fills.c
-
-            def gains(name: str) -> Any:
-                return sa.and_(current[name].is_(None), excluded[name].isnot(None))
-
-            rest_wins = gains("activity_id")
-            no_fee = self._num(current.fee) == 0
-            update: dict[str, Any] = {
-                name: sa.func.coalesce(current[name], excluded[name])
-                for name in (
-                    "execution_id",
-                    "activity_id",
-                    "client_order_id",
-                    "position_qty",
-                    "raw_stream",
-                    "raw_rest",
-                )
-            }
-            update["fill_id"] = sa.func.coalesce(
-                current.execution_id,
-                excluded.execution_id,
-                current.activity_id,
-                excluded.activity_id,
-                current.fill_id,
+            return rules.on_conflict(rules.FILLS, bulk.insert, self.dialect).returning(
+                fills.c.order_id
             )
-            # The FILL activity's figures (transaction_time above all) are the broker's record.
-            for name in ("symbol", "side", "qty", "price", "timestamp", "fill_type"):
-                update[name] = sa.case((rest_wins, excluded[name]), else_=current[name])
-            update["leaves_qty"] = sa.case(
-                (rest_wins, sa.func.coalesce(excluded.leaves_qty, current.leaves_qty)),
-                else_=sa.func.coalesce(current.leaves_qty, excluded.leaves_qty),
-            )
-            update["fee"] = sa.case((no_fee, excluded.fee), else_=current.fee)
-            update["ingested_at"] = excluded.ingested_at
-            something_new = sa.or_(
-                *[
-                    gains(name)
-                    for name in (
-                        "execution_id",
-                        "activity_id",
-                        "client_order_id",
-                        "leaves_qty",
-                        "position_qty",
-                        "raw_stream",
-                        "raw_rest",
-                    )
-                ],
-                sa.and_(no_fee, self._num(excluded.fee) != 0),
-            )
-            return bulk.insert.on_conflict_do_update(
-                index_elements=[current.account, current.order_id, current.cum_qty],
-                set_=update,
-                where=something_new,
-            ).returning(current.order_id)
 
         return len(await self._bulk(connection, "fills", fills, batch.fill_rows, build))
 
