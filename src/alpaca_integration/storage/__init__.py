@@ -30,6 +30,7 @@ from alpaca_integration.storage.records import (
     ReconciliationItemRecord,
     ReconciliationRunRecord,
     RiskBreachRecord,
+    StoreDump,
     StreamGapRecord,
 )
 from alpaca_integration.storage.store import Store
@@ -47,6 +48,7 @@ __all__ = [
     "ReconciliationRunRecord",
     "RiskBreachRecord",
     "Store",
+    "StoreDump",
     "StreamGapRecord",
     "current_revision",
     "downgrade",

@@ -9,16 +9,17 @@ engine.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 
-from alpaca_integration.models import AccountSnapshot, Activity, Fill, Order, Position
+from alpaca_integration.models import AccountSnapshot, Activity, Position
 from alpaca_integration.storage import codec
-from alpaca_integration.storage.base import aware, check_account
+from alpaca_integration.storage.base import aware, between, check_account, limited
 from alpaca_integration.storage.order_reads import OrderReads
-from alpaca_integration.storage.records import Checkpoint
+from alpaca_integration.storage.records import Checkpoint, StoreDump
 from alpaca_integration.storage.tables import (
     account_snapshots,
     accounts,
@@ -96,15 +97,10 @@ class AccountReads(OrderReads):
     ) -> list[AccountSnapshot]:
         """Account snapshots oldest first (``since`` inclusive, ``until`` exclusive)."""
         account = check_account(account)
-        query = sa.select(account_snapshots).where(account_snapshots.c.account == account)
-        if since is not None:
-            query = query.where(account_snapshots.c.observed_at >= aware(since, "since"))
-        if until is not None:
-            query = query.where(account_snapshots.c.observed_at < aware(until, "until"))
         observed_at = account_snapshots.c.observed_at
-        query = query.order_by(observed_at.desc() if newest_first else observed_at)
-        if limit is not None:
-            query = query.limit(limit)
+        query = sa.select(account_snapshots).where(account_snapshots.c.account == account)
+        query = between(query, observed_at, since, until)
+        query = limited(query.order_by(observed_at.desc() if newest_first else observed_at), limit)
         async with self._read("list account snapshots") as connection:
             result = await connection.execute(query)
             return [codec.snapshot_from_row(row) for row in result.mappings().all()]
@@ -168,7 +164,7 @@ class AccountReads(OrderReads):
                 for row in result.mappings().all()
             }
 
-    async def dump(self, account: str) -> dict[str, Any]:
+    async def dump(self, account: str) -> StoreDump:
         """The store's state for ``account`` in a plain, comparable form (no ingestion times, no
         raw payloads): ``account`` (latest snapshot's figures), ``cash``, ``orders`` {id: {...}},
         ``fills`` [{...}] sorted by (order_id, cum_qty), ``positions`` {symbol: {...}},
@@ -177,91 +173,75 @@ class AccountReads(OrderReads):
         fill_list = await self.list_fills(account)
         checkpoint_map = await self.checkpoints(account)
         return {
-            "account": _account_view(snapshot),
+            "account": {} if snapshot is None else _view(snapshot, _ACCOUNT_VIEW),
             "cash": None if snapshot is None else snapshot.cash,
-            "orders": {order.id: _order_view(order) for order in await self.list_orders(account)},
+            "orders": {o.id: _view(o, _ORDER_VIEW) for o in await self.list_orders(account)},
             "fills": sorted(
-                (_fill_view(fill) for fill in fill_list),
+                (_view(fill, _FILL_VIEW) for fill in fill_list),
                 key=lambda f: (f["order_id"], f["cum_qty"]),
             ),
-            "positions": {p.symbol: _position_view(p) for p in await self.positions(account)},
-            "activities": {a.id: _activity_view(a) for a in await self.list_activities(account)},
+            "positions": {
+                p.symbol: _view(p, _POSITION_VIEW) for p in await self.positions(account)
+            },
+            "activities": {
+                a.id: _view(a, _ACTIVITY_VIEW) for a in await self.list_activities(account)
+            },
             "checkpoints": {feed: cp.value for feed, cp in checkpoint_map.items()},
         }
 
 
 # --------------------------------------------------------------------------- dump views
 
+_ACCOUNT_VIEW = (
+    *codec.SNAPSHOT_AMOUNT_FIELDS,
+    "status",
+    "currency",
+    "daytrade_count",
+    "observed_at",
+)
+_ORDER_VIEW = (
+    "client_order_id",
+    "symbol",
+    "side",
+    "type",
+    "order_class",
+    "time_in_force",
+    "status",
+    "qty",
+    "notional",
+    "filled_qty",
+    "filled_avg_price",
+    "limit_price",
+    "stop_price",
+    "trail_price",
+    "trail_percent",
+    "parent_id",
+    "replaces",
+    "replaced_by",
+    "created_at",
+    "updated_at",
+)
+_FILL_VIEW = (
+    "order_id",
+    "cum_qty",
+    "fill_id",
+    "execution_id",
+    "activity_id",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "fee",
+    "timestamp",
+)
+_POSITION_VIEW = ("qty", "side", "avg_entry_price", "cost_basis")
+_ACTIVITY_VIEW = ("activity_type", "date", "net_amount", "symbol", "order_id", "status")
 
-def _account_view(snapshot: AccountSnapshot | None) -> dict[str, Any]:
-    if snapshot is None:
-        return {}
-    view: dict[str, Any] = {name: getattr(snapshot, name) for name in codec.SNAPSHOT_AMOUNT_FIELDS}
-    view.update(
-        status=snapshot.status,
-        currency=snapshot.currency,
-        daytrade_count=snapshot.daytrade_count,
-        observed_at=snapshot.observed_at,
-    )
+
+def _view(record: object, names: tuple[str, ...]) -> dict[str, Any]:
+    """``record``'s fields ``names``, enums as their values."""
+    view: dict[str, Any] = {}
+    for name in names:
+        value = getattr(record, name)
+        view[name] = value.value if isinstance(value, enum.Enum) else value
     return view
-
-
-def _order_view(order: Order) -> dict[str, Any]:
-    return {
-        "client_order_id": order.client_order_id,
-        "symbol": order.symbol,
-        "side": None if order.side is None else order.side.value,
-        "type": None if order.type is None else order.type.value,
-        "order_class": order.order_class.value,
-        "time_in_force": order.time_in_force.value,
-        "status": order.status.value,
-        "qty": order.qty,
-        "notional": order.notional,
-        "filled_qty": order.filled_qty,
-        "filled_avg_price": order.filled_avg_price,
-        "limit_price": order.limit_price,
-        "stop_price": order.stop_price,
-        "trail_price": order.trail_price,
-        "trail_percent": order.trail_percent,
-        "parent_id": order.parent_id,
-        "replaces": order.replaces,
-        "replaced_by": order.replaced_by,
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
-    }
-
-
-def _fill_view(fill: Fill) -> dict[str, Any]:
-    return {
-        "order_id": fill.order_id,
-        "cum_qty": fill.cum_qty,
-        "fill_id": fill.fill_id,
-        "execution_id": fill.execution_id,
-        "activity_id": fill.activity_id,
-        "symbol": fill.symbol,
-        "side": fill.side.value,
-        "qty": fill.qty,
-        "price": fill.price,
-        "fee": fill.fee,
-        "timestamp": fill.timestamp,
-    }
-
-
-def _position_view(position: Position) -> dict[str, Any]:
-    return {
-        "qty": position.qty,
-        "side": position.side.value,
-        "avg_entry_price": position.avg_entry_price,
-        "cost_basis": position.cost_basis,
-    }
-
-
-def _activity_view(activity: Activity) -> dict[str, Any]:
-    return {
-        "activity_type": activity.activity_type,
-        "date": activity.date,
-        "net_amount": activity.net_amount,
-        "symbol": activity.symbol,
-        "order_id": activity.order_id,
-        "status": activity.status,
-    }

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alpaca_integration.errors import StorageError
@@ -43,10 +43,12 @@ __all__ = [
     "AccountState",
     "StoreBase",
     "aware",
+    "between",
     "check_account",
     "chunks",
     "fee_activities",
     "fee_rows",
+    "limited",
     "reason",
     "utcnow",
 ]
@@ -60,6 +62,7 @@ _BULK_ROWS = 5000
 _SMALL_BATCH = 100
 _CANCELED = "canceled"
 _T = TypeVar("_T")
+_Query = TypeVar("_Query", bound=sa.Select[Any])
 
 # The account row as locked by a writer: its snapshot_at and positions_at (how new the stored
 # state is) and, when asked, has_fees. Updated in place as the transaction moves them.
@@ -92,9 +95,24 @@ def aware(value: dt.datetime, what: str) -> dt.datetime:
     return value
 
 
+def between(
+    query: _Query, column: Any, since: dt.datetime | None, until: dt.datetime | None
+) -> _Query:
+    """``query`` narrowed to ``since <= column < until`` (either bound may be None)."""
+    if since is not None:
+        query = query.where(column >= aware(since, "since"))
+    if until is not None:
+        query = query.where(column < aware(until, "until"))
+    return query
+
+
+def limited(query: _Query, limit: int | None) -> _Query:
+    return query if limit is None else query.limit(limit)
+
+
 def reason(exc: BaseException) -> str:
     """The database's first line of explanation (never the statement's parameters)."""
-    original = getattr(exc, "orig", None)
+    original = exc.orig if isinstance(exc, StatementError) else None
     text = str(original if original is not None else exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -265,6 +283,14 @@ class StoreBase:
             raise
         except (SQLAlchemyError, OSError) as exc:
             raise self._error(what, exc) from exc
+
+    async def _insert_all(self, what: str, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+        """Insert ``rows`` into ``table`` in one transaction; returns how many."""
+        if not rows:
+            return 0
+        async with self._write(what) as connection:
+            await connection.execute(sa.insert(table), rows)
+        return len(rows)
 
     def _num(self, expression: Any) -> Any:
         return as_number(self.dialect, expression)

@@ -2,9 +2,10 @@
 
 An ``ApplyBatch`` of domain models becomes a ``PreparedBatch`` of table rows: orders flattened
 (legs get their ``parent_id``; a leg belongs to whoever placed its root), several reports of one
-order or one execution merged into one row (by ``storage.rules``, as the database would), fills whose ids clash, or that have no ``cum_qty``,
-turned into quarantine rows, and every input refused that the store cannot take (naive times, a
-positions set listing a symbol twice, a non-text checkpoint). Pure: no I/O, no clock reads.
+order or one execution merged into one row (by ``storage.rules``, as the database would), fills
+whose ids clash, or that have no ``cum_qty``, turned into quarantine rows, and every input
+refused that the store cannot take (naive times, a positions set listing a symbol twice, a
+non-text checkpoint). Pure: no I/O, no clock reads.
 
 Imports ``models``, ``errors`` and the ``storage`` modules it names; never SQLAlchemy's engine,
 the client, the cache or the sync engine.

@@ -29,7 +29,14 @@ from alpaca_integration.models import (
     Position,
 )
 from alpaca_integration.storage import codec
-from alpaca_integration.storage.base import StoreBase, aware, check_account, chunks
+from alpaca_integration.storage.base import (
+    StoreBase,
+    aware,
+    between,
+    check_account,
+    chunks,
+    limited,
+)
 from alpaca_integration.storage.records import FillProgress
 from alpaca_integration.storage.tables import fills, orders, positions
 
@@ -148,8 +155,7 @@ class OrderReads(StoreBase):
             query = query.order_by(orders.c.created_at.desc(), orders.c.id.desc())
         else:
             query = query.order_by(orders.c.created_at, orders.c.id)
-        if limit is not None:
-            query = query.limit(limit)
+        query = limited(query, limit)
         async with self._read("list orders") as connection:
             result = await connection.execute(query)
             return [codec.order_from_row(row) for row in result.mappings().all()]
@@ -273,16 +279,12 @@ class OrderReads(StoreBase):
             query = query.where(fills.c.order_id == order_id)
         if symbol is not None:
             query = query.where(fills.c.symbol == symbol)
-        if since is not None:
-            query = query.where(fills.c.timestamp >= aware(since, "since"))
-        if until is not None:
-            query = query.where(fills.c.timestamp < aware(until, "until"))
+        query = between(query, fills.c.timestamp, since, until)
         if order_id is not None:
             query = query.order_by(self._num(fills.c.cum_qty))
         else:
             query = query.order_by(fills.c.timestamp, fills.c.order_id, self._num(fills.c.cum_qty))
-        if limit is not None:
-            query = query.limit(limit)
+        query = limited(query, limit)
         async with self._read("list fills") as connection:
             result = await connection.execute(query)
             return [codec.fill_from_row(row) for row in result.mappings().all()]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import msgspec
 
@@ -35,6 +35,7 @@ __all__ = [
     "ReconciliationRunRecord",
     "RiskBreachLike",
     "RiskBreachRecord",
+    "StoreDump",
     "StreamGapRecord",
 ]
 
@@ -125,6 +126,22 @@ class FillProgress(msgspec.Struct, frozen=True, kw_only=True):
     executions: frozenset[str] = frozenset()
     cum_qtys: frozenset[tuple[str, Decimal]] = frozenset()
     positions: dict[str, Position] = msgspec.field(default_factory=dict)
+
+
+class StoreDump(TypedDict):
+    """``Store.dump``: one account's state in a plain, comparable form (no ingestion times, no
+    raw payloads). Each view is ``{field: value}`` with enums as their values: ``account`` the
+    latest snapshot's figures (empty without one), ``orders`` by id, ``fills`` sorted by
+    ``(order_id, cum_qty)``, ``positions`` by symbol, ``activities`` by id, ``checkpoints``
+    ``{feed: value}``."""
+
+    account: dict[str, Any]
+    cash: Decimal | None
+    orders: dict[str, dict[str, Any]]
+    fills: list[dict[str, Any]]
+    positions: dict[str, dict[str, Any]]
+    activities: dict[str, dict[str, Any]]
+    checkpoints: dict[str, str]
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -254,6 +271,10 @@ class ExposureLike(Protocol):
     def short(self) -> Decimal: ...
     @property
     def per_symbol(self) -> Mapping[str, Decimal]: ...
+    @property
+    def quantities(self) -> Mapping[str, Decimal]: ...
+    @property
+    def unpriced(self) -> Sequence[str]: ...
 
 
 class RiskBreachLike(Protocol):
@@ -276,7 +297,7 @@ class RiskBreachLike(Protocol):
 
 
 class QualityResultLike(Protocol):
-    """One quality rule finding (the quality module's result type)."""
+    """One quality rule finding (``quality.QualityResult``); ``created_at`` None means now."""
 
     @property
     def run_id(self) -> str: ...
@@ -289,4 +310,6 @@ class QualityResultLike(Protocol):
     @property
     def severity(self) -> str: ...
     @property
-    def detail(self) -> Any: ...
+    def detail(self) -> str | Mapping[str, Any]: ...
+    @property
+    def created_at(self) -> dt.datetime | None: ...

@@ -23,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alpaca_integration.errors import StorageError
 from alpaca_integration.storage import rules
-from alpaca_integration.storage.base import StoreBase, aware, check_account, utcnow
+from alpaca_integration.storage.base import (
+    StoreBase,
+    aware,
+    between,
+    check_account,
+    limited,
+    utcnow,
+)
 from alpaca_integration.storage.batch import Row, quarantine_row
 from alpaca_integration.storage.dialect import upsert
 from alpaca_integration.storage.records import (
@@ -128,8 +135,7 @@ class ResultRows(StoreBase):
         query = sa.select(stream_gaps).where(stream_gaps.c.account == account)
         if open_only:
             query = query.where(stream_gaps.c.closed_by.is_(None))
-        if since is not None:
-            query = query.where(stream_gaps.c.gap_from >= aware(since, "since"))
+        query = between(query, stream_gaps.c.gap_from, since, None)
         query = query.order_by(stream_gaps.c.gap_from, stream_gaps.c.id)
         async with self._read("list stream gaps") as connection:
             result = await connection.execute(query)
@@ -138,26 +144,22 @@ class ResultRows(StoreBase):
     # ------------------------------------------------------------------ quality, quarantine
 
     async def insert_quality_results(self, results: Iterable[QualityResultLike]) -> int:
-        """Write quality rule findings (anything with run_id, rule, account, subject, severity,
-        detail and optionally created_at); returns the rows written."""
+        """Write quality rule findings (run_id, rule, account, subject, severity, detail,
+        created_at: None for now); returns the rows written."""
         now = utcnow()
         rows = [
             {
-                "run_id": str(result.run_id),
+                "run_id": result.run_id,
                 "rule": result.rule,
                 "account": check_account(result.account),
                 "subject": result.subject,
-                "severity": str(result.severity),
+                "severity": result.severity,
                 "detail": result.detail,
-                "created_at": getattr(result, "created_at", None) or now,
+                "created_at": result.created_at or now,
             }
             for result in results
         ]
-        if not rows:
-            return 0
-        async with self._write("write quality results") as connection:
-            await connection.execute(sa.insert(quality_results), rows)
-        return len(rows)
+        return await self._insert_all("write quality results", quality_results, rows)
 
     async def list_quality_results(
         self,
@@ -178,11 +180,8 @@ class ResultRows(StoreBase):
             query = query.where(quality_results.c.rule == rule)
         if severity is not None:
             query = query.where(quality_results.c.severity == severity)
-        if since is not None:
-            query = query.where(quality_results.c.created_at >= aware(since, "since"))
-        query = query.order_by(quality_results.c.created_at, quality_results.c.id)
-        if limit is not None:
-            query = query.limit(limit)
+        query = between(query, quality_results.c.created_at, since, None)
+        query = limited(query.order_by(quality_results.c.created_at, quality_results.c.id), limit)
         async with self._read("list quality results") as connection:
             result = await connection.execute(query)
             return [QualityResultRecord(**dict(row)) for row in result.mappings().all()]
@@ -221,9 +220,7 @@ class ResultRows(StoreBase):
         query = sa.select(quarantine).where(quarantine.c.account == account)
         if record_kind is not None:
             query = query.where(quarantine.c.record_kind == record_kind)
-        query = query.order_by(quarantine.c.created_at, quarantine.c.id)
-        if limit is not None:
-            query = query.limit(limit)
+        query = limited(query.order_by(quarantine.c.created_at, quarantine.c.id), limit)
         async with self._read("list quarantine") as connection:
             result = await connection.execute(query)
             return [
@@ -261,23 +258,19 @@ class ResultRows(StoreBase):
                 "subject": finding.subject,
                 "difference": finding.difference,
                 "decision": finding.decision,
-                "detail": getattr(finding, "detail", "") or "",
+                "detail": finding.detail,
                 "created_at": now,
             }
             for finding in findings
         ]
-        if not rows:
-            return 0
-        async with self._write("write reconciliation items") as connection:
-            await connection.execute(sa.insert(reconciliation_items), rows)
-        return len(rows)
+        return await self._insert_all("write reconciliation items", reconciliation_items, rows)
 
     async def finish_reconciliation_run(
         self,
         run_id: int,
         *,
         finished_at: dt.datetime | None = None,
-        summary: Any = None,
+        summary: str | Mapping[str, Any] | None = None,
     ) -> None:
         """Close a run with its summary (text or a JSON-able mapping)."""
         finished = aware(finished_at, "finished_at") if finished_at is not None else utcnow()
@@ -296,13 +289,12 @@ class ResultRows(StoreBase):
     ) -> list[ReconciliationRunRecord]:
         """Runs newest first."""
         account = check_account(account)
-        query = (
+        query = limited(
             sa.select(reconciliation_runs)
             .where(reconciliation_runs.c.account == account)
-            .order_by(reconciliation_runs.c.started_at.desc(), reconciliation_runs.c.id.desc())
+            .order_by(reconciliation_runs.c.started_at.desc(), reconciliation_runs.c.id.desc()),
+            limit,
         )
-        if limit is not None:
-            query = query.limit(limit)
         async with self._read("list reconciliation runs") as connection:
             result = await connection.execute(query)
             return [
@@ -326,10 +318,7 @@ class ResultRows(StoreBase):
         """Write an exposure measurement; False when one already exists for that instant."""
         account = check_account(snapshot.account)
         aware(snapshot.at, "exposure at")
-        detail = {
-            "quantities": dict(getattr(snapshot, "quantities", {}) or {}),
-            "unpriced": list(getattr(snapshot, "unpriced", ()) or ()),
-        }
+        detail = {"quantities": dict(snapshot.quantities), "unpriced": list(snapshot.unpriced)}
         row = {
             "account": account,
             "at": snapshot.at,
@@ -358,15 +347,10 @@ class ResultRows(StoreBase):
     ) -> list[ExposureRecord]:
         """Exposure measurements by time (``since`` inclusive, ``until`` exclusive)."""
         account = check_account(account)
+        at = exposure_snapshots.c.at
         query = sa.select(exposure_snapshots).where(exposure_snapshots.c.account == account)
-        if since is not None:
-            query = query.where(exposure_snapshots.c.at >= aware(since, "since"))
-        if until is not None:
-            query = query.where(exposure_snapshots.c.at < aware(until, "until"))
-        order = exposure_snapshots.c.at.desc() if newest_first else exposure_snapshots.c.at
-        query = query.order_by(order)
-        if limit is not None:
-            query = query.limit(limit)
+        query = between(query, at, since, until).order_by(at.desc() if newest_first else at)
+        query = limited(query, limit)
         async with self._read("list exposure snapshots") as connection:
             result = await connection.execute(query)
             return [_exposure_record(row) for row in result.mappings().all()]
@@ -390,11 +374,7 @@ class ResultRows(StoreBase):
             }
             for breach in breaches
         ]
-        if not rows:
-            return 0
-        async with self._write("write risk breaches") as connection:
-            await connection.execute(sa.insert(risk_breaches), rows)
-        return len(rows)
+        return await self._insert_all("write risk breaches", risk_breaches, rows)
 
     async def list_risk_breaches(
         self, account: str, *, since: dt.datetime | None = None, limit: int | None = None
@@ -402,11 +382,8 @@ class ResultRows(StoreBase):
         """Limit breaches by time."""
         account = check_account(account)
         query = sa.select(risk_breaches).where(risk_breaches.c.account == account)
-        if since is not None:
-            query = query.where(risk_breaches.c.at >= aware(since, "since"))
-        query = query.order_by(risk_breaches.c.at, risk_breaches.c.id)
-        if limit is not None:
-            query = query.limit(limit)
+        query = between(query, risk_breaches.c.at, since, None)
+        query = limited(query.order_by(risk_breaches.c.at, risk_breaches.c.id), limit)
         async with self._read("list risk breaches") as connection:
             result = await connection.execute(query)
             return [RiskBreachRecord(**dict(row)) for row in result.mappings().all()]
