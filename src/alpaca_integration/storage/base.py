@@ -31,7 +31,7 @@ from alpaca_integration.storage.dialect import (
     WRITE_TRANSACTION,
     BulkInsert,
     DatabaseURL,
-    as_number,
+    amount_order,
     bulk_insert,
     create_engine,
     parse_database_url,
@@ -292,8 +292,8 @@ class StoreBase:
             await connection.execute(sa.insert(table), rows)
         return len(rows)
 
-    def _num(self, expression: Any) -> Any:
-        return as_number(self.dialect, expression)
+    def _amount_order(self, expression: Any) -> Any:
+        return amount_order(self.dialect, expression)
 
     def _upsert(self, table: sa.Table) -> Any:
         return upsert(self.dialect, table)

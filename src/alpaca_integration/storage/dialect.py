@@ -9,8 +9,8 @@
   which has no exact decimal type), ``UTCDateTime`` (timestamptz; UTC text on SQLite, always read
   back timezone-aware), ``JsonDocument`` (JSONB / JSON text), ``RowId`` (BIGINT / INTEGER rowid).
 * **SQL**: the dialect's ``INSERT .. ON CONFLICT`` construct, the bulk form of it (binary COPY
-  into a staging table on PostgreSQL, multi-row VALUES on SQLite), numeric comparison of
-  ``Amount`` columns, and the migration lock.
+  into a staging table on PostgreSQL, multi-row VALUES on SQLite), the exact order of ``Amount``
+  columns (a fixed-width text key on SQLite), and the migration lock.
 
 Imports only ``errors`` from the package (no models, no repository).
 """
@@ -47,7 +47,7 @@ __all__ = [
     "JsonDocument",
     "RowId",
     "UTCDateTime",
-    "as_number",
+    "amount_order",
     "bulk_insert",
     "canonical_decimal",
     "create_engine",
@@ -400,11 +400,52 @@ def bulk_insert(dialect_name: str, table: sa.Table, *, staged: bool = True) -> B
     return BulkInsert(dialect_name, table, names, statement, stage, processors)
 
 
-def as_number(dialect_name: str, expression: Any) -> Any:
-    """An ``Amount`` expression that compares and sorts as a number (SQLite keeps the text)."""
-    if dialect_name == SQLITE:
-        return sa.cast(expression, sa.Float)
-    return expression
+def _sql_text(constant: str) -> Any:
+    # A constant spelled into the SQL (digits, letters, signs only), not one more bound parameter.
+    return sa.literal_column(f"'{constant}'", sa.Text())
+
+
+def _sql_int(constant: int) -> Any:
+    return sa.literal_column(str(constant), sa.Integer())
+
+
+def amount_order(dialect_name: str, expression: Any) -> Any:
+    """An ``Amount`` expression that orders exactly: use it for ``<``, ``>`` and ``ORDER BY``
+    (equality needs none: equal amounts are equal, canonical, values on both databases).
+
+    PostgreSQL: the NUMERIC itself. SQLite stores amounts as canonical decimal text (no exponent,
+    no trailing zeros, ``-`` for a negative), and a CAST to REAL would compare only ~15
+    significant digits; the key is a sign-aware text built from that text instead: a first
+    character that orders by sign, then by the count of integer digits (``A``, ``B``, ... for 1,
+    2, ... digits; for a negative amount ``;``, ``:``, ... which sort below them, more digits
+    lower), then the text itself, or for a negative amount its digits spelled ``9..0 -> a..j``
+    and ended by ``~``, so that a larger magnitude sorts lower. Two amounts with as many integer
+    digits then compare digit by digit, exactly.
+    """
+    if dialect_name != SQLITE:
+        return expression
+    text = sa.type_coerce(expression, sa.Text())
+    # 1-based position of the decimal point (one past the end without one): the sign included.
+    point = sa.func.instr(text.concat(_sql_text(".")), _sql_text("."), type_=sa.Integer())
+    magnitude_digits = sa.func.substr(text, _sql_int(2), type_=sa.Text())
+    for digit in "0123456789":
+        magnitude_digits = sa.func.replace(
+            magnitude_digits,
+            _sql_text(digit),
+            _sql_text(chr(ord("j") - int(digit))),
+            type_=sa.Text(),
+        )
+    negative = sa.func.substr(text, _sql_int(1), _sql_int(1)) == _sql_text("-")
+    # Integer digits: point - 1, or point - 2 after a sign; prefixes 'A'.. and ';' downwards.
+    return sa.case(
+        (
+            negative,
+            sa.func.char(_sql_int(62) - point, type_=sa.Text())
+            .concat(magnitude_digits)
+            .concat(_sql_text("~")),
+        ),
+        else_=sa.func.char(_sql_int(63) + point, type_=sa.Text()).concat(text),
+    )
 
 
 # --------------------------------------------------------------------------- column types

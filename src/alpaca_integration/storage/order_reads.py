@@ -281,9 +281,11 @@ class OrderReads(StoreBase):
             query = query.where(fills.c.symbol == symbol)
         query = between(query, fills.c.timestamp, since, until)
         if order_id is not None:
-            query = query.order_by(self._num(fills.c.cum_qty))
+            query = query.order_by(self._amount_order(fills.c.cum_qty))
         else:
-            query = query.order_by(fills.c.timestamp, fills.c.order_id, self._num(fills.c.cum_qty))
+            query = query.order_by(
+                fills.c.timestamp, fills.c.order_id, self._amount_order(fills.c.cum_qty)
+            )
         query = limited(query, limit)
         async with self._read("list fills") as connection:
             result = await connection.execute(query)

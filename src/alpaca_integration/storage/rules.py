@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from alpaca_integration.storage import tables
-from alpaca_integration.storage.dialect import Amount, as_number
+from alpaca_integration.storage.dialect import Amount, amount_order
 
 __all__ = [
     "ACCOUNTS",
@@ -69,7 +69,6 @@ class _Sql:
     stored: Any
     incoming: Any
     newer: sa.ColumnElement[bool] | None
-    number: Callable[[Expr], Expr]
 
     def gains(self, name: str) -> sa.ColumnElement[bool]:
         return sa.and_(self.stored[name].is_(None), self.incoming[name].isnot(None))
@@ -178,17 +177,15 @@ class _NonZero(Take):
     triggers = True
 
     def sql(self, name: str, conflict: _Sql) -> Expr:
-        zero = conflict.number(conflict.stored[name]) == 0
+        # Amounts are stored canonically (SQLite: "0"), so equality needs no order key.
+        zero = conflict.stored[name] == 0
         return sa.case((zero, conflict.incoming[name]), else_=conflict.stored[name])
 
     def value(self, name: str, stored: Row, incoming: Row, newer: bool) -> Any:
         return incoming[name] if stored[name] == 0 else stored[name]
 
     def change_sql(self, name: str, conflict: _Sql) -> sa.ColumnElement[bool]:
-        return sa.and_(
-            conflict.number(conflict.stored[name]) == 0,
-            conflict.number(conflict.incoming[name]) != 0,
-        )
+        return sa.and_(conflict.stored[name] == 0, conflict.incoming[name] != 0)
 
     def changes(self, name: str, stored: Row, incoming: Row) -> bool:
         return bool(stored[name] == 0 and incoming[name] is not None and incoming[name] != 0)
@@ -378,7 +375,8 @@ ACCOUNTS = UpsertRule(table=tables.accounts, key=("account",), default=STORED)
 
 
 def _newer_sql(rule: UpsertRule, stored: Any, incoming: Any, number: Callable[[Expr], Expr]) -> Any:
-    """``incoming`` is newer than ``stored`` by ``rule.newer_by``, compared in order."""
+    """``incoming`` is newer than ``stored`` by ``rule.newer_by``, compared in order (amounts by
+    their exact order key, ``number``)."""
     if not rule.newer_by:
         return None
 
@@ -402,10 +400,10 @@ def on_conflict(rule: UpsertRule, insert: Any, dialect: str) -> Any:
         return insert.on_conflict_do_nothing(index_elements=key)
 
     def number(expression: Expr) -> Expr:
-        return as_number(dialect, expression)
+        return amount_order(dialect, expression)
 
     newer = _newer_sql(rule, rule.table.c, insert.excluded, number)
-    conflict = _Sql(stored=rule.table.c, incoming=insert.excluded, newer=newer, number=number)
+    conflict = _Sql(stored=rule.table.c, incoming=insert.excluded, newer=newer)
     triggers = [newer] if newer is not None else []
     triggers += [take.change_sql(name, conflict) for name, take in updated if take.triggers]
     return insert.on_conflict_do_update(
