@@ -31,7 +31,7 @@ from alpaca_integration.models import (
 )
 from alpaca_integration.storage import codec, rules
 from alpaca_integration.storage.base import aware
-from alpaca_integration.storage.dialect import canonical_decimal
+from alpaca_integration.storage.dialect import stored_amount
 from alpaca_integration.storage.records import ApplyBatch
 from alpaca_integration.storage.rules import FILLS, ORDERS
 
@@ -51,7 +51,7 @@ __all__ = [
 
 # A table row as the codec builds it: column name -> value.
 Row = dict[str, Any]
-# An execution's identity within an account: (order_id, cum_qty in its canonical form).
+# An execution's identity within an account: (order_id, cum_qty as stored).
 FillKey = tuple[str, Decimal]
 # A position update: the row to write (None closes the symbol) and when it was observed.
 PositionUpdate = tuple[Row | None, dt.datetime]
@@ -97,7 +97,8 @@ def data_source_of(source: DataSource | str) -> str:
 
 
 def fill_key(order_id: str, cum_qty: Decimal) -> FillKey:
-    return order_id, canonical_decimal(cum_qty)
+    """The execution's key as the database will hold it (cum_qty rounded as stored)."""
+    return order_id, stored_amount(cum_qty)
 
 
 def is_fee(activity_row: Mapping[str, Any]) -> bool:

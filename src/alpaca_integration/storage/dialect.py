@@ -22,7 +22,7 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -36,6 +36,7 @@ from sqlalchemy.pool import StaticPool
 from alpaca_integration.errors import StorageError
 
 __all__ = [
+    "AMOUNT_INTEGER_DIGITS",
     "AMOUNT_PRECISION",
     "AMOUNT_SCALE",
     "POSTGRESQL",
@@ -55,6 +56,7 @@ __all__ = [
     "json_loads",
     "migration_lock",
     "parse_database_url",
+    "stored_amount",
     "upsert",
 ]
 
@@ -67,7 +69,11 @@ SQLITE = "sqlite"
 # ratios such as unrealized_plpc with 16, and balances far beyond any account.
 AMOUNT_PRECISION = 38
 AMOUNT_SCALE = 18
+AMOUNT_INTEGER_DIGITS = AMOUNT_PRECISION - AMOUNT_SCALE
 _QUANTUM = Decimal(1).scaleb(-AMOUNT_SCALE)
+# Twice the digits any column holds: amount arithmetic here is exact (the default context rounds
+# at 28 digits) and still traps anything absurd instead of rounding it.
+_EXACT = Context(prec=2 * AMOUNT_PRECISION, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
 
 # Execution option a write transaction sets: on SQLite it begins with BEGIN IMMEDIATE, so two
 # writers queue on the busy timeout instead of failing when one upgrades a read lock.
@@ -452,14 +458,35 @@ def amount_order(dialect_name: str, expression: Any) -> Any:
 
 
 def canonical_decimal(value: Decimal) -> Decimal:
-    """The shortest exact form of ``value``: ``1.50`` -> ``1.5``, ``1E+2`` -> ``100``."""
+    """The shortest exact form of ``value``: ``1.50`` -> ``1.5``, ``1E+2`` -> ``100``.
+
+    Exact for every amount a column holds (38 digits; the default decimal context would round
+    past 28, e.g. a 12-digit price with 18 decimals)."""
     if not value.is_finite():
         raise StorageError(f"cannot store the non-finite amount {value}")
-    normal = value.normalize()
+    normal = value.normalize(_EXACT)
     exponent = normal.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
-        return normal.quantize(Decimal(1))
+        return normal.quantize(Decimal(1), context=_EXACT)
     return normal
+
+
+def stored_amount(value: Decimal) -> Decimal:
+    """``value`` as the store keeps it, on either database: rounded half away from zero past 18
+    decimals, in its shortest exact form. More than 20 integer digits (after rounding) is a
+    ``StorageError``, as NUMERIC(38, 18) refuses it on PostgreSQL."""
+    if not value.is_finite():
+        raise StorageError(f"cannot store the non-finite amount {value}")
+    if value.adjusted() < AMOUNT_INTEGER_DIGITS:
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -AMOUNT_SCALE:
+            value = value.quantize(_QUANTUM, rounding=ROUND_HALF_UP, context=_EXACT)
+        if value.adjusted() < AMOUNT_INTEGER_DIGITS:
+            return canonical_decimal(value)
+    raise StorageError(
+        f"the amount {value} has more than {AMOUNT_INTEGER_DIGITS} integer digits: no column "
+        f"holds it (NUMERIC({AMOUNT_PRECISION}, {AMOUNT_SCALE}))"
+    )
 
 
 def _bound_decimal(raw: Any) -> Decimal:
@@ -486,7 +513,8 @@ def _bound_decimal(raw: Any) -> Decimal:
 
 def _postgres_amount(value: Any) -> Any:
     if value is None or (type(value) is Decimal and value.is_finite()):
-        # NUMERIC(38, 18) rounds half away from zero beyond 18 decimals, as _sqlite_amount does.
+        # NUMERIC(38, 18) rounds half away from zero beyond 18 decimals, and refuses more than 20
+        # integer digits, as stored_amount does for SQLite.
         return value
     return _bound_decimal(value)
 
@@ -495,15 +523,10 @@ def _sqlite_amount(value: Any) -> Any:
     if value is None:
         return None
     number = value if type(value) is Decimal and value.is_finite() else _bound_decimal(value)
-    if not number:
-        return "0"  # not "-0" nor "0E-9": equal amounts must be equal strings
-    # Canonical text (no exponent, no trailing zeros) so equal amounts are equal strings, which
-    # the unique key (order_id, cum_qty) relies on.
-    text = format(number.normalize(), "f")
-    point = text.find(".")
-    if point >= 0 and len(text) - point - 1 > AMOUNT_SCALE:
-        text = format(number.quantize(_QUANTUM, rounding=ROUND_HALF_UP).normalize(), "f")
-    return text
+    # Canonical text (no exponent, no trailing zeros, "0" for any zero) so equal amounts are equal
+    # strings, which the unique key (order_id, cum_qty) and the order key rely on.
+    kept = stored_amount(number)
+    return format(kept, "f") if kept else "0"
 
 
 def _postgres_instant(value: Any) -> Any:

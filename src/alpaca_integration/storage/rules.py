@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from alpaca_integration.storage import tables
-from alpaca_integration.storage.dialect import Amount, amount_order
+from alpaca_integration.storage.dialect import Amount, amount_order, stored_amount
 
 __all__ = [
     "ACCOUNTS",
@@ -413,6 +413,16 @@ def on_conflict(rule: UpsertRule, insert: Any, dialect: str) -> Any:
     )
 
 
+def _as_stored(rule: UpsertRule, row: Row) -> dict[str, Any]:
+    """``row`` with its amounts as the database will hold them: what the SQL compares."""
+    return {
+        name: stored_amount(value)
+        if value is not None and isinstance(rule.table.c[name].type, Amount)
+        else value
+        for name, value in row.items()
+    }
+
+
 def _newer(rule: UpsertRule, stored: Row, incoming: Row) -> bool:
     if not rule.newer_by:
         return False
@@ -420,8 +430,7 @@ def _newer(rule: UpsertRule, stored: Row, incoming: Row) -> bool:
     return bool(incoming_progress > tuple(stored[name] for name in rule.newer_by))
 
 
-def changes(rule: UpsertRule, stored: Row, incoming: Row) -> bool:
-    """Whether ``incoming`` changes ``stored`` (the ``WHERE`` of ``on_conflict``)."""
+def _changes(rule: UpsertRule, stored: Row, incoming: Row) -> bool:
     updated = [(name, take) for name, take in rule.takes() if take.updates]
     if not updated:
         return False
@@ -432,10 +441,16 @@ def changes(rule: UpsertRule, stored: Row, incoming: Row) -> bool:
     return any(take.changes(name, stored, incoming) for name, take in updated)
 
 
+def changes(rule: UpsertRule, stored: Row, incoming: Row) -> bool:
+    """Whether ``incoming`` changes ``stored`` (the ``WHERE`` of ``on_conflict``)."""
+    return _changes(rule, _as_stored(rule, stored), _as_stored(rule, incoming))
+
+
 def merge(rule: UpsertRule, stored: Row, incoming: Row) -> dict[str, Any]:
-    """The row ``on_conflict`` leaves when ``incoming`` meets ``stored`` (``stored`` itself,
-    copied, when it changes nothing)."""
-    if not changes(rule, stored, incoming):
+    """The row ``on_conflict`` leaves when ``incoming`` meets ``stored`` (``stored`` itself when
+    it changes nothing), its amounts as the database holds them."""
+    stored, incoming = _as_stored(rule, stored), _as_stored(rule, incoming)
+    if not _changes(rule, stored, incoming):
         return dict(stored)
     newer = _newer(rule, stored, incoming)
     merged = dict(stored)
