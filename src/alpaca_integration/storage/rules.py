@@ -2,16 +2,18 @@
 one row.
 
 Each table the store upserts has ONE ``UpsertRule``: its conflict key, which columns decide that a
-report is newer (``newer_by``, compared in order, amounts as numbers), and a ``Take`` per column
+report is newer (``newer_by``, compared in order, amounts exactly), and a ``Take`` per column
 saying which value survives. Two renderings are generated from the same rule:
 
 * ``on_conflict(rule, insert, dialect)``: the ``ON CONFLICT (key) DO UPDATE SET .. WHERE ..``
   clause (PostgreSQL and SQLite), or ``DO NOTHING`` when no column ever changes;
 * ``merge(rule, stored, incoming)``: the same outcome in Python, which merges several reports of
-  one key inside one batch before the statement runs (a statement may touch a row only once).
+  one key inside one batch before the statement runs (a statement may touch a row only once);
+  it compares amounts as the database holds them (``dialect.stored_amount``).
 
-So the in-batch merge and the database can never disagree (a property test applies random
-versions one at a time and all in one batch, on both databases, and compares the rows).
+Each ``Take`` writes its rule in SQL and in Python side by side, and a property test applies
+random versions one at a time (SQL) and all in one batch (Python, then one insert), on both
+databases, and compares the rows.
 
 A row changes only when the report brings something: it is newer, or it fills in a column kept
 once known, or it changes a watched column. A rule with no such trigger updates unconditionally
