@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 from alpaca_integration.alpaca.parse import parse_account, parse_order, parse_trade_update
+from alpaca_integration.errors import NotFoundError
 from alpaca_integration.models import AccountSnapshot, Activity, Fill, Order, Position, TradeUpdate
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import SyncEngine
@@ -103,6 +104,10 @@ class FakeVenue:
     async def get_order(
         self, order_id: str, *, nested: bool | None = None, on_bad_item: Any = None
     ) -> Order:
+        if order_id not in self.orders:
+            # What the client raises on the venue's 404 (a KeyError here crashed the catch-up
+            # whenever it ran after the stream had stored an order REST does not list).
+            raise NotFoundError(f"order {order_id} not found", status=404, code=40410000)
         return self.orders[order_id]
 
     async def iter_orders(self, **filters: Any) -> AsyncIterator[Order]:
