@@ -6,7 +6,7 @@ a row, and a second run finds nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -192,3 +192,59 @@ async def test_missing_fill_inferred_from_cumulative_quantity(
         assert sum(f.qty * f.price for f in fills) == order.filled_qty * order.filled_avg_price
         second = await reconcile(client, store, ACCOUNT, use_activities=False)
         assert [f for f in second.findings if f.kind.startswith("fill")] == []
+
+
+async def _eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    for _ in range(200):
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within 10 s: {what}")
+
+
+async def test_positions_derived_from_the_stream_match_the_venue(
+    simulator: Any, store: Any, postgres_url: str
+) -> None:
+    """Fills at 100 and 100.01 averaged by the stream equal the venue's position: no drift."""
+    from alpaca_integration.config import AccountConfig
+    from alpaca_integration.service import MonitorService
+
+    key, secret = _keys(simulator)
+    account = AccountConfig(
+        name=ACCOUNT,
+        api_key=key,
+        secret_key=secret,
+        base_url=simulator.base_url,
+        rate_limit=100_000,
+    )
+    # No periodic sync nor repair: after the first sync, positions come from stream fills alone.
+    service = MonitorService([account], store, None, update_interval=3600.0, reconcile_every=None)
+    runner = asyncio.create_task(service.run())
+
+    async def position_of(qty: int) -> bool:
+        held = {p.symbol: p.qty for p in await store.positions(ACCOUNT)}
+        return held.get("AAPL") == qty
+
+    async def first_sync_done() -> bool:
+        return await store.get_checkpoint(ACCOUNT, "account") is not None
+
+    try:
+        await asyncio.wait_for(service.wait_started(), 10)
+        await _eventually(first_sync_done, "the first account sync")
+        async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
+            for qty, price in (("1", "100.00"), ("2", "100.01")):
+                simulator.set_price("AAPL", price)
+                order = await client.submit_order(
+                    OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=Decimal(qty))
+                )
+                await _wait_filled(client, order.id)
+            await _eventually(lambda: position_of(3), "the stream's position of 3 AAPL")
+            report = await reconcile(client, store, ACCOUNT, dry_run=True)
+    finally:
+        service.stop()
+        await runner
+    [position] = await store.positions(ACCOUNT)
+    [last_fill] = await store.fills_for_order(ACCOUNT, order.id)
+    assert position.observed_at == last_fill.timestamp  # dated by the stream's fill event
+    assert [f.difference for f in report.findings if f.kind.startswith("position")] == []
+    assert position.avg_entry_price == Decimal("100.0066666667")

@@ -1,9 +1,9 @@
 """Storage: broker state and correctness results in PostgreSQL (or embedded SQLite).
 
-``Store`` (``storage.repository``) is the API: ``await Store.open(url)``, then ``apply`` to write
-and the query methods to read (see docs/storage.md). ``storage.tables`` is the schema,
-``storage.migrate`` runs the Alembic migrations shipped in ``storage/migrations``,
-``storage.dialect`` holds every PostgreSQL/SQLite difference.
+``Store`` (``storage.store``) is the API: ``await Store.open(url)``, then ``apply_batch`` (or
+``apply``) to write and the query methods to read (see docs/storage.md). ``storage.tables`` is
+the schema, ``storage.migrate`` runs the Alembic migrations shipped in ``storage/migrations``,
+``storage.dialect`` holds every PostgreSQL/SQLite difference, ``storage.rules`` the upsert rules.
 
 Importing this package loads SQLAlchemy: the CLI imports it inside command bodies only.
 Imports ``models`` and ``errors`` from the package; never the client, the cache or the CLI.
@@ -11,6 +11,7 @@ Imports ``models`` and ``errors`` from the package; never the client, the cache 
 
 from __future__ import annotations
 
+from alpaca_integration.models import INTEGRATION_PREFIX
 from alpaca_integration.storage.migrate import (
     current_revision,
     downgrade,
@@ -19,6 +20,7 @@ from alpaca_integration.storage.migrate import (
     upgrade,
 )
 from alpaca_integration.storage.records import (
+    ApplyBatch,
     ApplyResult,
     Checkpoint,
     ExposureRecord,
@@ -28,12 +30,14 @@ from alpaca_integration.storage.records import (
     ReconciliationItemRecord,
     ReconciliationRunRecord,
     RiskBreachRecord,
+    StoreDump,
     StreamGapRecord,
 )
-from alpaca_integration.storage.repository import INTEGRATION_PREFIX, Store
+from alpaca_integration.storage.store import Store
 
 __all__ = [
     "INTEGRATION_PREFIX",
+    "ApplyBatch",
     "ApplyResult",
     "Checkpoint",
     "ExposureRecord",
@@ -44,6 +48,7 @@ __all__ = [
     "ReconciliationRunRecord",
     "RiskBreachRecord",
     "Store",
+    "StoreDump",
     "StreamGapRecord",
     "current_revision",
     "downgrade",

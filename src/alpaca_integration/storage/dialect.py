@@ -9,8 +9,8 @@
   which has no exact decimal type), ``UTCDateTime`` (timestamptz; UTC text on SQLite, always read
   back timezone-aware), ``JsonDocument`` (JSONB / JSON text), ``RowId`` (BIGINT / INTEGER rowid).
 * **SQL**: the dialect's ``INSERT .. ON CONFLICT`` construct, the bulk form of it (binary COPY
-  into a staging table on PostgreSQL, multi-row VALUES on SQLite), numeric comparison of
-  ``Amount`` columns, and the migration lock.
+  into a staging table on PostgreSQL, multi-row VALUES on SQLite), the exact order of ``Amount``
+  columns (a fixed-width text key on SQLite), and the migration lock.
 
 Imports only ``errors`` from the package (no models, no repository).
 """
@@ -22,7 +22,7 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -36,6 +36,7 @@ from sqlalchemy.pool import StaticPool
 from alpaca_integration.errors import StorageError
 
 __all__ = [
+    "AMOUNT_INTEGER_DIGITS",
     "AMOUNT_PRECISION",
     "AMOUNT_SCALE",
     "POSTGRESQL",
@@ -47,7 +48,7 @@ __all__ = [
     "JsonDocument",
     "RowId",
     "UTCDateTime",
-    "as_number",
+    "amount_order",
     "bulk_insert",
     "canonical_decimal",
     "create_engine",
@@ -55,6 +56,7 @@ __all__ = [
     "json_loads",
     "migration_lock",
     "parse_database_url",
+    "stored_amount",
     "upsert",
 ]
 
@@ -67,7 +69,11 @@ SQLITE = "sqlite"
 # ratios such as unrealized_plpc with 16, and balances far beyond any account.
 AMOUNT_PRECISION = 38
 AMOUNT_SCALE = 18
+AMOUNT_INTEGER_DIGITS = AMOUNT_PRECISION - AMOUNT_SCALE
 _QUANTUM = Decimal(1).scaleb(-AMOUNT_SCALE)
+# Twice the digits any column holds: amount arithmetic here is exact (the default context rounds
+# at 28 digits) and still traps anything absurd instead of rounding it.
+_EXACT = Context(prec=2 * AMOUNT_PRECISION, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
 
 # Execution option a write transaction sets: on SQLite it begins with BEGIN IMMEDIATE, so two
 # writers queue on the busy timeout instead of failing when one upgrades a read lock.
@@ -400,25 +406,87 @@ def bulk_insert(dialect_name: str, table: sa.Table, *, staged: bool = True) -> B
     return BulkInsert(dialect_name, table, names, statement, stage, processors)
 
 
-def as_number(dialect_name: str, expression: Any) -> Any:
-    """An ``Amount`` expression that compares and sorts as a number (SQLite keeps the text)."""
-    if dialect_name == SQLITE:
-        return sa.cast(expression, sa.Float)
-    return expression
+def _sql_text(constant: str) -> Any:
+    # A constant spelled into the SQL (digits, letters, signs only), not one more bound parameter.
+    return sa.literal_column(f"'{constant}'", sa.Text())
+
+
+def _sql_int(constant: int) -> Any:
+    return sa.literal_column(str(constant), sa.Integer())
+
+
+def amount_order(dialect_name: str, expression: Any) -> Any:
+    """An ``Amount`` expression that orders exactly: use it for ``<``, ``>`` and ``ORDER BY``
+    (equality needs none: equal amounts are equal, canonical, values on both databases).
+
+    PostgreSQL: the NUMERIC itself. SQLite stores amounts as canonical decimal text (no exponent,
+    no trailing zeros, ``-`` for a negative), and a CAST to REAL would compare only ~15
+    significant digits; the key is a sign-aware text built from that text instead: a first
+    character that orders by sign, then by the count of integer digits (``A``, ``B``, ... for 1,
+    2, ... digits; for a negative amount ``;``, ``:``, ... which sort below them, more digits
+    lower), then the text itself, or for a negative amount its digits spelled ``9..0 -> a..j``
+    and ended by ``~``, so that a larger magnitude sorts lower. Two amounts with as many integer
+    digits then compare digit by digit, exactly.
+    """
+    if dialect_name != SQLITE:
+        return expression
+    text = sa.type_coerce(expression, sa.Text())
+    # 1-based position of the decimal point (one past the end without one): the sign included.
+    point = sa.func.instr(text.concat(_sql_text(".")), _sql_text("."), type_=sa.Integer())
+    magnitude_digits = sa.func.substr(text, _sql_int(2), type_=sa.Text())
+    for digit in "0123456789":
+        magnitude_digits = sa.func.replace(
+            magnitude_digits,
+            _sql_text(digit),
+            _sql_text(chr(ord("j") - int(digit))),
+            type_=sa.Text(),
+        )
+    negative = sa.func.substr(text, _sql_int(1), _sql_int(1)) == _sql_text("-")
+    # Integer digits: point - 1, or point - 2 after a sign; prefixes 'A'.. and ';' downwards.
+    return sa.case(
+        (
+            negative,
+            sa.func.char(_sql_int(62) - point, type_=sa.Text())
+            .concat(magnitude_digits)
+            .concat(_sql_text("~")),
+        ),
+        else_=sa.func.char(_sql_int(63) + point, type_=sa.Text()).concat(text),
+    )
 
 
 # --------------------------------------------------------------------------- column types
 
 
 def canonical_decimal(value: Decimal) -> Decimal:
-    """The shortest exact form of ``value``: ``1.50`` -> ``1.5``, ``1E+2`` -> ``100``."""
+    """The shortest exact form of ``value``: ``1.50`` -> ``1.5``, ``1E+2`` -> ``100``.
+
+    Exact for every amount a column holds (38 digits; the default decimal context would round
+    past 28, e.g. a 12-digit price with 18 decimals)."""
     if not value.is_finite():
         raise StorageError(f"cannot store the non-finite amount {value}")
-    normal = value.normalize()
+    normal = value.normalize(_EXACT)
     exponent = normal.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
-        return normal.quantize(Decimal(1))
+        return normal.quantize(Decimal(1), context=_EXACT)
     return normal
+
+
+def stored_amount(value: Decimal) -> Decimal:
+    """``value`` as the store keeps it, on either database: rounded half away from zero past 18
+    decimals, in its shortest exact form. More than 20 integer digits (after rounding) is a
+    ``StorageError``, as NUMERIC(38, 18) refuses it on PostgreSQL."""
+    if not value.is_finite():
+        raise StorageError(f"cannot store the non-finite amount {value}")
+    if value.adjusted() < AMOUNT_INTEGER_DIGITS:
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -AMOUNT_SCALE:
+            value = value.quantize(_QUANTUM, rounding=ROUND_HALF_UP, context=_EXACT)
+        if value.adjusted() < AMOUNT_INTEGER_DIGITS:
+            return canonical_decimal(value)
+    raise StorageError(
+        f"the amount {value} has more than {AMOUNT_INTEGER_DIGITS} integer digits: no column "
+        f"holds it (NUMERIC({AMOUNT_PRECISION}, {AMOUNT_SCALE}))"
+    )
 
 
 def _bound_decimal(raw: Any) -> Decimal:
@@ -445,7 +513,8 @@ def _bound_decimal(raw: Any) -> Decimal:
 
 def _postgres_amount(value: Any) -> Any:
     if value is None or (type(value) is Decimal and value.is_finite()):
-        # NUMERIC(38, 18) rounds half away from zero beyond 18 decimals, as _sqlite_amount does.
+        # NUMERIC(38, 18) rounds half away from zero beyond 18 decimals, and refuses more than 20
+        # integer digits, as stored_amount does for SQLite.
         return value
     return _bound_decimal(value)
 
@@ -454,15 +523,10 @@ def _sqlite_amount(value: Any) -> Any:
     if value is None:
         return None
     number = value if type(value) is Decimal and value.is_finite() else _bound_decimal(value)
-    if not number:
-        return "0"  # not "-0" nor "0E-9": equal amounts must be equal strings
-    # Canonical text (no exponent, no trailing zeros) so equal amounts are equal strings, which
-    # the unique key (order_id, cum_qty) relies on.
-    text = format(number.normalize(), "f")
-    point = text.find(".")
-    if point >= 0 and len(text) - point - 1 > AMOUNT_SCALE:
-        text = format(number.quantize(_QUANTUM, rounding=ROUND_HALF_UP).normalize(), "f")
-    return text
+    # Canonical text (no exponent, no trailing zeros, "0" for any zero) so equal amounts are equal
+    # strings, which the unique key (order_id, cum_qty) and the order key rely on.
+    kept = stored_amount(number)
+    return format(kept, "f") if kept else "0"
 
 
 def _postgres_instant(value: Any) -> Any:

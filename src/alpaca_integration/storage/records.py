@@ -1,25 +1,27 @@
 """Value types the store returns (and the shapes it accepts) besides the domain models.
 
-``ApplyResult`` is what one ``Store.apply`` changed. The ``*Record`` types are rows of the
+``ApplyBatch`` is everything one page or event brings to ``Store.apply_batch``; ``ApplyResult``
+is what one such write changed. The ``*Record`` types are rows of the
 correctness tables as read back. The ``*Like`` protocols are what the insert methods read from the
 objects other modules pass (``risk.ExposureSnapshot``, ``reconcile.Finding``, ...), so those
 modules need not import this one.
 
-Imports only the package's models (``FillProgress`` carries positions).
+Imports only the package's models (a batch and ``FillProgress`` carry them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import msgspec
 
-from alpaca_integration.models import Position
+from alpaca_integration.models import AccountSnapshot, Activity, DataSource, Fill, Order, Position
 
 __all__ = [
+    "ApplyBatch",
     "ApplyResult",
     "Checkpoint",
     "ExposureLike",
@@ -33,12 +35,43 @@ __all__ = [
     "ReconciliationRunRecord",
     "RiskBreachLike",
     "RiskBreachRecord",
+    "StoreDump",
     "StreamGapRecord",
 ]
 
 
+class ApplyBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one page or event brings: ``Store.apply_batch`` writes it, and the
+    checkpoints it covers, in ONE transaction.
+
+    ``orders``: legs (``Order.legs``) are stored as rows of their own with ``parent_id``.
+    ``positions``: the account's FULL set of open positions as of ``positions_at`` (default: the
+    newest ``observed_at`` among them, else the snapshot's); symbols missing from it are closed.
+    ``None`` leaves positions alone. ``position_updates``: a PARTIAL set, ``{symbol: position,
+    or None to close it}`` (e.g. what stream fills moved); symbols not in it are left alone. Each
+    is monotonic like ``Store.set_position``: skipped when the stored row, or the newest full
+    set, is as new or newer. A position is dated by its ``observed_at``; a close by
+    ``position_updates_at`` (one time, or ``{symbol: time}``; default: now). Applied after
+    ``positions``. ``checkpoints``: ``{feed: value}`` (opaque text). ``source``: where the
+    orders, activities, snapshot and positions came from (fills carry their own).
+
+    The sequences and mappings are read, never copied or changed.
+    """
+
+    orders: Sequence[Order] = ()
+    fills: Sequence[Fill] = ()
+    activities: Sequence[Activity] = ()
+    snapshot: AccountSnapshot | None = None
+    positions: Sequence[Position] | None = None
+    positions_at: dt.datetime | None = None
+    position_updates: Mapping[str, Position | None] | None = None
+    position_updates_at: dt.datetime | Mapping[str, dt.datetime] | None = None
+    checkpoints: Mapping[str, str] | None = None
+    source: DataSource = DataSource.REST
+
+
 class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
-    """Rows one ``Store.apply`` actually changed (inserted, updated or deleted), per kind.
+    """Rows one ``Store.apply_batch`` (or ``apply``) actually changed (inserted, updated or deleted), per kind.
 
     Applying the same data twice gives all zeros the second time. ``order_ids`` are the orders
     whose row changed (legs included); ``positions_refreshed`` says a newer positions set was
@@ -93,6 +126,22 @@ class FillProgress(msgspec.Struct, frozen=True, kw_only=True):
     executions: frozenset[str] = frozenset()
     cum_qtys: frozenset[tuple[str, Decimal]] = frozenset()
     positions: dict[str, Position] = msgspec.field(default_factory=dict)
+
+
+class StoreDump(TypedDict):
+    """``Store.dump``: one account's state in a plain, comparable form (no ingestion times, no
+    raw payloads). Each view is ``{field: value}`` with enums as their values: ``account`` the
+    latest snapshot's figures (empty without one), ``orders`` by id, ``fills`` sorted by
+    ``(order_id, cum_qty)``, ``positions`` by symbol, ``activities`` by id, ``checkpoints``
+    ``{feed: value}``."""
+
+    account: dict[str, Any]
+    cash: Decimal | None
+    orders: dict[str, dict[str, Any]]
+    fills: list[dict[str, Any]]
+    positions: dict[str, dict[str, Any]]
+    activities: dict[str, dict[str, Any]]
+    checkpoints: dict[str, str]
 
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -222,6 +271,10 @@ class ExposureLike(Protocol):
     def short(self) -> Decimal: ...
     @property
     def per_symbol(self) -> Mapping[str, Decimal]: ...
+    @property
+    def quantities(self) -> Mapping[str, Decimal]: ...
+    @property
+    def unpriced(self) -> Sequence[str]: ...
 
 
 class RiskBreachLike(Protocol):
@@ -244,7 +297,7 @@ class RiskBreachLike(Protocol):
 
 
 class QualityResultLike(Protocol):
-    """One quality rule finding (the quality module's result type)."""
+    """One quality rule finding (``quality.QualityResult``); ``created_at`` None means now."""
 
     @property
     def run_id(self) -> str: ...
@@ -257,4 +310,6 @@ class QualityResultLike(Protocol):
     @property
     def severity(self) -> str: ...
     @property
-    def detail(self) -> Any: ...
+    def detail(self) -> str | Mapping[str, Any]: ...
+    @property
+    def created_at(self) -> dt.datetime | None: ...

@@ -23,7 +23,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import msgspec
 
@@ -45,6 +45,11 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
+# The venue reports avg_entry_price with at most 10 decimals (the spec only says "string";
+# recorded Alpaca responses have fewer, and the simulator rounds its averages to 1E-10, half to
+# even, as Python's default context does). An average kept to 28 digits would never equal the
+# venue's, and reconciliation would report drift on every position the stream derived.
+_AVG_ENTRY_QUANTUM = Decimal("1E-10")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +136,9 @@ def position_after_fill(
     """The position a fill event leaves behind, as ``(symbol, position or None when flat)``.
 
     ``None`` when the event is not a fill or lacks ``position_qty``. The average entry price
-    follows the usual rule: adding to a position averages in the fill's price, reducing keeps it,
-    crossing zero restarts at the fill's price. When the previous position does not add up with the
+    follows the usual rule: adding to a position averages in the fill's price (rounded to 10
+    decimals, as the venue reports it), reducing keeps it, crossing zero restarts at the fill's
+    price. When the previous position does not add up with the
     fill (an event was missed), the quantity still comes from the venue's ``position_qty`` and the
     average is a best effort until the next REST account sync replaces it.
     """
@@ -152,7 +158,8 @@ def position_after_fill(
         avg = price
     elif abs(new_qty) > abs(prev_qty):
         added = abs(new_qty) - abs(prev_qty)
-        avg = (abs(prev_qty) * prev_avg + added * price) / abs(new_qty)
+        total = abs(prev_qty) * prev_avg + added * price
+        avg = (total / abs(new_qty)).quantize(_AVG_ENTRY_QUANTUM, rounding=ROUND_HALF_EVEN)
     else:
         avg = prev_avg
     side = PositionSide.LONG if new_qty > 0 else PositionSide.SHORT

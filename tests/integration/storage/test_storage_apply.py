@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alpaca_integration.errors import StorageError
-from alpaca_integration.models import OrderClass, OrderSide, OrderStatus, OrderType
-from alpaca_integration.storage import Store
+from alpaca_integration.models import DataSource, OrderClass, OrderSide, OrderStatus, OrderType
+from alpaca_integration.storage import ApplyBatch, Store
 from support.storage_builders import (
     at,
     make_activity,
@@ -76,6 +76,23 @@ async def test_checkpoints_are_written_with_their_rows(store: Store) -> None:
     assert (again.orders, again.checkpoints) == (0, 0)
     assert await store.get_checkpoint("default", "activities") is None
     assert set(await store.checkpoints("default")) == {"orders"}
+
+
+async def test_apply_batch_writes_what_apply_with_the_same_keywords_writes(store: Store) -> None:
+    """One ApplyBatch and the same fields as apply keywords store the same rows and counts."""
+    page: dict[str, Any] = {
+        "orders": [make_order(status=OrderStatus.FILLED, filled_qty=Decimal(10), updated_at=at(9))],
+        "fills": [stream_fill("o-1", "exec-1", "10", "10", "187.2")],
+        "snapshot": make_snapshot(observed_at=at(9)),
+        "positions": [make_position("AAPL", "10", observed_at=at(9))],
+        "checkpoints": {"stream": "t9"},
+        "source": DataSource.STREAM,
+    }
+    by_keywords = await store.apply("keywords", **page)
+    by_batch = await store.apply_batch("batch", ApplyBatch(**page))
+    assert by_batch == by_keywords
+    assert by_batch.rows_changed == 4  # order, fill, snapshot, position
+    assert await store.dump("batch") == await store.dump("keywords")
 
 
 async def test_a_failure_mid_transaction_leaves_rows_and_checkpoint_unchanged(store: Store) -> None:

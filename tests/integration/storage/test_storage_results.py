@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -29,6 +30,7 @@ class _QualityResult:
     subject: str
     severity: str
     detail: str
+    created_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,14 @@ async def test_quality_results_are_rows_per_run(store: Store) -> None:
     assert [r.rule for r in await store.list_quality_results("default", severity="error")] == [
         "fill_without_order"
     ]
+
+
+async def test_a_quality_result_keeps_the_time_it_was_found(store: Store) -> None:
+    """A result's own created_at is stored; one without it is stamped with the write time."""
+    found = _QualityResult("dq-2", "stale_snapshot", "default", "account", "warning", "old", at(7))
+    assert await store.insert_quality_results([found]) == 1
+    [row] = await store.list_quality_results("default", run_id="dq-2")
+    assert row.created_at == at(7)
 
 
 async def test_quarantine_keeps_raw_bytes_verbatim_once(store: Store) -> None:

@@ -257,3 +257,16 @@ def test_non_fill_event_changes_no_position() -> None:
         event=TradeEventKind.CANCELED, event_name="canceled", order=event.order, timestamp=T0
     )
     assert position_after_fill(None, canceled, T0) is None
+
+
+def test_an_average_that_does_not_terminate_is_rounded_as_the_venue_reports_it() -> None:
+    """1 @ 100 then 2 @ 100.01 averages 100.0066666667 (ten decimals), cost basis to match."""
+    result = position_after_fill(
+        _position("1", "100"), _fill_event(OrderSide.BUY, "2", "100.01", "3"), T0
+    )
+    assert result is not None
+    assert result[1] is not None
+    assert (result[1].avg_entry_price, result[1].cost_basis) == (
+        Decimal("100.0066666667"),
+        Decimal("300.0200000001"),
+    )

@@ -1,0 +1,347 @@
+"""The store's shell: opening, closing, connections, the account lock and error translation.
+
+``StoreBase`` is what every part of ``Store`` stands on (the write path, the reads, the result
+rows are mixins of it, see ``storage.store``): the engine and the parsed URL, read and write
+transactions that turn driver errors into ``StorageError`` (password masked), the bulk-statement
+cache and the account row lock writers queue on. The small input guards every method uses
+(``check_account``, ``aware``) live here too.
+
+Imports ``models``, ``errors`` and the ``storage`` modules it names; never the client, the cache,
+the sync engine, the CLI or Prefect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from alpaca_integration.errors import StorageError
+from alpaca_integration.models import INTEGRATION_PREFIX
+from alpaca_integration.storage import migrate as migrations
+from alpaca_integration.storage import rules
+from alpaca_integration.storage.dialect import (
+    SQLITE,
+    WRITE_TRANSACTION,
+    BulkInsert,
+    DatabaseURL,
+    amount_order,
+    bulk_insert,
+    create_engine,
+    parse_database_url,
+    upsert,
+)
+from alpaca_integration.storage.tables import accounts, activities
+
+__all__ = [
+    "AccountState",
+    "StoreBase",
+    "aware",
+    "between",
+    "check_account",
+    "chunks",
+    "fee_activities",
+    "fee_rows",
+    "limited",
+    "reason",
+    "utcnow",
+]
+
+_CHUNK = 500
+# Rows per bulk statement: bounded so one huge apply never builds one huge statement.
+_BULK_ROWS = 5000
+# Up to this many rows, a bulk write on PostgreSQL is a plain multi-row INSERT .. VALUES rather
+# than COPY into a staging table: the staging path's fixed cost (CREATE TEMP TABLE IF NOT EXISTS,
+# the COPY's own round trips) dominates a stream event's few rows.
+_SMALL_BATCH = 100
+_CANCELED = "canceled"
+_T = TypeVar("_T")
+_Query = TypeVar("_Query", bound=sa.Select[Any])
+
+# The account row as locked by a writer: its snapshot_at and positions_at (how new the stored
+# state is) and, when asked, has_fees. Updated in place as the transaction moves them.
+AccountState = dict[str, Any]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
+    """``items`` in slices of ``size``: IN lists stay well below every driver's parameter cap."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def check_account(account: object) -> str:
+    if not isinstance(account, str) or not account.strip():
+        raise StorageError(
+            f"account must be the configured account name (e.g. 'default'), got {account!r}"
+        )
+    return account
+
+
+def aware(value: dt.datetime, what: str) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StorageError(
+            f"{what} {value.isoformat()} is naive: pass a timezone-aware UTC datetime"
+        )
+    return value
+
+
+def between(
+    query: _Query, column: Any, since: dt.datetime | None, until: dt.datetime | None
+) -> _Query:
+    """``query`` narrowed to ``since <= column < until`` (either bound may be None)."""
+    if since is not None:
+        query = query.where(column >= aware(since, "since"))
+    if until is not None:
+        query = query.where(column < aware(until, "until"))
+    return query
+
+
+def limited(query: _Query, limit: int | None) -> _Query:
+    return query if limit is None else query.limit(limit)
+
+
+def reason(exc: BaseException) -> str:
+    """The database's first line of explanation (never the statement's parameters)."""
+    original = exc.orig if isinstance(exc, StatementError) else None
+    text = str(original if original is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def fee_activities(account: str) -> sa.ColumnElement[bool]:
+    """The account's FEE activities tied to an execution, whatever their status."""
+    return sa.and_(
+        activities.c.account == account,
+        sa.func.upper(activities.c.activity_type) == "FEE",
+        activities.c.order_id.isnot(None),
+        activities.c.transaction_time.isnot(None),
+        activities.c.net_amount.isnot(None),
+    )
+
+
+def fee_rows(account: str) -> sa.ColumnElement[bool]:
+    """The account's FEE activities that count towards an execution's fee."""
+    return sa.and_(
+        fee_activities(account),
+        sa.func.lower(sa.func.coalesce(activities.c.status, "")) != _CANCELED,
+    )
+
+
+def _check_sqlite_directory(database: DatabaseURL) -> None:
+    path = Path(database.url.database or "")
+    parent = path.expanduser().resolve().parent
+    if not parent.is_dir():
+        raise StorageError(
+            f"cannot create the SQLite database {path}: the directory {parent} does not exist. "
+            "Create it, or point ALPACA_DATABASE_URL at sqlite:///<existing dir>/file.db"
+        )
+
+
+class StoreBase:
+    """The engine, the URL and the transactions every part of ``Store`` shares."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        database: DatabaseURL,
+        *,
+        data_source: str = "alpaca",
+        integration_prefix: str = INTEGRATION_PREFIX,
+    ) -> None:
+        self._engine = engine
+        self._database = database
+        self.data_source = data_source
+        self.integration_prefix = integration_prefix
+        self._statements: dict[tuple[str, bool], tuple[BulkInsert, Any]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = False,
+        data_source: str = "alpaca",
+        integration_prefix: str = INTEGRATION_PREFIX,
+    ) -> Self:
+        """Connect to ``url`` (``postgresql://...`` or ``sqlite:///...``) and check the schema.
+
+        SQLite is brought up to date automatically. PostgreSQL is migrated only when ``migrate``
+        is true; otherwise an out-of-date database raises ``StorageError`` telling the user to run
+        ``alpacactl db upgrade``.
+        """
+        database = parse_database_url(url)
+        if database.dialect == SQLITE and not database.is_memory:
+            _check_sqlite_directory(database)
+        store = cls(
+            create_engine(database),
+            database,
+            data_source=data_source,
+            integration_prefix=integration_prefix,
+        )
+        try:
+            await store._prepare_schema(migrate=migrate or database.dialect == SQLITE)
+        except BaseException:
+            await store.aclose()
+            raise
+        return store
+
+    async def _prepare_schema(self, *, migrate: bool) -> None:
+        head = migrations.head_revision()
+        if migrate:
+            await migrations.upgrade(self._engine)
+            return
+        current = await migrations.current_revision(self._engine)
+        if current == head:
+            return
+        display = self._database.display
+        if current is None:
+            raise StorageError(
+                f"the database at {display} has no alpaca-integration tables yet: run "
+                "`alpacactl db upgrade` (or open the store with migrate=True)"
+            )
+        if current not in migrations.known_revisions():
+            raise StorageError(
+                f"the database at {display} is at schema revision {current}, which this version "
+                f"of alpaca-integration does not know (its newest is {head}): upgrade the package"
+            )
+        raise StorageError(
+            f"the database at {display} is at schema revision {current} but this version needs "
+            f"{head}: run `alpacactl db upgrade` (or open the store with migrate=True)"
+        )
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        await self._engine.dispose()
+
+    async def close(self) -> None:
+        """Same as ``aclose``."""
+        await self.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy engine, for read-only SQL over the tables (``storage.tables``)."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``postgresql`` or ``sqlite``."""
+        return self._database.dialect
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password masked."""
+        return self._database.display
+
+    def __repr__(self) -> str:
+        return f"Store({self._database.display!r})"
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _error(self, what: str, exc: BaseException) -> StorageError:
+        if isinstance(exc, OSError):
+            return StorageError(
+                f"cannot reach the database at {self._database.display} to {what}: {exc}. Check "
+                "ALPACA_DATABASE_URL and that the server is running"
+            )
+        return StorageError(f"could not {what} in {self._database.display}: {reason(exc)}")
+
+    @contextlib.asynccontextmanager
+    async def _write(self, what: str) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as connection:
+                connection = await connection.execution_options(**{WRITE_TRANSACTION: True})
+                async with connection.begin():
+                    yield connection
+        except StorageError:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._error(what, exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def _read(self, what: str) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as connection:
+                yield connection
+        except StorageError:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._error(what, exc) from exc
+
+    async def _insert_all(self, what: str, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+        """Insert ``rows`` into ``table`` in one transaction; returns how many."""
+        if not rows:
+            return 0
+        async with self._write(what) as connection:
+            await connection.execute(sa.insert(table), rows)
+        return len(rows)
+
+    def _amount_order(self, expression: Any) -> Any:
+        return amount_order(self.dialect, expression)
+
+    def _upsert(self, table: sa.Table) -> Any:
+        return upsert(self.dialect, table)
+
+    async def _bulk(
+        self,
+        connection: AsyncConnection,
+        name: str,
+        table: sa.Table,
+        rows: Sequence[Mapping[str, Any]],
+        build: Callable[[BulkInsert], Any],
+    ) -> list[Any]:
+        """Run the bulk statement ``build`` makes (built once per store) over ``rows``; returns
+        the RETURNING rows, if any."""
+        if not rows:
+            return []
+        # A page of the sync takes the staged (COPY) path; an event's handful of rows the plain
+        # multi-row VALUES one, which costs one round trip instead of three.
+        staged = len(rows) > _SMALL_BATCH
+        key = (name, staged)
+        cached = self._statements.get(key)
+        if cached is None:
+            bulk = bulk_insert(self.dialect, table, staged=staged)
+            cached = self._statements[key] = (bulk, build(bulk))
+        bulk, statement = cached
+        return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS)
+
+    async def _lock_account(
+        self,
+        connection: AsyncConnection,
+        account: str,
+        now: dt.datetime,
+        *,
+        probe_fees: bool = False,
+    ) -> AccountState:
+        """Lock the account's row (creating it the first time): writers of one account queue
+        here. ``probe_fees`` also asks, in the same round trip, whether the account has any FEE
+        activity stored (``has_fees``)."""
+        columns: list[Any] = [accounts.c.snapshot_at, accounts.c.positions_at]
+        if probe_fees:
+            fees = sa.select(sa.literal(1)).where(fee_rows(account))
+            columns.append(sa.exists(fees).label("has_fees"))
+        locked = sa.select(*columns).where(accounts.c.account == account).with_for_update()
+        row = (await connection.execute(locked)).mappings().first()
+        if row is None:
+            await connection.execute(
+                rules.on_conflict(rules.ACCOUNTS, self._upsert(accounts), self.dialect),
+                {"account": account, "data_source": self.data_source, "ingested_at": now},
+            )
+            row = (await connection.execute(locked)).mappings().one()
+        return dict(row)

@@ -1,0 +1,317 @@
+"""Reading orders and fills back (``OrderReads``): one order with its legs, filtered lists, the
+replace chain, ownership flags, an order's executions, and ``fill_progress`` (what the stream
+asks for every batch of fill events).
+
+Lists are sorted: orders by creation (legs in creation order, then id), fills by time then
+cumulative quantity.
+
+Imports ``models``, ``errors`` and the ``storage`` modules it names; never the client, the cache
+or the sync engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alpaca_integration.errors import StorageError
+from alpaca_integration.models import (
+    TERMINAL_ORDER_STATUSES,
+    Fill,
+    Order,
+    OrderSide,
+    OrderStatus,
+    Position,
+)
+from alpaca_integration.storage import codec
+from alpaca_integration.storage.base import (
+    StoreBase,
+    aware,
+    between,
+    check_account,
+    chunks,
+    limited,
+)
+from alpaca_integration.storage.records import FillProgress
+from alpaca_integration.storage.tables import fills, orders, positions
+
+__all__ = ["OrderFilter", "OrderReads"]
+
+OrderFilter = Literal["all", "open", "closed"]
+
+_TERMINAL = sorted(status.value for status in TERMINAL_ORDER_STATUSES)
+# How deep legs nest (a bracket's legs have none of their own); a cycle in bad data stops here.
+_MAX_LEG_DEPTH = 4
+
+
+class OrderReads(StoreBase):
+    """Reads of the ``orders`` and ``fills`` tables."""
+
+    async def get_order(
+        self, account: str, order_id: str, *, with_legs: bool = True
+    ) -> Order | None:
+        """One order by its venue id, with its legs nested (``Order.legs``) unless told not to."""
+        return await self._one_order(account, orders.c.id == order_id, with_legs=with_legs)
+
+    async def order_with_legs(
+        self, account: str, order_id: str, *, with_legs: bool = True
+    ) -> Order | None:
+        """Same as ``get_order`` (legs nested)."""
+        return await self.get_order(account, order_id, with_legs=with_legs)
+
+    async def get_order_by_client_order_id(
+        self, account: str, client_order_id: str, *, with_legs: bool = True
+    ) -> Order | None:
+        """The order with this client_order_id (the idempotency key of a submission)."""
+        return await self._one_order(
+            account, orders.c.client_order_id == client_order_id, with_legs=with_legs
+        )
+
+    async def _one_order(
+        self, account: str, where: sa.ColumnElement[bool], *, with_legs: bool
+    ) -> Order | None:
+        account = check_account(account)
+        async with self._read("read an order") as connection:
+            result = await connection.execute(
+                sa.select(orders)
+                .where(orders.c.account == account, where)
+                .order_by(orders.c.created_at.desc(), orders.c.id)
+                .limit(1)
+            )
+            row = result.mappings().first()
+            if row is None:
+                return None
+            if not with_legs:
+                return codec.order_from_row(row)
+            return await self._nest_legs(connection, account, row, depth=0)
+
+    async def _nest_legs(
+        self, connection: AsyncConnection, account: str, row: Mapping[Any, Any], *, depth: int
+    ) -> Order:
+        legs: list[Order] = []
+        if depth < _MAX_LEG_DEPTH:
+            result = await connection.execute(
+                sa.select(orders)
+                .where(orders.c.account == account, orders.c.parent_id == row["id"])
+                .order_by(orders.c.created_at, orders.c.id)
+            )
+            for leg in result.mappings().all():
+                if leg["id"] != row["id"]:
+                    legs.append(await self._nest_legs(connection, account, leg, depth=depth + 1))
+        return codec.order_from_row(row, tuple(legs))
+
+    async def list_orders(
+        self,
+        account: str,
+        *,
+        status: OrderFilter = "all",
+        ids: Iterable[str] | None = None,
+        statuses: Iterable[OrderStatus | str] | None = None,
+        symbols: Iterable[str] | None = None,
+        side: OrderSide | str | None = None,
+        created_after: dt.datetime | None = None,
+        created_until: dt.datetime | None = None,
+        updated_since: dt.datetime | None = None,
+        parent_id: str | None = None,
+        top_level: bool = False,
+        external: bool | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Order]:
+        """Orders as flat rows (legs are entries of their own, pointing back with ``parent_id``).
+
+        ``ids`` keeps those venue ids only.
+        ``status``: open (not terminal), closed (terminal) or all; ``statuses`` narrows to exact
+        statuses. ``created_after`` / ``created_until`` filter on created_at (exclusive /
+        inclusive), ``updated_since`` on the last event time. ``top_level`` drops legs;
+        ``parent_id`` keeps one order's legs. Sorted by created_at (oldest first by default).
+        """
+        account = check_account(account)
+        query = sa.select(orders).where(
+            orders.c.account == account,
+            *_status_filter(status),
+            *_time_filters(created_after, created_until, updated_since),
+        )
+        if ids is not None:
+            query = query.where(orders.c.id.in_(list(ids)))
+        if statuses is not None:
+            query = query.where(orders.c.status.in_([OrderStatus(s).value for s in statuses]))
+        if symbols is not None:
+            query = query.where(orders.c.symbol.in_(list(symbols)))
+        if side is not None:
+            query = query.where(orders.c.side == OrderSide(side).value)
+        if parent_id is not None:
+            query = query.where(orders.c.parent_id == parent_id)
+        if top_level:
+            query = query.where(orders.c.parent_id.is_(None))
+        if external is not None:
+            query = query.where(orders.c.external == external)
+        if newest_first:
+            query = query.order_by(orders.c.created_at.desc(), orders.c.id.desc())
+        else:
+            query = query.order_by(orders.c.created_at, orders.c.id)
+        query = limited(query, limit)
+        async with self._read("list orders") as connection:
+            result = await connection.execute(query)
+            return [codec.order_from_row(row) for row in result.mappings().all()]
+
+    async def open_orders(self, account: str) -> list[Order]:
+        """Every order not yet terminal (held legs included), flat, oldest first."""
+        return await self.list_orders(account, status="open")
+
+    async def replace_chain(self, account: str, order_id: str) -> list[Order]:
+        """The replace chain through ``order_id``: the original order first, the live one last.
+        Empty when the order is unknown."""
+        account = check_account(account)
+        async with self._read("read a replace chain") as connection:
+
+            async def fetch(where: sa.ColumnElement[bool]) -> Mapping[Any, Any] | None:
+                result = await connection.execute(
+                    sa.select(orders).where(orders.c.account == account, where).limit(1)
+                )
+                return result.mappings().first()
+
+            start = await fetch(orders.c.id == order_id)
+            if start is None:
+                return []
+            chain = [start]
+            seen = {start["id"]}
+            row: Mapping[Any, Any] | None = start
+            while row is not None:  # backwards: what this one replaced
+                previous_id = row["replaces"]
+                row = await fetch(
+                    orders.c.id == previous_id if previous_id else orders.c.replaced_by == row["id"]
+                )
+                if row is None or row["id"] in seen:
+                    break
+                seen.add(row["id"])
+                chain.insert(0, row)
+            row = start
+            while row is not None:  # forwards: what replaced this one
+                next_id = row["replaced_by"]
+                row = await fetch(
+                    orders.c.id == next_id if next_id else orders.c.replaces == row["id"]
+                )
+                if row is None or row["id"] in seen:
+                    break
+                seen.add(row["id"])
+                chain.append(row)
+            return [codec.order_from_row(r) for r in chain]
+
+    async def external_flags(self, account: str) -> dict[str, bool]:
+        """``{order_id: external}`` for every stored order."""
+        account = check_account(account)
+        async with self._read("read order ownership") as connection:
+            result = await connection.execute(
+                sa.select(orders.c.id, orders.c.external).where(orders.c.account == account)
+            )
+            return {str(order_id): bool(external) for order_id, external in result.all()}
+
+    # ------------------------------------------------------------------ fills
+
+    async def fill_progress(
+        self, account: str, order_ids: Iterable[str], symbols: Iterable[str] = ()
+    ) -> FillProgress:
+        """The stored ``filled_qty``, execution ids and ``(order_id, cum_qty)`` keys of
+        ``order_ids``, and the current positions of ``symbols``: one read, a few narrow queries
+        (the stream asks this for every batch of fill events)."""
+        account = check_account(account)
+        filled: dict[str, Decimal] = {}
+        executions: set[str] = set()
+        cum_qtys: set[tuple[str, Decimal]] = set()
+        held: dict[str, Position] = {}
+        async with self._read("read fill progress") as connection:
+            for chunk in chunks(sorted(set(order_ids))):
+                result = await connection.execute(
+                    sa.select(orders.c.id, orders.c.filled_qty).where(
+                        orders.c.account == account, orders.c.id.in_(chunk)
+                    )
+                )
+                filled.update({row.id: row.filled_qty for row in result})
+                result = await connection.execute(
+                    sa.select(fills.c.order_id, fills.c.cum_qty, fills.c.execution_id).where(
+                        fills.c.account == account, fills.c.order_id.in_(chunk)
+                    )
+                )
+                for row in result:
+                    cum_qtys.add((row.order_id, row.cum_qty))
+                    if row.execution_id:
+                        executions.add(row.execution_id)
+            for chunk in chunks(sorted(set(symbols))):
+                result = await connection.execute(
+                    sa.select(positions).where(
+                        positions.c.account == account, positions.c.symbol.in_(chunk)
+                    )
+                )
+                for mapping in result.mappings().all():
+                    position = codec.position_from_row(mapping)
+                    held[position.symbol] = position
+        return FillProgress(
+            filled_qty=filled,
+            executions=frozenset(executions),
+            cum_qtys=frozenset(cum_qtys),
+            positions=held,
+        )
+
+    async def fills_for_order(self, account: str, order_id: str) -> list[Fill]:
+        """The executions of one order in execution order (by cumulative quantity)."""
+        return await self.list_fills(account, order_id=order_id)
+
+    async def list_fills(
+        self,
+        account: str,
+        *,
+        order_id: str | None = None,
+        symbol: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Fill]:
+        """Executions by time (``since`` inclusive, ``until`` exclusive)."""
+        account = check_account(account)
+        query = sa.select(fills).where(fills.c.account == account)
+        if order_id is not None:
+            query = query.where(fills.c.order_id == order_id)
+        if symbol is not None:
+            query = query.where(fills.c.symbol == symbol)
+        query = between(query, fills.c.timestamp, since, until)
+        if order_id is not None:
+            query = query.order_by(self._amount_order(fills.c.cum_qty))
+        else:
+            query = query.order_by(
+                fills.c.timestamp, fills.c.order_id, self._amount_order(fills.c.cum_qty)
+            )
+        query = limited(query, limit)
+        async with self._read("list fills") as connection:
+            result = await connection.execute(query)
+            return [codec.fill_from_row(row) for row in result.mappings().all()]
+
+
+def _status_filter(status: OrderFilter) -> list[sa.ColumnElement[bool]]:
+    if status == "open":
+        return [orders.c.status.not_in(_TERMINAL)]
+    if status == "closed":
+        return [orders.c.status.in_(_TERMINAL)]
+    if status != "all":
+        raise StorageError(f"status must be 'open', 'closed' or 'all', got {status!r}")
+    return []
+
+
+def _time_filters(
+    created_after: dt.datetime | None,
+    created_until: dt.datetime | None,
+    updated_since: dt.datetime | None,
+) -> list[sa.ColumnElement[bool]]:
+    filters: list[sa.ColumnElement[bool]] = []
+    if created_after is not None:
+        filters.append(orders.c.created_at > aware(created_after, "created_after"))
+    if created_until is not None:
+        filters.append(orders.c.created_at <= aware(created_until, "created_until"))
+    if updated_since is not None:
+        filters.append(orders.c.last_event_at >= aware(updated_since, "updated_since"))
+    return filters

@@ -1,0 +1,386 @@
+"""The write path: ``apply_batch`` (and ``apply``), one transaction per page or event.
+
+Everything a page or an event brings (orders with their legs, fills, activities, an account
+snapshot, positions, and the checkpoints that cover them) is prepared in Python first
+(``storage.batch``), then written in ONE transaction under the account's row lock, so a
+checkpoint never gets ahead of its rows and a failure leaves both unchanged. Writes are bulk
+upserts (one ``INSERT .. ON CONFLICT DO UPDATE .. WHERE newer`` per table and page) and so
+
+* **idempotent**: applying the same page or event twice changes nothing and reports 0 rows;
+* **monotonic**: an older update never overwrites a newer one (orders compare ``last_event_at``,
+  then the status's progress, then ``filled_qty``; fills of one execution merge; lineage and
+  ownership, once known, are kept). Those rules are stated once, in ``storage.rules``, which
+  generates both the SQL and the in-batch merge.
+
+Imports ``models``, ``errors`` and the ``storage`` modules it names; never the client, the cache,
+the sync engine, the CLI or Prefect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alpaca_integration.errors import StorageError
+from alpaca_integration.models import (
+    AccountSnapshot,
+    Activity,
+    DataSource,
+    Fill,
+    Order,
+    Position,
+)
+from alpaca_integration.storage import codec, rules
+from alpaca_integration.storage.base import (
+    AccountState,
+    check_account,
+    chunks,
+    reason,
+    utcnow,
+)
+from alpaca_integration.storage.batch import (
+    BatchContext,
+    FillKey,
+    PreparedBatch,
+    Row,
+    data_source_of,
+    fill_key,
+    is_fee,
+    prepare,
+    quarantine_row,
+)
+from alpaca_integration.storage.dialect import WRITE_TRANSACTION, BulkInsert
+from alpaca_integration.storage.fees import FeeWrites
+from alpaca_integration.storage.holdings import HoldingWrites
+from alpaca_integration.storage.records import ApplyBatch, ApplyResult
+from alpaca_integration.storage.results import insert_quarantine_rows
+from alpaca_integration.storage.tables import activities, fills, orders, sync_checkpoints
+
+__all__ = ["Writes"]
+
+log = logging.getLogger(__name__)
+
+
+class Writes(HoldingWrites, FeeWrites):
+    """``apply_batch`` / ``apply`` and the per-table upserts they run, plus ``mark_external``."""
+
+    async def apply(
+        self,
+        account: str,
+        *,
+        orders: Iterable[Order] = (),
+        fills: Iterable[Fill] = (),
+        activities: Iterable[Activity] = (),
+        snapshot: AccountSnapshot | None = None,
+        positions: Iterable[Position] | None = None,
+        positions_at: dt.datetime | None = None,
+        position_updates: Mapping[str, Position | None] | None = None,
+        position_updates_at: dt.datetime | Mapping[str, dt.datetime] | None = None,
+        checkpoints: Mapping[str, str] | None = None,
+        source: DataSource | str = DataSource.REST,
+    ) -> ApplyResult:
+        """``apply_batch`` with the batch's fields as keywords (see ``records.ApplyBatch``)."""
+        batch = ApplyBatch(
+            orders=tuple(orders),
+            fills=tuple(fills),
+            activities=tuple(activities),
+            snapshot=snapshot,
+            positions=None if positions is None else tuple(positions),
+            positions_at=positions_at,
+            position_updates=position_updates,
+            position_updates_at=position_updates_at,
+            checkpoints=checkpoints,
+            source=DataSource(data_source_of(source)),
+        )
+        return await self.apply_batch(account, batch)
+
+    async def apply_batch(self, account: str, batch: ApplyBatch) -> ApplyResult:
+        """Write everything one page or event brought, and the checkpoints it covers, in ONE
+        transaction; returns the rows actually changed (``ApplyResult``)."""
+        account = check_account(account)
+        now = utcnow()
+        context = BatchContext(
+            account=account,
+            source=data_source_of(batch.source),
+            data_source=self.data_source,
+            integration_prefix=self.integration_prefix,
+            now=now,
+        )
+        prepared = prepare(context, batch)
+        for careful in (False, True):
+            try:
+                async with self._engine.connect() as connection:
+                    connection = await connection.execution_options(**{WRITE_TRANSACTION: True})
+                    async with connection.begin():
+                        return await self._apply_prepared(
+                            connection, account, prepared, now=now, careful=careful
+                        )
+            except IntegrityError as exc:
+                if careful:
+                    raise self._error("apply the batch", exc) from exc
+                # Another unique key than the one upserted on was hit (e.g. an execution_id
+                # already stored under another cum_qty): redo with per-fill checks, which
+                # quarantine the offending fills instead of failing the whole batch.
+                log.warning(
+                    "apply for %s hit %s; retrying with per-fill checks", account, reason(exc)
+                )
+            except StorageError:
+                raise
+            except (SQLAlchemyError, OSError) as exc:
+                raise self._error("apply the batch", exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _apply_prepared(
+        self,
+        connection: AsyncConnection,
+        account: str,
+        batch: PreparedBatch,
+        *,
+        now: dt.datetime,
+        careful: bool,
+    ) -> ApplyResult:
+        state = await self._lock_account(connection, account, now, probe_fees=bool(batch.fee_keys))
+        order_ids = await self._upsert_orders(connection, account, batch)
+        activity_count = await self._upsert_activities(connection, batch)
+        if careful:
+            await self._screen_fills_against_store(connection, account, batch)
+        fill_count = await self._upsert_fills(connection, batch)
+        fee_count = 0
+        if state.get("has_fees") or any(is_fee(row) for row in batch.activity_rows):
+            # Skipped when the account has no FEE activity at all (the lock's probe said so and
+            # this batch brings none), which is the stream's steady state on many accounts.
+            fee_count = await self._recompute_fees(connection, account, batch.fee_keys, now)
+        snapshot_count, account_updated = 0, False
+        if batch.snapshot_row is not None:
+            snapshot_count, account_updated = await self._apply_snapshot(
+                connection, account, batch.snapshot_row, state
+            )
+        position_count, refreshed, position_symbols = await self._apply_holdings(
+            connection, account, batch, state, now
+        )
+        quarantined = await insert_quarantine_rows(connection, self.dialect, batch.quarantine_rows)
+        checkpoint_count = await self._upsert_checkpoints(connection, batch)
+        return ApplyResult(
+            orders=len(order_ids),
+            fills=fill_count,
+            fees=fee_count,
+            activities=activity_count,
+            snapshots=snapshot_count,
+            positions=position_count,
+            checkpoints=checkpoint_count,
+            quarantined=quarantined,
+            order_ids=tuple(order_ids),
+            positions_refreshed=refreshed,
+            position_symbols=tuple(position_symbols),
+            account_updated=account_updated,
+        )
+
+    async def _apply_holdings(
+        self,
+        connection: AsyncConnection,
+        account: str,
+        batch: PreparedBatch,
+        state: AccountState,
+        now: dt.datetime,
+    ) -> tuple[int, bool, list[str]]:
+        """The full positions set, then the single-symbol updates; returns (holdings changed,
+        whether a newer set was stored, symbols the updates wrote)."""
+        count, refreshed = 0, False
+        if batch.position_rows is not None and batch.positions_at is not None:
+            count, refreshed = await self._apply_positions(
+                connection, account, batch.position_rows, batch.positions_at, state, now
+            )
+        symbols: list[str] = []
+        if batch.position_updates:
+            moved, symbols = await self._apply_position_updates(
+                connection, account, batch.position_updates, batch.source, state, now
+            )
+            count += moved
+        return count, refreshed, symbols
+
+    async def mark_external(
+        self, account: str, order_ids: Iterable[str], external: bool = True
+    ) -> int:
+        """Set whether orders were placed outside this integration; returns rows changed."""
+        account = check_account(account)
+        ids = sorted(set(order_ids))
+        changed = 0
+        async with self._write("mark orders external") as connection:
+            for chunk in chunks(ids):
+                result = await connection.execute(
+                    sa.update(orders)
+                    .where(
+                        orders.c.account == account,
+                        orders.c.id.in_(chunk),
+                        orders.c.external != external,
+                    )
+                    .values(external=external)
+                    .returning(orders.c.id)
+                )
+                changed += len(result.all())
+        return changed
+
+    # ------------------------------------------------------------------ orders
+
+    async def _upsert_orders(
+        self, connection: AsyncConnection, account: str, batch: PreparedBatch
+    ) -> list[str]:
+        rows = list(batch.order_rows.values())
+        if not rows:
+            return []
+        inherited = await self._inherit_ownership(connection, account, batch.order_rows)
+
+        def build(bulk: BulkInsert) -> Any:
+            return rules.on_conflict(rules.ORDERS, bulk.insert, self.dialect).returning(orders.c.id)
+
+        returned = await self._bulk(connection, "orders", orders, rows, build)
+        changed = [str(row[0]) for row in returned]
+        if inherited:
+            changed += await self._recognise_replacements(connection, account, inherited, changed)
+        return changed
+
+    async def _recognise_replacements(
+        self, connection: AsyncConnection, account: str, inherited: list[str], changed: list[str]
+    ) -> list[str]:
+        """The upsert keeps a stored ownership flag; a replacement stored as external before
+        what it replaces was known is recognised as ours now. Returns the orders newly changed
+        so."""
+        result = await connection.execute(
+            sa.update(orders)
+            .where(
+                orders.c.account == account,
+                orders.c.id.in_(inherited),
+                orders.c.external,
+                orders.c.parent_id.is_(None),
+            )
+            .values(external=False)
+            .returning(orders.c.id)
+        )
+        known = set(changed)
+        return [str(order_id) for (order_id,) in result.all() if order_id not in known]
+
+    async def _inherit_ownership(
+        self, connection: AsyncConnection, account: str, rows: dict[str, Row]
+    ) -> list[str]:
+        """A replacement order belongs to whoever placed the order it replaces (a replace may
+        give it a venue-generated client_order_id). Returns the root orders recognised so."""
+        pending = {
+            order_id: row for order_id, row in rows.items() if row["external"] and row["replaces"]
+        }
+        if not pending:
+            return []
+        external = {order_id: bool(row["external"]) for order_id, row in rows.items()}
+        stored = sorted({row["replaces"] for row in pending.values()} - set(rows))
+        for chunk in chunks(stored):
+            result = await connection.execute(
+                sa.select(orders.c.id, orders.c.external).where(
+                    orders.c.account == account, orders.c.id.in_(chunk)
+                )
+            )
+            external.update((str(order_id), bool(flag)) for order_id, flag in result.all())
+        for order_id, row in pending.items():
+            # Walk back along the chain (inside this batch) to an order known to be ours.
+            seen = {order_id}
+            previous: str | None = row["replaces"]
+            while previous is not None and previous not in seen:
+                seen.add(previous)
+                if external.get(previous) is False:
+                    row["external"] = False
+                    break
+                earlier = rows.get(previous)
+                previous = None if earlier is None else earlier["replaces"]
+        return sorted(
+            order_id
+            for order_id, row in pending.items()
+            if not row["external"] and row["parent_id"] is None
+        )
+
+    # ------------------------------------------------------------------ activities, checkpoints
+
+    async def _upsert_activities(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
+        def build(bulk: BulkInsert) -> Any:
+            return rules.on_conflict(rules.ACTIVITIES, bulk.insert, self.dialect).returning(
+                activities.c.id
+            )
+
+        return len(
+            await self._bulk(connection, "activities", activities, batch.activity_rows, build)
+        )
+
+    async def _upsert_checkpoints(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
+        def build(bulk: BulkInsert) -> Any:
+            return rules.on_conflict(rules.CHECKPOINTS, bulk.insert, self.dialect).returning(
+                sync_checkpoints.c.feed
+            )
+
+        return len(
+            await self._bulk(
+                connection, "checkpoints", sync_checkpoints, batch.checkpoint_rows, build
+            )
+        )
+
+    # ------------------------------------------------------------------ fills
+
+    async def _screen_fills_against_store(
+        self, connection: AsyncConnection, account: str, batch: PreparedBatch
+    ) -> None:
+        """Quarantine fills whose execution_id / activity_id the store holds for another
+        execution (the slow path, only after such a clash)."""
+        stored: dict[tuple[str, str], FillKey] = {}
+        for column_name in ("execution_id", "activity_id"):
+            column = fills.c[column_name]
+            ids = sorted({row[column_name] for row in batch.fill_rows if row[column_name]})
+            for chunk in chunks(ids):
+                result = await connection.execute(
+                    sa.select(column, fills.c.order_id, fills.c.cum_qty).where(
+                        fills.c.account == account, column.in_(chunk)
+                    )
+                )
+                for value, order_id, cum_qty in result.all():
+                    stored[(column_name, value)] = fill_key(order_id, cum_qty)
+        kept: list[Row] = []
+        for row in batch.fill_rows:
+            clash = _id_clash(row, stored)
+            if clash is None:
+                kept.append(row)
+                continue
+            batch.quarantine_rows.append(
+                quarantine_row(
+                    account,
+                    record_kind="fill",
+                    record_key=row["fill_id"],
+                    reason=clash,
+                    raw=codec.raw_bytes(row["raw_stream"] or row["raw_rest"]),
+                    source=row["source"],
+                    now=row["ingested_at"],
+                )
+            )
+        batch.fill_rows = kept
+
+    async def _upsert_fills(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
+        def build(bulk: BulkInsert) -> Any:
+            return rules.on_conflict(rules.FILLS, bulk.insert, self.dialect).returning(
+                fills.c.order_id
+            )
+
+        return len(await self._bulk(connection, "fills", fills, batch.fill_rows, build))
+
+
+def _id_clash(row: Row, stored: dict[tuple[str, str], FillKey]) -> str | None:
+    """Why ``row`` cannot be stored: an id of it already names another stored execution."""
+    key = fill_key(row["order_id"], row["cum_qty"])
+    clash = None
+    for column_name in ("execution_id", "activity_id"):
+        other = stored.get((column_name, row[column_name])) if row[column_name] else None
+        if other is not None and other != key:
+            clash = (
+                f"{column_name} {row[column_name]} is already stored for order "
+                f"{other[0]} at cum_qty {other[1]}, not cum_qty {key[1]}"
+            )
+    return clash
