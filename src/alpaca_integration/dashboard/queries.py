@@ -1,0 +1,583 @@
+"""Read-only SQL the dashboard needs and the ``Store`` does not offer (yet).
+
+Everything here reads ``store.engine`` with the schema of ``storage.tables`` and turns rows into
+the package's models with ``storage.codec``. They are candidates to move into the store:
+
+* ``orders_page`` / ``fills_page``: keyset paging (``(created_at, id)`` and ``(timestamp,
+  order_id, cum_qty)``, newest first) so page 2,000 of 100,000 orders costs what page 1 costs;
+  never ``OFFSET``. With several accounts, each account is read with its own index range and the
+  pages are merged here (one ``account IN (...)`` query would have to sort every row).
+* ``newest``: the newest rows of a correctness table (the store lists those oldest first).
+* ``change_stamps``: a handful of indexed ``max``/``count`` reads per account that change
+  whenever the monitor writes something, for the live feed's polling fallback.
+
+Imports ``models`` and ``storage`` (tables, codec, records, dialect) from the package; never the
+client, the cache, the sync engine or the CLI. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from alpaca_integration.models import TERMINAL_ORDER_STATUSES, Fill, Order, OrderSide, OrderStatus
+from alpaca_integration.storage import codec
+from alpaca_integration.storage.dialect import as_number
+from alpaca_integration.storage.records import (
+    QualityResultRecord,
+    QuarantineRecord,
+    RiskBreachRecord,
+    StreamGapRecord,
+)
+from alpaca_integration.storage.tables import (
+    account_snapshots,
+    accounts,
+    fills,
+    orders,
+    positions,
+    quality_results,
+    quarantine,
+    reconciliation_runs,
+    risk_breaches,
+    stream_gaps,
+    sync_checkpoints,
+)
+
+__all__ = [
+    "CHECK_TABLES",
+    "Cursor",
+    "EquityPoint",
+    "FillFilters",
+    "FillRow",
+    "FillsPage",
+    "OrderFilters",
+    "OrderRow",
+    "OrdersPage",
+    "Stamp",
+    "change_stamps",
+    "check_counts",
+    "equity_curve",
+    "fills_page",
+    "first_equity",
+    "newest",
+    "orders_page",
+]
+
+_TERMINAL = sorted(status.value for status in TERMINAL_ORDER_STATUSES)
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a newest-first listing: the row's time and its tie-breaking key."""
+
+    at: dt.datetime
+    key: str
+    cum_qty: Decimal | None = None
+
+    def encode(self) -> str:
+        text = f"{self.at.isoformat()}~{self.key}"
+        return text if self.cum_qty is None else f"{text}~{self.cum_qty}"
+
+    @classmethod
+    def decode(cls, text: str, *, with_qty: bool = False) -> Cursor:
+        """The cursor a page link carried; ``ValueError`` for anything else."""
+        parts = text.split("~")
+        if len(parts) != (3 if with_qty else 2) or not parts[1]:
+            raise ValueError("not a page cursor")
+        at = dt.datetime.fromisoformat(parts[0])
+        if at.tzinfo is None:
+            raise ValueError("a page cursor's time carries its offset")
+        qty: Decimal | None = None
+        if with_qty:
+            try:
+                qty = Decimal(parts[2])
+            except InvalidOperation:
+                raise ValueError("not a page cursor") from None
+            if not qty.is_finite():
+                raise ValueError("not a page cursor")
+        return cls(at.astimezone(dt.UTC), parts[1], qty)
+
+
+# --------------------------------------------------------------------------- orders
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    """What the orders page narrows to. ``status``: ``open``, ``closed`` or one status."""
+
+    status: str | None = None
+    symbol: str | None = None
+    side: str | None = None
+    created_from: dt.date | None = None
+    created_to: dt.date | None = None  # inclusive
+
+    def __post_init__(self) -> None:
+        if self.status not in (None, "open", "closed"):
+            OrderStatus(self.status)  # ValueError for an unknown status
+        if self.side is not None:
+            OrderSide(self.side)
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    account: str
+    order: Order  # legs nested
+
+
+@dataclass
+class OrdersPage:
+    rows: list[OrderRow]
+    newer: Cursor | None = None  # the page before this one (None: this is the newest)
+    older: Cursor | None = None  # the page after this one (None: nothing older)
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def _order_conditions(account: str, filters: OrderFilters) -> list[Any]:
+    where: list[Any] = [orders.c.account == account, orders.c.parent_id.is_(None)]
+    if filters.status == "open":
+        where.append(orders.c.status.not_in(_TERMINAL))
+    elif filters.status == "closed":
+        where.append(orders.c.status.in_(_TERMINAL))
+    elif filters.status is not None:
+        where.append(orders.c.status == filters.status)
+    if filters.symbol:
+        where.append(orders.c.symbol == filters.symbol)
+    if filters.side:
+        where.append(orders.c.side == filters.side)
+    if filters.created_from is not None:
+        where.append(orders.c.created_at >= _day_start(filters.created_from))
+    if filters.created_to is not None:
+        where.append(orders.c.created_at < _day_start(filters.created_to + dt.timedelta(days=1)))
+    return where
+
+
+def _keyset(time_column: Any, key_column: Any, cursor: Cursor, *, older: bool) -> Any:
+    """Rows strictly older (or newer) than ``cursor``. The plain range on the time column comes
+    first so the (account, time) index bounds the scan; the tie-break narrows it."""
+    if older:
+        return sa.and_(
+            time_column <= cursor.at,
+            sa.or_(time_column < cursor.at, key_column < cursor.key),
+        )
+    return sa.and_(
+        time_column >= cursor.at,
+        sa.or_(time_column > cursor.at, key_column > cursor.key),
+    )
+
+
+def _merge_page(
+    per_account: Sequence[Sequence[_T]],
+    sort_key: Callable[[_T], Any],
+    limit: int,
+    *,
+    newer_page: bool,
+) -> tuple[list[_T], bool]:
+    """The newest-first page across accounts and whether more rows lie beyond it."""
+    merged = sorted((row for rows in per_account for row in rows), key=sort_key, reverse=True)
+    if newer_page:
+        # Read oldest first just past the cursor: keep the ``limit`` closest to it.
+        more = len(merged) > limit
+        return merged[-limit:] if more else merged, more
+    return merged[:limit], len(merged) > limit
+
+
+async def orders_page(
+    store: Any,
+    account_names: Sequence[str],
+    filters: OrderFilters,
+    *,
+    before: Cursor | None = None,
+    after: Cursor | None = None,
+    limit: int = 50,
+) -> OrdersPage:
+    """Top-level orders newest first (legs nested under their parent), ``limit`` per page:
+    the newest page, the page older than ``before``, or the page newer than ``after``."""
+    newer_page = after is not None and before is None
+    cursor = after if newer_page else before
+    found: list[list[tuple[str, Any]]] = []
+    async with store.engine.connect() as connection:
+        for account in account_names:
+            where = _order_conditions(account, filters)
+            if cursor is not None:
+                where.append(
+                    _keyset(orders.c.created_at, orders.c.id, cursor, older=not newer_page)
+                )
+            ordering: tuple[Any, ...]
+            if newer_page:
+                ordering = (orders.c.created_at, orders.c.id)
+            else:
+                ordering = (orders.c.created_at.desc(), orders.c.id.desc())
+            query = sa.select(orders).where(*where).order_by(*ordering).limit(limit + 1)
+            rows = (await connection.execute(query)).mappings().all()
+            found.append([(account, row) for row in rows])
+        page, more = _merge_page(
+            found, lambda item: (item[1]["created_at"], item[1]["id"]), limit, newer_page=newer_page
+        )
+        legs = await _legs(connection, page)
+    result = OrdersPage(
+        [
+            OrderRow(account, codec.order_from_row(row, tuple(legs.get((account, row["id"]), ()))))
+            for account, row in page
+        ]
+    )
+    if page:
+        first, last = page[0][1], page[-1][1]
+        newest_cursor = Cursor(first["created_at"], first["id"])
+        oldest_cursor = Cursor(last["created_at"], last["id"])
+        if newer_page:
+            result.newer = newest_cursor if more else None
+            result.older = oldest_cursor
+        else:
+            result.newer = newest_cursor if cursor is not None else None
+            result.older = oldest_cursor if more else None
+    return result
+
+
+async def _legs(
+    connection: Any, page: Sequence[tuple[str, Mapping[str, Any]]]
+) -> dict[tuple[str, str], list[Order]]:
+    """The legs of the page's orders, one query per account (bracket and OCO legs are one
+    level deep at Alpaca)."""
+    parents: dict[str, list[str]] = {}
+    for account, row in page:
+        if row["order_class"] in ("bracket", "oco", "oto"):
+            parents.setdefault(account, []).append(row["id"])
+    legs: dict[tuple[str, str], list[Order]] = {}
+    for account, ids in parents.items():
+        query = (
+            sa.select(orders)
+            .where(orders.c.account == account, orders.c.parent_id.in_(ids))
+            .order_by(orders.c.created_at, orders.c.id)
+        )
+        for row in (await connection.execute(query)).mappings().all():
+            legs.setdefault((account, row["parent_id"]), []).append(codec.order_from_row(row))
+    return legs
+
+
+# --------------------------------------------------------------------------- fills
+
+
+@dataclass(frozen=True)
+class FillFilters:
+    symbol: str | None = None
+    side: str | None = None
+    order_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.side is not None:
+            OrderSide(self.side)
+
+
+@dataclass(frozen=True)
+class FillRow:
+    """One execution with what the fills page shows of the order it belongs to."""
+
+    account: str
+    fill: Fill
+    order_type: str | None
+    order_class: str | None
+    order_status: str | None
+    parent_id: str | None
+
+
+@dataclass
+class FillsPage:
+    rows: list[FillRow]
+    newer: Cursor | None = None
+    older: Cursor | None = None
+
+
+def _fill_keyset(store: Any, cursor: Cursor, *, older: bool) -> Any:
+    number = as_number(store.dialect, fills.c.cum_qty)
+    qty = cursor.cum_qty if cursor.cum_qty is not None else Decimal(0)
+    bound = as_number(store.dialect, sa.literal(str(qty)))
+    if older:
+        tie = sa.or_(
+            fills.c.order_id < cursor.key,
+            sa.and_(fills.c.order_id == cursor.key, number < bound),
+        )
+        return sa.and_(fills.c.timestamp <= cursor.at, sa.or_(fills.c.timestamp < cursor.at, tie))
+    tie = sa.or_(
+        fills.c.order_id > cursor.key,
+        sa.and_(fills.c.order_id == cursor.key, number > bound),
+    )
+    return sa.and_(fills.c.timestamp >= cursor.at, sa.or_(fills.c.timestamp > cursor.at, tie))
+
+
+async def fills_page(
+    store: Any,
+    account_names: Sequence[str],
+    filters: FillFilters,
+    *,
+    before: Cursor | None = None,
+    after: Cursor | None = None,
+    limit: int = 50,
+) -> FillsPage:
+    """Executions newest first with their fee and owning order, keyset paged like orders."""
+    newer_page = after is not None and before is None
+    cursor = after if newer_page else before
+    number = as_number(store.dialect, fills.c.cum_qty)
+    owner = sa.and_(orders.c.account == fills.c.account, orders.c.id == fills.c.order_id)
+    columns = (
+        fills,
+        orders.c.type.label("order_type"),
+        orders.c.order_class.label("order_class"),
+        orders.c.status.label("order_status"),
+        orders.c.parent_id.label("order_parent_id"),
+    )
+    found: list[list[tuple[str, Any]]] = []
+    async with store.engine.connect() as connection:
+        for account in account_names:
+            where: list[Any] = [fills.c.account == account]
+            if filters.symbol:
+                where.append(fills.c.symbol == filters.symbol)
+            if filters.side:
+                where.append(fills.c.side == filters.side)
+            if filters.order_id:
+                where.append(fills.c.order_id == filters.order_id)
+            if cursor is not None:
+                where.append(_fill_keyset(store, cursor, older=not newer_page))
+            ordering: tuple[Any, ...]
+            if newer_page:
+                ordering = (fills.c.timestamp, fills.c.order_id, number)
+            else:
+                ordering = (fills.c.timestamp.desc(), fills.c.order_id.desc(), number.desc())
+            query = (
+                sa.select(*columns)
+                .select_from(fills.outerjoin(orders, owner))
+                .where(*where)
+                .order_by(*ordering)
+                .limit(limit + 1)
+            )
+            rows = (await connection.execute(query)).mappings().all()
+            found.append([(account, row) for row in rows])
+    page, more = _merge_page(
+        found,
+        lambda item: (item[1]["timestamp"], item[1]["order_id"], item[1]["cum_qty"]),
+        limit,
+        newer_page=newer_page,
+    )
+    result = FillsPage(
+        [
+            FillRow(
+                account=account,
+                fill=codec.fill_from_row(row),
+                order_type=row["order_type"],
+                order_class=row["order_class"],
+                order_status=row["order_status"],
+                parent_id=row["order_parent_id"],
+            )
+            for account, row in page
+        ]
+    )
+    if page:
+        first, last = page[0][1], page[-1][1]
+        newest_cursor = Cursor(first["timestamp"], first["order_id"], first["cum_qty"])
+        oldest_cursor = Cursor(last["timestamp"], last["order_id"], last["cum_qty"])
+        if newer_page:
+            result.newer = newest_cursor if more else None
+            result.older = oldest_cursor
+        else:
+            result.newer = newest_cursor if cursor is not None else None
+            result.older = oldest_cursor if more else None
+    return result
+
+
+# --------------------------------------------------------------------------- equity
+
+
+@dataclass(frozen=True)
+class EquityPoint:
+    at: dt.datetime
+    equity: Decimal
+    last_equity: Decimal
+
+
+async def equity_curve(store: Any, account: str, *, limit: int = 2000) -> list[EquityPoint]:
+    """The newest ``limit`` account snapshots' equity, oldest first (three columns only: the
+    snapshot rows also carry their raw payload)."""
+    query = (
+        sa.select(
+            account_snapshots.c.observed_at,
+            account_snapshots.c.equity,
+            account_snapshots.c.last_equity,
+        )
+        .where(account_snapshots.c.account == account)
+        .order_by(account_snapshots.c.observed_at.desc())
+        .limit(limit)
+    )
+    async with store.engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    return [EquityPoint(at, equity, last) for at, equity, last in reversed(rows)]
+
+
+async def first_equity(store: Any, account: str) -> EquityPoint | None:
+    """The oldest stored snapshot's equity (what "total P&L" is measured from without a
+    ledger)."""
+    query = (
+        sa.select(
+            account_snapshots.c.observed_at,
+            account_snapshots.c.equity,
+            account_snapshots.c.last_equity,
+        )
+        .where(account_snapshots.c.account == account)
+        .order_by(account_snapshots.c.observed_at)
+        .limit(1)
+    )
+    async with store.engine.connect() as connection:
+        row = (await connection.execute(query)).first()
+    return None if row is None else EquityPoint(row[0], row[1], row[2])
+
+
+# --------------------------------------------------------------------------- checks
+
+# table, its time column, the record type it reads into
+CHECK_TABLES: dict[str, tuple[sa.Table, str, Callable[[Mapping[str, Any]], Any]]] = {
+    "quality": (quality_results, "created_at", lambda row: QualityResultRecord(**row)),
+    "quarantine": (
+        quarantine,
+        "created_at",
+        lambda row: QuarantineRecord(**{**row, "raw": bytes(row["raw"])}),
+    ),
+    "gaps": (stream_gaps, "gap_from", lambda row: StreamGapRecord(**row)),
+    "breaches": (risk_breaches, "at", lambda row: RiskBreachRecord(**row)),
+}
+
+
+async def newest(store: Any, kind: str, account: str, *, limit: int = 50) -> list[Any]:
+    """The newest ``limit`` rows of one correctness table (``CHECK_TABLES``), newest first."""
+    table, time_name, record = CHECK_TABLES[kind]
+    query = (
+        sa.select(table)
+        .where(table.c.account == account)
+        .order_by(table.c[time_name].desc(), table.c.id.desc())
+        .limit(limit)
+    )
+    async with store.engine.connect() as connection:
+        rows = (await connection.execute(query)).mappings().all()
+    return [record(dict(row)) for row in rows]
+
+
+async def check_counts(store: Any, account: str) -> dict[str, int]:
+    """How many rows each correctness table holds for ``account`` (open gaps counted apart)."""
+    counts: dict[str, int] = {}
+    async with store.engine.connect() as connection:
+        for kind, (table, _time, _record) in CHECK_TABLES.items():
+            query = sa.select(sa.func.count()).select_from(table).where(table.c.account == account)
+            counts[kind] = int((await connection.execute(query)).scalar_one())
+        open_gaps = (
+            sa.select(sa.func.count())
+            .select_from(stream_gaps)
+            .where(stream_gaps.c.account == account, stream_gaps.c.closed_by.is_(None))
+        )
+        counts["open_gaps"] = int((await connection.execute(open_gaps)).scalar_one())
+        runs = (
+            sa.select(sa.func.count())
+            .select_from(reconciliation_runs)
+            .where(reconciliation_runs.c.account == account)
+        )
+        counts["reconciliation_runs"] = int((await connection.execute(runs)).scalar_one())
+    return counts
+
+
+# --------------------------------------------------------------------------- change stamps
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What the polling fallback compares between two reads, part by part."""
+
+    parts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def changed(self, previous: Stamp | None) -> set[str]:
+        if previous is None:
+            return set()
+        return {part for part, value in self.parts.items() if previous.parts.get(part) != value}
+
+
+def _max_and_count(table: sa.Table, time_name: str, account: str) -> Any:
+    return sa.select(sa.func.max(table.c[time_name]), sa.func.count()).where(
+        table.c.account == account
+    )
+
+
+async def change_stamps(store: Any, account_names: Sequence[str]) -> dict[str, Stamp]:
+    """Per account, indexed reads that move whenever the monitor commits: the checkpoints
+    (every stream event and REST page moves one), the account's snapshot and positions times,
+    the newest order and fill times, the open orders, the positions, and the correctness
+    tables' newest ids. A change none of them sees (a reconciliation repair of an old order,
+    say) shows at the next commit that moves one."""
+    stamps: dict[str, Stamp] = {}
+    async with store.engine.connect() as connection:
+        for account in account_names:
+            parts: dict[str, tuple[Any, ...]] = {}
+
+            async def read(query: Any) -> tuple[Any, ...]:
+                row = (await connection.execute(query)).first()
+                return () if row is None else tuple(row)
+
+            checkpoints = await read(_max_and_count(sync_checkpoints, "updated_at", account))
+            newest_snapshot = sa.select(sa.func.max(account_snapshots.c.observed_at)).where(
+                account_snapshots.c.account == account
+            )
+            parts["account"] = (
+                *await read(
+                    sa.select(accounts.c.snapshot_at, accounts.c.positions_at).where(
+                        accounts.c.account == account
+                    )
+                ),
+                *await read(newest_snapshot),
+            )
+            parts["orders"] = (
+                *checkpoints,
+                *await read(
+                    sa.select(sa.func.max(orders.c.created_at)).where(orders.c.account == account)
+                ),
+                *await read(
+                    sa.select(sa.func.max(orders.c.last_event_at), sa.func.count()).where(
+                        orders.c.account == account, orders.c.status.not_in(_TERMINAL)
+                    )
+                ),
+            )
+            parts["fills"] = (
+                *checkpoints,
+                *await read(
+                    sa.select(sa.func.max(fills.c.timestamp)).where(fills.c.account == account)
+                ),
+            )
+            parts["positions"] = await read(_max_and_count(positions, "observed_at", account))
+            checks: list[Any] = []
+            for table in (quality_results, quarantine, stream_gaps, risk_breaches):
+                checks.extend(
+                    await read(sa.select(sa.func.max(table.c.id)).where(table.c.account == account))
+                )
+            checks.extend(
+                await read(
+                    sa.select(
+                        sa.func.max(reconciliation_runs.c.id),
+                        sa.func.max(reconciliation_runs.c.finished_at),
+                    ).where(reconciliation_runs.c.account == account)
+                )
+            )
+            checks.extend(
+                await read(
+                    sa.select(sa.func.count()).where(
+                        stream_gaps.c.account == account, stream_gaps.c.closed_by.is_(None)
+                    )
+                )
+            )
+            parts["checks"] = tuple(checks)
+            stamps[account] = Stamp(parts)
+    return stamps
