@@ -76,11 +76,15 @@ async def _serve(
         if port == 0:
             bound = sock.getsockname()[1]
             url = url.replace(":0/", f":{bound}/")
-        typer.echo(f"dashboard at {url} ({app.state.dashboard.feed.description})")
-        if token is not None:
-            typer.echo(f"a token is required ({TOKEN_ENV}): log in at {url}login")
-        sys.stdout.flush()
-        await serve_until_stopped(app, sock)
+        description = app.state.dashboard.feed.description
+
+        def announce() -> None:
+            typer.echo(f"dashboard at {url} ({description})")
+            if token is not None:
+                typer.echo(f"a token is required ({TOKEN_ENV}): log in at {url}login")
+            sys.stdout.flush()
+
+        await serve_until_stopped(app, sock, on_started=announce)
     finally:
         sock.close()
         await close_store_and_cache(store, cache)

@@ -85,6 +85,7 @@ def line_chart(
     y_title: str,
     height: int = 280,
     fill: bool = False,
+    tickformat: str = ",.2f",
 ) -> dict[str, Any]:
     """A plotly line figure of one or more named time series (plotted as floats; the tables
     beside it keep the exact amounts)."""
@@ -103,7 +104,7 @@ def line_chart(
         "height": height,
         "margin": {"l": 60, "r": 20, "t": 10, "b": 40},
         "xaxis": {"type": "date"},
-        "yaxis": {"title": {"text": y_title}, "tickformat": ",.2f"},
+        "yaxis": {"title": {"text": y_title}, "tickformat": tickformat},
         "showlegend": len(traces) > 1,
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
@@ -160,7 +161,9 @@ class SnapshotPerformance:
             Chart(
                 "drawdown",
                 "Drawdown from the running peak",
-                line_chart([("drawdown", times, drawdown)], y_title="drawdown", fill=True),
+                line_chart(
+                    [("drawdown", times, drawdown)], y_title="drawdown", fill=True, tickformat=".2%"
+                ),
             ),
         ]
         first, last = curve[0], curve[-1]

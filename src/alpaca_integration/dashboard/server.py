@@ -17,7 +17,7 @@ import contextlib
 import signal
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +109,25 @@ async def running_dashboard(
         sock.close()
 
 
-async def serve_until_stopped(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
-    """Serve on ``sock`` until SIGINT/SIGTERM (the CLI)."""
+async def serve_until_stopped(
+    app: Any,
+    sock: socket.socket,
+    *,
+    on_started: Callable[[], None] | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve on ``sock`` until SIGINT/SIGTERM (the CLI); ``on_started`` runs once the server
+    accepts connections."""
     server = _server(app, handle_signals=True, log_level=log_level)
-    await server.serve(sockets=[sock])
+
+    async def announce() -> None:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        if on_started is not None:
+            on_started()
+
+    announcer = asyncio.create_task(announce())
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        announcer.cancel()
