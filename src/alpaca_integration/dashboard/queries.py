@@ -93,9 +93,12 @@ class Cursor:
         parts = text.split("~")
         if len(parts) != (3 if with_qty else 2) or not parts[1]:
             raise ValueError("not a page cursor")
-        at = dt.datetime.fromisoformat(parts[0])
+        try:
+            at = dt.datetime.fromisoformat(parts[0])
+        except ValueError:
+            raise ValueError("not a page cursor") from None
         if at.tzinfo is None:
-            raise ValueError("a page cursor's time carries its offset")
+            raise ValueError("not a page cursor: its time has no offset")
         qty: Decimal | None = None
         if with_qty:
             try:
@@ -302,7 +305,7 @@ class FillsPage:
 def _fill_keyset(store: Any, cursor: Cursor, *, older: bool) -> Any:
     number = as_number(store.dialect, fills.c.cum_qty)
     qty = cursor.cum_qty if cursor.cum_qty is not None else Decimal(0)
-    bound = as_number(store.dialect, sa.literal(str(qty)))
+    bound = as_number(store.dialect, sa.literal(qty, type_=fills.c.cum_qty.type))
     if older:
         tie = sa.or_(
             fills.c.order_id < cursor.key,

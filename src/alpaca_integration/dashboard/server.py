@@ -87,6 +87,16 @@ class ServedDashboard:
         return f"http://{host}:{self.port}/"
 
 
+async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    """Until the server accepts connections (uvicorn offers only a flag); what stopped it, if
+    it stopped first."""
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the dashboard server stopped before it started")
+        await asyncio.sleep(0.01)
+
+
 @contextlib.asynccontextmanager
 async def running_dashboard(
     app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
@@ -96,11 +106,7 @@ async def running_dashboard(
     server = _server(app, handle_signals=False, log_level=log_level)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="dashboard-server")
     try:
-        while not server.started:
-            if task.done():
-                task.result()  # raises what stopped it
-                raise RuntimeError("the dashboard server stopped before it started")
-            await asyncio.sleep(0.01)
+        await _started(server, task)
         yield ServedDashboard(host, int(sock.getsockname()[1]))
     finally:
         server.should_exit = True
@@ -119,15 +125,8 @@ async def serve_until_stopped(
     """Serve on ``sock`` until SIGINT/SIGTERM (the CLI); ``on_started`` runs once the server
     accepts connections."""
     server = _server(app, handle_signals=True, log_level=log_level)
-
-    async def announce() -> None:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        if on_started is not None:
-            on_started()
-
-    announcer = asyncio.create_task(announce())
-    try:
-        await server.serve(sockets=[sock])
-    finally:
-        announcer.cancel()
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="dashboard-server")
+    await _started(server, task)
+    if on_started is not None:
+        on_started()
+    await task

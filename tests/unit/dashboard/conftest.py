@@ -1,0 +1,70 @@
+"""Fixtures of the dashboard's unit tests: a real store (SQLite file, and PostgreSQL for the
+queries that differ by dialect), filled through ``Store.apply``, and an HTTP client that calls
+the app in process from a chosen client address."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from alpaca_integration.storage import Store
+
+
+@pytest.fixture(
+    params=[pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh empty database: a SQLite file in tmp_path, or a new PostgreSQL database."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(database_url, migrate=True)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A store in a SQLite file (the HTTP tests need no second dialect)."""
+    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+ClientFactory = Callable[..., httpx.AsyncClient]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[ClientFactory]:
+    """``http(app, client="127.0.0.1", host="127.0.0.1:8766")``: an httpx client calling
+    ``app`` in process as if from ``client`` and addressed to ``host``; the apps' live feeds
+    are stopped afterwards."""
+    opened: list[httpx.AsyncClient] = []
+    apps: list[Any] = []
+
+    def make(
+        app: Any, client: str = "127.0.0.1", host: str = "127.0.0.1:8766"
+    ) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(client, 50000))
+        session = httpx.AsyncClient(transport=transport, base_url=f"http://{host}")
+        opened.append(session)
+        apps.append(app)
+        return session
+
+    yield make
+    for session in opened:
+        await session.aclose()
+    for app in apps:  # no lifespan in process: stop the live feed a page started
+        await app.state.dashboard.aclose()
