@@ -39,6 +39,7 @@ from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.cache import InMemoryCache, open_cache
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.dashboard import create_app, health_from_statuses, running_dashboard
+from alpaca_integration.dashboard.views import REGIONS
 from alpaca_integration.demo import scripted_session
 from alpaca_integration.models import OrderRequest, OrderSide
 from alpaca_integration.quality import run_rules
@@ -190,6 +191,7 @@ class Watch:
         page.on("console", on_console)
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
         page.on("response", on_response)
+
         def on_failed(request: Any) -> None:
             # Leaving a page aborts its open event stream and any fragment fetch in flight.
             if request.failure != "net::ERR_ABORTED":
@@ -322,6 +324,59 @@ async def test_every_page_renders_without_a_console_error(desk: Desk) -> None:
         for shown in ("rest_catch_up", "max_position_qty", "stale_snapshot", "difference(s)"):
             assert shown in checks, f"the checks page shows {shown}"
         assert len(saved) == 2 * (len(PAGES) + 2)
+
+
+async def _read_event_stream_start(http: httpx.AsyncClient, path: str) -> str:
+    """The event stream's first messages (up to its mode event)."""
+    received = ""
+    async with http.stream("GET", path) as response:
+        assert response.status_code == 200
+        async for chunk in response.aiter_text():
+            received += chunk
+            if "event: mode" in received:
+                return received
+    return received
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_no_page_response_or_error_shows_a_key_a_secret_or_the_database_url(
+    desk: Desk, postgres_server_url: str
+) -> None:
+    """Every page, fragment, asset, the event stream and the error pages (400, 404, 503) are
+    free of the account's key id and secret and of the database's URL and name."""
+    app = create_app(desk.store, desk.cache, None)
+    answers: dict[str, str] = {}
+    async with running_dashboard(app) as served, httpx.AsyncClient(base_url=served.url) as http:
+        paths = [p for _name, p in PAGES] + [f"/orders/{desk.bracket_id}", "/no-such-page"]
+        paths += [f"/fragment/{region}" for region in REGIONS] + ["/orders?before=damaged"]
+        paths += ["/static/dashboard.js", "/static/dashboard.css", "/login"]
+        for path in paths:
+            for query in ("", f"account={ACCOUNT}"):
+                url = path + (("&" if "?" in path else "?") + query if query else "")
+                response = await http.get(url, follow_redirects=True)
+                assert response.status_code in (200, 400, 404), url
+                answers[url] = response.text + str(response.headers)
+        answers["/events"] = await _read_event_stream_start(http, "/events")
+    with _database(postgres_server_url) as broken_url:
+        broken = await Store.open(broken_url, migrate=True)
+        with psycopg.connect(broken_url, autocommit=True) as conn:
+            conn.execute("drop table orders cascade")
+        app = create_app(broken, None, [ACCOUNT])
+        try:
+            async with (
+                running_dashboard(app) as served,
+                httpx.AsyncClient(base_url=served.url) as http,
+            ):
+                failed = await http.get("/orders")
+        finally:
+            await broken.aclose()
+        assert failed.status_code == 503
+        answers["503"] = failed.text + str(failed.headers)
+        secrets = [SIM_API_KEY, SIM_SECRET_KEY, desk.database_url, broken_url]
+        secrets += [urlsplit(url).path.strip("/") for url in (desk.database_url, broken_url)]
+    leaks = [(url, s) for url, text in answers.items() for s in secrets if s in text]
+    assert leaks == []
+    assert len(answers) > 40
 
 
 # --------------------------------------------------------------------------- live updates
