@@ -27,6 +27,8 @@ __all__ = [
     "label",
     "money",
     "number",
+    "order_prices",
+    "order_qty",
     "percent",
     "short_id",
     "signed_class",
@@ -109,6 +111,29 @@ def label(value: Any) -> str:
     return str(value)
 
 
+def order_qty(order: Any) -> str:
+    """An order's size: its quantity, or ``$notional`` for a notional order."""
+    if order.qty is not None:
+        return number(order.qty)
+    if order.notional is not None:
+        return f"${money(order.notional)}"
+    return NONE
+
+
+def order_prices(order: Any) -> str:
+    """An order's price terms: ``lmt 187.25``, ``stp 185``, ``trail 2%``."""
+    terms = []
+    if order.limit_price is not None:
+        terms.append(f"lmt {number(order.limit_price)}")
+    if order.stop_price is not None:
+        terms.append(f"stp {number(order.stop_price)}")
+    if order.trail_percent is not None:
+        terms.append(f"trail {number(order.trail_percent)}%")
+    elif order.trail_price is not None:
+        terms.append(f"trail {number(order.trail_price)}")
+    return " ".join(terms)
+
+
 def short_id(value: str | None) -> str:
     """The first 8 characters of a venue id (the full id stays in the link and the title)."""
     return NONE if not value else value[:8]
@@ -131,6 +156,8 @@ def environment() -> jinja2.Environment:
         utc=utc,
         age=age,
         label=label,
+        order_qty=order_qty,
+        order_prices=order_prices,
         short_id=short_id,
     )
     return env
