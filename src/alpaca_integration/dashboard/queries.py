@@ -17,8 +17,9 @@ client, the cache, the sync engine or the CLI. Nothing here writes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -70,6 +71,21 @@ __all__ = [
 
 _TERMINAL = sorted(status.value for status in TERMINAL_ORDER_STATUSES)
 _T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------- connections
+
+
+@contextlib.asynccontextmanager
+async def _reading(store: Any) -> AsyncIterator[Any]:
+    """A connection for the dashboard's reads. On PostgreSQL each statement is planned with
+    its own values: asyncpg's prepared statements otherwise switch to a generic plan after five
+    runs, and the generic plan of a keyset page sorts every row of the account instead of
+    walking the (account, created_at) index for 51."""
+    async with store.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        yield connection
 
 
 # --------------------------------------------------------------------------- cursors
@@ -210,7 +226,7 @@ async def orders_page(
     newer_page = after is not None and before is None
     cursor = after if newer_page else before
     found: list[list[tuple[str, Any]]] = []
-    async with store.engine.connect() as connection:
+    async with _reading(store) as connection:
         for account in account_names:
             where = _order_conditions(account, filters)
             if cursor is not None:
@@ -341,7 +357,7 @@ async def fills_page(
         orders.c.parent_id.label("order_parent_id"),
     )
     found: list[list[tuple[str, Any]]] = []
-    async with store.engine.connect() as connection:
+    async with _reading(store) as connection:
         for account in account_names:
             where: list[Any] = [fills.c.account == account]
             if filters.symbol:
@@ -421,7 +437,7 @@ async def equity_curve(store: Any, account: str, *, limit: int = 2000) -> list[E
         .order_by(account_snapshots.c.observed_at.desc())
         .limit(limit)
     )
-    async with store.engine.connect() as connection:
+    async with _reading(store) as connection:
         rows = (await connection.execute(query)).all()
     return [EquityPoint(at, equity, last) for at, equity, last in reversed(rows)]
 
@@ -439,7 +455,7 @@ async def first_equity(store: Any, account: str) -> EquityPoint | None:
         .order_by(account_snapshots.c.observed_at)
         .limit(1)
     )
-    async with store.engine.connect() as connection:
+    async with _reading(store) as connection:
         row = (await connection.execute(query)).first()
     return None if row is None else EquityPoint(row[0], row[1], row[2])
 
@@ -468,7 +484,7 @@ async def newest(store: Any, kind: str, account: str, *, limit: int = 50) -> lis
         .order_by(table.c[time_name].desc(), table.c.id.desc())
         .limit(limit)
     )
-    async with store.engine.connect() as connection:
+    async with _reading(store) as connection:
         rows = (await connection.execute(query)).mappings().all()
     return [record(dict(row)) for row in rows]
 
@@ -476,7 +492,7 @@ async def newest(store: Any, kind: str, account: str, *, limit: int = 50) -> lis
 async def check_counts(store: Any, account: str) -> dict[str, int]:
     """How many rows each correctness table holds for ``account`` (open gaps counted apart)."""
     counts: dict[str, int] = {}
-    async with store.engine.connect() as connection:
+    async with _reading(store) as connection:
         for kind, (table, _time, _record) in CHECK_TABLES.items():
             query = sa.select(sa.func.count()).select_from(table).where(table.c.account == account)
             counts[kind] = int((await connection.execute(query)).scalar_one())
@@ -523,7 +539,7 @@ async def change_stamps(store: Any, account_names: Sequence[str]) -> dict[str, S
     tables' newest ids. A change none of them sees (a reconciliation repair of an old order,
     say) shows at the next commit that moves one."""
     stamps: dict[str, Stamp] = {}
-    async with store.engine.connect() as connection:
+    async with _reading(store) as connection:
         for account in account_names:
             parts: dict[str, tuple[Any, ...]] = {}
 
