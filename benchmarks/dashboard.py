@@ -3,7 +3,7 @@
 One run, on this machine, every part in its own process as a desk would run them:
 
 * PostgreSQL: a fresh database (dropped at the end) bulk-loaded with ``--orders`` order rows
-  (97% simple, 1% brackets with two legs; 94% filled, the rest canceled) and as many fill rows,
+  (97% simple, 1% brackets with two legs, 5% canceled, 6% filled in two parts) and as many fill rows,
   through the store's own write path (``Store.apply``, 2,000 orders and their fills a call);
 * the simulator (``alpacactl sim``), the monitor (``alpacactl monitor``: the trade_updates
   stream into PostgreSQL and the Redis cache) and the dashboard (``alpacactl dashboard``,
@@ -36,9 +36,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import functools
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +50,8 @@ from typing import Any
 
 import httpx
 import msgspec
+
+from latency import _free_port, _pct  # the benchmarks' shared helpers (same directory)
 
 KEY_ID = "DASHBENCHKEY00000001"
 SECRET = "dashboard-bench-secret-00000000000001"
@@ -94,17 +96,6 @@ OBSERVER = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def _figures(values: list[float]) -> str:
     return f"p50 {_pct(values, 0.5):6.1f} ms  p95 {_pct(values, 0.95):6.1f} ms  (n={len(values)})"
 
@@ -113,7 +104,7 @@ def _figures(values: list[float]) -> str:
 
 
 def _history(n_orders: int, rng: random.Random) -> list[tuple[Any, list[Any]]]:
-    """``n_orders`` order rows (legs included) with their fills, oldest first: 1% brackets
+    """``n_orders`` order rows (legs included) and as many fills, oldest first: 1% brackets
     (entry + take-profit filled, stop canceled), 5% canceled, 6% filled in two parts."""
     from alpaca_integration.models import (
         AssetClass,
@@ -176,8 +167,7 @@ def _history(n_orders: int, rng: random.Random) -> list[tuple[Any, list[Any]]]:
         done = Decimal(0)
         out = []
         for part in range(parts):
-            piece = qty if part == parts - 1 else (qty / 2).to_integral_value() or Decimal(1)
-            piece = min(piece, qty - done)
+            piece = qty - done if part == parts - 1 else qty // 2
             done += piece
             execution = str(uuid.UUID(int=rng.getrandbits(128)))
             out.append(
@@ -206,45 +196,38 @@ def _history(n_orders: int, rng: random.Random) -> list[tuple[Any, list[Any]]]:
         )
         return filled, out
 
+    # Every 100 order rows: one bracket (3 rows, 2 fills), 5 canceled, 6 filled in two parts
+    # (12 fills) and 86 filled at once: 100 rows and 100 fills.
     history: list[tuple[Any, list[Any]]] = []
     n = 0
     while n < n_orders:
-        kind = rng.random()
-        if kind < 0.01 and n + 3 <= n_orders:
+        slot = n % 100
+        if slot == 0 and n + 3 <= n_orders:
             entry, entry_fills = fills_of(
                 order(n, side=OrderSide.BUY, order_class=OrderClass.BRACKET), 1
             )
-            take = order(
+            leg = functools.partial(
+                order,
                 n,
                 side=OrderSide.SELL,
-                type=OrderType.LIMIT,
                 qty=entry.qty,
                 symbol=entry.symbol,
-                limit_price=Decimal("999"),
                 order_class=OrderClass.BRACKET,
                 parent_id=entry.id,
             )
-            take, take_fills = fills_of(take, 1)
-            stop = order(
-                n,
-                side=OrderSide.SELL,
-                type=OrderType.STOP,
-                qty=entry.qty,
-                symbol=entry.symbol,
-                stop_price=Decimal("1"),
-                order_class=OrderClass.BRACKET,
-                parent_id=entry.id,
-                status=OrderStatus.CANCELED,
-            )
+            take, take_fills = fills_of(leg(type=OrderType.LIMIT, limit_price=Decimal("999")), 1)
+            stop = leg(type=OrderType.STOP, stop_price=Decimal("1"), status=OrderStatus.CANCELED)
             entry = msgspec.structs.replace(entry, legs=(take, stop))
             history.append((entry, entry_fills + take_fills))
             n += 3
-        elif kind < 0.06:
+            continue
+        if 3 <= slot < 8:
             history.append((order(n, status=OrderStatus.CANCELED), []))
-            n += 1
+        elif 8 <= slot < 14:
+            history.append(fills_of(order(n, qty=Decimal(rng.randint(2, 50))), 2))
         else:
-            history.append(fills_of(order(n), 2 if kind < 0.12 else 1))
-            n += 1
+            history.append(fills_of(order(n), 1))
+        n += 1
     return history
 
 
@@ -266,10 +249,9 @@ async def _load(store: Any, account: str, n_orders: int) -> tuple[int, int, floa
 
 
 def _vacuum_analyze(pg_url: str) -> None:
-    """What autovacuum does within a minute or two of a bulk load, done now so it does not run
-    in the middle of the measurements: the visibility map and the planner's statistics
-    (without them PostgreSQL guesses an account has a handful of rows and sorts all 100,000
-    instead of walking the (account, created_at) index backwards)."""
+    """What autovacuum does within a minute or two of a bulk load (the visibility map, the
+    planner's statistics), done now so it does not land in the middle of the measurements. The
+    dashboard's plans do not depend on it (see ``dashboard.queries._PLANNING``)."""
     import psycopg
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -528,8 +510,10 @@ async def _run(args: argparse.Namespace, pg_url: str, account: str, workdir: Pat
     try:
         orders, fills, seconds = await _load(store, account, args.orders)
         print(
-            f"loaded {orders:,} order rows and {fills:,} fill rows through Store.apply in {seconds:.0f}s"
+            f"loaded {orders:,} order rows and {fills:,} fill rows through Store.apply "
+            f"in {seconds:.0f}s"
         )
+        await asyncio.to_thread(_vacuum_analyze, pg_url)
         sql = await _sql_times(store, account, args.loads)
         cursors = await _deep_cursors(store, account, args.loads)
         sim_port, dash_port = _free_port(), _free_port()

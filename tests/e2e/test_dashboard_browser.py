@@ -34,6 +34,7 @@ import httpx
 import psycopg
 import pytest
 import pytest_asyncio
+from test_sync_simulator import FAST_STREAM  # the e2e tests' quick reconnects
 
 from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.cache import InMemoryCache, open_cache
@@ -70,13 +71,6 @@ ALPACACTL = str(Path(sys.executable).parent / "alpacactl")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 ACCOUNT = "desk"
 TOKEN = "dashboard-e2e-token-0123456789"
-FAST_STREAM = {
-    "initial_backoff": 0.2,
-    "max_backoff": 1.0,
-    "unclean_drop_wait": 0.3,
-    "ping_interval": 1.0,
-    "ping_timeout": 2.0,
-}
 # Long enough for a page to follow a fill through stream, store, cache, SSE and fragment on a
 # busy 2-core machine; it bounds a wait, it is not a latency goal (benchmarks/dashboard.py).
 WAIT_MS = 20_000

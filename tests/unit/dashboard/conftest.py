@@ -13,24 +13,10 @@ import pytest
 
 from alpaca_integration.storage import Store
 
+# A fresh store on SQLite and on PostgreSQL, as the storage tests have it.
+from integration.storage.conftest import database_url, store
 
-@pytest.fixture(
-    params=[pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh empty database: a SQLite file in tmp_path, or a new PostgreSQL database."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path / 'store.db'}"
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url, migrate=True)
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
+__all__ = ["ClientFactory", "database_url", "store"]
 
 
 @pytest.fixture
