@@ -364,12 +364,17 @@ async def _navigation(page: Any, url: str) -> tuple[float, float]:
 async def _page_loads(
     page: Any, kinds: dict[str, list[str]]
 ) -> dict[str, tuple[list[float], list[float]]]:
-    """Each kind's URLs loaded in turn, interleaved, so every kind sees the same machine."""
+    """Each kind's URLs loaded in turn, interleaved in a shuffled order each round, so every
+    kind sees the same machine."""
     for urls in kinds.values():
         await _navigation(page, urls[0])  # warm: the assets are cached from here on
     runs: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in kinds}
+    order = random.Random(3)
     for n in range(max(len(urls) for urls in kinds.values())):
-        for name, urls in kinds.items():
+        names = list(kinds)
+        order.shuffle(names)  # no kind always follows the same one
+        for name in names:
+            urls = kinds[name]
             if n < len(urls):
                 first_byte, rendered = await _navigation(page, urls[n])
                 runs[name][0].append(first_byte)
