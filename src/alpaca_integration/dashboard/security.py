@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -32,8 +31,11 @@ __all__ = [
     "MIN_TOKEN_LENGTH",
     "SECURITY_HEADERS",
     "TokenGuard",
+    "denied",
     "is_local_host",
+    "login_token",
     "safe_next",
+    "with_headers",
 ]
 
 COOKIE_NAME = "alpaca_dashboard"
@@ -157,6 +159,3 @@ def denied(request: Request, guard: TokenGuard) -> Response:
         "ALPACA_DASHBOARD_TOKEN set to open it to others",
         status_code=403,
     )
-
-
-Handler = Callable[[Request], Awaitable[Response]]
