@@ -60,15 +60,6 @@ PG_SERVER = os.environ.get(
 )
 REDIS_URL = os.environ.get("ALPACA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ALPACACTL = str(Path(sys.executable).parent / "alpacactl")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SYMBOLS = ("AAPL", "MSFT", "SPY", "TSLA", "NVDA", "AMZN", "META", "GOOG")
 BATCH = 2000
 
@@ -507,8 +498,7 @@ async def _stages(store: Any, account: str, measured: dict[str, Any]) -> dict[st
 
 
 async def _run(args: argparse.Namespace, pg_url: str, account: str, workdir: Path) -> None:
-    from playwright.async_api import async_playwright
-
+    from alpaca_integration.dashboard.testing import headless_chromium
     from alpaca_integration.storage import Store
 
     store = await Store.open(pg_url, migrate=True)
@@ -579,10 +569,7 @@ async def _run(args: argparse.Namespace, pg_url: str, account: str, workdir: Pat
             print(line.strip())
             dashboard = f"http://127.0.0.1:{dash_port}/"
             await asyncio.sleep(3)  # the monitor's stream connects and catches up
-            async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-                )
+            async with headless_chromium() as browser:
                 page = await browser.new_page(viewport={"width": 1400, "height": 900})
                 orders_url = f"{dashboard}orders?account={account}"
                 runs = await _page_loads(
@@ -596,7 +583,6 @@ async def _run(args: argparse.Namespace, pg_url: str, account: str, workdir: Pat
                 measured = await _fill_to_dom(
                     page, dashboard, base_url, account, args.fills, args.gap
                 )
-                await browser.close()
         finally:
             for process in reversed(processes):
                 process.terminate()

@@ -34,12 +34,13 @@ import httpx
 import psycopg
 import pytest
 import pytest_asyncio
-from test_sync_simulator import FAST_STREAM  # the e2e tests' quick reconnects
+from test_sync_simulator import FAST_STREAM, _client
+from test_sync_simulator import _account as sync_account
 
-from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.cache import InMemoryCache, open_cache
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.dashboard import create_app, health_from_statuses, running_dashboard
+from alpaca_integration.dashboard.testing import CHROMIUM, headless_chromium
 from alpaca_integration.dashboard.views import REGIONS
 from alpaca_integration.demo import scripted_session
 from alpaca_integration.models import OrderRequest, OrderSide
@@ -57,16 +58,6 @@ from alpaca_integration.sync.compare import compare_with_venue, normalize_store_
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ALPACACTL = str(Path(sys.executable).parent / "alpacactl")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 ACCOUNT = "desk"
@@ -109,18 +100,7 @@ def _database(server_url: str) -> Iterator[str]:
 
 
 def _account(sim: SimulatorHandle, **risk: str) -> AccountConfig:
-    return AccountConfig(
-        name=ACCOUNT,
-        api_key=SIM_API_KEY,
-        secret_key=SIM_SECRET_KEY,
-        base_url=sim.base_url,
-        rate_limit=100_000,
-        risk=dict(risk),
-    )
-
-
-def _client(sim: SimulatorHandle) -> AlpacaClient:
-    return AlpacaClient(SIM_API_KEY, SIM_SECRET_KEY, sim.base_url, rate_limit=None)
+    return sync_account(sim).model_copy(update={"name": ACCOUNT, "risk": dict(risk)})
 
 
 @contextlib.asynccontextmanager
@@ -155,16 +135,8 @@ async def _chromium() -> AsyncIterator[Any]:
         if IN_CI:
             pytest.fail(f"{message}: the browser tests are required under CI=true")
         pytest.skip(message)
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with headless_chromium() as browser:
+        yield browser
 
 
 @dataclass
