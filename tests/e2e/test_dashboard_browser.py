@@ -180,63 +180,60 @@ async def _screenshot(page: Any, name: str) -> Path:
 
 @dataclass
 class Desk:
-    sim: SimulatorHandle
     store: Store
-    cache: InMemoryCache
-    service: MonitorService
     database_url: str
     bracket_id: str
     replaced_id: str
 
 
+async def _trade_a_session(store: Store, sim: SimulatorHandle) -> None:
+    """The monitor writes a scripted session, a stream outage, reconciliation runs, exposure
+    and risk breaches; then the quality rules run. Returns once all of it is stored."""
+    service = MonitorService(
+        [_account(sim, max_position_qty="50")],
+        store,
+        InMemoryCache(),
+        update_interval=1.0,
+        silence_timeout=5.0,
+        stream_options=FAST_STREAM,
+        reconcile_every=2.0,
+    )
+    async with _monitor(service), _client(sim) as client:
+
+        async def set_price(symbol: str, price: Decimal) -> None:
+            await sim.aset_price(symbol, price)
+
+        await scripted_session(client, set_price, pause=0.1)
+        await sim.aset_faults(stream_mode="drop")
+        await asyncio.to_thread(sim.drop_streams)
+        await client.submit_order(OrderRequest(symbol="SPY", side=OrderSide.BUY, qty=Decimal(2)))
+        await sim.aset_faults(stream_mode="normal")
+        await _until(lambda: _store_equals_venue(store, sim), "the store to equal the venue")
+
+        async def checks_recorded() -> bool:
+            gaps = await store.list_stream_gaps(ACCOUNT)
+            runs = await store.list_reconciliation_runs(ACCOUNT)
+            breaches = await store.list_risk_breaches(ACCOUNT, limit=1)
+            return bool(gaps and runs and breaches and runs[0].finished_at)
+
+        await _until(checks_recorded, "a gap, a reconciliation run and a risk breach")
+    # A strict interval makes the snapshot rule report the snapshot as stale.
+    await run_rules(store, ACCOUNT, now=dt.datetime.now(dt.UTC), update_interval=dt.timedelta(0))
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def desk(postgres_server_url: str) -> AsyncIterator[Desk]:
-    """A scripted session traded at the simulator and written by the monitor, with a stream
-    gap, reconciliation runs, exposure, risk breaches and quality findings recorded."""
-    with _database(postgres_server_url) as url, running_simulator(_sim_config()) as sim:
+    """A store the monitor filled from a session at the simulator (both stopped since), with a
+    stream gap, reconciliation runs, exposure, risk breaches and quality findings recorded."""
+    with _database(postgres_server_url) as url:
         store = await Store.open(url, migrate=True)
-        cache = InMemoryCache()
-        service = MonitorService(
-            [_account(sim, max_position_qty="50")],
-            store,
-            cache,
-            update_interval=1.0,
-            silence_timeout=5.0,
-            stream_options=FAST_STREAM,
-            reconcile_every=2.0,
-        )
         try:
-            async with _monitor(service), _client(sim) as client:
-
-                async def set_price(symbol: str, price: Decimal) -> None:
-                    await sim.aset_price(symbol, price)
-
-                await scripted_session(client, set_price, pause=0.1)
-                await sim.aset_faults(stream_mode="drop")
-                await asyncio.to_thread(sim.drop_streams)
-                await client.submit_order(
-                    OrderRequest(symbol="SPY", side=OrderSide.BUY, qty=Decimal(2))
-                )
-                await sim.aset_faults(stream_mode="normal")
-                await _until(
-                    lambda: _store_equals_venue(store, sim), "the store to equal the venue"
-                )
-
-                async def checks_recorded() -> bool:
-                    gaps = await store.list_stream_gaps(ACCOUNT)
-                    runs = await store.list_reconciliation_runs(ACCOUNT)
-                    breaches = await store.list_risk_breaches(ACCOUNT, limit=1)
-                    return bool(gaps and runs and breaches and runs[0].finished_at)
-
-                await _until(checks_recorded, "a gap, a reconciliation run and a risk breach")
-                # A strict interval makes the snapshot rule report the snapshot as stale.
-                await run_rules(
-                    store, ACCOUNT, now=dt.datetime.now(dt.UTC), update_interval=dt.timedelta(0)
-                )
-                orders = await store.list_orders(ACCOUNT, top_level=True)
-                bracket = next(o for o in orders if o.order_class.value == "bracket")
-                replaced = next(o for o in orders if o.replaced_by)
-                yield Desk(sim, store, cache, service, url, bracket.id, replaced.id)
+            with running_simulator(_sim_config()) as sim:
+                await _trade_a_session(store, sim)
+            orders = await store.list_orders(ACCOUNT, top_level=True)
+            bracket = next(o for o in orders if o.order_class.value == "bracket")
+            replaced = next(o for o in orders if o.replaced_by)
+            yield Desk(store, url, bracket.id, replaced.id)
         finally:
             await store.aclose()
 
@@ -259,9 +256,7 @@ PAGES = [
 async def test_every_page_renders_without_a_console_error(desk: Desk) -> None:
     """Every page, for the account and for all accounts, renders its data with no console
     error, failed request or error status; each is saved as a screenshot."""
-    app = create_app(
-        desk.store, desk.cache, None, health=health_from_statuses(desk.service.statuses)
-    )
+    app = create_app(desk.store, None, None)
     async with running_dashboard(app) as served, _chromium() as browser:
         watch = Watch()
         page = watch.attach(await browser.new_page(viewport={"width": 1400, "height": 900}))
@@ -310,7 +305,7 @@ async def test_no_page_response_or_error_shows_a_key_a_secret_or_the_database_ur
 ) -> None:
     """Every page, fragment, asset, the event stream and the error pages (400, 404, 503) are
     free of the account's key id and secret and of the database's URL and name."""
-    app = create_app(desk.store, desk.cache, None)
+    app = create_app(desk.store, None, None)
     answers: dict[str, str] = {}
     async with running_dashboard(app) as served, httpx.AsyncClient(base_url=served.url) as http:
         paths = [p for _name, p in PAGES] + [f"/orders/{desk.bracket_id}", "/no-such-page"]
