@@ -10,7 +10,7 @@ browser, updated as fills land (``alpacactl dashboard``; docs/dashboard.md).
 * ``PerformanceProvider`` / ``SnapshotPerformance``: where P&L and charts come from; the ledger
   plugs its own provider in here (``dashboard.performance``).
 
-Layout: ``queries`` (SQL the store lacks), ``views`` (one loader per page region), ``live``
+Layout: ``queries`` and ``summaries`` (SQL the store lacks), ``views`` (one loader per page region), ``live``
 (Server-Sent Events from the cache or by polling), ``security`` (token, headers),
 ``formatting`` (Jinja2 and its filters), ``templates/`` and ``static/`` (served by the package).
 

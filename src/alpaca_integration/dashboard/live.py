@@ -9,7 +9,7 @@ the pages that changed (``account``, ``positions``, ``orders``, ``fills``, ``che
   ``checks_interval`` seconds.
 * **poll** mode: when nothing here can see the writer's notifications (a standalone dashboard
   on the in-memory cache, or Redis unreachable), a few indexed reads per account every
-  ``poll_interval`` seconds (``queries.change_stamps``); the page says so.
+  ``poll_interval`` seconds (``summaries.change_stamps``); the page says so.
 
 Events are numbered ``<boot>-<seq>``. A page carries the number current when it was rendered;
 a browser that (re)connects sends it back (``Last-Event-ID``, or ``?since=``) and, if anything
@@ -17,7 +17,7 @@ for its accounts happened after it (or the server restarted, or the listener fel
 one event naming every part: the page re-renders its fragments from the store. Nothing is
 replayed from memory, so a catch-up is always what the store holds now.
 
-Imports the dashboard's ``queries`` and the cache's event type; never the client, the sync
+Imports the dashboard's ``summaries`` and the cache's event type; never the client, the sync
 engine or the CLI.
 """
 
@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from dataclasses import dataclass
 from typing import Any
 
-from alpaca_integration.dashboard import queries
+from alpaca_integration.dashboard import summaries
 
 __all__ = [
     "ALL_PARTS",
@@ -285,13 +285,13 @@ class LiveFeed:
     async def _poll_loop(self) -> None:
         """Compare cheap per-account stamps of the store; in cache mode only the correctness
         tables (the cache announces everything else)."""
-        previous: dict[str, queries.Stamp] = {}
+        previous: dict[str, summaries.Stamp] = {}
         failing = False
         while True:
             polling_all = self.mode == "poll"
             try:
                 names = list(await self.account_names())
-                stamps = await queries.change_stamps(self.store, names)
+                stamps = await summaries.change_stamps(self.store, names)
                 failing = False
             except asyncio.CancelledError:
                 raise

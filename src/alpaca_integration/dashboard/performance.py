@@ -13,7 +13,7 @@ total P&L since the first stored snapshot; no lots, no realized P&L. When the le
 lead passes its own provider (``create_app(..., performance=...)``) and every page shows its
 figures instead; nothing else changes.
 
-Imports the dashboard's ``queries`` from the package; never the client, the cache or the CLI.
+Imports the dashboard's ``summaries`` from the package; never the client, the cache or the CLI.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from alpaca_integration.dashboard import queries
+from alpaca_integration.dashboard import summaries
 from alpaca_integration.dashboard.formatting import NONE
 
 __all__ = [
@@ -112,7 +112,7 @@ def line_chart(
     return {"data": traces, "layout": layout}
 
 
-def _drawdown(points: Sequence[queries.EquityPoint]) -> list[Decimal]:
+def _drawdown(points: Sequence[summaries.EquityPoint]) -> list[Decimal]:
     """Equity below its running peak, as a (negative) fraction of the peak."""
     peak = Decimal(0)
     out: list[Decimal] = []
@@ -130,11 +130,11 @@ class SnapshotPerformance:
         self.points = points
 
     async def pnl(self, account: str) -> PnL:
-        curve = await queries.equity_curve(self.store, account, limit=1)
+        curve = await summaries.equity_curve(self.store, account, limit=1)
         if not curve:
             return PnL()
         latest = curve[-1]
-        first = await queries.first_equity(self.store, account)
+        first = await summaries.first_equity(self.store, account)
         assert first is not None  # a newest snapshot implies an oldest one
         return PnL(
             day=latest.equity - latest.last_equity,
@@ -147,7 +147,7 @@ class SnapshotPerformance:
         return None
 
     async def report(self, account: str) -> PerformanceReport:
-        curve = await queries.equity_curve(self.store, account, limit=self.points)
+        curve = await summaries.equity_curve(self.store, account, limit=self.points)
         if not curve:
             return PerformanceReport(source="no account snapshot stored yet")
         times = [point.at for point in curve]

@@ -5,7 +5,7 @@ a loader here, and the parts of the live feed that make the browser fetch it aga
 (``live.ALL_PARTS``). The page route renders every region of the page; the fragment route renders
 one, with the same query string, so a live update shows exactly what a reload would.
 
-Imports the dashboard's ``queries`` and ``performance`` and the package's ``models``; never the
+Imports the dashboard's ``queries``, ``summaries`` and ``performance`` and the package's ``models``; never the
 client, the cache, the sync engine or the CLI.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from alpaca_integration.dashboard import queries
+from alpaca_integration.dashboard import queries, summaries
 from alpaca_integration.dashboard.performance import PerformanceProvider, PnL, line_chart
 from alpaca_integration.models import OrderSide, OrderStatus
 
@@ -164,7 +164,7 @@ async def load_health(view: View) -> dict[str, Any]:
         syncs = [c.updated_at for feed, c in checkpoints.items() if feed != "stream"]
         stream = checkpoints.get("stream")
         last_event_at = _parse_time(stream.value) if stream is not None else None
-        gaps = await queries.newest(view.store, "gaps", account, limit=1)
+        gaps = await summaries.newest(view.store, "gaps", account, limit=1)
         rows.append(
             {
                 "account": account,
@@ -191,7 +191,7 @@ def _parse_time(text: str) -> dt.datetime | None:
 async def load_equity(view: View) -> dict[str, Any]:
     series = []
     for account in view.accounts:
-        curve = await queries.equity_curve(view.store, account, limit=500)
+        curve = await summaries.equity_curve(view.store, account, limit=500)
         if curve:
             series.append((account, [p.at for p in curve], [p.equity for p in curve]))
     figure = line_chart(series, y_title="equity") if series else None
@@ -209,12 +209,12 @@ async def load_recent(view: View) -> dict[str, Any]:
 async def load_alerts(view: View) -> dict[str, Any]:
     rows = []
     for account in view.accounts:
-        breaches = await queries.newest(view.store, "breaches", account, limit=1)
+        breaches = await summaries.newest(view.store, "breaches", account, limit=1)
         runs = await view.store.list_reconciliation_runs(account, limit=1)
         rows.append(
             {
                 "account": account,
-                "counts": await queries.check_counts(view.store, account),
+                "counts": await summaries.check_counts(view.store, account),
                 "last_breach": breaches[0] if breaches else None,
                 "last_run": runs[0] if runs else None,
             }
@@ -324,11 +324,11 @@ async def load_checks(view: View) -> dict[str, Any]:
         rows.append(
             {
                 "account": account,
-                "counts": await queries.check_counts(view.store, account),
-                "quality": await queries.newest(view.store, "quality", account),
-                "quarantine": await queries.newest(view.store, "quarantine", account),
-                "gaps": await queries.newest(view.store, "gaps", account),
-                "breaches": await queries.newest(view.store, "breaches", account),
+                "counts": await summaries.check_counts(view.store, account),
+                "quality": await summaries.newest(view.store, "quality", account),
+                "quarantine": await summaries.newest(view.store, "quarantine", account),
+                "gaps": await summaries.newest(view.store, "gaps", account),
+                "breaches": await summaries.newest(view.store, "breaches", account),
                 "exposure": await view.store.latest_exposure(account),
                 "runs": runs,
                 "items": items,

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from alpaca_integration.dashboard import queries
+from alpaca_integration.dashboard import queries, summaries
 from alpaca_integration.models import OrderClass, OrderSide, OrderStatus
 from alpaca_integration.storage import Store
 from support.storage_builders import at, make_order, make_snapshot, stream_fill
@@ -193,8 +193,8 @@ async def test_change_stamps_move_with_each_kind_of_write(store: Store) -> None:
     a risk breach the checks part; reading twice with no write moves nothing."""
     await store.apply(ACCOUNT, orders=_orders(3))
 
-    async def stamp() -> queries.Stamp:
-        return (await queries.change_stamps(store, [ACCOUNT]))[ACCOUNT]
+    async def stamp() -> summaries.Stamp:
+        return (await summaries.change_stamps(store, [ACCOUNT]))[ACCOUNT]
 
     before = await stamp()
     assert (await stamp()).changed(before) == set()
