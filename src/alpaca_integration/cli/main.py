@@ -35,6 +35,7 @@ def version() -> None:
 
 for _module in (trading, sim, db, monitor, correctness):
     _module.register(app)
+__import__("alpaca_integration.cli.dashboard", fromlist=["register"]).register(app)
 
 
 def run() -> None:
