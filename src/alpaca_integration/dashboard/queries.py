@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from alpaca_integration.models import TERMINAL_ORDER_STATUSES, Fill, Order, OrderSide, OrderStatus
 from alpaca_integration.storage import codec
-from alpaca_integration.storage.dialect import as_number
+from alpaca_integration.storage.dialect import amount_bound, amount_order
 from alpaca_integration.storage.tables import fills, orders
 
 __all__ = [
@@ -312,9 +312,9 @@ class FillsPage:
 
 
 def _fill_keyset(store: Any, cursor: Cursor, *, older: bool) -> Any:
-    number = as_number(store.dialect, fills.c.cum_qty)
+    number = amount_order(store.dialect, fills.c.cum_qty)
     qty = cursor.cum_qty if cursor.cum_qty is not None else Decimal(0)
-    bound = as_number(store.dialect, sa.literal(qty, type_=fills.c.cum_qty.type))
+    bound = amount_bound(store.dialect, qty)
     if older:
         tie = sa.or_(
             fills.c.order_id < cursor.key,
@@ -340,7 +340,7 @@ async def fills_page(
     """Executions newest first with their fee and owning order, keyset paged like orders."""
     newer_page = after is not None and before is None
     cursor = after if newer_page else before
-    number = as_number(store.dialect, fills.c.cum_qty)
+    number = amount_order(store.dialect, fills.c.cum_qty)
     owner = sa.and_(orders.c.account == fills.c.account, orders.c.id == fills.c.order_id)
     columns = (
         fills,

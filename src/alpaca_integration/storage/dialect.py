@@ -48,6 +48,7 @@ __all__ = [
     "JsonDocument",
     "RowId",
     "UTCDateTime",
+    "amount_bound",
     "amount_order",
     "bulk_insert",
     "canonical_decimal",
@@ -452,6 +453,14 @@ def amount_order(dialect_name: str, expression: Any) -> Any:
         ),
         else_=sa.func.char(_sql_int(63) + point, type_=sa.Text()).concat(text),
     )
+
+
+def amount_bound(dialect_name: str, value: Decimal) -> Any:
+    """A Python amount as a bound value that compares exactly with ``amount_order(column)``: on
+    SQLite the same order key built from the value's canonical stored text."""
+    if dialect_name != SQLITE:
+        return sa.literal(value, type_=Amount())
+    return amount_order(dialect_name, sa.literal(_sqlite_amount(value), type_=sa.Text()))
 
 
 # --------------------------------------------------------------------------- column types
