@@ -92,6 +92,21 @@ def test_handshake_then_each_event_as_a_binary_json_frame(
     listener.close()
 
 
+def test_the_stream_also_answers_at_stream_with_a_trailing_slash(
+    simulator: SimulatorHandle, rest: httpx.Client
+) -> None:
+    """alpaca-trade-api connects at ``/stream/``: the same handshake there (JSON text
+    authenticate and listen) authorizes, listens and receives the account's trade_updates."""
+    listener = Listener(simulator.stream_url + "/")
+    assert listener.authenticate()["data"] == {"status": "authorized", "action": "authenticate"}
+    assert listener.listen()["data"] == {"streams": ["trade_updates"]}
+    order = rest.post("/v2/orders", json=ORDER).json()
+    events = listener.events(3)
+    assert [e["event"] for e in events] == ["pending_new", "new", "fill"]
+    assert {e["order"]["id"] for e in events} == {order["id"]}
+    listener.close()
+
+
 def test_msgpack_frames_when_the_handshake_asks_for_them(
     simulator: SimulatorHandle, rest: httpx.Client
 ) -> None:

@@ -1,5 +1,5 @@
 """The simulator as an ASGI application: Alpaca's REST API under ``/v2`` (``rest``), the
-trade_updates WebSocket at ``/stream`` (``stream``), and the admin API under ``/_sim``
+trade_updates WebSocket at ``/stream`` and ``/stream/`` (``stream``), and the admin API under ``/_sim``
 (``admin``, no auth, no rate limit).
 
 The broker runs on the server's event loop: handlers call it synchronously, so each request sees
@@ -90,7 +90,9 @@ def create_app(config: SimConfig | None = None) -> Starlette:
             state.hub.drop_all()
 
     routes: list[Any] = [*v2_routes(), *admin_routes()]
-    routes.append(WebSocketRoute("/stream", _stream))
+    # Alpaca accepts both spellings; alpaca-trade-api connects at /stream/ and, refused there,
+    # retries in a tight loop without ever getting trade_updates.
+    routes += [WebSocketRoute("/stream", _stream), WebSocketRoute("/stream/", _stream)]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
