@@ -48,11 +48,13 @@ def _admin(handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         sim: SimulatorState = request.app.state.sim
         try:
-            return json_response(200, await handler(sim, request))
+            response = json_response(200, await handler(sim, request))
         except VenueError as exc:
-            return json_response(exc.status, exc.body())
+            response = json_response(exc.status, exc.body())
         except ConfigError as exc:
-            return _admin_error(400, str(exc))
+            response = _admin_error(400, str(exc))
+        response.raw_headers.append((b"date", sim.http_date()))
+        return response
 
     return endpoint
 

@@ -57,8 +57,13 @@ async def _stream(websocket: WebSocket) -> None:
 async def _not_found(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return json_response(405, {"code": 40510000, "message": "method not allowed"})
-    return json_response(exc.status_code, {"code": CODE_NOT_FOUND, "message": "endpoint not found"})
+        response = json_response(405, {"code": 40510000, "message": "method not allowed"})
+    else:
+        body = {"code": CODE_NOT_FOUND, "message": "endpoint not found"}
+        response = json_response(exc.status_code, body)
+    sim: SimulatorState = request.app.state.sim
+    response.raw_headers.append((b"date", sim.http_date()))
+    return response
 
 
 async def _ticker(sim: SimulatorState) -> None:

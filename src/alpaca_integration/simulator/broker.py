@@ -40,7 +40,7 @@ from alpaca_integration.simulator.accounting import Accounting
 from alpaca_integration.simulator.accounts import AccountBook, update_configuration
 from alpaca_integration.simulator.catalog import Catalog
 from alpaca_integration.simulator.clock import Boundary, Phase, SimClock, TradingCalendar
-from alpaca_integration.simulator.config import SimConfig
+from alpaca_integration.simulator.config import FaultConfig, SimConfig
 from alpaca_integration.simulator.exposure import OrderRules
 from alpaca_integration.simulator.history import ACTIVITY_TYPES
 from alpaca_integration.simulator.market import AssetSpec, Market
@@ -126,6 +126,12 @@ class Broker:
     @order_reject_rate.setter
     def order_reject_rate(self, rate: float) -> None:
         self.desk.order_reject_rate = rate
+
+    def apply_faults(self, faults: FaultConfig) -> None:
+        """The broker's faults: rejected orders, the visibility lag, stale fill snapshots."""
+        self.desk.order_reject_rate = faults.order_reject_rate
+        self.desk.visibility_lag_seconds = faults.visibility_lag_seconds
+        self.engine.stale_fill_probability = faults.stale_order_in_fill_probability
 
     @property
     def phase(self) -> Phase:

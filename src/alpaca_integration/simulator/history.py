@@ -17,7 +17,13 @@ from typing import Any
 
 from alpaca_integration.simulator.clock import NEW_YORK
 from alpaca_integration.simulator.state import Account
-from alpaca_integration.simulator.wire import parse_int, parse_time, unprocessable
+from alpaca_integration.simulator.wire import (
+    parse_descending,
+    parse_page_size,
+    parse_time,
+    parse_window,
+    unprocessable,
+)
 
 __all__ = ["ACTIVITY_TYPES", "activities", "portfolio_history"]
 
@@ -111,22 +117,22 @@ def _activity_query(params: dict[str, str], activity_type: str | None) -> _Activ
             raise unprocessable("category must be trade_activity or non_trade_activity")
         if types is not None:
             raise unprocessable("give activity_types or category, not both")
-    page_size = parse_int(params.get("page_size"), "page_size", default=_MAX_ACTIVITIES_PAGE)
-    if not 1 <= page_size <= _MAX_ACTIVITIES_PAGE:
-        raise unprocessable(
-            f"page_size must be between 1 and {_MAX_ACTIVITIES_PAGE}, got {page_size}; use "
-            "page_token to read further"
-        )
-    direction = params.get("direction") or "desc"
-    if direction not in ("asc", "desc"):
-        raise unprocessable(f"direction must be asc or desc, got {direction!r}")
+    page_size = parse_page_size(
+        params,
+        "page_size",
+        default=_MAX_ACTIVITIES_PAGE,
+        most=_MAX_ACTIVITIES_PAGE,
+        hint="use page_token to read further",
+    )
+    descending = parse_descending(params)
+    after, until = parse_window(params)
     return _ActivityQuery(
         types=types,
         category=category,
         page_size=page_size,
-        descending=direction == "desc",
-        after=parse_time(params["after"], "after") if params.get("after") else None,
-        until=parse_time(params["until"], "until") if params.get("until") else None,
+        descending=descending,
+        after=after,
+        until=until,
         day=parse_time(params["date"], "date").date() if params.get("date") else None,
     )
 

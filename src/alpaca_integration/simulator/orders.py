@@ -38,8 +38,9 @@ from alpaca_integration.simulator.wire import (
     invalid,
     not_found,
     parse_bool,
-    parse_int,
-    parse_time,
+    parse_descending,
+    parse_page_size,
+    parse_window,
     require_object,
     unprocessable,
 )
@@ -74,17 +75,11 @@ def _list_query(params: dict[str, str]) -> _ListQuery:
     status = params.get("status") or "open"
     if status not in ("open", "closed", "all"):
         raise unprocessable(f"status must be open, closed or all, got {status!r}")
-    limit = parse_int(params.get("limit"), "limit", default=50)
-    if not 1 <= limit <= _MAX_ORDERS_PAGE:
-        raise unprocessable(
-            f"limit must be between 1 and {_MAX_ORDERS_PAGE}, got {limit}; page with after/"
-            "until for more"
-        )
-    direction = params.get("direction") or "desc"
-    if direction not in ("asc", "desc"):
-        raise unprocessable(f"direction must be asc or desc, got {direction!r}")
-    after = parse_time(params["after"], "after") if params.get("after") else None
-    until = parse_time(params["until"], "until") if params.get("until") else None
+    limit = parse_page_size(
+        params, "limit", default=50, most=_MAX_ORDERS_PAGE, hint="page with after/until for more"
+    )
+    descending = parse_descending(params)
+    after, until = parse_window(params)
     nested = parse_bool(params.get("nested") or "false", "nested")
     symbols = (
         {s.strip().upper() for s in params["symbols"].split(",") if s.strip()}
@@ -94,7 +89,7 @@ def _list_query(params: dict[str, str]) -> _ListQuery:
     side = params.get("side") or None
     if side is not None and side not in ("buy", "sell"):
         raise unprocessable(f"side must be buy or sell, got {side!r}")
-    return _ListQuery(status, limit, direction == "desc", after, until, nested, symbols, side)
+    return _ListQuery(status, limit, descending, after, until, nested, symbols, side)
 
 
 def _top_level(order: Order) -> bool:
@@ -192,6 +187,17 @@ class OrderDesk:
             at=self.tape.stamp(),
         )
 
+    def _order_from(self, account: Account, intent: OrderIntent, position_intent: str) -> Order:
+        """The order a request (or a replacement) asks for, with its prices and client id."""
+        return self._make_order(
+            account,
+            intent,
+            limit_price=intent.limit_price,
+            stop_price=intent.stop_price,
+            client_order_id=intent.client_order_id,
+            position_intent=position_intent,
+        )
+
     def _register(self, account: Account, order: Order) -> None:
         account.orders[order.id] = order
         account.orders_seq.append(order)
@@ -215,14 +221,7 @@ class OrderDesk:
             if closing
             else ("buy_to_open" if buy else "sell_to_open")
         )
-        order = self._make_order(
-            account,
-            intent,
-            limit_price=intent.limit_price,
-            stop_price=intent.stop_price,
-            client_order_id=intent.client_order_id,
-            position_intent=position_intent,
-        )
+        order = self._order_from(account, intent, position_intent)
         self._register(account, order)
         if order.type == "trailing_stop":
             self.engine.trail(order, self.market.price(order.symbol))
@@ -325,14 +324,7 @@ class OrderDesk:
         old.status = "pending_replace"
         old.updated_at = at
         self.tape.emit(old, "pending_replace", at)
-        new = self._make_order(
-            account,
-            intent,
-            limit_price=intent.limit_price,
-            stop_price=intent.stop_price,
-            client_order_id=intent.client_order_id,
-            position_intent=old.position_intent,
-        )
+        new = self._order_from(account, intent, old.position_intent)
         was_armed = old.armed
         self._hand_over(old, new)
         self.engine.finish(old, "replaced", self.tape.stamp())

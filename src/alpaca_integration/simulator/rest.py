@@ -4,7 +4,8 @@ Every ``/v2`` request goes through the same gate, in this order: injected latenc
 authentication (401 with Alpaca's body), the per-key rate limit (429 with ``X-RateLimit-*``
 headers, which every authenticated answer carries), injected 429 storms and 5xx errors (before
 the request has any effect), the handler, and finally the lost-answer fault for order writes
-(the effect happens, the answer does not arrive). Handlers call the broker synchronously on the
+(the effect happens, the answer does not arrive). Every answer carries an HTTP ``Date`` from the
+venue's clock (see ``runtime.SimulatorState.http_date``). Handlers call the broker synchronously on the
 event loop, so each request sees and leaves a consistent state.
 
 This module imports nothing from the package outside the simulator.
@@ -24,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from alpaca_integration.simulator.catalog import calendar_days
+from alpaca_integration.simulator.config import FaultConfig
 from alpaca_integration.simulator.runtime import SimulatorState
 from alpaca_integration.simulator.state import Account, Order, order_json
 from alpaca_integration.simulator.wire import (
@@ -65,13 +67,9 @@ class _LostAnswer(Response):
         super().__init__(status_code=200)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
-            }
-        )
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+        headers += [(name, value) for name, value in self.raw_headers if name == b"date"]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b'{"id":"', "more_body": True})
 
 
@@ -97,11 +95,45 @@ _ORDER_WRITES = frozenset(
 )
 
 
+def _injected_failure(
+    sim: SimulatorState,
+    faults: FaultConfig,
+    route_key: str,
+    rate_headers: list[tuple[bytes, bytes]],
+) -> Response | None:
+    """A 429 storm or an injected 5xx, decided before the request has any effect."""
+    if sim.roll(faults.rate_limit_storm_rate):
+        response = Response("Too Many Requests", status_code=429, media_type="text/plain")
+        response.raw_headers.extend(rate_headers)
+        return response
+    rate = faults.route_error_rates.get(
+        route_key, faults.route_error_rates.get("*", faults.error_rate)
+    )
+    if sim.roll(rate):
+        return json_response(
+            faults.error_status,
+            {"code": CODE_SERVER_ERROR, "message": "internal server error"},
+            rate_headers,
+        )
+    return None
+
+
+def _lost_answer(sim: SimulatorState, faults: FaultConfig) -> Response | None:
+    """The lost-answer fault, for an order write that took effect: the answer that replaces
+    the real one (None: the real one goes out)."""
+    if not (faults.lost_answer_next > 0 or sim.roll(faults.lost_answer_rate)):
+        return None
+    if faults.lost_answer_next > 0:
+        sim.faults = dataclasses.replace(faults, lost_answer_next=faults.lost_answer_next - 1)
+    if faults.lost_answer_mode == "504":
+        return Response("504 Gateway Time-out", status_code=504, media_type="text/plain")
+    return _LostAnswer()
+
+
 def _gate(route_key: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     lost_answer_applies = route_key in _ORDER_WRITES
 
-    async def endpoint(request: Request) -> Response:
-        sim: SimulatorState = request.app.state.sim
+    async def answer(sim: SimulatorState, request: Request) -> Response:
         faults = sim.faults
         rest_faults = faults.any_rest_fault
         if rest_faults and (faults.latency_ms or faults.latency_jitter_ms):
@@ -118,42 +150,28 @@ def _gate(route_key: str, handler: Handler) -> Callable[[Request], Awaitable[Res
             budget = sim.limiter.check(account.key_id)
             rate_headers = budget.headers()
             if not budget.allowed:
-                return json_response(
-                    429,
-                    {"code": CODE_RATE_LIMITED, "message": "rate limit exceeded"},
-                    rate_headers,
-                )
+                body = {"code": CODE_RATE_LIMITED, "message": "rate limit exceeded"}
+                return json_response(429, body, rate_headers)
         if rest_faults:
-            if sim.roll(faults.rate_limit_storm_rate):
-                response = Response("Too Many Requests", status_code=429, media_type="text/plain")
-                response.raw_headers.extend(rate_headers)
-                return response
-            rate = faults.route_error_rates.get(
-                route_key, faults.route_error_rates.get("*", faults.error_rate)
-            )
-            if sim.roll(rate):
-                return json_response(
-                    faults.error_status,
-                    {"code": CODE_SERVER_ERROR, "message": "internal server error"},
-                    rate_headers,
-                )
+            failure = _injected_failure(sim, faults, route_key, rate_headers)
+            if failure is not None:
+                return failure
         try:
             status, body = await handler(sim, account, request)
         except VenueError as exc:
             return json_response(exc.status, exc.body(), rate_headers)
         if lost_answer_applies and rest_faults and status < 300:
-            lost = faults.lost_answer_next > 0 or sim.roll(faults.lost_answer_rate)
-            if lost:
-                if faults.lost_answer_next > 0:
-                    sim.faults = dataclasses.replace(
-                        faults, lost_answer_next=faults.lost_answer_next - 1
-                    )
-                if faults.lost_answer_mode == "504":
-                    return Response(
-                        "504 Gateway Time-out", status_code=504, media_type="text/plain"
-                    )
-                return _LostAnswer()
+            lost = _lost_answer(sim, faults)
+            if lost is not None:
+                return lost
         return json_response(status, body, rate_headers)
+
+    async def endpoint(request: Request) -> Response:
+        sim: SimulatorState = request.app.state.sim
+        response = await answer(sim, request)
+        # Dated after the handler: the venue's clock when the answer leaves (skew included).
+        response.raw_headers.append((b"date", sim.http_date()))
+        return response
 
     return endpoint
 

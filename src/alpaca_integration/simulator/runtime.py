@@ -2,7 +2,8 @@
 
 ``SimulatorState`` owns the clock, the calendar, the market, the broker, the rate limiter, the
 stream hub and the faults in force; the REST gate (``rest``), the admin API (``admin``) and the
-app (``app``) read it from ``app.state.sim``. The stream hub survives a reset (its connections
+app (``app``) read it from ``app.state.sim``. Every HTTP answer carries a ``Date`` header from
+the venue's clock (``http_date``), so a client can measure the clock-skew fault. The stream hub survives a reset (its connections
 stay open); everything else starts over.
 
 This module imports nothing from the package outside the simulator.
@@ -10,6 +11,7 @@ This module imports nothing from the package outside the simulator.
 
 from __future__ import annotations
 
+import email.utils
 import random
 from typing import Any
 
@@ -41,7 +43,13 @@ class SimulatorState:
 
     def build(self, config: SimConfig) -> None:
         self.config = config
-        self.clock = SimClock(config.start_time, realtime=config.realtime)
+        self.clock = SimClock(
+            config.start_time,
+            realtime=config.realtime,
+            skew_seconds=self.faults.clock_skew_seconds,
+        )
+        self._date_second = -1
+        self._date = b""
         self.calendar: TradingCalendar = (
             AlwaysOpenCalendar() if config.clock == "always-open" else XnysCalendar()
         )
@@ -65,7 +73,7 @@ class SimulatorState:
             assets=self.assets,
             sink=None,
         )
-        self.broker.order_reject_rate = self.faults.order_reject_rate
+        self._apply_faults()
         if hub is None:
             hub = StreamHub(
                 authenticate=lambda key, secret: self.broker.authenticate(key, secret),
@@ -84,9 +92,27 @@ class SimulatorState:
 
     def set_faults(self, changes: dict[str, Any]) -> FaultConfig:
         self.faults = self.faults.merged(changes)
-        self.broker.order_reject_rate = self.faults.order_reject_rate
+        self._apply_faults()
         self.hub.apply_faults()
         return self.faults
+
+    def _apply_faults(self) -> None:
+        """Hand the faults in force to the parts that apply them (the stream hub and the REST
+        gate read ``faults`` themselves)."""
+        faults = self.faults
+        if self.clock.skew_seconds != faults.clock_skew_seconds:
+            self.clock.set_skew(faults.clock_skew_seconds)
+        if self.limiter is not None:
+            self.limiter.skew_seconds = faults.clock_skew_seconds
+        self.broker.apply_faults(faults)
+
+    def http_date(self) -> bytes:
+        """An answer's HTTP ``Date``: the venue's clock (clock skew included), to the second."""
+        second = int(self.clock.now().timestamp())
+        if second != self._date_second:
+            self._date_second = second
+            self._date = email.utils.formatdate(second, usegmt=True).encode()
+        return self._date
 
     def roll(self, rate: float) -> bool:
         return rate > 0 and self._fault_rng.random() < rate

@@ -32,8 +32,11 @@ __all__ = [
     "not_found",
     "parse_bool",
     "parse_decimal",
+    "parse_descending",
     "parse_int",
+    "parse_page_size",
     "parse_time",
+    "parse_window",
     "require_object",
     "ts",
     "ts_or_none",
@@ -184,3 +187,28 @@ def parse_time(value: str, field: str) -> dt.datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)
+
+
+def parse_descending(params: dict[str, str]) -> bool:
+    """A listing's ``direction`` (default desc): True for newest first."""
+    direction = params.get("direction") or "desc"
+    if direction not in ("asc", "desc"):
+        raise unprocessable(f"direction must be asc or desc, got {direction!r}")
+    return direction == "desc"
+
+
+def parse_window(params: dict[str, str]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """A listing's exclusive ``after`` / ``until`` bounds (None when not given)."""
+    after = parse_time(params["after"], "after") if params.get("after") else None
+    until = parse_time(params["until"], "until") if params.get("until") else None
+    return after, until
+
+
+def parse_page_size(
+    params: dict[str, str], field: str, *, default: int, most: int, hint: str
+) -> int:
+    """A listing's page size, 1 to ``most`` (``hint`` says how to read further)."""
+    size = parse_int(params.get(field), field, default=default)
+    if not 1 <= size <= most:
+        raise unprocessable(f"{field} must be between 1 and {most}, got {size}; {hint}")
+    return size
