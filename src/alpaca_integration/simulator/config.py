@@ -15,10 +15,10 @@ import datetime as dt
 import json
 import math
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from alpaca_integration.errors import ConfigError
 
@@ -282,6 +282,26 @@ class AccountSpec:
             )
 
 
+def _clean_symbols(value: object) -> tuple[str, ...]:
+    """Tickers from a comma list or a sequence: upper-cased, deduplicated, each valid."""
+    symbols = value.split(",") if isinstance(value, str) else list(cast(Iterable[str], value))
+    cleaned = tuple(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
+    if not cleaned:
+        raise ConfigError(
+            "symbols must list at least one ticker (e.g. AAPL,MSFT), or be left unset "
+            "for the built-in universe",
+            setting="symbols",
+        )
+    for symbol in cleaned:
+        if not all(c.isalnum() or c in "./" for c in symbol) or len(symbol) > 12:
+            raise ConfigError(
+                f"symbols: {symbol!r} is not a valid ticker (letters, digits, '.' or '/', "
+                "at most 12 characters)",
+                setting="symbols",
+            )
+    return cleaned
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SimConfig:
     """How the simulated venue behaves. Every field has a default that works out of the box.
@@ -322,38 +342,44 @@ class SimConfig:
     faults: FaultConfig = dataclasses.field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed must be an integer, got {self.seed!r}", setting="seed")
         if self.symbols is not None:
-            if isinstance(self.symbols, str):
-                symbols: list[str] = list(self.symbols.split(","))
-            else:
-                symbols = list(self.symbols)
-            cleaned = tuple(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
-            if not cleaned:
-                raise ConfigError(
-                    "symbols must list at least one ticker (e.g. AAPL,MSFT), or be left unset "
-                    "for the built-in universe",
-                    setting="symbols",
-                )
-            for symbol in cleaned:
-                if not all(c.isalnum() or c in "./" for c in symbol) or len(symbol) > 12:
-                    raise ConfigError(
-                        f"symbols: {symbol!r} is not a valid ticker (letters, digits, '.' or '/', "
-                        "at most 12 characters)",
-                        setting="symbols",
-                    )
-            set_(self, "symbols", cleaned)
+            object.__setattr__(self, "symbols", _clean_symbols(self.symbols))
+        self._check_accounts()
+        self._check_venue()
+        self._check_market()
+        for name in ("sec_fee_rate", "taf_per_share", "taf_max"):
+            value = _to_decimal(getattr(self, name), name)
+            if value < 0:
+                raise ConfigError(f"{name} must be >= 0", setting=name)
+            object.__setattr__(self, name, value)
+        if (
+            isinstance(self.event_log_size, bool)
+            or not isinstance(self.event_log_size, int)
+            or self.event_log_size < 0
+        ):
+            raise ConfigError(
+                "event_log_size must be a whole number >= 0", setting="event_log_size"
+            )
+        if isinstance(self.faults, Mapping):
+            object.__setattr__(self, "faults", FaultConfig().merged(self.faults))
+        elif not isinstance(self.faults, FaultConfig):
+            raise ConfigError("faults must be a FaultConfig or a mapping", setting="faults")
+
+    def _check_accounts(self) -> None:
         cash = _to_decimal(self.starting_cash, "starting_cash")
         if cash < 0:
             raise ConfigError("starting_cash must be >= 0", setting="starting_cash")
-        set_(self, "starting_cash", cash)
+        object.__setattr__(self, "starting_cash", cash)
         if self.account_type not in ACCOUNT_TYPES:
             raise ConfigError(
                 f"account_type must be margin or cash, got {self.account_type!r}",
                 setting="account_type",
             )
+
+    def _check_venue(self) -> None:
+        """The rate limit, the clock and the accounts file."""
         if (
             isinstance(self.rate_limit, bool)
             or not isinstance(self.rate_limit, int)
@@ -374,9 +400,13 @@ class SimConfig:
                     "start_time must be a timezone-aware datetime (e.g. 2024-03-04T14:30:00Z)",
                     setting="start_time",
                 )
-            set_(self, "start_time", self.start_time.astimezone(dt.UTC))
+            object.__setattr__(self, "start_time", self.start_time.astimezone(dt.UTC))
         if self.accounts_file is not None:
-            set_(self, "accounts_file", Path(self.accounts_file))
+            object.__setattr__(self, "accounts_file", Path(self.accounts_file))
+
+    def _check_market(self) -> None:
+        """Liquidity, the price walk (or bars file) and the matching ticker."""
+        set_ = object.__setattr__
         if self.liquidity_cap is not None:
             cap = _to_decimal(self.liquidity_cap, "liquidity_cap")
             if cap <= 0:
@@ -393,23 +423,6 @@ class SimConfig:
         set_(self, "tick_interval", _non_negative(self.tick_interval, "tick_interval"))
         if self.bars_file is not None:
             set_(self, "bars_file", Path(self.bars_file))
-        for name in ("sec_fee_rate", "taf_per_share", "taf_max"):
-            value = _to_decimal(getattr(self, name), name)
-            if value < 0:
-                raise ConfigError(f"{name} must be >= 0", setting=name)
-            set_(self, name, value)
-        if (
-            isinstance(self.event_log_size, bool)
-            or not isinstance(self.event_log_size, int)
-            or self.event_log_size < 0
-        ):
-            raise ConfigError(
-                "event_log_size must be a whole number >= 0", setting="event_log_size"
-            )
-        if isinstance(self.faults, Mapping):
-            set_(self, "faults", FaultConfig().merged(self.faults))
-        elif not isinstance(self.faults, FaultConfig):
-            raise ConfigError("faults must be a FaultConfig or a mapping", setting="faults")
 
     def replace(self, **changes: Any) -> SimConfig:
         return dataclasses.replace(self, **changes)
