@@ -90,6 +90,10 @@ def test_sim_serves_and_prints_the_environment_lines() -> None:
         (["--error-rate", "3"], "faults.error_rate must be between 0 and 1"),
         (["--stream-mode", "loud"], "faults.stream_mode must be one of"),
         (["--accounts-file", "/nonexistent/accounts.toml"], "does not exist"),
+        (["--clock-skew-seconds", "nan"], "faults.clock_skew_seconds must be a finite number"),
+        (["--visibility-lag-seconds", "-1"], "faults.visibility_lag_seconds must be a finite"),
+        (["--stale-order-in-fill-probability", "2"], "must be between 0 and 1"),
+        (["--reorder-probability", "1.5"], "faults.reorder_probability must be between 0 and 1"),
     ],
 )
 def test_bad_options_exit_2_with_the_reason(args: list[str], fragment: str) -> None:
@@ -109,3 +113,21 @@ def test_accounts_file_banner_does_not_print_secrets(tmp_path: Path) -> None:
     assert "http://127.0.0.1:9000" in text
     assert str(path) in text
     assert DEMO_SECRET_KEY not in text
+
+
+def test_venue_fault_options_reach_the_config() -> None:
+    """The clock-skew, visibility-lag, stale-snapshot and reorder options set those faults
+    (a negative skew included)."""
+    from alpaca_integration.cli.sim import build_config
+
+    config = build_config(
+        clock_skew_seconds=-30.0,
+        visibility_lag_seconds=2.5,
+        stale_order_in_fill_probability=0.25,
+        reorder_probability=0.5,
+        latency_ms=None,
+    )
+    faults = config.faults
+    assert (faults.clock_skew_seconds, faults.visibility_lag_seconds) == (-30.0, 2.5)
+    assert (faults.stale_order_in_fill_probability, faults.reorder_probability) == (0.25, 0.5)
+    assert faults.latency_ms == 0.0

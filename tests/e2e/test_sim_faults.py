@@ -3,6 +3,8 @@ effect, 429 storms, latency, faults set at start, and the real per-key rate limi
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 from collections.abc import Callable
 
 import httpx
@@ -86,3 +88,24 @@ def test_the_real_rate_limit_refuses_the_201st_request_of_a_minute(
     assert refused.status_code == 429
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert int(refused.headers["X-RateLimit-Reset"]) > 0
+
+
+def test_one_date_header_on_the_venue_clock_over_real_sockets(
+    simulator_factory: Callable[..., SimulatorHandle],
+) -> None:
+    """Served for real, an answer has exactly one Date (the server adds none of its own): the
+    venue's clock, an hour behind with a -3600 s skew, then half an hour ahead once changed."""
+    skewed = simulator_factory(faults={"clock_skew_seconds": -3600})
+    with rest(skewed) as client:
+        behind = client.get("/v2/account").headers.get_list("date")
+        skewed.set_faults(clock_skew_seconds=1800)
+        ahead = client.get("/v2/clock").headers.get_list("date")
+    host = dt.datetime.now(dt.UTC)
+    assert len(behind) == len(ahead) == 1
+    slack = dt.timedelta(seconds=120)
+    assert abs(email.utils.parsedate_to_datetime(behind[0]) - (host - dt.timedelta(hours=1))) < (
+        slack
+    )
+    assert abs(email.utils.parsedate_to_datetime(ahead[0]) - (host + dt.timedelta(minutes=30))) < (
+        slack
+    )

@@ -92,6 +92,21 @@ def test_handshake_then_each_event_as_a_binary_json_frame(
     listener.close()
 
 
+def test_the_stream_also_answers_at_stream_with_a_trailing_slash(
+    simulator: SimulatorHandle, rest: httpx.Client
+) -> None:
+    """alpaca-trade-api connects at ``/stream/``: the same handshake there (JSON text
+    authenticate and listen) authorizes, listens and receives the account's trade_updates."""
+    listener = Listener(simulator.stream_url + "/")
+    assert listener.authenticate()["data"] == {"status": "authorized", "action": "authenticate"}
+    assert listener.listen()["data"] == {"streams": ["trade_updates"]}
+    order = rest.post("/v2/orders", json=ORDER).json()
+    events = listener.events(3)
+    assert [e["event"] for e in events] == ["pending_new", "new", "fill"]
+    assert {e["order"]["id"] for e in events} == {order["id"]}
+    listener.close()
+
+
 def test_msgpack_frames_when_the_handshake_asks_for_them(
     simulator: SimulatorHandle, rest: httpx.Client
 ) -> None:
@@ -187,4 +202,45 @@ def test_late_events_arrive_after_later_ones(
     prompt = rest.post("/v2/orders", json=ORDER).json()
     order_ids = [e["order"]["id"] for e in listener.events(6)]
     assert order_ids == [prompt["id"]] * 3 + [late["id"]] * 3
+    listener.close()
+
+
+def test_reordered_events_swap_with_the_next_one_and_come_once(
+    simulator: SimulatorHandle, rest: httpx.Client
+) -> None:
+    """With reorder_probability 1 an event is held until the account's next one, which goes
+    first: pending_new and new swap; the held fill goes out alone after the window."""
+    listener = ready(simulator)
+    simulator.set_faults(reorder_probability=1.0, reorder_window_ms=200)
+    order = rest.post("/v2/orders", json=ORDER).json()
+    events = listener.events(3)
+    assert [e["event"] for e in events] == ["new", "pending_new", "fill"]
+    assert {e["order"]["id"] for e in events} == {order["id"]}
+    simulator.set_faults(reorder_probability=0.0)
+    after = rest.post("/v2/orders", json=ORDER).json()
+    assert [(e["event"], e["order"]["id"]) for e in listener.events(3)] == [
+        ("pending_new", after["id"]),
+        ("new", after["id"]),
+        ("fill", after["id"]),
+    ]
+    listener.close()
+
+
+def test_a_held_event_is_overtaken_by_the_next_order_s_first_event(
+    simulator: SimulatorHandle, rest: httpx.Client
+) -> None:
+    """An event held back (long window) is overtaken by the account's next event even when
+    that belongs to another order, and then arrives; nothing is lost or repeated."""
+    listener = ready(simulator)
+    simulator.set_faults(reorder_probability=1.0, reorder_window_ms=60_000)
+    first = rest.post("/v2/orders", json=ORDER).json()
+    assert [e["event"] for e in listener.events(2)] == ["new", "pending_new"]
+    simulator.set_faults(reorder_probability=0.0)
+    second = rest.post("/v2/orders", json=ORDER).json()
+    assert [(e["event"], e["order"]["id"]) for e in listener.events(4)] == [
+        ("pending_new", second["id"]),
+        ("fill", first["id"]),
+        ("new", second["id"]),
+        ("fill", second["id"]),
+    ]
     listener.close()

@@ -90,6 +90,8 @@ def _serve(application: Any, sock: Any, log_level: str) -> None:
             log_level=log_level,
             ws="websockets-sansio",
             timeout_graceful_shutdown=3,
+            # The app dates every answer from the venue's clock (the clock-skew fault).
+            date_header=False,
         )
     )
     # uvicorn re-raises the Ctrl-C it shut down on; stopping is the expected outcome.
@@ -146,6 +148,18 @@ def register(app: typer.Typer) -> None:
         stream_late_rate: float | None = typer.Option(
             None, help="Fault: probability a stream event is delayed."
         ),
+        reorder_probability: float | None = typer.Option(
+            None, help="Fault: probability a stream event is swapped with the account's next one."
+        ),
+        clock_skew_seconds: float | None = typer.Option(
+            None, help="Fault: the venue's clock runs this far from the host's (may be < 0)."
+        ),
+        visibility_lag_seconds: float | None = typer.Option(
+            None, help="Fault: seconds a new order stays invisible to lookups and listings."
+        ),
+        stale_order_in_fill_probability: float | None = typer.Option(
+            None, help="Fault: probability a fill event carries the order before that execution."
+        ),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
     ) -> None:
         """Serve the Alpaca-compatible paper-trading simulator (REST, stream, admin API)."""
@@ -173,6 +187,10 @@ def register(app: typer.Typer) -> None:
                 stream_mode=stream_mode,
                 stream_duplicate_rate=stream_duplicate_rate,
                 stream_late_rate=stream_late_rate,
+                reorder_probability=reorder_probability,
+                clock_skew_seconds=clock_skew_seconds,
+                visibility_lag_seconds=visibility_lag_seconds,
+                stale_order_in_fill_probability=stale_order_in_fill_probability,
             )
             if config.accounts_file is not None:
                 config.resolved_accounts()

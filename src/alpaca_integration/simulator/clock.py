@@ -1,7 +1,7 @@
 """The simulator's clock and trading calendar.
 
 ``SimClock`` is the venue's notion of now: a start instant plus (optionally) the wall time
-elapsed plus whatever ``advance`` added. ``stamp()`` hands out strictly increasing timestamps
+elapsed plus whatever ``advance`` added, plus the clock-skew fault's offset. ``stamp()`` hands out strictly increasing timestamps
 (at least 1 microsecond apart) so that every order and execution has a distinct time, which the
 exclusive ``after``/``until`` paging of orders and activities relies on.
 
@@ -47,25 +47,47 @@ BoundaryKind = Literal["pre_open", "open", "close", "post_close"]
 
 class SimClock:
     """Simulated time. ``now()`` reads it; ``stamp()`` reads it and guarantees monotonic,
-    distinct results; ``advance(seconds)`` jumps forward."""
+    distinct results; ``advance(seconds)`` jumps forward; ``set_skew(seconds)`` puts the venue's
+    clock that far from what it would otherwise read (the clock-skew fault)."""
 
-    def __init__(self, start: dt.datetime | None = None, *, realtime: bool = True) -> None:
+    def __init__(
+        self,
+        start: dt.datetime | None = None,
+        *,
+        realtime: bool = True,
+        skew_seconds: float = 0.0,
+    ) -> None:
         self._start = (start or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         self._wall_start = time.monotonic()
         self._realtime = realtime
         self._offset = dt.timedelta(0)
-        self._last = self._start - _ONE_MICROSECOND
+        self._skew = dt.timedelta(seconds=skew_seconds)
+        # The latest timestamp handed out; none yet, so a skew set before the first one moves
+        # every timestamp (a skew lowered later cannot move them back: see ``set_skew``).
+        self._last = dt.datetime.min.replace(tzinfo=dt.UTC)
         self._lock = threading.Lock()
 
     @property
     def realtime(self) -> bool:
         return self._realtime
 
+    @property
+    def skew_seconds(self) -> float:
+        return self._skew.total_seconds()
+
     def now(self) -> dt.datetime:
-        base = self._start + self._offset
+        base = self._start + self._offset + self._skew
         if self._realtime:
             base += dt.timedelta(seconds=time.monotonic() - self._wall_start)
         return max(base, self._last)
+
+    def set_skew(self, seconds: float) -> dt.datetime:
+        """Move the clock by the change in skew. Timestamps stay strictly increasing: after a
+        skew lowered past timestamps already handed out, the clock holds at the last one until
+        it catches up."""
+        with self._lock:
+            self._skew = dt.timedelta(seconds=seconds)
+        return self.now()
 
     def stamp(self) -> dt.datetime:
         """A timestamp strictly later than every one handed out before."""

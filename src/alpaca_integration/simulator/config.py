@@ -15,10 +15,10 @@ import datetime as dt
 import json
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from alpaca_integration.errors import ConfigError
 
@@ -79,6 +79,15 @@ def _rate(value: object, setting: str) -> float:
     return rate
 
 
+def _finite(value: object, setting: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{setting} must be a number, got {value!r}", setting=setting)
+    number = float(value)
+    if math.isnan(number) or math.isinf(number):
+        raise ConfigError(f"{setting} must be a finite number, got {value!r}", setting=setting)
+    return number
+
+
 def _non_negative(value: object, setting: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{setting} must be a number >= 0, got {value!r}", setting=setting)
@@ -101,10 +110,17 @@ class FaultConfig:
     answers a gateway timeout). ``order_reject_rate`` accepts an order and then rejects it
     (status ``rejected``, events ``pending_new`` then ``rejected``).
 
+    Venue state: ``clock_skew_seconds`` (may be negative) sets the venue's clock that far from
+    the host's (every timestamp it hands out, the HTTP ``Date`` header, ``/v2/clock``);
+    ``visibility_lag_seconds`` hides a new order from lookups and listings for that long while
+    it works and fills normally; ``stale_order_in_fill_probability`` makes a fill event carry
+    the order as it stood before that execution.
+
     Stream: ``stream_mode`` ``silent`` keeps connections open but mute, ``drop`` closes every
     connection (and each new one right after authorization); ``stream_duplicate_rate`` sends an
     event twice; ``stream_late_rate`` holds an event back ``stream_late_ms`` (so it arrives out of
-    order).
+    order); ``reorder_probability`` holds an event back until the account's next one and sends
+    that one first (or sends it alone after ``reorder_window_ms``).
     """
 
     latency_ms: float = 0.0
@@ -117,20 +133,29 @@ class FaultConfig:
     lost_answer_next: int = 0
     lost_answer_mode: LostAnswerMode = "close"
     order_reject_rate: float = 0.0
+    clock_skew_seconds: float = 0.0
+    visibility_lag_seconds: float = 0.0
+    stale_order_in_fill_probability: float = 0.0
     stream_mode: StreamMode = "normal"
     stream_duplicate_rate: float = 0.0
     stream_late_rate: float = 0.0
     stream_late_ms: float = 500.0
+    reorder_probability: float = 0.0
+    reorder_window_ms: float = 200.0
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "latency_ms", _non_negative(self.latency_ms, "faults.latency_ms"))
-        set_(
-            self,
-            "latency_jitter_ms",
-            _non_negative(self.latency_jitter_ms, "faults.latency_jitter_ms"),
-        )
-        set_(self, "error_rate", _rate(self.error_rate, "faults.error_rate"))
+        self._check_rest_faults()
+        self._check_lost_answers()
+        self._check_venue_faults()
+        self._check_stream_faults()
+
+    def _set(self, name: str, check: Callable[[object, str], float]) -> None:
+        object.__setattr__(self, name, check(getattr(self, name), f"faults.{name}"))
+
+    def _check_rest_faults(self) -> None:
+        for name in ("latency_ms", "latency_jitter_ms"):
+            self._set(name, _non_negative)
+        self._set("error_rate", _rate)
         if not isinstance(self.route_error_rates, Mapping):
             raise ConfigError(
                 'faults.route_error_rates must map a route such as "POST /v2/orders" to a rate',
@@ -147,7 +172,7 @@ class FaultConfig:
             method, _, path = route.partition(" ")
             key = "*" if route == "*" else f"{method.upper()} {path}"
             routes[key] = _rate(rate, f"faults.route_error_rates[{route!r}]")
-        set_(self, "route_error_rates", routes)
+        object.__setattr__(self, "route_error_rates", routes)
         if (
             isinstance(self.error_status, bool)
             or not isinstance(self.error_status, int)
@@ -157,12 +182,10 @@ class FaultConfig:
                 f"faults.error_status must be an HTTP 5xx status, got {self.error_status!r}",
                 setting="faults.error_status",
             )
-        set_(
-            self,
-            "rate_limit_storm_rate",
-            _rate(self.rate_limit_storm_rate, "faults.rate_limit_storm_rate"),
-        )
-        set_(self, "lost_answer_rate", _rate(self.lost_answer_rate, "faults.lost_answer_rate"))
+        self._set("rate_limit_storm_rate", _rate)
+
+    def _check_lost_answers(self) -> None:
+        self._set("lost_answer_rate", _rate)
         if (
             isinstance(self.lost_answer_next, bool)
             or not isinstance(self.lost_answer_next, int)
@@ -179,20 +202,24 @@ class FaultConfig:
                 f"{self.lost_answer_mode!r}",
                 setting="faults.lost_answer_mode",
             )
-        set_(self, "order_reject_rate", _rate(self.order_reject_rate, "faults.order_reject_rate"))
+
+    def _check_venue_faults(self) -> None:
+        for name in ("order_reject_rate", "stale_order_in_fill_probability"):
+            self._set(name, _rate)
+        self._set("clock_skew_seconds", _finite)
+        self._set("visibility_lag_seconds", _non_negative)
+
+    def _check_stream_faults(self) -> None:
         if self.stream_mode not in STREAM_MODES:
             raise ConfigError(
                 f"faults.stream_mode must be one of {', '.join(STREAM_MODES)}, got "
                 f"{self.stream_mode!r}",
                 setting="faults.stream_mode",
             )
-        set_(
-            self,
-            "stream_duplicate_rate",
-            _rate(self.stream_duplicate_rate, "faults.stream_duplicate_rate"),
-        )
-        set_(self, "stream_late_rate", _rate(self.stream_late_rate, "faults.stream_late_rate"))
-        set_(self, "stream_late_ms", _non_negative(self.stream_late_ms, "faults.stream_late_ms"))
+        for name in ("stream_duplicate_rate", "stream_late_rate", "reorder_probability"):
+            self._set(name, _rate)
+        for name in ("stream_late_ms", "reorder_window_ms"):
+            self._set(name, _non_negative)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -255,6 +282,26 @@ class AccountSpec:
             )
 
 
+def _clean_symbols(value: object) -> tuple[str, ...]:
+    """Tickers from a comma list or a sequence: upper-cased, deduplicated, each valid."""
+    symbols = value.split(",") if isinstance(value, str) else list(cast(Iterable[str], value))
+    cleaned = tuple(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
+    if not cleaned:
+        raise ConfigError(
+            "symbols must list at least one ticker (e.g. AAPL,MSFT), or be left unset "
+            "for the built-in universe",
+            setting="symbols",
+        )
+    for symbol in cleaned:
+        if not all(c.isalnum() or c in "./" for c in symbol) or len(symbol) > 12:
+            raise ConfigError(
+                f"symbols: {symbol!r} is not a valid ticker (letters, digits, '.' or '/', "
+                "at most 12 characters)",
+                setting="symbols",
+            )
+    return cleaned
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SimConfig:
     """How the simulated venue behaves. Every field has a default that works out of the box.
@@ -295,38 +342,44 @@ class SimConfig:
     faults: FaultConfig = dataclasses.field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed must be an integer, got {self.seed!r}", setting="seed")
         if self.symbols is not None:
-            if isinstance(self.symbols, str):
-                symbols: list[str] = list(self.symbols.split(","))
-            else:
-                symbols = list(self.symbols)
-            cleaned = tuple(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
-            if not cleaned:
-                raise ConfigError(
-                    "symbols must list at least one ticker (e.g. AAPL,MSFT), or be left unset "
-                    "for the built-in universe",
-                    setting="symbols",
-                )
-            for symbol in cleaned:
-                if not all(c.isalnum() or c in "./" for c in symbol) or len(symbol) > 12:
-                    raise ConfigError(
-                        f"symbols: {symbol!r} is not a valid ticker (letters, digits, '.' or '/', "
-                        "at most 12 characters)",
-                        setting="symbols",
-                    )
-            set_(self, "symbols", cleaned)
+            object.__setattr__(self, "symbols", _clean_symbols(self.symbols))
+        self._check_accounts()
+        self._check_venue()
+        self._check_market()
+        for name in ("sec_fee_rate", "taf_per_share", "taf_max"):
+            value = _to_decimal(getattr(self, name), name)
+            if value < 0:
+                raise ConfigError(f"{name} must be >= 0", setting=name)
+            object.__setattr__(self, name, value)
+        if (
+            isinstance(self.event_log_size, bool)
+            or not isinstance(self.event_log_size, int)
+            or self.event_log_size < 0
+        ):
+            raise ConfigError(
+                "event_log_size must be a whole number >= 0", setting="event_log_size"
+            )
+        if isinstance(self.faults, Mapping):
+            object.__setattr__(self, "faults", FaultConfig().merged(self.faults))
+        elif not isinstance(self.faults, FaultConfig):
+            raise ConfigError("faults must be a FaultConfig or a mapping", setting="faults")
+
+    def _check_accounts(self) -> None:
         cash = _to_decimal(self.starting_cash, "starting_cash")
         if cash < 0:
             raise ConfigError("starting_cash must be >= 0", setting="starting_cash")
-        set_(self, "starting_cash", cash)
+        object.__setattr__(self, "starting_cash", cash)
         if self.account_type not in ACCOUNT_TYPES:
             raise ConfigError(
                 f"account_type must be margin or cash, got {self.account_type!r}",
                 setting="account_type",
             )
+
+    def _check_venue(self) -> None:
+        """The rate limit, the clock and the accounts file."""
         if (
             isinstance(self.rate_limit, bool)
             or not isinstance(self.rate_limit, int)
@@ -347,9 +400,13 @@ class SimConfig:
                     "start_time must be a timezone-aware datetime (e.g. 2024-03-04T14:30:00Z)",
                     setting="start_time",
                 )
-            set_(self, "start_time", self.start_time.astimezone(dt.UTC))
+            object.__setattr__(self, "start_time", self.start_time.astimezone(dt.UTC))
         if self.accounts_file is not None:
-            set_(self, "accounts_file", Path(self.accounts_file))
+            object.__setattr__(self, "accounts_file", Path(self.accounts_file))
+
+    def _check_market(self) -> None:
+        """Liquidity, the price walk (or bars file) and the matching ticker."""
+        set_ = object.__setattr__
         if self.liquidity_cap is not None:
             cap = _to_decimal(self.liquidity_cap, "liquidity_cap")
             if cap <= 0:
@@ -366,23 +423,6 @@ class SimConfig:
         set_(self, "tick_interval", _non_negative(self.tick_interval, "tick_interval"))
         if self.bars_file is not None:
             set_(self, "bars_file", Path(self.bars_file))
-        for name in ("sec_fee_rate", "taf_per_share", "taf_max"):
-            value = _to_decimal(getattr(self, name), name)
-            if value < 0:
-                raise ConfigError(f"{name} must be >= 0", setting=name)
-            set_(self, name, value)
-        if (
-            isinstance(self.event_log_size, bool)
-            or not isinstance(self.event_log_size, int)
-            or self.event_log_size < 0
-        ):
-            raise ConfigError(
-                "event_log_size must be a whole number >= 0", setting="event_log_size"
-            )
-        if isinstance(self.faults, Mapping):
-            set_(self, "faults", FaultConfig().merged(self.faults))
-        elif not isinstance(self.faults, FaultConfig):
-            raise ConfigError("faults must be a FaultConfig or a mapping", setting="faults")
 
     def replace(self, **changes: Any) -> SimConfig:
         return dataclasses.replace(self, **changes)

@@ -2,7 +2,9 @@
 
 A fixed window per API key: the first request opens a 60-second window with ``limit`` requests;
 ``X-RateLimit-Reset`` is the UNIX second the window ends (when the budget refills). Wall-clock
-time, not simulated time: a client waiting for the reset waits in real seconds.
+time, not simulated time: a client waiting for the reset waits in real seconds. Under the
+clock-skew fault the reset is told on the venue's skewed clock (``skew_seconds``), as a venue
+with a wrong clock would tell it.
 
 This module imports nothing from the package.
 """
@@ -41,13 +43,14 @@ class RateLimiter:
         self.limit = limit
         self._clock = clock
         self._windows: dict[str, list[float]] = {}
+        self.skew_seconds = 0.0
 
     def check(self, key: str) -> Budget:
         now = self._clock()
         window = self._windows.get(key)
         if window is None or now >= window[0]:
             window = self._windows[key] = [now + _WINDOW_SECONDS, 0.0]
-        reset = math.ceil(window[0])
+        reset = math.ceil(window[0] + self.skew_seconds)
         if window[1] >= self.limit:
             return Budget(False, self.limit, 0, reset)
         window[1] += 1

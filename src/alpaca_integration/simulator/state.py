@@ -84,6 +84,7 @@ class Order:
         "triggered",
         "type",
         "updated_at",
+        "visible_at",
     )
 
     def __init__(
@@ -148,6 +149,8 @@ class Order:
         self.hold_qty = _ZERO
         self.reserved = _ZERO
         self.reserve_unit = _ZERO
+        # Set under the visibility-lag fault: lookups and listings ignore the order until then.
+        self.visible_at: dt.datetime | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -14,7 +14,10 @@ while a key has no listening connection are lost, as on Alpaca.
 Faults (``FaultConfig``): ``stream_mode`` ``silent`` keeps connections open and answering the
 handshake but sends no events; ``drop`` closes every connection (new ones right after
 authorization) with code 1011; ``stream_duplicate_rate`` sends an event twice;
-``stream_late_rate`` delays an event by ``stream_late_ms`` so later events overtake it.
+``stream_late_rate`` delays an event by ``stream_late_ms`` so later events overtake it;
+``reorder_probability`` holds an event back until the account's next event, which goes out
+first (each still exactly once; a held event with no successor within ``reorder_window_ms`` goes
+out alone).
 
 This module imports nothing from the package outside the simulator.
 """
@@ -41,7 +44,7 @@ _DROPPED = 1011
 
 
 class _Connection:
-    __slots__ = ("closed", "key_id", "listening", "msgpack", "queue", "websocket")
+    __slots__ = ("closed", "held", "key_id", "listening", "msgpack", "queue", "websocket")
 
     def __init__(self, websocket: WebSocket, *, use_msgpack: bool) -> None:
         self.websocket = websocket
@@ -50,6 +53,8 @@ class _Connection:
         self.listening = False
         self.closed = False
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        # The event held back by the reorder fault, waiting to be overtaken by the next one.
+        self.held: bytes | None = None
 
     def encode(self, message: dict[str, Any]) -> bytes:
         if self.msgpack:
@@ -95,6 +100,21 @@ class StreamHub:
         if faults.stream_mode != "normal":
             return
         frame = connection.encode(message)
+        held = connection.held
+        if held is not None:
+            # The reorder fault: this event overtakes the one held back for it.
+            connection.held = None
+            self._send(connection, frame, faults)
+            self._send(connection, held, faults)
+        elif faults.reorder_probability and self._rng.random() < faults.reorder_probability:
+            connection.held = frame
+            loop = asyncio.get_running_loop()
+            loop.call_later(faults.reorder_window_ms / 1000, self._release_held, connection, frame)
+        else:
+            self._send(connection, frame, faults)
+
+    def _send(self, connection: _Connection, frame: bytes, faults: FaultConfig) -> None:
+        """Queue ``frame``, late or twice when those faults say so."""
         if faults.stream_late_rate and self._rng.random() < faults.stream_late_rate:
             loop = asyncio.get_running_loop()
             loop.call_later(faults.stream_late_ms / 1000, self._late, connection, frame)
@@ -107,6 +127,12 @@ class StreamHub:
     def _late(connection: _Connection, frame: bytes) -> None:
         if not connection.closed:
             connection.queue.put_nowait(frame)
+
+    def _release_held(self, connection: _Connection, frame: bytes) -> None:
+        """No event came to overtake the held one within the window: it goes out alone."""
+        if connection.held is frame and not connection.closed:
+            connection.held = None
+            self._send(connection, frame, self._faults())
 
     def drop_all(self) -> int:
         """Close every connection (code 1011), as a network failure would."""

@@ -179,6 +179,8 @@ def running_simulator(
             lifespan="on",
             ws="websockets-sansio",
             timeout_graceful_shutdown=2,
+            # The app dates every answer from the venue's clock (the clock-skew fault).
+            date_header=False,
         )
     )
     thread = threading.Thread(

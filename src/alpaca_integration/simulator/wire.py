@@ -24,14 +24,23 @@ __all__ = [
     "CODE_UNPROCESSABLE",
     "CODE_VALIDATION",
     "VenueError",
+    "bad_request",
     "fmt",
     "fmt_or_none",
+    "forbidden",
+    "invalid",
+    "not_found",
     "parse_bool",
     "parse_decimal",
+    "parse_descending",
     "parse_int",
+    "parse_page_size",
     "parse_time",
+    "parse_window",
+    "require_object",
     "ts",
     "ts_or_none",
+    "unprocessable",
 ]
 
 CODE_BAD_REQUEST = 40010000
@@ -56,6 +65,38 @@ class VenueError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, **self.extra}
+
+
+def bad_request(message: str) -> VenueError:
+    """400 / 40010000: the request itself is malformed (not JSON, not an object)."""
+    return VenueError(400, CODE_BAD_REQUEST, message)
+
+
+def invalid(message: str) -> VenueError:
+    """422 / 40010001: a field is missing or malformed."""
+    return VenueError(422, CODE_VALIDATION, message)
+
+
+def unprocessable(message: str, **extra: Any) -> VenueError:
+    """422 / 42210000: a well-formed request the venue's rules refuse."""
+    return VenueError(422, CODE_UNPROCESSABLE, message, **extra)
+
+
+def forbidden(message: str, **extra: Any) -> VenueError:
+    """403 / 40310000: the account may not do this (buying power, shorting, held qty)."""
+    return VenueError(403, CODE_FORBIDDEN, message, **extra)
+
+
+def not_found(message: str) -> VenueError:
+    """404 / 40410000."""
+    return VenueError(404, CODE_NOT_FOUND, message)
+
+
+def require_object(body: object) -> dict[str, Any]:
+    """The request body as a JSON object, or 400 with Alpaca's code."""
+    if not isinstance(body, dict):
+        raise bad_request("request body must be a JSON object")
+    return body
 
 
 def fmt(value: Decimal) -> str:
@@ -146,3 +187,28 @@ def parse_time(value: str, field: str) -> dt.datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)
+
+
+def parse_descending(params: dict[str, str]) -> bool:
+    """A listing's ``direction`` (default desc): True for newest first."""
+    direction = params.get("direction") or "desc"
+    if direction not in ("asc", "desc"):
+        raise unprocessable(f"direction must be asc or desc, got {direction!r}")
+    return direction == "desc"
+
+
+def parse_window(params: dict[str, str]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """A listing's exclusive ``after`` / ``until`` bounds (None when not given)."""
+    after = parse_time(params["after"], "after") if params.get("after") else None
+    until = parse_time(params["until"], "until") if params.get("until") else None
+    return after, until
+
+
+def parse_page_size(
+    params: dict[str, str], field: str, *, default: int, most: int, hint: str
+) -> int:
+    """A listing's page size, 1 to ``most`` (``hint`` says how to read further)."""
+    size = parse_int(params.get(field), field, default=default)
+    if not 1 <= size <= most:
+        raise unprocessable(f"{field} must be between 1 and {most}, got {size}; {hint}")
+    return size

@@ -1,7 +1,9 @@
-"""The simulator's broker without a server (imported by the simulator unit tests).
+"""The simulator without a network (imported by the simulator unit tests).
 
 ``Venue`` holds a broker with frozen simulated time, zero volatility, and every event it emitted;
 ``venue.submit(...)`` places an order for the default account with Alpaca-style fields.
+``app_client(**config)`` is an httpx client of the whole ASGI app in-process (no sockets, no
+background ticker), authenticated with ``APP_AUTH``.
 """
 
 from __future__ import annotations
@@ -10,18 +12,31 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
+from alpaca_integration.simulator.app import create_app
 from alpaca_integration.simulator.broker import Broker
 from alpaca_integration.simulator.clock import AlwaysOpenCalendar, SimClock, XnysCalendar
 from alpaca_integration.simulator.config import SimConfig
 from alpaca_integration.simulator.market import Market, build_assets
 from alpaca_integration.simulator.state import Account
 
-__all__ = ["KEY", "MONDAY_10AM", "SECRET", "Venue"]
+__all__ = ["APP_AUTH", "APP_KEY", "KEY", "MONDAY_10AM", "SECRET", "Venue", "app_client"]
 
 KEY = "PKUNITTEST0000000001"
 SECRET = "unit-secret"
 # A Monday in regular trading hours (10:00 New York, EST).
 MONDAY_10AM = dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)
+APP_KEY = "PKAPPTEST00000000001"
+APP_AUTH = {"APCA-API-KEY-ID": APP_KEY, "APCA-API-SECRET-KEY": "app-secret"}
+
+
+def app_client(**overrides: Any) -> httpx.AsyncClient:
+    """A client of ``create_app(SimConfig(**overrides))`` (always open, seed 3, no ticker)."""
+    settings: dict[str, Any] = {"clock": "always-open", "seed": 3, "tick_interval": 0}
+    settings.update(overrides)
+    transport = httpx.ASGITransport(app=create_app(SimConfig(**settings)))
+    return httpx.AsyncClient(transport=transport, base_url="http://sim", headers=APP_AUTH)
 
 
 class Venue:

@@ -3,39 +3,19 @@ API, through httpx's ASGI transport (no sockets, no background ticker)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import httpx
-import pytest
+from sim_venue import APP_AUTH, APP_KEY
 
-from alpaca_integration.simulator.app import create_app
-from alpaca_integration.simulator.config import AccountSpec, SimConfig
+from alpaca_integration.simulator.config import AccountSpec
 
-KEY = "PKAPPTEST00000000001"
-SECRET = "app-secret"
-AUTH = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+KEY = APP_KEY
+SECRET = APP_AUTH["APCA-API-SECRET-KEY"]
+AUTH = APP_AUTH
 ORDER = {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day"}
 
 Factory = Callable[..., httpx.AsyncClient]
-
-
-@pytest.fixture
-async def client_for() -> AsyncIterator[Factory]:
-    """Build an in-process client of a simulator configured with ``SimConfig(**overrides)``."""
-    clients: list[httpx.AsyncClient] = []
-
-    def build(**overrides: Any) -> httpx.AsyncClient:
-        settings: dict[str, Any] = {"clock": "always-open", "seed": 3, "tick_interval": 0}
-        settings.update(overrides)
-        transport = httpx.ASGITransport(app=create_app(SimConfig(**settings)))
-        client = httpx.AsyncClient(transport=transport, base_url="http://sim", headers=AUTH)
-        clients.append(client)
-        return client
-
-    yield build
-    for client in clients:
-        await client.aclose()
 
 
 async def test_missing_or_wrong_keys_get_alpacas_401_body(client_for: Factory) -> None:
