@@ -434,7 +434,8 @@ def parse_error(body: Body) -> tuple[int | None, str, dict[str, Any]]:
     data = as_bytes(body)
     try:
         document = _ANY.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError):
+        # A JSON string with invalid UTF-8 inside raises UnicodeDecodeError from msgspec.
         document = None
     if isinstance(document, dict):
         extra = {key: value for key, value in document.items() if key not in ("code", "message")}

@@ -163,7 +163,7 @@ class Leg(msgspec.Struct, frozen=True, kw_only=True):
 def _payload(activity: Activity) -> dict[str, Any]:
     try:
         raw = activity.raw_json()
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return {}
     if not isinstance(raw, dict):
         return {}

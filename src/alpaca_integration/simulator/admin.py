@@ -37,7 +37,7 @@ async def _admin_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         body = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise bad_request("admin body must be a JSON object") from None
     if not isinstance(body, dict):
         raise bad_request("admin body must be a JSON object")

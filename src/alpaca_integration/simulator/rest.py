@@ -79,7 +79,7 @@ async def _body(request: Request) -> Any:
         return {}
     try:
         return msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise bad_request("request body format is invalid: send a JSON object") from None
 
 

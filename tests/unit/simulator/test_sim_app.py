@@ -165,3 +165,15 @@ async def test_admin_events_list_what_the_stream_would_send(client_for: Factory)
     assert [m["data"]["event"] for m in log["events"]] == ["pending_new", "new", "fill"]
     later = (await client.get(f"/_sim/accounts/{KEY}/events?since={log['next_seq']}")).json()
     assert later["events"] == []
+
+
+async def test_a_body_with_invalid_utf8_is_a_400_not_a_crash(client_for: Factory) -> None:
+    """A JSON string holding invalid UTF-8 is refused with one line (400), at /v2 and /_sim."""
+    client = client_for()
+    bad = b'"\x80"'
+    headers = {"content-type": "application/json"}
+    answer = await client.post("/v2/orders", content=bad, headers=headers)
+    assert answer.status_code == 400
+    assert "JSON object" in answer.json()["message"]
+    admin = await client.post("/_sim/faults", content=bad, headers=headers)
+    assert admin.status_code == 400
