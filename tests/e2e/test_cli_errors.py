@@ -41,11 +41,15 @@ ARGS: dict[str, list[str]] = {
     "reconcile": [],
     "risk show": [],
     "risk check": ["AAPL", "--side", "buy", "--qty", "1"],
+    "dashboard": ["--port", "0"],
 }
 # Commands that read no ALPACA_* setting at all: nothing to get wrong.
 NO_SETTINGS = {"version", "sim", "demo", "flows deploy"}
 # Commands that read only the settings (the database URL), not the accounts and their keys.
 SETTINGS_ONLY = {"db upgrade", "db current", "db downgrade"}
+# Commands that read the accounts file's names but use no key or broker URL (read-only pages).
+NO_KEYS = {"dashboard"}
+ACCOUNTS_FILE_ERRORS = {"accounts file is a directory", "accounts file not UTF-8"}
 
 
 def _command_paths() -> list[str]:
@@ -141,8 +145,16 @@ ACCOUNT_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("mistake", ACCOUNT_ERRORS)
-@pytest.mark.parametrize("command", sorted(set(ARGS) - SETTINGS_ONLY))
+@pytest.mark.parametrize(
+    ("command", "mistake"),
+    [
+        (command, mistake)
+        for command in sorted(set(ARGS) - SETTINGS_ONLY)
+        for mistake in ACCOUNT_ERRORS
+        # A command that uses no key or broker URL has only the accounts file to refuse.
+        if command not in NO_KEYS or mistake in ACCOUNTS_FILE_ERRORS
+    ],
+)
 def test_a_bad_account_setting_is_one_line_and_exit_2(
     in_tmp: Path, command: str, mistake: str
 ) -> None:

@@ -25,7 +25,7 @@ from alpaca_integration.errors import ConfigError
 if TYPE_CHECKING:
     from alpaca_integration.config import AccountConfig, AlpacaSettings
 
-__all__ = ["load", "select", "select_one"]
+__all__ = ["configured_names", "load", "select", "select_one"]
 
 
 def _read_accounts(settings: AlpacaSettings) -> dict[str, AccountConfig]:
@@ -68,6 +68,14 @@ def _check(account: AccountConfig, *, from_file: bool) -> None:
                 f"invalid setting {where}: {exc} in {url!r}. Fix: use a port from 1 to 65535",
                 setting=where,
             ) from None
+
+
+def configured_names(settings: AlpacaSettings) -> list[str]:
+    """The account names of ``ALPACA_ACCOUNTS_FILE``, the file read (and a broken one refused)
+    as every command reads it; empty without a file. For readers that use no keys or URLs."""
+    if settings.accounts_file is None:
+        return []
+    return list(_read_accounts(settings))
 
 
 def load() -> tuple[AlpacaSettings, dict[str, AccountConfig]]:

@@ -107,7 +107,6 @@ def dashboard(
     ),
 ) -> None:
     """Serve the live dashboard (read-only): accounts, positions, orders, fills, P&L, checks."""
-    from alpaca_integration.config import load_settings
     from alpaca_integration.dashboard import LIVE_MODES
     from alpaca_integration.errors import AlpacaIntegrationError, ConfigError
 
@@ -117,13 +116,20 @@ def dashboard(
         _refuse(refusal)
     if live not in LIVE_MODES:
         _refuse(f"--live must be one of {', '.join(LIVE_MODES)}, not {live!r}")
+    from alpaca_integration.cli._accounts import configured_names
+    from alpaca_integration.config import load_settings
+
     try:
         settings = load_settings()
+        # The dashboard uses no keys and no broker URL, only the store: with an accounts file
+        # (read, and a broken one refused, as every command reads it) its names are the default
+        # set shown; without one, every account in the store.
+        names = list(account or []) or configured_names(settings)
     except ConfigError as exc:
         _refuse(str(exc))
         return
     try:
-        asyncio.run(_serve(settings, host, port, list(account or []), token, live))
+        asyncio.run(_serve(settings, host, port, names, token, live))
     except AlpacaIntegrationError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from None

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from alpaca_integration.models import AccountSnapshot, Activity, Position
+from alpaca_integration.order_fields import ORDER_COMPARED_FIELDS
 from alpaca_integration.storage import codec
 from alpaca_integration.storage.base import aware, between, check_account, limited
 from alpaca_integration.storage.order_reads import OrderReads
@@ -199,28 +200,8 @@ _ACCOUNT_VIEW = (
     "daytrade_count",
     "observed_at",
 )
-_ORDER_VIEW = (
-    "client_order_id",
-    "symbol",
-    "side",
-    "type",
-    "order_class",
-    "time_in_force",
-    "status",
-    "qty",
-    "notional",
-    "filled_qty",
-    "filled_avg_price",
-    "limit_price",
-    "stop_price",
-    "trail_price",
-    "trail_percent",
-    "parent_id",
-    "replaces",
-    "replaced_by",
-    "created_at",
-    "updated_at",
-)
+# Every field the venue states about an order (the one list every comparer uses).
+_ORDER_VIEW = ORDER_COMPARED_FIELDS
 _FILL_VIEW = (
     "order_id",
     "cum_qty",

@@ -173,6 +173,8 @@ def validate_order(
         issues: list[str] = []
         _check_text(issues, "id", order.id)
         _check_text(issues, "client_order_id", order.client_order_id)
+        if order.parent_id is not None:
+            _check_text(issues, "parent_id", order.parent_id)
         if not (order.order_class is OrderClass.MLEG and order.legs):
             # A multi-leg options order names its symbols on the legs only.
             _check_text(issues, "symbol", order.symbol)
@@ -526,7 +528,16 @@ def screen(
     quarantined with their ``raw`` payload."""
     _require_aware(now)
     split: PageSplit[T] = PageSplit(good=[], quarantined=[])
+    # Orders come flattened, a parent before its legs: a leg whose parent was refused goes with
+    # it (the parent's quarantine row holds the leg's bytes too), so no leg is ever stored
+    # pointing at a parent the store does not have.
+    refused_orders: set[str] = set()
     for record in records:
+        if isinstance(record, Order) and record.parent_id in refused_orders:
+            refused_orders.add(record.id)
+            continue
         issues = validate_record(record, now, max_skew=max_skew)  # type: ignore[arg-type]
+        if issues and isinstance(record, Order):
+            refused_orders.add(record.id)
         _sort(record, issues, getattr(record, "raw", b"") or b"", source, split)
     return split

@@ -180,13 +180,9 @@ def _diff_maps(
 
 
 async def store_view(store: Any, account: str) -> dict[str, Any]:
-    """The store's side of the comparison, read through the store: ``Store.dump`` for fills,
-    positions and cash, the stored order models for the orders (every field the venue states,
-    which the dump's order rows do not all carry)."""
-    dump = dict(await store.dump(account))
-    stored = await store.list_orders(account)
-    dump["orders"] = {one.id: one for order in stored for one in order.flatten()}
-    return normalize_store_dump(dump)
+    """The store's side of the comparison: ``Store.dump`` (its order rows carry every field the
+    venue states, ``order_fields.ORDER_COMPARED_FIELDS``) in the comparable shape."""
+    return normalize_store_dump(await store.dump(account))
 
 
 def compare_with_venue(store_view: Mapping[str, Any], venue_dump: Mapping[str, Any]) -> list[str]:
