@@ -170,7 +170,10 @@ async def _monitored_session(
         engine = service.engines[0]
         service.stop()
         await runner
-        # The venue is quiet now: one last catch-up makes the final comparison meaningful.
+        # An order may still be filling in parts (TSLA under the liquidity cap) on a busy machine:
+        # wait until the venue's orders stop moving, then one last catch-up makes the final
+        # comparison meaningful.
+        await _until_venue_quiet(sim, account.api_key.get_secret_value())
         async with client_for_account(account) as client:
             engine.client = client
             await engine.sync_all()
@@ -178,6 +181,29 @@ async def _monitored_session(
         venue_dump = await asyncio.to_thread(sim.dump, account.api_key.get_secret_value())
         differences = compare_with_venue(await store_view(store, DEMO_ACCOUNT), venue_dump)
         return _Outcome(store_dump, differences, engine.events_applied)
+
+
+async def _until_venue_quiet(sim: Any, key_id: str, *, bound: float = 30.0) -> None:
+    """Wait (at most ``bound`` seconds) until two reads of the venue's orders, half a second
+    apart, show the same status and filled quantity for every order."""
+
+    def progress() -> list[tuple[str, str, str]]:
+        orders: list[tuple[str, str, str]] = []
+        pending = list(sim.dump(key_id).get("orders") or [])
+        while pending:
+            order = pending.pop()
+            orders.append((order["id"], order["status"], str(order.get("filled_qty"))))
+            pending.extend(order.get("legs") or [])
+        return sorted(orders)
+
+    deadline = time.monotonic() + bound
+    before = await asyncio.to_thread(progress)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = await asyncio.to_thread(progress)
+        if now == before:
+            return
+        before = now
 
 
 def _conclude(console: Any, outcome: _Outcome, db_path: Path) -> int:
