@@ -53,6 +53,18 @@ HTTP_RESPONSES: dict[str, tuple[str, str, str]] = {
     "http_get_v2_positions_symbol.json": ("get", "/v2/positions/{symbol_or_asset_id}", "200"),
     "http_get_v2_watchlists.json": ("get", "/v2/watchlists", "200"),
     "http_get_v2_watchlists_watchlist_id.json": ("get", "/v2/watchlists/{watchlist_id}", "200"),
+    "http_get_v2_positions_options_crypto.json": ("get", "/v2/positions", "200"),
+    "http_get_v2_options_contracts.json": ("get", "/v2/options/contracts", "200"),
+    "http_get_v2_options_contracts_symbol_or_id.json": (
+        "get",
+        "/v2/options/contracts/{symbol_or_id}",
+        "200",
+    ),
+    "http_get_v3_clock.json": ("get", "/v3/clock", "200"),
+    "http_get_v3_calendar_market.json": ("get", "/v3/calendar/{market}", "200"),
+    "http_post_v2_orders_mleg.json": ("post", "/v2/orders", "200"),
+    "http_post_v2_orders_option.json": ("post", "/v2/orders", "200"),
+    "http_post_v2_orders_crypto.json": ("post", "/v2/orders", "200"),
 }
 
 _JSON_NUMBERS = (
@@ -62,6 +74,13 @@ _JSON_NUMBERS = (
 _MLEG_PARENT = (
     "An mleg order's parent names no single asset: Alpaca sends symbol, side, asset_id, "
     "asset_class and position_intent as empty strings, which the spec's enums and formats refuse"
+)
+
+_MLEG_PARENT_FIELDS = (
+    ("symbol", "minLength"),
+    ("side", "enum"),
+    ("asset_id", "format"),
+    ("asset_class", "enum"),
 )
 
 # file -> {(json path, schema keyword): why reality differs from the spec}
@@ -104,6 +123,21 @@ KNOWN_DEVIATIONS: dict[str, dict[tuple[tuple[str | int, ...], str], str]] = {
             "strategy); the spec's OrderLeg requires type"
         ),
         ((10, "legs", 1), "required"): "Same as legs[0]: mleg legs carry no type",
+    },
+    "http_get_v2_positions_options_crypto.json": {
+        ((1, "exchange"), "enum"): (
+            "Crypto positions are held on exchange CRYPTO, missing from the spec's exchange enum"
+        ),
+    },
+    "http_post_v2_orders_mleg.json": {
+        **{((field,), keyword): _MLEG_PARENT for field, keyword in _MLEG_PARENT_FIELDS},
+        **{
+            (("legs", n, "type"), "enum"): (
+                "Legs of an mleg order carry an empty type (the parent's limit applies to the "
+                "whole strategy), which the spec's OrderType enum refuses"
+            )
+            for n in (0, 1)
+        },
     },
     "http_delete_v2_positions.json": {
         ((1, "body"), "required"): (
