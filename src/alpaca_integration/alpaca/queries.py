@@ -1,4 +1,5 @@
-"""Query parameters of Alpaca's listings, checked before sending.
+"""Query parameters of Alpaca's listings (orders, activities, option contracts) and of the v3
+market clock and calendar, checked before sending.
 
 Query builders return ``dict[str, str]`` ready for httpx; datetimes are sent as RFC 3339 UTC with
 ``Z``. A bad argument is a caller bug and raises ``ValueError`` naming the parameter.
@@ -10,19 +11,64 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from decimal import Decimal
 
 from alpaca_integration.models import OrderSide
 
 __all__ = [
+    "MARKETS",
     "MAX_ACTIVITIES_PAGE",
+    "MAX_CONTRACTS_PAGE",
     "MAX_ORDERS_PAGE",
     "activities_query",
+    "market_calendar_query",
+    "market_clock_query",
+    "market_name",
+    "option_contracts_query",
     "orders_query",
     "rfc3339",
 ]
 
 MAX_ORDERS_PAGE = 500
 MAX_ACTIVITIES_PAGE = 100
+MAX_CONTRACTS_PAGE = 10_000
+# The markets the v3 clock and calendar know (the spec's ``market`` enum).
+MARKETS = frozenset(
+    [
+        "BMO",
+        "BNYM",
+        "BOATS",
+        "CEUX",
+        "CHIX",
+        "HKEX",
+        "IEX",
+        "IEXG",
+        "ISE",
+        "LSE",
+        "MTA",
+        "MTAA",
+        "NASDAQ",
+        "NYSE",
+        "OCEA",
+        "OPRA",
+        "OTC",
+        "OTCM",
+        "SIFMA",
+        "TADAWUL",
+        "XAMS",
+        "XBRU",
+        "XDUB",
+        "XETR",
+        "XETRA",
+        "XHKG",
+        "XLIS",
+        "XLON",
+        "XNAS",
+        "XNYS",
+        "XPAR",
+        "XSAU",
+    ]
+)
 
 
 def rfc3339(value: dt.datetime, name: str = "datetime") -> str:
@@ -136,4 +182,126 @@ def activities_query(
         if not page_token:
             raise ValueError("page_token is empty: pass the id of the last activity seen")
         query["page_token"] = page_token
+    return query
+
+
+def _day(value: dt.date, name: str) -> str:
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise ValueError(f"{name} must be a datetime.date, got {type(value).__name__}")
+    return value.isoformat()
+
+
+def _strike(value: Decimal | int | str, name: str) -> Decimal:
+    try:
+        strike = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, float) or not strike.is_finite() or strike < 0:
+        raise ValueError(f"{name} must be an exact number >= 0 (a Decimal), got {value!r}")
+    return strike
+
+
+def _text(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def option_contracts_query(
+    *,
+    underlying_symbols: str | Iterable[str] | None = None,
+    status: str | None = None,
+    expiration_date: dt.date | None = None,
+    expiration_date_gte: dt.date | None = None,
+    expiration_date_lte: dt.date | None = None,
+    root_symbol: str | None = None,
+    type: str | None = None,
+    style: str | None = None,
+    strike_price_gte: Decimal | int | str | None = None,
+    strike_price_lte: Decimal | int | str | None = None,
+    limit: int | None = None,
+    page_token: str | None = None,
+    ppind: bool | None = None,
+    show_deliverables: bool | None = None,
+) -> dict[str, str]:
+    """Query parameters of ``GET /v2/options/contracts``: every filter the venue has. Dates are
+    calendar dates, strikes exact numbers, ``limit`` at most 10,000; a range whose low end lies
+    above its high end is refused (it could only ever list nothing)."""
+    query: dict[str, str] = {}
+    if underlying_symbols is not None:
+        names = _names(underlying_symbols, "underlying_symbols")
+        query["underlying_symbols"] = ",".join(name.upper() for name in names)
+    if status is not None:
+        query["status"] = _choice(status, "status", ("active", "inactive"))
+    for name, day in (
+        ("expiration_date", expiration_date),
+        ("expiration_date_gte", expiration_date_gte),
+        ("expiration_date_lte", expiration_date_lte),
+    ):
+        if day is not None:
+            query[name] = _day(day, name)
+    gte, lte = expiration_date_gte, expiration_date_lte
+    if gte is not None and lte is not None and gte > lte:
+        raise ValueError(f"expiration_date_gte {gte} is after expiration_date_lte {lte}")
+    if root_symbol is not None:
+        query["root_symbol"] = _names(root_symbol, "root_symbol")[0].upper()
+    if type is not None:
+        query["type"] = _choice(type, "type", ("call", "put"))
+    if style is not None:
+        query["style"] = _choice(style, "style", ("american", "european"))
+    low = None if strike_price_gte is None else _strike(strike_price_gte, "strike_price_gte")
+    high = None if strike_price_lte is None else _strike(strike_price_lte, "strike_price_lte")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"strike_price_gte {low} is above strike_price_lte {high}")
+    if low is not None:
+        query["strike_price_gte"] = _text(low)
+    if high is not None:
+        query["strike_price_lte"] = _text(high)
+    if limit is not None:
+        query["limit"] = _bound(limit, "limit", MAX_CONTRACTS_PAGE)
+    if page_token is not None:
+        if not page_token:
+            raise ValueError("page_token is empty: pass the token the previous page returned")
+        query["page_token"] = page_token
+    for name, flag in (("ppind", ppind), ("show_deliverables", show_deliverables)):
+        if flag is not None:
+            query[name] = "true" if flag else "false"
+    return query
+
+
+def market_name(market: str) -> str:
+    """A market code of the v3 clock and calendar (``NYSE``, ``OPRA`` ...), upper case; a code
+    the venue does not know is refused, listing those it does."""
+    code = str(market).strip().upper()
+    if code not in MARKETS:
+        raise ValueError(f"market {market!r} is not one of {', '.join(sorted(MARKETS))}")
+    return code
+
+
+def market_clock_query(
+    *, markets: str | Iterable[str] | None = None, time: dt.datetime | None = None
+) -> dict[str, str]:
+    """Query parameters of ``GET /v3/clock``: which markets (default: the venue's), and the
+    instant to read the clocks at instead of now."""
+    query: dict[str, str] = {}
+    if markets is not None:
+        query["markets"] = ",".join(market_name(name) for name in _names(markets, "markets"))
+    if time is not None:
+        query["time"] = rfc3339(time, "time")
+    return query
+
+
+def market_calendar_query(
+    *, start: dt.date | None = None, end: dt.date | None = None, timezone: str | None = None
+) -> dict[str, str]:
+    """Query parameters of ``GET /v3/calendar/{market}``: dates inclusive (the venue's defaults:
+    today and a week later); ``timezone="UTC"`` asks for UTC times."""
+    query: dict[str, str] = {}
+    if start is not None:
+        query["start"] = _day(start, "start")
+    if end is not None:
+        query["end"] = _day(end, "end")
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"start {start} is after end {end}")
+    if timezone is not None:
+        query["timezone"] = _choice(timezone, "timezone", ("utc",)).upper()
     return query
