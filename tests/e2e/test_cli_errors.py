@@ -31,6 +31,8 @@ ARGS: dict[str, list[str]] = {
     "order replace": ["some-order-id", "--qty", "2"],
     "order cancel": ["some-order-id"],
     "position close": ["AAPL"],
+    "position exercise": ["AAPL250620C00195000"],
+    "options chain": ["AAPL"],
     "monitor": ["--no-status", "--duration", "1"],
     "sync": ["--no-progress"],
     "flows serve": [],
@@ -216,7 +218,8 @@ def test_a_broker_nobody_answers_is_one_line_and_exit_1(in_tmp: Path) -> None:
     """A base URL where nothing listens: the command fails at run time, exit 1, one line."""
     env = {"ALPACA_BASE_URL": "http://127.0.0.1:9"}
     code, output = _run(in_tmp, "clock", env)
-    assert "TransportError" in _one_error_line(output)
+    line = _one_error_line(output)
+    assert "no connection to the venue" in line, line
     assert code == 1, output
 
 
