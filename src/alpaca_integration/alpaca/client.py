@@ -174,7 +174,7 @@ def _base_url(base_url: str) -> str:
     return base
 
 
-class AlpacaClient(OrderEndpoints, AccountEndpoints, ReferenceEndpoints, OptionEndpoints):
+class AlpacaClient(OrderEndpoints, OptionEndpoints, AccountEndpoints, ReferenceEndpoints):
     """Async client for one Alpaca API key. See the module docstring for its guarantees.
 
     Build it from settings (``AlpacaClient.from_settings()``, ``from_account(account)``) or from

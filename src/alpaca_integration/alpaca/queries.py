@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import TypedDict, Unpack
 
 from alpaca_integration.models import OrderSide
 
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_ACTIVITIES_PAGE",
     "MAX_CONTRACTS_PAGE",
     "MAX_ORDERS_PAGE",
+    "OptionContractFilters",
     "activities_query",
     "market_calendar_query",
     "market_clock_query",
@@ -206,65 +208,90 @@ def _text(value: Decimal) -> str:
     return "0" if text in ("-0", "0") else text
 
 
-def option_contracts_query(
-    *,
-    underlying_symbols: str | Iterable[str] | None = None,
-    status: str | None = None,
-    expiration_date: dt.date | None = None,
-    expiration_date_gte: dt.date | None = None,
-    expiration_date_lte: dt.date | None = None,
-    root_symbol: str | None = None,
-    type: str | None = None,
-    style: str | None = None,
-    strike_price_gte: Decimal | int | str | None = None,
-    strike_price_lte: Decimal | int | str | None = None,
-    limit: int | None = None,
-    page_token: str | None = None,
-    ppind: bool | None = None,
-    show_deliverables: bool | None = None,
-) -> dict[str, str]:
-    """Query parameters of ``GET /v2/options/contracts``: every filter the venue has. Dates are
-    calendar dates, strikes exact numbers, ``limit`` at most 10,000; a range whose low end lies
-    above its high end is refused (it could only ever list nothing)."""
-    query: dict[str, str] = {}
-    if underlying_symbols is not None:
-        names = _names(underlying_symbols, "underlying_symbols")
-        query["underlying_symbols"] = ",".join(name.upper() for name in names)
-    if status is not None:
-        query["status"] = _choice(status, "status", ("active", "inactive"))
-    for name, day in (
-        ("expiration_date", expiration_date),
-        ("expiration_date_gte", expiration_date_gte),
-        ("expiration_date_lte", expiration_date_lte),
-    ):
+class OptionContractFilters(TypedDict, total=False):
+    """The filters of ``GET /v2/options/contracts`` (each optional; the venue's default is the
+    active contracts expiring by the next weekend). Dates are calendar dates, strikes exact
+    numbers; ``type`` is call or put, ``style`` american or european, ``status`` active or
+    inactive, ``ppind`` the penny-program flag."""
+
+    underlying_symbols: str | Iterable[str] | None
+    status: str | None
+    expiration_date: dt.date | None
+    expiration_date_gte: dt.date | None
+    expiration_date_lte: dt.date | None
+    root_symbol: str | None
+    type: str | None
+    style: str | None
+    strike_price_gte: Decimal | int | str | None
+    strike_price_lte: Decimal | int | str | None
+    ppind: bool | None
+    show_deliverables: bool | None
+
+
+def _strike_range(filters: OptionContractFilters) -> dict[str, str]:
+    low, high = filters.get("strike_price_gte"), filters.get("strike_price_lte")
+    low_value = None if low is None else _strike(low, "strike_price_gte")
+    high_value = None if high is None else _strike(high, "strike_price_lte")
+    if low_value is not None and high_value is not None and low_value > high_value:
+        raise ValueError(f"strike_price_gte {low_value} is above strike_price_lte {high_value}")
+    out = {}
+    if low_value is not None:
+        out["strike_price_gte"] = _text(low_value)
+    if high_value is not None:
+        out["strike_price_lte"] = _text(high_value)
+    return out
+
+
+def _expiry_range(filters: OptionContractFilters) -> dict[str, str]:
+    out = {}
+    for name in ("expiration_date", "expiration_date_gte", "expiration_date_lte"):
+        day = filters.get(name)
         if day is not None:
-            query[name] = _day(day, name)
-    gte, lte = expiration_date_gte, expiration_date_lte
+            out[name] = _day(day, name)  # type: ignore[arg-type]
+    gte, lte = filters.get("expiration_date_gte"), filters.get("expiration_date_lte")
     if gte is not None and lte is not None and gte > lte:
         raise ValueError(f"expiration_date_gte {gte} is after expiration_date_lte {lte}")
-    if root_symbol is not None:
-        query["root_symbol"] = _names(root_symbol, "root_symbol")[0].upper()
-    if type is not None:
-        query["type"] = _choice(type, "type", ("call", "put"))
-    if style is not None:
-        query["style"] = _choice(style, "style", ("american", "european"))
-    low = None if strike_price_gte is None else _strike(strike_price_gte, "strike_price_gte")
-    high = None if strike_price_lte is None else _strike(strike_price_lte, "strike_price_lte")
-    if low is not None and high is not None and low > high:
-        raise ValueError(f"strike_price_gte {low} is above strike_price_lte {high}")
-    if low is not None:
-        query["strike_price_gte"] = _text(low)
-    if high is not None:
-        query["strike_price_lte"] = _text(high)
+    return out
+
+
+def option_contracts_query(
+    *,
+    limit: int | None = None,
+    page_token: str | None = None,
+    **filters: Unpack[OptionContractFilters],
+) -> dict[str, str]:
+    """Query parameters of ``GET /v2/options/contracts``: every filter the venue has
+    (:class:`OptionContractFilters`), ``limit`` at most 10,000, the ``page_token`` of the page to
+    read. A range whose low end lies above its high end is refused (it could only list nothing)."""
+    query: dict[str, str] = {}
+    underlying = filters.get("underlying_symbols")
+    if underlying is not None:
+        names = _names(underlying, "underlying_symbols")
+        query["underlying_symbols"] = ",".join(name.upper() for name in names)
+    choices = {
+        "status": ("active", "inactive"),
+        "type": ("call", "put"),
+        "style": ("american", "european"),
+    }
+    for name, allowed in choices.items():
+        value = filters.get(name)
+        if value is not None:
+            query[name] = _choice(value, name, allowed)
+    query.update(_expiry_range(filters))
+    root = filters.get("root_symbol")
+    if root is not None:
+        query["root_symbol"] = _names(root, "root_symbol")[0].upper()
+    query.update(_strike_range(filters))
     if limit is not None:
         query["limit"] = _bound(limit, "limit", MAX_CONTRACTS_PAGE)
     if page_token is not None:
         if not page_token:
             raise ValueError("page_token is empty: pass the token the previous page returned")
         query["page_token"] = page_token
-    for name, flag in (("ppind", ppind), ("show_deliverables", show_deliverables)):
+    for flag_name in ("ppind", "show_deliverables"):
+        flag = filters.get(flag_name)
         if flag is not None:
-            query[name] = "true" if flag else "false"
+            query[flag_name] = "true" if flag else "false"
     return query
 
 

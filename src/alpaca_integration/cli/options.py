@@ -4,9 +4,9 @@ The chain is read through the account's client (``GET /v2/options/contracts``, e
 ``--limit``) and shown by expiry, calls before puts, then strike; ``--json`` prints the contracts.
 Without ``--expiry`` the venue lists the active contracts expiring by the next weekend.
 
-Module-level imports stay light (typer and the standard library): the client, httpx and rich are
-imported inside the command bodies so that ``alpacactl --help`` stays fast. This module must not
-import storage, sync, flows or the simulator.
+Like every command module it keeps ``alpacactl --help`` fast (the client, httpx and rich load
+inside the command) and reaches the venue only through ``cli._client``; never storage, sync,
+flows or the simulator.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from alpaca_integration.models import (
     MultiLegOrderRequest,
     OptionLegRequest,
     Order,
-    OrderClass,
     OrderIntent,
     OrderRequest,
     OrderSide,
@@ -35,7 +34,13 @@ from alpaca_integration.models import (
     ReplaceRequest,
     TimeInForce,
 )
-from support.correctness_factories import NOW, make_order, make_position, make_snapshot
+from support.correctness_factories import (
+    NOW,
+    make_mleg_order,
+    make_order,
+    make_position,
+    make_snapshot,
+)
 
 D = Decimal
 CALL = "AAPL250620C00100000"
@@ -205,27 +210,7 @@ def test_multi_leg_orders_meet_the_account_limits_leg_by_leg() -> None:
 
 def test_an_mleg_replace_is_checked_as_the_strategy_it_becomes() -> None:
     """Raising a 1:2 spread from 3 to 4 units trades 12 contracts: refused by max_contracts 10."""
-    legs = (
-        make_order(id="leg-1", symbol=CALL, ratio_qty=D(1), order_class=OrderClass.MLEG),
-        make_order(
-            id="leg-2",
-            symbol=CALL_HIGH,
-            side=SELL,
-            ratio_qty=D(2),
-            position_intent=PositionIntent.SELL_TO_OPEN,
-            order_class=OrderClass.MLEG,
-        ),
-    )
-    old = make_order(
-        id="mleg-1",
-        symbol="",
-        side=None,
-        asset_class=AssetClass.UNKNOWN,
-        order_class=OrderClass.MLEG,
-        qty=D(3),
-        limit_price=D("2.50"),
-        legs=legs,
-    )
+    old = make_mleg_order(CALL, CALL_HIGH)
     limits = RiskLimits(max_contracts=10)
     check_replace(old, ReplaceRequest(limit_price=D("2.40")), state(), limits)
     with pytest.raises(RiskLimitError, match="12 option contracts"):

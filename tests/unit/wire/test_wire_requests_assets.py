@@ -3,7 +3,6 @@ and their replaces. Every refusal names the field, says why, and says the fix.""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import msgspec
@@ -26,12 +25,12 @@ from alpaca_integration.models import (
     OrderIntent,
     OrderRequest,
     OrderSide,
-    OrderStatus,
     OrderType,
     PositionIntent,
     ReplaceRequest,
     TimeInForce,
 )
+from support.correctness_factories import make_mleg_order, make_order
 
 D = Decimal
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
@@ -227,61 +226,12 @@ def test_each_asset_class_rule_refuses_before_sending(rule: str) -> None:
 
 
 def _order(**fields: object) -> Order:
-    base: dict[str, object] = {
-        "id": "old-1",
-        "client_order_id": "ai-old",
-        "symbol": CALL,
-        "asset_id": None,
-        "asset_class": AssetClass.US_OPTION,
-        "side": BUY,
-        "type": OrderType.LIMIT,
-        "time_in_force": TimeInForce.DAY,
-        "order_class": OrderClass.SIMPLE,
-        "status": OrderStatus.NEW,
-        "qty": D(2),
-        "notional": None,
-        "filled_qty": D(0),
-        "filled_avg_price": None,
-        "limit_price": D("4.05"),
-        "stop_price": None,
-        "trail_price": None,
-        "trail_percent": None,
-        "hwm": None,
-        "extended_hours": False,
-        "created_at": dt.datetime(2025, 6, 2, 14, 0, tzinfo=dt.UTC),
-        "updated_at": None,
-        "submitted_at": None,
-        "filled_at": None,
-        "expired_at": None,
-        "canceled_at": None,
-        "failed_at": None,
-        "replaced_at": None,
-        "replaced_by": None,
-        "replaces": None,
-    }
-    base.update(fields)
-    return Order(**base)  # type: ignore[arg-type]
+    """An open option limit buy of 2 contracts at 4.05, with ``fields`` changed."""
+    option = {"symbol": CALL, "asset_class": AssetClass.US_OPTION, "qty": D(2)}
+    return make_order(**{**option, "limit_price": D("4.05"), **fields})
 
 
-MLEG_ORDER = _order(
-    symbol="",
-    side=None,
-    asset_class=AssetClass.UNKNOWN,
-    order_class=OrderClass.MLEG,
-    qty=D(3),
-    limit_price=D("3.50"),
-    legs=(
-        _order(id="leg-1", symbol=CALL, ratio_qty=D(1), order_class=OrderClass.MLEG),
-        _order(
-            id="leg-2",
-            symbol=CALL_HIGH,
-            side=SELL,
-            ratio_qty=D(2),
-            position_intent=PositionIntent.SELL_TO_OPEN,
-            order_class=OrderClass.MLEG,
-        ),
-    ),
-)
+MLEG_ORDER = make_mleg_order(CALL, CALL_HIGH, limit_price=D("3.50"))
 
 
 def test_a_replace_keeps_the_rules_of_the_order_it_replaces() -> None:

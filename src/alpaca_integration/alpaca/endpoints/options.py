@@ -22,20 +22,24 @@ be exercised; the venue would refuse). This module imports ``models``, ``errors`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Unpack
 
 import msgspec
 
 from alpaca_integration.alpaca import parse
-from alpaca_integration.alpaca.endpoints.base import EndpointGroup
-from alpaca_integration.alpaca.paging import OnBadItem, walk_option_contracts
+from alpaca_integration.alpaca.endpoints.account import AccountEndpoints
+from alpaca_integration.alpaca.paging import walk_option_contracts
 from alpaca_integration.alpaca.parse import EXCHANGE_TIMEZONE, OptionContractsPage
 from alpaca_integration.alpaca.placement import PlacementPolicy, look_within_bound
-from alpaca_integration.alpaca.queries import MAX_CONTRACTS_PAGE, option_contracts_query
+from alpaca_integration.alpaca.queries import (
+    MAX_CONTRACTS_PAGE,
+    OptionContractFilters,
+    option_contracts_query,
+)
 from alpaca_integration.alpaca.ratelimit import Lane
-from alpaca_integration.alpaca.transport import RETRY_WHEN_NOT_ACTED, names, path_part
+from alpaca_integration.alpaca.transport import RETRY_WHEN_NOT_ACTED, path_part
 from alpaca_integration.errors import (
     AlpacaIntegrationError,
     InstructionOutcomeUnknownError,
@@ -46,7 +50,7 @@ from alpaca_integration.errors import (
     TransportError,
 )
 from alpaca_integration.instruments import instrument_class
-from alpaca_integration.models import Activity, AssetClass, Fill, OptionContract, Position
+from alpaca_integration.models import Activity, AssetClass, OptionContract, Position
 
 __all__ = ["InstructionResult", "OptionEndpoints"]
 
@@ -64,29 +68,14 @@ class InstructionResult(msgspec.Struct, frozen=True, kw_only=True):
     established: str
 
 
-class OptionEndpoints(EndpointGroup):
+class OptionEndpoints(AccountEndpoints):
     """``/v2/options/contracts...`` and ``/v2/positions/{symbol_or_contract_id}/exercise`` /
-    ``do-not-exercise``. ``AlpacaClient`` provides ``get_position``, ``get_activities_by_type``,
-    ``venue_now`` and the placement policy."""
+    ``do-not-exercise``. Built on the account group (positions, activities); ``AlpacaClient``
+    provides ``venue_now`` and the placement policy."""
 
     order_visibility_wait: float
 
-    if TYPE_CHECKING:  # the other groups and AlpacaClient provide these
-
-        async def get_position(self, symbol_or_asset_id: str) -> Position: ...
-
-        async def get_activities_by_type(
-            self,
-            activity_type: str,
-            *,
-            date: dt.date | None = None,
-            after: dt.datetime | None = None,
-            until: dt.datetime | None = None,
-            direction: Literal["asc", "desc"] | None = None,
-            page_size: int | None = None,
-            page_token: str | None = None,
-            on_bad_item: OnBadItem | None = None,
-        ) -> list[Fill | Activity]: ...
+    if TYPE_CHECKING:  # AlpacaClient and the order group provide these
 
         def venue_now(self) -> dt.datetime: ...
 
@@ -97,79 +86,29 @@ class OptionEndpoints(EndpointGroup):
     async def list_option_contracts(
         self,
         *,
-        underlying_symbols: Iterable[str] | str | None = None,
-        status: str | None = None,
-        expiration_date: dt.date | None = None,
-        expiration_date_gte: dt.date | None = None,
-        expiration_date_lte: dt.date | None = None,
-        root_symbol: str | None = None,
-        type: str | None = None,
-        style: str | None = None,
-        strike_price_gte: Decimal | None = None,
-        strike_price_lte: Decimal | None = None,
         limit: int | None = None,
         page_token: str | None = None,
-        ppind: bool | None = None,
-        show_deliverables: bool | None = None,
+        **filters: Unpack[OptionContractFilters],
     ) -> OptionContractsPage:
         """One page of ``GET /v2/options/contracts`` and the next page's token (None: the last).
-        The venue's defaults: active contracts expiring by the next weekend, 100 a page."""
-        query = option_contracts_query(
-            underlying_symbols=underlying_symbols,
-            status=status,
-            expiration_date=expiration_date,
-            expiration_date_gte=expiration_date_gte,
-            expiration_date_lte=expiration_date_lte,
-            root_symbol=root_symbol,
-            type=type,
-            style=style,
-            strike_price_gte=strike_price_gte,
-            strike_price_lte=strike_price_lte,
-            limit=limit,
-            page_token=page_token,
-            ppind=ppind,
-            show_deliverables=show_deliverables,
-        )
+        ``filters``: ``queries.OptionContractFilters`` (underlying_symbols, status, expiration
+        dates, root_symbol, type, style, strike range, ppind, show_deliverables). The venue's
+        defaults: active contracts expiring by the next weekend, 100 a page."""
+        query = option_contracts_query(limit=limit, page_token=page_token, **filters)
         body = await self._transport.get("/v2/options/contracts", query)
         return parse.parse_option_contracts_page(body)
 
     async def iter_option_contracts(
-        self,
-        *,
-        underlying_symbols: Iterable[str] | str | None = None,
-        status: str | None = None,
-        expiration_date: dt.date | None = None,
-        expiration_date_gte: dt.date | None = None,
-        expiration_date_lte: dt.date | None = None,
-        root_symbol: str | None = None,
-        type: str | None = None,
-        style: str | None = None,
-        strike_price_gte: Decimal | None = None,
-        strike_price_lte: Decimal | None = None,
-        ppind: bool | None = None,
-        show_deliverables: bool | None = None,
-        page_size: int = MAX_CONTRACTS_PAGE,
+        self, *, page_size: int = MAX_CONTRACTS_PAGE, **filters: Unpack[OptionContractFilters]
     ) -> AsyncIterator[OptionContract]:
         """Every contract matching the filters, across pages (``paging.walk_option_contracts``)."""
-        symbols = names(underlying_symbols) if underlying_symbols is not None else None
+        underlying = filters.get("underlying_symbols")
+        if underlying is not None and not isinstance(underlying, str):
+            filters["underlying_symbols"] = list(underlying)  # read once, asked for every page
+        option_contracts_query(limit=page_size, **filters)  # a bad filter fails before any page
 
         async def fetch(token: str | None) -> OptionContractsPage:
-            return await self.list_option_contracts(
-                underlying_symbols=symbols,
-                status=status,
-                expiration_date=expiration_date,
-                expiration_date_gte=expiration_date_gte,
-                expiration_date_lte=expiration_date_lte,
-                root_symbol=root_symbol,
-                type=type,
-                style=style,
-                strike_price_gte=strike_price_gte,
-                strike_price_lte=strike_price_lte,
-                limit=page_size,
-                page_token=token,
-                ppind=ppind,
-                show_deliverables=show_deliverables,
-            )
+            return await self.list_option_contracts(limit=page_size, page_token=token, **filters)
 
         async for contract in walk_option_contracts(fetch):
             yield contract
