@@ -23,6 +23,7 @@ Callers match on classes, never on message text::
     │   ├── RequestTimeoutError
     │   └── RequestNotSentError          nothing reached the venue (it cannot have acted)
     ├── OrderOutcomeUnknownError         a submit/replace whose fate could not be established
+    ├── InstructionOutcomeUnknownError   an exercise / do-not-exercise whose fate is unknown
     ├── StreamError                      trade_updates protocol or authorization failure
     └── StorageError                     the store refused or lost a write
 
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigError",
     "DuplicateClientOrderIdError",
     "ForbiddenError",
+    "InstructionOutcomeUnknownError",
     "InsufficientBuyingPowerError",
     "InsufficientQtyError",
     "NotFoundError",
@@ -210,6 +212,20 @@ class OrderOutcomeUnknownError(AlpacaIntegrationError):
     def __init__(self, message: str, *, client_order_id: str) -> None:
         super().__init__(message)
         self.client_order_id = client_order_id
+
+
+class InstructionOutcomeUnknownError(AlpacaIntegrationError):
+    """An option exercise or do-not-exercise instruction got no clear answer, and looking at the
+    position (and the account's exercise activities) could not tell whether the venue took it.
+
+    Never resend it blindly: check the position first. ``symbol`` is the contract;
+    ``instruction`` is ``exercise`` or ``do-not-exercise``.
+    """
+
+    def __init__(self, message: str, *, symbol: str, instruction: str) -> None:
+        super().__init__(message)
+        self.symbol = symbol
+        self.instruction = instruction
 
 
 class StreamError(AlpacaIntegrationError):

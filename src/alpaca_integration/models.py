@@ -8,8 +8,14 @@ audit; ``raw_json()`` decodes it.
 Status-like enums are strict (an unknown order status is a parse error upstream). Descriptive enums
 (asset class, trade event kind) carry an ``UNKNOWN`` member so a new venue value never loses data.
 
-This module knows nothing of Alpaca's wire format and imports nothing from the package but
-``errors``.
+Instruments carry their asset class and ``multiplier`` (units of value per unit of quantity: 100
+for a standard option contract, 1 for equities and crypto) on orders, fills and positions; an
+option's notional is qty x price x multiplier. Option contracts and the v3 market clock and
+calendar live in ``reference_models`` and are re-exported here; what a symbol says about its
+instrument (OCC symbols, multipliers, crypto pairs) is in ``instruments``.
+
+This module knows nothing of Alpaca's wire format and imports only ``model_base`` and
+``reference_models`` from the package.
 """
 
 from __future__ import annotations
@@ -18,9 +24,21 @@ import datetime as dt
 import enum
 import uuid
 from decimal import Decimal
-from typing import Any
 
 import msgspec
+
+from alpaca_integration.model_base import VenueModel
+from alpaca_integration.reference_models import (
+    Market,
+    MarketCalendar,
+    MarketClock,
+    MarketDay,
+    MarketPhase,
+    OptionContract,
+    OptionDeliverable,
+    OptionStyle,
+    OptionType,
+)
 
 __all__ = [
     "CLIENT_ORDER_ID_PREFIX",
@@ -38,8 +56,20 @@ __all__ = [
     "DataSource",
     "Fill",
     "FillType",
+    "Market",
+    "MarketCalendar",
+    "MarketClock",
+    "MarketDay",
+    "MarketPhase",
+    "MultiLegOrderRequest",
+    "OptionContract",
+    "OptionDeliverable",
+    "OptionLegRequest",
+    "OptionStyle",
+    "OptionType",
     "Order",
     "OrderClass",
+    "OrderIntent",
     "OrderRequest",
     "OrderSide",
     "OrderStatus",
@@ -60,12 +90,10 @@ __all__ = [
 ]
 
 
-class _Model(msgspec.Struct, frozen=True, kw_only=True):
-    raw: bytes = b""
+# Every model built from a venue payload keeps it in ``raw`` (``model_base``).
+_Model = VenueModel
 
-    def raw_json(self) -> Any:
-        """The venue's payload this model was built from, decoded (None if built locally)."""
-        return msgspec.json.decode(self.raw) if self.raw else None
+_ONE = Decimal(1)
 
 
 # --------------------------------------------------------------------------- enums
@@ -269,6 +297,12 @@ class AccountSnapshot(_Model, frozen=True, kw_only=True):
     trade_suspended_by_user: bool
     created_at: dt.datetime | None
     observed_at: dt.datetime
+    # Options and crypto figures (None when the venue does not state them). The trading level is
+    # the effective one: the approved level, capped by the account's own configuration.
+    options_buying_power: Decimal | None = None
+    options_approved_level: int | None = None
+    options_trading_level: int | None = None
+    crypto_status: str | None = None
 
 
 # The account snapshot is what users call "the account".
@@ -287,7 +321,9 @@ class AccountConfiguration(_Model, frozen=True, kw_only=True):
 
 
 class Position(_Model, frozen=True, kw_only=True):
-    """An open position. ``qty`` is signed: shorts are negative. Value fields keep the venue's sign."""
+    """An open position. ``qty`` is signed: shorts are negative. Value fields keep the venue's sign.
+    Prices are per unit of the underlying (an option's premium per share): ``market_value`` is
+    qty x current_price x ``multiplier``."""
 
     symbol: str
     asset_id: str | None
@@ -307,6 +343,7 @@ class Position(_Model, frozen=True, kw_only=True):
     lastday_price: Decimal | None
     change_today: Decimal | None
     observed_at: dt.datetime
+    multiplier: Decimal = _ONE
 
 
 # --------------------------------------------------------------------------- orders
@@ -314,7 +351,8 @@ class Position(_Model, frozen=True, kw_only=True):
 
 class Order(_Model, frozen=True, kw_only=True):
     """An order as the venue last reported it. Legs of bracket/OCO/OTO/mleg orders are in ``legs``
-    and point back through ``parent_id``."""
+    and point back through ``parent_id``. An mleg parent names no symbol or side: its legs do
+    (each with its ``ratio_qty``), and its prices are net prices per unit of the strategy."""
 
     id: str
     client_order_id: str
@@ -338,6 +376,7 @@ class Order(_Model, frozen=True, kw_only=True):
     extended_hours: bool
     position_intent: PositionIntent | None = None
     ratio_qty: Decimal | None = None
+    multiplier: Decimal = _ONE
     created_at: dt.datetime
     updated_at: dt.datetime | None
     submitted_at: dt.datetime | None
@@ -371,7 +410,8 @@ class Order(_Model, frozen=True, kw_only=True):
 
 class Fill(_Model, frozen=True, kw_only=True):
     """One execution. ``fill_id`` is the stable key: the stream's execution_id when known, else the
-    REST activity id, else a deterministic id derived during reconciliation."""
+    REST activity id, else a deterministic id derived during reconciliation. Its value is
+    qty x price x ``multiplier``."""
 
     fill_id: str
     execution_id: str | None
@@ -389,6 +429,8 @@ class Fill(_Model, frozen=True, kw_only=True):
     cum_qty: Decimal | None = None
     position_qty: Decimal | None = None
     source: DataSource
+    asset_class: AssetClass = AssetClass.US_EQUITY
+    multiplier: Decimal = _ONE
 
 
 class Activity(_Model, frozen=True, kw_only=True):
@@ -540,6 +582,47 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
 
     def with_client_order_id(self, client_order_id: str) -> OrderRequest:
         return msgspec.structs.replace(self, client_order_id=client_order_id)
+
+
+class OptionLegRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One leg of a multi-leg option order: ``ratio_qty`` contracts of ``symbol`` per unit of the
+    strategy, bought or sold (``side``) to open or close (``position_intent``); give at least one
+    of the two."""
+
+    symbol: str
+    ratio_qty: Decimal = _ONE
+    side: OrderSide | None = None
+    position_intent: PositionIntent | None = None
+
+
+class MultiLegOrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A multi-leg (``mleg``) option order: 2 to 4 legs traded as one, ``qty`` units of the
+    strategy (each leg trades qty x ratio_qty contracts). A limit order's ``limit_price`` is the
+    net price per unit: positive for a debit (paid), negative for a credit (received).
+    ``client_order_id`` is filled in by the client before the first attempt when left empty."""
+
+    legs: tuple[OptionLegRequest, ...]
+    qty: Decimal
+    type: OrderType = OrderType.MARKET
+    time_in_force: TimeInForce = TimeInForce.DAY
+    limit_price: Decimal | None = None
+    client_order_id: str | None = None
+
+    @property
+    def order_class(self) -> OrderClass:
+        return OrderClass.MLEG
+
+    @property
+    def symbol(self) -> str:
+        """Empty, as on the venue's mleg parent: the legs name the contracts."""
+        return ""
+
+    def with_client_order_id(self, client_order_id: str) -> MultiLegOrderRequest:
+        return msgspec.structs.replace(self, client_order_id=client_order_id)
+
+
+OrderIntent = OrderRequest | MultiLegOrderRequest
+"""What ``submit_order`` places: a single-instrument order or a multi-leg option order."""
 
 
 class ReplaceRequest(msgspec.Struct, frozen=True, kw_only=True):

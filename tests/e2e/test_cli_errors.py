@@ -31,6 +31,8 @@ ARGS: dict[str, list[str]] = {
     "order replace": ["some-order-id", "--qty", "2"],
     "order cancel": ["some-order-id"],
     "position close": ["AAPL"],
+    "position exercise": ["AAPL250620C00195000"],
+    "options chain": ["AAPL"],
     "monitor": ["--no-status", "--duration", "1"],
     "sync": ["--no-progress"],
     "flows serve": [],

@@ -19,11 +19,20 @@ from alpaca_integration.models import (
     OrderStatus,
     OrderType,
     Position,
+    PositionIntent,
     PositionSide,
     TimeInForce,
 )
 
-__all__ = ["NOW", "make_activity", "make_fill", "make_order", "make_position", "make_snapshot"]
+__all__ = [
+    "NOW",
+    "make_activity",
+    "make_fill",
+    "make_mleg_order",
+    "make_order",
+    "make_position",
+    "make_snapshot",
+]
 
 NOW = dt.datetime(2026, 6, 1, 15, 0, tzinfo=dt.UTC)
 
@@ -64,6 +73,38 @@ def make_order(**overrides: Any) -> Order:
     }
     fields.update(overrides)
     return Order(**fields)
+
+
+def make_mleg_order(
+    long_call: str = "AAPL250620C00100000",
+    short_call: str = "AAPL250620C00110000",
+    **overrides: Any,
+) -> Order:
+    """An open mleg call spread of 3 units, per unit buying 1 ``long_call`` and selling 2
+    ``short_call`` to open, at a net limit of 2.50; the parent names no symbol or side."""
+    legs = (
+        make_order(id="leg-1", symbol=long_call, ratio_qty=Decimal(1), order_class=OrderClass.MLEG),
+        make_order(
+            id="leg-2",
+            symbol=short_call,
+            side=OrderSide.SELL,
+            ratio_qty=Decimal(2),
+            position_intent=PositionIntent.SELL_TO_OPEN,
+            order_class=OrderClass.MLEG,
+        ),
+    )
+    fields: dict[str, Any] = {
+        "id": "mleg-1",
+        "symbol": "",
+        "side": None,
+        "asset_class": AssetClass.UNKNOWN,
+        "order_class": OrderClass.MLEG,
+        "qty": Decimal(3),
+        "limit_price": Decimal("2.50"),
+        "legs": legs,
+    }
+    fields.update(overrides)
+    return make_order(**fields)
 
 
 def make_fill(**overrides: Any) -> Fill:

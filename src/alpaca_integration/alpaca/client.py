@@ -38,7 +38,13 @@ What it guarantees, and alpaca-py does not:
 * **The venue's clock is measured**: ``clock_skew`` and ``venue_now()``, from every answer's
   ``Date`` and ``get_clock()``'s timestamp.
 * **Paging**: ``iter_orders`` and ``iter_activities`` stream every matching item across any number
-  of pages with bounded memory, without losing or repeating orders that share a timestamp.
+  of pages with bounded memory, without losing or repeating orders that share a timestamp;
+  ``iter_option_contracts`` follows the contracts listing's page tokens.
+* **Options and crypto**: option contracts (listed, fetched), multi-leg (``mleg``) orders
+  (``MultiLegOrderRequest``), crypto pairs (``BTC/USD``), and every order checked against its
+  asset class's rules before it is sent (``alpaca.asset_rules``). ``exercise_position`` and
+  ``do_not_exercise`` are sent at most once; an unclear answer is looked up in the account's
+  exercise activities and the position, else ``InstructionOutcomeUnknownError``.
 * **One bad item never blocks a page** when an ``on_bad_item`` hook is given: the page is parsed
   item by item, the good items are returned, each unparseable one is handed to the hook as a
   ``BadItem`` (its raw bytes and the reason), and paging moves on past it. Without a hook a bad
@@ -62,6 +68,7 @@ import httpx
 from pydantic import SecretStr
 
 from alpaca_integration.alpaca.endpoints.account import AccountEndpoints
+from alpaca_integration.alpaca.endpoints.options import InstructionResult, OptionEndpoints
 from alpaca_integration.alpaca.endpoints.orders import OrderEndpoints
 from alpaca_integration.alpaca.endpoints.reference import ReferenceEndpoints
 from alpaca_integration.alpaca.http_errors import error_from_response
@@ -106,6 +113,7 @@ __all__ = [
     "ORDERS_PAGE_MAX",
     "AlpacaClient",
     "BadItem",
+    "InstructionResult",
     "OnBadItem",
     "PreTradeCheck",
     "PreTradeCheckFactory",
@@ -166,13 +174,13 @@ def _base_url(base_url: str) -> str:
     return base
 
 
-class AlpacaClient(OrderEndpoints, AccountEndpoints, ReferenceEndpoints):
+class AlpacaClient(OrderEndpoints, OptionEndpoints, AccountEndpoints, ReferenceEndpoints):
     """Async client for one Alpaca API key. See the module docstring for its guarantees.
 
     Build it from settings (``AlpacaClient.from_settings()``, ``from_account(account)``) or from
     explicit arguments. ``transport`` (an ``httpx.AsyncBaseTransport``), ``sleep``, ``clock`` and
     ``rng`` are seams for tests. The endpoints live in ``alpaca.endpoints`` (orders, account,
-    reference), the request core in ``alpaca.transport``.
+    reference, options), the request core in ``alpaca.transport``.
     """
 
     def __init__(

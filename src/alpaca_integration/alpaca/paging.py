@@ -5,6 +5,9 @@
   share the instant at a page boundary. ``fetch(after, until, direction, side)`` returns one page.
 * ``walk_activities(fetch, ...)`` walks the activities listing by ``page_token`` (the id of the last
   activity seen). ``fetch(page_token)`` returns one page.
+* ``walk_option_contracts(fetch, ...)`` walks ``GET /v2/options/contracts`` by the opaque
+  ``next_page_token`` each page hands out. ``fetch(page_token)`` returns one page and the next
+  token.
 * ``split_page_items(body, kind)`` splits one JSON list body item by item: each item becomes its
   model, or a ``BadItem`` (its bytes verbatim and why) when it cannot be parsed. This is the
   splitter production runs (the client's ``on_bad_item`` path); the quality checks screen its good
@@ -29,18 +32,21 @@ from typing import Any, Literal, TypeVar, overload
 import msgspec
 
 from alpaca_integration.alpaca import parse
+from alpaca_integration.alpaca.parse_options import OptionContractsPage
 from alpaca_integration.alpaca.requests import MAX_ACTIVITIES_PAGE, MAX_ORDERS_PAGE
 from alpaca_integration.errors import ParseError
-from alpaca_integration.models import Activity, Fill, Order
+from alpaca_integration.models import Activity, Fill, OptionContract, Order
 
 __all__ = [
     "ActivityPageFetch",
     "BadItem",
+    "ContractPageFetch",
     "OnBadItem",
     "OrderPageFetch",
     "split_items",
     "split_page_items",
     "walk_activities",
+    "walk_option_contracts",
     "walk_orders",
 ]
 
@@ -83,6 +89,9 @@ OrderPageFetch = Callable[
 
 ActivityPageFetch = Callable[[str | None], Awaitable[list[Fill | Activity | BadItem]]]
 """``fetch(page_token)``: one page of activities, in payload order."""
+
+ContractPageFetch = Callable[[str | None], Awaitable[OptionContractsPage]]
+"""``fetch(page_token)``: one page of option contracts and the next page's token."""
 
 
 # --------------------------------------------------------------------------- the page splitter
@@ -377,4 +386,32 @@ async def walk_activities(
             log.warning("activities paging made no progress at token %r; stopping", token)
             return
         previous = {key for key in ids if key} if ids[-1] is None else set()
+        token = next_token
+
+
+# --------------------------------------------------------------------------- option contracts
+
+
+async def walk_option_contracts(
+    fetch: ContractPageFetch, *, page_token: str | None = None
+) -> AsyncIterator[OptionContract]:
+    """Every contract of the listing, page after page, following each page's
+    ``next_page_token`` until a page has none. A token the walk has already followed ends it
+    with a warning (a venue handing the same token out again would loop forever); a contract a
+    page repeats from an earlier page is not yielded twice."""
+    token = page_token
+    followed: set[str | None] = {token}
+    seen: set[str] = set()
+    while True:
+        contracts, next_token = await fetch(token)
+        for contract in contracts:
+            if contract.id not in seen:
+                seen.add(contract.id)
+                yield contract
+        if next_token is None:
+            return
+        if next_token in followed:
+            log.warning("option contracts paging: token %r came back; stopping", next_token)
+            return
+        followed.add(next_token)
         token = next_token

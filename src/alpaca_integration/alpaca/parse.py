@@ -19,10 +19,11 @@ Rules applied everywhere:
 Every failure is a ``ParseError`` with ``shape`` (what was being parsed) and ``value``.
 
 This module holds the account, position, activity, 207 and error parsers, and is the one import
-path for every parser: orders live in ``parse_orders``, the clock, calendar, assets, watchlists and
-portfolio history in ``parse_reference``, the stream in ``parse_stream``, the shared decoding rules
-in ``decoding``. It imports only ``models``, ``errors`` and those ``alpaca`` modules from the
-package; never the client, the stream connection, storage or anything doing I/O.
+path for every parser: orders live in ``parse_orders``, option contracts in ``parse_options``, the
+clocks, calendars, assets, watchlists and portfolio history in ``parse_reference``, the stream in
+``parse_stream``, the shared decoding rules in ``decoding``. It imports only ``models``,
+``instruments``, ``errors`` and those ``alpaca`` modules from the package; never the client, the
+stream connection, storage or anything doing I/O.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ from alpaca_integration.alpaca.decoding import (
     strict_enum,
     utc_timestamp,
 )
+from alpaca_integration.alpaca.parse_options import (
+    OptionContractsPage,
+    parse_option_contract,
+    parse_option_contracts_page,
+)
 from alpaca_integration.alpaca.parse_orders import parse_order, parse_orders
 from alpaca_integration.alpaca.parse_reference import (
     EXCHANGE_TIMEZONE,
@@ -55,6 +61,8 @@ from alpaca_integration.alpaca.parse_reference import (
     parse_assets,
     parse_calendar,
     parse_clock,
+    parse_market_calendar,
+    parse_market_clocks,
     parse_portfolio_history,
     parse_watchlist,
     parse_watchlists,
@@ -79,6 +87,11 @@ from alpaca_integration.alpaca.schemas import (
     WirePosition,
 )
 from alpaca_integration.errors import ParseError
+from alpaca_integration.instruments import (
+    asset_class_of_symbol,
+    default_multiplier,
+    instrument_class,
+)
 from alpaca_integration.models import (
     AccountConfiguration,
     AccountSnapshot,
@@ -93,6 +106,7 @@ from alpaca_integration.models import (
 
 __all__ = [
     "EXCHANGE_TIMEZONE",
+    "OptionContractsPage",
     "StreamAuthorization",
     "StreamListening",
     "StreamMessage",
@@ -112,6 +126,10 @@ __all__ = [
     "parse_calendar",
     "parse_clock",
     "parse_error",
+    "parse_market_calendar",
+    "parse_market_clocks",
+    "parse_option_contract",
+    "parse_option_contracts_page",
     "parse_order",
     "parse_orders",
     "parse_portfolio_history",
@@ -181,6 +199,10 @@ def parse_account(body: Body, observed_at: dt.datetime) -> AccountSnapshot:
         trade_suspended_by_user=wire.trade_suspended_by_user,
         created_at=utc_timestamp(wire.created_at, "account", "created_at"),
         observed_at=_observed(observed_at),
+        options_buying_power=wire.options_buying_power,
+        options_approved_level=wire.options_approved_level,
+        options_trading_level=wire.options_trading_level,
+        crypto_status=wire.crypto_status or None,
         raw=raw,
     )
 
@@ -259,10 +281,12 @@ def _position(raw: bytes, observed_at: dt.datetime) -> Position:
             shape="position",
             value=wire.side,
         )
+    asset_class = asset_class_of(wire.asset_class)
     return Position(
         symbol=wire.symbol,
         asset_id=wire.asset_id or None,
-        asset_class=asset_class_of(wire.asset_class),
+        asset_class=asset_class,
+        multiplier=default_multiplier(instrument_class(asset_class, wire.symbol)),
         exchange=wire.exchange or None,
         side=side,
         qty=qty,
@@ -314,6 +338,7 @@ def _fill_activity(wire: WireActivity, raw: bytes) -> Fill:
         raise ParseError(
             f"FILL activity {wire.id}: missing {', '.join(missing)}", shape=shape, value=wire.id
         )
+    asset_class = asset_class_of_symbol(symbol)
     return Fill(
         fill_id=wire.id,
         execution_id=None,
@@ -328,6 +353,8 @@ def _fill_activity(wire: WireActivity, raw: bytes) -> Fill:
         leaves_qty=wire.leaves_qty,
         cum_qty=wire.cum_qty,
         source=DataSource.REST,
+        asset_class=asset_class,
+        multiplier=default_multiplier(asset_class),
         raw=raw,
     )
 

@@ -6,8 +6,11 @@ order's state is how a book goes wrong silently), its timestamps (UTC, truncated
 microsecond), then the model with its legs (each leg's ``parent_id`` set). Every model keeps the
 exact bytes of its own JSON object in ``raw``.
 
-Pure: no I/O, no clock reads. Imports only ``models``, ``errors`` and ``alpaca.{schemas,decoding}``
-from the package.
+An order's ``multiplier`` is its instrument's standard one (100 for a US option, by its stated
+asset class, else by its symbol); an mleg parent takes its legs'.
+
+Pure: no I/O, no clock reads. Imports only ``models``, ``instruments``, ``errors`` and
+``alpaca.{schemas,decoding}`` from the package.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from alpaca_integration.alpaca.decoding import (
 )
 from alpaca_integration.alpaca.schemas import WireOrder
 from alpaca_integration.errors import ParseError
+from alpaca_integration.instruments import CONTRACT_MULTIPLIER, instrument_multiplier
 from alpaca_integration.models import (
+    AssetClass,
     Order,
     OrderClass,
     OrderSide,
@@ -133,16 +138,19 @@ def _order(raw: bytes, parent_id: str | None) -> Order:
     updated, submitted, filled, expired, expires, canceled, failed, replaced = _order_times(wire)
     order_id = wire.id
     legs = tuple([_order(bytes(leg), order_id) for leg in wire.legs]) if wire.legs else ()
-    asset_class = wire.asset_class
+    wire_class = wire.asset_class
+    asset_class = (
+        ASSET_CLASS.get(wire_class, UNKNOWN_ASSET_CLASS) if wire_class else UNKNOWN_ASSET_CLASS
+    )
+    symbol = wire.symbol or ""
     filled_qty = wire.filled_qty
     return Order(
         id=order_id,
         client_order_id=wire.client_order_id,
-        symbol=wire.symbol or "",
+        symbol=symbol,
         asset_id=wire.asset_id or None,
-        asset_class=ASSET_CLASS.get(asset_class, UNKNOWN_ASSET_CLASS)
-        if asset_class
-        else UNKNOWN_ASSET_CLASS,
+        asset_class=asset_class,
+        multiplier=_multiplier(order_class, asset_class, symbol, legs),
         side=side,
         type=order_type,
         time_in_force=time_in_force,
@@ -175,6 +183,15 @@ def _order(raw: bytes, parent_id: str | None) -> Order:
         legs=legs,
         raw=raw,
     )
+
+
+def _multiplier(
+    order_class: OrderClass, asset_class: AssetClass, symbol: str, legs: tuple[Order, ...]
+) -> Decimal:
+    """The instrument's multiplier; an mleg parent's net prices are per share of its contracts."""
+    if order_class is OrderClass.MLEG and not symbol:
+        return legs[0].multiplier if legs else CONTRACT_MULTIPLIER
+    return instrument_multiplier(asset_class, symbol)
 
 
 def parse_order(body: Body) -> Order:

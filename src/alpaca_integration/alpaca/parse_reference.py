@@ -1,5 +1,5 @@
-"""Alpaca reference payloads -> models: the market clock and calendar, assets, watchlists, the
-portfolio history.
+"""Alpaca reference payloads -> models: the market clock and calendar (v2, and v3 per market),
+assets, watchlists, the portfolio history.
 
 Pure: no I/O, no clock reads. Imports only ``models``, ``errors`` and ``alpaca.{schemas,decoding}``
 from the package.
@@ -26,11 +26,27 @@ from alpaca_integration.alpaca.schemas import (
     WireAsset,
     WireCalendarDay,
     WireClock,
+    WireMarket,
+    WireMarketCalendar,
+    WireMarketClock,
+    WireMarketClocks,
+    WireMarketDay,
     WirePortfolioHistory,
     WireWatchlist,
 )
 from alpaca_integration.errors import ParseError
-from alpaca_integration.models import Asset, CalendarDay, Clock, PortfolioHistory, Watchlist
+from alpaca_integration.models import (
+    Asset,
+    CalendarDay,
+    Clock,
+    Market,
+    MarketCalendar,
+    MarketClock,
+    MarketDay,
+    MarketPhase,
+    PortfolioHistory,
+    Watchlist,
+)
 
 __all__ = [
     "EXCHANGE_TIMEZONE",
@@ -38,6 +54,8 @@ __all__ = [
     "parse_assets",
     "parse_calendar",
     "parse_clock",
+    "parse_market_calendar",
+    "parse_market_clocks",
     "parse_portfolio_history",
     "parse_watchlist",
     "parse_watchlists",
@@ -52,6 +70,10 @@ _CALENDAR_DAY = msgspec.json.Decoder(WireCalendarDay)
 _ASSET = msgspec.json.Decoder(WireAsset)
 _WATCHLIST = msgspec.json.Decoder(WireWatchlist)
 _PORTFOLIO_HISTORY = msgspec.json.Decoder(WirePortfolioHistory)
+_MARKET_CLOCK = msgspec.json.Decoder(WireMarketClock)
+_MARKET_CLOCKS = msgspec.json.Decoder(WireMarketClocks)
+_MARKET_DAY = msgspec.json.Decoder(WireMarketDay)
+_MARKET_CALENDAR = msgspec.json.Decoder(WireMarketCalendar)
 
 
 def parse_clock(body: Body) -> Clock:
@@ -63,6 +85,72 @@ def parse_clock(body: Body) -> Clock:
         is_open=wire.is_open,
         next_open=required_timestamp(wire.next_open, "clock", "next_open"),
         next_close=required_timestamp(wire.next_close, "clock", "next_close"),
+        raw=raw,
+    )
+
+
+def _market(wire: WireMarket) -> Market:
+    return Market(
+        acronym=wire.acronym,
+        name=wire.name,
+        timezone=wire.timezone,
+        mic=wire.mic or None,
+        bic=wire.bic or None,
+    )
+
+
+def _market_clock(raw: bytes) -> MarketClock:
+    shape = "market clock"
+    wire = decode(_MARKET_CLOCK, raw, shape)
+    next_close = required_timestamp(wire.next_market_close, shape, "next_market_close")
+    return MarketClock(
+        market=_market(wire.market),
+        timestamp=required_timestamp(wire.timestamp, shape, "timestamp"),
+        is_market_day=wire.is_market_day,
+        phase=MarketPhase(wire.phase),
+        # A clock without phase_until is read as "until the next close" (the core session's end).
+        phase_until=utc_timestamp(wire.phase_until, shape, "phase_until") or next_close,
+        next_market_open=required_timestamp(wire.next_market_open, shape, "next_market_open"),
+        next_market_close=next_close,
+        raw=raw,
+    )
+
+
+def parse_market_clocks(body: Body) -> list[MarketClock]:
+    """``GET /v3/clock`` -> one clock per market asked for, times in UTC."""
+    wire = decode(_MARKET_CLOCKS, as_bytes(body), "market clocks")
+    return [_market_clock(bytes(item)) for item in wire.clocks]
+
+
+def _market_day(raw: bytes) -> MarketDay:
+    shape = "market calendar day"
+    wire = decode(_MARKET_DAY, raw, shape)
+    day = calendar_date(wire.date, shape, "date")
+    if day is None:
+        raise ParseError(f"{shape}: date is missing or empty", shape=shape, value=wire.date)
+    return MarketDay(
+        date=day,
+        core_start=required_timestamp(wire.core_start, shape, "core_start"),
+        core_end=required_timestamp(wire.core_end, shape, "core_end"),
+        pre_start=utc_timestamp(wire.pre_start, shape, "pre_start"),
+        pre_end=utc_timestamp(wire.pre_end, shape, "pre_end"),
+        post_start=utc_timestamp(wire.post_start, shape, "post_start"),
+        post_end=utc_timestamp(wire.post_end, shape, "post_end"),
+        lunch_start=utc_timestamp(wire.lunch_start, shape, "lunch_start"),
+        lunch_end=utc_timestamp(wire.lunch_end, shape, "lunch_end"),
+        settlement_date=calendar_date(wire.settlement_date, shape, "settlement_date"),
+        raw=raw,
+    )
+
+
+def parse_market_calendar(body: Body) -> MarketCalendar:
+    """``GET /v3/calendar/{market}`` -> the market and its days; session times as UTC instants
+    (the venue writes them with the market's offset, or in UTC when asked)."""
+    raw = as_bytes(body)
+    wire = decode(_MARKET_CALENDAR, raw, "market calendar")
+    return MarketCalendar(
+        market=_market(wire.market),
+        days=tuple(_market_day(bytes(item)) for item in wire.calendar or ()),
         raw=raw,
     )
 

@@ -5,7 +5,7 @@ A frame is JSON or MessagePack (detected); ``decode_stream_frame`` returns one o
 this package does not handle, kept verbatim). ``fill_from_trade_update`` turns a fill event into a
 ``Fill`` keyed by its execution id, and refuses (``ParseError``) to make one up without it.
 
-Pure: no I/O, no clock reads. Imports only ``models``, ``errors`` and
+Pure: no I/O, no clock reads. Imports only ``models``, ``instruments``, ``errors`` and
 ``alpaca.{schemas,decoding,parse_orders}`` from the package.
 """
 
@@ -25,6 +25,7 @@ from alpaca_integration.alpaca.schemas import (
     WireTradeUpdate,
 )
 from alpaca_integration.errors import ParseError
+from alpaca_integration.instruments import instrument_class
 from alpaca_integration.models import (
     DataSource,
     Fill,
@@ -185,6 +186,8 @@ def fill_from_trade_update(update: TradeUpdate) -> Fill | None:
         cum_qty=order.filled_qty,
         position_qty=update.position_qty,
         source=DataSource.STREAM,
+        asset_class=instrument_class(order.asset_class, order.symbol),
+        multiplier=order.multiplier,
         raw=update.raw,
     )
 

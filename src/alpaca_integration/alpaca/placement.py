@@ -48,7 +48,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from alpaca_integration.alpaca import parse
 from alpaca_integration.errors import (
@@ -76,6 +76,8 @@ __all__ = [
 
 # The client's one logger, whichever module of the adapter speaks: users filter on one name.
 log = logging.getLogger("alpaca_integration.alpaca.client")
+
+_Found = TypeVar("_Found")
 
 # How long a venue may take to show an order it has just accepted, before "not found" is believed.
 DEFAULT_VISIBILITY_WAIT = 5.0
@@ -164,10 +166,11 @@ def outcome_unknown(client_order_id: str, cause: object) -> OrderOutcomeUnknownE
 
 
 async def look_within_bound(
-    lookup: Callable[[], Awaitable[Order | None]], policy: PlacementPolicy
-) -> Order | None:
-    """Look the order up; while the venue shows none, look again (0.5 s, then doubling) until
-    ``visibility_wait`` seconds have passed since the first look. None: still absent."""
+    lookup: Callable[[], Awaitable[_Found | None]], policy: PlacementPolicy
+) -> _Found | None:
+    """Look the order (or any other trace of a request) up; while the venue shows none, look
+    again (0.5 s, then doubling) until ``visibility_wait`` seconds have passed since the first
+    look. None: still absent."""
     deadline = policy.clock() + policy.visibility_wait
     interval = _FIRST_LOOK_INTERVAL
     while True:

@@ -28,9 +28,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from alpaca_integration.alpaca.requests import replaced_order_request
+from alpaca_integration.alpaca.requests import replaced_intent
 from alpaca_integration.errors import RiskLimitError
-from alpaca_integration.models import Order, OrderRequest, ReplaceRequest
+from alpaca_integration.models import Order, OrderIntent, ReplaceRequest
 
 if TYPE_CHECKING:
     from alpaca_integration.alpaca.client import AlpacaClient
@@ -50,14 +50,15 @@ __all__ = [
 # The client's one logger, whichever module of the adapter speaks: users filter on one name.
 log = logging.getLogger("alpaca_integration.alpaca.client")
 
-PreTradeCheck = Callable[[OrderRequest], Awaitable[None]]
+PreTradeCheck = Callable[[OrderIntent], Awaitable[None]]
 """An async callable run before any request of ``submit_order`` and ``replace_order``; it refuses
-by raising (e.g. ``RiskLimitError``). The client knows no risk policy: the check is injected
+by raising (e.g. ``RiskLimitError``). It is given an ``OrderRequest`` or, for a multi-leg option
+order, a ``MultiLegOrderRequest``. The client knows no risk policy: the check is injected
 (``checks.risk.make_pre_trade_check`` builds one from an account's limits;
 ``client_for_account`` installs it). For a replace, a check that is also a
 ``ReplaceAwareCheck`` gets ``check_replace(old_order, replace_request)`` (so it can release the old
 order's quantity); any other check is called with the order as it would be after the replace
-(``requests.replaced_order_request``)."""
+(``requests.replaced_intent``)."""
 
 PreTradeCheckFactory = Callable[["AlpacaClient"], PreTradeCheck]
 """Builds a client's pre-trade check once the client exists (a check may read the broker through
@@ -77,7 +78,7 @@ async def run_replace_check(check: PreTradeCheck, old: Order, change: ReplaceReq
     if isinstance(check, ReplaceAwareCheck):
         await check.check_replace(old, change)
         return
-    await check(replaced_order_request(old, change))
+    await check(replaced_intent(old, change))
 
 
 # --------------------------------------------------------------------------- check-and-place lock

@@ -10,18 +10,34 @@ resolve. ``build_*`` functions validate first, then produce the JSON body: price
 as plain decimal strings (``Decimal("1E+2")`` is sent as ``"100"``), enum values as Alpaca spells
 them, optional fields omitted rather than sent as null.
 
+Every order is held to its asset class's rules first (``asset_rules``: options take whole
+contracts, market or limit, day only; crypto pairs gtc or ioc; a malformed OCC symbol is refused
+saying why), and a ``MultiLegOrderRequest`` becomes an ``mleg`` body there. A replace is held to
+the rules of the order it replaces when that order is known (``replace_needs_order`` says when
+the client must fetch it). The fields themselves are checked in ``request_fields``.
+
 The query builders (``orders_query``, ``activities_query``, ``rfc3339``) live in ``queries`` and
 are re-exported here.
 
-Pure: no I/O, no clock reads. Imports only ``models``, ``errors`` and ``alpaca.queries`` from the
-package.
+Pure: no I/O, no clock reads. Imports only ``models``, ``errors`` and
+``alpaca.{queries,request_fields,asset_rules}`` from the package.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from alpaca_integration.alpaca.asset_rules import (
+    EQUITY_RULES,
+    AssetRules,
+    check_order_gates,
+    mleg_order_body,
+    order_asset_class,
+    price_of,
+    rules_for_class,
+    rules_for_order,
+)
 from alpaca_integration.alpaca.queries import (
     MAX_ACTIVITIES_PAGE,
     MAX_ORDERS_PAGE,
@@ -29,10 +45,30 @@ from alpaca_integration.alpaca.queries import (
     orders_query,
     rfc3339,
 )
-from alpaca_integration.errors import OrderValidationError, RiskLimitError
+from alpaca_integration.alpaca.request_fields import (
+    MAX_CLIENT_ORDER_ID_LENGTH,
+    MAX_ORDER_NOTIONAL,
+    MAX_ORDER_QTY,
+    MAX_PRICE,
+    MAX_QTY_DECIMALS,
+    decimal_places,
+    decimal_text,
+    whole,
+)
+from alpaca_integration.alpaca.request_fields import checked_client_order_id as _client_order_id
+from alpaca_integration.alpaca.request_fields import member as _enum
+from alpaca_integration.alpaca.request_fields import positive as _positive
+from alpaca_integration.alpaca.request_fields import price as _price
+from alpaca_integration.alpaca.request_fields import refuse as _fail
+from alpaca_integration.alpaca.request_fields import size as _size
+from alpaca_integration.alpaca.request_fields import within as _within
+from alpaca_integration.errors import RiskLimitError
 from alpaca_integration.models import (
+    MultiLegOrderRequest,
+    OptionLegRequest,
     Order,
     OrderClass,
+    OrderIntent,
     OrderRequest,
     OrderSide,
     OrderType,
@@ -55,144 +91,19 @@ __all__ = [
     "close_position_query",
     "decimal_text",
     "orders_query",
+    "replace_needs_order",
+    "replaced_intent",
     "replaced_order_request",
     "rfc3339",
     "validate_order_request",
     "validate_replace_request",
 ]
 
-MAX_CLIENT_ORDER_ID_LENGTH = 128
-# Sanity bounds, far above any real order (the largest equity orders are millions of shares; a
-# crypto order of a coin worth a thousandth of a cent is still below ten billion units; BRK.A
-# trades below $1M): what lies beyond is a typo or an attack, refused before it is sent.
-MAX_ORDER_QTY = Decimal(10_000_000_000)
-MAX_ORDER_NOTIONAL = Decimal(1_000_000_000)
-MAX_PRICE = Decimal(10_000_000)
-# Alpaca's finest fraction (fractional shares, crypto) is 1e-9.
-MAX_QTY_DECIMALS = 9
-
-_ONE = Decimal(1)
-_HUNDRED = Decimal(100)
 _LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
 _BRACKET_TIFS = frozenset({TimeInForce.DAY, TimeInForce.GTC})
 _EXTENDED_HOURS_TIFS = frozenset({TimeInForce.DAY, TimeInForce.GTC})
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def decimal_text(value: Decimal) -> str:
-    """A Decimal as Alpaca expects it: plain notation, no exponent, no trailing zeros."""
-    text = format(value.normalize(), "f")
-    return "0" if text in ("-0", "0") else text
-
-
-def _fail(field: str, problem: str, fix: str) -> OrderValidationError:
-    return OrderValidationError(f"{field}: {problem}. Fix: {fix}", field=field)
-
-
-def _decimal(value: object, field: str) -> Decimal:
-    """Coerce a user-supplied number to Decimal, refusing floats (they are not exact)."""
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, bool):
-        raise _fail(field, f"{value!r} is not a number", f"pass {field} as a Decimal")
-    elif isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            raise _fail(field, f"{value!r} is not a number", f"pass {field} as a Decimal") from None
-    elif isinstance(value, float):
-        raise _fail(
-            field,
-            f"got the float {value!r}, which cannot represent money exactly",
-            f"pass Decimal({str(value)!r}) or the string {str(value)!r}",
-        )
-    else:
-        raise _fail(field, f"{value!r} ({type(value).__name__}) is not a number", "pass a Decimal")
-    if not number.is_finite():
-        raise _fail(field, f"{value!r} is not a finite number", f"pass a real {field}")
-    return number
-
-
-def _positive(value: object, field: str) -> Decimal:
-    number = _decimal(value, field)
-    if number <= 0:
-        raise _fail(
-            field, f"must be greater than 0, got {decimal_text(number)}", f"pass {field} > 0"
-        )
-    return number
-
-
-def _decimal_places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def _within(number: Decimal, field: str, maximum: Decimal, what: str) -> Decimal:
-    """``number`` when it is at most ``maximum``; else a refusal that names the bound."""
-    if number > maximum:
-        shown = decimal_text(number) if number.adjusted() < 30 else f"{number:.3E}"
-        raise _fail(
-            field,
-            f"{shown} is beyond the largest {what} this client sends ({maximum:,})",
-            f"check {field} for a typo; orders this large are refused before sending",
-        )
-    return number
-
-
-def _size(value: object, field: str, maximum: Decimal) -> Decimal:
-    """A positive quantity or notional within ``maximum`` and ``MAX_QTY_DECIMALS`` decimals."""
-    number = _within(_positive(value, field), field, maximum, "size")
-    if _decimal_places(number) > MAX_QTY_DECIMALS:
-        raise _fail(
-            field,
-            f"has more than {MAX_QTY_DECIMALS} decimals; Alpaca's finest fraction is 1e-9",
-            f"round {field} to at most {MAX_QTY_DECIMALS} decimals",
-        )
-    return number
-
-
-def _price(value: object, field: str) -> Decimal:
-    """A positive price within ``MAX_PRICE`` obeying Alpaca's tick rule: 2 decimals from $1, 4
-    below $1."""
-    price = _within(_positive(value, field), field, MAX_PRICE, "price")
-    places = _decimal_places(price)
-    allowed = 2 if price >= _ONE else 4
-    if places > allowed:
-        rounded = price.quantize(Decimal(1).scaleb(-allowed))
-        raise _fail(
-            field,
-            f"{decimal_text(price)} is a sub-penny price: Alpaca accepts at most {allowed} "
-            f"decimals for prices {'at or above' if allowed == 2 else 'below'} $1",
-            f"round it, e.g. to {decimal_text(rounded)}",
-        )
-    return price
-
-
-def _enum(enum_type: Any, value: object, field: str) -> Any:
-    try:
-        return enum_type(value)
-    except ValueError:
-        known = ", ".join(member.value for member in enum_type)
-        raise _fail(field, f"{value!r} is not a valid {field}", f"use one of {known}") from None
-
-
-def _client_order_id(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise _fail("client_order_id", f"{value!r} is not a string", "pass a string id")
-    if len(value) > MAX_CLIENT_ORDER_ID_LENGTH:
-        raise _fail(
-            "client_order_id",
-            f"is {len(value)} characters long; Alpaca allows at most {MAX_CLIENT_ORDER_ID_LENGTH}",
-            "use a shorter id (models.new_client_order_id() makes 35-character ids)",
-        )
-    return value
+_HUNDRED = Decimal(100)
 
 
 # --------------------------------------------------------------------------- new orders
@@ -203,11 +114,20 @@ def _order_body(req: OrderRequest) -> dict[str, Any]:
     symbol = req.symbol.strip() if isinstance(req.symbol, str) else ""
     if not symbol:
         raise _fail("symbol", "is empty", "pass the asset's symbol, e.g. 'AAPL'")
+    rules = rules_for_class(order_asset_class(symbol))
     side: OrderSide = _enum(OrderSide, req.side, "side")
     order_type: OrderType = _enum(OrderType, req.type, "type")
     tif: TimeInForce = _enum(TimeInForce, req.time_in_force, "time_in_force")
     order_class: OrderClass = _enum(OrderClass, req.order_class, "order_class")
     client_order_id = _client_order_id(req.client_order_id)
+    if order_class is OrderClass.MLEG:
+        raise _fail(
+            "order_class",
+            "an OrderRequest names one instrument; a multi-leg (mleg) order is a "
+            "MultiLegOrderRequest",
+            "submit a MultiLegOrderRequest with its legs",
+        )
+    check_order_gates(rules, req, order_type, tif, order_class)
 
     body: dict[str, Any] = {
         "symbol": symbol,
@@ -215,8 +135,8 @@ def _order_body(req: OrderRequest) -> dict[str, Any]:
         "type": order_type.value,
         "time_in_force": tif.value,
     }
-    _size_fields(req, order_type, tif, order_class, body)
-    limit_price = _type_prices(req, order_type, order_class, body)
+    _size_fields(req, rules, order_type, tif, order_class, body)
+    limit_price = _type_prices(req, rules, order_type, order_class, body)
     _trailing_fields(req, order_type, body)
     if req.extended_hours:
         _extended_hours(order_type, tif, order_class, body)
@@ -232,12 +152,14 @@ def _order_body(req: OrderRequest) -> dict[str, Any]:
 
 def _size_fields(
     req: OrderRequest,
+    rules: AssetRules,
     order_type: OrderType,
     tif: TimeInForce,
     order_class: OrderClass,
     body: dict[str, Any],
 ) -> None:
-    """``qty`` xor ``notional``, within the bounds; notional only for simple day market orders."""
+    """``qty`` xor ``notional``, within the bounds; notional only for simple market orders with
+    the asset class's notional time in force (day for equities; gtc or ioc for crypto)."""
     if req.qty is not None and req.notional is not None:
         raise _fail(
             "notional",
@@ -250,12 +172,13 @@ def _size_fields(
         body["qty"] = decimal_text(_size(req.qty, "qty", MAX_ORDER_QTY))
         return
     notional = _size(req.notional, "notional", MAX_ORDER_NOTIONAL)
-    if order_type is not OrderType.MARKET or tif is not TimeInForce.DAY:
+    if order_type is not OrderType.MARKET or tif not in rules.notional_time_in_force:
+        allowed = "/".join(sorted(t.value for t in rules.notional_time_in_force))
         raise _fail(
             "notional",
-            f"notional (dollar) orders must be market orders with time_in_force day, got "
-            f"{order_type.value}/{tif.value}",
-            "use type market and time_in_force day, or pass qty instead of notional",
+            f"notional (dollar) {rules.what} orders must be market orders with time_in_force "
+            f"{allowed}, got {order_type.value}/{tif.value}",
+            f"use type market and time_in_force {allowed}, or pass qty instead of notional",
         )
     if order_class is not OrderClass.SIMPLE:
         raise _fail(
@@ -267,7 +190,11 @@ def _size_fields(
 
 
 def _type_prices(
-    req: OrderRequest, order_type: OrderType, order_class: OrderClass, body: dict[str, Any]
+    req: OrderRequest,
+    rules: AssetRules,
+    order_type: OrderType,
+    order_class: OrderClass,
+    body: dict[str, Any],
 ) -> Decimal | None:
     """``limit_price`` and ``stop_price`` as the order type requires; the limit price."""
     limit_price: Decimal | None = None
@@ -278,7 +205,7 @@ def _type_prices(
                 f"is only used by limit and stop_limit orders, this is a {order_type.value} order",
                 "remove limit_price or change type",
             )
-        limit_price = _price(req.limit_price, "limit_price")
+        limit_price = price_of(rules, req.limit_price, "limit_price")
         body["limit_price"] = decimal_text(limit_price)
     elif order_type in _LIMIT_TYPES and order_class is not OrderClass.OCO:
         raise _fail("limit_price", f"is required for {order_type.value} orders", "pass limit_price")
@@ -290,7 +217,7 @@ def _type_prices(
                 "(a trailing stop's stop price is set by the venue)",
                 "remove stop_price or change type",
             )
-        body["stop_price"] = decimal_text(_price(req.stop_price, "stop_price"))
+        body["stop_price"] = decimal_text(price_of(rules, req.stop_price, "stop_price"))
     elif order_type in _STOP_TYPES:
         raise _fail("stop_price", f"is required for {order_type.value} orders", "pass stop_price")
     return limit_price
@@ -465,30 +392,44 @@ def _check_exit_prices(
         )
 
 
-def validate_order_request(req: OrderRequest) -> None:
+def validate_order_request(req: OrderIntent) -> None:
     """Raise ``OrderValidationError`` (with ``field``) if Alpaca would refuse ``req``."""
-    _order_body(req)
+    build_order_body(req)
 
 
-def build_order_body(req: OrderRequest) -> dict[str, Any]:
-    """The JSON body of ``POST /v2/orders`` for ``req`` (validated first)."""
+def build_order_body(req: OrderIntent) -> dict[str, Any]:
+    """The JSON body of ``POST /v2/orders`` for ``req`` (validated first): a single-instrument
+    order under its asset class's rules, or a multi-leg option order."""
+    if isinstance(req, MultiLegOrderRequest):
+        return mleg_order_body(req)
     return _order_body(req)
 
 
 # --------------------------------------------------------------------------- replace
 
 
-def _replace_body(req: ReplaceRequest) -> dict[str, Any]:
+def _replace_body(req: ReplaceRequest, old: Order | None) -> dict[str, Any]:
+    rules = EQUITY_RULES if old is None else rules_for_order(old)
     body: dict[str, Any] = {}
     if req.qty is not None:
-        body["qty"] = decimal_text(_size(req.qty, "qty", MAX_ORDER_QTY))
+        qty = _size(req.qty, "qty", MAX_ORDER_QTY)
+        if rules.whole_qty is not None:
+            whole(qty, "qty", rules.whole_qty)
+        body["qty"] = decimal_text(qty)
     if req.time_in_force is not None:
         tif: TimeInForce = _enum(TimeInForce, req.time_in_force, "time_in_force")
+        if tif not in rules.time_in_force:
+            allowed = ", ".join(sorted(t.value for t in rules.time_in_force))
+            raise _fail(
+                "time_in_force",
+                f"{rules.what} orders take time_in_force {allowed}, got {tif.value}",
+                f"use {allowed}",
+            )
         body["time_in_force"] = tif.value
     if req.limit_price is not None:
-        body["limit_price"] = decimal_text(_price(req.limit_price, "limit_price"))
+        body["limit_price"] = decimal_text(price_of(rules, req.limit_price, "limit_price"))
     if req.stop_price is not None:
-        body["stop_price"] = decimal_text(_price(req.stop_price, "stop_price"))
+        body["stop_price"] = decimal_text(price_of(rules, req.stop_price, "stop_price"))
     if req.trail is not None:
         body["trail"] = decimal_text(
             _within(_positive(req.trail, "trail"), "trail", MAX_PRICE, "trail")
@@ -505,14 +446,33 @@ def _replace_body(req: ReplaceRequest) -> dict[str, Any]:
     return body
 
 
-def validate_replace_request(req: ReplaceRequest) -> None:
-    """Raise ``OrderValidationError`` if ``req`` is not a valid replace."""
-    _replace_body(req)
+def validate_replace_request(req: ReplaceRequest, old: Order | None = None) -> None:
+    """Raise ``OrderValidationError`` if ``req`` is not a valid replace (of ``old``, when
+    known)."""
+    _replace_body(req, old)
 
 
-def build_replace_body(req: ReplaceRequest) -> dict[str, Any]:
-    """The JSON body of ``PATCH /v2/orders/{id}`` for ``req`` (validated first)."""
-    return _replace_body(req)
+def build_replace_body(req: ReplaceRequest, old: Order | None = None) -> dict[str, Any]:
+    """The JSON body of ``PATCH /v2/orders/{id}`` for ``req`` (validated first). Knowing the
+    order it replaces (``old``), the asset class's rules apply: whole contracts and day only for
+    options, gtc/ioc for crypto, an mleg order's signed net price; without it, equities'."""
+    return _replace_body(req, old)
+
+
+def replace_needs_order(req: ReplaceRequest) -> bool:
+    """Whether judging ``req`` needs the order it replaces: a changed time in force, a fractional
+    quantity or a price that only some asset classes take (finer than the equity tick, zero or
+    negative). Other changes are valid for every class, or refused for all."""
+    if req.time_in_force is not None:
+        return True
+    if isinstance(req.qty, Decimal) and req.qty != req.qty.to_integral_value():
+        return True
+    for value in (req.limit_price, req.stop_price):
+        if isinstance(value, Decimal) and value.is_finite():
+            places = decimal_places(value)
+            if value <= 0 or places > (2 if value >= 1 else 4):
+                return True
+    return False
 
 
 # --------------------------------------------------------------------------- closing a position
@@ -533,6 +493,31 @@ def close_position_query(qty: object = None, percentage: object = None) -> dict[
             )
         return {"percentage": decimal_text(share)}
     return {}
+
+
+def replaced_intent(old: Order, change: ReplaceRequest) -> OrderIntent:
+    """The order ``old`` becomes once ``change`` is applied: a ``MultiLegOrderRequest`` for an
+    mleg parent (its legs, the new quantity and net price), else ``replaced_order_request``."""
+    if old.order_class is not OrderClass.MLEG or old.side is not None:
+        return replaced_order_request(old, change)
+    legs = tuple(
+        OptionLegRequest(
+            symbol=leg.symbol,
+            ratio_qty=leg.ratio_qty or Decimal(1),
+            side=leg.side,
+            position_intent=leg.position_intent,
+        )
+        for leg in old.legs
+    )
+    limit_price = change.limit_price if change.limit_price is not None else old.limit_price
+    return MultiLegOrderRequest(
+        legs=legs,
+        qty=change.qty if change.qty is not None else old.qty or Decimal(0),
+        type=old.type or (OrderType.LIMIT if limit_price is not None else OrderType.MARKET),
+        time_in_force=change.time_in_force or old.time_in_force,
+        limit_price=limit_price,
+        client_order_id=change.client_order_id,
+    )
 
 
 def replaced_order_request(old: Order, change: ReplaceRequest) -> OrderRequest:

@@ -32,6 +32,14 @@ __all__ = [
     "WireBulkItem",
     "WireCalendarDay",
     "WireClock",
+    "WireMarket",
+    "WireMarketCalendar",
+    "WireMarketClock",
+    "WireMarketClocks",
+    "WireMarketDay",
+    "WireOptionContract",
+    "WireOptionContractsPage",
+    "WireOptionDeliverable",
     "WireOrder",
     "WirePortfolioHistory",
     "WirePosition",
@@ -62,6 +70,8 @@ class WireAccount(_Wire, kw_only=True):
     daytrading_buying_power: Decimal | None = None
     non_marginable_buying_power: Decimal | None = None
     options_buying_power: Decimal | None = None
+    options_approved_level: int | None = None
+    options_trading_level: int | None = None
     long_market_value: Decimal | None = None
     short_market_value: Decimal | None = None
     portfolio_value: Decimal | None = None
@@ -183,6 +193,50 @@ class WireClock(_Wire, kw_only=True):
     next_close: str
 
 
+class WireMarket(_Wire, kw_only=True):
+    acronym: str = ""
+    name: str = ""
+    timezone: str = ""
+    mic: str | None = None
+    bic: str | None = None
+
+
+class WireMarketClock(_Wire, kw_only=True):
+    """One entry of ``GET /v3/clock``'s ``clocks``."""
+
+    market: WireMarket
+    timestamp: str
+    is_market_day: bool
+    next_market_open: str
+    next_market_close: str
+    phase: str = ""
+    phase_until: str | None = None
+
+
+class WireMarketClocks(_Wire, kw_only=True):
+    clocks: list[msgspec.Raw]
+
+
+class WireMarketDay(_Wire, kw_only=True):
+    """One day of ``GET /v3/calendar/{market}`` (times RFC 3339 with the market's offset)."""
+
+    date: str
+    core_start: str
+    core_end: str
+    pre_start: str | None = None
+    pre_end: str | None = None
+    post_start: str | None = None
+    post_end: str | None = None
+    lunch_start: str | None = None
+    lunch_end: str | None = None
+    settlement_date: str | None = None
+
+
+class WireMarketCalendar(_Wire, kw_only=True):
+    market: WireMarket
+    calendar: list[msgspec.Raw] | None = None
+
+
 class WireCalendarDay(_Wire, kw_only=True):
     date: str
     open: str
@@ -209,6 +263,46 @@ class WireAsset(_Wire, kw_only=True):
     min_trade_increment: Decimal | None = None
     price_increment: Decimal | None = None
     attributes: list[str] | None = None
+
+
+class WireOptionDeliverable(_Wire, kw_only=True):
+    type: str = ""
+    symbol: str = ""
+    asset_id: str | None = None
+    amount: Decimal | None = None
+    allocation_percentage: Decimal | None = None
+    settlement_type: str | None = None
+    settlement_method: str | None = None
+    delayed_settlement: bool = False
+
+
+class WireOptionContract(_Wire, kw_only=True):
+    """``GET /v2/options/contracts[/{symbol_or_id}]``: one contract."""
+
+    id: str
+    symbol: str
+    name: str | None = None
+    status: str = ""
+    tradable: bool = False
+    expiration_date: str
+    root_symbol: str | None = None
+    underlying_symbol: str
+    underlying_asset_id: str | None = None
+    type: str
+    style: str = ""
+    strike_price: Decimal
+    multiplier: Decimal | None = None
+    size: Decimal | None = None
+    open_interest: Decimal | None = None
+    open_interest_date: str | None = None
+    close_price: Decimal | None = None
+    close_price_date: str | None = None
+    deliverables: list[WireOptionDeliverable] | None = None
+
+
+class WireOptionContractsPage(_Wire, kw_only=True):
+    option_contracts: list[msgspec.Raw]
+    next_page_token: str | None = None
 
 
 class WireWatchlist(_Wire, kw_only=True):

@@ -63,7 +63,8 @@ class RiskBreach(msgspec.Struct, frozen=True, kw_only=True):
 def measure_exposure(
     positions: Iterable[Position], *, account: str, at: dt.datetime
 ) -> ExposureSnapshot:
-    """Exposure from positions: each valued at its market value (else qty x current price)."""
+    """Exposure from positions: each valued at its market value (else qty x current price x
+    multiplier: an option contract is worth 100 shares' premium)."""
     if at.tzinfo is None:
         raise ValueError("measure_exposure needs a timezone-aware 'at' (UTC)")
     per_symbol: dict[str, Decimal] = {}
@@ -76,7 +77,7 @@ def measure_exposure(
             # others: the sign always follows the position's quantity here.
             value = abs(position.market_value) * (-1 if position.qty < 0 else 1)
         elif position.current_price is not None:
-            value = position.qty * position.current_price
+            value = position.qty * position.current_price * position.multiplier
         else:
             unpriced.append(position.symbol)
             continue

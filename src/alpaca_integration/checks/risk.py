@@ -14,9 +14,15 @@ The limits and the pure check live in ``checks.risk_limits``; exposure (:func:`m
 :func:`exposure_breaches`, :func:`record_exposure`) in ``checks.exposure``; both are re-exported
 here so one module names the whole risk check.
 
-Imports ``models``, ``config`` and the other ``checks.risk_*``/``checks.exposure`` modules; the
-client only inside :func:`client_for_account` (and for typing); never storage, sync or the
-simulator (the store and the client are reached through small protocols).
+Option and crypto orders are also checked against the account's figures (options level and
+buying power, non-marginable buying power): for those the hook reads the account too (the
+client's ``get_account()``, or the store's latest snapshot). A multi-leg order reads the prices
+of every leg.
+
+Imports ``models``, ``instruments``, ``config``, the pure ``alpaca.requests`` and the other
+``checks.risk_*``/``checks.exposure`` modules; the client only inside
+:func:`client_for_account` (and for typing); never storage, sync or the simulator (the store and
+the client are reached through small protocols).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from alpaca_integration.alpaca.requests import replaced_intent
 from alpaca_integration.checks.exposure import (
     ExposureSnapshot,
     RiskBreach,
@@ -42,7 +49,17 @@ from alpaca_integration.checks.risk_limits import (
     replaced_order_request,
 )
 from alpaca_integration.config import AccountConfig
-from alpaca_integration.models import Order, OrderRequest, Position, ReplaceRequest
+from alpaca_integration.instruments import asset_class_of_symbol
+from alpaca_integration.models import (
+    AccountSnapshot,
+    AssetClass,
+    MultiLegOrderRequest,
+    Order,
+    OrderClass,
+    OrderIntent,
+    Position,
+    ReplaceRequest,
+)
 
 __all__ = [
     "ExposureSnapshot",
@@ -67,7 +84,7 @@ if TYPE_CHECKING:
     from alpaca_integration.alpaca.client import AlpacaClient
 
 
-PreTradeCheck = Callable[[OrderRequest], Awaitable[None]]
+PreTradeCheck = Callable[[OrderIntent], Awaitable[None]]
 
 
 class _StoreLike(Protocol):
@@ -87,8 +104,29 @@ class _ClientLike(Protocol):
 PriceLookup = Callable[[str], Awaitable[Decimal | None]]
 
 
+_ACCOUNT_CLASSES = frozenset({AssetClass.US_OPTION, AssetClass.CRYPTO})
+
+
+def _needs_account(symbols: tuple[str, ...]) -> bool:
+    """Option and crypto orders are checked against the account's figures (options level and
+    buying power, non-marginable buying power): read them only then."""
+    return any(asset_class_of_symbol(symbol) in _ACCOUNT_CLASSES for symbol in symbols)
+
+
+async def _account_figures(source: Any, account: str) -> AccountSnapshot | None:
+    """The account as the source knows it: the client's ``get_account()``, else the store's
+    latest snapshot (None when the source keeps none)."""
+    if hasattr(source, "get_account"):
+        snapshot: AccountSnapshot = await source.get_account()
+        return snapshot
+    if hasattr(source, "latest_snapshot"):
+        stored: AccountSnapshot | None = await source.latest_snapshot(account)
+        return stored
+    return None
+
+
 async def _load_state(
-    source: Any, account: str, price_lookup: PriceLookup | None, symbol: str
+    source: Any, account: str, price_lookup: PriceLookup | None, symbols: tuple[str, ...]
 ) -> RiskState:
     if hasattr(source, "open_orders") and hasattr(source, "positions"):
         positions = list(await source.positions(account))
@@ -99,10 +137,24 @@ async def _load_state(
         orders = [order async for order in source.iter_orders(status="open", nested=True)]
     prices: dict[str, Decimal] = {}
     if price_lookup is not None:
-        looked_up = await price_lookup(symbol)
-        if looked_up is not None:
-            prices[symbol] = looked_up
-    return RiskState.from_records(positions, orders, prices)
+        for symbol in symbols:
+            looked_up = await price_lookup(symbol)
+            if looked_up is not None:
+                prices[symbol] = looked_up
+    figures = await _account_figures(source, account) if _needs_account(symbols) else None
+    return RiskState.from_records(positions, orders, prices, figures)
+
+
+def _symbols(request: OrderIntent) -> tuple[str, ...]:
+    if isinstance(request, MultiLegOrderRequest):
+        return tuple(leg.symbol.strip().upper() for leg in request.legs)
+    return (request.symbol.strip().upper(),)
+
+
+def _order_symbols(order: Order) -> tuple[str, ...]:
+    if order.order_class is OrderClass.MLEG and not order.symbol:
+        return tuple(leg.symbol.strip().upper() for leg in order.legs)
+    return (order.symbol.strip().upper(),)
 
 
 class RiskCheck:
@@ -129,25 +181,23 @@ class RiskCheck:
     def __repr__(self) -> str:
         return f"RiskCheck(account={self.account!r})"
 
-    def _refuse_if_halted(self, request: OrderRequest) -> None:
+    def _refuse_if_halted(self, request: OrderIntent) -> None:
         if self.limits.halted:
             # No state is needed to refuse, and a halted account must refuse even when the store
             # cannot be read.
             check_order(request, RiskState(), self.limits, account=self.account)
 
-    async def _state(self, symbol: str) -> RiskState:
-        return await _load_state(
-            self.source, self.account, self.price_lookup, symbol.strip().upper()
-        )
+    async def _state(self, symbols: tuple[str, ...]) -> RiskState:
+        return await _load_state(self.source, self.account, self.price_lookup, symbols)
 
-    async def __call__(self, request: OrderRequest) -> None:
+    async def __call__(self, request: OrderIntent) -> None:
         self._refuse_if_halted(request)
-        state = await self._state(request.symbol)
+        state = await self._state(_symbols(request))
         check_order(request, state, self.limits, account=self.account)
 
     async def check_replace(self, old: Order, change: ReplaceRequest) -> None:
-        self._refuse_if_halted(replaced_order_request(old, change))
-        state = await self._state(old.symbol)
+        self._refuse_if_halted(replaced_intent(old, change))
+        state = await self._state(_order_symbols(old))
         check_replace(old, change, state, self.limits, account=self.account)
 
 

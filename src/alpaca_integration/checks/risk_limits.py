@@ -14,31 +14,56 @@ minus every open sell's remaining quantity minus this order. Exit legs (orders w
 not increase the exposure a limit measures is never refused by that limit (a risk-reducing sell
 passes even over the limit); the halt switch and the symbol allow-list refuse everything.
 
-Imports ``models``, ``errors`` and the pure ``alpaca.requests`` (the replaced order's shape); no
-I/O, never the client, the store, sync, the simulator, the flows or the CLI.
+Values are qty x price x multiplier (an option contract is worth 100 shares' premium). Option,
+crypto and multi-leg orders also meet their asset class's rules (``checks.risk_assets``): the
+account's options level and options buying power, ``max_contracts``, crypto's no-shorting and
+cash-only buying power. The state a check reads (positions, prices, multipliers, open orders, the
+account's figures) is ``checks.risk_state.RiskState``, re-exported here.
+
+Imports ``models``, ``instruments``, ``errors``, ``checks.risk_state``, ``checks.risk_assets`` and
+the pure ``alpaca.requests`` (the replaced order's shape); no I/O, never the client, the store,
+sync, the simulator, the flows or the CLI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_UP, Decimal
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from alpaca_integration.alpaca.requests import replaced_order_request
+from alpaca_integration.alpaca.requests import replaced_intent, replaced_order_request
+from alpaca_integration.checks.risk_assets import (
+    check_crypto_order,
+    check_max_contracts,
+    check_multi_leg_options,
+    check_option_order,
+)
+from alpaca_integration.checks.risk_state import (
+    AccountFigures,
+    RiskState,
+    counts_as_working,
+    pending,
+    refusal,
+    underlying_key,
+)
 from alpaca_integration.errors import ConfigError, RiskLimitError
+from alpaca_integration.instruments import asset_class_of_symbol, position_key
 from alpaca_integration.models import (
+    AssetClass,
+    MultiLegOrderRequest,
+    OptionLegRequest,
     Order,
+    OrderIntent,
     OrderRequest,
     OrderSide,
-    OrderStatus,
-    Position,
     ReplaceRequest,
 )
 
 __all__ = [
+    "AccountFigures",
     "RiskLimits",
     "RiskState",
     "SymbolLimits",
@@ -76,6 +101,7 @@ class RiskLimits(BaseModel):
         max_position_notional = "100000"  # any symbol's position value
         max_gross_exposure = "250000"     # sum of |position value| over symbols
         max_net_exposure = "150000"       # |sum of signed position value|
+        max_contracts = 20                # option contracts one order trades (all legs)
         [accounts.NAME.risk.symbols.AAPL] # overrides for one symbol
         max_position_qty = "200"
     """
@@ -92,6 +118,7 @@ class RiskLimits(BaseModel):
     max_position_notional: Decimal | None = Field(default=None, gt=0)
     max_gross_exposure: Decimal | None = Field(default=None, gt=0)
     max_net_exposure: Decimal | None = Field(default=None, gt=0)
+    max_contracts: int | None = Field(default=None, gt=0)
     symbols: dict[str, SymbolLimits] = Field(default_factory=dict)
 
     @field_validator("allowed_symbols", mode="before")
@@ -177,86 +204,18 @@ class RiskLimits(BaseModel):
         ) or any(s.max_position_notional is not None for s in self.symbols.values())
 
 
-class RiskState(msgspec.Struct, frozen=True, kw_only=True):
-    """What a pre-trade check knows about the account: signed positions, reference prices, and the
-    open orders (with their legs flattened or not; legs are skipped)."""
-
-    positions: Mapping[str, Decimal] = msgspec.field(default_factory=dict)
-    prices: Mapping[str, Decimal] = msgspec.field(default_factory=dict)
-    open_orders: tuple[Order, ...] = ()
-
-    @classmethod
-    def from_records(
-        cls,
-        positions: Iterable[Position],
-        open_orders: Iterable[Order] = (),
-        prices: Mapping[str, Decimal] | None = None,
-    ) -> RiskState:
-        """Build the state from position and order models; a position's own price (current
-        price, else market value / qty) is used where ``prices`` has none."""
-        qty: dict[str, Decimal] = {}
-        marks: dict[str, Decimal] = {}
-        for position in positions:
-            qty[position.symbol] = qty.get(position.symbol, _ZERO) + position.qty
-            mark = _position_price(position)
-            if mark is not None:
-                marks[position.symbol] = mark
-        marks.update(prices or {})
-        flat: list[Order] = []
-        for order in open_orders:
-            flat.extend(order.flatten())
-        return cls(positions=qty, prices=marks, open_orders=tuple(flat))
-
-
-def _position_price(position: Position) -> Decimal | None:
-    if position.current_price is not None and position.current_price > 0:
-        return position.current_price
-    if position.market_value is not None and position.qty != 0:
-        return abs(position.market_value / position.qty)
-    return None
-
-
 def order_reference_price(request: OrderRequest, state: RiskState) -> Decimal | None:
-    """The price a check values the order at: its limit price, else its stop price, else the
-    state's price for the symbol (None when nothing is known)."""
+    """The price a check values the order at (per unit of the underlying): its limit price, else
+    its stop price, else the state's price for the symbol (None when nothing is known)."""
     if request.limit_price is not None:
         return request.limit_price
     if request.stop_price is not None:
         return request.stop_price
-    return state.prices.get(request.symbol.upper())
-
-
-def _refuse(limit: str, message: str, account: str | None) -> RiskLimitError:
-    prefix = f"account {account!r}: " if account else ""
-    return RiskLimitError(
-        f"{prefix}order refused by risk limit {limit}: {message}", limit=limit, account=account
-    )
-
-
-def _counts_as_working(order: Order) -> bool:
-    return order.status.is_open and order.status is not OrderStatus.HELD and order.parent_id is None
-
-
-def _pending(state: RiskState, symbol: str, side: OrderSide) -> Decimal:
-    total = _ZERO
-    for order in state.open_orders:
-        if (
-            order.symbol.upper() != symbol
-            or order.side is not side
-            or not _counts_as_working(order)
-        ):
-            continue
-        if order.qty is not None:
-            total += max(order.qty - order.filled_qty, _ZERO)
-        elif order.notional is not None:
-            price = state.prices.get(symbol)
-            if price:
-                total += (order.notional / price).quantize(Decimal("0.000000001"), ROUND_UP)
-    return total
+    return state.price(request.symbol)
 
 
 def check_order(
-    request: OrderRequest,
+    request: OrderIntent,
     state: RiskState,
     limits: RiskLimits,
     *,
@@ -265,48 +224,87 @@ def check_order(
     """Refuse ``request`` with ``RiskLimitError(limit=...)`` if it breaks a limit; pure.
 
     Checks, in order: halted, allowed_symbols, max_open_orders, max_order_qty, max_order_notional,
-    shorting_allowed, max_position_qty, max_position_notional, max_gross_exposure,
-    max_net_exposure. The first breach is raised.
+    max_contracts, shorting_allowed, max_position_qty, max_position_notional, max_gross_exposure,
+    max_net_exposure, then the asset class's own rules (``checks.risk_assets``: the options level
+    and buying power, crypto's no-shorting and cash buying power). Values are qty x price x
+    multiplier. A ``MultiLegOrderRequest`` is checked leg by leg and as one strategy. The first
+    breach is raised.
     """
+    if isinstance(request, MultiLegOrderRequest):
+        _check_multi_leg(request, state, limits, account)
+        return
     symbol = request.symbol.strip().upper()
-    _check_gates(symbol, state, limits, account)
+    _check_gates((symbol,), state, limits, account)
     price = order_reference_price(request, state)
+    multiplier = state.multiplier(symbol)
     qty = _order_quantity(request, symbol, price, limits, account)
-    _check_order_size(request, symbol, qty, price, limits, account)
+    _check_order_size(request, symbol, qty, price, multiplier, limits, account)
     order_qty = qty if qty is not None else _ZERO
-    move = _projected_position(request, state, symbol, order_qty)
-    _check_position(request, symbol, order_qty, move, price, limits, account)
+    asset_class = asset_class_of_symbol(symbol)
+    if asset_class is AssetClass.US_OPTION:
+        check_max_contracts(order_qty, limits.max_contracts, account)
+    move = _projected_position(request.side, state, symbol, order_qty)
+    _check_position(request.side, symbol, order_qty, move, price, multiplier, limits, account)
     if price is not None:
-        _check_exposure(state, symbol, move.after * price, limits, account)
+        after = {position_key(symbol): move.after * price * multiplier}
+        _check_exposure(state, after, limits, account)
+    if asset_class is AssetClass.US_OPTION:
+        check_option_order(request, order_qty, price, state, account)
+    elif asset_class is AssetClass.CRYPTO:
+        check_crypto_order(request, qty, price, state, account)
 
 
-def _check_gates(symbol: str, state: RiskState, limits: RiskLimits, account: str | None) -> None:
-    """The limits that refuse whatever the order's size: halted, allowed_symbols,
-    max_open_orders."""
+def _check_gates(
+    symbols: tuple[str, ...], state: RiskState, limits: RiskLimits, account: str | None
+) -> None:
+    """The limits that refuse whatever the order's size: halted, allowed_symbols (an option
+    contract is allowed when its underlying is), max_open_orders."""
     if limits.halted:
-        raise _refuse(
+        raise refusal(
             "halted",
             "trading is halted for this account. Fix: set halted = false in its risk table once "
             "it is safe to trade again",
             account,
         )
-    if limits.allowed_symbols is not None and symbol not in limits.allowed_symbols:
-        allowed = ", ".join(sorted(limits.allowed_symbols)) or "(none)"
-        raise _refuse(
-            "allowed_symbols",
-            f"{symbol} is not an allowed symbol (allowed: {allowed}). Fix: add it to "
-            "allowed_symbols if it should be tradable",
-            account,
-        )
+    if limits.allowed_symbols is not None:
+        allowed_keys = {position_key(name) for name in limits.allowed_symbols}
+        for symbol in symbols:
+            if not {position_key(symbol), underlying_key(symbol)} & allowed_keys:
+                allowed = ", ".join(sorted(limits.allowed_symbols)) or "(none)"
+                raise refusal(
+                    "allowed_symbols",
+                    f"{symbol} is not an allowed symbol (allowed: {allowed}). Fix: add it to "
+                    "allowed_symbols if it should be tradable",
+                    account,
+                )
     if limits.max_open_orders is not None:
-        working = sum(1 for order in state.open_orders if _counts_as_working(order))
+        working = sum(1 for order in state.open_orders if counts_as_working(order))
         if working + 1 > limits.max_open_orders:
-            raise _refuse(
+            raise refusal(
                 "max_open_orders",
                 f"{working} orders are open and the limit is {limits.max_open_orders}. Fix: "
                 "cancel or wait for open orders first",
                 account,
             )
+
+
+def _needs_price(limits: RiskLimits, symbol: str, *, order_notional: bool) -> bool:
+    """Whether a limit values the order or the position: then a price must be known."""
+    return (
+        (limits.max_order_notional is not None and order_notional)
+        or limits.position_notional_limit(symbol) is not None
+        or limits.max_gross_exposure is not None
+        or limits.max_net_exposure is not None
+    )
+
+
+def _no_price(symbol: str, account: str | None) -> RiskLimitError:
+    return refusal(
+        "reference_price",
+        f"no reference price is known for {symbol}, so notional limits cannot be checked. "
+        "Fix: give a limit price, or hold a position in the symbol so its price is known",
+        account,
+    )
 
 
 def _order_quantity(
@@ -327,7 +325,7 @@ def _order_quantity(
     if qty is None and (
         limits.max_order_qty is not None or limits.position_qty_limit(symbol) is not None
     ):
-        raise _refuse(
+        raise refusal(
             "reference_price",
             f"the quantity of this notional order on {symbol} cannot be known without a reference "
             "price. Fix: send a qty instead of a notional, or a limit price",
@@ -335,19 +333,8 @@ def _order_quantity(
         )
     # A notional order's own notional is its order value: only the position and exposure limits
     # need a price then.
-    needs_price = (
-        (limits.max_order_notional is not None and request.notional is None)
-        or limits.position_notional_limit(symbol) is not None
-        or limits.max_gross_exposure is not None
-        or limits.max_net_exposure is not None
-    )
-    if needs_price and price is None:
-        raise _refuse(
-            "reference_price",
-            f"no reference price is known for {symbol}, so notional limits cannot be checked. "
-            "Fix: give a limit price, or hold a position in the symbol so its price is known",
-            account,
-        )
+    if price is None and _needs_price(limits, symbol, order_notional=request.notional is None):
+        raise _no_price(symbol, account)
     return qty
 
 
@@ -356,12 +343,13 @@ def _check_order_size(
     symbol: str,
     qty: Decimal | None,
     price: Decimal | None,
+    multiplier: Decimal,
     limits: RiskLimits,
     account: str | None,
 ) -> None:
-    """max_order_qty and max_order_notional: the order alone."""
+    """max_order_qty and max_order_notional: the order alone (qty x price x multiplier)."""
     if limits.max_order_qty is not None and qty is not None and qty > limits.max_order_qty:
-        raise _refuse(
+        raise refusal(
             "max_order_qty",
             f"quantity {qty} of {symbol} exceeds the limit {limits.max_order_qty}. Fix: split "
             "the order or raise max_order_qty",
@@ -371,15 +359,21 @@ def _check_order_size(
         notional = (
             request.notional
             if request.notional is not None
-            else abs(qty or _ZERO) * (price or _ZERO)
+            else abs(qty or _ZERO) * (price or _ZERO) * multiplier
         )
-        if notional > limits.max_order_notional:
-            raise _refuse(
-                "max_order_notional",
-                f"notional {notional:.2f} of {symbol} exceeds the limit "
-                f"{limits.max_order_notional}. Fix: reduce the order or raise max_order_notional",
-                account,
-            )
+        _check_order_notional(notional, symbol, limits, account)
+
+
+def _check_order_notional(
+    notional: Decimal, what: str, limits: RiskLimits, account: str | None
+) -> None:
+    if limits.max_order_notional is not None and notional > limits.max_order_notional:
+        raise refusal(
+            "max_order_notional",
+            f"notional {notional:.2f} of {what} exceeds the limit "
+            f"{limits.max_order_notional}. Fix: reduce the order or raise max_order_notional",
+            account,
+        )
 
 
 class _PositionMove(NamedTuple):
@@ -394,29 +388,30 @@ class _PositionMove(NamedTuple):
 
 
 def _projected_position(
-    request: OrderRequest, state: RiskState, symbol: str, order_qty: Decimal
+    side: OrderSide, state: RiskState, symbol: str, order_qty: Decimal
 ) -> _PositionMove:
-    position = state.positions.get(symbol, _ZERO)
-    if request.side is OrderSide.BUY:
-        before = position + _pending(state, symbol, OrderSide.BUY)
+    position = state.position(symbol)
+    if side is OrderSide.BUY:
+        before = position + pending(state, symbol, OrderSide.BUY)
         return _PositionMove(before, before + order_qty)
-    before = position - _pending(state, symbol, OrderSide.SELL)
+    before = position - pending(state, symbol, OrderSide.SELL)
     return _PositionMove(before, before - order_qty)
 
 
 def _check_position(
-    request: OrderRequest,
+    side: OrderSide,
     symbol: str,
     order_qty: Decimal,
     move: _PositionMove,
     price: Decimal | None,
+    multiplier: Decimal,
     limits: RiskLimits,
     account: str | None,
 ) -> None:
     """shorting_allowed, max_position_qty, max_position_notional: the symbol's position."""
     after = move.after
-    if not limits.shorting_allowed and request.side is OrderSide.SELL and after < 0:
-        raise _refuse(
+    if not limits.shorting_allowed and side is OrderSide.SELL and after < 0:
+        raise refusal(
             "shorting_allowed",
             f"selling {order_qty} {symbol} would take the position to {after} (counting open "
             "sells) and shorting is not allowed. Fix: sell at most the long quantity not already "
@@ -425,7 +420,7 @@ def _check_position(
         )
     qty_limit = limits.position_qty_limit(symbol)
     if qty_limit is not None and move.increases and abs(after) > qty_limit:
-        raise _refuse(
+        raise refusal(
             "max_position_qty",
             f"the {symbol} position would reach {after} (counting open orders), beyond the limit "
             f"{qty_limit}. Fix: reduce the order or raise the limit",
@@ -433,9 +428,9 @@ def _check_position(
         )
     notional_limit = limits.position_notional_limit(symbol)
     if notional_limit is not None and move.increases and price is not None:
-        value = abs(after) * price
+        value = abs(after) * price * multiplier
         if value > notional_limit:
-            raise _refuse(
+            raise refusal(
                 "max_position_notional",
                 f"the {symbol} position would be worth {value:.2f}, beyond the limit "
                 f"{notional_limit}. Fix: reduce the order or raise the limit",
@@ -444,24 +439,27 @@ def _check_position(
 
 
 def _check_exposure(
-    state: RiskState, symbol: str, value_after: Decimal, limits: RiskLimits, account: str | None
+    state: RiskState, values_after: Mapping[str, Decimal], limits: RiskLimits, account: str | None
 ) -> None:
-    """max_gross_exposure and max_net_exposure: the whole account with the symbol's position
-    worth ``value_after``; only an order that raises the measure is refused."""
+    """max_gross_exposure and max_net_exposure: the whole account with each position in
+    ``values_after`` (by position key) worth its new value; only an order that raises the
+    measure is refused."""
     if limits.max_gross_exposure is None and limits.max_net_exposure is None:
         return
     values = _position_values(state)
     gross_before = sum((abs(v) for v in values.values()), _ZERO)
     net_before = sum(values.values(), _ZERO)
-    current = values.get(symbol, _ZERO)
-    gross_after = gross_before - abs(current) + abs(value_after)
-    net_after = net_before - current + value_after
+    gross_after, net_after = gross_before, net_before
+    for key, value_after in values_after.items():
+        current = values.get(key, _ZERO)
+        gross_after += abs(value_after) - abs(current)
+        net_after += value_after - current
     if (
         limits.max_gross_exposure is not None
         and gross_after > limits.max_gross_exposure
         and gross_after > gross_before
     ):
-        raise _refuse(
+        raise refusal(
             "max_gross_exposure",
             f"gross exposure would reach {gross_after:.2f}, beyond the limit "
             f"{limits.max_gross_exposure}. Fix: reduce the order or close other positions",
@@ -472,7 +470,7 @@ def _check_exposure(
         and abs(net_after) > limits.max_net_exposure
         and abs(net_after) > abs(net_before)
     ):
-        raise _refuse(
+        raise refusal(
             "max_net_exposure",
             f"net exposure would reach {net_after:.2f}, beyond the limit "
             f"{limits.max_net_exposure}. Fix: reduce the order or hedge first",
@@ -481,12 +479,64 @@ def _check_exposure(
 
 
 def _position_values(state: RiskState) -> dict[str, Decimal]:
+    """Each priced position's signed value: qty x price x multiplier."""
     values: dict[str, Decimal] = {}
-    for symbol, qty in state.positions.items():
-        price = state.prices.get(symbol)
+    for key, qty in state.positions.items():
+        price = state.prices.get(key)
         if price is not None:
-            values[symbol] = qty * price
+            values[key] = qty * price * state.multiplier(key)
     return values
+
+
+# --------------------------------------------------------------------------- multi-leg orders
+
+
+def _leg_side(leg: OptionLegRequest) -> OrderSide:
+    if leg.side is not None:
+        return leg.side
+    intent = leg.position_intent
+    return (
+        OrderSide.BUY if intent is not None and intent.value.startswith("buy") else OrderSide.SELL
+    )
+
+
+def _check_multi_leg(
+    request: MultiLegOrderRequest, state: RiskState, limits: RiskLimits, account: str | None
+) -> None:
+    """A multi-leg order: the gates for every leg; max_contracts over all legs; the strategy's
+    notional (|net price| x qty x multiplier); each leg's quantity and position (qty x ratio
+    contracts); the exposure with every leg applied; then the options level and buying power."""
+    symbols = tuple(leg.symbol.strip().upper() for leg in request.legs)
+    _check_gates(symbols, state, limits, account)
+    contracts = sum((request.qty * leg.ratio_qty for leg in request.legs), _ZERO)
+    multiplier = max((state.multiplier(symbol) for symbol in symbols), default=_ZERO)
+    if limits.max_order_notional is not None:
+        if request.limit_price is None:
+            raise _no_price("this market multi-leg order (no net price)", account)
+        notional = abs(request.limit_price) * request.qty * multiplier
+        _check_order_notional(notional, "the multi-leg order", limits, account)
+    check_max_contracts(contracts, limits.max_contracts, account)
+    values_after: dict[str, Decimal] = {}
+    for leg, symbol in zip(request.legs, symbols, strict=True):
+        leg_qty = request.qty * leg.ratio_qty
+        if limits.max_order_qty is not None and leg_qty > limits.max_order_qty:
+            raise refusal(
+                "max_order_qty",
+                f"the {symbol} leg trades {leg_qty} contracts, beyond the limit "
+                f"{limits.max_order_qty}. Fix: reduce the order or raise max_order_qty",
+                account,
+            )
+        price = state.price(symbol)
+        if price is None and _needs_price(limits, symbol, order_notional=False):
+            raise _no_price(symbol, account)
+        side = _leg_side(leg)
+        leg_multiplier = state.multiplier(symbol)
+        move = _projected_position(side, state, symbol, leg_qty)
+        _check_position(side, symbol, leg_qty, move, price, leg_multiplier, limits, account)
+        if price is not None:
+            values_after[position_key(symbol)] = move.after * price * leg_multiplier
+    _check_exposure(state, values_after, limits, account)
+    check_multi_leg_options(request, state, account)
 
 
 # --------------------------------------------------------------------------- replaces
@@ -507,10 +557,10 @@ def check_replace(
 ) -> None:
     """Refuse replacing ``old`` with ``change`` if the resulting order breaks a limit; pure.
 
-    The replacement is checked like a new order (:func:`check_order`) against ``state`` without
-    ``old``: the venue releases the old order's remaining quantity when the replacement takes its
-    place, so counting both would refuse harmless replaces, and counting neither would let a
-    replace raise the quantity past a limit.
+    The replacement is checked like a new order (:func:`check_order`; an mleg order as the
+    strategy it becomes) against ``state`` without ``old``: the venue releases the old order's
+    remaining quantity when the replacement takes its place, so counting both would refuse
+    harmless replaces, and counting neither would let a replace raise the quantity past a limit.
     """
-    request = replaced_order_request(old, change)
+    request = replaced_intent(old, change)
     check_order(request, _without_order(state, old.id), limits, account=account)

@@ -25,11 +25,12 @@ from alpaca_integration.models import (
     CalendarDay,
     Clock,
     Fill,
+    OptionContract,
     Order,
     Position,
 )
 
-__all__ = ["print_json", "render", "to_jsonable"]
+__all__ = ["print_json", "render", "render_contracts", "to_jsonable"]
 
 
 def _strip_raw(value: Any) -> Any:
@@ -213,6 +214,28 @@ def _assets(items: Sequence[Asset], title: str) -> None:
     )
 
 
+def _contracts(items: Sequence[OptionContract], title: str) -> None:
+    """An option chain, by expiry, then calls before puts, then strike."""
+    ordered = sorted(items, key=lambda c: (c.expiry, c.type.value, c.strike, c.symbol))
+    _table(
+        title,
+        ["symbol", "expiry", "type", "strike", "style", "multiplier", "open interest", "close"],
+        [
+            (
+                c.symbol,
+                c.expiry,
+                c.type,
+                c.strike,
+                c.style,
+                c.multiplier,
+                c.open_interest,
+                c.close_price,
+            )
+            for c in ordered
+        ],
+    )
+
+
 def _bulk_results(items: Sequence[BulkResult], title: str) -> None:
     _table(
         title,
@@ -237,6 +260,7 @@ _LIST_TABLES: tuple[tuple[type[Any] | tuple[type[Any], ...], Any, str], ...] = (
     ((Fill, Activity), _activities, "activities"),
     (CalendarDay, _calendar, "calendar"),
     (Asset, _assets, "assets"),
+    (OptionContract, _contracts, "option contracts"),
     (BulkResult, _bulk_results, "results"),
 )
 
@@ -257,4 +281,15 @@ def render(value: Any, *, as_json: bool, title: str | None = None) -> None:
         if isinstance(items[0], kind):
             show(items, title or default_title)
             return
+    if isinstance(value, msgspec.Struct):
+        _fields(title or type(value).__name__.lower(), value)
+        return
     print_json(value)
+
+
+def render_contracts(contracts: Sequence[OptionContract], *, as_json: bool, title: str) -> None:
+    """An option chain as JSON or as its table (an empty chain still shows the chain's columns)."""
+    if as_json:
+        print_json(list(contracts))
+        return
+    _contracts(contracts, title)

@@ -1,9 +1,12 @@
-"""alpacactl order commands: ``order submit|get|replace|cancel``, ``position close``.
+"""alpacactl order commands: ``order submit|get|replace|cancel``, ``position close|exercise``.
 
-Orders placed or replaced here pass the account's pre-trade risk check (``[accounts.NAME.risk]``,
-installed by ``client_for_account``; a replace is checked as the order it would become).
-``position close`` is not checked, not even when the account is halted: closing only reduces
-risk, and it is what a halted account needs to do.
+``order submit`` places one instrument (a stock, an option contract by its OCC symbol, a crypto
+pair such as ``BTC/USD``), or a multi-leg option order given as ``--leg SYMBOL:SIDE:RATIO[:INTENT]``
+(repeated, 2 to 4 times). Orders placed or replaced here pass the account's pre-trade risk check
+(``[accounts.NAME.risk]``, installed by ``client_for_account``; a replace is checked as the order
+it would become). ``position close`` is not checked, not even when the account is halted: closing
+only reduces risk, and it is what a halted account needs to do. ``position exercise`` exercises a
+held option contract (or, with ``--do-not-exercise``, keeps it from being exercised at expiry).
 
 Module-level imports stay light (typer and the standard library): the client, httpx, rich and the
 checks are imported inside the command bodies so that ``alpacactl --help`` stays fast. This module
@@ -26,12 +29,14 @@ from alpaca_integration.cli._client import (
 )
 from alpaca_integration.cli._errors import EXIT_USAGE, bad_input, fail
 
-__all__ = ["order_app", "position_app", "register"]
+__all__ = ["order_app", "parse_leg", "position_app", "register"]
 
 order_app = typer.Typer(
     name="order", help="Place, inspect, replace and cancel orders.", no_args_is_help=True
 )
-position_app = typer.Typer(name="position", help="Close positions.", no_args_is_help=True)
+position_app = typer.Typer(
+    name="position", help="Close positions; exercise option contracts.", no_args_is_help=True
+)
 
 
 def _choice(enum_type: Any, value: str, option: str) -> Any:
@@ -73,23 +78,78 @@ def _exits(
     return take_profit_leg, stop_loss_leg, ("simple", "oto", "bracket")[legs]
 
 
+def parse_leg(text: str) -> Any:
+    """One ``--leg SYMBOL:SIDE:RATIO[:INTENT]`` as an ``OptionLegRequest`` (bad input: exit 2)."""
+    from alpaca_integration.models import OptionLegRequest, OrderSide, PositionIntent
+
+    parts = [part.strip() for part in text.split(":")]
+    if len(parts) not in (3, 4) or not all(parts):
+        raise bad_input(
+            "--leg",
+            f"{text!r}: write SYMBOL:SIDE:RATIO[:INTENT], e.g. AAPL250620C00195000:buy:1 or "
+            "AAPL250620C00205000:sell:1:sell_to_open",
+        )
+    ratio = decimal_option(parts[2], "--leg")
+    if ratio is None:  # cannot happen: the part is not empty
+        raise bad_input("--leg", f"{text!r}: RATIO is missing")
+    return OptionLegRequest(
+        symbol=parts[0].upper(),
+        side=_choice(OrderSide, parts[1], "--leg"),
+        ratio_qty=ratio,
+        position_intent=_choice(PositionIntent, parts[3], "--leg") if len(parts) == 4 else None,
+    )
+
+
+def _default_tif(symbol: str | None) -> str:
+    """gtc for a crypto pair (crypto takes gtc or ioc), day for everything else."""
+    return "gtc" if symbol is not None and "/" in symbol else "day"
+
+
+def _multi_leg(
+    legs: list[str], symbol: str | None, side: str | None, order_class: str | None, **order: Any
+) -> Any:
+    """The ``MultiLegOrderRequest`` of ``--leg`` options; SYMBOL, SIDE and non-mleg classes are
+    bad input beside legs."""
+    from alpaca_integration.models import MultiLegOrderRequest
+
+    if symbol is not None or side is not None:
+        raise bad_input("--leg", "a multi-leg order names its contracts in --leg, not SYMBOL SIDE")
+    if order_class is not None and order_class.strip().lower() != "mleg":
+        raise bad_input("--order-class", f"{order_class!r}: orders with --leg are mleg orders")
+    parsed = tuple(parse_leg(leg) for leg in legs)
+    qty = order.pop("qty")
+    if qty is None:
+        raise bad_input("--qty", "a multi-leg order needs --qty (units of the strategy)")
+    return MultiLegOrderRequest(legs=parsed, qty=qty, **order)
+
+
 # --------------------------------------------------------------------------- order commands
 
 
 @order_app.command("submit")
 def order_submit(
-    symbol: Annotated[str, typer.Argument(help="Symbol, e.g. AAPL.")],
-    side: Annotated[str, typer.Argument(help="buy or sell.")],
+    symbol: Annotated[
+        str | None,
+        typer.Argument(help="Symbol: AAPL, an option contract (AAPL250620C00195000), BTC/USD."),
+    ] = None,
+    side: Annotated[str | None, typer.Argument(help="buy or sell.")] = None,
     qty: Annotated[
-        str | None, typer.Option(help="Shares (fractional allowed for market orders).")
+        str | None,
+        typer.Option(help="Shares, contracts or coins (fractional shares for market orders)."),
     ] = None,
     notional: Annotated[
-        str | None, typer.Option(help="Dollar amount instead of --qty (market, day).")
+        str | None,
+        typer.Option(help="Dollar amount instead of --qty (market; day, gtc/ioc for crypto)."),
     ] = None,
     order_type: Annotated[
         str, typer.Option("--type", help="market, limit, stop, stop_limit, trailing_stop.")
     ] = "market",
-    tif: Annotated[str, typer.Option("--tif", help="day, gtc, opg, cls, ioc, fok.")] = "day",
+    tif: Annotated[
+        str | None,
+        typer.Option(
+            "--tif", help="day, gtc, opg, cls, ioc, fok (default: gtc for crypto, else day)."
+        ),
+    ] = None,
     limit_price: Annotated[
         str | None, typer.Option(help="Limit price (limit, stop_limit).")
     ] = None,
@@ -121,18 +181,45 @@ def order_submit(
     client_order_id: Annotated[
         str | None, typer.Option(help="Your idempotency key (default: generated).")
     ] = None,
+    leg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--leg",
+            help="A multi-leg option order's leg, SYMBOL:SIDE:RATIO[:INTENT] (repeat 2-4 times; "
+            "--limit-price is then the net price, negative for a credit).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     account: AccountOption = None,
 ) -> None:
-    """Place an order (any type and class) after the account's pre-trade risk check."""
+    """Place an order (any type and class; a stock, an option contract, a crypto pair, or a
+    multi-leg option order with --leg) after the account's pre-trade risk check."""
     from alpaca_integration.models import OrderRequest, OrderSide, OrderType, TimeInForce
 
+    name = None if symbol is None else symbol.strip().upper()
+    time_in_force = _choice(TimeInForce, tif or _default_tif(name), "--tif")
+    if leg:
+        request = _multi_leg(
+            leg,
+            symbol,
+            side,
+            order_class,
+            qty=decimal_option(qty, "--qty"),
+            type=_choice(OrderType, order_type, "--type"),
+            time_in_force=time_in_force,
+            limit_price=decimal_option(limit_price, "--limit-price"),
+            client_order_id=client_order_id,
+        )
+        read(account, as_json, "order placed", lambda client: client.submit_order(request))
+        return
+    if name is None or side is None:
+        raise fail("give SYMBOL and SIDE, or the legs of a multi-leg order with --leg", EXIT_USAGE)
     take_profit_leg, stop_loss_leg, default_class = _exits(take_profit, stop_loss, stop_loss_limit)
-    request = OrderRequest(
-        symbol=symbol.strip().upper(),
+    single = OrderRequest(
+        symbol=name,
         side=_choice(OrderSide, side, "SIDE"),
         type=_choice(OrderType, order_type, "--type"),
-        time_in_force=_choice(TimeInForce, tif, "--tif"),
+        time_in_force=time_in_force,
         qty=decimal_option(qty, "--qty"),
         notional=decimal_option(notional, "--notional"),
         limit_price=decimal_option(limit_price, "--limit-price"),
@@ -146,7 +233,7 @@ def order_submit(
         stop_loss=stop_loss_leg,
     )
     # The account's risk limits are the client's own pre-trade check (client_for_account).
-    read(account, as_json, "order placed", lambda client: client.submit_order(request))
+    read(account, as_json, "order placed", lambda client: client.submit_order(single))
 
 
 @order_app.command("get")
@@ -278,6 +365,36 @@ def position_close(
         "closing order",
         lambda c: c.close_position(upper, qty=qty_value, percentage=percent_value),
     )
+
+
+@position_app.command("exercise")
+def position_exercise(
+    symbol: Annotated[
+        str, typer.Argument(help="The held option contract, e.g. AAPL250620C00195000.")
+    ],
+    do_not_exercise: Annotated[
+        bool,
+        typer.Option(
+            "--do-not-exercise",
+            help="Keep an in-the-money contract from being exercised at expiry.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+    account: AccountOption = None,
+) -> None:
+    """Exercise every available contract of a long option position now (or, with
+    --do-not-exercise, instruct the broker not to exercise it at expiry). Sent at most once; an
+    unclear answer is looked up (exit 1 when it cannot be)."""
+    from alpaca_integration.instruments import occ_symbol_problem
+
+    contract = symbol.strip().upper()
+    problem = occ_symbol_problem(contract)
+    if problem is not None:
+        raise bad_input("SYMBOL", problem)
+    if do_not_exercise:
+        read(account, as_json, "do-not-exercise", lambda c: c.do_not_exercise(contract))
+    else:
+        read(account, as_json, "exercise", lambda c: c.exercise_position(contract))
 
 
 def register(app: typer.Typer) -> None:

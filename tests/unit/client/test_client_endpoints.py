@@ -436,12 +436,26 @@ async def test_a_flat_position_is_not_found(client: AlpacaClient, recorder: Reco
 
 
 async def test_path_parts_are_escaped(client: AlpacaClient, recorder: Recorder) -> None:
-    """An id with a slash cannot reach another endpoint."""
+    """An id with a slash cannot reach another endpoint: a coin pair's slash is escaped."""
+    recorder.body = ASSET
+    async with client:
+        await client.get_asset("BTC/USDT")
+    assert recorder.request is not None
+    assert recorder.request.url.raw_path == b"/v2/assets/BTC%2FUSDT"
+
+
+async def test_a_usd_crypto_pair_is_written_the_old_way_in_asset_and_position_paths(
+    client: AlpacaClient, recorder: Recorder
+) -> None:
+    """BTC/USD is looked up as /v2/assets/BTCUSD and /v2/positions/BTCUSD, as the spec asks."""
     recorder.body = ASSET
     async with client:
         await client.get_asset("BTC/USD")
-    assert recorder.request is not None
-    assert recorder.request.url.raw_path == b"/v2/assets/BTC%2FUSD"
+        assert recorder.request is not None
+        assert recorder.request.url.raw_path == b"/v2/assets/BTCUSD"
+        recorder.body = POSITION
+        await client.get_position("BTC/USD")
+    assert recorder.request.url.raw_path == b"/v2/positions/BTCUSD"
 
 
 async def test_naive_datetimes_are_refused(client: AlpacaClient) -> None:

@@ -57,6 +57,12 @@ MOVED = [
         "alpaca_integration.testing.sessions",
         "DEMO_SYMBOLS SessionStats random_session scripted_session",
     ),
+    (
+        "alpaca_integration.ledger.symbols",
+        "alpaca_integration.instruments",
+        "CONTRACT_MULTIPLIER OptionSymbol contract_multiplier is_crypto_symbol parse_occ_symbol "
+        "plain_symbol",
+    ),
 ]
 
 

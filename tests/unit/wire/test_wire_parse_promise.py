@@ -19,6 +19,9 @@ from alpaca_integration.alpaca.parse import (
     parse_activities,
     parse_calendar,
     parse_clock,
+    parse_market_calendar,
+    parse_market_clocks,
+    parse_option_contract,
     parse_order,
     parse_portfolio_history,
     parse_position,
@@ -110,6 +113,15 @@ def _one_day(raw: bytes) -> object:
     return parse_calendar(b"[" + raw + b"]")
 
 
+def _one_market_clock(raw: bytes) -> object:
+    return parse_market_clocks(b'{"clocks": [' + raw + b"]}")
+
+
+def _one_market_day(raw: bytes) -> object:
+    market = b'{"acronym": "NYSE", "name": "New York Stock Exchange", "timezone": "UTC"}'
+    return parse_market_calendar(b'{"market": ' + market + b', "calendar": [' + raw + b"]}")
+
+
 PARSERS: dict[str, tuple[Callable[[bytes], object], dict[str, Any]]] = {
     "account": (_account, load_json("http_get_v2_account.json")),
     "position": (_position, load_json("http_get_v2_positions_symbol.json")),
@@ -122,6 +134,18 @@ PARSERS: dict[str, tuple[Callable[[bytes], object], dict[str, Any]]] = {
         load_json("http_get_v2_account_portfolio_history.json"),
     ),
     "trade update": (parse_trade_update, load_json("ws_trade_updates_fill.json")["data"]),
+    "option contract": (
+        parse_option_contract,
+        load_json("http_get_v2_options_contracts.json")["option_contracts"][0],
+    ),
+    "market clocks": (
+        _one_market_clock,
+        load_json("http_get_v3_clock.json")["clocks"][0],
+    ),
+    "market calendar day": (
+        _one_market_day,
+        load_json("http_get_v3_calendar_market.json")["calendar"][0],
+    ),
 }
 
 

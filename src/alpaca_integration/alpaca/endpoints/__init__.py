@@ -1,6 +1,7 @@
 """The client's endpoints, in groups: ``account`` (account, activities, portfolio history,
-positions), ``orders`` (listing, placing, replacing, cancelling) and ``reference`` (assets, market
-clock and calendar, watchlists). ``AlpacaClient`` (``alpaca.client``) is the one class that joins
+positions), ``orders`` (listing, placing, replacing, cancelling), ``reference`` (assets, market
+clocks and calendars, watchlists) and ``options`` (option contracts, exercise and
+do-not-exercise). ``AlpacaClient`` (``alpaca.client``) is the one class that joins
 them; use it, not these groups.
 
 Each group is a thin layer: arguments -> query or body, ``RestTransport`` for the request,

@@ -12,7 +12,12 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from alpaca_integration.alpaca import parse
-from alpaca_integration.alpaca.endpoints.base import EndpointGroup, hand_over, keep_good
+from alpaca_integration.alpaca.endpoints.base import (
+    EndpointGroup,
+    hand_over,
+    keep_good,
+    symbol_path_part,
+)
 from alpaca_integration.alpaca.paging import (
     BadItem,
     OnBadItem,
@@ -57,6 +62,11 @@ ACCOUNT_CONFIGURATION_KEYS = frozenset(
         "max_options_trading_level",
     }
 )
+
+
+def _position_path(symbol_or_asset_id: str) -> str:
+    """``/v2/positions/{symbol}`` (a USD crypto pair without its slash, as positions spell it)."""
+    return f"/v2/positions/{symbol_path_part(symbol_or_asset_id, 'symbol_or_asset_id')}"
 
 
 def _activities_path(activity_type: str | None) -> str:
@@ -232,7 +242,7 @@ class AccountEndpoints(EndpointGroup):
 
     async def get_position(self, symbol_or_asset_id: str) -> Position:
         """``GET /v2/positions/{symbol}`` (``NotFoundError`` when flat)."""
-        path = f"/v2/positions/{path_part(symbol_or_asset_id, 'symbol_or_asset_id')}"
+        path = _position_path(symbol_or_asset_id)
         body = await self._transport.get(path)
         return parse.parse_position(body, self._now())
 
@@ -273,7 +283,7 @@ class AccountEndpoints(EndpointGroup):
         an unclear failure a resend could close twice, so the error is raised for you to check
         the positions. ``OrderValidationError`` (nothing sent) for a size out of bounds."""
         query = close_position_query(qty, percentage)
-        path = f"/v2/positions/{path_part(symbol_or_asset_id, 'symbol_or_asset_id')}"
+        path = _position_path(symbol_or_asset_id)
         response = await self._transport.call(
             "DELETE",
             path,

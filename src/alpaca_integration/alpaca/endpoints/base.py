@@ -1,7 +1,7 @@
 """What every endpoint group shares: the transport, the time of an answer, bad-item delivery.
 
-This module imports ``models`` and ``alpaca.{paging,transport}`` from the package; never risk,
-storage or sync.
+This module imports ``instruments`` and ``alpaca.{paging,transport}`` from the package; never
+risk, storage or sync.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 from alpaca_integration.alpaca.paging import BadItem, OnBadItem
-from alpaca_integration.alpaca.transport import RestTransport
+from alpaca_integration.alpaca.transport import RestTransport, path_part
+from alpaca_integration.instruments import is_crypto_symbol, plain_symbol
 
-__all__ = ["EndpointGroup", "hand_over", "keep_good"]
+__all__ = ["EndpointGroup", "hand_over", "keep_good", "symbol_path_part"]
 
 # The client's one logger, whichever module of the adapter speaks: users filter on one name.
 log = logging.getLogger("alpaca_integration.alpaca.client")
@@ -31,6 +32,16 @@ class EndpointGroup:
     def _now(self) -> dt.datetime:
         """This host's time, as the stamp of an answer that carries none (an account snapshot)."""
         return dt.datetime.fromtimestamp(self._transport.clock(), dt.UTC)
+
+
+def symbol_path_part(symbol_or_id: str, what: str) -> str:
+    """A symbol (or id) as a path segment of the asset and position endpoints: a USD crypto pair
+    in the venue's old spelling (``BTC/USD`` -> ``BTCUSD``), as its spec asks there; a coin pair
+    (``BTC/USDT``) keeps its slash, escaped."""
+    text = symbol_or_id.strip()
+    if is_crypto_symbol(text) and text.upper().endswith("/USD"):
+        text = plain_symbol(text)
+    return path_part(text, what)
 
 
 async def hand_over(on_bad_item: OnBadItem, item: BadItem) -> None:

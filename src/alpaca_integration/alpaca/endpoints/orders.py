@@ -39,7 +39,7 @@ from alpaca_integration.alpaca.requests import (
     build_order_body,
     build_replace_body,
     orders_query,
-    validate_order_request,
+    replace_needs_order,
 )
 from alpaca_integration.alpaca.transport import RestTransport, names, path_part, utc_text
 from alpaca_integration.errors import (
@@ -50,7 +50,7 @@ from alpaca_integration.errors import (
 from alpaca_integration.models import (
     BulkResult,
     Order,
-    OrderRequest,
+    OrderIntent,
     OrderStatus,
     ReplaceRequest,
     new_client_order_id,
@@ -319,13 +319,16 @@ class OrderEndpoints(EndpointGroup):
             )
 
     async def submit_order(
-        self, request: OrderRequest, *, pre_trade_check: PreTradeCheck | None = None
+        self, request: OrderIntent, *, pre_trade_check: PreTradeCheck | None = None
     ) -> Order:
         """``POST /v2/orders``, placed at most once (``alpaca.placement``).
 
-        Sets ``client_order_id`` (``models.new_client_order_id``) when empty, validates the order
-        (``OrderValidationError``), runs ``pre_trade_check`` (this argument, else the client's)
-        before any request, then submits on the order lane. An unclear outcome (timeout, dropped
+        ``request`` is an ``OrderRequest`` (one equity, option contract or crypto pair) or a
+        ``MultiLegOrderRequest`` (an ``mleg`` option strategy; the answer is its parent order,
+        legs nested). Sets ``client_order_id`` (``models.new_client_order_id``) when empty,
+        validates the order against its asset class's rules (``OrderValidationError``), runs
+        ``pre_trade_check`` (this argument, else the client's) before any request, then submits
+        on the order lane. An unclear outcome (timeout, dropped
         connection, 5xx) is resolved by looking the order up by its client_order_id; it is resent
         (same id) only when the venue verifiably does not have it. ``OrderOutcomeUnknownError``
         when that cannot be established; other venue refusals raise their typed ``ApiError``.
@@ -333,7 +336,6 @@ class OrderEndpoints(EndpointGroup):
         client_order_id = self._new_id(request.client_order_id)
         if request.client_order_id != client_order_id:
             request = request.with_client_order_id(client_order_id)
-        validate_order_request(request)
         content = msgspec.json.encode(build_order_body(request))
         check = pre_trade_check or self.pre_trade_check
 
@@ -380,17 +382,25 @@ class OrderEndpoints(EndpointGroup):
         resent. ``OrderOutcomeUnknownError`` when it cannot be told (e.g. the old order stays
         ``pending_replace``). Note a 200 does not mean the replace won: if the old order filled
         first, the outcome arrives on the stream.
+
+        The change is held to the rules of the order it replaces (an option's day only and whole
+        contracts, a crypto pair's gtc/ioc, an mleg order's signed net price); the old order is
+        fetched first when those rules decide (``requests.replace_needs_order``) or a check runs.
+        An mleg order is replaced (and cancelled) through its parent's id.
         """
         client_order_id = self._new_id(request.client_order_id)
         if request.client_order_id != client_order_id:
             request = msgspec.structs.replace(request, client_order_id=client_order_id)
-        content = msgspec.json.encode(build_replace_body(request))
+        known: Order | None = None
+        if replace_needs_order(request):
+            known = await self.get_order(order_id, nested=True, lane=Lane.ORDER)
+        content = msgspec.json.encode(build_replace_body(request, known))
         path = _order_path(order_id)
         check = pre_trade_check or self.pre_trade_check
 
         async def check_replace() -> None:
             assert check is not None
-            old = await self.get_order(order_id, nested=True, lane=Lane.ORDER)
+            old = known or await self.get_order(order_id, nested=True, lane=Lane.ORDER)
             await run_replace_check(check, old, request)
 
         async def resolve(cause: AlpacaIntegrationError) -> Order | None:

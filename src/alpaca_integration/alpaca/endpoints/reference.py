@@ -1,4 +1,7 @@
-"""Reference endpoints: assets, the market clock and calendar, watchlists.
+"""Reference endpoints: assets, the market clock and calendar (v2, and v3 per market), watchlists.
+
+A USD crypto pair in a path is spelled the venue's old way (``BTC/USD`` -> ``BTCUSD``), as its
+spec asks for assets; coin pairs keep their slash, escaped (``endpoints.base.symbol_path_part``).
 
 This module imports ``models`` and ``alpaca.*`` from the package; never risk, storage or sync.
 """
@@ -10,9 +13,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from alpaca_integration.alpaca import parse
-from alpaca_integration.alpaca.endpoints.base import EndpointGroup
+from alpaca_integration.alpaca.endpoints.base import EndpointGroup, symbol_path_part
+from alpaca_integration.alpaca.queries import (
+    market_calendar_query,
+    market_clock_query,
+    market_name,
+)
 from alpaca_integration.alpaca.transport import names, path_part
-from alpaca_integration.models import Asset, CalendarDay, Clock, Watchlist
+from alpaca_integration.models import (
+    Asset,
+    CalendarDay,
+    Clock,
+    MarketCalendar,
+    MarketClock,
+    Watchlist,
+)
 
 __all__ = ["ReferenceEndpoints"]
 
@@ -43,7 +58,7 @@ class ReferenceEndpoints(EndpointGroup):
 
     async def get_asset(self, symbol_or_asset_id: str) -> Asset:
         """``GET /v2/assets/{symbol_or_asset_id}`` (``NotFoundError`` when unknown)."""
-        path = f"/v2/assets/{path_part(symbol_or_asset_id, 'symbol_or_asset_id')}"
+        path = f"/v2/assets/{symbol_path_part(symbol_or_asset_id, 'symbol_or_asset_id')}"
         return parse.parse_asset(await self._transport.get(path))
 
     async def get_clock(self) -> Clock:
@@ -61,6 +76,29 @@ class ReferenceEndpoints(EndpointGroup):
         """``GET /v2/calendar`` between ``start`` and ``end`` (inclusive dates)."""
         body = await self._transport.get("/v2/calendar", {"start": start, "end": end})
         return parse.parse_calendar(body)
+
+    async def get_market_clocks(
+        self, markets: Iterable[str] | str | None = None, *, at: dt.datetime | None = None
+    ) -> list[MarketClock]:
+        """``GET /v3/clock``: one clock per market (``NYSE``, ``OPRA`` ...; the venue's default
+        set when None), read now or ``at`` another instant."""
+        query = market_clock_query(markets=markets, time=at)
+        return parse.parse_market_clocks(await self._transport.get("/v3/clock", query))
+
+    async def get_market_calendar(
+        self,
+        market: str = "NYSE",
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        *,
+        utc_times: bool = False,
+    ) -> MarketCalendar:
+        """``GET /v3/calendar/{market}``: the market's days between ``start`` and ``end``
+        (inclusive; the venue's default is a week from today), sessions as UTC instants
+        (``utc_times`` asks the venue to write them in UTC too)."""
+        query = market_calendar_query(start=start, end=end, timezone="UTC" if utc_times else None)
+        body = await self._transport.get(f"/v3/calendar/{market_name(market)}", query)
+        return parse.parse_market_calendar(body)
 
     # ------------------------------------------------------------------ watchlists
 

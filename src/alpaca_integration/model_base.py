@@ -1,0 +1,27 @@
+"""The base of every model built from a venue payload: the payload kept verbatim for audit.
+
+``VenueModel`` is a frozen, keyword-only ``msgspec.Struct`` with one field, ``raw`` (the JSON
+bytes the model was built from; empty when built locally), and ``raw_json()`` to decode it. It
+lives apart from ``models`` so the model modules (``models``, ``reference_models``) can share it
+without importing each other in a circle.
+
+Imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = ["VenueModel"]
+
+
+class VenueModel(msgspec.Struct, frozen=True, kw_only=True):
+    """A model that keeps the venue's payload it was built from in ``raw``."""
+
+    raw: bytes = b""
+
+    def raw_json(self) -> Any:
+        """The venue's payload this model was built from, decoded (None if built locally)."""
+        return msgspec.json.decode(self.raw) if self.raw else None
