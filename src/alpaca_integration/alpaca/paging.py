@@ -337,9 +337,15 @@ async def walk_orders(
         async for entry in _drain_instant(fetch, instant, side, page_size, seen):
             yield entry
         # Move strictly past the instant. On a second stall at the same instant (venue times
-        # finer than a microsecond), step a whole microsecond further.
+        # finer than a microsecond, all of them seen), the bound must step a whole microsecond,
+        # and an exclusive bound there would skip what sits exactly on the next microsecond: read
+        # that next microsecond whole first (per side, both orders), then step.
         step = _ONE_MICROSECOND if drained_at == instant else dt.timedelta(0)
         drained_at = instant
+        if step:
+            following = instant - step if descending else instant + step
+            async for entry in _drain_instant(fetch, following, side, page_size, seen):
+                yield entry
         if descending:
             upper = instant - step
         else:

@@ -174,6 +174,22 @@ async def test_user_bounds_are_respected() -> None:
     assert sorted(ids) == [f"o-{i:04d}" for i in range(5, 15)]
 
 
+@pytest.mark.parametrize("direction", ["desc", "asc"])
+async def test_an_order_exactly_on_the_microsecond_after_a_sub_microsecond_page_is_kept(
+    direction: str,
+) -> None:
+    """A full page of orders 1 ns past one microsecond, then an order exactly on the next one: the
+    walk must step a whole microsecond past the first, and must not skip the second doing it (CI
+    found this: o-0003 went missing going up)."""
+    stamps = [BASE_NS + 6_001] * 3 + [BASE_NS + 7_000] + [BASE_NS + 2_000 + i for i in range(3)]
+    orders = [VenueOrder(f"o-{i:04d}", ns, "sell") for i, ns in enumerate(stamps)]
+    venue = OrderBookVenue(orders)
+    async with client_for(venue) as client:
+        ids = await collect(client, direction=direction, page_size=3)
+    assert sorted(ids) == sorted(o.id for o in orders)
+    assert len(ids) == len(set(ids))
+
+
 @settings(
     max_examples=200,
     deadline=None,
