@@ -184,24 +184,29 @@ async def _monitored_session(
 
 
 async def _until_venue_quiet(sim: Any, key_id: str, *, bound: float = 30.0) -> None:
-    """Wait (at most ``bound`` seconds) until two reads of the venue's orders, half a second
-    apart, show the same status and filled quantity for every order."""
+    """Wait (at most ``bound`` seconds) until no market order is still working at the venue (it
+    fills in parts, one part per price step, so it will move again by itself) and two reads of the
+    venue's orders, half a second apart, show the same status and filled quantity for every order.
+    Stability alone is not enough: on a busy machine two reads fit between two price steps."""
+    terminal = {"filled", "canceled", "expired", "replaced", "rejected", "done_for_day"}
 
-    def progress() -> list[tuple[str, str, str]]:
+    def progress() -> tuple[list[tuple[str, str, str]], bool]:
         orders: list[tuple[str, str, str]] = []
+        working = False
         pending = list(sim.dump(key_id).get("orders") or [])
         while pending:
             order = pending.pop()
             orders.append((order["id"], order["status"], str(order.get("filled_qty"))))
+            working = working or (order.get("type") == "market" and order["status"] not in terminal)
             pending.extend(order.get("legs") or [])
-        return sorted(orders)
+        return sorted(orders), working
 
     deadline = time.monotonic() + bound
-    before = await asyncio.to_thread(progress)
+    before, _ = await asyncio.to_thread(progress)
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-        now = await asyncio.to_thread(progress)
-        if now == before:
+        now, working = await asyncio.to_thread(progress)
+        if now == before and not working:
             return
         before = now
 
