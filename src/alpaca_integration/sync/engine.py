@@ -39,7 +39,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -47,18 +47,21 @@ from alpaca_integration.errors import NotFoundError, ParseError
 from alpaca_integration.models import (
     AccountSnapshot,
     Activity,
+    DataSource,
     Fill,
     Order,
     OrderClass,
     Position,
     TradeUpdate,
 )
+from alpaca_integration.storage.records import ApplyBatch, ApplyResult
 from alpaca_integration.sync.join import (
     FeeAttachment,
     join_fees,
     max_submitted_at,
     position_after_fill,
 )
+from alpaca_integration.sync.ports import SyncCache, SyncStore, VenueClient
 
 __all__ = [
     "FEED_ACCOUNT",
@@ -77,7 +80,7 @@ FEED_ACCOUNT = "account"
 FEED_STREAM = "stream"
 
 if TYPE_CHECKING:
-    from alpaca_integration.alpaca.client import AlpacaClient, BadItem
+    from alpaca_integration.alpaca.paging import BadItem
 
 _T = TypeVar("_T")
 
@@ -165,6 +168,25 @@ class SyncReport:
 
 
 ProgressCallback = Callable[[str, int], None]
+
+
+class _Refused(Protocol):
+    """A record refused before storage, as ``quarantine`` keeps it."""
+
+    @property
+    def record_kind(self) -> str: ...
+
+    @property
+    def record_key(self) -> str | None: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def raw(self) -> bytes: ...
+
+    @property
+    def source(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -259,8 +281,9 @@ def _frame_data(raw: bytes) -> dict[str, Any] | None:
 class SyncEngine:
     """Keeps one account's store rows and cache entries equal to the broker.
 
-    ``client`` is an ``AlpacaClient`` (or anything with its read methods), ``store`` a
-    ``storage.Store``, ``cache`` a ``cache.Cache`` or None. Safe to use from the stream consumer and
+    ``client`` is an ``AlpacaClient`` (or anything with the reads ``ports.VenueClient`` names),
+    ``store`` a ``storage.Store`` (``ports.SyncStore``), ``cache`` a ``cache.Cache``
+    (``ports.SyncCache``) or None. Safe to use from the stream consumer and
     the periodic syncs at once: writes are serialised per engine, and every write is shielded so a
     cancellation (SIGINT) lets the transaction in flight complete (``drain``).
     """
@@ -268,9 +291,9 @@ class SyncEngine:
     def __init__(
         self,
         account: str,
-        client: AlpacaClient,
-        store: Any,
-        cache: Any | None = None,
+        client: VenueClient,
+        store: SyncStore,
+        cache: SyncCache | None = None,
         *,
         order_overlap: dt.timedelta = dt.timedelta(seconds=30),
         batch_size: int = 500,
@@ -317,7 +340,7 @@ class SyncEngine:
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
-    async def _persist_quarantine(self, records: Sequence[Any]) -> None:
+    async def _persist_quarantine(self, records: Sequence[_Refused]) -> None:
         """Store the quarantined records (``quality.Quarantined``); never fails the sync."""
         for record in records:
             try:
@@ -380,7 +403,7 @@ class SyncEngine:
         from alpaca_integration.sync import validation as quality
 
         now = self.now()
-        bad: list[Any] = []
+        bad: list[quality.Quarantined] = []
         split_orders = quality.screen(orders, now, source=source)
         good_orders = split_orders.good
         bad += split_orders.quarantined
@@ -406,7 +429,7 @@ class SyncEngine:
         checkpoints: dict[str, str] | None = None,
         source: str = "rest",
         position_events: Sequence[TradeUpdate] = (),
-    ) -> Any:
+    ) -> ApplyResult:
         """The one write path: validate, apply (rows + checkpoint in one transaction), mirror.
 
         ``position_events``: stream fill events whose ``position_qty`` may move a position. They
@@ -418,47 +441,44 @@ class SyncEngine:
         """
         orders, fills, activities = await self._validated(orders, fills, activities, report, source)
 
-        async def write() -> Any:
+        async def write() -> ApplyResult:
             moves = await self._stream_positions(position_events) if position_events else {}
-            extra: dict[str, Any] = {}
-            if moves:
-                extra["position_updates"] = {s: p for s, (p, _) in moves.items()}
-                extra["position_updates_at"] = {s: at for s, (_, at) in moves.items()}
-            result = await self.store.apply(
-                self.account,
+            batch = ApplyBatch(
                 orders=orders,
                 fills=fills,
                 activities=activities,
                 snapshot=snapshot,
                 positions=positions,
                 positions_at=positions_at,
+                position_updates={s: p for s, (p, _) in moves.items()} if moves else None,
+                position_updates_at={s: at for s, (_, at) in moves.items()} if moves else None,
                 checkpoints=checkpoints or {},
-                source=source,
-                **extra,
+                source=DataSource(source),
             )
-            mirrored = positions if getattr(result, "positions_refreshed", True) else None
-            if getattr(result, "position_symbols", ()):
+            result = await self.store.apply_batch(self.account, batch)
+            mirrored = positions if result.positions_refreshed else None
+            if result.position_symbols:
                 # The cache holds whole position sets: mirror the store's set as committed (one
                 # read, only when a symbol really moved).
                 mirrored = await self.store.positions(self.account)
             # Mirrored under the write lock, from the store's rows as committed: the cache then
             # sees commits in commit order, and a stale report (a late or duplicated event, an old
             # page that only added lineage) never overwrites a newer state in it.
-            changed = tuple(getattr(result, "order_ids", ()))
+            changed = result.order_ids
             await self._mirror(
                 orders=await self.store.list_orders(self.account, ids=changed) if changed else [],
-                snapshot=snapshot if getattr(result, "account_updated", True) else None,
+                snapshot=snapshot if result.account_updated else None,
                 positions=mirrored,
                 fills=fills,
             )
             return result
 
         result = await self._shielded(write)
-        report.orders_changed += int(getattr(result, "orders", 0))
-        report.fills_changed += int(getattr(result, "fills", 0))
-        report.activities_changed += int(getattr(result, "activities", 0))
-        report.positions_changed += int(getattr(result, "positions", 0))
-        report.fees_attached += int(getattr(result, "fees", 0))
+        report.orders_changed += result.orders
+        report.fills_changed += result.fills
+        report.activities_changed += result.activities
+        report.positions_changed += result.positions
+        report.fees_attached += result.fees
         if fills:
             self._fills_applied += len(fills)
         return result
@@ -472,8 +492,8 @@ class SyncEngine:
         activities: Sequence[Activity] = (),
         snapshot: AccountSnapshot | None = None,
         positions: Sequence[Position] | None = None,
-        source: str = "reconcile",
-    ) -> Any:
+        source: DataSource = DataSource.RECONCILE,
+    ) -> ApplyResult:
         """Reconciliation's repairs through the one write path (``reconcile(apply=...)``):
         validated, serialised with the stream and the syncs, and mirrored to the cache, so a
         repair never leaves the cache behind the store."""
@@ -566,13 +586,17 @@ class SyncEngine:
         """Orders since the checkpoint (everything on the first run), then the open refresh."""
         report = SyncReport(self.account)
         checkpoint = _parse_time(await self.store.get_checkpoint(self.account, FEED_ORDERS))
-        filters: dict[str, Any] = {"status": "all", "nested": True, "direction": "asc"}
-        if checkpoint is not None:
-            filters["after"] = checkpoint - self.order_overlap
+        after = checkpoint - self.order_overlap if checkpoint is not None else None
         newest = checkpoint
         seen: set[str] = set()
         batch: list[Order] = []
-        orders = self.client.iter_orders(**filters, on_bad_item=self._quarantine_hook(report))
+        orders = self.client.iter_orders(
+            status="all",
+            nested=True,
+            direction="asc",
+            after=after,
+            on_bad_item=self._quarantine_hook(report),
+        )
         async for order in _read_ahead(orders, self.batch_size):
             if order.parent_id is not None:
                 continue  # nested=true: a leg also arrives inside its parent
@@ -631,13 +655,14 @@ class SyncEngine:
         """
         report = SyncReport(self.account)
         checkpoint = await self.store.get_checkpoint(self.account, FEED_ACTIVITIES)
-        filters: dict[str, Any] = {"direction": "asc"}
-        if checkpoint:
-            filters["page_token"] = checkpoint
         carried: list[Activity] = []
         page: list[Fill | Activity] = []
         last_id: str | None = None
-        items = self.client.iter_activities(**filters, on_bad_item=self._quarantine_hook(report))
+        items = self.client.iter_activities(
+            direction="asc",
+            page_token=checkpoint or None,
+            on_bad_item=self._quarantine_hook(report),
+        )
         async for item in _read_ahead(items, self.batch_size):
             page.append(item)
             if len(page) >= self.batch_size:
@@ -678,7 +703,7 @@ class SyncEngine:
         unresolved: set[tuple[str, dt.datetime]] = set()
         for fee in attachments:
 
-            async def attach(fee: FeeAttachment = fee) -> Any:
+            async def attach(fee: FeeAttachment = fee) -> bool:
                 return await self.store.attach_fee(
                     self.account, fee.order_id, fee.transaction_time, fee.amount
                 )
@@ -834,7 +859,7 @@ class SyncEngine:
     ) -> None:
         """One ``stream_gaps`` row: the interval the stream missed and how it was closed."""
 
-        async def write() -> Any:
+        async def write() -> int:
             return await self.store.insert_stream_gap(
                 self.account,
                 gap_from=gap_from,
