@@ -150,8 +150,14 @@ class _VenueState(Protocol):
     async def list_positions(self) -> Sequence[Position]: ...
 
 
-class VenueClient(_VenueState, Protocol):
+class VenueClient(Protocol):
     """What ``SyncEngine`` reads from the venue (``AlpacaClient`` has it all)."""
+
+    async def get_account(self) -> AccountSnapshot: ...
+
+    async def list_positions(
+        self, *, on_bad_item: OnBadItem | None = ...
+    ) -> Sequence[Position]: ...
 
     def iter_orders(
         self,

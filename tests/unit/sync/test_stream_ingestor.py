@@ -98,7 +98,7 @@ class FakeVenue:
         self.catch_ups += 1
         return parse_account(self.account_body, dt.datetime.now(dt.UTC))
 
-    async def list_positions(self) -> list[Position]:
+    async def list_positions(self, **_: Any) -> list[Position]:
         return []
 
     async def get_order(
