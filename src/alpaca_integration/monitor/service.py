@@ -30,12 +30,17 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.monitor.jobs import record_exposure
 from alpaca_integration.sync.engine import SyncEngine
-from alpaca_integration.sync.stream import StreamIngestor, default_stream_factory
+from alpaca_integration.sync.stream import StreamFactory, StreamIngestor, default_stream_factory
+
+if TYPE_CHECKING:
+    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.cache import Cache
+    from alpaca_integration.storage import Store
 
 __all__ = ["AccountStatus", "MonitorService"]
 
@@ -61,7 +66,7 @@ class AccountStatus:
 @dataclass
 class _AccountRuntime:
     config: AccountConfig
-    client: Any
+    client: AlpacaClient
     engine: SyncEngine
     ingestor: StreamIngestor | None
     status: AccountStatus
@@ -75,8 +80,8 @@ class MonitorService:
     def __init__(
         self,
         accounts: Sequence[AccountConfig],
-        store: Any,
-        cache: Any | None,
+        store: Store,
+        cache: Cache | None,
         *,
         update_interval: float = 60.0,
         stream: bool = True,
@@ -137,7 +142,7 @@ class MonitorService:
 
     # ------------------------------------------------------------------ run
 
-    def stream_factory_for(self, config: AccountConfig) -> Any:
+    def stream_factory_for(self, config: AccountConfig) -> StreamFactory:
         """The account's trade_updates stream factory (its keys, URL and live opt-in)."""
         return default_stream_factory(
             config.api_key.get_secret_value(),
@@ -147,7 +152,7 @@ class MonitorService:
             **self.stream_options,
         )
 
-    def _build_client(self, config: AccountConfig) -> Any:
+    def _build_client(self, config: AccountConfig) -> AlpacaClient:
         from alpaca_integration.checks.risk import client_for_account
 
         return client_for_account(config, redis_url=self.redis_url, **self.client_options)

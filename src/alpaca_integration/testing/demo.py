@@ -24,9 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.testing.sessions import DEMO_SYMBOLS, scripted_session
+
+if TYPE_CHECKING:
+    from alpaca_integration.storage import StoreDump
 
 __all__ = ["DEMO_ACCOUNT", "DEMO_CLOCKS", "DEMO_SYMBOLS", "run_demo"]
 
@@ -41,7 +44,7 @@ class _Outcome:
     """What the demo found at the end: the store's dump, its differences from the venue, and how
     many stream events the monitor applied."""
 
-    store_dump: dict[str, Any]
+    store_dump: StoreDump
     differences: list[str]
     events: int
 
@@ -69,7 +72,7 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], **
     return table
 
 
-def _render(console: Any, store_dump: dict[str, Any]) -> None:
+def _render(console: Any, store_dump: StoreDump) -> None:
     account = store_dump.get("account") or {}
     names = ("cash", "equity", "buying_power", "long_market_value", "short_market_value")
     console.print(
