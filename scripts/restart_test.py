@@ -114,6 +114,8 @@ class Venue:
     database_url: str
     workdir: Path
     log: Any
+    # Set by a run that failed: the database is then kept for a look (its URL is printed).
+    keep: bool = False
 
 
 @contextlib.contextmanager
@@ -122,6 +124,7 @@ def running_venue(*, seed: int, sqlite: bool, postgres: str, prefix: str) -> Ite
     (migrated once with ``alpacactl db upgrade``); stop and drop both at the end."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
+    venue: Venue | None = None
     workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
     log = (workdir / "processes.log").open("wb")
     db_name = ""
@@ -150,12 +153,15 @@ def running_venue(*, seed: int, sqlite: bool, postgres: str, prefix: str) -> Ite
         )
         _wait_http(f"{base_url}/_sim/faults")
         print(f"simulator on {base_url}; store {database_url}; logs in {workdir}", flush=True)
-        yield Venue(base_url, database_url, workdir, log)
+        venue = Venue(base_url, database_url, workdir, log)
+        yield venue
     finally:
         sim.terminate()
         sim.wait(timeout=10)
         log.close()
-        if db_name:
+        if venue is not None and venue.keep:
+            print(f"kept for a look: {database_url} and {workdir}", flush=True)
+        elif db_name:
             import psycopg
 
             with psycopg.connect(postgres, autocommit=True) as conn:

@@ -40,6 +40,7 @@ import httpx
 
 # restart_test sits next to this script (its directory is on the path when run as a script).
 from restart_test import (
+    ACCOUNT,
     KEY_ID,
     SECRET,
     Venue,
@@ -203,7 +204,44 @@ async def soak(args: argparse.Namespace, venue: Venue) -> int:
             differences = await _settle(venue, args.settle)
         finally:
             stop_monitor(monitor)
+        if differences:
+            venue.keep = True
+            await _explain(venue, admin, differences)
     return report(differences)
+
+
+async def _explain(venue: Venue, admin: httpx.AsyncClient, differences: list[str]) -> None:
+    """For a failed run: the venue's dump and events saved, and what the store has on each order
+    a difference names (its row and its quarantined records)."""
+    import re
+
+    from alpaca_integration.storage import Store
+
+    for name, path in (("dump", "dump"), ("events", "events")):
+        answer = await admin.get(f"/_sim/accounts/{KEY_ID}/{path}")
+        (venue.workdir / f"venue_{name}.json").write_text(answer.text)
+    ids = sorted(
+        set(
+            re.findall(
+                r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                " ".join(differences),
+            )
+        )
+    )
+    store = await Store.open(venue.database_url)
+    try:
+        quarantined = await store.list_quarantine(ACCOUNT)
+        print(f"quarantine: {len(quarantined)} record(s)", flush=True)
+        for order_id in ids[:10]:
+            order = await store.get_order(ACCOUNT, order_id, with_legs=False)
+            print(f"  order {order_id}: {order!r}"[:600], flush=True)
+            for record in quarantined:
+                if order_id in record.record_key or order_id.encode() in record.raw:
+                    print(
+                        f"    quarantined {record.record_kind} {record.record_key}: {record.reason}"
+                    )
+    finally:
+        await store.aclose()
 
 
 def main() -> int:
