@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import ROUND_UP, Decimal
 
 from alpaca_integration.simulator.accounting import Accounting
+from alpaca_integration.simulator.asset_classes import crypto_short_refusal
 from alpaca_integration.simulator.config import SimConfig
 from alpaca_integration.simulator.market import Market, price_tick
 from alpaca_integration.simulator.state import Account, Order, money
@@ -134,13 +135,13 @@ class OrderRules:
             self._check_closing_qty(account, intent, position_qty, hold_credit)
             return True, _ZERO, _ZERO
         if not buy:
-            self._check_short(account, intent)
+            self._check_short(account, intent, position_qty)
         if intent.notional is not None:
             unit = _ZERO
             total = intent.notional
         else:
             assert intent.qty is not None
-            unit = self._reference_price(intent)
+            unit = self._reference_price(intent) * intent.asset.multiplier
             total = intent.qty * unit
         available_bp = self.accounting.available_buying_power(account, intent.asset) + credit
         if total > available_bp:
@@ -172,8 +173,14 @@ class OrderRules:
                 symbol=symbol,
             )
 
-    @staticmethod
-    def _check_short(account: Account, intent: OrderIntent) -> None:
+    def _check_short(self, account: Account, intent: OrderIntent, position_qty: Decimal) -> None:
+        if intent.asset.is_crypto:
+            qty = intent.qty
+            if qty is None:
+                assert intent.notional is not None
+                price = self.market.price(intent.asset.symbol)
+                qty = (intent.notional / price).quantize(_NINE_PLACES)
+            raise crypto_short_refusal(intent.asset, qty, max(position_qty, _ZERO))
         if account.account_type != "margin" or account.configuration.get("no_shorting"):
             raise forbidden("account is not allowed to short")
         if not intent.asset.shortable or not intent.asset.easy_to_borrow:

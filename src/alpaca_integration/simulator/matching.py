@@ -85,7 +85,7 @@ class MatchingEngine:
         return [order for orders in self.book.values() for order in orders.values()]
 
     def _tradeable(self, order: Order, auction: str | None) -> bool:
-        if self.calendar.always_open:
+        if self.calendar.always_open or order.asset.is_crypto:
             return True
         tif = order.time_in_force
         if tif == "opg":
@@ -98,7 +98,7 @@ class MatchingEngine:
 
     def can_work_now(self, order: Order) -> bool:
         """May a new order start working now (else it waits, ``accepted``, for its session)?"""
-        if self.calendar.always_open:
+        if self.calendar.always_open or order.asset.is_crypto:
             return True
         if order.time_in_force in ("opg", "cls"):
             # Auction orders rest as new during the session; outside it they wait.
@@ -317,7 +317,7 @@ class MatchingEngine:
             return False
         assert order.qty is not None
         price = self.market.price(order.symbol)
-        needed = order.qty * price - order.reserved
+        needed = order.qty * price * order.asset.multiplier - order.reserved
         if needed <= 0:
             return False
         available = self.accounting.available_buying_power(order.account, order.asset)
