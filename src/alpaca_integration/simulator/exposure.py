@@ -105,6 +105,14 @@ class OrderRules:
             raise invalid("oto orders require exactly one of take_profit or stop_loss")
         _check_base_distance(intent, intent.limit_price or self.market.price(intent.asset.symbol))
 
+    @staticmethod
+    def check_not_suspended(account: Account) -> None:
+        if account.configuration.get("suspend_trade"):
+            raise forbidden(
+                "trading is suspended on this account (configuration suspend_trade); PATCH "
+                "/v2/account/configurations to resume"
+            )
+
     def _reference_price(self, intent: OrderIntent) -> Decimal:
         symbol = intent.asset.symbol
         if intent.type in LIMIT_TYPES and intent.limit_price is not None:
@@ -123,11 +131,7 @@ class OrderRules:
     ) -> tuple[bool, Decimal, Decimal]:
         """Position and buying-power rules. Returns (closing, reserve_unit, reserve_total);
         ``credit``/``hold_credit`` are what an order being replaced frees."""
-        if account.configuration.get("suspend_trade"):
-            raise forbidden(
-                "trading is suspended on this account (configuration suspend_trade); PATCH "
-                "/v2/account/configurations to resume"
-            )
+        self.check_not_suspended(account)
         position = account.positions.get(intent.asset.symbol)
         position_qty = position.qty if position is not None else _ZERO
         buy = intent.is_buy

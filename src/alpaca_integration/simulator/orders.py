@@ -30,6 +30,7 @@ from alpaca_integration.simulator.config import SimConfig
 from alpaca_integration.simulator.exposure import OrderRules
 from alpaca_integration.simulator.market import AssetSpec, Market
 from alpaca_integration.simulator.matching import MatchingEngine
+from alpaca_integration.simulator.mleg import MlegLeg, check_debit, debit, net_price, parse_mleg
 from alpaca_integration.simulator.state import Account, Order, order_json
 from alpaca_integration.simulator.tape import Tape
 from alpaca_integration.simulator.validation import OrderIntent, parse_order, parse_replace
@@ -51,6 +52,29 @@ WORKING = frozenset({"new", "partially_filled"})
 NOT_REPLACEABLE = frozenset({"accepted", "pending_new", "pending_cancel", "pending_replace"})
 _MAX_ORDERS_PAGE = 500
 _ZERO = Decimal(0)
+
+
+def _leg_intent(asset: AssetSpec, parent: Order) -> OrderIntent:
+    """What an mleg leg is: its contract, traded as its parent is (type, day)."""
+    return OrderIntent(
+        asset=asset,
+        side="buy",
+        type=parent.type,
+        time_in_force=parent.time_in_force,
+        order_class="mleg",
+        qty=parent.qty,
+        notional=None,
+        limit_price=None,
+        stop_price=None,
+        trail_price=None,
+        trail_percent=None,
+        extended_hours=False,
+        client_order_id=None,
+        take_profit=None,
+        stop_loss_stop=None,
+        stop_loss_limit=None,
+        position_intent=None,
+    )
 
 
 def _order_not_found() -> VenueError:
@@ -211,7 +235,10 @@ class OrderDesk:
 
     def submit(self, account: Account, body: Any) -> dict[str, Any]:
         """POST /v2/orders: validate, accept, answer the accepted snapshot, then match."""
-        intent = parse_order(account, require_object(body), self.resolve_asset)
+        body = require_object(body)
+        if body.get("order_class") == "mleg":
+            return self._submit_mleg(account, body)
+        intent = parse_order(account, body, self.resolve_asset)
         self.rules.check_class(account, intent)
         self.rules.check_wash_trade(account, intent)
         closing, unit, total = self.rules.check_exposure(account, intent)
@@ -243,6 +270,65 @@ class OrderDesk:
             if order.order_class == "oco" and not order.legs[0].is_terminal:
                 self.engine.match(order.legs[0])
         return snapshot
+
+    def _submit_mleg(self, account: Account, body: dict[str, Any]) -> dict[str, Any]:
+        """An mleg order: the parent and one leg per contract, its debit set aside, accepted
+        and matched as one (see ``mleg``)."""
+        request = parse_mleg(account, body, self.resolve_asset)
+        self.rules.check_not_suspended(account)
+        first = request.legs[0].asset
+        parent = Order(
+            id=self.tape.new_id(),
+            client_order_id=request.client_order_id or self.tape.new_id(),
+            account=account,
+            asset=first,
+            side="buy",
+            type=request.type,
+            time_in_force="day",
+            order_class="mleg",
+            qty=request.qty,
+            notional=None,
+            limit_price=request.limit_price,
+            stop_price=None,
+            trail_price=None,
+            trail_percent=None,
+            extended_hours=False,
+            position_intent="",
+            at=self.tape.stamp(),
+        )
+        for spec in request.legs:
+            leg = self._make_order(
+                account,
+                _leg_intent(spec.asset, parent),
+                side=spec.side,
+                position_intent=spec.position_intent or self._opening_or_closing(account, spec),
+            )
+            leg.qty = leg.target_qty = request.qty * spec.ratio
+            leg.parent, leg.ratio_qty, leg.leg_role = parent, spec.ratio, "mleg"
+            parent.legs.append(leg)
+        net = request.limit_price
+        if net is None:
+            net = net_price(parent, self.market)
+        cost = debit(net, request.qty, first.multiplier)
+        check_debit(cost, self.accounting.available_buying_power(account, first))
+        self._register(account, parent)
+        for leg in parent.legs:
+            self._register(account, leg)
+            account.open_orders.pop(leg.id, None)
+        self.accounting.reserve(parent, _ZERO, cost)
+        self._accept(parent)
+        snapshot = order_json(parent, nested=True)
+        if parent.status == "new":
+            self.engine.match(parent)
+        return snapshot
+
+    @staticmethod
+    def _opening_or_closing(account: Account, leg: MlegLeg) -> str:
+        position = account.positions.get(leg.asset.symbol)
+        held = position.qty if position is not None else _ZERO
+        if leg.side == "buy":
+            return "buy_to_close" if held < 0 else "buy_to_open"
+        return "sell_to_close" if held > 0 else "sell_to_open"
 
     def _attach_legs(
         self, account: Account, order: Order, intent: OrderIntent, position_intent: str
@@ -300,6 +386,9 @@ class OrderDesk:
             self.tape.emit(order, "new", at)
             return
         order.status = "accepted"
+        for leg in order.legs:
+            if leg.leg_role == "mleg":
+                leg.status = "accepted"
         self.engine.waiting[order.id] = order
         if oco_stop is not None:
             oco_stop.armed = True

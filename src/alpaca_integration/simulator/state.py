@@ -67,6 +67,7 @@ class Order:
         "peer",
         "position_intent",
         "qty",
+        "ratio_qty",
         "replaced_at",
         "replaced_by",
         "replaces",
@@ -146,6 +147,8 @@ class Order:
         self.leg_role: str | None = None
         self.armed = False
         self.triggered = False
+        # An mleg leg's contracts per unit of its parent's strategy (None elsewhere).
+        self.ratio_qty: Decimal | None = None
         self.hold_qty = _ZERO
         self.reserved = _ZERO
         self.reserve_unit = _ZERO
@@ -308,9 +311,10 @@ def asset_json(asset: AssetSpec) -> dict[str, Any]:
 def order_json(order: Order, *, nested: bool) -> dict[str, Any]:
     """The order as Alpaca renders it; ``nested`` puts the legs inside (else ``legs`` is null)."""
     legs: list[dict[str, Any]] | None = None
-    if nested and order.legs:
+    mleg_parent = order.order_class == "mleg" and order.ratio_qty is None
+    if (nested or mleg_parent) and order.legs:
         legs = [order_json(leg, nested=True) for leg in order.legs]
-    return {
+    out = {
         "id": order.id,
         "client_order_id": order.client_order_id,
         "created_at": ts(order.created_at),
@@ -347,6 +351,13 @@ def order_json(order: Order, *, nested: bool) -> dict[str, Any]:
         "subtag": None,
         "source": None,
     }
+    if order.ratio_qty is not None:
+        out["ratio_qty"] = fmt(order.ratio_qty)
+    elif mleg_parent:
+        # Alpaca answers "" for these on an mleg parent (which its schema refuses): left out.
+        for key in ("symbol", "side", "asset_id", "asset_class", "position_intent"):
+            del out[key]
+    return out
 
 
 def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal:

@@ -41,6 +41,7 @@ __all__ = [
     "TIME_IN_FORCE",
     "OrderIntent",
     "check_sub_penny",
+    "client_order_id_of",
     "close_qty",
     "parse_order",
     "parse_replace",
@@ -111,7 +112,8 @@ def _decimal(source: dict[str, Any], name: str) -> Decimal | None:
     return None if value is None or value == "" else parse_decimal(value, name)
 
 
-def _client_order_id(account: Account, body: dict[str, Any]) -> str | None:
+def client_order_id_of(account: Account, body: dict[str, Any]) -> str | None:
+    """The request's ``client_order_id``: optional, 1-128 characters, unique per account."""
     client_order_id = body.get("client_order_id")
     if client_order_id is None:
         return None
@@ -325,7 +327,7 @@ def parse_order(
         body, order_type, tif, order_class, asset
     )
     extended_hours = _extended_hours(body, order_type, tif, order_class)
-    client_order_id = _client_order_id(account, body)
+    client_order_id = client_order_id_of(account, body)
     take_profit, stop_loss_stop, stop_loss_limit = _exit_prices(body, order_class)
     return OrderIntent(
         asset=asset,

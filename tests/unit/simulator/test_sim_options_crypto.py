@@ -179,3 +179,101 @@ def test_crypto_cannot_be_sold_short_nor_traded_for_a_day(venue: Build) -> None:
     assert "insufficient balance for ETH" in short.message
     day = refusal(lambda: v.submit(symbol="ETH/USD", qty="1", side="buy"))
     assert "gtc or ioc" in day.message
+
+
+def _spread(v: Venue, **fields: object) -> dict[str, object]:
+    """A bull call spread: buy the 190 call, sell the 200 call."""
+    body = {
+        "order_class": "mleg",
+        "type": "limit",
+        "time_in_force": "day",
+        "qty": "2",
+        "limit_price": "3.00",
+        "legs": [
+            {"symbol": CALL_190, "ratio_qty": "1", "side": "buy", "position_intent": "buy_to_open"},
+            {"symbol": CALL_200, "ratio_qty": "1", "position_intent": "sell_to_open"},
+        ],
+        **fields,
+    }
+    return v.broker.submit_order(v.account, body)
+
+
+def test_an_mleg_spread_waits_for_its_net_price_then_fills_every_leg_at_once(
+    venue: Build,
+) -> None:
+    v = venue()
+    v.price(CALL_190, "5.00")
+    v.price(CALL_200, "1.50")  # net 3.50: above the 3.00 limit
+    answer = _spread(v)
+    assert "symbol" not in answer
+    assert answer["order_class"] == "mleg"
+    legs = answer["legs"]
+    assert isinstance(legs, list)
+    assert [(leg["symbol"], leg["side"], leg["ratio_qty"], leg["qty"]) for leg in legs] == [
+        (CALL_190, "buy", "1", "2"),
+        (CALL_200, "sell", "1", "2"),
+    ]
+    order_id = str(answer["id"])
+    assert v.order(order_id)["status"] == "new"
+    assert v.account.reserved == Decimal(600)  # 3.00 x 2 x 100 set aside
+    v.price(CALL_200, "2.10")  # net 2.90
+    filled = v.order(order_id)
+    assert filled["status"] == "filled"
+    assert filled["filled_avg_price"] == "2.9"
+    assert [leg["status"] for leg in filled["legs"]] == ["filled", "filled"]
+    assert v.account.reserved == 0
+    assert v.account.positions[CALL_190].qty == 2
+    assert v.account.positions[CALL_200].qty == -2
+    fills = v.activities("FILL")
+    assert [(f["symbol"], f["qty"], f["price"]) for f in fills] == [
+        (CALL_190, "2", "5"),
+        (CALL_200, "2", "2.1"),
+    ]
+    # Cash: -1000 for the long calls, +420 for the short ones, less the sell's regulatory fee.
+    fee = sum(-Decimal(a["net_amount"]) for a in v.activities("FEE"))
+    assert v.account.cash == Decimal(100_000) - Decimal(580) - fee
+
+
+def test_an_mleg_order_canceled_takes_its_legs_along(venue: Build) -> None:
+    v = venue()
+    v.price(CALL_190, "5.00")
+    v.price(CALL_200, "1.00")
+    answer = _spread(v, limit_price="1.00")
+    v.broker.cancel_order(v.account, str(answer["id"]))
+    order = v.order(str(answer["id"]))
+    assert order["status"] == "canceled"
+    assert [leg["status"] for leg in order["legs"]] == ["canceled", "canceled"]
+    assert v.account.reserved == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"legs": [{"symbol": CALL_190, "ratio_qty": "1", "side": "buy"}]}, "2 to 4 legs, got 1"),
+        ({"qty": "1.5"}, "whole number of units"),
+        ({"time_in_force": "gtc"}, "time_in_force day"),
+        (
+            {
+                "legs": [
+                    {"symbol": CALL_190, "ratio_qty": "1", "side": "buy"},
+                    {"symbol": "MSFT240304C00410000", "ratio_qty": "1", "side": "sell"},
+                ]
+            },
+            "one underlying",
+        ),
+        (
+            {
+                "legs": [
+                    {"symbol": CALL_190, "ratio_qty": "1", "side": "buy"},
+                    {"symbol": "AAPL2403O4C00200000", "ratio_qty": "1", "side": "sell"},
+                ]
+            },
+            "invalid symbol",
+        ),
+    ],
+)
+def test_mleg_refusals(venue: Build, change: dict[str, object], expected: str) -> None:
+    v = venue()
+    error = refusal(lambda: _spread(v, **change))
+    assert error.status == 422
+    assert expected in error.message
