@@ -46,7 +46,6 @@ from alpaca_integration.simulator.asset_classes import (
 )
 from alpaca_integration.simulator.catalog import Catalog
 from alpaca_integration.simulator.clock import (
-    NEW_YORK,
     Boundary,
     Phase,
     SimClock,
@@ -86,7 +85,7 @@ def _add_instruments(
     wanted = config.option_underlyings
     names = wanted if wanted is not None else DEFAULT_OPTION_UNDERLYINGS
     underlyings = [assets[name] for name in names if name in assets and assets[name].tradable]
-    chain = build_chain(underlyings, market.prices(), now.astimezone(NEW_YORK).date())
+    chain = build_chain(underlyings, market.prices(), now)
     market.add_options(chain)
     assets.update(chain)
     return chain

@@ -51,9 +51,11 @@ _CENT = Decimal("0.01")
 _CODE_SHORT = 40310001
 
 
-def _expiries(today: dt.date) -> list[dt.date]:
-    """Today (a weekday), the next two Fridays after today and the third Friday of next month."""
-    days = {today} if today.weekday() < 5 else set()
+def _expiries(now: dt.datetime) -> list[dt.date]:
+    """Today (a weekday, before 16:00 New York), the next two Fridays after today and the third
+    Friday of next month."""
+    today = now.astimezone(NEW_YORK).date()
+    days = {today} if today.weekday() < 5 and now < expiry_instant(today) else set()
     friday = today + dt.timedelta(days=(4 - today.weekday()) % 7 or 7)
     days.update({friday, friday + dt.timedelta(days=7)})
     first = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
@@ -69,13 +71,13 @@ def _strikes(price: Decimal) -> list[Decimal]:
 
 
 def build_chain(
-    underlyings: list[AssetSpec], prices: dict[str, Decimal], today: dt.date
+    underlyings: list[AssetSpec], prices: dict[str, Decimal], now: dt.datetime
 ) -> dict[str, AssetSpec]:
     """The option contracts of ``underlyings`` (see the module docstring), by OCC symbol."""
     chain: dict[str, AssetSpec] = {}
     for underlying in underlyings:
         price = prices[underlying.symbol]
-        for expiry in _expiries(today):
+        for expiry in _expiries(now):
             for strike in _strikes(price):
                 for right in ("C", "P"):
                     symbol = f"{underlying.symbol}{expiry:%y%m%d}{right}{int(strike * 1000):08d}"
