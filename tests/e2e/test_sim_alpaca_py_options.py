@@ -27,9 +27,9 @@ from alpaca.trading.requests import (
     MarketOrderRequest,
     OptionLegRequest,
 )
-from conftest import StreamRecorder
 
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
+from conftest import StreamRecorder
 
 pytestmark = pytest.mark.e2e
 
