@@ -21,12 +21,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from decimal import ROUND_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.simulator.asset_classes import option_symbol_problem
 from alpaca_integration.simulator.market import AssetSpec, Market
-from alpaca_integration.simulator.state import Account, Order, money
+from alpaca_integration.simulator.state import Account, Order, money, order_json
+from alpaca_integration.simulator.tape import Tape
 from alpaca_integration.simulator.validation import client_order_id_of
+
+if TYPE_CHECKING:
+    from alpaca_integration.simulator.accounting import Accounting
+    from alpaca_integration.simulator.exposure import OrderRules
+    from alpaca_integration.simulator.matching import MatchingEngine
 from alpaca_integration.simulator.wire import (
     fmt,
     forbidden,
@@ -36,7 +42,7 @@ from alpaca_integration.simulator.wire import (
     unprocessable,
 )
 
-__all__ = ["MlegLeg", "MlegRequest", "debit", "net_price", "parse_mleg"]
+__all__ = ["MlegDesk", "MlegLeg", "MlegRequest", "debit", "net_price", "parse_mleg"]
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal(0)
@@ -104,6 +110,20 @@ def _check_legs(legs: list[MlegLeg]) -> None:
         raise unprocessable(f"the legs of an mleg order must share one underlying, got {names}")
 
 
+def _whole_qty(body: dict[str, Any]) -> Decimal:
+    qty = parse_decimal(body.get("qty"), "qty")
+    if qty <= 0 or qty % 1:
+        raise unprocessable(f"qty must be a whole number of units >= 1 for mleg, got {fmt(qty)}")
+    return qty
+
+
+def _net_limit(body: dict[str, Any]) -> Decimal:
+    limit_price = parse_decimal(body.get("limit_price"), "limit_price")
+    if limit_price != limit_price.quantize(_CENT):
+        raise unprocessable(f"limit_price {fmt(limit_price)}: the net price takes cents")
+    return limit_price
+
+
 def parse_mleg(
     account: Account, body: dict[str, Any], resolve: Callable[[str], AssetSpec | None]
 ) -> MlegRequest:
@@ -124,16 +144,12 @@ def parse_mleg(
     extended = body.get("extended_hours")
     if extended is not None and parse_bool(extended, "extended_hours"):
         raise unprocessable("options orders cannot trade in extended hours")
-    qty = parse_decimal(body.get("qty"), "qty")
-    if qty <= 0 or qty % 1:
-        raise unprocessable(f"qty must be a whole number of units >= 1 for mleg, got {fmt(qty)}")
+    qty = _whole_qty(body)
     limit_price = None
     if order_type == "limit":
         if body.get("limit_price") in (None, ""):
             raise invalid("limit_price is required for limit orders (the net price per unit)")
-        limit_price = parse_decimal(body.get("limit_price"), "limit_price")
-        if limit_price != limit_price.quantize(_CENT):
-            raise unprocessable(f"limit_price {fmt(limit_price)}: the net price takes cents")
+        limit_price = _net_limit(body)
     elif body.get("limit_price") not in (None, ""):
         raise unprocessable("limit_price is not allowed for market orders")
     legs = [_leg(raw, n, resolve) for n, raw in enumerate(raw_legs)]
@@ -164,3 +180,149 @@ def check_debit(cost: Decimal, available: Decimal) -> None:
             buying_power=money(max(available, _ZERO)),
             cost_basis=fmt(cost.quantize(_CENT, rounding=ROUND_UP)),
         )
+
+
+def _opening_or_closing(account: Account, leg: MlegLeg) -> str:
+    """A leg's position intent when the request gave none: by the position it meets."""
+    position = account.positions.get(leg.asset.symbol)
+    held = position.qty if position is not None else _ZERO
+    if leg.side == "buy":
+        return "buy_to_close" if held < 0 else "buy_to_open"
+    return "sell_to_close" if held > 0 else "sell_to_open"
+
+
+class MlegDesk:
+    """Submitting and replacing mleg orders, with the order desk's own steps (``register``,
+    ``accept``, ``hand_over``) so an mleg order lives like any other."""
+
+    def __init__(
+        self,
+        *,
+        tape: Tape,
+        market: Market,
+        rules: OrderRules,
+        engine: MatchingEngine,
+        accounting: Accounting,
+        resolve_asset: Callable[[str], AssetSpec | None],
+        register: Callable[[Account, Order], None],
+        accept: Callable[[Order], None],
+        hand_over: Callable[[Order, Order], None],
+    ) -> None:
+        self.tape = tape
+        self.market = market
+        self.rules = rules
+        self.engine = engine
+        self.accounting = accounting
+        self.resolve_asset = resolve_asset
+        self.register = register
+        self.accept = accept
+        self.hand_over = hand_over
+
+    def _parent(self, account: Account, asset: AssetSpec, request: MlegRequest | Order) -> Order:
+        return Order(
+            id=self.tape.new_id(),
+            client_order_id=request.client_order_id or self.tape.new_id(),
+            account=account,
+            asset=asset,
+            side="buy",
+            type=request.type,
+            time_in_force="day",
+            order_class="mleg",
+            qty=request.qty,
+            notional=None,
+            limit_price=request.limit_price,
+            stop_price=None,
+            trail_price=None,
+            trail_percent=None,
+            extended_hours=False,
+            position_intent="",
+            at=self.tape.stamp(),
+        )
+
+    def _leg(self, account: Account, parent: Order, spec: MlegLeg) -> Order:
+        leg = self._parent(account, spec.asset, parent)
+        leg.client_order_id = self.tape.new_id()
+        leg.side = spec.side
+        leg.position_intent = spec.position_intent or _opening_or_closing(account, spec)
+        leg.limit_price = None
+        assert parent.qty is not None
+        leg.qty = leg.target_qty = parent.qty * spec.ratio
+        leg.parent, leg.ratio_qty, leg.leg_role = parent, spec.ratio, "mleg"
+        return leg
+
+    def _cost(self, account: Account, parent: Order, credit: Decimal = _ZERO) -> Decimal:
+        """The debit set aside (refused beyond the buying power, plus what ``credit`` frees)."""
+        assert parent.qty is not None
+        net = parent.limit_price
+        if net is None:
+            net = net_price(parent, self.market)
+        cost = debit(net, parent.qty, parent.asset.multiplier)
+        available = self.accounting.available_buying_power(account, parent.asset) + credit
+        check_debit(cost, available)
+        return cost
+
+    def submit(self, account: Account, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v2/orders with order_class mleg: the parent and its legs, accepted and
+        matched as one."""
+        request = parse_mleg(account, body, self.resolve_asset)
+        self.rules.check_not_suspended(account)
+        parent = self._parent(account, request.legs[0].asset, request)
+        parent.legs = [self._leg(account, parent, spec) for spec in request.legs]
+        cost = self._cost(account, parent)
+        for order in (parent, *parent.legs):
+            self.register(account, order)
+        for leg in parent.legs:
+            account.open_orders.pop(leg.id, None)  # legs work through their parent
+        self.accounting.reserve(parent, _ZERO, cost)
+        self.accept(parent)
+        snapshot = order_json(parent, nested=True)
+        if parent.status == "new":
+            self.engine.match(parent)
+        return snapshot
+
+    def replace(self, account: Account, old: Order, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH /v2/orders/{id} of an mleg order: ``qty``, ``limit_price`` (the net price),
+        ``time_in_force`` (day), ``client_order_id``; the legs move to the replacement."""
+        if old.ratio_qty is not None and old.parent is not None:
+            raise unprocessable(
+                f"this is a leg of the mleg order {old.parent.id}: replace that order instead"
+            )
+        if body.get("time_in_force") not in (None, "day"):
+            raise unprocessable("mleg orders must have time_in_force day")
+        if body.get("stop_price") is not None or body.get("trail") is not None:
+            raise unprocessable("mleg orders take only qty, limit_price and client_order_id")
+        changed = _replacement(old, body, client_order_id_of(account, body))
+        new = self._parent(account, old.asset, changed)
+        new.legs = old.legs
+        assert new.qty is not None
+        cost = self._cost(account, new, credit=old.reserved)
+        at = self.tape.stamp()
+        old.status, old.updated_at = "pending_replace", at
+        self.tape.emit(old, "pending_replace", at)
+        self.engine.unlist(old)
+        self.hand_over(old, new)
+        for leg in new.legs:
+            assert leg.ratio_qty is not None
+            leg.qty = leg.target_qty = new.qty * leg.ratio_qty
+        self.engine.finish(old, "replaced", self.tape.stamp())
+        self.register(account, new)
+        self.accounting.reserve(new, _ZERO, cost)
+        self.engine.go_live(new, new.submitted_at)
+        self.tape.emit(new, "new", new.submitted_at)
+        snapshot = order_json(new, nested=True)
+        self.engine.match(new)
+        return snapshot
+
+
+def _replacement(old: Order, body: dict[str, Any], client_order_id: str | None) -> MlegRequest:
+    """What the replacement of ``old`` is (its legs stay ``old``'s)."""
+    if not any(body.get(name) is not None for name in ("qty", "limit_price", "client_order_id")):
+        raise invalid("nothing to replace: give qty, limit_price or client_order_id")
+    qty = _whole_qty(body) if body.get("qty") is not None else old.qty
+    assert qty is not None
+    limit_price = old.limit_price
+    if body.get("limit_price") is not None:
+        if old.type != "limit":
+            raise unprocessable("limit_price cannot be set on a market mleg order")
+        limit_price = _net_limit(body)
+    return MlegRequest(old.type, qty, limit_price, client_order_id, [])

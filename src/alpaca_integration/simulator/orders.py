@@ -30,7 +30,7 @@ from alpaca_integration.simulator.config import SimConfig
 from alpaca_integration.simulator.exposure import OrderRules
 from alpaca_integration.simulator.market import AssetSpec, Market
 from alpaca_integration.simulator.matching import MatchingEngine
-from alpaca_integration.simulator.mleg import MlegLeg, check_debit, debit, net_price, parse_mleg
+from alpaca_integration.simulator.mleg import MlegDesk
 from alpaca_integration.simulator.state import Account, Order, order_json
 from alpaca_integration.simulator.tape import Tape
 from alpaca_integration.simulator.validation import OrderIntent, parse_order, parse_replace
@@ -52,29 +52,6 @@ WORKING = frozenset({"new", "partially_filled"})
 NOT_REPLACEABLE = frozenset({"accepted", "pending_new", "pending_cancel", "pending_replace"})
 _MAX_ORDERS_PAGE = 500
 _ZERO = Decimal(0)
-
-
-def _leg_intent(asset: AssetSpec, parent: Order) -> OrderIntent:
-    """What an mleg leg is: its contract, traded as its parent is (type, day)."""
-    return OrderIntent(
-        asset=asset,
-        side="buy",
-        type=parent.type,
-        time_in_force=parent.time_in_force,
-        order_class="mleg",
-        qty=parent.qty,
-        notional=None,
-        limit_price=None,
-        stop_price=None,
-        trail_price=None,
-        trail_percent=None,
-        extended_hours=False,
-        client_order_id=None,
-        take_profit=None,
-        stop_loss_stop=None,
-        stop_loss_limit=None,
-        position_intent=None,
-    )
 
 
 def _order_not_found() -> VenueError:
@@ -176,6 +153,17 @@ class OrderDesk:
         self.order_reject_rate = 0.0
         self.visibility_lag_seconds = 0.0
         self._rejects = random.Random(f"{config.seed}:rejects")
+        self.mleg = MlegDesk(
+            tape=tape,
+            market=market,
+            rules=rules,
+            engine=engine,
+            accounting=accounting,
+            resolve_asset=resolve_asset,
+            register=self._register,
+            accept=self._accept,
+            hand_over=self._hand_over,
+        )
 
     # ------------------------------------------------------------------ new orders
 
@@ -237,7 +225,7 @@ class OrderDesk:
         """POST /v2/orders: validate, accept, answer the accepted snapshot, then match."""
         body = require_object(body)
         if body.get("order_class") == "mleg":
-            return self._submit_mleg(account, body)
+            return self.mleg.submit(account, body)
         intent = parse_order(account, body, self.resolve_asset)
         self.rules.check_class(account, intent)
         self.rules.check_wash_trade(account, intent)
@@ -270,65 +258,6 @@ class OrderDesk:
             if order.order_class == "oco" and not order.legs[0].is_terminal:
                 self.engine.match(order.legs[0])
         return snapshot
-
-    def _submit_mleg(self, account: Account, body: dict[str, Any]) -> dict[str, Any]:
-        """An mleg order: the parent and one leg per contract, its debit set aside, accepted
-        and matched as one (see ``mleg``)."""
-        request = parse_mleg(account, body, self.resolve_asset)
-        self.rules.check_not_suspended(account)
-        first = request.legs[0].asset
-        parent = Order(
-            id=self.tape.new_id(),
-            client_order_id=request.client_order_id or self.tape.new_id(),
-            account=account,
-            asset=first,
-            side="buy",
-            type=request.type,
-            time_in_force="day",
-            order_class="mleg",
-            qty=request.qty,
-            notional=None,
-            limit_price=request.limit_price,
-            stop_price=None,
-            trail_price=None,
-            trail_percent=None,
-            extended_hours=False,
-            position_intent="",
-            at=self.tape.stamp(),
-        )
-        for spec in request.legs:
-            leg = self._make_order(
-                account,
-                _leg_intent(spec.asset, parent),
-                side=spec.side,
-                position_intent=spec.position_intent or self._opening_or_closing(account, spec),
-            )
-            leg.qty = leg.target_qty = request.qty * spec.ratio
-            leg.parent, leg.ratio_qty, leg.leg_role = parent, spec.ratio, "mleg"
-            parent.legs.append(leg)
-        net = request.limit_price
-        if net is None:
-            net = net_price(parent, self.market)
-        cost = debit(net, request.qty, first.multiplier)
-        check_debit(cost, self.accounting.available_buying_power(account, first))
-        self._register(account, parent)
-        for leg in parent.legs:
-            self._register(account, leg)
-            account.open_orders.pop(leg.id, None)
-        self.accounting.reserve(parent, _ZERO, cost)
-        self._accept(parent)
-        snapshot = order_json(parent, nested=True)
-        if parent.status == "new":
-            self.engine.match(parent)
-        return snapshot
-
-    @staticmethod
-    def _opening_or_closing(account: Account, leg: MlegLeg) -> str:
-        position = account.positions.get(leg.asset.symbol)
-        held = position.qty if position is not None else _ZERO
-        if leg.side == "buy":
-            return "buy_to_close" if held < 0 else "buy_to_open"
-        return "sell_to_close" if held > 0 else "sell_to_open"
 
     def _attach_legs(
         self, account: Account, order: Order, intent: OrderIntent, position_intent: str
@@ -403,6 +332,8 @@ class OrderDesk:
         if old is None:
             raise _order_not_found()
         self._check_replaceable(old)
+        if old.order_class == "mleg":
+            return self.mleg.replace(account, old, body)
         intent = parse_replace(account, old, body)
         closing, unit, total = (False, _ZERO, _ZERO)
         if old.leg_role is None or old.status in WORKING:
@@ -490,6 +421,10 @@ class OrderDesk:
             raise _order_not_found()
         if order.is_terminal:
             raise unprocessable(f'order is already in "{order.status}" state')
+        if order.ratio_qty is not None and order.parent is not None:
+            raise unprocessable(
+                f"this is a leg of the mleg order {order.parent.id}: cancel that order instead"
+            )
         if order.status == "held" and not order.armed:
             self.tape.emit(order, "order_cancel_rejected", self.tape.stamp())
             parent = order.parent.id if order.parent is not None else "?"

@@ -277,3 +277,27 @@ def test_mleg_refusals(venue: Build, change: dict[str, object], expected: str) -
     error = refusal(lambda: _spread(v, **change))
     assert error.status == 422
     assert expected in error.message
+
+
+def test_an_mleg_order_is_replaced_whole_and_its_legs_cannot_be_touched_alone(
+    venue: Build,
+) -> None:
+    v = venue()
+    v.price(CALL_190, "5.00")
+    v.price(CALL_200, "1.00")  # net 4.00
+    answer = _spread(v, limit_price="2.00")
+    legs = answer["legs"]
+    assert isinstance(legs, list)
+    leg_id = legs[0]["id"]
+    alone = refusal(lambda: v.broker.cancel_order(v.account, leg_id))
+    assert "cancel that order instead" in alone.message
+    alone = refusal(lambda: v.broker.replace_order(v.account, leg_id, {"qty": "1"}))
+    assert "replace that order instead" in alone.message
+    new = v.broker.replace_order(v.account, str(answer["id"]), {"qty": "1", "limit_price": "4"})
+    assert v.order(str(answer["id"]))["status"] == "replaced"
+    replaced = v.order(new["id"])
+    assert replaced["status"] == "filled"  # net 4.00 is now within the limit
+    assert [leg["qty"] for leg in replaced["legs"]] == ["1", "1"]
+    assert [leg["id"] for leg in replaced["legs"]] == [leg["id"] for leg in legs]
+    assert v.account.positions[CALL_190].qty == 1
+    assert v.account.reserved == 0
