@@ -6,7 +6,7 @@ paying their fees (in the coin, then in USD)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -41,24 +41,21 @@ CALL_195_FRIDAY = "AAPL240308C00195000"
 
 
 @pytest.fixture
-def venue(simulator_factory: Callable[..., SimulatorHandle]) -> SimulatorHandle:
+def simulator(simulator_factory: Callable[..., SimulatorHandle]) -> SimulatorHandle:
+    """This module's venue (also the one conftest's ``trading_stream`` listens to)."""
     sim = simulator_factory(start_time=MONDAY_10AM, realtime=False)
     sim.set_price("AAPL", "190.00")
     return sim
 
 
 @pytest.fixture
-def client(venue: SimulatorHandle) -> TradingClient:
-    return TradingClient(SIM_API_KEY, SIM_SECRET_KEY, paper=True, url_override=venue.base_url)
+def venue(simulator: SimulatorHandle) -> SimulatorHandle:
+    return simulator
 
 
 @pytest.fixture
-def stream(venue: SimulatorHandle) -> Iterator[StreamRecorder]:
-    recorder = StreamRecorder(venue).start()
-    try:
-        yield recorder
-    finally:
-        recorder.stop()
+def client(venue: SimulatorHandle) -> TradingClient:
+    return TradingClient(SIM_API_KEY, SIM_SECRET_KEY, paper=True, url_override=venue.base_url)
 
 
 def test_option_contracts_are_listed_and_fetched(client: TradingClient) -> None:
@@ -89,7 +86,7 @@ def test_option_contracts_are_listed_and_fetched(client: TradingClient) -> None:
 
 
 def test_a_two_leg_spread_placed_as_mleg_fills_atomically(
-    client: TradingClient, venue: SimulatorHandle, stream: StreamRecorder
+    client: TradingClient, venue: SimulatorHandle, trading_stream: StreamRecorder
 ) -> None:
     venue.set_price(CALL_190, "4.00")
     venue.set_price(CALL_200, "1.00")
@@ -110,7 +107,7 @@ def test_a_two_leg_spread_placed_as_mleg_fills_atomically(
     assert order.order_class == OrderClass.MLEG
     assert order.symbol is None
     assert [leg.symbol for leg in order.legs or []] == [CALL_190, CALL_200]
-    stream.wait_for(str(order.id), 3)  # pending_new, new, fill
+    trading_stream.wait_for(str(order.id), 3)  # pending_new, new, fill
     filled = client.get_order_by_id(str(order.id))
     assert filled.status == OrderStatus.FILLED
     assert Decimal(str(filled.filled_avg_price)) == Decimal(3)
@@ -118,7 +115,7 @@ def test_a_two_leg_spread_placed_as_mleg_fills_atomically(
     assert [leg.status for leg in legs] == [OrderStatus.FILLED, OrderStatus.FILLED]
     assert [leg.asset_class for leg in legs] == [AssetClass.US_OPTION] * 2
     for leg in legs:
-        assert stream.wait_for(str(leg.id), 1)[-1] == "fill"
+        assert trading_stream.wait_for(str(leg.id), 1)[-1] == "fill"
     positions = {p.symbol: p for p in client.get_all_positions()}
     assert positions[CALL_190].qty == "3"
     assert positions[CALL_200].qty == "-3"

@@ -137,15 +137,7 @@ class Broker:
             accounting=self.accounting,
             resolve_asset=self._order_asset,
         )
-        self.options = OptionsDesk(
-            contracts,
-            assets=assets,
-            market=market,
-            calendar=calendar,
-            tape=self.tape,
-            accounting=self.accounting,
-            engine=self.engine,
-        )
+        self.options = OptionsDesk(contracts, assets=assets, engine=self.engine)
         self._sample_minute = -1
 
     # ------------------------------------------------------------------ wiring

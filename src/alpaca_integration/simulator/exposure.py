@@ -16,7 +16,7 @@ from decimal import ROUND_UP, Decimal
 from alpaca_integration.simulator.accounting import Accounting
 from alpaca_integration.simulator.asset_classes import crypto_short_refusal
 from alpaca_integration.simulator.config import SimConfig
-from alpaca_integration.simulator.market import Market, price_tick
+from alpaca_integration.simulator.market import AssetSpec, Market, price_tick
 from alpaca_integration.simulator.state import Account, Order, money
 from alpaca_integration.simulator.validation import LIMIT_TYPES, OrderIntent
 from alpaca_integration.simulator.wire import fmt, forbidden, invalid, unprocessable
@@ -147,14 +147,20 @@ class OrderRules:
             assert intent.qty is not None
             unit = self._reference_price(intent) * intent.asset.multiplier
             total = intent.qty * unit
-        available_bp = self.accounting.available_buying_power(account, intent.asset) + credit
+        self.check_buying_power(account, intent.asset, total, credit)
+        return False, unit, total
+
+    def check_buying_power(
+        self, account: Account, asset: AssetSpec, total: Decimal, credit: Decimal = _ZERO
+    ) -> None:
+        """An opening cost of ``total`` must fit the buying power (plus what ``credit`` frees)."""
+        available_bp = self.accounting.available_buying_power(account, asset) + credit
         if total > available_bp:
             raise forbidden(
                 "insufficient buying power",
                 buying_power=money(max(available_bp, _ZERO)),
                 cost_basis=fmt(total.quantize(_CENT, rounding=ROUND_UP)),
             )
-        return False, unit, total
 
     def _check_closing_qty(
         self, account: Account, intent: OrderIntent, position_qty: Decimal, hold_credit: Decimal

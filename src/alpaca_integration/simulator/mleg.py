@@ -20,32 +20,40 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from decimal import ROUND_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.simulator.asset_classes import option_symbol_problem
 from alpaca_integration.simulator.market import AssetSpec, Market
-from alpaca_integration.simulator.state import Account, Order, money, order_json
-from alpaca_integration.simulator.tape import Tape
+from alpaca_integration.simulator.state import Account, Order, order_json
 from alpaca_integration.simulator.validation import client_order_id_of
-
-if TYPE_CHECKING:
-    from alpaca_integration.simulator.accounting import Accounting
-    from alpaca_integration.simulator.exposure import OrderRules
-    from alpaca_integration.simulator.matching import MatchingEngine
 from alpaca_integration.simulator.wire import (
     fmt,
-    forbidden,
     invalid,
     parse_bool,
     parse_decimal,
     unprocessable,
 )
 
+if TYPE_CHECKING:
+    from alpaca_integration.simulator.orders import OrderDesk
+
 __all__ = ["MlegDesk", "MlegLeg", "MlegRequest", "debit", "net_price", "parse_mleg"]
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal(0)
+# What every mleg order (parent or leg) is, before its own side, intent and terms.
+_MLEG_ORDER: dict[str, Any] = {
+    "side": "buy",
+    "time_in_force": "day",
+    "order_class": "mleg",
+    "notional": None,
+    "stop_price": None,
+    "trail_price": None,
+    "trail_percent": None,
+    "extended_hours": False,
+    "position_intent": "",
+}
 _SIDES = {
     "buy_to_open": "buy",
     "buy_to_close": "buy",
@@ -173,15 +181,6 @@ def debit(net: Decimal, qty: Decimal, multiplier: Decimal) -> Decimal:
     return max(net, _ZERO) * qty * multiplier
 
 
-def check_debit(cost: Decimal, available: Decimal) -> None:
-    if cost > available:
-        raise forbidden(
-            "insufficient buying power",
-            buying_power=money(max(available, _ZERO)),
-            cost_basis=fmt(cost.quantize(_CENT, rounding=ROUND_UP)),
-        )
-
-
 def _opening_or_closing(account: Account, leg: MlegLeg) -> str:
     """A leg's position intent when the request gave none: by the position it meets."""
     position = account.positions.get(leg.asset.symbol)
@@ -192,51 +191,31 @@ def _opening_or_closing(account: Account, leg: MlegLeg) -> str:
 
 
 class MlegDesk:
-    """Submitting and replacing mleg orders, with the order desk's own steps (``register``,
-    ``accept``, ``hand_over``) so an mleg order lives like any other."""
+    """Submitting and replacing mleg orders through the order desk's own steps (``register``,
+    ``accept``, ``hand_over``), so an mleg order lives like any other."""
 
-    def __init__(
-        self,
-        *,
-        tape: Tape,
-        market: Market,
-        rules: OrderRules,
-        engine: MatchingEngine,
-        accounting: Accounting,
-        resolve_asset: Callable[[str], AssetSpec | None],
-        register: Callable[[Account, Order], None],
-        accept: Callable[[Order], None],
-        hand_over: Callable[[Order, Order], None],
-    ) -> None:
-        self.tape = tape
-        self.market = market
-        self.rules = rules
-        self.engine = engine
-        self.accounting = accounting
-        self.resolve_asset = resolve_asset
-        self.register = register
-        self.accept = accept
-        self.hand_over = hand_over
+    def __init__(self, desk: OrderDesk) -> None:
+        self.desk = desk
+        self.tape = desk.tape
+        self.market = desk.market
+        self.engine = desk.engine
+        self.accounting = desk.accounting
 
     def _parent(self, account: Account, asset: AssetSpec, request: MlegRequest | Order) -> Order:
+        client_order_id = request.client_order_id or self.tape.new_id()
+        terms: dict[str, Any] = {
+            "type": request.type,
+            "qty": request.qty,
+            "limit_price": request.limit_price,
+        }
         return Order(
             id=self.tape.new_id(),
-            client_order_id=request.client_order_id or self.tape.new_id(),
+            client_order_id=client_order_id,
             account=account,
             asset=asset,
-            side="buy",
-            type=request.type,
-            time_in_force="day",
-            order_class="mleg",
-            qty=request.qty,
-            notional=None,
-            limit_price=request.limit_price,
-            stop_price=None,
-            trail_price=None,
-            trail_percent=None,
-            extended_hours=False,
-            position_intent="",
             at=self.tape.stamp(),
+            **terms,
+            **_MLEG_ORDER,
         )
 
     def _leg(self, account: Account, parent: Order, spec: MlegLeg) -> Order:
@@ -257,24 +236,23 @@ class MlegDesk:
         if net is None:
             net = net_price(parent, self.market)
         cost = debit(net, parent.qty, parent.asset.multiplier)
-        available = self.accounting.available_buying_power(account, parent.asset) + credit
-        check_debit(cost, available)
+        self.desk.rules.check_buying_power(account, parent.asset, cost, credit)
         return cost
 
     def submit(self, account: Account, body: dict[str, Any]) -> dict[str, Any]:
         """POST /v2/orders with order_class mleg: the parent and its legs, accepted and
         matched as one."""
-        request = parse_mleg(account, body, self.resolve_asset)
-        self.rules.check_not_suspended(account)
+        request = parse_mleg(account, body, self.desk.resolve_asset)
+        self.desk.rules.check_not_suspended(account)
         parent = self._parent(account, request.legs[0].asset, request)
         parent.legs = [self._leg(account, parent, spec) for spec in request.legs]
         cost = self._cost(account, parent)
         for order in (parent, *parent.legs):
-            self.register(account, order)
+            self.desk.register(account, order)
         for leg in parent.legs:
             account.open_orders.pop(leg.id, None)  # legs work through their parent
         self.accounting.reserve(parent, _ZERO, cost)
-        self.accept(parent)
+        self.desk.accept(parent)
         snapshot = order_json(parent, nested=True)
         if parent.status == "new":
             self.engine.match(parent)
@@ -300,12 +278,12 @@ class MlegDesk:
         old.status, old.updated_at = "pending_replace", at
         self.tape.emit(old, "pending_replace", at)
         self.engine.unlist(old)
-        self.hand_over(old, new)
+        self.desk.hand_over(old, new)
         for leg in new.legs:
             assert leg.ratio_qty is not None
             leg.qty = leg.target_qty = new.qty * leg.ratio_qty
         self.engine.finish(old, "replaced", self.tape.stamp())
-        self.register(account, new)
+        self.desk.register(account, new)
         self.accounting.reserve(new, _ZERO, cost)
         self.engine.go_live(new, new.submitted_at)
         self.tape.emit(new, "new", new.submitted_at)

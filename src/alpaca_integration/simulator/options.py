@@ -114,20 +114,16 @@ class OptionsDesk:
         contracts: dict[str, AssetSpec],
         *,
         assets: dict[str, AssetSpec],
-        market: Market,
-        calendar: TradingCalendar,
-        tape: Tape,
-        accounting: Accounting,
         engine: MatchingEngine,
     ) -> None:
         self.contracts = contracts
         self.by_id = {spec.id: spec for spec in contracts.values()}
         self.assets = assets
-        self.market = market
-        self.calendar = calendar
-        self.tape = tape
-        self.accounting = accounting
         self.engine = engine
+        self.market: Market = engine.market
+        self.calendar: TradingCalendar = engine.calendar
+        self.tape: Tape = engine.tape
+        self.accounting: Accounting = engine.accounting
         self.expired: set[dt.date] = set()
 
     # ------------------------------------------------------------------ contracts

@@ -153,17 +153,7 @@ class OrderDesk:
         self.order_reject_rate = 0.0
         self.visibility_lag_seconds = 0.0
         self._rejects = random.Random(f"{config.seed}:rejects")
-        self.mleg = MlegDesk(
-            tape=tape,
-            market=market,
-            rules=rules,
-            engine=engine,
-            accounting=accounting,
-            resolve_asset=resolve_asset,
-            register=self._register,
-            accept=self._accept,
-            hand_over=self._hand_over,
-        )
+        self.mleg = MlegDesk(self)
 
     # ------------------------------------------------------------------ new orders
 
@@ -210,7 +200,7 @@ class OrderDesk:
             position_intent=position_intent,
         )
 
-    def _register(self, account: Account, order: Order) -> None:
+    def register(self, account: Account, order: Order) -> None:
         account.orders[order.id] = order
         account.orders_seq.append(order)
         account.order_times.append(order.submitted_at)
@@ -237,7 +227,7 @@ class OrderDesk:
             else ("buy_to_open" if buy else "sell_to_open")
         )
         order = self._order_from(account, intent, position_intent)
-        self._register(account, order)
+        self.register(account, order)
         if order.type == "trailing_stop":
             self.engine.trail(order, self.market.price(order.symbol))
         if intent.order_class in ("bracket", "oto", "oco"):
@@ -251,7 +241,7 @@ class OrderDesk:
             snapshot = order_json(order, nested=True)
             self.engine.finish(order, "rejected", self.tape.stamp())
             return snapshot
-        self._accept(order)
+        self.accept(order)
         snapshot = order_json(order, nested=True)
         if order.status == "new":
             self.engine.match(order)
@@ -295,14 +285,14 @@ class OrderDesk:
             leg.parent = order
             leg.status = "held"
             leg.extended_hours = False
-            self._register(account, leg)
+            self.register(account, leg)
         order.legs = legs
         if intent.order_class == "bracket":
             legs[0].peer, legs[1].peer = legs[1], legs[0]
         elif oco:
             order.peer, legs[0].peer = legs[0], order
 
-    def _accept(self, order: Order) -> None:
+    def accept(self, order: Order) -> None:
         """``pending_new`` then ``new`` when it may work now, else ``accepted`` and waiting."""
         oco_stop = order.legs[0] if order.order_class == "oco" else None
         if self.engine.can_work_now(order):
@@ -346,9 +336,9 @@ class OrderDesk:
         self.tape.emit(old, "pending_replace", at)
         new = self._order_from(account, intent, old.position_intent)
         was_armed = old.armed
-        self._hand_over(old, new)
+        self.hand_over(old, new)
         self.engine.finish(old, "replaced", self.tape.stamp())
-        self._register(account, new)
+        self.register(account, new)
         if was_armed:
             new.status = "held"
             new.armed = True
@@ -382,7 +372,7 @@ class OrderDesk:
             raise unprocessable("market orders cannot be replaced")
 
     @staticmethod
-    def _hand_over(old: Order, new: Order) -> None:
+    def hand_over(old: Order, new: Order) -> None:
         """The replacement takes the old order's place: trigger state, parent, legs, peer."""
         new.replaces = old.id
         new.leg_role = old.leg_role

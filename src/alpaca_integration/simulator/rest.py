@@ -308,15 +308,15 @@ async def _get_option_contract(
     return 200, sim.broker.option_contract(request.path_params["symbol_or_id"])
 
 
-async def _exercise(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
-    sim.broker.exercise(account, request.path_params["symbol_or_contract_id"])
-    return 200, None
-
-
-async def _do_not_exercise(
+async def _option_instruction(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
-    sim.broker.do_not_exercise(account, request.path_params["symbol_or_contract_id"])
+    """POST .../exercise or .../do-not-exercise: 200 without a body."""
+    contract = request.path_params["symbol_or_contract_id"]
+    if request.url.path.endswith("/do-not-exercise"):
+        sim.broker.do_not_exercise(account, contract)
+    else:
+        sim.broker.exercise(account, contract)
     return 200, None
 
 
@@ -394,8 +394,8 @@ _V2_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/v2/options/contracts", {"GET": _list_option_contracts}),
     ("/v2/options/contracts/{symbol_or_id}", {"GET": _get_option_contract}),
     ("/v2/positions", {"GET": _list_positions, "DELETE": _close_positions}),
-    ("/v2/positions/{symbol_or_contract_id}/exercise", {"POST": _exercise}),
-    ("/v2/positions/{symbol_or_contract_id}/do-not-exercise", {"POST": _do_not_exercise}),
+    ("/v2/positions/{symbol_or_contract_id}/exercise", {"POST": _option_instruction}),
+    ("/v2/positions/{symbol_or_contract_id}/do-not-exercise", {"POST": _option_instruction}),
     (
         "/v2/positions/{symbol_or_asset_id:path}",
         {"GET": _get_position, "DELETE": _close_position},
