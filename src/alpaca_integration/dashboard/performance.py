@@ -60,6 +60,8 @@ class PnL:
 class PositionLedger:
     open_lots: int
     realized_pl: Decimal
+    # The open lots themselves (``ledger.Lot``: opened at, qty, cost ...), oldest first.
+    lots: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
