@@ -231,7 +231,9 @@ def _daily_charts(equity: list[Any], daily: list[Any]) -> list[Chart]:
         Chart(
             "daily-equity",
             "Equity at each day's close (New York days)",
-            line_chart([("equity", days, [p.equity for p in equity])], y_title="equity"),
+            line_chart(
+                [("equity", days, [p.equity for p in equity])], y_title="equity", markers=True
+            ),
         ),
         Chart(
             "twr",
@@ -240,6 +242,7 @@ def _daily_charts(equity: list[Any], daily: list[Any]) -> list[Chart]:
                 [("time-weighted return", cumulative_days, cumulative)],
                 y_title="return",
                 tickformat=".2%",
+                markers=True,
             ),
         ),
     ]

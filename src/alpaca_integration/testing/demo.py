@@ -272,23 +272,29 @@ async def _session(
 
 async def _until_venue_quiet(sim: Any, key_id: str, *, bound: float = 30.0) -> None:
     """Wait (at most ``bound`` seconds) until two reads of the venue's orders, half a second
-    apart, show the same status and filled quantity for every order."""
+    apart, show the same status and filled quantity for every order, and no market order is
+    still filling in parts (on a loaded machine its next part can come more than half a second
+    after the last)."""
 
-    def progress() -> list[tuple[str, str, str]]:
+    def progress() -> tuple[list[tuple[str, str, str]], bool]:
         orders: list[tuple[str, str, str]] = []
+        filling = False
         pending = list(sim.dump(key_id).get("orders") or [])
         while pending:
             order = pending.pop()
             orders.append((order["id"], order["status"], str(order.get("filled_qty"))))
+            filling = filling or (
+                order.get("type") == "market" and order["status"] == "partially_filled"
+            )
             pending.extend(order.get("legs") or [])
-        return sorted(orders)
+        return sorted(orders), filling
 
     deadline = time.monotonic() + bound
-    before = await asyncio.to_thread(progress)
+    before, _ = await asyncio.to_thread(progress)
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-        now = await asyncio.to_thread(progress)
-        if now == before:
+        now, filling = await asyncio.to_thread(progress)
+        if now == before and not filling:
             return
         before = now
 
