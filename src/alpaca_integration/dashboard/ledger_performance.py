@@ -41,7 +41,7 @@ from alpaca_integration.dashboard.performance import (
     line_chart,
 )
 from alpaca_integration.dashboard.queries import reading
-from alpaca_integration.ledger import Ledger, LedgerError, LedgerOrderError
+from alpaca_integration.ledger import Ledger, LedgerError, LedgerOrderError, returns
 from alpaca_integration.storage.tables import fills
 
 __all__ = ["FLOW_ACTIVITY_TYPES", "LedgerPerformance"]
@@ -58,8 +58,9 @@ class _Kept:
 
     ledger: Ledger
     stamp: tuple[Any, ...]
-    applied: int
+    fill_ids: set[str]
     newest: dt.datetime | None
+    notional: Decimal  # value traded: sum of qty x price x multiplier (for the turnover)
 
 
 async def _fills_stamp(store: Any, account: str) -> tuple[Any, ...]:
@@ -106,24 +107,31 @@ class LedgerPerformance:
                     return updated.ledger
             everything = await self.store.list_fills(account)
             ledger = await asyncio.to_thread(Ledger.rebuild, everything, account=account)
-            newest = everything[-1].timestamp if everything else None
-            self._kept[account] = _Kept(ledger, stamp, len(everything), newest)
+            self._kept[account] = _Kept(
+                ledger,
+                stamp,
+                {fill.fill_id for fill in everything},
+                everything[-1].timestamp if everything else None,
+                returns.traded_notional(everything),
+            )
             return ledger
 
     async def _extend(self, account: str, kept: _Kept, stamp: tuple[Any, ...]) -> _Kept | None:
         """Apply the fills from the newest applied one's time on; None when that does not
         account for every stored fill (one arrived out of time order): rebuild."""
         newer = await self.store.list_fills(account, since=kept.newest)
+        fresh = [fill for fill in newer if fill.fill_id not in kept.fill_ids]
+        if len(kept.fill_ids) + len(fresh) != stamp[0]:
+            return None
         try:
-            changes = await asyncio.to_thread(kept.ledger.apply, newer)
+            await asyncio.to_thread(kept.ledger.apply, fresh)
         except LedgerOrderError:
             return None
-        applied = kept.applied + changes.applied
-        if applied != stamp[0]:
-            return None
-        newest = newer[-1].timestamp if newer else kept.newest
-        self._kept[account] = _Kept(kept.ledger, stamp, applied, newest)
-        return self._kept[account]
+        kept.fill_ids.update(fill.fill_id for fill in fresh)
+        kept.stamp = stamp
+        kept.newest = newer[-1].timestamp if newer else kept.newest
+        kept.notional += returns.traded_notional(fresh)
+        return kept
 
     async def _ledger_or_none(self, account: str) -> Ledger | None:
         """The ledger, or None when the stored fills cannot be booked (the pages then show
@@ -164,8 +172,6 @@ class LedgerPerformance:
         }
 
     async def report(self, account: str) -> PerformanceReport:
-        from alpaca_integration.ledger import returns
-
         base = await self.snapshots.report(account)
         ledger = await self._ledger_or_none(account)
         if not base.charts or ledger is None:
@@ -177,13 +183,12 @@ class LedgerPerformance:
         equity = returns.daily_equity(snapshots)
         daily = returns.daily_returns(equity, flows)
         totals = ledger.totals()
-        notional = returns.traded_notional(await self.store.list_fills(account))
         figures = await asyncio.to_thread(
             returns.performance,
             equity,
             flows,
             ledger.matches(),
-            notional=notional,
+            notional=self._kept[account].notional,
             fees_paid=totals.fees_paid,
         )
         charts = [*base.charts, *_daily_charts(equity, daily)]

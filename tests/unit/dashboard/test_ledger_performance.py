@@ -69,7 +69,9 @@ async def test_realized_pnl_and_open_lots_come_from_the_stored_fills(sqlite_stor
 
 async def test_the_ledger_follows_new_fills_in_or_out_of_time_order(sqlite_store: Store) -> None:
     """A fill stored after the ledger was built is booked at the next read; one older than the
-    newest booked (a late REST catch-up) rebuilds it: always what a fresh ledger says."""
+    newest booked (a late REST catch-up) rebuilds it: always what a fresh ledger says, and the
+    report's figures (turnover included) are a fresh provider's."""
+    await sqlite_store.apply(ACCOUNT, snapshot=make_snapshot(equity=Decimal(10000)))
     provider = LedgerPerformance(sqlite_store)
     await _trade(sqlite_store, 1, OrderSide.BUY, "10", "100", 10)
     assert (await provider.position_ledger(ACCOUNT) or {})["AAPL"].open_lots == 1
@@ -84,6 +86,13 @@ async def test_the_ledger_follows_new_fills_in_or_out_of_time_order(sqlite_store
     assert after_late["AAPL"].lots == tuple(fresh.open_lots())
     assert after_late["AAPL"].realized_pl == Decimal(20)  # FIFO: the sale closed 4 of the first
     assert sum(lot.qty for lot in after_late["AAPL"].lots) == Decimal(12)
+    await _trade(sqlite_store, 4, OrderSide.SELL, "2", "111", 50)  # extends, no rebuild
+    kept, fresh_report = (
+        await provider.report(ACCOUNT),
+        await LedgerPerformance(sqlite_store).report(ACCOUNT),
+    )
+    assert kept.statistics == fresh_report.statistics
+    assert dict(kept.statistics)["turnover"] == "0.22"  # (1000 + 420 + 540 + 222) / 10,000
 
 
 async def test_the_report_has_the_time_weighted_return_without_the_deposit(
