@@ -92,6 +92,11 @@ async def test_the_ledger_follows_new_fills_in_or_out_of_time_order(sqlite_store
         await LedgerPerformance(sqlite_store).report(ACCOUNT),
     )
     assert kept.statistics == fresh_report.statistics
+    fresh_provider = LedgerPerformance(sqlite_store)
+    assert await provider.position_ledger(ACCOUNT) == await fresh_provider.position_ledger(ACCOUNT)
+    assert (await provider.position_ledger(ACCOUNT) or {})["AAPL"].realized_pl == Decimal(
+        42
+    )  # 4 x 5 + 2 x 11
     assert dict(kept.statistics)["turnover"] == "0.22"  # (1000 + 420 + 540 + 222) / 10,000
 
 
