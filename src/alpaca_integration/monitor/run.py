@@ -10,18 +10,28 @@ Imports ``monitor.service`` and ``monitor.runtime``; never the CLI, Prefect or t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from alpaca_integration.config import AccountConfig, AlpacaSettings
 from alpaca_integration.monitor.runtime import opened_store_and_cache
 from alpaca_integration.monitor.service import AccountStatus, MonitorService
 
-__all__ = ["STATUS_COLUMNS", "StatusCallback", "run_monitor", "status_row"]
+__all__ = ["STATUS_COLUMNS", "Beside", "StatusCallback", "run_monitor", "status_row"]
 
 STATUS_COLUMNS = ("account", "stream", "last sync", "events", "events/s", "lag", "gaps", "error")
 
 StatusCallback = Callable[[list[tuple[str, ...]]], None]
+
+# Something served beside the monitor in its event loop (``alpacactl monitor --dashboard``):
+# called with the store, the cache and the service's ``statuses``; entered once the service
+# exists, left after it stopped and before the store closes.
+Beside = Callable[
+    [Any, Any, Callable[[], Sequence[AccountStatus]]], AbstractAsyncContextManager[Any]
+]
 
 # How often the status line is refreshed, in seconds.
 _STATUS_EVERY = 0.5
@@ -51,9 +61,11 @@ async def run_monitor(
     duration: float | None = None,
     reconcile_every: float | None = 3600.0,
     on_status: StatusCallback | None = None,
+    beside: Beside | None = None,
 ) -> None:
     """Open the store and the cache, run the monitor until SIGINT/SIGTERM (or ``duration``
-    seconds), then let the writes in flight finish and close everything."""
+    seconds), then let the writes in flight finish and close everything. ``beside``: served in
+    the same loop while the monitor runs (see :data:`Beside`)."""
     async with opened_store_and_cache(
         settings.database_url, settings.redis_url, migrate=migrate
     ) as (store, cache):
@@ -66,6 +78,9 @@ async def run_monitor(
             redis_url=settings.redis_url,
             reconcile_every=reconcile_every or None,
         )
+        served = contextlib.AsyncExitStack()
+        if beside is not None:
+            await served.enter_async_context(beside(store, cache, service.statuses))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, service.stop)
@@ -80,3 +95,4 @@ async def run_monitor(
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+            await served.aclose()
