@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -117,15 +116,6 @@ class PagedVenue:
             rows = rows[: int(params.get("page_size", "100"))]
             return httpx.Response(200, content=json.dumps(rows).encode())
         raise AssertionError(f"unexpected request {request.method} {request.url}")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
 
 
 def client_on(venue: PagedVenue) -> AlpacaClient:
