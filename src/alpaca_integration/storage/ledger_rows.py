@@ -200,7 +200,11 @@ class LedgerRows(StoreBase):
     async def _rows(self, what: str, query: Any) -> list[dict[str, Any]]:
         async with self._read(what) as connection:
             result = await connection.execute(query)
-            return [{k: v for k, v in row.items() if k != "account"} for row in result.mappings()]
+            # str.__str__: the keys are SQLAlchemy's quoted_name, a str subclass msgspec refuses.
+            return [
+                {str.__str__(k): v for k, v in row.items() if k != "account"}
+                for row in result.mappings()
+            ]
 
     async def ledger_state(self, account: str) -> dict[str, Any] | None:
         """The updater's checkpoint row, None before the first update."""
