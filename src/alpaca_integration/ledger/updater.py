@@ -45,7 +45,7 @@ from alpaca_integration.storage.ledger_rows import LedgerWrite
 if TYPE_CHECKING:
     from alpaca_integration.storage import Store
 
-__all__ = ["LedgerUpdate", "LedgerUpdater", "update_ledger"]
+__all__ = ["LedgerUpdate", "LedgerUpdater"]
 
 _FLOW_TYPES = ("CSD", "CSW", "JNLC", "JNLS", "ACATC", "ACATS")
 # Orders are fetched for the fills' sleeves: an order, then its parent or replaced order, up to
@@ -264,14 +264,3 @@ def _days(changes: LedgerChanges) -> list[dt.date]:
     income: list[Income] = list(changes.income)
     days = {day_of(m.closed_at) for m in matches} | {day_of(i.at) for i in income}
     return sorted(days)
-
-
-async def update_ledger(
-    store: Store, account: str, updaters: dict[str, LedgerUpdater]
-) -> LedgerUpdate:
-    """``updaters[account].update()``, creating the account's updater on first use (the monitor
-    keeps one per account for the life of the process)."""
-    updater = updaters.get(account)
-    if updater is None:
-        updater = updaters[account] = LedgerUpdater(store, account)
-    return await updater.update()

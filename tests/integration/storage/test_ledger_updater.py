@@ -14,27 +14,12 @@ from hypothesis import strategies as st
 from alpaca_integration.ledger import Ledger
 from alpaca_integration.ledger.rows import match_from_row
 from alpaca_integration.ledger.updater import LedgerUpdater
-from alpaca_integration.models import Fill, OrderSide
+from alpaca_integration.models import Fill
 from alpaca_integration.storage import Store
-from support.storage_builders import at, make_activity, make_fill, make_snapshot
+from support.ledger_fills import ledger_fill
+from support.storage_builders import at, make_activity, make_snapshot
 
 _accounts = itertools.count()
-
-
-def _fill(n: int, side: str, qty: int, price: str, seconds: int, **kw: Any) -> Fill:
-    return make_fill(
-        fill_id=f"x-{n}",
-        execution_id=f"x-{n}",
-        order_id=f"o-{n}",
-        client_order_id=kw.pop("coid", f"ai-o{n}"),
-        side=OrderSide(side),
-        qty=Decimal(qty),
-        cum_qty=Decimal(qty),
-        price=Decimal(price),
-        timestamp=at(seconds),
-        fee=Decimal(kw.pop("fee", "0")),
-        **kw,
-    )
 
 
 async def _rows(store: Store, account: str) -> dict[str, Any]:
@@ -58,7 +43,7 @@ def _fill_batches(draw: st.DrawFn) -> list[list[Fill]]:
     for n in range(count):
         seconds += draw(st.integers(0, 3)) * 3600
         fills.append(
-            _fill(
+            ledger_fill(
                 n,
                 draw(st.sampled_from(["buy", "sell"])),
                 draw(st.integers(1, 5)),
@@ -108,11 +93,11 @@ async def test_a_late_older_fill_makes_the_update_rebuild(store: Store) -> None:
     """A fill older than the checkpoint stored after it moved: the update notices (the store
     holds more fills than it applied) and rebuilds; FIFO then closes the older lot."""
     updater = LedgerUpdater(store, "default")
-    await store.apply("default", fills=[_fill(1, "buy", 5, "10", 0)])
+    await store.apply("default", fills=[ledger_fill(1, "buy", 5, "10", 0)])
     assert (await updater.update()).reason == "no stored ledger"
-    await store.apply("default", fills=[_fill(3, "sell", 5, "12", 60)])
+    await store.apply("default", fills=[ledger_fill(3, "sell", 5, "12", 60)])
     assert not (await updater.update()).rebuilt
-    await store.apply("default", fills=[_fill(2, "buy", 5, "11", 30)])
+    await store.apply("default", fills=[ledger_fill(2, "buy", 5, "11", 30)])
     report = await updater.update()
     assert report.rebuilt
     assert "older" in report.reason
