@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.monitor.jobs import record_exposure
+from alpaca_integration.monitor.ledger_jobs import update_account_ledger
 from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.sync.stream import StreamFactory, StreamIngestor, default_stream_factory
 
@@ -106,6 +107,7 @@ class MonitorService:
         self.client_options = dict(client_options or {})
         self.reconcile_every = reconcile_every or None
         self._runtimes: list[_AccountRuntime] = []
+        self._ledgers: dict[str, Any] = {}  # one ledger updater per account (incremental)
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
 
@@ -170,6 +172,7 @@ class MonitorService:
                 await engine.sync_activities()
                 await engine.sync_account()
                 _, breaches = await record_exposure(self.store, runtime.config)
+                await update_account_ledger(self.store, runtime.config.name, self._ledgers)
                 if breaches:
                     log.warning(
                         "%s: %d risk limit breach(es): %s",
