@@ -10,14 +10,17 @@ Imports ``monitor.service`` and ``monitor.runtime``; never the CLI, Prefect or t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Callable, Sequence
 
 from alpaca_integration.config import AccountConfig, AlpacaSettings
+from alpaca_integration.errors import ConfigError
+from alpaca_integration.monitor.leases import LeaseBoard, LeaseHolder, MonitorMember
 from alpaca_integration.monitor.runtime import opened_store_and_cache
 from alpaca_integration.monitor.service import AccountStatus, MonitorService
 
-__all__ = ["STATUS_COLUMNS", "StatusCallback", "run_monitor", "status_row"]
+__all__ = ["STATUS_COLUMNS", "StatusCallback", "lease_status", "run_monitor", "status_row"]
 
 STATUS_COLUMNS = ("account", "stream", "last sync", "events", "events/s", "lag", "gaps", "error")
 
@@ -51,12 +54,28 @@ async def run_monitor(
     duration: float | None = None,
     reconcile_every: float | None = 3600.0,
     on_status: StatusCallback | None = None,
+    lease_ttl: float | None = None,
 ) -> None:
     """Open the store and the cache, run the monitor until SIGINT/SIGTERM (or ``duration``
-    seconds), then let the writes in flight finish and close everything."""
-    async with opened_store_and_cache(
-        settings.database_url, settings.redis_url, migrate=migrate
-    ) as (store, cache):
+    seconds), then let the writes in flight finish and close everything.
+
+    ``lease_ttl`` (needs ``settings.redis_url``): share the accounts with the other monitors
+    through leases of that many seconds (``monitor.leases``); None runs every account here."""
+    board = None
+    if lease_ttl is not None:
+        if not settings.redis_url:
+            raise ConfigError(
+                "sharing accounts between monitors needs Redis and ALPACA_REDIS_URL is not set. "
+                "Fix: export ALPACA_REDIS_URL=redis://host:6379/0 on every monitor",
+                setting="ALPACA_REDIS_URL",
+            )
+        board = LeaseBoard(settings.redis_url, ttl=lease_ttl)
+    async with contextlib.AsyncExitStack() as stack:
+        if board is not None:
+            stack.push_async_callback(board.aclose)
+        store, cache = await stack.enter_async_context(
+            opened_store_and_cache(settings.database_url, settings.redis_url, migrate=migrate)
+        )
         service = MonitorService(
             accounts,
             store,
@@ -65,6 +84,7 @@ async def run_monitor(
             stream=stream,
             redis_url=settings.redis_url,
             reconcile_every=reconcile_every or None,
+            leases=board,
         )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -80,3 +100,14 @@ async def run_monitor(
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+
+
+async def lease_status(
+    accounts: Sequence[AccountConfig], redis_url: str
+) -> tuple[list[LeaseHolder], list[MonitorMember]]:
+    """Who holds each account's lease, and the live monitors (``alpacactl monitor --status``)."""
+    board = LeaseBoard(redis_url)
+    try:
+        return await board.holders([a.name for a in accounts]), await board.members()
+    finally:
+        await board.aclose()
