@@ -35,8 +35,10 @@ client and the store only through the methods named in :class:`ReconcileClient` 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -303,6 +305,33 @@ async def _record(store: ReconcileStore, report: ReconcileReport) -> None:
     )
 
 
+async def _compare_and_repair(
+    client: ReconcileClient,
+    store: ReconcileStore,
+    report: ReconcileReport,
+    prefix: str,
+    cash_tolerance: Decimal,
+    use_activities: bool,
+    apply: RepairWriter | None,
+) -> None:
+    """The steps in order, their findings into ``report``, then the repairs (unless a dry run)."""
+    account, started, repairs = report.account, report.started_at, _Repairs()
+    found, broker_orders = await _orders_step(client, store, account, prefix, repairs)
+    report.findings += found
+    found, stored_fills = await _fills_step(client, store, account, use_activities, repairs)
+    report.findings += found
+    found, inferred = _inferred_fills(broker_orders, [*stored_fills, *repairs.fills], at=started)
+    report.findings += found
+    repairs.fills += inferred
+    report.findings += await _positions_and_cash_step(
+        client, store, account, cash_tolerance, repairs
+    )
+    if report.dry_run:
+        report.findings = _dry(report.findings)
+    else:
+        await _repair(store, account, repairs, apply)
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -317,6 +346,7 @@ async def reconcile(
     cash_tolerance: Decimal = Decimal("0.01"),
     use_activities: bool = True,
     apply: RepairWriter | None = None,
+    exclusive: Callable[[], AbstractAsyncContextManager[None]] | None = None,
 ) -> ReconcileReport:
     """Compare ``store`` with the broker behind ``client`` for ``account`` and repair (unless
     ``dry_run``). Every finding is written as a row under a new reconciliation run.
@@ -326,29 +356,19 @@ async def reconcile(
     FILL/FEE activities and repairs fills from the orders' cumulative figures alone (for venues or
     keys without the activities endpoint). ``apply`` replaces ``store.apply`` for the repairs
     (the monitor passes its sync engine's ``apply_reconciled``, so repairs take the same write
-    path as every other update and reach the cache)."""
+    path as every other update and reach the cache). ``exclusive`` is held from the first read
+    to the last repair (the monitor passes its engine's ``exclusive``: the stream's writes wait,
+    so the store read is the store repaired)."""
     started = now or dt.datetime.now(dt.UTC)
     if prefix is None:
         prefix = f"{getattr(client, 'client_order_id_prefix', 'ai')}-"
     run_id = await store.start_reconciliation_run(account, started_at=started, dry_run=dry_run)
     report = ReconcileReport(run_id=run_id, account=account, dry_run=dry_run, started_at=started)
-    repairs = _Repairs()
 
-    found, broker_orders = await _orders_step(client, store, account, prefix, repairs)
-    report.findings += found
-    found, stored_fills = await _fills_step(client, store, account, use_activities, repairs)
-    report.findings += found
-    found, inferred = _inferred_fills(broker_orders, [*stored_fills, *repairs.fills], at=started)
-    report.findings += found
-    repairs.fills += inferred
-    report.findings += await _positions_and_cash_step(
-        client, store, account, cash_tolerance, repairs
-    )
-
-    if dry_run:
-        report.findings = _dry(report.findings)
-    else:
-        await _repair(store, account, repairs, apply)
+    async with exclusive() if exclusive is not None else contextlib.nullcontext():
+        await _compare_and_repair(
+            client, store, report, prefix, cash_tolerance, use_activities, apply
+        )
     report.finished_at = dt.datetime.now(dt.UTC) if now is None else now
     await _record(store, report)
     return report

@@ -196,3 +196,62 @@ async def test_the_map_of_leg_parents_is_bounded(store: Store) -> None:
         assert 0 < len(engine._parents) <= 8
         assert await engine._parent_of("l-00") == "p-00"
         assert len(engine._parents) <= 8
+
+
+# --------------------------------------------------------------------------- item 3: the lock
+
+
+class _LockWatchingVenue:
+    """A broker with one filled order and nothing else, that notes whether the engine's write
+    lock is held while reconciliation reads it."""
+
+    def __init__(self, engine: SyncEngine) -> None:
+        self.engine = engine
+        self.locked_while_read: list[bool] = []
+
+    def _note(self) -> None:
+        self.locked_while_read.append(self.engine._write_lock.locked())
+
+    async def get_account(self) -> Any:
+        self._note()
+        from alpaca_integration.alpaca.parse import parse_account
+
+        return parse_account(json.dumps(_account()).encode(), dt.datetime.now(dt.UTC))
+
+    async def list_positions(self) -> list[Any]:
+        self._note()
+        return []
+
+    async def iter_orders(self, **_: Any) -> Any:
+        self._note()
+        order = make_order(id="o-1", client_order_id="ai-o-1")
+        yield order
+
+    async def iter_activities(self, **_: Any) -> Any:
+        self._note()
+        for item in ():
+            yield item
+
+
+async def test_reconcile_reads_broker_and_store_and_repairs_under_the_engine_write_lock(
+    store: Store,
+) -> None:
+    """With the monitor's wiring (``apply=engine.apply_reconciled, exclusive=engine.exclusive``)
+    every broker read happens with the engine's write lock held (the stream's writes wait), and
+    the repairs still go through the engine (no deadlock on the lock it holds)."""
+    from alpaca_integration.checks.reconcile import reconcile
+
+    engine = SyncEngine(ACCOUNT, _LockWatchingVenue(None), store)  # type: ignore[arg-type]
+    venue = _LockWatchingVenue(engine)
+    report = await reconcile(
+        venue,  # type: ignore[arg-type]
+        store,
+        ACCOUNT,
+        apply=engine.apply_reconciled,
+        exclusive=engine.exclusive,
+    )
+    assert venue.locked_while_read
+    assert all(venue.locked_while_read)
+    assert not engine._write_lock.locked()
+    assert "order_missing" in report.counts
+    assert await store.get_order(ACCOUNT, "o-1") is not None
