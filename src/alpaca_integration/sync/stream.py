@@ -159,6 +159,11 @@ class StreamIngestor:
         """Why the stream keeps being cut short, while it does (see :class:`SessionLog`)."""
         return self.sessions.warning
 
+    def add_gap(self, gap_from: dt.datetime, gap_to: dt.datetime, reason: str) -> None:
+        """A gap known before the stream starts (e.g. an account taken over from a monitor that
+        died): recorded, with the rows it recovered, by the first connect's catch-up."""
+        self._pending_gaps.append(GapRecord(gap_from, gap_to, reason))
+
     async def _on_connected(self) -> None:
         self.connects += 1
         self.sessions.connected()

@@ -61,15 +61,6 @@ def _event(
     return parse_trade_update(data)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
-
-
 class _NoClient:
     """The stream path makes no request."""
 

@@ -9,7 +9,6 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -156,15 +155,6 @@ def _event(order: Order, event: str, **fill: str) -> TradeUpdate:
     return parse_trade_update(
         {"event": event, "order": raw, "timestamp": raw["updated_at"], **fill}
     )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
 
 
 DEADLINE = 10.0  # generous: a busy CI machine may be slow, but a correct run is quick
