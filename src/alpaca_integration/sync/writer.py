@@ -388,8 +388,14 @@ class EngineCore:
     async def _stream_positions(
         self, updates: Sequence[TradeUpdate]
     ) -> dict[str, tuple[Position | None, dt.datetime]]:
-        """The positions stream fill events leave, by symbol (None: flat), each dated by its
-        event's venue timestamp. Called under the write lock, before the batch is applied.
+        """The positions stream fill events leave, by symbol (None: flat), each dated by this
+        host's clock as it applies them. Called under the write lock, before the batch is applied.
+
+        Host-dated like the REST positions sets (``observed_at`` is when the client read them), so
+        the store's "newer wins" between a stream update and a REST set compares one clock: with
+        the venue's clock ahead, a venue-dated stream position would outrank every later REST
+        set and stay wrong. Events of one batch are ordered among themselves by the venue's
+        timestamps (one clock too).
 
         An event moves a position only when it advances its order: its ``order.filled_qty`` is
         strictly above what the store (then the events before it in this batch) had for that
@@ -410,6 +416,7 @@ class EngineCore:
         executions = known.executions
         cum_qtys = known.cum_qtys
         current: dict[str, Position] = dict(known.positions)
+        applied_at = self.now()
         moves: dict[str, tuple[Position | None, dt.datetime]] = {}
         for update in events:
             order = update.order
@@ -422,7 +429,7 @@ class EngineCore:
             earlier = moves.get(order.symbol)
             if earlier is not None and update.timestamp < earlier[1]:
                 continue  # another order's later fill in this batch already moved the symbol
-            derived = position_after_fill(current.get(order.symbol), update, update.timestamp)
+            derived = position_after_fill(current.get(order.symbol), update, applied_at)
             if derived is None:
                 continue
             symbol, position = derived
@@ -431,7 +438,7 @@ class EngineCore:
                 current.pop(symbol, None)
             else:
                 current[symbol] = position
-        return moves
+        return {symbol: (position, applied_at) for symbol, (position, _) in moves.items()}
 
     def _remember_parent(self, leg_id: str, parent_id: str) -> None:
         self._parents[leg_id] = parent_id
