@@ -7,11 +7,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from alpaca_integration.models import OrderStatus
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import FEED_ACCOUNT, FEED_ACTIVITIES, FEED_ORDERS, SyncEngine
 from alpaca_integration.sync.validation import validate_order
@@ -255,3 +257,67 @@ async def test_reconcile_reads_broker_and_store_and_repairs_under_the_engine_wri
     assert not engine._write_lock.locked()
     assert "order_missing" in report.counts
     assert await store.get_order(ACCOUNT, "o-1") is not None
+
+
+# --------------------------------------------------------------------------- item 6: paging
+
+
+class _ManyOrdersVenue:
+    """A broker with ``count`` filled orders (no activities: the fills are inferred), counting how
+    many it has handed out."""
+
+    def __init__(self, count: int) -> None:
+        self.orders = [
+            make_order(
+                id=f"o-{i:03d}",
+                client_order_id=f"ai-o-{i:03d}",
+                status=OrderStatus.FILLED,
+                filled_qty=Decimal(10),
+                filled_avg_price=Decimal(100),
+                filled_at=T0,
+            )
+            for i in range(count)
+        ]
+        self.handed_out = 0
+
+    async def get_account(self) -> Any:
+        from alpaca_integration.alpaca.parse import parse_account
+
+        return parse_account(json.dumps(_account()).encode(), dt.datetime.now(dt.UTC))
+
+    async def list_positions(self) -> list[Any]:
+        return []
+
+    async def iter_orders(self, **_: Any) -> Any:
+        for order in self.orders:
+            self.handed_out += 1
+            yield order
+
+    async def iter_activities(self, **_: Any) -> Any:
+        for item in ():
+            yield item
+
+
+async def test_reconcile_reads_the_broker_history_a_page_at_a_time(store: Store) -> None:
+    """With 12 orders and pages of 5, the repairs of a page are written before the next page is
+    read, and no write carries more than a page: memory follows the page, not the history
+    (before, all 12 were read before the one write). The outcome is the same: every order and
+    its inferred fill stored, a second run clean."""
+    from alpaca_integration.checks.reconcile import reconcile
+
+    venue = _ManyOrdersVenue(12)
+    writes: list[tuple[int, int]] = []
+
+    async def apply(account: str, **rows: Any) -> Any:
+        writes.append((len(rows.get("orders", ())), venue.handed_out))
+        return await store.apply(account, **rows)
+
+    report = await reconcile(venue, store, ACCOUNT, apply=apply, page_size=5)  # type: ignore[arg-type]
+    order_writes = [(count, read) for count, read in writes if count]
+    assert [count for count, _ in order_writes] == [5, 5, 2]
+    assert [read for _, read in order_writes] == [5, 10, 12]
+    assert report.counts["order_missing"] == 12
+    assert report.counts["fill_inferred"] == 12
+    assert len(await store.list_fills(ACCOUNT)) == 12
+    again = await reconcile(venue, store, ACCOUNT, page_size=5)  # type: ignore[arg-type]
+    assert set(again.counts) <= {"cash_drift"}
