@@ -216,6 +216,7 @@ class MonitorService:
             self.store,
             runtime.config.name,
             apply=runtime.engine.apply_reconciled,
+            exclusive=runtime.engine.exclusive,
         )
         log.info("reconciliation for %s: %s", runtime.config.name, report.summary())
 
