@@ -33,30 +33,25 @@ import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import registry
 
 from alpaca_integration.models import (
-    AssetClass,
-    DataSource,
     Fill,
     FillType,
     Order,
-    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
-    TimeInForce,
 )
 from alpaca_integration.storage import Store, codec
 from alpaca_integration.storage.tables import fills as fills_table
 from alpaca_integration.storage.tables import orders as orders_table
+from bench_support import plain_order, scratch_database, stream_fill
 
 __all__ = ["main"]
 
@@ -72,44 +67,35 @@ SYMBOLS = ("AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "SPY", "QQQ", "BTC/USD")
 
 
 def _order_payload(order_id: str, client_id: str, symbol: str, side: str, i: int) -> dict[str, Any]:
+    """The venue's JSON for a filled limit order (the keys it sends as null included)."""
     stamp = (T0 + dt.timedelta(milliseconds=i * 37)).isoformat().replace("+00:00", "Z")
-    return {
+    price = f"{100 + i % 97}.{i % 100:02d}"
+    null = (
+        "expired_at canceled_at failed_at replaced_at replaced_by replaces notional stop_price"
+        " legs trail_percent trail_price hwm subtag source expires_at"
+    )
+    return dict.fromkeys(null.split()) | {
         "id": order_id,
         "client_order_id": client_id,
         "created_at": stamp,
         "updated_at": stamp,
         "submitted_at": stamp,
         "filled_at": stamp,
-        "expired_at": None,
-        "canceled_at": None,
-        "failed_at": None,
-        "replaced_at": None,
-        "replaced_by": None,
-        "replaces": None,
         "asset_id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415",
         "symbol": symbol,
         "asset_class": "us_equity",
-        "notional": None,
         "qty": "10",
         "filled_qty": "10",
-        "filled_avg_price": f"{100 + i % 97}.{i % 100:02d}",
+        "filled_avg_price": price,
         "order_class": "",
         "order_type": "limit",
         "type": "limit",
         "side": side,
         "position_intent": "buy_to_open" if side == "buy" else "sell_to_close",
         "time_in_force": "day",
-        "limit_price": f"{100 + i % 97}.{i % 100:02d}",
-        "stop_price": None,
+        "limit_price": price,
         "status": "filled",
         "extended_hours": False,
-        "legs": None,
-        "trail_percent": None,
-        "trail_price": None,
-        "hwm": None,
-        "subtag": None,
-        "source": None,
-        "expires_at": None,
     }
 
 
@@ -127,37 +113,22 @@ def build(count: int) -> tuple[list[Order], list[Fill]]:
         payload = _order_payload(order_id, client_id, symbol, side.value, i)
         raw = msgspec.json.encode(payload)
         orders.append(
-            Order(
+            plain_order(
                 id=order_id,
                 client_order_id=client_id,
                 symbol=symbol,
                 asset_id=payload["asset_id"],
-                asset_class=AssetClass.US_EQUITY,
                 side=side,
                 type=OrderType.LIMIT,
-                time_in_force=TimeInForce.DAY,
-                order_class=OrderClass.SIMPLE,
                 status=OrderStatus.FILLED,
                 qty=Decimal(10),
-                notional=None,
                 filled_qty=Decimal(10),
                 filled_avg_price=price,
                 limit_price=price,
-                stop_price=None,
-                trail_price=None,
-                trail_percent=None,
-                hwm=None,
-                extended_hours=False,
                 created_at=at,
                 updated_at=at,
                 submitted_at=at,
                 filled_at=at,
-                expired_at=None,
-                canceled_at=None,
-                failed_at=None,
-                replaced_at=None,
-                replaced_by=None,
-                replaces=None,
                 raw=raw,
             )
         )
@@ -172,22 +143,16 @@ def build(count: int) -> tuple[list[Order], list[Fill]]:
             "timestamp": payload["filled_at"],
         }
         fills.append(
-            Fill(
-                fill_id=execution_id,
-                execution_id=execution_id,
-                activity_id=None,
-                order_id=order_id,
-                client_order_id=client_id,
-                symbol=symbol,
-                side=side,
-                qty=Decimal(10),
-                price=price,
-                timestamp=at,
+            stream_fill(
+                orders[-1],
+                execution_id,
+                Decimal(10),
+                price,
+                at,
                 fill_type=FillType.FILL,
                 leaves_qty=Decimal(0),
                 cum_qty=Decimal(10),
                 position_qty=Decimal(10 * (i % 50)),
-                source=DataSource.STREAM,
                 raw=msgspec.json.encode(event),
             )
         )
@@ -346,11 +311,6 @@ async def table_baseline(
     return seconds[0], seconds[1], building
 
 
-def _database_url(name: str) -> str:
-    parts = urlsplit(SERVER_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-
 def _line(name: str, rows: int, orders_s: float, fills_s: float) -> float:
     """Print one path's rows/s (orders, fills, total); the total."""
     total = 2 * rows / (orders_s + fills_s)
@@ -364,11 +324,9 @@ def _line(name: str, rows: int, orders_s: float, fills_s: float) -> float:
 async def run(rows: int, page: int, baseline_rows: int) -> None:
     print(f"building {rows:,} orders and {rows:,} fills ...", flush=True)
     orders, fills = build(rows)
-    name = f"ai_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(SERVER_URL, autocommit=True) as connection:
-        connection.execute(f'create database "{name}"')
-    try:
-        store = await Store.open(_database_url(name), migrate=True)
+    with scratch_database("ai_bench", server=SERVER_URL) as url:
+        name = url.rsplit("/", 1)[1]
+        store = await Store.open(url, migrate=True)
         try:
             ours = await repository_run(store, orders, fills, page)
             core = await table_baseline(store, orders, fills, page, copy=False)
@@ -377,9 +335,6 @@ async def run(rows: int, page: int, baseline_rows: int) -> None:
             orm = await baseline_run(store, orders[:baseline_rows], fills[:baseline_rows])
         finally:
             await store.aclose()
-    finally:
-        with psycopg.connect(SERVER_URL, autocommit=True) as connection:
-            connection.execute(f'drop database if exists "{name}" with (force)')
 
     print(f"PostgreSQL {name} (dropped); {rows:,} orders + {rows:,} fills, pages of {page:,}")
     repo_total = _line("repository Store.apply", rows, ours[0], ours[1])

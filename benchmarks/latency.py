@@ -40,25 +40,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-import httpx
+from bench_support import REDIS_URL, free_port, pct, scratch_database, simulator
 
 KEY_ID = "LATENCYBENCHKEY00001"
 SECRET = "latency-bench-secret-000000000000000001"
 ACCOUNT = "bench"
-PG_SERVER = os.environ.get(
-    "ALPACA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("ALPACA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 _GENERATOR = """
@@ -82,17 +74,6 @@ async def main(base_url, key, secret, per_second, seconds):
 
 asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])))
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def _baseline(pg_url: str, redis_url: str, namespace: str, n: int = 300) -> list[float]:
@@ -309,41 +290,22 @@ def _print_phases(phases: list[dict[str, float]], receive: list[float], p99: flo
     for name in PHASES:
         values = [ph.get(name, 0.0) for ph in phases]
         tail = statistics.fmean(ph.get(name, 0.0) for ph in slowest)
-        cells.append(f"{name} {_pct(values, 0.5):.2f}/{_pct(values, 0.99):.2f}/{tail:.2f}")
+        cells.append(f"{name} {pct(values, 0.5):.2f}/{pct(values, 0.99):.2f}/{tail:.2f}")
     print("       where the time goes, ms p50/p99/mean of the slowest 1%: " + ", ".join(cells))
 
 
 async def _main(args: argparse.Namespace) -> None:
-    import psycopg
-
     from alpaca_integration.cache import open_cache
     from alpaca_integration.storage import Store
 
-    db = f"bench_latency_{uuid.uuid4().hex[:8]}"
     namespace = f"benchlat{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-        conn.execute(f'create database "{db}"')
-    pg_url = PG_SERVER.rsplit("/", 1)[0] + f"/{db}"
-    port = _free_port()
-    alpacactl = str(Path(sys.executable).parent / "alpacactl")
-    sim = subprocess.Popen(
-        [alpacactl, "sim", "--port", str(port), "--rate-limit", "0", "--clock", "always-open"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base_url}/_sim/faults", timeout=1)
-                break
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
+    port = free_port()
+    with scratch_database("bench_latency") as pg_url, simulator(port) as base_url:
         store = await Store.open(pg_url, migrate=True)
         cache = await open_cache(REDIS_URL, prefix=namespace)
         try:
             baseline = await _baseline(pg_url, REDIS_URL, namespace)
-            b50, b99 = _pct(baseline, 0.5), _pct(baseline, 0.99)
+            b50, b99 = pct(baseline, 0.5), pct(baseline, 0.99)
             print(
                 f"baseline (1-row INSERT+COMMIT, Redis SET+GET): p50 {b50:.2f} ms  p99 {b99:.2f} ms"
             )
@@ -355,23 +317,18 @@ async def _main(args: argparse.Namespace) -> None:
                 if not rec:
                     print(f"{rate:>5.0f} events/s target: no fill events received")
                     continue
-                p50, p99 = _pct(rec, 0.5), _pct(rec, 0.99)
+                p50, p99 = pct(rec, 0.5), pct(rec, 0.99)
                 print(
                     f"{rate:>5.0f} events/s target ({result['events_per_s']:.0f} measured, "
                     f"{result['fills']} fills): receive->visible p50 {p50:.2f} ms  p99 {p99:.2f} ms "
                     f"(goal p99 <= 10 ms; {p99 / b99:.1f}x baseline p99) | venue->visible "
-                    f"p50 {_pct(ven, 0.5):.2f} ms  p99 {_pct(ven, 0.99):.2f} ms  "
+                    f"p50 {pct(ven, 0.5):.2f} ms  p99 {pct(ven, 0.99):.2f} ms  "
                     f"mean {statistics.fmean(rec):.2f} ms"
                 )
                 _print_phases(result["phases"], rec, p99)
         finally:
             await cache.aclose()
             await store.aclose()
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
-        with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{db}" with (force)')
 
 
 def main() -> None:
