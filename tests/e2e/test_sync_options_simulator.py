@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -22,7 +22,6 @@ from alpaca_integration.models import (
     PositionIntent,
     TimeInForce,
 )
-from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import SyncEngine
@@ -34,12 +33,7 @@ ACCOUNT = "default"
 MONDAY_10AM = dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)
 CALL_190 = "AAPL240304C00190000"
 CALL_200 = "AAPL240304C00200000"
-
-
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[Store]:
-    async with opened_store(postgres_url, migrate=True) as opened:
-        yield opened
+CALL_195 = "AAPL240304C00195000"
 
 
 @pytest.fixture
@@ -92,4 +86,29 @@ async def test_an_options_and_crypto_session_is_stored_as_the_venue_has_it(
     dump = await asyncio.to_thread(venue.dump, SIM_API_KEY)
     assert {p["symbol"] for p in dump["positions"]} == {"BTCUSD", CALL_190, CALL_200}
     assert report.quarantined == 0
+    assert compare_with_venue(await store_view(store, ACCOUNT), dump) == []
+
+
+async def test_after_the_expiry_day_the_store_still_equals_the_venue(
+    venue: SimulatorHandle, store: Store
+) -> None:
+    """An exercise, then 16:00 New York: the long 200 call expires, the short 195 call is
+    assigned; the next sync brings the store to the venue's positions and cash."""
+    async with AlpacaClient(SIM_API_KEY, SIM_SECRET_KEY, venue.base_url, rate_limit=None) as client:
+        await venue.aset_price(CALL_195, "2.00")
+        for symbol, side in ((CALL_190, OrderSide.BUY), (CALL_200, OrderSide.BUY)):
+            await client.submit_order(OrderRequest(symbol=symbol, side=side, qty=Decimal(1)))
+        await client.submit_order(
+            OrderRequest(symbol=CALL_195, side=OrderSide.SELL, qty=Decimal(1))
+        )
+        engine = SyncEngine(ACCOUNT, client, store)
+        await engine.sync_all()
+        await venue.aset_price("AAPL", "197.00")
+        await client.exercise_position(CALL_190)
+        await venue.aadvance_clock(6 * 3600 + 1)
+        await engine.sync_all()
+    dump = await asyncio.to_thread(venue.dump, SIM_API_KEY)
+    kinds = sorted(a["activity_type"] for a in dump["activities"] if a["activity_type"] != "FILL")
+    assert kinds == ["FEE", "OPASN", "OPEXC", "OPEXP", "OPTRD", "OPTRD"]
+    assert dump["positions"] == []  # +100 AAPL exercised, -100 assigned
     assert compare_with_venue(await store_view(store, ACCOUNT), dump) == []
