@@ -11,6 +11,7 @@ test's own database.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -29,9 +30,18 @@ from alpaca_integration.simulator.testing import (
 )
 from alpaca_integration.storage import Store
 
-__all__ = ["SIM_API_KEY", "SIM_SECRET_KEY", "SIM_SEED", "StreamRecorder", "e2e_config"]
+__all__ = [
+    "OPTIONS_DAY",
+    "SIM_API_KEY",
+    "SIM_SECRET_KEY",
+    "SIM_SEED",
+    "StreamRecorder",
+    "e2e_config",
+]
 
 SIM_SEED = 1234
+# Monday 2024-03-04 10:00 New York: AAPL's option chain has contracts expiring at 16:00 that day.
+OPTIONS_DAY = dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)
 
 
 def e2e_config(**overrides: Any) -> SimConfig:
@@ -69,6 +79,12 @@ def simulator_factory() -> Iterator[Callable[..., SimulatorHandle]]:
             return stack.enter_context(running_simulator(e2e_config(**overrides)))
 
         yield start
+
+
+@pytest.fixture
+def options_day(simulator_factory: Callable[..., SimulatorHandle]) -> SimulatorHandle:
+    """A venue started at ``OPTIONS_DAY`` whose clock moves only when told; no rate limit."""
+    return simulator_factory(start_time=OPTIONS_DAY, realtime=False, rate_limit=0)
 
 
 @pytest.fixture

@@ -1,18 +1,21 @@
 """The same options and crypto session through this package's own client, monitored into real
 PostgreSQL: option contracts looked up, a single option bought, a two-leg spread as ``mleg``, a
-crypto buy and sell; after a sync the store equals the simulator's dump (orders with their legs,
-every fill with its fee, positions, cash)."""
+crypto buy and sell, then an exercise and the expiry day; after each sync the store equals the
+simulator's dump (orders with their legs, every fill with its fee, positions, cash) and neither
+the data-quality rules nor a reconcile find anything."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from alpaca_integration.alpaca.client import AlpacaClient
+from alpaca_integration.checks.quality import run_rules
+from alpaca_integration.checks.reconcile import reconcile
 from alpaca_integration.models import (
     MultiLegOrderRequest,
     OptionLegRequest,
@@ -30,15 +33,14 @@ from alpaca_integration.testing.compare import compare_with_venue, store_view
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 ACCOUNT = "default"
-MONDAY_10AM = dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)
 CALL_190 = "AAPL240304C00190000"
 CALL_200 = "AAPL240304C00200000"
 CALL_195 = "AAPL240304C00195000"
 
 
 @pytest.fixture
-def venue(simulator_factory: Callable[..., SimulatorHandle]) -> SimulatorHandle:
-    sim = simulator_factory(start_time=MONDAY_10AM, realtime=False, rate_limit=0)
+def venue(options_day: SimulatorHandle) -> SimulatorHandle:
+    sim = options_day
     for symbol, price in (
         ("AAPL", "190.00"),
         (CALL_190, "4.00"),
@@ -47,6 +49,13 @@ def venue(simulator_factory: Callable[..., SimulatorHandle]) -> SimulatorHandle:
     ):
         sim.set_price(symbol, price)
     return sim
+
+
+async def _findings(client: AlpacaClient, store: Store) -> tuple[list[Any], list[Any]]:
+    """What the data-quality rules (``alpacactl dq``) and a dry-run reconcile find."""
+    quality = await run_rules(store, ACCOUNT, now=dt.datetime.now(dt.UTC), save=False)
+    report = await reconcile(client, store, ACCOUNT, dry_run=True)
+    return quality, list(report.findings)
 
 
 async def test_an_options_and_crypto_session_is_stored_as_the_venue_has_it(
@@ -82,6 +91,7 @@ async def test_an_options_and_crypto_session_is_stored_as_the_venue_has_it(
         await client.submit_order(OrderRequest(side=OrderSide.SELL, qty=Decimal("0.25"), **crypto))
         await venue.atick()
         report = await SyncEngine(ACCOUNT, client, store).sync_all()
+        assert await _findings(client, store) == ([], [])
     assert coins.qty == Decimal("0.49875")  # 0.5 less the fee taken in BTC
     dump = await asyncio.to_thread(venue.dump, SIM_API_KEY)
     assert {p["symbol"] for p in dump["positions"]} == {"BTCUSD", CALL_190, CALL_200}
@@ -107,6 +117,7 @@ async def test_after_the_expiry_day_the_store_still_equals_the_venue(
         await client.exercise_position(CALL_190)
         await venue.aadvance_clock(6 * 3600 + 1)
         await engine.sync_all()
+        assert await _findings(client, store) == ([], [])
     dump = await asyncio.to_thread(venue.dump, SIM_API_KEY)
     kinds = sorted(a["activity_type"] for a in dump["activities"] if a["activity_type"] != "FILL")
     assert kinds == ["FEE", "OPASN", "OPEXC", "OPEXP", "OPTRD", "OPTRD"]
