@@ -333,10 +333,12 @@ def evaluate_rules(
     """Every rule over one account's stored state; pure. The rules, by name:
 
     * ``fill_without_order``: a fill whose order is not in the store.
-    * ``order_fill_qty_mismatch``: an order's filled_qty differs from the sum of its fills.
+    * ``order_fill_qty_mismatch``: an order's filled_qty differs from the sum of its fills (an
+      mleg parent executes on its legs and is not checked).
     * ``position_fill_mismatch``: a position differs from the signed sum of the symbol's fills
-      (checked only when the fill history is complete; with complete history the sum of all
-      fills equals the sum since the position was last flat).
+      and position-moving activities (OPEXC, OPASN, OPEXP, OPTRD, a CFEE in the coin), pairs
+      matched without their slash (checked only when the fill history is complete; with
+      complete history the sum of all fills equals the sum since the position was last flat).
     * ``equity_mismatch``: equity differs from cash + long market value - |short market value|
       by more than ``equity_tolerance``.
     * ``negative_cash_on_cash_account``: cash below zero on a cash account (multiplier 1).
