@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+import functools
 import math
 import random
 import uuid
@@ -178,6 +179,11 @@ OPTION_VOLATILITY = 0.3
 _YEAR_SECONDS = 365 * 24 * 3600.0
 
 
+@functools.lru_cache(maxsize=64)
+def _expiry_close(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(16), _NEW_YORK)
+
+
 def option_value(spec: AssetSpec, underlying: Decimal, at: dt.datetime) -> Decimal:
     """An option contract's premium: intrinsic value plus a simple time value (the at-the-money
     Black-Scholes approximation 0.4 x S x sigma x sqrt(T), fading with the distance to the
@@ -190,8 +196,7 @@ def option_value(spec: AssetSpec, underlying: Decimal, at: dt.datetime) -> Decim
         if spec.right == "C"
         else max(strike - underlying, Decimal(0))
     )
-    close = dt.datetime.combine(spec.expiry, dt.time(16), _NEW_YORK)
-    seconds = (close - at).total_seconds()
+    seconds = (_expiry_close(spec.expiry) - at).total_seconds()
     if seconds <= 0:
         return intrinsic.quantize(_CENT)
     spot = float(underlying)
