@@ -6,7 +6,7 @@ a row, and a second run finds nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,6 @@ import pytest
 from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.checks.reconcile import reconcile
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus, OrderType
-from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.simulator import SimConfig
 from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY, running_simulator
@@ -38,13 +37,6 @@ def simulator() -> Iterator[Any]:
         handle.set_price("AAPL", "100.00")
         handle.set_price("MSFT", "400.00")
         yield handle
-
-
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[Any]:
-    """A migrated PostgreSQL store of the test's own database."""
-    async with opened_store(postgres_url, migrate=True) as opened:
-        yield opened
 
 
 async def _wait_filled(client: AlpacaClient, order_id: str) -> None:

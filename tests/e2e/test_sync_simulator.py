@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,6 @@ import pytest
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.models import OrderRequest, OrderSide, OrderType, TimeInForce
-from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.monitor.service import MonitorService
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
@@ -39,13 +38,6 @@ FAST_STREAM = {
     "ping_interval": 1.0,
     "ping_timeout": 2.0,
 }
-
-
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[Store]:
-    """A migrated PostgreSQL store of the test's own database."""
-    async with opened_store(postgres_url, migrate=True) as opened:
-        yield opened
 
 
 @pytest.fixture
