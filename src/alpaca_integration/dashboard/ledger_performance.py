@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -196,6 +196,17 @@ class LedgerPerformance:
         kept.newest = newer[-1].timestamp if newer else kept.newest
         kept.notional += returns.traded_notional(fresh)
         return kept
+
+    @property
+    def built(self) -> list[str]:
+        """The accounts whose ledger is built and kept."""
+        return sorted(self._kept)
+
+    async def warm(self, accounts: Sequence[str]) -> None:
+        """Build the accounts' ledgers now (the dashboard does it at start-up, so the first page
+        that needs one does not wait for every fill to be read and booked)."""
+        for account in accounts:
+            await self._ledger_or_none(account)
 
     async def _ledger_or_none(self, account: str) -> Ledger | None:
         """The ledger, or None when the stored fills cannot be booked (the pages then show
