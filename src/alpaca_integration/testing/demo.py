@@ -30,9 +30,12 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.testing.sessions import DEMO_SYMBOLS, scripted_session
+
+if TYPE_CHECKING:
+    from alpaca_integration.storage import StoreDump
 
 __all__ = ["DEMO_ACCOUNT", "DEMO_CLOCKS", "DEMO_SYMBOLS", "Beside", "run_demo"]
 
@@ -47,7 +50,7 @@ class _Outcome:
     """What the demo found at the end: the store's dump, its differences from the venue, and how
     many stream events the monitor applied."""
 
-    store_dump: dict[str, Any]
+    store_dump: StoreDump
     differences: list[str]
     events: int
     # The exit code already concluded (the outcome was printed before the demo lingered).
@@ -81,7 +84,7 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], **
     return table
 
 
-def _render(console: Any, store_dump: dict[str, Any]) -> None:
+def _render(console: Any, store_dump: StoreDump) -> None:
     account = store_dump.get("account") or {}
     names = ("cash", "equity", "buying_power", "long_market_value", "short_market_value")
     console.print(
@@ -271,30 +274,29 @@ async def _session(
 
 
 async def _until_venue_quiet(sim: Any, key_id: str, *, bound: float = 30.0) -> None:
-    """Wait (at most ``bound`` seconds) until two reads of the venue's orders, half a second
-    apart, show the same status and filled quantity for every order, and no market order is
-    still filling in parts (on a loaded machine its next part can come more than half a second
-    after the last)."""
+    """Wait (at most ``bound`` seconds) until no market order is still working at the venue (it
+    fills in parts, one part per price step, so it will move again by itself) and two reads of the
+    venue's orders, half a second apart, show the same status and filled quantity for every order.
+    Stability alone is not enough: on a busy machine two reads fit between two price steps."""
+    terminal = {"filled", "canceled", "expired", "replaced", "rejected", "done_for_day"}
 
     def progress() -> tuple[list[tuple[str, str, str]], bool]:
         orders: list[tuple[str, str, str]] = []
-        filling = False
+        working = False
         pending = list(sim.dump(key_id).get("orders") or [])
         while pending:
             order = pending.pop()
             orders.append((order["id"], order["status"], str(order.get("filled_qty"))))
-            filling = filling or (
-                order.get("type") == "market" and order["status"] == "partially_filled"
-            )
+            working = working or (order.get("type") == "market" and order["status"] not in terminal)
             pending.extend(order.get("legs") or [])
-        return sorted(orders), filling
+        return sorted(orders), working
 
     deadline = time.monotonic() + bound
     before, _ = await asyncio.to_thread(progress)
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-        now, filling = await asyncio.to_thread(progress)
-        if now == before and not filling:
+        now, working = await asyncio.to_thread(progress)
+        if now == before and not working:
             return
         before = now
 
