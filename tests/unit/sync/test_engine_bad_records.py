@@ -20,6 +20,8 @@ from alpaca_integration.alpaca.ratelimit import UnlimitedRateBudget
 from alpaca_integration.errors import ParseError
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import FEED_ACTIVITIES, SyncEngine
+from support import wire_json
+from support.wire_json import integration_order_json as order_json
 
 ACCOUNT = "default"
 T0 = dt.datetime(2025, 6, 2, 14, 30, tzinfo=dt.UTC)
@@ -29,44 +31,10 @@ def _ts(at: dt.datetime) -> str:
     return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def order_json(order_id: str, at: dt.datetime, status: str = "new") -> dict[str, Any]:
-    return {
-        "id": order_id,
-        "client_order_id": f"ai-{order_id}",
-        "created_at": _ts(at),
-        "updated_at": _ts(at),
-        "submitted_at": _ts(at),
-        "symbol": "AAPL",
-        "asset_class": "us_equity",
-        "qty": "10",
-        "filled_qty": "0",
-        "order_class": "",
-        "type": "limit",
-        "limit_price": "100",
-        "side": "buy",
-        "time_in_force": "gtc",
-        "status": status,
-        "extended_hours": False,
-    }
-
-
 def fill_json(activity_id: str, order_id: str, at: dt.datetime, **extra: Any) -> dict[str, Any]:
-    body = {
-        "id": activity_id,
-        "activity_type": "FILL",
-        "transaction_time": _ts(at),
-        "type": "fill",
-        "price": "100",
-        "qty": "10",
-        "side": "buy",
-        "symbol": "AAPL",
-        "leaves_qty": "0",
-        "cum_qty": "10",
-        "order_id": order_id,
-        "order_status": "filled",
-    }
-    body.update(extra)
-    return body
+    """Its FILL activity at 100 (``extra`` overrides keys)."""
+    fields = {"transaction_time": _ts(at), "price": "100", **extra}
+    return wire_json.fill_activity_json(activity_id, order_id=order_id, **fields)
 
 
 def fee_json(activity_id: str, order_id: str, at: dt.datetime) -> dict[str, Any]:
