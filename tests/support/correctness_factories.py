@@ -28,6 +28,7 @@ __all__ = [
     "NOW",
     "make_activity",
     "make_fill",
+    "make_filled_order",
     "make_mleg_order",
     "make_order",
     "make_position",
@@ -73,6 +74,17 @@ def make_order(**overrides: Any) -> Order:
     }
     fields.update(overrides)
     return Order(**fields)
+
+
+def make_filled_order(**overrides: Any) -> Order:
+    """Order o1 (client id ai-1), filled: 10 at 100."""
+    filled: dict[str, Any] = {
+        "id": "o1",
+        "status": OrderStatus.FILLED,
+        "filled_qty": Decimal(10),
+        "filled_avg_price": Decimal(100),
+    }
+    return make_order(**{**filled, **overrides})
 
 
 def make_mleg_order(

@@ -15,10 +15,17 @@ from hypothesis import HealthCheck, given, settings
 from alpaca_integration.checks.quality import run_rules
 from alpaca_integration.checks.risk import RiskLimits, make_pre_trade_check, record_exposure
 from alpaca_integration.errors import RiskLimitError
-from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
+from alpaca_integration.models import OrderRequest, OrderSide
 from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.storage.repository import Store
-from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
+from support.correctness_factories import (
+    NOW,
+    make_fill,
+    make_filled_order,
+    make_order,
+    make_position,
+    make_snapshot,
+)
 from support.hostile_payloads import order_pages
 from support.ingestion import ingest_order_page
 
@@ -83,13 +90,7 @@ def test_hostile_pages_store_the_good_and_quarantine_the_bad(
 
 async def test_quality_rules_write_rows(store: Any) -> None:
     """dq over a drifted store returns the findings and writes them as quality_results rows."""
-    filled = make_order(
-        id="o1",
-        client_order_id="ai-1",
-        status=OrderStatus.FILLED,
-        filled_qty=Decimal(10),
-        filled_avg_price=Decimal(100),
-    )
+    filled = make_filled_order()
     half = make_fill(
         fill_id="f1", execution_id="x1", order_id="o1", qty=Decimal(4), cum_qty=Decimal(4)
     )
@@ -110,13 +111,7 @@ async def test_quality_rules_write_rows(store: Any) -> None:
 
 async def test_clean_store_writes_no_quality_rows(store: Any) -> None:
     """A consistent store passes every rule and writes nothing."""
-    filled = make_order(
-        id="o1",
-        client_order_id="ai-1",
-        status=OrderStatus.FILLED,
-        filled_qty=Decimal(10),
-        filled_avg_price=Decimal(100),
-    )
+    filled = make_filled_order()
     await store.apply(
         "main",
         orders=[filled],

@@ -78,16 +78,21 @@ async def test_checkpoints_are_written_with_their_rows(store: Store) -> None:
     assert set(await store.checkpoints("default")) == {"orders"}
 
 
-async def test_apply_batch_writes_what_apply_with_the_same_keywords_writes(store: Store) -> None:
-    """One ApplyBatch and the same fields as apply keywords store the same rows and counts."""
-    page: dict[str, Any] = {
+def _filled_page() -> dict[str, Any]:
+    """One page as apply keywords: o-1 filled by one execution, the snapshot and the position it
+    leaves, and the stream checkpoint t9."""
+    return {
         "orders": [make_order(status=OrderStatus.FILLED, filled_qty=Decimal(10), updated_at=at(9))],
         "fills": [stream_fill("o-1", "exec-1", "10", "10", "187.2")],
         "snapshot": make_snapshot(observed_at=at(9)),
         "positions": [make_position("AAPL", "10", observed_at=at(9))],
         "checkpoints": {"stream": "t9"},
-        "source": DataSource.STREAM,
     }
+
+
+async def test_apply_batch_writes_what_apply_with_the_same_keywords_writes(store: Store) -> None:
+    """One ApplyBatch and the same fields as apply keywords store the same rows and counts."""
+    page = {**_filled_page(), "source": DataSource.STREAM}
     by_keywords = await store.apply("keywords", **page)
     by_batch = await store.apply_batch("batch", ApplyBatch(**page))
     assert by_batch == by_keywords
@@ -105,13 +110,7 @@ async def test_a_failure_mid_transaction_leaves_rows_and_checkpoint_unchanged(st
     )
     before = await store.dump("default")
     await _install_failing_fill_trigger(store)
-    page: dict[str, Any] = {
-        "orders": [make_order(status=OrderStatus.FILLED, filled_qty=Decimal(10), updated_at=at(9))],
-        "fills": [stream_fill("o-1", "exec-1", "10", "10", "187.2")],
-        "snapshot": make_snapshot(observed_at=at(9)),
-        "positions": [make_position("AAPL", "10", observed_at=at(9))],
-        "checkpoints": {"stream": "t9"},
-    }
+    page = _filled_page()
     with pytest.raises(StorageError, match="injected failure"):
         await store.apply("default", **page)
     assert await store.dump("default") == before

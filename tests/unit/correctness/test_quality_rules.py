@@ -8,15 +8,16 @@ from decimal import Decimal
 
 from alpaca_integration.checks.quality import RULES, StoreState, evaluate_rules
 from alpaca_integration.models import OrderClass, OrderSide, OrderStatus, PositionSide
-from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
-
-FILLED = make_order(
-    id="o1",
-    client_order_id="ai-1",
-    status=OrderStatus.FILLED,
-    filled_qty=Decimal(10),
-    filled_avg_price=Decimal(100),
+from support.correctness_factories import (
+    NOW,
+    make_fill,
+    make_filled_order,
+    make_order,
+    make_position,
+    make_snapshot,
 )
+
+FILLED = make_filled_order()
 FILL = make_fill(fill_id="f1", order_id="o1", qty=Decimal(10), price=Decimal(100))
 POSITION = make_position(symbol="AAPL", qty=Decimal(10))
 SNAPSHOT = make_snapshot()
