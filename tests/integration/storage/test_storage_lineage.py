@@ -14,18 +14,7 @@ from support.storage_builders import at, make_order
 
 def _bracket(leg_status: OrderStatus = OrderStatus.HELD, second: float = 1) -> Order:
     """An integration bracket (ai- client id) whose stop-loss leg has a venue client id."""
-    stop_loss = make_order(
-        id="sl",
-        client_order_id="venue-sl",
-        side=OrderSide.SELL,
-        type=OrderType.STOP,
-        order_class=OrderClass.BRACKET,
-        status=leg_status,
-        limit_price=None,
-        stop_price=Decimal(180),
-        parent_id="entry",
-        updated_at=at(second),
-    )
+    stop_loss = _leg_event(leg_status, second, parent_id="entry")
     return make_order(
         id="entry",
         client_order_id="ai-entry",
@@ -36,7 +25,8 @@ def _bracket(leg_status: OrderStatus = OrderStatus.HELD, second: float = 1) -> O
 
 
 def _leg_event(status: OrderStatus, second: float, **overrides: object) -> Order:
-    """The stop-loss leg as its own stream event reports it: no parent, no nesting."""
+    """The stop-loss leg as its own stream event reports it: no parent, no nesting (unless
+    ``overrides`` say otherwise)."""
     return make_order(
         id="sl",
         client_order_id="venue-sl",
@@ -46,9 +36,8 @@ def _leg_event(status: OrderStatus, second: float, **overrides: object) -> Order
         status=status,
         limit_price=None,
         stop_price=Decimal(180),
-        parent_id=None,
         updated_at=at(second),
-        **overrides,
+        **{"parent_id": None, **overrides},
     )
 
 
