@@ -6,6 +6,7 @@ a row, and a second run finds nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -76,6 +77,19 @@ async def _session(client: AlpacaClient) -> list[str]:
     return filled
 
 
+@contextlib.asynccontextmanager
+async def _synced_session(
+    simulator: Any, store: Any
+) -> AsyncIterator[tuple[AlpacaClient, list[str]]]:
+    """A client of the simulator once the session's orders are placed (yields the filled ids)
+    and synced into ``store``."""
+    key, secret = _keys(simulator)
+    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
+        filled = await _session(client)
+        await SyncEngine(ACCOUNT, client, store).sync_all()
+        yield client, filled
+
+
 def _dump_equal(store_dump: dict[str, Any], venue_dump: dict[str, Any]) -> list[str]:
     return list(compare_with_venue(store_dump, venue_dump))
 
@@ -108,10 +122,7 @@ async def test_reconcile_repairs_drift_and_second_run_is_clean(
     from alpaca.trading.requests import MarketOrderRequest
 
     key, secret = _keys(simulator)
-    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
-        filled = await _session(client)
-        await SyncEngine(ACCOUNT, client, store).sync_all()
-
+    async with _synced_session(simulator, store) as (client, filled):
         # drift 1: rows deleted from the store
         assert _sql(postgres_url, "delete from fills where order_id = %s", filled[0]) >= 1
         assert _sql(postgres_url, "delete from orders where id = %s", filled[1]) == 1
@@ -158,10 +169,7 @@ async def test_reconcile_repairs_drift_and_second_run_is_clean(
 
 async def test_dry_run_writes_only_findings(simulator: Any, store: Any, postgres_url: str) -> None:
     """A dry run records the differences (as would_*) and leaves the store's data untouched."""
-    key, secret = _keys(simulator)
-    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
-        filled = await _session(client)
-        await SyncEngine(ACCOUNT, client, store).sync_all()
+    async with _synced_session(simulator, store) as (client, filled):
         _sql(postgres_url, "delete from orders where id = %s", filled[0])
         before = await store.dump(ACCOUNT)
         report = await reconcile(client, store, ACCOUNT, dry_run=True)
@@ -176,10 +184,7 @@ async def test_missing_fill_inferred_from_cumulative_quantity(
     simulator: Any, store: Any, postgres_url: str
 ) -> None:
     """Without activities, a deleted fill is inferred from filled_qty and the average price, once."""
-    key, secret = _keys(simulator)
-    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
-        filled = await _session(client)
-        await SyncEngine(ACCOUNT, client, store).sync_all()
+    async with _synced_session(simulator, store) as (client, filled):
         order = await client.get_order(filled[0])
         _sql(postgres_url, "delete from fills where order_id = %s", filled[0])
         report = await reconcile(client, store, ACCOUNT, use_activities=False)
