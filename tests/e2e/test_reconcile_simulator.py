@@ -16,12 +16,13 @@ import pytest
 
 from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.checks.reconcile import reconcile
-from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus, OrderType
+from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
 from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.simulator import SimConfig
 from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY, running_simulator
 from alpaca_integration.testing.compare import compare_with_venue, store_view
+from support.order_requests import limit_buy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -65,15 +66,7 @@ async def _session(client: AlpacaClient) -> list[str]:
         )
         await _wait_filled(client, order.id)
         filled.append(order.id)
-    await client.submit_order(
-        OrderRequest(
-            symbol="MSFT",
-            side=OrderSide.BUY,
-            type=OrderType.LIMIT,
-            qty=Decimal(1),
-            limit_price=Decimal("1.00"),
-        )
-    )
+    await client.submit_order(limit_buy("1", "1.00", symbol="MSFT"))
     return filled
 
 

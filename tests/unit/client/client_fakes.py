@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from alpaca_integration.models import OrderRequest, OrderSide, OrderType
-
 # Re-exported: the client tests import every payload builder from here.
+from support.order_requests import limit_buy as limit_buy
 from support.wire_json import fill_activity_json as fill_activity_json
 from support.wire_json import iso as iso
 from support.wire_json import order_json as order_json
@@ -22,17 +20,6 @@ KEY_ID = "PKTESTKEY0001"
 SECRET = "s3cr3t-VALUE-never-to-be-seen"
 BASE_URL = "https://paper.example.test"
 EPOCH = 1_750_000_000.0
-
-
-def limit_buy(qty: str, price: str) -> OrderRequest:
-    """A limit buy of ``qty`` AAPL at ``price`` (a day order)."""
-    return OrderRequest(
-        symbol="AAPL",
-        side=OrderSide.BUY,
-        type=OrderType.LIMIT,
-        qty=Decimal(qty),
-        limit_price=Decimal(price),
-    )
 
 
 class FakeClock:
