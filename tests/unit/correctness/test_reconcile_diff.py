@@ -101,11 +101,7 @@ def test_diff_fills_matches_on_activity_identity_or_fill_id() -> None:
 
 def test_infer_missing_fill_from_cumulative_and_average() -> None:
     """The missing execution's qty and price follow from filled_qty and the average price."""
-    order = make_order(
-        id="o1",
-        qty=Decimal(10),
-        status=OrderStatus.FILLED,
-        filled_qty=Decimal(10),
+    order = make_filled_order(
         filled_avg_price=Decimal("101"),
         filled_at=NOW,
     )
