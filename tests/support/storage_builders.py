@@ -15,6 +15,10 @@ from alpaca_integration.models import (
     DataSource,
     Fill,
     Order,
+    OrderClass,
+    OrderSide,
+    OrderStatus,
+    OrderType,
     Position,
     PositionSide,
 )
@@ -24,6 +28,7 @@ __all__ = [
     "T0",
     "at",
     "make_activity",
+    "make_bracket_leg",
     "make_fill",
     "make_order",
     "make_position",
@@ -62,6 +67,27 @@ def make_order(**overrides: Any) -> Order:
         return order
     raw = _raw(id=order.id, status=order.status, filled_qty=order.filled_qty)
     return msgspec.structs.replace(order, raw=raw)
+
+
+def make_bracket_leg(
+    leg_id: str, parent_id: str | None, *, stop: bool = False, **overrides: Any
+) -> Order:
+    """A held sell leg of a bracket: the take-profit (a limit at 200), or with ``stop`` the
+    stop-loss (a stop at 180)."""
+    prices: dict[str, Any] = (
+        {"type": OrderType.STOP, "limit_price": None, "stop_price": Decimal(180)}
+        if stop
+        else {"type": OrderType.LIMIT, "limit_price": Decimal(200)}
+    )
+    fields = {
+        "id": leg_id,
+        "side": OrderSide.SELL,
+        "order_class": OrderClass.BRACKET,
+        "status": OrderStatus.HELD,
+        "parent_id": parent_id,
+        **prices,
+    }
+    return make_order(**{**fields, **overrides})
 
 
 def make_fill(**overrides: Any) -> Fill:

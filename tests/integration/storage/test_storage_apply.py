@@ -15,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alpaca_integration.errors import StorageError
-from alpaca_integration.models import DataSource, OrderClass, OrderSide, OrderStatus, OrderType
+from alpaca_integration.models import DataSource, OrderClass, OrderStatus
 from alpaca_integration.storage import ApplyBatch, Store
 from support.storage_builders import (
     at,
     make_activity,
+    make_bracket_leg,
     make_order,
     make_position,
     make_snapshot,
@@ -127,26 +128,8 @@ async def test_a_failure_mid_transaction_leaves_rows_and_checkpoint_unchanged(st
 def _history() -> list[dict[str, Any]]:
     """One session as pages and events: a bracket that fills in two parts then exits, a limit
     order replaced then canceled, fees, a dividend, snapshots and positions."""
-    tp = make_order(
-        id="tp",
-        client_order_id="v-tp",
-        side=OrderSide.SELL,
-        order_class=OrderClass.BRACKET,
-        status=OrderStatus.HELD,
-        limit_price=Decimal(200),
-        parent_id="entry",
-    )
-    sl = make_order(
-        id="sl",
-        client_order_id="v-sl",
-        side=OrderSide.SELL,
-        type=OrderType.STOP,
-        order_class=OrderClass.BRACKET,
-        status=OrderStatus.HELD,
-        limit_price=None,
-        stop_price=Decimal(180),
-        parent_id="entry",
-    )
+    tp = make_bracket_leg("tp", "entry", client_order_id="v-tp")
+    sl = make_bracket_leg("sl", "entry", stop=True, client_order_id="v-sl")
 
     def entry(status: OrderStatus, filled: str, second: float, tp_status: OrderStatus) -> Any:
         return make_order(

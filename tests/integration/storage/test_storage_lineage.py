@@ -7,9 +7,9 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from alpaca_integration.models import Order, OrderClass, OrderSide, OrderStatus, OrderType
+from alpaca_integration.models import Order, OrderClass, OrderStatus
 from alpaca_integration.storage import Store
-from support.storage_builders import at, make_order
+from support.storage_builders import at, make_bracket_leg, make_order
 
 
 def _bracket(leg_status: OrderStatus = OrderStatus.HELD, second: float = 1) -> Order:
@@ -27,18 +27,8 @@ def _bracket(leg_status: OrderStatus = OrderStatus.HELD, second: float = 1) -> O
 def _leg_event(status: OrderStatus, second: float, **overrides: object) -> Order:
     """The stop-loss leg as its own stream event reports it: no parent, no nesting (unless
     ``overrides`` say otherwise)."""
-    return make_order(
-        id="sl",
-        client_order_id="venue-sl",
-        side=OrderSide.SELL,
-        type=OrderType.STOP,
-        order_class=OrderClass.BRACKET,
-        status=status,
-        limit_price=None,
-        stop_price=Decimal(180),
-        updated_at=at(second),
-        **{"parent_id": None, **overrides},
-    )
+    fields = {"client_order_id": "venue-sl", "status": status, "updated_at": at(second)}
+    return make_bracket_leg("sl", stop=True, **{"parent_id": None, **fields, **overrides})
 
 
 async def _leg(store: Store) -> Order:
