@@ -15,10 +15,6 @@ from alpaca_integration.models import (
     DataSource,
     Fill,
     Order,
-    OrderClass,
-    OrderSide,
-    OrderStatus,
-    OrderType,
     Position,
     PositionSide,
 )
@@ -74,19 +70,7 @@ def make_bracket_leg(
 ) -> Order:
     """A held sell leg of a bracket: the take-profit (a limit at 200), or with ``stop`` the
     stop-loss (a stop at 180)."""
-    prices: dict[str, Any] = (
-        {"type": OrderType.STOP, "limit_price": None, "stop_price": Decimal(180)}
-        if stop
-        else {"type": OrderType.LIMIT, "limit_price": Decimal(200)}
-    )
-    fields = {
-        "id": leg_id,
-        "side": OrderSide.SELL,
-        "order_class": OrderClass.BRACKET,
-        "status": OrderStatus.HELD,
-        "parent_id": parent_id,
-        **prices,
-    }
+    fields = valid.bracket_leg_fields(leg_id, parent_id, stop=stop)
     return make_order(**{**fields, **overrides})
 
 
