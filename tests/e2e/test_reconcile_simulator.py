@@ -18,11 +18,11 @@ from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.checks.reconcile import reconcile
 from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
 from alpaca_integration.monitor.runtime import opened_store
-from alpaca_integration.simulator import SimConfig
 from alpaca_integration.sync.engine import SyncEngine
-from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY, running_simulator
+from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY
 from alpaca_integration.testing.compare import compare_with_venue, store_view
 from support.order_requests import limit_buy
+from support.sim_runs import priced_simulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -36,9 +36,7 @@ def _keys(simulator: Any) -> tuple[str, str]:
 @pytest.fixture
 def simulator() -> Iterator[Any]:
     """A fresh always-open simulator (fixed seed, no rate limit), AAPL and MSFT at fixed prices."""
-    with running_simulator(SimConfig(clock="always-open", seed=7, rate_limit=0)) as handle:
-        handle.set_price("AAPL", "100.00")
-        handle.set_price("MSFT", "400.00")
+    with priced_simulator(7, MSFT="400.00") as handle:
         yield handle
 
 
