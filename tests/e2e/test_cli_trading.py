@@ -11,22 +11,20 @@ from typing import Any
 import pytest
 
 from alpaca_integration.cli.main import app
-from alpaca_integration.simulator import SimConfig
 from alpaca_integration.simulator.testing import (
     SIM_API_KEY,
     SIM_SECRET_KEY,
     SimulatorHandle,
-    running_simulator,
 )
 from support.cli_runs import RUNNER, cli, cli_json, typed, user_env
+from support.sim_runs import priced_simulator
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorHandle]:
-    with running_simulator(SimConfig(clock="always-open", seed=5, rate_limit=0)) as handle:
-        handle.set_price("AAPL", "100.00")
+    with priced_simulator(5) as handle:
         yield handle
 
 
