@@ -15,7 +15,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from alpaca_integration.config import AlpacaSettings
 from alpaca_integration.ledger.stored import StoredLedger, load_stored_ledger
 from alpaca_integration.ledger.updater import LedgerUpdate, LedgerUpdater
 from alpaca_integration.monitor.runtime import opened_store
@@ -42,10 +41,10 @@ async def update_account_ledger(
 
 
 async def refresh_ledgers(
-    settings: AlpacaSettings, accounts: Sequence[str] = (), *, rebuild: bool = False
+    database_url: str, accounts: Sequence[str] = (), *, rebuild: bool = False
 ) -> list[LedgerUpdate]:
     """Each named account's ledger (none named: every account in the store) up to date."""
-    async with opened_store(settings.database_url) as store:
+    async with opened_store(database_url) as store:
         names = list(accounts) or list(await store.list_accounts())
         reports = []
         for name in names:
@@ -55,10 +54,10 @@ async def refresh_ledgers(
 
 
 async def stored_ledgers(
-    settings: AlpacaSettings, accounts: Sequence[str] = (), *, since: Any = None
+    database_url: str, accounts: Sequence[str] = (), *, since: Any = None
 ) -> list[StoredLedger]:
     """Refresh, then read each account's stored ledger."""
-    async with opened_store(settings.database_url) as store:
+    async with opened_store(database_url) as store:
         names = list(accounts) or list(await store.list_accounts())
         out = []
         for name in names:

@@ -14,41 +14,16 @@ import pytest
 from typer.testing import CliRunner
 
 from alpaca_integration.cli.main import app
-from alpaca_integration.storage import Store
-from support.ledger_fills import ledger_fill
-from support.storage_builders import at, make_activity, make_position, make_snapshot
+from support.ledger_fills import DIVIDEND, store_ledger_session
 
 runner = CliRunner()
-DAY = 24 * 3600
-# Paid on the second day, while 20 AAPL are held (a date-only action counts from the day's start).
-_DIVIDEND = make_activity(symbol="AAPL", date=at(DAY).date())
-
-
-async def _session(url: str) -> None:
-    """AAPL: buy 10 @ 100, buy 10 @ 110, sell 15 @ 120; MSFT bought by strategy momo and still
-    held; an AAPL dividend; three days of equity (10000, 10100, 10050)."""
-    async with await Store.open(url) as store:
-        await store.apply(
-            "default",
-            fills=[
-                ledger_fill(1, "buy", 10, "100", 0, fee="1"),
-                ledger_fill(2, "buy", 10, "110", 60),
-                ledger_fill(3, "sell", 15, "120", DAY, fee="0.5"),
-                ledger_fill(4, "buy", 4, "50", DAY + 60, symbol="MSFT", coid="ai-momo-4"),
-            ],
-            activities=[_DIVIDEND],
-            positions=[make_position("AAPL", "5"), make_position("MSFT", "4")],
-        )
-        for day, equity in enumerate(["10000", "10100", "10050"]):
-            snapshot = make_snapshot(equity=Decimal(equity), observed_at=at(3600 + day * DAY))
-            await store.apply("default", snapshot=snapshot)
 
 
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     monkeypatch.setenv("ALPACA_DATABASE_URL", url)
-    asyncio.run(_session(url))
+    asyncio.run(store_ledger_session(url))
     return url
 
 
@@ -70,7 +45,7 @@ def test_pnl_by_symbol_strategy_and_day(database: str) -> None:
     assert Decimal(rows["AAPL"]["realized_gross"]) == Decimal("250")
     assert Decimal(rows["AAPL"]["fees"]) == Decimal("1.5")
     assert Decimal(rows["AAPL"]["realized_net"]) == Decimal("248.5")
-    assert Decimal(rows["AAPL"]["income"]) == _DIVIDEND.net_amount
+    assert Decimal(rows["AAPL"]["income"]) == DIVIDEND.net_amount
     assert Decimal(rows["AAPL"]["unrealized"]) == Decimal("400")  # 5 * (190 - 110)
     assert Decimal(rows["MSFT"]["unrealized"]) == Decimal("560")  # 4 * (190 - 50)
     strategies = {r["strategy"]: r for r in _json("pnl", "--by", "strategy")["rows"]}  # type: ignore[union-attr]
