@@ -26,6 +26,7 @@ Callers match on classes, never on message text::
     ├── InstructionOutcomeUnknownError   an exercise / do-not-exercise whose fate is unknown
     ├── StreamError                      trade_updates protocol or authorization failure
     └── StorageError                     the store refused or lost a write
+        └── FencedWriteError             a writer whose lease was taken over (stale epoch)
 
 Lower-level exceptions (httpx, SQLAlchemy, redis) are translated at the boundary with
 ``raise ... from``. No message built here ever contains an API secret: errors carry what the venue
@@ -44,6 +45,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "DuplicateClientOrderIdError",
+    "FencedWriteError",
     "ForbiddenError",
     "InstructionOutcomeUnknownError",
     "InsufficientBuyingPowerError",
@@ -234,3 +236,8 @@ class StreamError(AlpacaIntegrationError):
 
 class StorageError(AlpacaIntegrationError):
     """The store could not complete a write or a read."""
+
+
+class FencedWriteError(StorageError):
+    """A write carried a lease epoch older than the one stored for its account: another
+    monitor took the account over, so this writer must stop (nothing was written)."""

@@ -98,6 +98,8 @@ def _run_monitor(
     show_status: bool,
     duration: float | None,
     reconcile_every: float,
+    beside: Any = None,
+    lease_ttl: float | None,
 ) -> None:
     from alpaca_integration.monitor.run import run_monitor
 
@@ -112,6 +114,8 @@ def _run_monitor(
                 duration=duration,
                 reconcile_every=reconcile_every,
                 on_status=on_status,
+                beside=beside,
+                lease_ttl=lease_ttl,
             )
         )
 
@@ -133,12 +137,32 @@ def monitor(
     ),
     stream: bool = typer.Option(True, help="Consume the trade_updates stream."),
     migrate: bool = typer.Option(False, help="Apply database migrations first (PostgreSQL)."),
-    status: bool = typer.Option(True, help="Show the live status line."),
+    status: bool = typer.Option(
+        True, "--status-line/--no-status", help="Show the live status line (--no-status hides it)."
+    ),
     log_json: bool = typer.Option(False, "--log-json", help="Structured JSON logs on stderr."),
     log_level: str = typer.Option("INFO", help="Log level."),
     duration: float = typer.Option(None, help="Stop after this many seconds (default: run)."),
     reconcile_every: float = typer.Option(
         3600.0, help="Seconds between reconciliations (first one at the first sync); 0 = off."
+    ),
+    dashboard: bool = typer.Option(
+        False, "--dashboard", help="Also serve the live dashboard from this process."
+    ),
+    dashboard_port: int = typer.Option(
+        8766, help="Port of --dashboard on 127.0.0.1 (0: any free port)."
+    ),
+    shard: bool = typer.Option(
+        None,
+        "--shard/--no-shard",
+        help="Share the accounts with the other monitors through leases in Redis "
+        "(default: on when ALPACA_REDIS_URL is set).",
+    ),
+    lease_ttl: float = typer.Option(
+        None, help="Seconds a lease outlives its monitor (default 10); see docs/monitoring.md."
+    ),
+    show_leases: bool = typer.Option(
+        False, "--status", help="Show which monitor holds which account, then exit."
     ),
 ) -> None:
     """Keep the store and cache equal to the broker: stream + periodic syncs, until Ctrl-C."""
@@ -146,6 +170,11 @@ def monitor(
     every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
     stop_after = _seconds(duration, "--duration", default=None, zero_ok=True)
     reconcile = _seconds(reconcile_every, "--reconcile-every", default=None, zero_ok=True)
+    beside = _dashboard_beside([a.name for a in accounts], dashboard_port) if dashboard else None
+    ttl = _lease_ttl(settings, shard, lease_ttl)
+    if show_leases:
+        _show_leases(accounts, settings)
+        return
     # Only once the configuration is known good: logging set-up is process-wide.
     _setup_logging(log_level, log_json)
     _run_monitor(
@@ -157,7 +186,67 @@ def monitor(
         show_status=status and sys.stderr.isatty(),
         duration=stop_after,
         reconcile_every=reconcile or 0.0,
+        beside=beside,
+        lease_ttl=ttl,
     )
+
+
+def _dashboard_beside(accounts: list[str], port: int) -> Any:
+    """``--dashboard``: the dashboard served beside the monitor (``cli.dashboard``)."""
+    from alpaca_integration.cli.dashboard import dashboard_beside
+
+    return dashboard_beside(accounts, port)
+
+
+def _lease_ttl(settings: Any, shard: bool | None, lease_ttl: float | None) -> float | None:
+    """The lease TTL when this monitor shares its accounts (``--shard``), else None."""
+    from alpaca_integration.monitor.leases import DEFAULT_LEASE_TTL
+
+    ttl = _seconds(lease_ttl, "--lease-ttl", default=DEFAULT_LEASE_TTL, zero_ok=False)
+    if shard is None:
+        shard = bool(settings.redis_url)
+    if shard and not settings.redis_url:
+        raise fail(
+            "--shard shares the accounts through leases in Redis and ALPACA_REDIS_URL is not "
+            "set. Fix: export ALPACA_REDIS_URL=redis://host:6379/0 (the same on every monitor)",
+            EXIT_USAGE,
+        )
+    return ttl if shard else None
+
+
+def _show_leases(accounts: list[Any], settings: Any) -> None:
+    """``monitor --status``: one row per account (holder, epoch, expiry), then the monitors."""
+    if not settings.redis_url:
+        raise fail(
+            "--status reads the monitors' leases in Redis and ALPACA_REDIS_URL is not set. "
+            "Fix: export the ALPACA_REDIS_URL the monitors use",
+            EXIT_USAGE,
+        )
+    from alpaca_integration.monitor.run import lease_status
+
+    holders, members = asyncio.run(lease_status(accounts, settings.redis_url))
+    rows = [
+        (
+            h.account,
+            h.owner or "-",
+            str(h.epoch) if h.epoch is not None else "-",
+            f"{h.expires_in:.1f}s" if h.expires_in is not None else "free",
+        )
+        for h in holders
+    ]
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="account leases", expand=False)
+    for column in ("account", "held by", "epoch", "lease expires in"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    typer.echo(f"{len(members)} monitor(s) alive")
+    for m in members:
+        held = sum(1 for h in holders if h.owner == m.owner)
+        typer.echo(f"  {m.owner}  pid {m.pid}  since {m.started_at}  {held} account(s)")
 
 
 def _run_sync(accounts: list[Any], settings: Any, *, migrate: bool, progress: bool) -> None:
@@ -226,15 +315,26 @@ def demo(
         ),
     ),
     log_level: str = typer.Option("WARNING", help="Log level."),
+    dashboard: bool = typer.Option(
+        False,
+        "--dashboard",
+        help="Serve the live dashboard; keep the simulator and the monitor running until Ctrl-C.",
+    ),
+    dashboard_port: int = typer.Option(
+        8766, help="Port of --dashboard on 127.0.0.1 (0: any free port)."
+    ),
 ) -> None:
     """Simulator + scripted trading session + the real monitor, then the store vs the venue."""
     if clock not in ("always-open", "market"):
         raise fail(f"--clock must be always-open or market, got {clock!r}", EXIT_USAGE)
     _seconds(duration, "--duration", default=None, zero_ok=True)
-    _setup_logging(log_level, False)
-    from alpaca_integration.testing.demo import run_demo
+    from alpaca_integration.testing.demo import DEMO_ACCOUNT, run_demo
 
-    code = asyncio.run(run_demo(duration=duration, db_path=db, seed=seed, clock=clock))
+    beside = _dashboard_beside([DEMO_ACCOUNT], dashboard_port) if dashboard else None
+    _setup_logging(log_level, False)
+    code = asyncio.run(
+        run_demo(duration=duration, db_path=db, seed=seed, clock=clock, beside=beside)
+    )
     if db.exists():
         from alpaca_integration.cli.ledger import write_demo_report
 

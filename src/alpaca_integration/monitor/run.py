@@ -10,18 +10,37 @@ Imports ``monitor.service`` and ``monitor.runtime``; never the CLI, Prefect or t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from alpaca_integration.config import AccountConfig, AlpacaSettings
+from alpaca_integration.errors import ConfigError
+from alpaca_integration.monitor.leases import LeaseBoard, LeaseHolder, MonitorMember
 from alpaca_integration.monitor.runtime import opened_store_and_cache
 from alpaca_integration.monitor.service import AccountStatus, MonitorService
 
-__all__ = ["STATUS_COLUMNS", "StatusCallback", "run_monitor", "status_row"]
+__all__ = [
+    "STATUS_COLUMNS",
+    "Beside",
+    "StatusCallback",
+    "lease_status",
+    "run_monitor",
+    "status_row",
+]
 
 STATUS_COLUMNS = ("account", "stream", "last sync", "events", "events/s", "lag", "gaps", "error")
 
 StatusCallback = Callable[[list[tuple[str, ...]]], None]
+
+# Something served beside the monitor in its event loop (``alpacactl monitor --dashboard``):
+# called with the store, the cache and the service's ``statuses``; entered once the service
+# exists, left after it stopped and before the store closes.
+Beside = Callable[
+    [Any, Any, Callable[[], Sequence[AccountStatus]]], AbstractAsyncContextManager[Any]
+]
 
 # How often the status line is refreshed, in seconds.
 _STATUS_EVERY = 0.5
@@ -51,12 +70,30 @@ async def run_monitor(
     duration: float | None = None,
     reconcile_every: float | None = 3600.0,
     on_status: StatusCallback | None = None,
+    beside: Beside | None = None,
+    lease_ttl: float | None = None,
 ) -> None:
     """Open the store and the cache, run the monitor until SIGINT/SIGTERM (or ``duration``
-    seconds), then let the writes in flight finish and close everything."""
-    async with opened_store_and_cache(
-        settings.database_url, settings.redis_url, migrate=migrate
-    ) as (store, cache):
+    seconds), then let the writes in flight finish and close everything. ``beside``: served in
+    the same loop while the monitor runs (see :data:`Beside`).
+
+    ``lease_ttl`` (needs ``settings.redis_url``): share the accounts with the other monitors
+    through leases of that many seconds (``monitor.leases``); None runs every account here."""
+    board = None
+    if lease_ttl is not None:
+        if not settings.redis_url:
+            raise ConfigError(
+                "sharing accounts between monitors needs Redis and ALPACA_REDIS_URL is not set. "
+                "Fix: export ALPACA_REDIS_URL=redis://host:6379/0 on every monitor",
+                setting="ALPACA_REDIS_URL",
+            )
+        board = LeaseBoard(settings.redis_url, ttl=lease_ttl)
+    async with contextlib.AsyncExitStack() as stack:
+        if board is not None:
+            stack.push_async_callback(board.aclose)
+        store, cache = await stack.enter_async_context(
+            opened_store_and_cache(settings.database_url, settings.redis_url, migrate=migrate)
+        )
         service = MonitorService(
             accounts,
             store,
@@ -65,7 +102,11 @@ async def run_monitor(
             stream=stream,
             redis_url=settings.redis_url,
             reconcile_every=reconcile_every or None,
+            leases=board,
         )
+        served = contextlib.AsyncExitStack()
+        if beside is not None:
+            await served.enter_async_context(beside(store, cache, service.statuses))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, service.stop)
@@ -80,3 +121,15 @@ async def run_monitor(
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+            await served.aclose()
+
+
+async def lease_status(
+    accounts: Sequence[AccountConfig], redis_url: str
+) -> tuple[list[LeaseHolder], list[MonitorMember]]:
+    """Who holds each account's lease, and the live monitors (``alpacactl monitor --status``)."""
+    board = LeaseBoard(redis_url)
+    try:
+        return await board.holders([a.name for a in accounts]), await board.members()
+    finally:
+        await board.aclose()

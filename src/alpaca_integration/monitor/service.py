@@ -13,6 +13,11 @@
 each account through its own ``AlpacaClient`` and so its own rate budget (shared through Redis
 with other processes using the same key when a Redis URL is configured).
 
+With ``leases`` (a ``monitor.leases.LeaseBoard``), several services (processes, machines) share
+the accounts: each runs only the accounts whose lease it holds (``monitor.leases_shard``), writes
+them with the lease's fencing epoch, and records a ``takeover``/``handover`` gap for an account
+another monitor streamed before it.
+
 Stopping (``stop()``, SIGINT/SIGTERM in the CLI) cancels the loops, lets every write in flight
 commit (``SyncEngine.drain``), then closes the clients, the cache and the store.
 
@@ -30,13 +35,21 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.monitor.jobs import record_exposure
+from alpaca_integration.monitor.leases import FencedStore, Lease, LeaseBoard
+from alpaca_integration.monitor.leases_shard import ShardKeeper
 from alpaca_integration.monitor.ledger_jobs import update_account_ledger
-from alpaca_integration.sync.engine import SyncEngine
-from alpaca_integration.sync.stream import StreamIngestor, default_stream_factory
+from alpaca_integration.storage.records import FENCE_FEED
+from alpaca_integration.sync.engine import FEED_STREAM, SyncEngine
+from alpaca_integration.sync.stream import StreamFactory, StreamIngestor, default_stream_factory
+
+if TYPE_CHECKING:
+    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.cache import Cache
+    from alpaca_integration.storage import Store
 
 __all__ = ["AccountStatus", "MonitorService"]
 
@@ -62,7 +75,7 @@ class AccountStatus:
 @dataclass
 class _AccountRuntime:
     config: AccountConfig
-    client: Any
+    client: AlpacaClient
     engine: SyncEngine
     ingestor: StreamIngestor | None
     status: AccountStatus
@@ -76,8 +89,8 @@ class MonitorService:
     def __init__(
         self,
         accounts: Sequence[AccountConfig],
-        store: Any,
-        cache: Any | None,
+        store: Store,
+        cache: Cache | None,
         *,
         update_interval: float = 60.0,
         stream: bool = True,
@@ -86,6 +99,7 @@ class MonitorService:
         stream_options: dict[str, Any] | None = None,
         client_options: dict[str, Any] | None = None,
         reconcile_every: float | None = 3600.0,
+        leases: LeaseBoard | None = None,
     ) -> None:
         if not accounts:
             raise ValueError("MonitorService needs at least one account")
@@ -101,6 +115,9 @@ class MonitorService:
         self.stream_options = dict(stream_options or {})
         self.client_options = dict(client_options or {})
         self.reconcile_every = reconcile_every or None
+        # With a LeaseBoard, only the accounts whose lease this monitor holds are run.
+        self.leases = leases
+        self.keeper: ShardKeeper | None = None
         self._runtimes: list[_AccountRuntime] = []
         self._ledgers: dict[str, Any] = {}  # one ledger updater per account (incremental)
         self._stopping = asyncio.Event()
@@ -139,7 +156,7 @@ class MonitorService:
 
     # ------------------------------------------------------------------ run
 
-    def stream_factory_for(self, config: AccountConfig) -> Any:
+    def stream_factory_for(self, config: AccountConfig) -> StreamFactory:
         """The account's trade_updates stream factory (its keys, URL and live opt-in)."""
         return default_stream_factory(
             config.api_key.get_secret_value(),
@@ -149,7 +166,7 @@ class MonitorService:
             **self.stream_options,
         )
 
-    def _build_client(self, config: AccountConfig) -> Any:
+    def _build_client(self, config: AccountConfig) -> AlpacaClient:
         from alpaca_integration.checks.risk import client_for_account
 
         return client_for_account(config, redis_url=self.redis_url, **self.client_options)
@@ -202,43 +219,98 @@ class MonitorService:
         )
         log.info("reconciliation for %s: %s", runtime.config.name, report.summary())
 
+    async def _start_account(self, config: AccountConfig, lease: Lease | None = None) -> None:
+        """The account's client, engine (writing with the lease's epoch), stream and loops."""
+        client = self._build_client(config)
+        await client.__aenter__()
+        store = self.store if lease is None else FencedStore(self.store, lease.epoch)
+        engine = SyncEngine(config.name, client, store, self.cache)
+        ingestor = None
+        if self.stream:
+            factory = self.stream_factory_for(config)
+            ingestor = StreamIngestor(engine, factory, silence_timeout=self.silence_timeout)
+            if lease is not None and lease.kind != "first":
+                # Streamed by another monitor until now: the gap runs from the last event it
+                # stored; the first connect's catch-up closes and records it.
+                stored = await self.store.get_checkpoint(config.name, FEED_STREAM)
+                now = engine.now()
+                ingestor.add_gap(_time_or(stored, now), now, lease.kind)
+        runtime = _AccountRuntime(config, client, engine, ingestor, AccountStatus(config.name))
+        self._runtimes.append(runtime)
+        runtime.tasks.append(
+            asyncio.create_task(self._periodic(runtime), name=f"sync-{config.name}")
+        )
+        if ingestor is not None:
+            runtime.tasks.append(asyncio.create_task(ingestor.run(), name=f"stream-{config.name}"))
+
+    async def _stop_account(self, name: str) -> None:
+        """Stop one account's loops, let its writes in flight finish, close its client."""
+        for runtime in [r for r in self._runtimes if r.config.name == name]:
+            self._runtimes.remove(runtime)
+            await self._close_runtimes([runtime])
+
+    async def _fence_floor(self, name: str) -> int:
+        stored = await self.store.get_checkpoint(name, FENCE_FEED)
+        return int(stored) if stored else 0
+
     async def run(self) -> None:
         """Run until ``stop()``; then finish the writes in flight and close everything."""
         try:
-            for config in self.accounts:
-                client = self._build_client(config)
-                await client.__aenter__()
-                engine = SyncEngine(config.name, client, self.store, self.cache)
-                ingestor = None
-                if self.stream:
-                    factory = self.stream_factory_for(config)
-                    ingestor = StreamIngestor(engine, factory, silence_timeout=self.silence_timeout)
-                runtime = _AccountRuntime(
-                    config, client, engine, ingestor, AccountStatus(config.name)
-                )
-                self._runtimes.append(runtime)
-                runtime.tasks.append(
-                    asyncio.create_task(self._periodic(runtime), name=f"sync-{config.name}")
-                )
-                if ingestor is not None:
-                    runtime.tasks.append(
-                        asyncio.create_task(ingestor.run(), name=f"stream-{config.name}")
-                    )
-            self._started.set()
-            await self._stopping.wait()
+            if self.leases is None:
+                for config in self.accounts:
+                    await self._start_account(config)
+                self._started.set()
+                await self._stopping.wait()
+            else:
+                await self._run_sharded(self.leases)
         finally:
             await self._shutdown()
+
+    async def _run_sharded(self, board: LeaseBoard) -> None:
+        """Stream only the accounts whose lease this monitor holds (``monitor.leases_shard``)."""
+        configs = {config.name: config for config in self.accounts}
+
+        async def start(name: str, lease: Lease) -> None:
+            await self._start_account(configs[name], lease)
+
+        self.keeper = ShardKeeper(
+            board,
+            list(configs),
+            start=start,
+            stop=self._stop_account,
+            fence_floor=self._fence_floor,
+        )
+        keeper = asyncio.create_task(self.keeper.run(), name="leases")
+        stopping = asyncio.create_task(self._stopping.wait())
+        self._started.set()
+        try:
+            await asyncio.wait({keeper, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (keeper, stopping):
+                task.cancel()
+            await asyncio.gather(keeper, stopping, return_exceptions=True)
 
     def stop(self) -> None:
         """Ask the service to stop (idempotent; safe from a signal handler)."""
         self._stopping.set()
 
     async def _shutdown(self) -> None:
-        tasks = [task for runtime in self._runtimes for task in runtime.tasks]
+        await self._close_runtimes(self._runtimes)
+
+    @staticmethod
+    async def _close_runtimes(runtimes: Sequence[_AccountRuntime]) -> None:
+        tasks = [task for runtime in runtimes for task in runtime.tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for runtime in self._runtimes:
+        for runtime in runtimes:
             await runtime.engine.drain()
             with contextlib.suppress(Exception):
                 await runtime.client.__aexit__(None, None, None)
+
+
+def _time_or(text: str | None, default: dt.datetime) -> dt.datetime:
+    if not text:
+        return default
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

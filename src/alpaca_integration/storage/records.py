@@ -21,6 +21,7 @@ import msgspec
 from alpaca_integration.models import AccountSnapshot, Activity, DataSource, Fill, Order, Position
 
 __all__ = [
+    "FENCE_FEED",
     "ApplyBatch",
     "ApplyResult",
     "Checkpoint",
@@ -40,6 +41,10 @@ __all__ = [
 ]
 
 
+# The checkpoint row holding the newest lease epoch that wrote an account (``ApplyBatch.fence``).
+FENCE_FEED = "lease_epoch"
+
+
 class ApplyBatch(msgspec.Struct, frozen=True, kw_only=True):
     """Everything one page or event brings: ``Store.apply_batch`` writes it, and the
     checkpoints it covers, in ONE transaction.
@@ -53,7 +58,10 @@ class ApplyBatch(msgspec.Struct, frozen=True, kw_only=True):
     set, is as new or newer. A position is dated by its ``observed_at``; a close by
     ``position_updates_at`` (one time, or ``{symbol: time}``; default: now). Applied after
     ``positions``. ``checkpoints``: ``{feed: value}`` (opaque text). ``source``: where the
-    orders, activities, snapshot and positions came from (fills carry their own).
+    orders, activities, snapshot and positions came from (fills carry their own). ``fence``: the
+    writer's lease epoch (``monitor.leases``); under the account's row lock, a batch whose epoch
+    is below the one stored (checkpoint feed ``FENCE_FEED``) writes nothing and raises
+    ``FencedWriteError``, else the epoch is stored with the batch's rows and checkpoints.
 
     The sequences and mappings are read, never copied or changed.
     """
@@ -68,6 +76,7 @@ class ApplyBatch(msgspec.Struct, frozen=True, kw_only=True):
     position_updates_at: dt.datetime | Mapping[str, dt.datetime] | None = None
     checkpoints: Mapping[str, str] | None = None
     source: DataSource = DataSource.REST
+    fence: int | None = None
 
 
 class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from alpaca_integration.errors import StorageError
+from alpaca_integration.errors import FencedWriteError, StorageError
 from alpaca_integration.models import (
     AccountSnapshot,
     Activity,
@@ -58,7 +58,7 @@ from alpaca_integration.storage.batch import (
 from alpaca_integration.storage.dialect import WRITE_TRANSACTION, BulkInsert
 from alpaca_integration.storage.fees import FeeWrites
 from alpaca_integration.storage.holdings import HoldingWrites
-from alpaca_integration.storage.records import ApplyBatch, ApplyResult
+from alpaca_integration.storage.records import FENCE_FEED, ApplyBatch, ApplyResult
 from alpaca_integration.storage.results import insert_quarantine_rows
 from alpaca_integration.storage.tables import activities, fills, orders, sync_checkpoints
 
@@ -84,6 +84,7 @@ class Writes(HoldingWrites, FeeWrites):
         position_updates_at: dt.datetime | Mapping[str, dt.datetime] | None = None,
         checkpoints: Mapping[str, str] | None = None,
         source: DataSource | str = DataSource.REST,
+        fence: int | None = None,
     ) -> ApplyResult:
         """``apply_batch`` with the batch's fields as keywords (see ``records.ApplyBatch``)."""
         batch = ApplyBatch(
@@ -97,6 +98,7 @@ class Writes(HoldingWrites, FeeWrites):
             position_updates_at=position_updates_at,
             checkpoints=checkpoints,
             source=DataSource(data_source_of(source)),
+            fence=fence,
         )
         return await self.apply_batch(account, batch)
 
@@ -119,7 +121,12 @@ class Writes(HoldingWrites, FeeWrites):
                     connection = await connection.execution_options(**{WRITE_TRANSACTION: True})
                     async with connection.begin():
                         return await self._apply_prepared(
-                            connection, account, prepared, now=now, careful=careful
+                            connection,
+                            account,
+                            prepared,
+                            now=now,
+                            careful=careful,
+                            fence=batch.fence,
                         )
             except IntegrityError as exc:
                 if careful:
@@ -144,8 +151,11 @@ class Writes(HoldingWrites, FeeWrites):
         *,
         now: dt.datetime,
         careful: bool,
+        fence: int | None = None,
     ) -> ApplyResult:
         state = await self._lock_account(connection, account, now, probe_fees=bool(batch.fee_keys))
+        if fence is not None:
+            await self._claim_fence(connection, account, fence, now)
         order_ids = await self._upsert_orders(connection, account, batch)
         activity_count = await self._upsert_activities(connection, batch)
         if careful:
@@ -324,6 +334,32 @@ class Writes(HoldingWrites, FeeWrites):
                 connection, "checkpoints", sync_checkpoints, batch.checkpoint_rows, build
             )
         )
+
+    async def _claim_fence(
+        self, connection: AsyncConnection, account: str, fence: int, now: dt.datetime
+    ) -> None:
+        """Under the account's row lock: refuse a writer older than the stored epoch, else store
+        its epoch (zero-padded, so text order is number order) with the batch."""
+        if fence < 0:
+            raise StorageError(f"a lease epoch is 0 or more, got {fence}")
+        mine = f"{fence:020d}"
+        where = (sync_checkpoints.c.account == account) & (sync_checkpoints.c.feed == FENCE_FEED)
+        stored = (
+            await connection.execute(sa.select(sync_checkpoints.c.value).where(where))
+        ).scalar()
+        if stored is not None and stored > mine:
+            raise FencedWriteError(
+                f"account {account!r} is written by lease epoch {int(stored)} now, this writer "
+                f"holds {fence}: another monitor took it over; nothing was written"
+            )
+        if stored == mine:
+            return
+        values = {"value": mine, "updated_at": now, "ingested_at": now}
+        if stored is None:
+            row = {"account": account, "feed": FENCE_FEED, "data_source": self.data_source}
+            await connection.execute(sa.insert(sync_checkpoints).values(**row, **values))
+        else:
+            await connection.execute(sa.update(sync_checkpoints).where(where).values(**values))
 
     # ------------------------------------------------------------------ fills
 
