@@ -38,13 +38,16 @@ _ZERO = Decimal(0)
 def _ledgers(
     accounts: list[str] | None, since: dt.date | None = None, *, database_url: str | None = None
 ) -> list[Any]:
+    from alpaca_integration.cli._accounts import ledger_methods
     from alpaca_integration.config import load_settings
     from alpaca_integration.ledger.events import NEW_YORK
     from alpaca_integration.monitor.ledger_jobs import stored_ledgers
 
     start = None if since is None else dt.datetime.combine(since, dt.time(), NEW_YORK)
-    url = database_url or load_settings().database_url
-    found = asyncio.run(stored_ledgers(url, accounts or [], since=start))
+    settings = load_settings()
+    methods = ledger_methods(settings) if database_url is None else {}
+    url = database_url or settings.database_url
+    found = asyncio.run(stored_ledgers(url, accounts or [], since=start, methods=methods))
     if not found:
         raise fail("the store holds no account yet: run `alpacactl sync` or `alpacactl monitor`")
     return found

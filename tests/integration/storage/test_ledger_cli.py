@@ -110,3 +110,27 @@ def test_bad_input_is_one_line_and_exit_2(database: str, args: list[str], needle
     assert code == 2, out
     assert needle in out
     assert "Traceback" not in out
+
+
+def test_an_accounts_files_ledger_method_is_how_lots_are_matched(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ledger_method = "lifo"``: the sale of 15 closes 10 @ 110 and 5 @ 100 (gross 100 + 100),
+    where the stored FIFO ledger closed 10 @ 100 and 5 @ 110 (it is rebuilt for the new method);
+    a bad method is refused naming the setting."""
+    fifo = {r["symbol"]: r for r in _json("pnl")["rows"]}  # type: ignore[union-attr]
+    assert Decimal(fifo["AAPL"]["realized_gross"]) == Decimal(250)
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        '[accounts.default]\napi_key = "PK1"\nsecret_key = "S1"\nledger_method = "lifo"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ALPACA_ACCOUNTS_FILE", str(accounts))
+    rows = {r["symbol"]: r for r in _json("pnl")["rows"]}  # type: ignore[union-attr]
+    assert Decimal(rows["AAPL"]["realized_gross"]) == Decimal(200)
+    lots = _json("lots", "AAPL")["lots"]
+    assert [Decimal(v["lot"]["cost"]) for v in lots] == [Decimal(500)]  # type: ignore[index]
+    accounts.write_text(accounts.read_text().replace('"lifo"', '"newest"'), encoding="utf-8")
+    code, out = _run("pnl")
+    assert code == 2, out
+    assert "ledger_method" in out
