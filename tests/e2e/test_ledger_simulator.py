@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
-from test_sync_simulator import _client
+from test_sync_simulator import FAST_STREAM, _account, _client
 
 from alpaca_integration.ledger.stored import load_stored_ledger
 from alpaca_integration.ledger.updater import LedgerUpdater
 from alpaca_integration.models import OrderRequest, OrderSide
 from alpaca_integration.monitor.runtime import opened_store
+from alpaca_integration.monitor.service import MonitorService
 from alpaca_integration.simulator.testing import SIM_API_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import SyncEngine
@@ -94,3 +95,41 @@ async def test_ledger_total_pnl_equals_the_venues_equity_change_to_the_cent(
     assert snapshot is not None
     assert snapshot.equity == Decimal(venue["equity"])
     assert total.quantize(_CENT) == (snapshot.equity - start).quantize(_CENT)
+
+
+async def test_the_monitor_keeps_the_stored_ledger_up_to_date(
+    simulator_factory: Callable[..., SimulatorHandle], store: Store
+) -> None:
+    """A round trip placed while the monitor runs shows up as a stored match (the periodic
+    cycle updates the ledger after each account sync), without any ledger command."""
+    sim = simulator_factory(rate_limit=0)
+    await asyncio.to_thread(sim.set_price, "AAPL", "100.00")
+    service = MonitorService(
+        [_account(sim)], store, None, update_interval=0.5, stream_options=FAST_STREAM
+    )
+    runner = asyncio.create_task(service.run())
+    try:
+        await asyncio.wait_for(service.wait_started(), 10)
+        async with _client(sim) as client:
+            await client.submit_order(
+                OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=Decimal(5))
+            )
+            await _venue_quiet(sim)
+            await asyncio.to_thread(sim.set_price, "AAPL", "101.00")
+            await client.submit_order(
+                OrderRequest(symbol="AAPL", side=OrderSide.SELL, qty=Decimal(5))
+            )
+            await _venue_quiet(sim)
+        for _ in range(150):  # bounded wait for the next periodic cycles
+            matches = await store.ledger_matches(ACCOUNT)
+            if matches:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        service.stop()
+        await runner
+    (match,) = matches
+    assert (match["symbol"], match["qty"], match["gross"]) == ("AAPL", Decimal(5), Decimal(5))
+    state = await store.ledger_state(ACCOUNT)
+    assert state is not None
+    assert state["fills"] == 2
