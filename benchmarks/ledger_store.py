@@ -52,11 +52,8 @@ def _fills(start: int, count: int, symbols: int, rng: random.Random) -> list[Fil
             symbol=f"S{s:03d}",
             side=side,
             status=OrderStatus.FILLED,
-            qty=Decimal(1),
-            filled_qty=Decimal(1),
-            created_at=T0,
-            updated_at=T0,
-            submitted_at=T0,
+            **dict.fromkeys(("qty", "filled_qty"), Decimal(1)),
+            **dict.fromkeys(("created_at", "updated_at", "submitted_at"), T0),
         )
         qty = Decimal(rng.randint(1, 50))
         out.append(
