@@ -92,8 +92,10 @@ def _pnl_rows(ledger: Any, by: str, since: dt.date | None) -> list[dict[str, Any
             for day, s in sorted(days.items())
         ]
     field = _GROUPS[by]
-    income = [i for i in ledger.income if since is None or i.at.date() >= since]
+    from alpaca_integration.ledger.rows import day_of
     from alpaca_integration.ledger.views import summarize
+
+    income = [i for i in ledger.income if since is None or day_of(i.at) >= since]
 
     unrealized: dict[str, Decimal] = {}
     for valued in ledger.valuations():
