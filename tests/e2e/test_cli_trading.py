@@ -279,3 +279,17 @@ def test_position_close_is_allowed_while_halted(
     assert "halted" in refused.output
     closing = cli_json(halted, "position", "close", "AAPL")
     assert (closing["side"], closing["qty"]) == ("sell", "3")
+
+
+def test_order_submit_with_a_strategy_tags_the_client_order_id(env: dict[str, Any]) -> None:
+    """--strategy momo: the order's client_order_id is ai-momo-<hex> (its lots book to the
+    momo sleeve); a given id that names another strategy is refused, nothing sent."""
+    submit = ["order", "submit", "AAPL", "buy", "--qty", "1", "--strategy", "momo"]
+    placed = cli_json(env, *submit)
+    assert placed["client_order_id"].startswith("ai-momo-")
+    tagged = cli_json(env, *submit, "--client-order-id", "ai-momo-own-1")
+    assert tagged["client_order_id"] == "ai-momo-own-1"
+    result = RUNNER.invoke(app, [*submit, "--client-order-id", "cli-2"], env=env)
+    assert result.exit_code == 2
+    assert "does not name strategy" in result.output
+    assert len(cli_json(env, "orders", "--status", "all")) == 2

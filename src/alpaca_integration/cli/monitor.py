@@ -335,6 +335,10 @@ def demo(
     code = asyncio.run(
         run_demo(duration=duration, db_path=db, seed=seed, clock=clock, beside=beside)
     )
+    if db.exists():
+        from alpaca_integration.cli.ledger import write_demo_report
+
+        typer.echo(f"report written: {write_demo_report(db)}")
     raise typer.Exit(code=code)
 
 
