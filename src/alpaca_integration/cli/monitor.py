@@ -99,6 +99,7 @@ def _run_monitor(
     duration: float | None,
     reconcile_every: float,
     lease_ttl: float | None,
+    lease_prefix: str,
 ) -> None:
     from alpaca_integration.monitor.run import run_monitor
 
@@ -114,6 +115,7 @@ def _run_monitor(
                 reconcile_every=reconcile_every,
                 on_status=on_status,
                 lease_ttl=lease_ttl,
+                lease_prefix=lease_prefix,
             )
         )
 
@@ -151,6 +153,10 @@ def monitor(
     lease_ttl: float = typer.Option(
         None, help="Seconds a lease outlives its monitor (default 10); see docs/monitoring.md."
     ),
+    lease_prefix: str = typer.Option(
+        "alpaca:leases",
+        help="Redis key prefix of the leases: the same on every monitor sharing the accounts.",
+    ),
     show_leases: bool = typer.Option(
         False, "--status", help="Show which monitor holds which account, then exit."
     ),
@@ -162,7 +168,7 @@ def monitor(
     reconcile = _seconds(reconcile_every, "--reconcile-every", default=None, zero_ok=True)
     ttl = _lease_ttl(settings, shard, lease_ttl)
     if show_leases:
-        _show_leases(accounts, settings)
+        _show_leases(accounts, settings, lease_prefix)
         return
     # Only once the configuration is known good: logging set-up is process-wide.
     _setup_logging(log_level, log_json)
@@ -176,6 +182,7 @@ def monitor(
         duration=stop_after,
         reconcile_every=reconcile or 0.0,
         lease_ttl=ttl,
+        lease_prefix=lease_prefix,
     )
 
 
@@ -195,7 +202,7 @@ def _lease_ttl(settings: Any, shard: bool | None, lease_ttl: float | None) -> fl
     return ttl if shard else None
 
 
-def _show_leases(accounts: list[Any], settings: Any) -> None:
+def _show_leases(accounts: list[Any], settings: Any, prefix: str) -> None:
     """``monitor --status``: one row per account (holder, epoch, expiry), then the monitors."""
     if not settings.redis_url:
         raise fail(
@@ -205,7 +212,7 @@ def _show_leases(accounts: list[Any], settings: Any) -> None:
         )
     from alpaca_integration.monitor.run import lease_status
 
-    holders, members = asyncio.run(lease_status(accounts, settings.redis_url))
+    holders, members = asyncio.run(lease_status(accounts, settings.redis_url, prefix=prefix))
     rows = [
         (
             h.account,
