@@ -19,23 +19,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
+
+from bench_support import free_port, scratch_database, simulator
 
 KEY_ID = "BACKFILLBENCHKEY0001"
 SECRET = "backfill-bench-secret-00000000000000001"
 ACCOUNT = "bench"
-PG_SERVER = os.environ.get(
-    "ALPACA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 class _CountingTransport(httpx.AsyncHTTPTransport):
@@ -48,12 +41,6 @@ class _CountingTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests += 1
         return await super().handle_async_request(request)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _seed(base_url: str, n_orders: int) -> int:
@@ -85,32 +72,13 @@ async def _seed(base_url: str, n_orders: int) -> int:
 
 async def _main(args: argparse.Namespace) -> None:
     import psutil
-    import psycopg
 
     from alpaca_integration.alpaca.client import AlpacaClient
     from alpaca_integration.storage import Store
     from alpaca_integration.sync.engine import SyncEngine
 
-    db = f"bench_backfill_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-        conn.execute(f'create database "{db}"')
-    pg_url = PG_SERVER.rsplit("/", 1)[0] + f"/{db}"
-    port = _free_port()
-    alpacactl = str(Path(sys.executable).parent / "alpacactl")
-    sim = subprocess.Popen(
-        [alpacactl, "sim", "--port", str(port), "--rate-limit", "0", "--clock", "always-open"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
     process = psutil.Process()
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base_url}/_sim/faults", timeout=1)
-                break
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
+    with scratch_database("bench_backfill") as pg_url, simulator(free_port()) as base_url:
         t0 = time.perf_counter()
         activities = await _seed(base_url, args.orders)
         print(
@@ -168,11 +136,6 @@ async def _main(args: argparse.Namespace) -> None:
         else:
             print("the whole backfill fits in the first window: run more --orders for a ratio")
         print(f"peak RSS {peak_rss / 2**20:.0f} MB (goal <= 200 MB)")
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
-        with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{db}" with (force)')
 
 
 def main() -> None:

@@ -40,7 +40,6 @@ import functools
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -51,15 +50,18 @@ from typing import Any
 import httpx
 import msgspec
 
-from latency import _free_port, _pct  # the benchmarks' shared helpers (same directory)
+from bench_support import (
+    ALPACACTL,
+    REDIS_URL,
+    free_port,
+    pct,
+    plain_order,
+    scratch_database,
+    stream_fill,
+)
 
 KEY_ID = "DASHBENCHKEY00000001"
 SECRET = "dashboard-bench-secret-00000000000001"
-PG_SERVER = os.environ.get(
-    "ALPACA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("ALPACA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-ALPACACTL = str(Path(sys.executable).parent / "alpacactl")
 SYMBOLS = ("AAPL", "MSFT", "SPY", "TSLA", "NVDA", "AMZN", "META", "GOOG")
 BATCH = 2000
 
@@ -88,7 +90,7 @@ OBSERVER = """
 
 
 def _figures(values: list[float]) -> str:
-    return f"p50 {_pct(values, 0.5):6.1f} ms  p95 {_pct(values, 0.95):6.1f} ms  (n={len(values)})"
+    return f"p50 {pct(values, 0.5):6.1f} ms  p95 {pct(values, 0.95):6.1f} ms  (n={len(values)})"
 
 
 # --------------------------------------------------------------------------- the store
@@ -97,18 +99,7 @@ def _figures(values: list[float]) -> str:
 def _history(n_orders: int, rng: random.Random) -> list[tuple[Any, list[Any]]]:
     """``n_orders`` order rows (legs included) and as many fills, oldest first: 1% brackets
     (entry + take-profit filled, stop canceled), 5% canceled, 6% filled in two parts."""
-    from alpaca_integration.models import (
-        AssetClass,
-        DataSource,
-        Fill,
-        FillType,
-        Order,
-        OrderClass,
-        OrderSide,
-        OrderStatus,
-        OrderType,
-        TimeInForce,
-    )
+    from alpaca_integration.models import FillType, OrderClass, OrderSide, OrderStatus, OrderType
 
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=60)
     step = dt.timedelta(days=59) / max(n_orders, 1)
@@ -120,36 +111,16 @@ def _history(n_orders: int, rng: random.Random) -> list[tuple[Any, list[Any]]]:
             "id": str(uuid.UUID(int=rng.getrandbits(128))),
             "client_order_id": f"ai-bench-{n}",
             "symbol": rng.choice(SYMBOLS),
-            "asset_id": None,
-            "asset_class": AssetClass.US_EQUITY,
             "side": rng.choice((OrderSide.BUY, OrderSide.SELL)),
-            "type": OrderType.MARKET,
-            "time_in_force": TimeInForce.DAY,
-            "order_class": OrderClass.SIMPLE,
             "status": OrderStatus.FILLED,
             "qty": Decimal(rng.randint(1, 50)),
-            "notional": None,
             "filled_qty": Decimal(0),
-            "filled_avg_price": None,
-            "limit_price": None,
-            "stop_price": None,
-            "trail_price": None,
-            "trail_percent": None,
-            "hwm": None,
-            "extended_hours": False,
             "created_at": created,
             "updated_at": created + dt.timedelta(seconds=1),
             "submitted_at": created,
-            "filled_at": None,
-            "expired_at": None,
-            "canceled_at": None,
-            "failed_at": None,
-            "replaced_at": None,
-            "replaced_by": None,
-            "replaces": None,
+            **fields,
         }
-        values.update(fields)
-        made = Order(**values)
+        made = plain_order(**values)
         return msgspec.structs.replace(made, raw=encoder.encode(made))
 
     def fills_of(placed: Any, parts: int) -> tuple[Any, list[Any]]:
@@ -160,22 +131,16 @@ def _history(n_orders: int, rng: random.Random) -> list[tuple[Any, list[Any]]]:
         for part in range(parts):
             piece = qty - done if part == parts - 1 else qty // 2
             done += piece
-            execution = str(uuid.UUID(int=rng.getrandbits(128)))
+            at = placed.created_at + dt.timedelta(milliseconds=200 + part)
             out.append(
-                Fill(
-                    fill_id=execution,
-                    execution_id=execution,
-                    activity_id=None,
-                    order_id=placed.id,
-                    client_order_id=placed.client_order_id,
-                    symbol=placed.symbol,
-                    side=placed.side,
-                    qty=piece,
-                    price=price,
-                    timestamp=placed.created_at + dt.timedelta(milliseconds=200 + part),
+                stream_fill(
+                    placed,
+                    str(uuid.UUID(int=rng.getrandbits(128))),
+                    piece,
+                    price,
+                    at,
                     fill_type=FillType.FILL if done == qty else FillType.PARTIAL_FILL,
                     cum_qty=done,
-                    source=DataSource.STREAM,
                     raw=b'{"event":"fill"}',
                 )
             )
@@ -511,7 +476,7 @@ async def _run(args: argparse.Namespace, pg_url: str, account: str, workdir: Pat
         await asyncio.to_thread(_vacuum_analyze, pg_url)
         sql = await _sql_times(store, account, args.loads)
         cursors = await _deep_cursors(store, account, args.loads)
-        sim_port, dash_port = _free_port(), _free_port()
+        sim_port, dash_port = free_port(), free_port()
         base_url = f"http://127.0.0.1:{sim_port}"
         accounts_file = workdir / "accounts.toml"
         accounts_file.write_text(
@@ -605,7 +570,7 @@ def _report(
     )
     worst = 0.0
     for name, (first_byte, rendered) in runs.items():
-        worst = max(worst, _pct(rendered, 0.95))
+        worst = max(worst, pct(rendered, 0.95))
         print(f"  {name:<13} first byte {_figures(first_byte)} | rendered {_figures(rendered)}")
     print(f"  baseline: the page's SQL alone (keyset + legs) {_figures(sql['keyset'])}")
     print(f"  baseline: OFFSET 90,000 LIMIT 50 alone        {_figures(sql['offset'])}")
@@ -633,24 +598,14 @@ def _report(
         f"(+-{measured['uncertainty']:.2f} ms), corrected for"
     )
     if delays:
-        verdict = "met" if _pct(delays, 0.95) <= 250 else "NOT met"
+        verdict = "met" if pct(delays, 0.95) <= 250 else "NOT met"
         print(f"  goal {verdict}")
 
 
 async def _main(args: argparse.Namespace) -> None:
-    import psycopg
-
-    db = f"bench_dashboard_{uuid.uuid4().hex[:8]}"
     account = f"bench{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-        conn.execute(f'create database "{db}"')
-    pg_url = PG_SERVER.rsplit("/", 1)[0] + f"/{db}"
-    try:
-        with tempfile.TemporaryDirectory() as workdir:
-            await _run(args, pg_url, account, Path(workdir))
-    finally:
-        with psycopg.connect(PG_SERVER, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{db}" with (force)')
+    with scratch_database("bench_dashboard") as pg_url, tempfile.TemporaryDirectory() as workdir:
+        await _run(args, pg_url, account, Path(workdir))
 
 
 def main() -> None:

@@ -5,13 +5,20 @@ own fresh database (dropped at the end):
 
 1. upserts them through ``Store.apply`` in pages (the repository path the sync engine uses);
 2. applies every page again and counts the rows changed (must be 0: idempotent);
-3. inserts the same data row by row through a plain SQLAlchemy ORM session (the baseline:
-   ``session.add`` + ``flush`` per row, one commit), into the same tables after a TRUNCATE;
+3. the honest baselines, each into the same tables after a TRUNCATE, from the same models, in
+   pages of the same size (one transaction per page), the rows built by the same ``codec``:
 
-and prints rows/s for each, the ratio, and whether the goals (>= 20,000 rows/s, >= 10x the
-baseline, 0 rows changed on replay) are met.
+   * SQLAlchemy Core ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE`` (a plain upsert
+     without our monotonic rules, merging or quarantine): what a careful hand-written path does;
+   * PostgreSQL ``COPY`` of the same rows (asyncpg's binary ``copy_records_to_table``): the
+     physical limit of getting these rows into these tables, with their indexes;
+   * (the old straw man) row by row through an ORM session, ``session.add`` + ``flush`` per row;
 
-Run: ``./dev run python benchmarks/ingest.py [--rows 100000] [--page 2000]``
+and prints rows/s for each and ours as a share of Core and of COPY (goal: >= 85% of COPY), and
+whether the older goals (>= 20,000 rows/s, >= 10x the ORM row by row, 0 rows changed on replay)
+are met.
+
+Run: ``./dev run python benchmarks/ingest.py [--rows 100000] [--page 2000] [--baseline-rows N]``
 (``ALPACA_BENCH_POSTGRES_URL`` overrides ``postgresql://postgres@127.0.0.1:5432/postgres``).
 """
 
@@ -26,29 +33,25 @@ import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
-import psycopg
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import registry
 
 from alpaca_integration.models import (
-    AssetClass,
-    DataSource,
     Fill,
     FillType,
     Order,
-    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
-    TimeInForce,
 )
 from alpaca_integration.storage import Store, codec
 from alpaca_integration.storage.tables import fills as fills_table
 from alpaca_integration.storage.tables import orders as orders_table
+from bench_support import plain_order, scratch_database, stream_fill
 
 __all__ = ["main"]
 
@@ -64,44 +67,35 @@ SYMBOLS = ("AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "SPY", "QQQ", "BTC/USD")
 
 
 def _order_payload(order_id: str, client_id: str, symbol: str, side: str, i: int) -> dict[str, Any]:
+    """The venue's JSON for a filled limit order (the keys it sends as null included)."""
     stamp = (T0 + dt.timedelta(milliseconds=i * 37)).isoformat().replace("+00:00", "Z")
-    return {
+    price = f"{100 + i % 97}.{i % 100:02d}"
+    null = (
+        "expired_at canceled_at failed_at replaced_at replaced_by replaces notional stop_price"
+        " legs trail_percent trail_price hwm subtag source expires_at"
+    )
+    return dict.fromkeys(null.split()) | {
         "id": order_id,
         "client_order_id": client_id,
         "created_at": stamp,
         "updated_at": stamp,
         "submitted_at": stamp,
         "filled_at": stamp,
-        "expired_at": None,
-        "canceled_at": None,
-        "failed_at": None,
-        "replaced_at": None,
-        "replaced_by": None,
-        "replaces": None,
         "asset_id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415",
         "symbol": symbol,
         "asset_class": "us_equity",
-        "notional": None,
         "qty": "10",
         "filled_qty": "10",
-        "filled_avg_price": f"{100 + i % 97}.{i % 100:02d}",
+        "filled_avg_price": price,
         "order_class": "",
         "order_type": "limit",
         "type": "limit",
         "side": side,
         "position_intent": "buy_to_open" if side == "buy" else "sell_to_close",
         "time_in_force": "day",
-        "limit_price": f"{100 + i % 97}.{i % 100:02d}",
-        "stop_price": None,
+        "limit_price": price,
         "status": "filled",
         "extended_hours": False,
-        "legs": None,
-        "trail_percent": None,
-        "trail_price": None,
-        "hwm": None,
-        "subtag": None,
-        "source": None,
-        "expires_at": None,
     }
 
 
@@ -119,37 +113,22 @@ def build(count: int) -> tuple[list[Order], list[Fill]]:
         payload = _order_payload(order_id, client_id, symbol, side.value, i)
         raw = msgspec.json.encode(payload)
         orders.append(
-            Order(
+            plain_order(
                 id=order_id,
                 client_order_id=client_id,
                 symbol=symbol,
                 asset_id=payload["asset_id"],
-                asset_class=AssetClass.US_EQUITY,
                 side=side,
                 type=OrderType.LIMIT,
-                time_in_force=TimeInForce.DAY,
-                order_class=OrderClass.SIMPLE,
                 status=OrderStatus.FILLED,
                 qty=Decimal(10),
-                notional=None,
                 filled_qty=Decimal(10),
                 filled_avg_price=price,
                 limit_price=price,
-                stop_price=None,
-                trail_price=None,
-                trail_percent=None,
-                hwm=None,
-                extended_hours=False,
                 created_at=at,
                 updated_at=at,
                 submitted_at=at,
                 filled_at=at,
-                expired_at=None,
-                canceled_at=None,
-                failed_at=None,
-                replaced_at=None,
-                replaced_by=None,
-                replaces=None,
                 raw=raw,
             )
         )
@@ -164,22 +143,16 @@ def build(count: int) -> tuple[list[Order], list[Fill]]:
             "timestamp": payload["filled_at"],
         }
         fills.append(
-            Fill(
-                fill_id=execution_id,
-                execution_id=execution_id,
-                activity_id=None,
-                order_id=order_id,
-                client_order_id=client_id,
-                symbol=symbol,
-                side=side,
-                qty=Decimal(10),
-                price=price,
-                timestamp=at,
+            stream_fill(
+                orders[-1],
+                execution_id,
+                Decimal(10),
+                price,
+                at,
                 fill_type=FillType.FILL,
                 leaves_qty=Decimal(0),
                 cum_qty=Decimal(10),
                 position_qty=Decimal(10 * (i % 50)),
-                source=DataSource.STREAM,
                 raw=msgspec.json.encode(event),
             )
         )
@@ -231,8 +204,7 @@ def _map_orm() -> None:
 
 async def baseline_run(store: Store, orders: list[Order], fills: list[Fill]) -> tuple[float, float]:
     """Seconds to insert the same rows one by one through an ORM session."""
-    async with store.engine.begin() as connection:
-        await connection.execute(sa.text("TRUNCATE orders, fills"))
+    await _truncate(store)
     now = dt.datetime.now(dt.UTC)
 
     async def insert(rows: list[Any]) -> float:
@@ -244,83 +216,145 @@ async def baseline_run(store: Store, orders: list[Order], fills: list[Fill]) -> 
             await session.commit()
         return time.perf_counter() - started
 
-    def order_row(order: Order) -> OrderRow:
-        obj = OrderRow()
-        values = codec.order_row(
-            order, account=ACCOUNT, external=False, source="rest", data_source="alpaca", now=now
-        )
-        for name, value in values.items():
-            setattr(obj, name, value)
-        return obj
-
-    def fill_row(fill: Fill) -> FillRow:
-        obj = FillRow()
-        for name, value in codec.fill_row(
-            fill, account=ACCOUNT, data_source="alpaca", now=now
-        ).items():
-            setattr(obj, name, value)
-        return obj
+    def objects(kind: type[Any], rows: list[dict[str, Any]]) -> list[Any]:
+        out = []
+        for values in rows:
+            obj = kind()
+            for name, value in values.items():
+                setattr(obj, name, value)
+            out.append(obj)
+        return out
 
     started = time.perf_counter()
-    order_objects = [order_row(o) for o in orders]
+    order_objects = objects(OrderRow, _order_rows(orders, now))
     convert_orders = time.perf_counter() - started
     orders_seconds = await insert(order_objects) + convert_orders
     started = time.perf_counter()
-    fill_objects = [fill_row(f) for f in fills]
+    fill_objects = objects(FillRow, _fill_rows(fills, now))
     convert_fills = time.perf_counter() - started
     fills_seconds = await insert(fill_objects) + convert_fills
     return orders_seconds, fills_seconds
 
 
-def _database_url(name: str) -> str:
-    parts = urlsplit(SERVER_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+def _order_rows(orders: Sequence[Order], now: dt.datetime) -> list[dict[str, Any]]:
+    return [
+        codec.order_row(
+            o, account=ACCOUNT, external=False, source="rest", data_source="alpaca", now=now
+        )
+        for o in orders
+    ]
+
+
+def _fill_rows(fills: Sequence[Fill], now: dt.datetime) -> list[dict[str, Any]]:
+    return [codec.fill_row(f, account=ACCOUNT, data_source="alpaca", now=now) for f in fills]
+
+
+async def _truncate(store: Store) -> None:
+    async with store.engine.begin() as connection:
+        await connection.execute(sa.text("TRUNCATE orders, fills"))
+
+
+def _upsert_statement(table: sa.Table) -> Any:
+    statement = postgresql.insert(table)
+    keys = [column.name for column in table.primary_key.columns]
+    return statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys},
+    )
+
+
+async def _copy(connection: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """COPY ``rows`` into ``table``, each value bound as SQLAlchemy would bind it."""
+    dialect = connection.dialect
+    columns = [column.name for column in table.columns if column.name in rows[0]]
+    binders = [table.columns[name].type.bind_processor(dialect) for name in columns]
+    records = [
+        tuple(
+            row[name] if bind is None else bind(row[name])
+            for name, bind in zip(columns, binders, strict=True)
+        )
+        for row in rows
+    ]
+    raw = await connection.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(table.name, records=records, columns=columns)
+
+
+async def table_baseline(
+    store: Store, orders: list[Order], fills: list[Fill], page: int, *, copy: bool
+) -> tuple[float, float, float]:
+    """Seconds for orders and for fills through Core executemany upserts (or COPY), by page, and
+    the part of them spent building rows in Python (the codec)."""
+    await _truncate(store)
+    now = dt.datetime.now(dt.UTC)
+    seconds = []
+    building = 0.0
+    for table, items, to_rows in (
+        (orders_table, orders, _order_rows),
+        (fills_table, fills, _fill_rows),
+    ):
+        statement = _upsert_statement(table)
+        started = time.perf_counter()
+        for chunk in pages(items, page):
+            built = time.perf_counter()
+            rows = to_rows(chunk, now)
+            building += time.perf_counter() - built
+            async with store.engine.begin() as connection:
+                if copy:
+                    await _copy(connection, table, rows)
+                else:
+                    await connection.execute(statement, rows)
+        seconds.append(time.perf_counter() - started)
+    async with store.engine.connect() as connection:
+        for table, items in ((orders_table, orders), (fills_table, fills)):
+            count = await connection.scalar(sa.select(sa.func.count()).select_from(table))
+            assert count == len(items), f"{table.name}: {count} rows, expected {len(items)}"
+    return seconds[0], seconds[1], building
+
+
+def _line(name: str, rows: int, orders_s: float, fills_s: float) -> float:
+    """Print one path's rows/s (orders, fills, total); the total."""
+    total = 2 * rows / (orders_s + fills_s)
+    print(
+        f"{name:<28} orders {rows / orders_s:>8,.0f}  fills {rows / fills_s:>8,.0f}  "
+        f"total {total:>8,.0f} rows/s  ({orders_s + fills_s:.2f} s)"
+    )
+    return total
 
 
 async def run(rows: int, page: int, baseline_rows: int) -> None:
     print(f"building {rows:,} orders and {rows:,} fills ...", flush=True)
     orders, fills = build(rows)
-    name = f"ai_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(SERVER_URL, autocommit=True) as connection:
-        connection.execute(f'create database "{name}"')
-    try:
-        store = await Store.open(_database_url(name), migrate=True)
+    with scratch_database("ai_bench", server=SERVER_URL) as url:
+        name = url.rsplit("/", 1)[1]
+        store = await Store.open(url, migrate=True)
         try:
-            orders_s, fills_s, changed = await repository_run(store, orders, fills, page)
+            ours = await repository_run(store, orders, fills, page)
+            core = await table_baseline(store, orders, fills, page, copy=False)
+            copy = await table_baseline(store, orders, fills, page, copy=True)
             _map_orm()
-            base_orders_s, base_fills_s = await baseline_run(
-                store, orders[:baseline_rows], fills[:baseline_rows]
-            )
+            orm = await baseline_run(store, orders[:baseline_rows], fills[:baseline_rows])
         finally:
             await store.aclose()
-    finally:
-        with psycopg.connect(SERVER_URL, autocommit=True) as connection:
-            connection.execute(f'drop database if exists "{name}" with (force)')
 
-    repo_orders = rows / orders_s
-    repo_fills = rows / fills_s
-    repo_total = 2 * rows / (orders_s + fills_s)
-    base_orders = baseline_rows / base_orders_s
-    base_fills = baseline_rows / base_fills_s
-    base_total = 2 * baseline_rows / (base_orders_s + base_fills_s)
-    ratio = repo_total / base_total
     print(f"PostgreSQL {name} (dropped); {rows:,} orders + {rows:,} fills, pages of {page:,}")
-    print(f"repository upsert   orders {repo_orders:>10,.0f} rows/s   ({orders_s:.2f} s)")
-    print(f"repository upsert   fills  {repo_fills:>10,.0f} rows/s   ({fills_s:.2f} s)")
-    print(f"repository upsert   total  {repo_total:>10,.0f} rows/s")
+    repo_total = _line("repository Store.apply", rows, ours[0], ours[1])
+    core_total = _line("Core executemany upsert", rows, core[0], core[1])
+    copy_total = _line("COPY (physical limit)", rows, copy[0], copy[1])
+    orm_total = _line(f"ORM row by row ({baseline_rows:,})", baseline_rows, *orm)
     print(
-        f"ORM row by row      orders {base_orders:>10,.0f} rows/s   ({baseline_rows:,} rows, {base_orders_s:.2f} s)"
+        f"repository = {repo_total / copy_total:.0%} of COPY, {repo_total / core_total:.0%} of "
+        f"Core executemany, {repo_total / orm_total:.1f}x ORM row by row"
     )
     print(
-        f"ORM row by row      fills  {base_fills:>10,.0f} rows/s   ({baseline_rows:,} rows, {base_fills_s:.2f} s)"
+        f"of which building rows in Python (codec): Core {core[2]:.2f} s, COPY {copy[2]:.2f} s; "
+        f"COPY without it: {2 * rows / (copy[0] + copy[1] - copy[2]):,.0f} rows/s"
     )
-    print(f"ORM row by row      total  {base_total:>10,.0f} rows/s")
-    print(f"ratio repository / ORM baseline: {ratio:.1f}x")
-    print(f"rows changed by re-applying everything: {changed}")
+    print(f"rows changed by re-applying everything: {ours[2]}")
     goals = {
+        ">= 85% of COPY": repo_total >= 0.85 * copy_total,
         ">= 20,000 rows/s": repo_total >= 20_000,
-        ">= 10x baseline": ratio >= 10,
-        "replay changes 0 rows": changed == 0,
+        ">= 10x ORM row by row": repo_total >= 10 * orm_total,
+        "replay changes 0 rows": ours[2] == 0,
     }
     print("goals: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in goals.items()))
 

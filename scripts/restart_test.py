@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -30,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,89 @@ def _start_monitor(env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=ROOT)
 
 
+def kill_and_restart(
+    monitor: subprocess.Popen[bytes], env: dict[str, str], log: Any, number: int
+) -> subprocess.Popen[bytes]:
+    """SIGKILL ``monitor`` (no chance to flush or close anything) and start a fresh one."""
+    monitor.send_signal(signal.SIGKILL)
+    monitor.wait()
+    print(f"  kill -9 #{number} at {time.strftime('%H:%M:%S')}; restarting", flush=True)
+    return _start_monitor(env, log)
+
+
+def stop_monitor(monitor: subprocess.Popen[bytes]) -> None:
+    """Stop ``monitor`` gracefully (SIGTERM), or kill it when it does not stop within 30 s."""
+    if monitor.poll() is None:
+        monitor.send_signal(signal.SIGTERM)
+        try:
+            monitor.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            monitor.kill()
+            monitor.wait()
+
+
+@dataclass
+class Venue:
+    """The simulator process and the store's database of one run, with where the logs go."""
+
+    base_url: str
+    database_url: str
+    workdir: Path
+    log: Any
+    # Set by a run that failed: the database is then kept for a look (its URL is printed).
+    keep: bool = False
+
+
+@contextlib.contextmanager
+def running_venue(*, seed: int, sqlite: bool, postgres: str, prefix: str) -> Iterator[Venue]:
+    """Start the simulator (rate limit on, always-open clock) and create the store's database
+    (migrated once with ``alpacactl db upgrade``); stop and drop both at the end."""
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    venue: Venue | None = None
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    log = (workdir / "processes.log").open("wb")
+    db_name = ""
+    if sqlite:
+        database_url = f"sqlite:///{workdir / 'store.db'}"
+    else:
+        import psycopg
+
+        db_name = f"{prefix.replace('-', '_')}_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f'create database "{db_name}"')
+        database_url = postgres.rsplit("/", 1)[0] + f"/{db_name}"
+    sim_args = ["sim", "--port", str(port), "--seed", str(seed), "--clock", "always-open"]
+    sim = subprocess.Popen(
+        [*_alpacactl(), *sim_args, "--rate-limit", "200"], stdout=log, stderr=log, cwd=ROOT
+    )
+    try:
+        # The schema first, once (`alpacactl db upgrade`): a monitor killed in the middle of its
+        # own first migration would leave the next one facing an empty database.
+        subprocess.run(
+            [*_alpacactl(), "db", "upgrade", "--url", database_url],
+            stdout=log,
+            stderr=log,
+            cwd=ROOT,
+            check=True,
+        )
+        _wait_http(f"{base_url}/_sim/faults")
+        print(f"simulator on {base_url}; store {database_url}; logs in {workdir}", flush=True)
+        venue = Venue(base_url, database_url, workdir, log)
+        yield venue
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+        log.close()
+        if venue is not None and venue.keep:
+            print(f"kept for a look: {database_url} and {workdir}", flush=True)
+        elif db_name:
+            import psycopg
+
+            with psycopg.connect(postgres, autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{db_name}" with (force)')
+
+
 async def _trade(base_url: str, admin: str, orders: int, seed: int, stop: asyncio.Event) -> Any:
     from alpaca_integration.alpaca.client import AlpacaClient
     from alpaca_integration.testing.sessions import random_session
@@ -111,20 +197,13 @@ async def _kill_loop(
     try:
         while done < kills:
             await asyncio.sleep(rng.uniform(1.0, 4.0))
-            monitor.send_signal(signal.SIGKILL)
-            monitor.wait()
             done += 1
-            print(f"  kill -9 #{done} at {time.strftime('%H:%M:%S')}; restarting", flush=True)
-            monitor = _start_monitor(env, log)
+            monitor = kill_and_restart(monitor, env, log, done)
         await stop.wait()
         # Let the last monitor catch up with the quiet venue, then stop it gracefully.
         await asyncio.sleep(8.0)
-        monitor.send_signal(signal.SIGTERM)
-        monitor.wait(timeout=30)
     finally:
-        if monitor.poll() is None:
-            monitor.kill()
-            monitor.wait()
+        stop_monitor(monitor)
     return done
 
 
@@ -147,85 +226,8 @@ async def _compare(database_url: str, admin: str) -> list[str]:
     return differences
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kills", type=int, default=10)
-    parser.add_argument("--orders", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--sqlite", action="store_true", help="SQLite file instead of PostgreSQL")
-    parser.add_argument(
-        "--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres", help="server URL"
-    )
-    args = parser.parse_args()
-    rng = random.Random(args.seed)
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    workdir = Path(tempfile.mkdtemp(prefix="restart-test-"))
-    log = (workdir / "processes.log").open("wb")
-    db_name = ""
-    if args.sqlite:
-        database_url = f"sqlite:///{workdir / 'store.db'}"
-    else:
-        import psycopg
-
-        db_name = f"restart_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(args.postgres, autocommit=True) as conn:
-            conn.execute(f'create database "{db_name}"')
-        database_url = args.postgres.rsplit("/", 1)[0] + f"/{db_name}"
-    sim = subprocess.Popen(
-        [
-            *_alpacactl(),
-            "sim",
-            "--port",
-            str(port),
-            "--seed",
-            str(args.seed),
-            "--clock",
-            "always-open",
-            "--rate-limit",
-            "200",
-        ],
-        stdout=log,
-        stderr=log,
-        cwd=ROOT,
-    )
-    # The schema first, once (`alpacactl db upgrade`): a monitor killed in the middle of its own
-    # first migration would leave the next one facing an empty database.
-    subprocess.run(
-        [*_alpacactl(), "db", "upgrade", "--url", database_url],
-        stdout=log,
-        stderr=log,
-        cwd=ROOT,
-        check=True,
-    )
-    started = time.monotonic()
-    try:
-        _wait_http(f"{base_url}/_sim/faults")
-        print(f"simulator on {base_url}; store {database_url}; logs in {workdir}")
-
-        async def run() -> tuple[int, Any, list[str]]:
-            stop = asyncio.Event()
-            env = _monitor_env(base_url, database_url)
-            trader = asyncio.create_task(_trade(base_url, base_url, args.orders, args.seed, stop))
-            kills = await _kill_loop(env, log, args.kills, rng, stop)
-            stats = await trader
-            return kills, stats, await _compare(database_url, base_url)
-
-        kills, stats, differences = asyncio.run(run())
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
-        log.close()
-        if db_name:
-            import psycopg
-
-            with psycopg.connect(args.postgres, autocommit=True) as conn:
-                conn.execute(f'drop database if exists "{db_name}" with (force)')
-    print(
-        f"session: {stats.submitted} orders accepted, {stats.replaced} replaced, "
-        f"{stats.canceled} canceled, {stats.refused} refused by the venue {stats.refusals}; "
-        f"{kills} kill -9 + restarts; {time.monotonic() - started:.0f}s"
-    )
+def report(differences: list[str]) -> int:
+    """Print the verdict of a store-vs-venue comparison; the exit code."""
     if differences:
         print(f"FAIL: store differs from the simulator in {len(differences)} place(s):")
         for line in differences[:30]:
@@ -235,6 +237,46 @@ def main() -> int:
         "OK: the store equals the simulator's dump (orders, fills once each with fees, positions, cash)"
     )
     return 0
+
+
+def venue_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every run against a simulator and a store has."""
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sqlite", action="store_true", help="SQLite file instead of PostgreSQL")
+    parser.add_argument(
+        "--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres", help="server URL"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--orders", type=int, default=300)
+    venue_arguments(parser)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    started = time.monotonic()
+    with running_venue(
+        seed=args.seed, sqlite=args.sqlite, postgres=args.postgres, prefix="restart-test"
+    ) as venue:
+
+        async def run() -> tuple[int, Any, list[str]]:
+            stop = asyncio.Event()
+            env = _monitor_env(venue.base_url, venue.database_url)
+            trader = asyncio.create_task(
+                _trade(venue.base_url, venue.base_url, args.orders, args.seed, stop)
+            )
+            kills = await _kill_loop(env, venue.log, args.kills, rng, stop)
+            stats = await trader
+            return kills, stats, await _compare(venue.database_url, venue.base_url)
+
+        kills, stats, differences = asyncio.run(run())
+    print(
+        f"session: {stats.submitted} orders accepted, {stats.replaced} replaced, "
+        f"{stats.canceled} canceled, {stats.refused} refused by the venue {stats.refusals}; "
+        f"{kills} kill -9 + restarts; {time.monotonic() - started:.0f}s"
+    )
+    return report(differences)
 
 
 if __name__ == "__main__":

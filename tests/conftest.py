@@ -21,11 +21,15 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+if TYPE_CHECKING:
+    from alpaca_integration.storage import Store
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SHARED_SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "alpaca" / "trading-api.json"
@@ -222,3 +226,15 @@ def trading_spec_path() -> Path:
             pytest.fail(f"{SHARED_SPEC} is required under CI=true")
         pytest.skip(f"{SHARED_SPEC} is absent")
     return SHARED_SPEC
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A store in a fresh SQLite file (for tests that need no second dialect), closed after."""
+    from alpaca_integration.storage import Store
+
+    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        yield opened
+    finally:
+        await opened.aclose()

@@ -11,14 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from alpaca_integration.cli.main import app
 from support.canned_venue import CannedVenue, canned_venue
+from support.cli_runs import cli, typed, user_env
 
 pytestmark = pytest.mark.e2e
-
-RUNNER = CliRunner()
 DATA = Path(__file__).resolve().parents[1] / "data"
 CALL = "AAPL250620C00195000"
 CALL_HIGH = "AAPL250620C00205000"
@@ -37,20 +34,7 @@ def venue() -> Iterator[CannedVenue]:
 @pytest.fixture
 def env(venue: CannedVenue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.chdir(tmp_path)
-    return {
-        "ALPACA_API_KEY": "PKTESTKEY0001",
-        "ALPACA_SECRET_KEY": "not-a-real-secret",
-        "ALPACA_BASE_URL": venue.base_url,
-        "ALPACA_REDIS_URL": None,
-        "ALPACA_ACCOUNTS_FILE": None,
-        "COLUMNS": "250",
-    }
-
-
-def cli(env: dict[str, Any], *args: str, code: int = 0) -> str:
-    result = RUNNER.invoke(app, list(args), env=env)
-    assert result.exit_code == code, result.output
-    return result.output
+    return user_env(venue.base_url, "PKTESTKEY0001", "not-a-real-secret")
 
 
 def one_error(output: str) -> str:
@@ -117,19 +101,7 @@ def test_an_option_contract_order_goes_out_in_whole_contracts(
 ) -> None:
     """`order submit CONTRACT buy --qty 2 --type limit --limit-price 4.05` posts it for the day."""
     venue.answer("POST", "/v2/orders", 200, data("http_post_v2_orders_option.json"))
-    cli(
-        env,
-        "order",
-        "submit",
-        CALL,
-        "buy",
-        "--qty",
-        "2",
-        "--type",
-        "limit",
-        "--limit-price",
-        "4.05",
-    )
+    cli(env, *typed(f"order submit {CALL} buy --qty 2 --type limit --limit-price 4.05"))
     (posted,) = venue.requests("POST")
     assert {k: posted.body[k] for k in ("symbol", "qty", "time_in_force", "limit_price")} == {
         "symbol": CALL,

@@ -3,14 +3,12 @@ ALPACA_* environment pointing at it)."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from alpaca_integration.cli.main import app
 from alpaca_integration.simulator import SimConfig
@@ -20,10 +18,9 @@ from alpaca_integration.simulator.testing import (
     SimulatorHandle,
     running_simulator,
 )
+from support.cli_runs import RUNNER, cli, cli_json, typed, user_env
 
 pytestmark = pytest.mark.e2e
-
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -37,24 +34,7 @@ def sim() -> Iterator[SimulatorHandle]:
 def env(sim: SimulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The environment a user would export, pointing at the simulator (no .env file around)."""
     monkeypatch.chdir(tmp_path)
-    return {
-        "ALPACA_API_KEY": SIM_API_KEY,
-        "ALPACA_SECRET_KEY": SIM_SECRET_KEY,
-        "ALPACA_BASE_URL": sim.base_url,
-        "ALPACA_REDIS_URL": None,
-        "ALPACA_ACCOUNTS_FILE": None,
-        "COLUMNS": "250",
-    }
-
-
-def cli(env: dict[str, Any], *args: str, code: int = 0) -> str:
-    result = runner.invoke(app, list(args), env=env)
-    assert result.exit_code == code, result.output
-    return result.output
-
-
-def cli_json(env: dict[str, Any], *args: str) -> Any:
-    return json.loads(cli(env, *args, "--json"))
+    return user_env(sim.base_url, SIM_API_KEY, SIM_SECRET_KEY)
 
 
 def wait_status(env: dict[str, Any], order_id: str, status: str) -> dict[str, Any]:
@@ -71,7 +51,7 @@ def test_without_keys_it_says_how_to_set_them(
 ) -> None:
     """No ALPACA_API_KEY: one clear message naming the variables and the simulator, exit 2."""
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(
+    result = RUNNER.invoke(
         app, ["account"], env={"ALPACA_API_KEY": None, "ALPACA_SECRET_KEY": None}
     )
     assert result.exit_code == 2
@@ -124,19 +104,7 @@ def test_market_order_fill_position_and_activity(env: dict[str, Any]) -> None:
 def test_limit_order_replace_and_cancel(env: dict[str, Any]) -> None:
     """A resting limit order is replaced (new id) and the replacement cancelled."""
     placed = cli_json(
-        env,
-        "order",
-        "submit",
-        "AAPL",
-        "buy",
-        "--qty",
-        "5",
-        "--type",
-        "limit",
-        "--limit-price",
-        "50",
-        "--tif",
-        "gtc",
+        env, *typed("order submit AAPL buy --qty 5 --type limit --limit-price 50 --tif gtc")
     )
     wait_status(env, placed["id"], "new")
     replacement = cli_json(
@@ -164,62 +132,23 @@ def test_every_order_type_and_class(env: dict[str, Any]) -> None:
         assert placed["type"] == extra[1]
     bracket = cli_json(
         env,
-        "order",
-        "submit",
-        "AAPL",
-        "buy",
-        "--qty",
-        "2",
-        "--type",
-        "limit",
-        "--limit-price",
-        "90",
-        "--take-profit",
-        "120",
-        "--stop-loss",
-        "80",
-        "--stop-loss-limit",
-        "79",
-        "--tif",
-        "gtc",
+        *typed(
+            "order submit AAPL buy --qty 2 --type limit --limit-price 90 --take-profit 120 --stop-loss 80 --stop-loss-limit 79 --tif gtc"
+        ),
     )
     assert bracket["order_class"] == "bracket"
     oto = cli_json(
         env,
-        "order",
-        "submit",
-        "AAPL",
-        "buy",
-        "--qty",
-        "2",
-        "--type",
-        "limit",
-        "--limit-price",
-        "90",
-        "--stop-loss",
-        "80",
-        "--tif",
-        "gtc",
+        *typed(
+            "order submit AAPL buy --qty 2 --type limit --limit-price 90 --stop-loss 80 --tif gtc"
+        ),
     )
     assert oto["order_class"] == "oto"
     oco = cli_json(
         env,
-        "order",
-        "submit",
-        "AAPL",
-        "sell",
-        "--qty",
-        "5",
-        "--type",
-        "limit",
-        "--order-class",
-        "oco",
-        "--take-profit",
-        "130",
-        "--stop-loss",
-        "70",
-        "--tif",
-        "gtc",
+        *typed(
+            "order submit AAPL sell --qty 5 --type limit --order-class oco --take-profit 130 --stop-loss 70 --tif gtc"
+        ),
     )
     assert oco["order_class"] == "oco"
     nested = cli_json(
@@ -259,15 +188,15 @@ def test_order_filters(env: dict[str, Any]) -> None:
 
 def test_errors_print_one_line_and_exit_non_zero(env: dict[str, Any]) -> None:
     """An unknown order is one 'error:' line and exit 1; a bad number is a usage error."""
-    result = runner.invoke(app, ["order", "get", "00000000-0000-0000-0000-000000000000"], env=env)
+    result = RUNNER.invoke(app, ["order", "get", "00000000-0000-0000-0000-000000000000"], env=env)
     assert result.exit_code == 1
     assert result.output.strip().startswith("error: NotFoundError")
     assert len(result.output.strip().splitlines()) == 1
     assert SIM_SECRET_KEY not in result.output
-    bad = runner.invoke(app, ["order", "submit", "AAPL", "buy", "--qty", "ten"], env=env)
+    bad = RUNNER.invoke(app, ["order", "submit", "AAPL", "buy", "--qty", "ten"], env=env)
     assert bad.exit_code == 2
     assert "not a number" in bad.output
-    invalid = runner.invoke(
+    invalid = RUNNER.invoke(
         app,
         [
             "order",
@@ -292,26 +221,13 @@ def test_orders_pass_the_pre_trade_risk_check(
 ) -> None:
     """A halted account (risk limits in the accounts file) refuses the order before sending it
     (exit 3: refused by a check)."""
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(
-        f"""
-[accounts.main]
-api_key = "{SIM_API_KEY}"
-secret_key = "{SIM_SECRET_KEY}"
-base_url = "{sim.base_url}"
-
-[accounts.main.risk]
-halted = true
-""",
-        encoding="utf-8",
-    )
-    halted_env = {**env, "ALPACA_ACCOUNTS_FILE": str(accounts)}
-    result = runner.invoke(app, ["order", "submit", "AAPL", "buy", "--qty", "1"], env=halted_env)
+    halted_env = _accounts_env(env, sim, tmp_path, "halted = true")
+    result = RUNNER.invoke(app, ["order", "submit", "AAPL", "buy", "--qty", "1"], env=halted_env)
     assert result.exit_code == 3  # refused by a check
     assert "RiskLimitError" in result.output
     assert cli_json(halted_env, "account", "--account", "main")["cash"] == "100000"
     assert sim.dump(SIM_API_KEY)["orders"] == []
-    unknown = runner.invoke(app, ["account", "--account", "nope"], env=halted_env)
+    unknown = RUNNER.invoke(app, ["account", "--account", "nope"], env=halted_env)
     assert unknown.exit_code == 2
     assert "main" in unknown.output
 
@@ -343,7 +259,7 @@ def test_order_replace_passes_the_pre_trade_risk_check(
         "--limit-price", "50", "--tif", "gtc",
     )  # fmt: skip
     wait_status(limited, placed["id"], "new")
-    result = runner.invoke(app, ["order", "replace", placed["id"], "--qty", "8"], env=limited)
+    result = RUNNER.invoke(app, ["order", "replace", placed["id"], "--qty", "8"], env=limited)
     assert result.exit_code == 3  # refused by a check
     assert "RiskLimitError" in result.output
     assert "max_order_qty" in result.output
@@ -360,7 +276,7 @@ def test_position_close_is_allowed_while_halted(
     placed = cli_json(env, "order", "submit", "AAPL", "buy", "--qty", "3")
     wait_status(env, placed["id"], "filled")
     halted = _accounts_env(env, sim, tmp_path, "halted = true")
-    refused = runner.invoke(app, ["order", "submit", "AAPL", "buy", "--qty", "1"], env=halted)
+    refused = RUNNER.invoke(app, ["order", "submit", "AAPL", "buy", "--qty", "1"], env=halted)
     assert refused.exit_code == 3
     assert "halted" in refused.output
     closing = cli_json(halted, "position", "close", "AAPL")

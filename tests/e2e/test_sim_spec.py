@@ -14,8 +14,9 @@ field, so every activity matches both): it is read as ``anyOf``, like the unfilt
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,79 @@ def test_error_bodies_match_the_spec_error_schema(
         body = answer.json()
         assert validator.is_valid(body), body
         assert str(body["code"]).startswith(str(status))
+
+
+MONDAY_10AM = dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)
+OPTION_OPERATIONS = {
+    ("GET", "/v2/options/contracts"),
+    ("GET", "/v2/options/contracts/{symbol_or_id}"),
+    ("POST", "/v2/positions/{symbol_or_contract_id}/exercise"),
+    ("POST", "/v2/positions/{symbol_or_contract_id}/do-not-exercise"),
+}
+
+
+def test_options_and_crypto_answers_match_the_spec(
+    spec: dict[str, Any], simulator_factory: Callable[..., SimulatorHandle]
+) -> None:
+    """Contracts (listed, with deliverables, fetched), option, mleg and crypto orders, their
+    positions, exercise, do-not-exercise, and the OPEXC/OPTRD/OPEXP/CFEE activities."""
+    sim = simulator_factory(start_time=MONDAY_10AM, realtime=False)
+    headers = {"APCA-API-KEY-ID": SIM_API_KEY, "APCA-API-SECRET-KEY": SIM_SECRET_KEY}
+    call, put, high = "AAPL240304C00190000", "AAPL240304P00190000", "AAPL240304C00200000"
+    sim.set_price("AAPL", "195.00")
+    for symbol, price in ((call, "6.00"), (put, "1.00"), (high, "1.00"), ("BTC/USD", "50000")):
+        sim.set_price(symbol, price)
+    with httpx.Client(base_url=sim.base_url, headers=headers, timeout=30) as client:
+        checker = SpecChecker(spec, client)
+        c = checker.call
+        listed = c(
+            "GET",
+            "/v2/options/contracts",
+            params={"underlying_symbols": "AAPL", "show_deliverables": "true", "limit": 3},
+        )
+        assert len(listed["option_contracts"]) == 3
+        assert listed["next_page_token"]
+        c("GET", "/v2/options/contracts/{symbol_or_id}", path=f"/v2/options/contracts/{call}")
+        order = {"type": "market", "time_in_force": "day", "side": "buy"}
+        c("POST", "/v2/orders", json={**order, "symbol": call, "qty": "2"})
+        c("POST", "/v2/orders", json={**order, "symbol": high, "qty": "1"})
+        spread = c(
+            "POST",
+            "/v2/orders",
+            json={
+                "order_class": "mleg",
+                "type": "limit",
+                "limit_price": "-0.50",
+                "time_in_force": "day",
+                "qty": "1",
+                "legs": [
+                    {"symbol": put, "ratio_qty": "1", "side": "sell"},
+                    {"symbol": "AAPL240304P00185000", "ratio_qty": "1", "side": "buy"},
+                ],
+            },
+        )
+        crypto = {"symbol": "BTC/USD", "type": "market", "time_in_force": "gtc"}
+        c("POST", "/v2/orders", json={**crypto, "side": "buy", "qty": "0.02"})
+        c("POST", "/v2/orders", json={**crypto, "side": "sell", "qty": "0.01"})
+        sim.tick()
+        c("GET", "/v2/orders/{order_id}", path=f"/v2/orders/{spread['id']}")
+        c("GET", "/v2/orders", params={"status": "all", "nested": "true"})
+        c("GET", "/v2/positions")
+        c("GET", "/v2/positions/{symbol_or_asset_id}", path="/v2/positions/BTCUSD")
+        c(
+            "POST",
+            "/v2/positions/{symbol_or_contract_id}/do-not-exercise",
+            path=f"/v2/positions/{high}/do-not-exercise",
+        )
+        c(
+            "POST",
+            "/v2/positions/{symbol_or_contract_id}/exercise",
+            path=f"/v2/positions/{call}/exercise",
+        )
+        sim.advance_clock(6 * 3600 + 1)
+        activities = c("GET", "/v2/account/activities", params={"direction": "asc"})
+        c("GET", "/v2/account/activities/{activity_type}", path="/v2/account/activities/OPEXP")
+        c("GET", "/v2/account")
+    kinds = {a["activity_type"] for a in activities}
+    assert kinds >= {"FILL", "OPEXC", "OPTRD", "OPEXP", "CFEE"}
+    assert checker.checked >= OPTION_OPERATIONS

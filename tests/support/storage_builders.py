@@ -14,16 +14,11 @@ from alpaca_integration.models import (
     AssetClass,
     DataSource,
     Fill,
-    FillType,
     Order,
-    OrderClass,
-    OrderSide,
-    OrderStatus,
-    OrderType,
     Position,
     PositionSide,
-    TimeInForce,
 )
+from support import correctness_factories as valid
 
 __all__ = [
     "T0",
@@ -51,69 +46,41 @@ def _raw(**fields: Any) -> bytes:
 
 def make_order(**overrides: Any) -> Order:
     """An accepted limit buy of 10 AAPL placed by the integration (client id ``ai-...``)."""
-    fields: dict[str, Any] = {
-        "id": "o-1",
-        "client_order_id": "ai-o-1",
-        "symbol": "AAPL",
-        "asset_id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415",
-        "asset_class": AssetClass.US_EQUITY,
-        "side": OrderSide.BUY,
-        "type": OrderType.LIMIT,
-        "time_in_force": TimeInForce.DAY,
-        "order_class": OrderClass.SIMPLE,
-        "status": OrderStatus.NEW,
-        "qty": Decimal(10),
-        "notional": None,
-        "filled_qty": Decimal(0),
-        "filled_avg_price": None,
-        "limit_price": Decimal("187.25"),
-        "stop_price": None,
-        "trail_price": None,
-        "trail_percent": None,
-        "hwm": None,
-        "extended_hours": False,
-        "created_at": T0,
-        "updated_at": at(1),
-        "submitted_at": T0,
-        "filled_at": None,
-        "expired_at": None,
-        "canceled_at": None,
-        "failed_at": None,
-        "replaced_at": None,
-        "replaced_by": None,
-        "replaces": None,
-    }
-    fields.update(overrides)
-    if "raw" not in overrides:
-        fields["raw"] = _raw(
-            id=fields["id"], status=fields["status"], filled_qty=fields["filled_qty"]
-        )
-    return Order(**fields)
+    order = valid.make_order(
+        **{
+            "id": "o-1",
+            "client_order_id": "ai-o-1",
+            "asset_id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415",
+            "limit_price": Decimal("187.25"),
+            "created_at": T0,
+            "updated_at": at(1),
+            "submitted_at": T0,
+            **overrides,
+        }
+    )
+    if "raw" in overrides:
+        return order
+    raw = _raw(id=order.id, status=order.status, filled_qty=order.filled_qty)
+    return msgspec.structs.replace(order, raw=raw)
 
 
 def make_fill(**overrides: Any) -> Fill:
     """A full execution of o-1: 10 AAPL at 187.20, reported by the stream."""
-    fields: dict[str, Any] = {
-        "fill_id": "x-1",
-        "execution_id": "x-1",
-        "activity_id": None,
-        "order_id": "o-1",
-        "client_order_id": "ai-o-1",
-        "symbol": "AAPL",
-        "side": OrderSide.BUY,
-        "qty": Decimal(10),
-        "price": Decimal("187.20"),
-        "timestamp": at(2),
-        "fill_type": FillType.FILL,
-        "leaves_qty": Decimal(0),
-        "cum_qty": Decimal(10),
-        "position_qty": Decimal(10),
-        "source": DataSource.STREAM,
-    }
-    fields.update(overrides)
-    if "raw" not in overrides:
-        fields["raw"] = _raw(id=fields["fill_id"], qty=fields["qty"], src=fields["source"])
-    return Fill(**fields)
+    fill = valid.make_fill(
+        **{
+            "fill_id": "x-1",
+            "execution_id": "x-1",
+            "order_id": "o-1",
+            "client_order_id": "ai-o-1",
+            "price": Decimal("187.20"),
+            "timestamp": at(2),
+            "position_qty": Decimal(10),
+            **overrides,
+        }
+    )
+    if "raw" in overrides:
+        return fill
+    return msgspec.structs.replace(fill, raw=_raw(id=fill.fill_id, qty=fill.qty, src=fill.source))
 
 
 def stream_fill(
@@ -165,12 +132,13 @@ def make_activity(**overrides: Any) -> Activity:
         "qty": Decimal(2),
         "per_share_amount": Decimal("0.51"),
         "symbol": "T",
+        "order_id": None,
         "status": "executed",
     }
     fields.update(overrides)
     if "raw" not in overrides:
         fields["raw"] = _raw(id=fields["id"], net_amount=fields["net_amount"])
-    return Activity(**fields)
+    return valid.make_activity(**fields)
 
 
 def make_snapshot(**overrides: Any) -> AccountSnapshot:

@@ -13,7 +13,7 @@ Pure: no I/O, no clock reads. Imports only ``models``, ``errors`` from the packa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TypeVar
 
@@ -49,8 +49,10 @@ __all__ = [
     "asset_class_of",
     "calendar_date",
     "decode",
+    "decode_each",
     "decode_list",
     "excerpt",
+    "missing_fields",
     "optional_enum",
     "or_zero",
     "required_timestamp",
@@ -104,6 +106,13 @@ _RAW_LIST: msgspec.json.Decoder[list[msgspec.Raw]] = msgspec.json.Decoder(list[m
 def decode_list(body: Body, shape: str) -> tuple[bytes, list[msgspec.Raw]]:
     data = as_bytes(body)
     return data, decode(_RAW_LIST, data, f"list of {shape}")
+
+
+def decode_each(body: Body, shape: str, parse_item: Callable[[bytes], _T]) -> list[_T]:
+    """A JSON list of ``shape`` parsed item by item, in payload order (each item gets its own
+    verbatim bytes)."""
+    _, items = decode_list(body, shape)
+    return [parse_item(bytes(item)) for item in items]
 
 
 def utc_timestamp(value: str | None, shape: str, field: str) -> dt.datetime | None:
@@ -174,6 +183,12 @@ def optional_enum(
     if not value:
         return None
     return strict_enum(table, value, shape, field, what)
+
+
+def missing_fields(values: Mapping[str, object]) -> str:
+    """The names of ``values`` that are absent (None or empty), comma separated: what a record
+    was sent without, for its ``ParseError``."""
+    return ", ".join(name for name, value in values.items() if value in (None, ""))
 
 
 def or_zero(value: Decimal | None) -> Decimal:

@@ -70,7 +70,7 @@ class BadItem:
     when that can be read. The payload is left out of ``repr``.
     """
 
-    kind: Literal["order", "activity"]
+    kind: Literal["order", "activity", "position"]
     reason: str
     raw: bytes = field(repr=False)
     key: str | None = None
@@ -101,8 +101,9 @@ _ANY_JSON: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 _PAGING_FIELDS: dict[str, tuple[str, ...]] = {
     "order": ("submitted_at", "created_at"),
     "activity": ("transaction_time", "created_at"),
+    "position": (),
 }
-_SHAPES = {"order": "orders", "activity": "activities"}
+_SHAPES = {"order": "orders", "activity": "activities", "position": "positions"}
 
 
 def _raw_items(body: bytes, shape: str) -> list[bytes]:
@@ -128,7 +129,7 @@ def _aware_time(value: object) -> dt.datetime | None:
     return stamp.astimezone(dt.UTC) if stamp.tzinfo is not None else None
 
 
-def bad_item(kind: Literal["order", "activity"], raw: bytes, exc: Exception) -> BadItem:
+def bad_item(kind: Literal["order", "activity", "position"], raw: bytes, exc: Exception) -> BadItem:
     """The ``BadItem`` for ``raw``, with whatever id and paging time its JSON still offers."""
     # Worded like quality.split_page's, so a quarantine row reads the same whoever split the page.
     reason = f"could not be parsed: {type(exc).__name__}: {exc}"
@@ -138,7 +139,7 @@ def bad_item(kind: Literal["order", "activity"], raw: bytes, exc: Exception) -> 
         fields = None
     if not isinstance(fields, dict):
         return BadItem(kind=kind, reason=reason, raw=raw)
-    key = fields.get("id")
+    key = fields.get("symbol" if kind == "position" else "id")
     at = None
     for name in _PAGING_FIELDS[kind]:
         at = _aware_time(fields.get(name))

@@ -42,8 +42,10 @@ from alpaca_integration.alpaca.decoding import (
     asset_class_of,
     calendar_date,
     decode,
+    decode_each,
     decode_list,
     excerpt,
+    missing_fields,
     or_zero,
     required_timestamp,
     strict_enum,
@@ -325,19 +327,10 @@ def _fill_activity(wire: WireActivity, raw: bytes) -> Fill:
     shape = "activity FILL"
     order_id, symbol, qty, price = wire.order_id, wire.symbol, wire.qty, wire.price
     if not order_id or not symbol or qty is None or price is None:
-        missing = [
-            name
-            for name, value in (
-                ("order_id", order_id),
-                ("symbol", symbol),
-                ("qty", qty),
-                ("price", price),
-            )
-            if value in (None, "")
-        ]
-        raise ParseError(
-            f"FILL activity {wire.id}: missing {', '.join(missing)}", shape=shape, value=wire.id
+        missing = missing_fields(
+            {"order_id": order_id, "symbol": symbol, "qty": qty, "price": price}
         )
+        raise ParseError(f"FILL activity {wire.id}: missing {missing}", shape=shape, value=wire.id)
     asset_class = asset_class_of_symbol(symbol)
     return Fill(
         fill_id=wire.id,
@@ -387,8 +380,7 @@ def _activity(raw: bytes) -> Fill | Activity:
 def parse_activities(body: Body) -> list[Fill | Activity]:
     """``GET /v2/account/activities`` -> FILLs as ``Fill`` (source REST, ``fill_id`` = activity
     id), everything else as ``Activity``; payload order is kept."""
-    _, items = decode_list(body, "activities")
-    return [_activity(bytes(item)) for item in items]
+    return decode_each(body, "activities", _activity)
 
 
 # --------------------------------------------------------------------------- 207 bulk answers

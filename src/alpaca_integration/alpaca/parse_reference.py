@@ -18,7 +18,7 @@ from alpaca_integration.alpaca.decoding import (
     asset_class_of,
     calendar_date,
     decode,
-    decode_list,
+    decode_each,
     required_timestamp,
     utc_timestamp,
 )
@@ -199,8 +199,7 @@ def _calendar_day(raw: bytes) -> CalendarDay:
 def parse_calendar(body: Body) -> list[CalendarDay]:
     """``GET /v2/calendar`` -> trading days; open/close as UTC instants (exchange time is New
     York)."""
-    _, items = decode_list(body, "calendar days")
-    return [_calendar_day(bytes(item)) for item in items]
+    return decode_each(body, "calendar days", _calendar_day)
 
 
 def _asset(raw: bytes) -> Asset:
@@ -233,8 +232,7 @@ def parse_asset(body: Body) -> Asset:
 
 def parse_assets(body: Body) -> list[Asset]:
     """``GET /v2/assets`` -> assets in payload order."""
-    _, items = decode_list(body, "assets")
-    return [_asset(bytes(item)) for item in items]
+    return decode_each(body, "assets", _asset)
 
 
 def _watchlist(raw: bytes) -> Watchlist:
@@ -257,8 +255,7 @@ def parse_watchlist(body: Body) -> Watchlist:
 
 def parse_watchlists(body: Body) -> list[Watchlist]:
     """``GET /v2/watchlists`` -> watchlists (Alpaca lists them without assets)."""
-    _, items = decode_list(body, "watchlists")
-    return [_watchlist(bytes(item)) for item in items]
+    return decode_each(body, "watchlists", _watchlist)
 
 
 def _unix_second(second: int, index: int) -> dt.datetime:

@@ -16,7 +16,14 @@ from typing import Any
 
 import msgspec
 
-from alpaca_integration.alpaca.decoding import EVENT_KIND, as_bytes, decode, excerpt, utc_timestamp
+from alpaca_integration.alpaca.decoding import (
+    EVENT_KIND,
+    as_bytes,
+    decode,
+    excerpt,
+    missing_fields,
+    utc_timestamp,
+)
 from alpaca_integration.alpaca.parse_orders import parse_order
 from alpaca_integration.alpaca.schemas import (
     WireStreamAuthorization,
@@ -153,19 +160,12 @@ def fill_from_trade_update(update: TradeUpdate) -> Fill | None:
     order = update.order
     execution_id, price, qty, side = update.execution_id, update.price, update.qty, order.side
     if not execution_id or price is None or qty is None or side is None:
-        missing = [
-            name
-            for name, value in (
-                ("execution_id", execution_id),
-                ("price", price),
-                ("qty", qty),
-                ("order.side", side),
-            )
-            if value in (None, "")
-        ]
+        missing = missing_fields(
+            {"execution_id": execution_id, "price": price, "qty": qty, "order.side": side}
+        )
         raise ParseError(
-            f"trade update {update.event_name} for order {order.id}: missing "
-            f"{', '.join(missing)}; a fill cannot be recorded without them",
+            f"trade update {update.event_name} for order {order.id}: missing {missing}; a fill"
+            " cannot be recorded without them",
             shape=f"trade update {update.event_name}",
             value=order.id,
         )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
 
 from alpaca_integration.alpaca.ratelimit_base import (
     DEFAULT_MAX_PAUSE,
@@ -181,7 +180,7 @@ class RedisRateBudget(RateBudget):
         )
         import redis.asyncio
 
-        self._redis: Any = redis.asyncio.Redis.from_url(
+        self._redis: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
             redis_url, socket_connect_timeout=2.0, socket_timeout=2.0
         )
         self._redis_errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)

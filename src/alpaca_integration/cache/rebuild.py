@@ -21,7 +21,7 @@ from alpaca_integration.cache.base import DEFAULT_PREFIX, DEFAULT_TTL, Cache
 from alpaca_integration.cache.memory import InMemoryCache
 from alpaca_integration.models import AccountSnapshot, Order, Position
 
-__all__ = ["StoreReader", "open_cache", "rebuild_from_store", "refresh_cache"]
+__all__ = ["Rebuildable", "StoreReader", "open_cache", "rebuild_from_store", "refresh_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,22 @@ class StoreReader(Protocol):
     async def open_orders(self, account: str) -> Sequence[Order]: ...
 
 
-async def rebuild_from_store(cache: Cache, store: StoreReader, account: str) -> bool:
+class Rebuildable(Protocol):
+    """What a rebuild writes (``Cache`` has it)."""
+
+    async def needs_rebuild(self, account: str) -> bool: ...
+
+    async def rebuild(
+        self,
+        account: str,
+        *,
+        snapshot: AccountSnapshot | None,
+        positions: Sequence[Position],
+        open_orders: Sequence[Order],
+    ) -> bool: ...
+
+
+async def rebuild_from_store(cache: Rebuildable, store: StoreReader, account: str) -> bool:
     """Rewrite ``account``'s cached state from the store; True when the cache took it."""
     snapshot = await store.latest_snapshot(account)
     positions = list(await store.positions(account))
@@ -54,7 +69,7 @@ async def rebuild_from_store(cache: Cache, store: StoreReader, account: str) -> 
     return ok
 
 
-async def refresh_cache(cache: Cache, store: StoreReader, account: str) -> bool:
+async def refresh_cache(cache: Rebuildable, store: StoreReader, account: str) -> bool:
     """Rebuild ``account`` when the cache needs it; True when a rebuild happened."""
     if not await cache.needs_rebuild(account):
         return False

@@ -64,8 +64,8 @@ class _RedisSubscription(Subscription):
         self._channel = channel
         self._pattern = pattern
         self._connect_timeout = connect_timeout
-        self._client: Any = None
-        self._pubsub: Any = None
+        self._client: aioredis.Redis | None = None
+        self._pubsub: aioredis.client.PubSub | None = None
 
     async def __aenter__(self) -> _RedisSubscription:
         # Its own connection without a read timeout: waiting for the next event is normal.
@@ -94,7 +94,7 @@ class _RedisSubscription(Subscription):
 
     async def __aexit__(self, *exc: object) -> None:
         if self._pubsub is not None:
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
             self._pubsub = None
         if self._client is not None:
             await self._client.aclose()

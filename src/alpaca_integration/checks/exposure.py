@@ -14,12 +14,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 import msgspec
 
 from alpaca_integration.checks.risk_limits import RiskLimits
 from alpaca_integration.models import Position
+from alpaca_integration.sync.ports import ExposureStore
 
 __all__ = [
     "ExposureSnapshot",
@@ -165,7 +165,7 @@ def exposure_breaches(snapshot: ExposureSnapshot, limits: RiskLimits) -> list[Ri
 
 
 async def record_exposure(
-    store: Any,
+    store: ExposureStore,
     account: str,
     positions: Iterable[Position],
     limits: RiskLimits | None,

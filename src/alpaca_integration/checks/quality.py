@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
 
 import msgspec
 
@@ -24,12 +23,13 @@ from alpaca_integration.checks import quality_rules as _rules
 from alpaca_integration.checks.quality_rules import *  # noqa: F403  (the rules this module runs)
 from alpaca_integration.checks.quality_rules import QualityResult, StoreState, evaluate_rules
 from alpaca_integration.sync import validation as _validation
+from alpaca_integration.sync.ports import QualityStore
 from alpaca_integration.sync.validation import *  # noqa: F403  (validation belongs here too)
 
 __all__ = [*_rules.__all__, "load_state", "run_rules", *_validation.__all__]
 
 
-async def load_state(store: Any, account: str) -> StoreState:
+async def load_state(store: QualityStore, account: str) -> StoreState:
     """Read what the rules need of one account from the store."""
     orders = tuple(await store.list_orders(account))
     fills = tuple(await store.list_fills(account))
@@ -47,7 +47,7 @@ async def load_state(store: Any, account: str) -> StoreState:
 
 
 async def run_rules(
-    store: Any,
+    store: QualityStore,
     account: str,
     *,
     now: dt.datetime,

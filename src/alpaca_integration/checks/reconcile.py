@@ -36,10 +36,9 @@ client and the store only through the methods named in :class:`ReconcileClient` 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
 
 import msgspec
 
@@ -63,7 +62,9 @@ from alpaca_integration.models import (
     Order,
     Position,
 )
+from alpaca_integration.storage.records import ApplyResult
 from alpaca_integration.sync.join import join_fees
+from alpaca_integration.sync.ports import ReconcileClient, ReconcileStore, RepairWriter
 
 __all__ = [
     "INTEGRATION_PREFIX",
@@ -95,36 +96,10 @@ _REPAIRS = frozenset(
 )
 
 
-class ReconcileClient(Protocol):
-    """What reconciliation reads from the broker (``AlpacaClient`` has all of it)."""
-
-    async def get_account(self) -> AccountSnapshot: ...
-
-    async def list_positions(self) -> list[Position]: ...
-
-    def iter_orders(self, **filters: Any) -> AsyncIterator[Order]: ...
-
-    def iter_activities(self, **filters: Any) -> AsyncIterator[Fill | Activity]: ...
-
-
-class ReconcileStore(Protocol):
-    """What reconciliation reads and writes in the store (``storage.Store`` has all of it)."""
-
-    async def list_orders(self, account: str, **filters: Any) -> Sequence[Order]: ...
-
-    async def list_fills(self, account: str, **filters: Any) -> Sequence[Fill]: ...
-
-    async def positions(self, account: str) -> Sequence[Position]: ...
-
-    async def latest_snapshot(self, account: str) -> AccountSnapshot | None: ...
-
-    async def apply(self, account: str, **rows: Any) -> Any: ...
-
-
 class ReconcileReport(msgspec.Struct, kw_only=True):
     """One run: its id, whether it was a dry run, every finding, and counts by kind."""
 
-    run_id: Any
+    run_id: int
     account: str
     dry_run: bool
     started_at: dt.datetime
@@ -174,7 +149,7 @@ class _Repairs:
 
 
 async def _orders_step(
-    client: Any, store: Any, account: str, prefix: str, repairs: _Repairs
+    client: ReconcileClient, store: ReconcileStore, account: str, prefix: str, repairs: _Repairs
 ) -> tuple[list[Finding], dict[str, Order]]:
     """Orders: missing, drifted, unknown to the broker, flagged wrongly. Returns the findings and
     the broker's orders by id (legs flattened)."""
@@ -189,7 +164,11 @@ async def _orders_step(
 
 
 async def _fills_step(
-    client: Any, store: Any, account: str, use_activities: bool, repairs: _Repairs
+    client: ReconcileClient,
+    store: ReconcileStore,
+    account: str,
+    use_activities: bool,
+    repairs: _Repairs,
 ) -> tuple[list[Finding], list[Fill]]:
     """Fills and non-trade activities the broker lists and the store lacks (activities first:
     they are the broker's exact executions). Returns the findings and the stored fills."""
@@ -258,7 +237,11 @@ def _inferred_fills(
 
 
 async def _positions_and_cash_step(
-    client: Any, store: Any, account: str, cash_tolerance: Decimal, repairs: _Repairs
+    client: ReconcileClient,
+    store: ReconcileStore,
+    account: str,
+    cash_tolerance: Decimal,
+    repairs: _Repairs,
 ) -> list[Finding]:
     """Positions that differ, and cash beyond ``cash_tolerance``; the broker's copies replace
     the store's."""
@@ -284,11 +267,12 @@ async def _positions_and_cash_step(
 
 
 async def _repair(
-    store: Any, account: str, repairs: _Repairs, apply: Callable[..., Awaitable[Any]] | None
-) -> None:
+    store: ReconcileStore, account: str, repairs: _Repairs, apply: RepairWriter | None
+) -> ApplyResult:
     """Write the broker's copies through one apply (the engine's when given), then fix the
     external flags the apply does not set."""
-    await (apply or store.apply)(
+    write: RepairWriter = apply or store.apply
+    result = await write(
         account,
         orders=repairs.orders,
         fills=repairs.fills,
@@ -307,9 +291,10 @@ async def _repair(
         await store.mark_external(account, should_be_external, True)
     if should_be_ours:
         await store.mark_external(account, should_be_ours, False)
+    return result
 
 
-async def _record(store: Any, report: ReconcileReport) -> None:
+async def _record(store: ReconcileStore, report: ReconcileReport) -> None:
     await store.add_reconciliation_items(report.run_id, report.account, report.findings)
     await store.finish_reconciliation_run(
         report.run_id,
@@ -322,8 +307,8 @@ async def _record(store: Any, report: ReconcileReport) -> None:
 
 
 async def reconcile(
-    client: Any,
-    store: Any,
+    client: ReconcileClient,
+    store: ReconcileStore,
     account: str,
     *,
     dry_run: bool = False,
@@ -331,7 +316,7 @@ async def reconcile(
     prefix: str | None = None,
     cash_tolerance: Decimal = Decimal("0.01"),
     use_activities: bool = True,
-    apply: Callable[..., Awaitable[Any]] | None = None,
+    apply: RepairWriter | None = None,
 ) -> ReconcileReport:
     """Compare ``store`` with the broker behind ``client`` for ``account`` and repair (unless
     ``dry_run``). Every finding is written as a row under a new reconciliation run.

@@ -27,9 +27,9 @@ the client are reached through small protocols).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from alpaca_integration.alpaca.requests import replaced_intent
 from alpaca_integration.checks.exposure import (
@@ -57,9 +57,9 @@ from alpaca_integration.models import (
     Order,
     OrderClass,
     OrderIntent,
-    Position,
     ReplaceRequest,
 )
+from alpaca_integration.sync.ports import RiskClientSource, RiskSource, RiskStoreSource
 
 __all__ = [
     "ExposureSnapshot",
@@ -87,20 +87,6 @@ if TYPE_CHECKING:
 PreTradeCheck = Callable[[OrderIntent], Awaitable[None]]
 
 
-class _StoreLike(Protocol):
-    async def positions(self, account: str) -> Sequence[Position]: ...
-
-    async def open_orders(self, account: str) -> Sequence[Order]: ...
-
-
-class _ClientLike(Protocol):
-    async def list_positions(self) -> Sequence[Position]: ...
-
-    def iter_orders(
-        self, *, status: str = ..., nested: bool | None = ...
-    ) -> AsyncIterator[Order]: ...
-
-
 PriceLookup = Callable[[str], Awaitable[Decimal | None]]
 
 
@@ -113,28 +99,30 @@ def _needs_account(symbols: tuple[str, ...]) -> bool:
     return any(asset_class_of_symbol(symbol) in _ACCOUNT_CLASSES for symbol in symbols)
 
 
-async def _account_figures(source: Any, account: str) -> AccountSnapshot | None:
-    """The account as the source knows it: the client's ``get_account()``, else the store's
-    latest snapshot (None when the source keeps none)."""
-    if hasattr(source, "get_account"):
-        snapshot: AccountSnapshot = await source.get_account()
-        return snapshot
-    if hasattr(source, "latest_snapshot"):
-        stored: AccountSnapshot | None = await source.latest_snapshot(account)
-        return stored
-    return None
+def _is_store(source: RiskSource) -> TypeGuard[RiskStoreSource]:
+    return hasattr(source, "open_orders") and hasattr(source, "positions")
+
+
+async def _account_figures(source: RiskSource, account: str) -> AccountSnapshot | None:
+    """The account as the source knows it: the store's latest snapshot, else the client's
+    ``get_account()``."""
+    if _is_store(source):
+        return await source.latest_snapshot(account)
+    client = cast(RiskClientSource, source)
+    return await client.get_account()
 
 
 async def _load_state(
-    source: Any, account: str, price_lookup: PriceLookup | None, symbols: tuple[str, ...]
+    source: RiskSource, account: str, price_lookup: PriceLookup | None, symbols: tuple[str, ...]
 ) -> RiskState:
-    if hasattr(source, "open_orders") and hasattr(source, "positions"):
+    if _is_store(source):
         positions = list(await source.positions(account))
         orders = list(await source.open_orders(account))
     else:
-        positions = list(await source.list_positions())
+        client = cast(RiskClientSource, source)
+        positions = list(await client.list_positions())
         # Every page: one page (the venue's default 50) would hide the rest of the open orders.
-        orders = [order async for order in source.iter_orders(status="open", nested=True)]
+        orders = [order async for order in client.iter_orders(status="open", nested=True)]
     prices: dict[str, Decimal] = {}
     if price_lookup is not None:
         for symbol in symbols:
@@ -167,7 +155,7 @@ class RiskCheck:
 
     def __init__(
         self,
-        source: _StoreLike | _ClientLike | Any,
+        source: RiskSource,
         limits: RiskLimits,
         *,
         account: str = "default",
@@ -202,7 +190,7 @@ class RiskCheck:
 
 
 def make_pre_trade_check(
-    source: Any,
+    source: RiskSource,
     limits: RiskLimits,
     *,
     account: str = "default",

@@ -6,19 +6,25 @@ Binds 127.0.0.1 by default. Any other address (``0.0.0.0``, a LAN address) needs
 ``ALPACA_DASHBOARD_TOKEN`` (at least 16 characters); without it the command refuses with one line
 and exit status 2. It reads ``ALPACA_DATABASE_URL`` and ``ALPACA_REDIS_URL`` and needs no API key.
 
+``dashboard_beside(accounts, port)`` is what ``alpacactl monitor --dashboard`` and ``alpacactl
+demo --dashboard`` serve beside the monitor, in its event loop, over its store and cache (live
+updates straight from the monitor's own cache, its stream and sync status on the overview).
+
 Only Typer is imported at module level; Starlette, uvicorn and the store load inside the command.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import typer
 
-__all__ = ["TOKEN_ENV", "bind_refusal", "register"]
+__all__ = ["TOKEN_ENV", "bind_refusal", "dashboard_beside", "register"]
 
 TOKEN_ENV = "ALPACA_DASHBOARD_TOKEN"  # noqa: S105 (the variable's name, not a token)
 
@@ -133,6 +139,56 @@ def dashboard(
     except AlpacaIntegrationError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from None
+
+
+def dashboard_beside(
+    accounts: Sequence[str],
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    say: Callable[[str], None] | None = None,
+) -> Callable[[Any, Any, Callable[[], Sequence[Any]]], Any]:
+    """The dashboard for ``accounts`` served beside a monitor (``monitor.run.Beside``): called
+    with its store, cache and ``statuses``. Checks the token and binds ``host:port`` at once,
+    so a refusal or a taken port is one line (exit 2) before anything starts; ``say`` (default:
+    print and flush) announces the URL once the server accepts connections."""
+    from alpaca_integration.dashboard.server import bind_socket
+
+    token = os.environ.get(TOKEN_ENV) or None
+    refusal = bind_refusal(host, token)
+    if refusal is not None:
+        _refuse(refusal)
+    if not 0 <= port <= 65535:
+        _refuse(f"--dashboard-port must be 0 to 65535, got {port}")
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        _refuse(
+            f"--dashboard-port: cannot listen on {host}:{port}: {exc.strerror or exc} "
+            "(choose another port, or 0 for any free one)"
+        )
+        raise  # unreachable: _refuse raises
+
+    def announce(line: str) -> None:
+        typer.echo(line)
+        sys.stdout.flush()
+
+    @contextlib.asynccontextmanager
+    async def beside(
+        store: Any, cache: Any, statuses: Callable[[], Sequence[Any]]
+    ) -> AsyncIterator[str]:
+        from alpaca_integration.dashboard import create_app, health_from_statuses
+        from alpaca_integration.dashboard.server import running_dashboard
+
+        app = create_app(
+            store, cache, list(accounts), token=token, health=health_from_statuses(statuses)
+        )
+        async with running_dashboard(app, sock=sock) as served:
+            url = served.url.replace("0.0.0.0", "127.0.0.1")
+            (say or announce)(f"dashboard at {url} ({app.state.dashboard.feed.description})")
+            yield url
+
+    return beside
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from alpaca_integration.cli import correctness, db, monitor, options, sim, trading
+from alpaca_integration.cli import correctness, db, ledger, monitor, options, sim, trading
 from alpaca_integration.cli._errors import EXIT_CODES_HELP, ErrorBoundary
 
 __all__ = ["app", "run"]
@@ -33,7 +33,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for _module in (trading, options, sim, db, monitor, correctness):
+for _module in (trading, options, sim, db, monitor, correctness, ledger):
     _module.register(app)
 __import__("alpaca_integration.cli.dashboard", fromlist=["register"]).register(app)
 

@@ -98,6 +98,7 @@ def _run_monitor(
     show_status: bool,
     duration: float | None,
     reconcile_every: float,
+    beside: Any = None,
     lease_ttl: float | None,
     lease_prefix: str,
 ) -> None:
@@ -114,6 +115,7 @@ def _run_monitor(
                 duration=duration,
                 reconcile_every=reconcile_every,
                 on_status=on_status,
+                beside=beside,
                 lease_ttl=lease_ttl,
                 lease_prefix=lease_prefix,
             )
@@ -137,12 +139,20 @@ def monitor(
     ),
     stream: bool = typer.Option(True, help="Consume the trade_updates stream."),
     migrate: bool = typer.Option(False, help="Apply database migrations first (PostgreSQL)."),
-    status: bool = typer.Option(True, help="Show the live status line."),
+    status: bool = typer.Option(
+        True, "--status-line/--no-status", help="Show the live status line (--no-status hides it)."
+    ),
     log_json: bool = typer.Option(False, "--log-json", help="Structured JSON logs on stderr."),
     log_level: str = typer.Option("INFO", help="Log level."),
     duration: float = typer.Option(None, help="Stop after this many seconds (default: run)."),
     reconcile_every: float = typer.Option(
         3600.0, help="Seconds between reconciliations (first one at the first sync); 0 = off."
+    ),
+    dashboard: bool = typer.Option(
+        False, "--dashboard", help="Also serve the live dashboard from this process."
+    ),
+    dashboard_port: int = typer.Option(
+        8766, help="Port of --dashboard on 127.0.0.1 (0: any free port)."
     ),
     shard: bool = typer.Option(
         None,
@@ -166,6 +176,7 @@ def monitor(
     every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
     stop_after = _seconds(duration, "--duration", default=None, zero_ok=True)
     reconcile = _seconds(reconcile_every, "--reconcile-every", default=None, zero_ok=True)
+    beside = _dashboard_beside([a.name for a in accounts], dashboard_port) if dashboard else None
     ttl = _lease_ttl(settings, shard, lease_ttl)
     if show_leases:
         _show_leases(accounts, settings, lease_prefix)
@@ -181,9 +192,17 @@ def monitor(
         show_status=status and sys.stderr.isatty(),
         duration=stop_after,
         reconcile_every=reconcile or 0.0,
+        beside=beside,
         lease_ttl=ttl,
         lease_prefix=lease_prefix,
     )
+
+
+def _dashboard_beside(accounts: list[str], port: int) -> Any:
+    """``--dashboard``: the dashboard served beside the monitor (``cli.dashboard``)."""
+    from alpaca_integration.cli.dashboard import dashboard_beside
+
+    return dashboard_beside(accounts, port)
 
 
 def _lease_ttl(settings: Any, shard: bool | None, lease_ttl: float | None) -> float | None:
@@ -303,15 +322,26 @@ def demo(
         ),
     ),
     log_level: str = typer.Option("WARNING", help="Log level."),
+    dashboard: bool = typer.Option(
+        False,
+        "--dashboard",
+        help="Serve the live dashboard; keep the simulator and the monitor running until Ctrl-C.",
+    ),
+    dashboard_port: int = typer.Option(
+        8766, help="Port of --dashboard on 127.0.0.1 (0: any free port)."
+    ),
 ) -> None:
     """Simulator + scripted trading session + the real monitor, then the store vs the venue."""
     if clock not in ("always-open", "market"):
         raise fail(f"--clock must be always-open or market, got {clock!r}", EXIT_USAGE)
     _seconds(duration, "--duration", default=None, zero_ok=True)
-    _setup_logging(log_level, False)
-    from alpaca_integration.testing.demo import run_demo
+    from alpaca_integration.testing.demo import DEMO_ACCOUNT, run_demo
 
-    code = asyncio.run(run_demo(duration=duration, db_path=db, seed=seed, clock=clock))
+    beside = _dashboard_beside([DEMO_ACCOUNT], dashboard_port) if dashboard else None
+    _setup_logging(log_level, False)
+    code = asyncio.run(
+        run_demo(duration=duration, db_path=db, seed=seed, clock=clock, beside=beside)
+    )
     raise typer.Exit(code=code)
 
 

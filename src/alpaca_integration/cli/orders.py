@@ -181,6 +181,14 @@ def order_submit(
     client_order_id: Annotated[
         str | None, typer.Option(help="Your idempotency key (default: generated).")
     ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy",
+            help="Book the order's lots to this strategy's sleeve (client_order_id "
+            "ai-<strategy>-<hex>; see docs/ledger.md).",
+        ),
+    ] = None,
     leg: Annotated[
         list[str] | None,
         typer.Option(
@@ -197,6 +205,7 @@ def order_submit(
     from alpaca_integration.models import OrderRequest, OrderSide, OrderType, TimeInForce
 
     name = None if symbol is None else symbol.strip().upper()
+    client_order_id = _strategy_id(strategy, client_order_id)
     time_in_force = _choice(TimeInForce, tif or _default_tif(name), "--tif")
     if leg:
         request = _multi_leg(
@@ -234,6 +243,29 @@ def order_submit(
     )
     # The account's risk limits are the client's own pre-trade check (client_for_account).
     read(account, as_json, "order placed", lambda client: client.submit_order(single))
+
+
+def _strategy_id(strategy: str | None, client_order_id: str | None) -> str | None:
+    """The client_order_id that tags the order with ``strategy`` (one is made when none given;
+    a given one must carry the tag)."""
+    if strategy is None:
+        return client_order_id
+    from alpaca_integration.ledger.sleeves import strategy_from_client_order_id, strategy_prefix
+    from alpaca_integration.models import new_client_order_id
+
+    try:
+        prefix = strategy_prefix(strategy)
+    except ValueError as exc:
+        raise bad_input("--strategy", str(exc)) from None
+    if client_order_id is None:
+        return new_client_order_id(prefix)
+    if strategy_from_client_order_id(client_order_id) != strategy:
+        raise bad_input(
+            "--client-order-id",
+            f"{client_order_id!r} does not name strategy {strategy!r}: start it with "
+            f"'{prefix}-', or leave it out",
+        )
+    return client_order_id
 
 
 @order_app.command("get")

@@ -7,8 +7,9 @@ browser, updated as fills land (``alpacactl dashboard``; docs/dashboard.md).
   (``dashboard.server``);
 * ``AccountHealth`` / ``health_from_statuses``: the monitor's per-account status, for the
   overview (``dashboard.views``);
-* ``PerformanceProvider`` / ``SnapshotPerformance``: where P&L and charts come from; the ledger
-  plugs its own provider in here (``dashboard.performance``).
+* ``PerformanceProvider`` / ``LedgerPerformance`` (the default: the pure ledger over the stored
+  fills) / ``SnapshotPerformance`` (snapshots only): where P&L, lots and charts come from
+  (``dashboard.performance``, ``dashboard.ledger_performance``).
 
 Layout: ``queries`` and ``summaries`` (SQL the store lacks), ``views`` (one loader per page region), ``live``
 (Server-Sent Events from the cache or by polling), ``security`` (token, headers),
@@ -21,6 +22,7 @@ engine, the monitor, the simulator or the CLI. Read-only: nothing here writes br
 from __future__ import annotations
 
 from alpaca_integration.dashboard.app import LIVE_MODES, Dashboard, create_app
+from alpaca_integration.dashboard.ledger_performance import LedgerPerformance
 from alpaca_integration.dashboard.performance import (
     PerformanceProvider,
     PerformanceReport,
@@ -37,6 +39,7 @@ __all__ = [
     "MIN_TOKEN_LENGTH",
     "AccountHealth",
     "Dashboard",
+    "LedgerPerformance",
     "PerformanceProvider",
     "PerformanceReport",
     "PnL",

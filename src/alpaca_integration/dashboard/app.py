@@ -54,8 +54,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alpaca_integration.dashboard import formatting, security, views
+from alpaca_integration.dashboard.ledger_performance import LedgerPerformance
 from alpaca_integration.dashboard.live import LiveFeed
-from alpaca_integration.dashboard.performance import PerformanceProvider, SnapshotPerformance
+from alpaca_integration.dashboard.performance import PerformanceProvider
 from alpaca_integration.errors import StorageError
 
 __all__ = ["LIVE_MODES", "Dashboard", "create_app"]
@@ -114,7 +115,7 @@ class Dashboard:
         self.configured = list(accounts) if accounts else None
         self.guard = security.TokenGuard(token)
         self.health = health
-        self.performance = performance or SnapshotPerformance(store)
+        self.performance = performance or LedgerPerformance(store)
         self.feed = LiveFeed(
             store,
             cache,
@@ -378,7 +379,8 @@ def create_app(
     """The dashboard over ``store`` for ``accounts`` (None or empty: every account the store
     holds). ``token``: required from every client when given (see ``dashboard.security``).
     ``health(account)``: the monitor's view of an account's stream and syncs. ``performance``:
-    where P&L and charts come from (default: stored account snapshots). ``live``: ``auto``,
+    where P&L and charts come from (default: ``LedgerPerformance``, the pure ledger over the
+    stored fills and snapshots). ``live``: ``auto``,
     ``cache`` (follow ``cache``'s notifications) or ``poll`` (poll the store every
     ``poll_interval`` seconds). ``app.state.dashboard.aclose()`` ends the event streams."""
     board = Dashboard(

@@ -60,6 +60,8 @@ class PnL:
 class PositionLedger:
     open_lots: int
     realized_pl: Decimal
+    # The open lots themselves (``ledger.Lot``: opened at, qty, cost ...), oldest first.
+    lots: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,14 @@ def line_chart(
     height: int = 280,
     fill: bool = False,
     tickformat: str = ",.2f",
+    markers: bool = False,
 ) -> dict[str, Any]:
     """A plotly line figure of one or more named time series (plotted as floats; the tables
     beside it keep the exact amounts)."""
     traces = [
         {
             "type": "scatter",
-            "mode": "lines",
+            "mode": "lines+markers" if markers else "lines",
             "name": name,
             "x": [moment.isoformat() for moment in times],
             "y": [float(value) for value in values],

@@ -99,10 +99,20 @@ async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
 
 @contextlib.asynccontextmanager
 async def running_dashboard(
-    app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    sock: socket.socket | None = None,
 ) -> AsyncIterator[ServedDashboard]:
-    """Serve ``app`` on ``host:port`` (0: a free port) until the block exits."""
-    sock = bind_socket(host, port)
+    """Serve ``app`` on ``host:port`` (0: a free port) until the block exits; on ``sock``
+    instead when given (bound by the caller, e.g. to report a taken port before starting
+    anything; closed here)."""
+    if sock is None:
+        sock = bind_socket(host, port)
+    else:
+        host = str(sock.getsockname()[0])
     server = _server(app, handle_signals=False, log_level=log_level)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="dashboard-server")
     try:

@@ -227,14 +227,21 @@ async def load_alerts(view: View) -> dict[str, Any]:
 
 async def load_positions(view: View) -> dict[str, Any]:
     rows = []
+    lots: list[dict[str, Any]] = []
     with_ledger = False
     for account in view.accounts:
         ledger = await view.performance.position_ledger(account)
         with_ledger = with_ledger or ledger is not None
         for position in await view.store.positions(account):
-            lots = ledger.get(position.symbol) if ledger is not None else None
-            rows.append({"account": account, "position": position, "ledger": lots})
-    return {"rows": rows, "with_ledger": with_ledger}
+            held = ledger.get(position.symbol) if ledger is not None else None
+            rows.append({"account": account, "position": position, "ledger": held})
+            price = position.current_price
+            for lot in held.lots if held is not None else ():
+                unrealized = lot.unrealized(price) if price is not None else None
+                lots.append(
+                    {"account": account, "lot": lot, "price": price, "unrealized": unrealized}
+                )
+    return {"rows": rows, "with_ledger": with_ledger, "lots": lots}
 
 
 def order_filters(view: View) -> queries.OrderFilters:

@@ -13,11 +13,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from alpaca_integration.config import AccountConfig, AlpacaSettings
 from alpaca_integration.monitor.runtime import opened_store, opened_store_and_cache
 from alpaca_integration.sync.engine import SyncEngine, SyncReport
+
+if TYPE_CHECKING:
+    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.checks.exposure import ExposureSnapshot, RiskBreach
+    from alpaca_integration.checks.quality import QualityResult
+    from alpaca_integration.checks.reconcile import ReconcileReport
+    from alpaca_integration.checks.risk_limits import RiskLimits
+    from alpaca_integration.models import OrderIntent
+    from alpaca_integration.storage import Store
 
 __all__ = [
     "FEEDS",
@@ -38,19 +47,21 @@ FEEDS = ("account", "orders", "activities")
 ProgressCallback = Callable[[str, int], None]
 
 
-def _limits(config: AccountConfig) -> Any:
+def _limits(config: AccountConfig) -> RiskLimits | None:
     from alpaca_integration.checks.risk import RiskLimits
 
     return RiskLimits.from_mapping(config.risk, account=config.name) if config.risk else None
 
 
-def _client(config: AccountConfig, settings: AlpacaSettings) -> Any:
+def _client(config: AccountConfig, settings: AlpacaSettings) -> AlpacaClient:
     from alpaca_integration.checks.risk import client_for_account
 
     return client_for_account(config, redis_url=settings.redis_url)
 
 
-async def record_exposure(store: Any, config: AccountConfig) -> tuple[Any, list[Any]]:
+async def record_exposure(
+    store: Store, config: AccountConfig
+) -> tuple[ExposureSnapshot, list[RiskBreach]]:
     """Exposure of the stored positions and every breach of the account's risk limits, written
     as rows (``exposure_snapshots``, ``risk_breaches``); after each account sync."""
     from alpaca_integration.checks.exposure import record_exposure as record
@@ -60,7 +71,9 @@ async def record_exposure(store: Any, config: AccountConfig) -> tuple[Any, list[
     return await record(store, config.name, positions, limits, at=dt.datetime.now(dt.UTC))
 
 
-async def record_stored_exposure(settings: AlpacaSettings, config: AccountConfig) -> list[Any]:
+async def record_stored_exposure(
+    settings: AlpacaSettings, config: AccountConfig
+) -> list[RiskBreach]:
     """:func:`record_exposure` with the store opened and closed around it; the breaches."""
     async with opened_store(settings.database_url) as store:
         _, breaches = await record_exposure(store, config)
@@ -111,12 +124,12 @@ async def sync_history(
 
 async def run_quality_rules(
     settings: AlpacaSettings, account_names: Sequence[str] = (), *, save: bool = True
-) -> list[Any]:
+) -> list[QualityResult]:
     """The quality rules over each named account (none named: every account in the store);
     findings written to ``quality_results`` unless ``save`` is false."""
     from alpaca_integration.checks.quality import run_rules
 
-    results: list[Any] = []
+    results: list[QualityResult] = []
     async with opened_store(settings.database_url) as store:
         names = list(account_names) or list(await store.list_accounts())
         for name in names:
@@ -132,11 +145,11 @@ async def run_quality_rules(
 
 async def reconcile_accounts(
     settings: AlpacaSettings, accounts: Sequence[AccountConfig], *, dry_run: bool = False
-) -> list[Any]:
+) -> list[ReconcileReport]:
     """Reconcile each account's store with its broker; one report each."""
     from alpaca_integration.checks.reconcile import reconcile
 
-    reports: list[Any] = []
+    reports: list[ReconcileReport] = []
     async with opened_store(settings.database_url) as store:
         for config in accounts:
             async with _client(config, settings) as client:
@@ -145,8 +158,8 @@ async def reconcile_accounts(
 
 
 async def stored_exposure(
-    settings: AlpacaSettings, config: AccountConfig, limits: Any
-) -> tuple[Any, list[Any]]:
+    settings: AlpacaSettings, config: AccountConfig, limits: RiskLimits
+) -> tuple[ExposureSnapshot, list[RiskBreach]]:
     """The exposure of the account's stored positions and the limits it breaches (nothing
     written)."""
     from alpaca_integration.checks.exposure import exposure_breaches, measure_exposure
@@ -158,7 +171,12 @@ async def stored_exposure(
 
 
 async def check_order_against(
-    settings: AlpacaSettings, config: AccountConfig, limits: Any, request: Any, *, from_broker: bool
+    settings: AlpacaSettings,
+    config: AccountConfig,
+    limits: RiskLimits,
+    request: OrderIntent,
+    *,
+    from_broker: bool,
 ) -> None:
     """Run the account's pre-trade check on ``request`` against the stored positions and open
     orders (or the broker's with ``from_broker``); ``RiskLimitError`` when refused. Sends no

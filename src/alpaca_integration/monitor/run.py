@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from alpaca_integration.config import AccountConfig, AlpacaSettings
 from alpaca_integration.errors import ConfigError
@@ -25,11 +27,25 @@ from alpaca_integration.monitor.leases import (
 from alpaca_integration.monitor.runtime import opened_store_and_cache
 from alpaca_integration.monitor.service import AccountStatus, MonitorService
 
-__all__ = ["STATUS_COLUMNS", "StatusCallback", "lease_status", "run_monitor", "status_row"]
+__all__ = [
+    "STATUS_COLUMNS",
+    "Beside",
+    "StatusCallback",
+    "lease_status",
+    "run_monitor",
+    "status_row",
+]
 
 STATUS_COLUMNS = ("account", "stream", "last sync", "events", "events/s", "lag", "gaps", "error")
 
 StatusCallback = Callable[[list[tuple[str, ...]]], None]
+
+# Something served beside the monitor in its event loop (``alpacactl monitor --dashboard``):
+# called with the store, the cache and the service's ``statuses``; entered once the service
+# exists, left after it stopped and before the store closes.
+Beside = Callable[
+    [Any, Any, Callable[[], Sequence[AccountStatus]]], AbstractAsyncContextManager[Any]
+]
 
 # How often the status line is refreshed, in seconds.
 _STATUS_EVERY = 0.5
@@ -59,11 +75,13 @@ async def run_monitor(
     duration: float | None = None,
     reconcile_every: float | None = 3600.0,
     on_status: StatusCallback | None = None,
+    beside: Beside | None = None,
     lease_ttl: float | None = None,
     lease_prefix: str = DEFAULT_LEASE_PREFIX,
 ) -> None:
     """Open the store and the cache, run the monitor until SIGINT/SIGTERM (or ``duration``
-    seconds), then let the writes in flight finish and close everything.
+    seconds), then let the writes in flight finish and close everything. ``beside``: served in
+    the same loop while the monitor runs (see :data:`Beside`).
 
     ``lease_ttl`` (needs ``settings.redis_url``): share the accounts with the other monitors
     through leases of that many seconds (``monitor.leases``); None runs every account here."""
@@ -92,6 +110,9 @@ async def run_monitor(
             reconcile_every=reconcile_every or None,
             leases=board,
         )
+        served = contextlib.AsyncExitStack()
+        if beside is not None:
+            await served.enter_async_context(beside(store, cache, service.statuses))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, service.stop)
@@ -106,6 +127,7 @@ async def run_monitor(
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+            await served.aclose()
 
 
 async def lease_status(

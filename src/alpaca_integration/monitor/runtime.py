@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from alpaca_integration.cache import Cache
+    from alpaca_integration.storage import Store
 
 __all__ = [
     "close_store_and_cache",
@@ -20,7 +24,7 @@ __all__ = [
 
 async def open_store_and_cache(
     database_url: str, redis_url: str | None, *, migrate: bool = False, cache_prefix: str = "alpaca"
-) -> tuple[Any, Any]:
+) -> tuple[Store, Cache]:
     """The store (SQLite is migrated automatically; PostgreSQL when ``migrate``) and the cache."""
     from alpaca_integration.cache import open_cache
     from alpaca_integration.storage import Store
@@ -34,7 +38,7 @@ async def open_store_and_cache(
     return store, cache
 
 
-async def close_store_and_cache(store: Any, cache: Any | None) -> None:
+async def close_store_and_cache(store: Store, cache: Cache | None) -> None:
     """Close what ``open_store_and_cache`` opened (the cache first: it may flush to the store)."""
     try:
         if cache is not None:
@@ -44,7 +48,7 @@ async def close_store_and_cache(store: Any, cache: Any | None) -> None:
 
 
 @contextlib.asynccontextmanager
-async def opened_store(database_url: str, *, migrate: bool = False) -> AsyncIterator[Any]:
+async def opened_store(database_url: str, *, migrate: bool = False) -> AsyncIterator[Store]:
     """The store alone, closed on exit: for jobs that read it or write only result rows."""
     from alpaca_integration.storage import Store
 
@@ -58,7 +62,7 @@ async def opened_store(database_url: str, *, migrate: bool = False) -> AsyncIter
 @contextlib.asynccontextmanager
 async def opened_store_and_cache(
     database_url: str, redis_url: str | None, *, migrate: bool = False
-) -> AsyncIterator[tuple[Any, Any]]:
+) -> AsyncIterator[tuple[Store, Cache]]:
     """``open_store_and_cache`` as an ``async with``: both closed on exit."""
     store, cache = await open_store_and_cache(database_url, redis_url, migrate=migrate)
     try:

@@ -35,15 +35,21 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.monitor.jobs import record_exposure
 from alpaca_integration.monitor.leases import FencedStore, Lease, LeaseBoard
 from alpaca_integration.monitor.leases_shard import ShardKeeper
+from alpaca_integration.monitor.ledger_jobs import update_account_ledger
 from alpaca_integration.storage.records import FENCE_FEED
 from alpaca_integration.sync.engine import FEED_STREAM, SyncEngine
-from alpaca_integration.sync.stream import StreamIngestor, default_stream_factory
+from alpaca_integration.sync.stream import StreamFactory, StreamIngestor, default_stream_factory
+
+if TYPE_CHECKING:
+    from alpaca_integration.alpaca.client import AlpacaClient
+    from alpaca_integration.cache import Cache
+    from alpaca_integration.storage import Store
 
 __all__ = ["AccountStatus", "MonitorService"]
 
@@ -69,7 +75,7 @@ class AccountStatus:
 @dataclass
 class _AccountRuntime:
     config: AccountConfig
-    client: Any
+    client: AlpacaClient
     engine: SyncEngine
     ingestor: StreamIngestor | None
     status: AccountStatus
@@ -83,8 +89,8 @@ class MonitorService:
     def __init__(
         self,
         accounts: Sequence[AccountConfig],
-        store: Any,
-        cache: Any | None,
+        store: Store,
+        cache: Cache | None,
         *,
         update_interval: float = 60.0,
         stream: bool = True,
@@ -113,6 +119,7 @@ class MonitorService:
         self.leases = leases
         self.keeper: ShardKeeper | None = None
         self._runtimes: list[_AccountRuntime] = []
+        self._ledgers: dict[str, Any] = {}  # one ledger updater per account (incremental)
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
 
@@ -149,7 +156,7 @@ class MonitorService:
 
     # ------------------------------------------------------------------ run
 
-    def stream_factory_for(self, config: AccountConfig) -> Any:
+    def stream_factory_for(self, config: AccountConfig) -> StreamFactory:
         """The account's trade_updates stream factory (its keys, URL and live opt-in)."""
         return default_stream_factory(
             config.api_key.get_secret_value(),
@@ -159,7 +166,7 @@ class MonitorService:
             **self.stream_options,
         )
 
-    def _build_client(self, config: AccountConfig) -> Any:
+    def _build_client(self, config: AccountConfig) -> AlpacaClient:
         from alpaca_integration.checks.risk import client_for_account
 
         return client_for_account(config, redis_url=self.redis_url, **self.client_options)
@@ -177,6 +184,7 @@ class MonitorService:
                 await engine.sync_activities()
                 await engine.sync_account()
                 _, breaches = await record_exposure(self.store, runtime.config)
+                await update_account_ledger(self.store, runtime.config.name, self._ledgers)
                 if breaches:
                     log.warning(
                         "%s: %d risk limit breach(es): %s",

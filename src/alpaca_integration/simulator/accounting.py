@@ -29,6 +29,7 @@ __all__ = ["Accounting"]
 _ZERO = Decimal(0)
 _CENT = Decimal("0.01")
 _TEN_PLACES = Decimal("1E-10")
+_NINE_PLACES = Decimal("1E-9")
 _HALF = Decimal("0.5")
 _PDT_EQUITY = Decimal(25_000)
 
@@ -75,8 +76,10 @@ class Accounting:
         Returns the position quantity after it."""
         account = order.account
         signed = qty if order.is_buy else -qty
-        position_qty = self._apply_position(account, order.asset, signed, price, at)
-        account.cash -= signed * price
+        # A crypto buy pays its fee in the coin: the position gets less than the fill.
+        held = signed - self._coin_fee(order, qty)
+        position_qty = self._apply_position(account, order.asset, held, price, at)
+        account.cash -= signed * price * order.asset.multiplier
         if order.reserve_unit:
             release = min(order.reserved, (qty * order.reserve_unit).quantize(_TEN_PLACES))
             order.reserved -= release
@@ -110,11 +113,46 @@ class Accounting:
                 "order_status": order.status,
             },
         )
-        if not order.is_buy:
+        if order.asset.is_crypto:
+            self._charge_crypto_fee(order, qty, price, at)
+        elif not order.is_buy:
             self._charge_fees(order, qty, price, at)
 
+    def _coin_fee(self, order: Order, qty: Decimal) -> Decimal:
+        """The coins a crypto buy's execution of ``qty`` pays as its fee (0 for anything else)."""
+        if not (order.asset.is_crypto and order.is_buy):
+            return _ZERO
+        return (qty * self.config.crypto_fee_rate).quantize(_NINE_PLACES, rounding=ROUND_UP)
+
+    def _charge_crypto_fee(
+        self, order: Order, qty: Decimal, price: Decimal, at: dt.datetime
+    ) -> None:
+        """The CFEE of a crypto execution: in the coin on a buy (already kept out of the
+        position by ``settle``), in USD on a sell."""
+        account = order.account
+        body: dict[str, Any] = {
+            "activity_type": "CFEE",
+            "date": at.astimezone(NEW_YORK).date().isoformat(),
+            "transaction_time": ts(at),
+            "symbol": order.symbol.replace("/", ""),
+            "price": fmt(price),
+            "order_id": order.id,
+            "status": "executed",
+        }
+        if order.is_buy:
+            coins = self._coin_fee(order, qty)
+            body.update(qty=fmt(-coins), net_amount="0", currency=order.symbol.split("/")[0])
+            body["description"] = "Coin Pair Transaction Fee (Non USD)"
+        else:
+            fee = (qty * price * self.config.crypto_fee_rate).quantize(_CENT, rounding=ROUND_UP)
+            account.cash -= fee
+            account.fees_paid += fee
+            body.update(net_amount=fmt(-fee), currency="USD")
+            body["description"] = "Coin Pair Transaction Fee (USD)"
+        self.record_activity(account, at, body)
+
     def _charge_fees(self, order: Order, qty: Decimal, price: Decimal, at: dt.datetime) -> None:
-        notional = qty * price
+        notional = qty * price * order.asset.multiplier
         sec = notional * self.config.sec_fee_rate
         taf = min(qty * self.config.taf_per_share, self.config.taf_max)
         fee = (sec + taf).quantize(_CENT, rounding=ROUND_UP)
@@ -152,6 +190,23 @@ class Accounting:
         account.activities.append(activity)
         account.activity_times.append(at)
 
+    def book_shares(
+        self,
+        account: Account,
+        asset: AssetSpec,
+        signed: Decimal,
+        price: Decimal,
+        at: dt.datetime,
+        *,
+        cash: bool = True,
+    ) -> Decimal:
+        """A position change outside an order (exercise, assignment, expiry): ``signed`` units
+        at ``price``, paid for in cash unless ``cash`` is off. Returns the position after it."""
+        position_qty = self._apply_position(account, asset, signed, price, at)
+        if cash:
+            account.cash -= signed * price * asset.multiplier
+        return position_qty
+
     @staticmethod
     def _apply_position(
         account: Account, asset: AssetSpec, signed: Decimal, price: Decimal, at: dt.datetime
@@ -170,7 +225,7 @@ class Accounting:
         else:
             closing = min(abs(signed), abs(old))
             direction = 1 if old > 0 else -1
-            realized = (price - position.avg_entry_price) * closing * direction
+            realized = (price - position.avg_entry_price) * closing * direction * asset.multiplier
             account.realized_pl[symbol] = account.realized_pl.get(symbol, _ZERO) + realized
             if abs(signed) > abs(old):
                 position.avg_entry_price = price
@@ -186,7 +241,7 @@ class Accounting:
         """Equity, market values, margin and buying power at the current prices."""
         long_value = short_value = margin_long = margin_short = _ZERO
         for symbol, position in account.positions.items():
-            value = position.qty * self.market.price(symbol)
+            value = position.qty * self.market.price(symbol) * position.asset.multiplier
             rate_long = _HALF if position.asset.marginable else Decimal(1)
             if value >= 0:
                 long_value += value
@@ -261,7 +316,7 @@ class Accounting:
             "id": account.id,
             "account_number": account.number,
             "status": "ACTIVE",
-            "crypto_status": "INACTIVE",
+            "crypto_status": "ACTIVE",
             "currency": "USD",
             "buying_power": money(figures["buying_power"]),
             "regt_buying_power": money(figures["regt_buying_power"]),
@@ -298,8 +353,8 @@ class Accounting:
             "daytrade_count": 0,
             "balance_asof": self.clock.now().astimezone(NEW_YORK).date().isoformat(),
             "intraday_adjustments": "0",
-            "options_approved_level": 0,
-            "options_trading_level": 0,
+            "options_approved_level": 3 if account.account_type == "margin" else 2,
+            "options_trading_level": int(config["max_options_trading_level"]),
         }
 
     @staticmethod

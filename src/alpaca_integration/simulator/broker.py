@@ -32,19 +32,31 @@ This module imports nothing from the package outside the simulator.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 from alpaca_integration.simulator import history
 from alpaca_integration.simulator.accounting import Accounting
 from alpaca_integration.simulator.accounts import AccountBook, update_configuration
+from alpaca_integration.simulator.asset_classes import (
+    DEFAULT_CRYPTO_PAIRS,
+    DEFAULT_OPTION_UNDERLYINGS,
+    crypto_assets,
+)
 from alpaca_integration.simulator.catalog import Catalog
-from alpaca_integration.simulator.clock import Boundary, Phase, SimClock, TradingCalendar
+from alpaca_integration.simulator.clock import (
+    Boundary,
+    Phase,
+    SimClock,
+    TradingCalendar,
+)
 from alpaca_integration.simulator.config import FaultConfig, SimConfig
 from alpaca_integration.simulator.exposure import OrderRules
 from alpaca_integration.simulator.history import ACTIVITY_TYPES
 from alpaca_integration.simulator.market import AssetSpec, Market
 from alpaca_integration.simulator.matching import MatchingEngine
+from alpaca_integration.simulator.options import OptionsDesk, build_chain
 from alpaca_integration.simulator.orders import OrderDesk
 from alpaca_integration.simulator.state import Account, Order, Position, order_json
 from alpaca_integration.simulator.tape import EventSink, Tape
@@ -55,9 +67,28 @@ from alpaca_integration.simulator.wire import (
     invalid,
     not_found,
     parse_bool,
+    unprocessable,
 )
 
 __all__ = ["ACTIVITY_TYPES", "Broker", "EventSink"]
+
+
+def _add_instruments(
+    config: SimConfig, assets: dict[str, AssetSpec], market: Market, now: dt.datetime
+) -> dict[str, AssetSpec]:
+    """Add the crypto pairs and the option chains to ``assets`` (and their prices to
+    ``market``); the option contracts, by symbol."""
+    pairs = config.crypto_pairs if config.crypto_pairs is not None else DEFAULT_CRYPTO_PAIRS
+    crypto = crypto_assets(pairs, config.seed)
+    market.add_walks(crypto)
+    assets.update(crypto)
+    wanted = config.option_underlyings
+    names = wanted if wanted is not None else DEFAULT_OPTION_UNDERLYINGS
+    underlyings = [assets[name] for name in names if name in assets and assets[name].tradable]
+    chain = build_chain(underlyings, market.prices(), now)
+    market.add_options(chain)
+    assets.update(chain)
+    return chain
 
 
 class Broker:
@@ -77,6 +108,7 @@ class Broker:
         self.clock = clock
         self.calendar = calendar
         self.market = market
+        contracts = _add_instruments(config, assets, market, clock.now())
         self.tape = Tape(clock, seed=config.seed, sink=sink)
         self.catalog = Catalog(assets, tape=self.tape)
         self.assets = assets
@@ -103,8 +135,9 @@ class Broker:
             rules=self.rules,
             engine=self.engine,
             accounting=self.accounting,
-            resolve_asset=self.catalog.resolve,
+            resolve_asset=self._order_asset,
         )
+        self.options = OptionsDesk(contracts, assets=assets, engine=self.engine)
         self._sample_minute = -1
 
     # ------------------------------------------------------------------ wiring
@@ -148,11 +181,19 @@ class Broker:
         now = self.clock.now()
         if now <= self._synced:
             return
-        for boundary in self.calendar.boundaries(self._synced, now):
-            self.market.advance(boundary.at)
-            self.tape.processing_at = boundary.at
+        # Session boundaries, then at 16:00 New York on an expiry day the options expiry.
+        steps: list[tuple[dt.datetime, int, Boundary | dt.date]] = [
+            (boundary.at, 0, boundary) for boundary in self.calendar.boundaries(self._synced, now)
+        ]
+        steps += [(at, 1, day) for at, day in self.options.due(self._synced, now)]
+        for at, _, step in sorted(steps, key=lambda item: item[:2]):
+            self.market.advance(at)
+            self.tape.processing_at = at
             try:
-                self._on_boundary(boundary)
+                if isinstance(step, Boundary):
+                    self._on_boundary(step)
+                else:
+                    self.options.expire(step, list(self.accounts.values()))
             finally:
                 self.tape.processing_at = None
         changed = self.market.advance(now)
@@ -188,6 +229,8 @@ class Broker:
             raise invalid("price must be > 0")
         pinned = self.market.set_price(symbol, price)
         self.engine.match_symbol(symbol)
+        for contract in self.market.reprice_options():
+            self.engine.match_symbol(contract)
         return pinned
 
     def release_price(self, symbol: str) -> None:
@@ -282,7 +325,7 @@ class Broker:
             "qty": fmt(close_qty(position, params)),
             "side": "sell" if position.qty > 0 else "buy",
             "type": "market",
-            "time_in_force": "day",
+            "time_in_force": "gtc" if position.asset.is_crypto else "day",
         }
         return self.submit_order(account, body)
 
@@ -300,6 +343,33 @@ class Broker:
             else:
                 results.append({"symbol": symbol, "status": 200, "body": body})
         return results
+
+    # ------------------------------------------------------------------ options
+
+    def _order_asset(self, symbol_or_id: str) -> AssetSpec | None:
+        """The asset an order names; an expired option contract is refused."""
+        spec = self.catalog.resolve(symbol_or_id)
+        if spec is not None and spec.is_option and spec.expiry in self.options.expired:
+            raise unprocessable(f"option contract {spec.symbol} has expired: it cannot be traded")
+        return spec
+
+    def option_contracts(self, params: dict[str, str]) -> dict[str, Any]:
+        self.sync()
+        return self.options.list_contracts(params)
+
+    def option_contract(self, symbol_or_id: str) -> dict[str, Any]:
+        self.sync()
+        return self.options.contract(symbol_or_id)
+
+    def exercise(self, account: Account, symbol_or_id: str) -> None:
+        """POST /v2/positions/{symbol_or_contract_id}/exercise."""
+        self.sync()
+        self.options.exercise(account, symbol_or_id)
+
+    def do_not_exercise(self, account: Account, symbol_or_id: str) -> None:
+        """POST /v2/positions/{symbol_or_contract_id}/do-not-exercise."""
+        self.sync()
+        self.options.do_not_exercise(account, symbol_or_id)
 
     # ------------------------------------------------------------------ assets and watchlists
 

@@ -39,9 +39,13 @@ class Catalog:
         self.tape = tape
 
     def resolve(self, symbol_or_id: str) -> AssetSpec | None:
-        spec = self.assets.get(symbol_or_id.upper())
+        """By symbol (a crypto pair also without its slash, ``BTCUSD``) or by asset id."""
+        symbol = symbol_or_id.upper()
+        spec = self.assets.get(symbol)
         if spec is None:
             spec = self.assets_by_id.get(symbol_or_id.lower())
+        if spec is None and symbol.endswith("USD") and "/" not in symbol:
+            spec = self.assets.get(f"{symbol[:-3]}/USD")
         return spec
 
     # ------------------------------------------------------------------ assets
@@ -54,7 +58,7 @@ class Catalog:
         for spec in self.assets.values():
             if status and spec.status != status:
                 continue
-            if asset_class and asset_class != "us_equity":
+            if spec.asset_class != (asset_class or "us_equity") or spec.is_option:
                 continue
             if exchange and spec.exchange != exchange:
                 continue

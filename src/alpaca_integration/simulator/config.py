@@ -338,6 +338,9 @@ class SimConfig:
     sec_fee_rate: Decimal = Decimal("0.0000278")
     taf_per_share: Decimal = Decimal("0.000166")
     taf_max: Decimal = Decimal("8.30")
+    option_underlyings: tuple[str, ...] | None = None
+    crypto_pairs: tuple[str, ...] | None = None
+    crypto_fee_rate: Decimal = Decimal("0.0025")
     event_log_size: int = 10_000
     faults: FaultConfig = dataclasses.field(default_factory=FaultConfig)
 
@@ -349,7 +352,8 @@ class SimConfig:
         self._check_accounts()
         self._check_venue()
         self._check_market()
-        for name in ("sec_fee_rate", "taf_per_share", "taf_max"):
+        self._check_instruments()
+        for name in ("sec_fee_rate", "taf_per_share", "taf_max", "crypto_fee_rate"):
             value = _to_decimal(getattr(self, name), name)
             if value < 0:
                 raise ConfigError(f"{name} must be >= 0", setting=name)
@@ -366,6 +370,23 @@ class SimConfig:
             object.__setattr__(self, "faults", FaultConfig().merged(self.faults))
         elif not isinstance(self.faults, FaultConfig):
             raise ConfigError("faults must be a FaultConfig or a mapping", setting="faults")
+
+    def _check_instruments(self) -> None:
+        """Option underlyings (tickers; empty = no options) and crypto pairs (``BTC/USD``)."""
+        if self.option_underlyings is not None:
+            underlyings = self.option_underlyings
+            cleaned = () if not underlyings else _clean_symbols(underlyings)
+            object.__setattr__(self, "option_underlyings", cleaned)
+        if self.crypto_pairs is not None:
+            pairs = () if not self.crypto_pairs else _clean_symbols(self.crypto_pairs)
+            for pair in pairs:
+                base, _, quote = pair.partition("/")
+                if not base or quote != "USD":
+                    raise ConfigError(
+                        f"crypto_pairs: {pair!r} is not a USD pair such as BTC/USD",
+                        setting="crypto_pairs",
+                    )
+            object.__setattr__(self, "crypto_pairs", pairs)
 
     def _check_accounts(self) -> None:
         cash = _to_decimal(self.starting_cash, "starting_cash")

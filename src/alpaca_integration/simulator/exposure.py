@@ -14,8 +14,9 @@ from __future__ import annotations
 from decimal import ROUND_UP, Decimal
 
 from alpaca_integration.simulator.accounting import Accounting
+from alpaca_integration.simulator.asset_classes import crypto_short_refusal
 from alpaca_integration.simulator.config import SimConfig
-from alpaca_integration.simulator.market import Market, price_tick
+from alpaca_integration.simulator.market import AssetSpec, Market, price_tick
 from alpaca_integration.simulator.state import Account, Order, money
 from alpaca_integration.simulator.validation import LIMIT_TYPES, OrderIntent
 from alpaca_integration.simulator.wire import fmt, forbidden, invalid, unprocessable
@@ -104,6 +105,14 @@ class OrderRules:
             raise invalid("oto orders require exactly one of take_profit or stop_loss")
         _check_base_distance(intent, intent.limit_price or self.market.price(intent.asset.symbol))
 
+    @staticmethod
+    def check_not_suspended(account: Account) -> None:
+        if account.configuration.get("suspend_trade"):
+            raise forbidden(
+                "trading is suspended on this account (configuration suspend_trade); PATCH "
+                "/v2/account/configurations to resume"
+            )
+
     def _reference_price(self, intent: OrderIntent) -> Decimal:
         symbol = intent.asset.symbol
         if intent.type in LIMIT_TYPES and intent.limit_price is not None:
@@ -122,11 +131,7 @@ class OrderRules:
     ) -> tuple[bool, Decimal, Decimal]:
         """Position and buying-power rules. Returns (closing, reserve_unit, reserve_total);
         ``credit``/``hold_credit`` are what an order being replaced frees."""
-        if account.configuration.get("suspend_trade"):
-            raise forbidden(
-                "trading is suspended on this account (configuration suspend_trade); PATCH "
-                "/v2/account/configurations to resume"
-            )
+        self.check_not_suspended(account)
         position = account.positions.get(intent.asset.symbol)
         position_qty = position.qty if position is not None else _ZERO
         buy = intent.is_buy
@@ -134,22 +139,28 @@ class OrderRules:
             self._check_closing_qty(account, intent, position_qty, hold_credit)
             return True, _ZERO, _ZERO
         if not buy:
-            self._check_short(account, intent)
+            self._check_short(account, intent, position_qty)
         if intent.notional is not None:
             unit = _ZERO
             total = intent.notional
         else:
             assert intent.qty is not None
-            unit = self._reference_price(intent)
+            unit = self._reference_price(intent) * intent.asset.multiplier
             total = intent.qty * unit
-        available_bp = self.accounting.available_buying_power(account, intent.asset) + credit
+        self.check_buying_power(account, intent.asset, total, credit)
+        return False, unit, total
+
+    def check_buying_power(
+        self, account: Account, asset: AssetSpec, total: Decimal, credit: Decimal = _ZERO
+    ) -> None:
+        """An opening cost of ``total`` must fit the buying power (plus what ``credit`` frees)."""
+        available_bp = self.accounting.available_buying_power(account, asset) + credit
         if total > available_bp:
             raise forbidden(
                 "insufficient buying power",
                 buying_power=money(max(available_bp, _ZERO)),
                 cost_basis=fmt(total.quantize(_CENT, rounding=ROUND_UP)),
             )
-        return False, unit, total
 
     def _check_closing_qty(
         self, account: Account, intent: OrderIntent, position_qty: Decimal, hold_credit: Decimal
@@ -172,8 +183,14 @@ class OrderRules:
                 symbol=symbol,
             )
 
-    @staticmethod
-    def _check_short(account: Account, intent: OrderIntent) -> None:
+    def _check_short(self, account: Account, intent: OrderIntent, position_qty: Decimal) -> None:
+        if intent.asset.is_crypto:
+            qty = intent.qty
+            if qty is None:
+                assert intent.notional is not None
+                price = self.market.price(intent.asset.symbol)
+                qty = (intent.notional / price).quantize(_NINE_PLACES)
+            raise crypto_short_refusal(intent.asset, qty, max(position_qty, _ZERO))
         if account.account_type != "margin" or account.configuration.get("no_shorting"):
             raise forbidden("account is not allowed to short")
         if not intent.asset.shortable or not intent.asset.easy_to_borrow:

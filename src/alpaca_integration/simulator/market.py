@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 __all__ = [
     "UNIVERSE",
@@ -29,6 +30,7 @@ __all__ = [
     "asset_id_for",
     "build_assets",
     "load_bars",
+    "option_value",
     "price_tick",
     "quantize_price",
 ]
@@ -36,6 +38,7 @@ __all__ = [
 _ASSET_NAMESPACE = uuid.UUID("6f0c5a8e-3d4b-4e0f-9a51-5a1c0de5e7a1")
 _CENT = Decimal("0.01")
 _HUNDREDTH_CENT = Decimal("0.0001")
+_NEW_YORK = ZoneInfo("America/New_York")
 
 
 def asset_id_for(symbol: str) -> str:
@@ -64,6 +67,22 @@ class AssetSpec:
     fractionable: bool = True
     marginable: bool = True
     status: str = "active"
+    asset_class: str = "us_equity"
+    # Units of value per unit of quantity: 100 for an option contract, 1 otherwise.
+    multiplier: Decimal = Decimal(1)
+    # An option contract's terms (None for equities and crypto).
+    underlying: str | None = None
+    strike: Decimal | None = None
+    expiry: dt.date | None = None
+    right: str | None = None  # "C" or "P"
+
+    @property
+    def is_option(self) -> bool:
+        return self.asset_class == "us_option"
+
+    @property
+    def is_crypto(self) -> bool:
+        return self.asset_class == "crypto"
 
     @property
     def id(self) -> str:
@@ -154,6 +173,35 @@ def build_assets(symbols: tuple[str, ...] | None, seed: int) -> dict[str, AssetS
     return out
 
 
+# The simulated options market: a flat implied volatility, the regular session's end as expiry.
+OPTION_VOLATILITY = 0.3
+_YEAR_SECONDS = 365 * 24 * 3600.0
+
+
+def option_value(spec: AssetSpec, underlying: Decimal, at: dt.datetime) -> Decimal:
+    """An option contract's premium: intrinsic value plus a simple time value (the at-the-money
+    Black-Scholes approximation 0.4 x S x sigma x sqrt(T), fading with the distance to the
+    strike), to the cent and at least a cent until expiry; intrinsic value only after it."""
+    assert spec.strike is not None
+    assert spec.expiry is not None
+    strike = spec.strike
+    intrinsic = (
+        max(underlying - strike, Decimal(0))
+        if spec.right == "C"
+        else max(strike - underlying, Decimal(0))
+    )
+    close = dt.datetime.combine(spec.expiry, dt.time(16), _NEW_YORK)
+    seconds = (close - at).total_seconds()
+    if seconds <= 0:
+        return intrinsic.quantize(_CENT)
+    spot = float(underlying)
+    spread = spot * OPTION_VOLATILITY * math.sqrt(seconds / _YEAR_SECONDS)
+    distance = (spot - float(strike)) / spread if spread else 0.0
+    time_value = 0.4 * spread * math.exp(-0.5 * distance * distance)
+    value = intrinsic + Decimal(repr(round(time_value, 2)))
+    return max(value.quantize(_CENT), _CENT)
+
+
 def load_bars(path: Path) -> dict[str, list[tuple[dt.datetime, Decimal]]]:
     """Bars from a CSV file with columns ``timestamp`` (ISO 8601), ``symbol`` and ``close``
     (other columns are ignored), sorted by time per symbol."""
@@ -227,22 +275,53 @@ class Market:
             for symbol, spec in assets.items()
         }
         self.lastday: dict[str, Decimal] = {s: spec.price for s, spec in assets.items()}
+        # Option contracts: no walk of their own, priced from their underlying (option_value).
+        self._options: dict[str, AssetSpec] = {}
+        self._option_prices: dict[str, Decimal] = {}
+        self._option_pins: set[str] = set()
+        self._seed = seed
+        self._now = start
         self.advance(start)
+
+    def add_walks(self, assets: dict[str, AssetSpec]) -> None:
+        """More walking symbols (the crypto pairs), each from its reference price."""
+        for symbol, spec in assets.items():
+            walk = _Walk(spec.price, random.Random(f"{self._seed}:walk:{symbol}"), 0)
+            walk.step = self._step_index(self._now)
+            self._walks[symbol] = walk
+            self.lastday[symbol] = spec.price
+
+    def add_options(self, contracts: dict[str, AssetSpec]) -> None:
+        """Option contracts, priced from their underlying's walk from now on."""
+        self._options.update(contracts)
+        for symbol, spec in contracts.items():
+            assert spec.underlying is not None
+            price = option_value(spec, self.price(spec.underlying), self._now)
+            self._option_prices[symbol] = price
+            self.lastday[symbol] = price
 
     def _step_index(self, at: dt.datetime) -> int:
         return max(0, int((at - self._epoch).total_seconds() // self._step_seconds))
 
     def price(self, symbol: str) -> Decimal:
-        return self._walks[symbol].price
+        walk = self._walks.get(symbol)
+        return walk.price if walk is not None else self._option_prices[symbol]
 
     def prices(self) -> dict[str, Decimal]:
+        """The walking symbols' prices (option contracts are derived from them)."""
         return {symbol: walk.price for symbol, walk in self._walks.items()}
 
     def is_pinned(self, symbol: str) -> bool:
+        if symbol in self._options:
+            return symbol in self._option_pins
         return self._walks[symbol].pinned
 
     def set_price(self, symbol: str, price: Decimal) -> Decimal:
         """Pin ``symbol`` at ``price`` (quantized to the tick) until ``release``."""
+        if symbol in self._options:
+            self._option_pins.add(symbol)
+            self._option_prices[symbol] = quantize_price(price)
+            return self._option_prices[symbol]
         walk = self._walks[symbol]
         walk.price = quantize_price(price)
         walk.value = float(walk.price)
@@ -251,6 +330,10 @@ class Market:
 
     def release(self, symbol: str, at: dt.datetime) -> None:
         """Let a pinned symbol walk again, from its pinned price."""
+        if symbol in self._options:
+            self._option_pins.discard(symbol)
+            self.reprice_options(at)
+            return
         walk = self._walks[symbol]
         walk.pinned = False
         walk.step = self._step_index(at)
@@ -259,8 +342,32 @@ class Market:
         """Remember today's last prices as the previous close (``lastday_price``)."""
         for symbol, walk in self._walks.items():
             self.lastday[symbol] = walk.price
+        self.lastday.update(self._option_prices)
+
+    def reprice_options(self, at: dt.datetime | None = None) -> list[str]:
+        """Every unpinned contract's premium at ``at`` (default: the last advance); the symbols
+        whose premium changed."""
+        at = at or self._now
+        changed: list[str] = []
+        for symbol, spec in self._options.items():
+            if symbol in self._option_pins:
+                continue
+            assert spec.underlying is not None
+            price = option_value(spec, self._walks[spec.underlying].price, at)
+            if price != self._option_prices[symbol]:
+                self._option_prices[symbol] = price
+                changed.append(symbol)
+        return changed
 
     def advance(self, at: dt.datetime) -> list[str]:
+        """Move every walk to ``at`` and reprice the contracts; the symbols whose price moved."""
+        changed = self._advance_walks(at)
+        self._now = max(self._now, at)
+        if self._options:
+            changed.extend(self.reprice_options(self._now))
+        return changed
+
+    def _advance_walks(self, at: dt.datetime) -> list[str]:
         changed: list[str] = []
         target = self._step_index(at)
         for symbol, walk in self._walks.items():

@@ -28,6 +28,7 @@ from alpaca_integration.simulator.accounting import Accounting
 from alpaca_integration.simulator.clock import BoundaryKind, Phase, TradingCalendar
 from alpaca_integration.simulator.config import SimConfig
 from alpaca_integration.simulator.market import Market, price_tick
+from alpaca_integration.simulator.mleg import net_price
 from alpaca_integration.simulator.state import Order, order_json
 from alpaca_integration.simulator.tape import Tape
 from alpaca_integration.simulator.validation import LIMIT_TYPES, STOP_TYPES
@@ -73,11 +74,14 @@ class MatchingEngine:
     # ------------------------------------------------------------------ the book
 
     def rest(self, order: Order) -> None:
-        """Put a working order (or a watched stop-loss) in the book."""
-        self.book[order.symbol][order.id] = order
+        """Put a working order (or a watched stop-loss) in the book; an mleg order under each
+        of its legs' contracts (a move of any of them may make it marketable)."""
+        for symbol in _book_symbols(order):
+            self.book[symbol][order.id] = order
 
     def unlist(self, order: Order) -> None:
-        self.book[order.symbol].pop(order.id, None)
+        for symbol in _book_symbols(order):
+            self.book[symbol].pop(order.id, None)
         self.waiting.pop(order.id, None)
         order.account.open_orders.pop(order.id, None)
 
@@ -85,7 +89,7 @@ class MatchingEngine:
         return [order for orders in self.book.values() for order in orders.values()]
 
     def _tradeable(self, order: Order, auction: str | None) -> bool:
-        if self.calendar.always_open:
+        if self.calendar.always_open or order.asset.is_crypto:
             return True
         tif = order.time_in_force
         if tif == "opg":
@@ -98,7 +102,7 @@ class MatchingEngine:
 
     def can_work_now(self, order: Order) -> bool:
         """May a new order start working now (else it waits, ``accepted``, for its session)?"""
-        if self.calendar.always_open:
+        if self.calendar.always_open or order.asset.is_crypto:
             return True
         if order.time_in_force in ("opg", "cls"):
             # Auction orders rest as new during the session; outside it they wait.
@@ -124,6 +128,9 @@ class MatchingEngine:
     def match(self, order: Order, auction: str | None = None) -> None:
         """Try to execute ``order`` against the current price (see the docs for the rules)."""
         if order.is_terminal or not self._tradeable(order, auction):
+            return
+        if _is_mleg_parent(order):
+            self._match_mleg(order)
             return
         price = self.market.price(order.symbol)
         if not self._triggered(order, price) or not self._marketable(order, price):
@@ -234,6 +241,25 @@ class MatchingEngine:
         if done:
             self._after_terminal(order)
 
+    def _match_mleg(self, parent: Order) -> None:
+        """Every leg at once at its premium when the net price is within the limit; then the
+        parent, filled at the net price (its event carries no execution of its own)."""
+        net = net_price(parent, self.market)
+        if parent.limit_price is not None and net > parent.limit_price:
+            return
+        for leg in parent.legs:
+            if leg.remaining:
+                self.execute(leg, leg.remaining, self.market.price(leg.symbol))
+        assert parent.qty is not None
+        at = self.tape.stamp()
+        parent.filled_qty = parent.qty
+        parent.filled_notional = net * parent.qty
+        parent.status = "filled"
+        parent.updated_at = parent.filled_at = at
+        self.unlist(parent)
+        self.accounting.release(parent)
+        self.tape.emit(parent, "fill", at)
+
     def _stale_snapshot(self, order: Order) -> dict[str, Any] | None:
         """The fault's lagging snapshot: the order before this execution (None: no fault)."""
         rate = self.stale_fill_probability
@@ -282,6 +308,11 @@ class MatchingEngine:
     def _after_terminal(self, order: Order) -> None:
         if order.status == "replaced":
             return
+        if _is_mleg_parent(order):
+            for leg in order.legs:
+                if not leg.is_terminal:
+                    self.finish(leg, order.status, self.tape.stamp(), cascade=False)
+            return
         if order.legs and order.order_class in ("bracket", "oto") and order.leg_role is None:
             if order.filled_qty > 0:
                 self._activate_legs(order)
@@ -298,6 +329,9 @@ class MatchingEngine:
         order.status = "new"
         order.updated_at = at
         self.rest(order)
+        if _is_mleg_parent(order):
+            for leg in order.legs:
+                leg.status, leg.updated_at = "new", at
 
     def activate(self, order: Order, at: dt.datetime) -> None:
         """A waiting (accepted) order starts working."""
@@ -317,7 +351,7 @@ class MatchingEngine:
             return False
         assert order.qty is not None
         price = self.market.price(order.symbol)
-        needed = order.qty * price - order.reserved
+        needed = order.qty * price * order.asset.multiplier - order.reserved
         if needed <= 0:
             return False
         available = self.accounting.available_buying_power(order.account, order.asset)
@@ -389,3 +423,13 @@ class MatchingEngine:
         for order in self._all_book_orders():
             if not order.is_terminal and applies(order):
                 self.finish(order, status, self.tape.stamp())
+
+
+def _is_mleg_parent(order: Order) -> bool:
+    return order.order_class == "mleg" and order.ratio_qty is None
+
+
+def _book_symbols(order: Order) -> list[str]:
+    if _is_mleg_parent(order):
+        return [leg.symbol for leg in order.legs]
+    return [order.symbol]

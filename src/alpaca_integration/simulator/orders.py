@@ -30,6 +30,7 @@ from alpaca_integration.simulator.config import SimConfig
 from alpaca_integration.simulator.exposure import OrderRules
 from alpaca_integration.simulator.market import AssetSpec, Market
 from alpaca_integration.simulator.matching import MatchingEngine
+from alpaca_integration.simulator.mleg import MlegDesk
 from alpaca_integration.simulator.state import Account, Order, order_json
 from alpaca_integration.simulator.tape import Tape
 from alpaca_integration.simulator.validation import OrderIntent, parse_order, parse_replace
@@ -152,6 +153,7 @@ class OrderDesk:
         self.order_reject_rate = 0.0
         self.visibility_lag_seconds = 0.0
         self._rejects = random.Random(f"{config.seed}:rejects")
+        self.mleg = MlegDesk(self)
 
     # ------------------------------------------------------------------ new orders
 
@@ -198,7 +200,7 @@ class OrderDesk:
             position_intent=position_intent,
         )
 
-    def _register(self, account: Account, order: Order) -> None:
+    def register(self, account: Account, order: Order) -> None:
         account.orders[order.id] = order
         account.orders_seq.append(order)
         account.order_times.append(order.submitted_at)
@@ -211,7 +213,10 @@ class OrderDesk:
 
     def submit(self, account: Account, body: Any) -> dict[str, Any]:
         """POST /v2/orders: validate, accept, answer the accepted snapshot, then match."""
-        intent = parse_order(account, require_object(body), self.resolve_asset)
+        body = require_object(body)
+        if body.get("order_class") == "mleg":
+            return self.mleg.submit(account, body)
+        intent = parse_order(account, body, self.resolve_asset)
         self.rules.check_class(account, intent)
         self.rules.check_wash_trade(account, intent)
         closing, unit, total = self.rules.check_exposure(account, intent)
@@ -222,7 +227,7 @@ class OrderDesk:
             else ("buy_to_open" if buy else "sell_to_open")
         )
         order = self._order_from(account, intent, position_intent)
-        self._register(account, order)
+        self.register(account, order)
         if order.type == "trailing_stop":
             self.engine.trail(order, self.market.price(order.symbol))
         if intent.order_class in ("bracket", "oto", "oco"):
@@ -236,7 +241,7 @@ class OrderDesk:
             snapshot = order_json(order, nested=True)
             self.engine.finish(order, "rejected", self.tape.stamp())
             return snapshot
-        self._accept(order)
+        self.accept(order)
         snapshot = order_json(order, nested=True)
         if order.status == "new":
             self.engine.match(order)
@@ -280,14 +285,14 @@ class OrderDesk:
             leg.parent = order
             leg.status = "held"
             leg.extended_hours = False
-            self._register(account, leg)
+            self.register(account, leg)
         order.legs = legs
         if intent.order_class == "bracket":
             legs[0].peer, legs[1].peer = legs[1], legs[0]
         elif oco:
             order.peer, legs[0].peer = legs[0], order
 
-    def _accept(self, order: Order) -> None:
+    def accept(self, order: Order) -> None:
         """``pending_new`` then ``new`` when it may work now, else ``accepted`` and waiting."""
         oco_stop = order.legs[0] if order.order_class == "oco" else None
         if self.engine.can_work_now(order):
@@ -300,6 +305,9 @@ class OrderDesk:
             self.tape.emit(order, "new", at)
             return
         order.status = "accepted"
+        for leg in order.legs:
+            if leg.leg_role == "mleg":
+                leg.status = "accepted"
         self.engine.waiting[order.id] = order
         if oco_stop is not None:
             oco_stop.armed = True
@@ -314,6 +322,8 @@ class OrderDesk:
         if old is None:
             raise _order_not_found()
         self._check_replaceable(old)
+        if old.order_class == "mleg":
+            return self.mleg.replace(account, old, body)
         intent = parse_replace(account, old, body)
         closing, unit, total = (False, _ZERO, _ZERO)
         if old.leg_role is None or old.status in WORKING:
@@ -326,9 +336,9 @@ class OrderDesk:
         self.tape.emit(old, "pending_replace", at)
         new = self._order_from(account, intent, old.position_intent)
         was_armed = old.armed
-        self._hand_over(old, new)
+        self.hand_over(old, new)
         self.engine.finish(old, "replaced", self.tape.stamp())
-        self._register(account, new)
+        self.register(account, new)
         if was_armed:
             new.status = "held"
             new.armed = True
@@ -362,7 +372,7 @@ class OrderDesk:
             raise unprocessable("market orders cannot be replaced")
 
     @staticmethod
-    def _hand_over(old: Order, new: Order) -> None:
+    def hand_over(old: Order, new: Order) -> None:
         """The replacement takes the old order's place: trigger state, parent, legs, peer."""
         new.replaces = old.id
         new.leg_role = old.leg_role
@@ -401,6 +411,10 @@ class OrderDesk:
             raise _order_not_found()
         if order.is_terminal:
             raise unprocessable(f'order is already in "{order.status}" state')
+        if order.ratio_qty is not None and order.parent is not None:
+            raise unprocessable(
+                f"this is a leg of the mleg order {order.parent.id}: cancel that order instead"
+            )
         if order.status == "held" and not order.armed:
             self.tape.emit(order, "order_cancel_rejected", self.tape.stamp())
             parent = order.parent.id if order.parent is not None else "?"

@@ -296,6 +296,30 @@ async def _close_position(
     return 200, sim.broker.close_position(account, symbol, _params(request))
 
 
+async def _list_option_contracts(
+    sim: SimulatorState, account: Account, request: Request
+) -> tuple[int, Any]:
+    return 200, sim.broker.option_contracts(_params(request))
+
+
+async def _get_option_contract(
+    sim: SimulatorState, account: Account, request: Request
+) -> tuple[int, Any]:
+    return 200, sim.broker.option_contract(request.path_params["symbol_or_id"])
+
+
+async def _option_instruction(
+    sim: SimulatorState, account: Account, request: Request
+) -> tuple[int, Any]:
+    """POST .../exercise or .../do-not-exercise: 200 without a body."""
+    contract = request.path_params["symbol_or_contract_id"]
+    if request.url.path.endswith("/do-not-exercise"):
+        sim.broker.do_not_exercise(account, contract)
+    else:
+        sim.broker.exercise(account, contract)
+    return 200, None
+
+
 async def _list_watchlists(
     sim: SimulatorState, account: Account, request: Request
 ) -> tuple[int, Any]:
@@ -367,7 +391,11 @@ _V2_ROUTES: list[tuple[str, dict[str, Handler]]] = [
     ("/v2/orders", {"GET": _list_orders, "POST": _post_order, "DELETE": _cancel_orders}),
     ("/v2/orders:by_client_order_id", {"GET": _order_by_client_id}),
     ("/v2/orders/{order_id}", {"GET": _get_order, "PATCH": _patch_order, "DELETE": _delete_order}),
+    ("/v2/options/contracts", {"GET": _list_option_contracts}),
+    ("/v2/options/contracts/{symbol_or_id}", {"GET": _get_option_contract}),
     ("/v2/positions", {"GET": _list_positions, "DELETE": _close_positions}),
+    ("/v2/positions/{symbol_or_contract_id}/exercise", {"POST": _option_instruction}),
+    ("/v2/positions/{symbol_or_contract_id}/do-not-exercise", {"POST": _option_instruction}),
     (
         "/v2/positions/{symbol_or_asset_id:path}",
         {"GET": _get_position, "DELETE": _close_position},

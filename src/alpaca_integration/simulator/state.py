@@ -67,6 +67,7 @@ class Order:
         "peer",
         "position_intent",
         "qty",
+        "ratio_qty",
         "replaced_at",
         "replaced_by",
         "replaces",
@@ -146,6 +147,8 @@ class Order:
         self.leg_role: str | None = None
         self.armed = False
         self.triggered = False
+        # An mleg leg's contracts per unit of its parent's strategy (None elsewhere).
+        self.ratio_qty: Decimal | None = None
         self.hold_qty = _ZERO
         self.reserved = _ZERO
         self.reserve_unit = _ZERO
@@ -211,6 +214,7 @@ class Account:
         "last_maintenance_margin",
         "number",
         "open_orders",
+        "option_instructions",
         "order_times",
         "orders",
         "orders_seq",
@@ -263,6 +267,8 @@ class Account:
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=event_log_size)
         self.event_count = 0
         self.watchlists: dict[str, dict[str, Any]] = {}
+        # Contract symbol -> "do_not_exercise" (POST /v2/positions/{symbol}/do-not-exercise).
+        self.option_instructions: dict[str, str] = {}
         margin = account_type == "margin"
         self.configuration: dict[str, Any] = {
             "dtbp_check": "entry",
@@ -273,7 +279,7 @@ class Account:
             "max_margin_multiplier": "4" if margin else "1",
             "pdt_check": "entry",
             "ptp_no_exception_entry": False,
-            "max_options_trading_level": 0,
+            "max_options_trading_level": 3 if margin else 2,
             "disable_overnight_trading": False,
         }
 
@@ -281,7 +287,7 @@ class Account:
 def asset_json(asset: AssetSpec) -> dict[str, Any]:
     return {
         "id": asset.id,
-        "class": "us_equity",
+        "class": asset.asset_class,
         "exchange": asset.exchange,
         "symbol": asset.symbol,
         "name": asset.name,
@@ -305,9 +311,10 @@ def asset_json(asset: AssetSpec) -> dict[str, Any]:
 def order_json(order: Order, *, nested: bool) -> dict[str, Any]:
     """The order as Alpaca renders it; ``nested`` puts the legs inside (else ``legs`` is null)."""
     legs: list[dict[str, Any]] | None = None
-    if nested and order.legs:
+    mleg_parent = order.order_class == "mleg" and order.ratio_qty is None
+    if (nested or mleg_parent) and order.legs:
         legs = [order_json(leg, nested=True) for leg in order.legs]
-    return {
+    out = {
         "id": order.id,
         "client_order_id": order.client_order_id,
         "created_at": ts(order.created_at),
@@ -322,7 +329,7 @@ def order_json(order: Order, *, nested: bool) -> dict[str, Any]:
         "replaces": order.replaces,
         "asset_id": order.asset.id,
         "symbol": order.symbol,
-        "asset_class": "us_equity",
+        "asset_class": order.asset.asset_class,
         "notional": fmt_or_none(order.notional),
         "qty": fmt_or_none(order.qty),
         "filled_qty": fmt(order.filled_qty),
@@ -344,6 +351,13 @@ def order_json(order: Order, *, nested: bool) -> dict[str, Any]:
         "subtag": None,
         "source": None,
     }
+    if order.ratio_qty is not None:
+        out["ratio_qty"] = fmt(order.ratio_qty)
+    elif mleg_parent:
+        # Alpaca answers "" for these on an mleg parent (which its schema refuses): left out.
+        for key in ("symbol", "side", "asset_id", "asset_class", "position_intent"):
+            del out[key]
+    return out
 
 
 def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
@@ -356,19 +370,22 @@ def position_json(
     position: Position, *, price: Decimal, lastday: Decimal, held: Decimal
 ) -> dict[str, Any]:
     qty = position.qty
-    market_value = qty * price
-    cost_basis = qty * position.avg_entry_price
+    asset = position.asset
+    units = qty * asset.multiplier
+    market_value = units * price
+    cost_basis = units * position.avg_entry_price
     unrealized = market_value - cost_basis
     # Intraday P&L measures from the previous close, or from the entry for a position opened
     # since then (approximation: the whole position is treated as opened at one time).
-    intraday_base = qty * lastday
+    intraday_base = units * lastday
     intraday = market_value - intraday_base
     available = qty - held if qty > 0 else qty + held
     return {
-        "asset_id": position.asset.id,
-        "symbol": position.symbol,
-        "exchange": position.asset.exchange,
-        "asset_class": "us_equity",
+        "asset_id": asset.id,
+        # Crypto positions spell the pair without its slash (BTCUSD).
+        "symbol": position.symbol.replace("/", ""),
+        "exchange": asset.exchange if asset.asset_class == "us_equity" else "",
+        "asset_class": asset.asset_class,
         "asset_marginable": position.asset.marginable,
         "qty": fmt(qty),
         "qty_available": fmt(available),

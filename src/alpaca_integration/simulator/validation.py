@@ -18,6 +18,11 @@ from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from alpaca_integration.simulator.asset_classes import (
+    check_asset_class_order,
+    check_fine_price,
+    option_symbol_problem,
+)
 from alpaca_integration.simulator.market import AssetSpec, price_tick
 from alpaca_integration.simulator.state import Account, Order, Position
 from alpaca_integration.simulator.wire import (
@@ -36,6 +41,7 @@ __all__ = [
     "TIME_IN_FORCE",
     "OrderIntent",
     "check_sub_penny",
+    "client_order_id_of",
     "close_qty",
     "parse_order",
     "parse_replace",
@@ -106,7 +112,8 @@ def _decimal(source: dict[str, Any], name: str) -> Decimal | None:
     return None if value is None or value == "" else parse_decimal(value, name)
 
 
-def _client_order_id(account: Account, body: dict[str, Any]) -> str | None:
+def client_order_id_of(account: Account, body: dict[str, Any]) -> str | None:
+    """The request's ``client_order_id``: optional, 1-128 characters, unique per account."""
     client_order_id = body.get("client_order_id")
     if client_order_id is None:
         return None
@@ -165,7 +172,7 @@ def _quantity(
             )
         if not account.configuration.get("fractional_trading", True):
             raise forbidden("fractional trading is disabled in this account's configuration")
-        if order_type not in ("market", "limit") or tif != "day":
+        if not asset.is_crypto and (order_type not in ("market", "limit") or tif != "day"):
             raise unprocessable(
                 "fractional and notional orders must be market or limit orders with "
                 "time_in_force day"
@@ -199,7 +206,7 @@ def _check_trailing(
 
 
 def _prices(
-    body: dict[str, Any], order_type: str, tif: str, order_class: str
+    body: dict[str, Any], order_type: str, tif: str, order_class: str, asset: AssetSpec
 ) -> tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]:
     """(limit_price, stop_price, trail_price, trail_percent) as the order type needs them."""
     limit_price = _decimal(body, "limit_price")
@@ -217,7 +224,7 @@ def _prices(
     _check_trailing(order_type, tif, stop_price, trail_price, trail_percent)
     for name, value in (("limit_price", limit_price), ("stop_price", stop_price)):
         if value is not None:
-            check_sub_penny(name, value)
+            (check_fine_price if asset.is_crypto else check_sub_penny)(name, value)
     return limit_price, stop_price, trail_price, trail_percent
 
 
@@ -295,6 +302,9 @@ def _asset(body: dict[str, Any], resolve_asset: Callable[[str], AssetSpec | None
     symbol = body.get("symbol")
     if not isinstance(symbol, str) or not symbol.strip():
         raise invalid('symbol is required (e.g. "AAPL")')
+    problem = option_symbol_problem(symbol.strip())
+    if problem is not None:
+        raise unprocessable(problem)
     asset = resolve_asset(symbol.strip())
     if asset is None:
         raise unprocessable(
@@ -311,12 +321,13 @@ def parse_order(
     """POST /v2/orders' body, field by field in Alpaca's order of complaints."""
     asset = _asset(body, resolve_asset)
     side, order_type, tif, order_class = _kind(body)
+    check_asset_class_order(asset, body, order_type, tif, order_class)
     qty, notional = _quantity(account, asset, body, order_type, tif)
     limit_price, stop_price, trail_price, trail_percent = _prices(
-        body, order_type, tif, order_class
+        body, order_type, tif, order_class, asset
     )
     extended_hours = _extended_hours(body, order_type, tif, order_class)
-    client_order_id = _client_order_id(account, body)
+    client_order_id = client_order_id_of(account, body)
     take_profit, stop_loss_stop, stop_loss_limit = _exit_prices(body, order_class)
     return OrderIntent(
         asset=asset,

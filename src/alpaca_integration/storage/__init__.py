@@ -12,6 +12,7 @@ Imports ``models`` and ``errors`` from the package; never the client, the cache 
 from __future__ import annotations
 
 from alpaca_integration.models import INTEGRATION_PREFIX
+from alpaca_integration.storage.ledger_rows import LedgerWrite
 from alpaca_integration.storage.migrate import (
     current_revision,
     downgrade,
@@ -42,6 +43,7 @@ __all__ = [
     "Checkpoint",
     "ExposureRecord",
     "FillProgress",
+    "LedgerWrite",
     "QualityResultRecord",
     "QuarantineRecord",
     "ReconciliationItemRecord",

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alpaca_integration.models import AccountSnapshot, Activity, Position
 from alpaca_integration.order_fields import ORDER_COMPARED_FIELDS
 from alpaca_integration.storage import codec
-from alpaca_integration.storage.base import aware, between, check_account, limited
+from alpaca_integration.storage.base import aware, by_time, check_account, rows_of
 from alpaca_integration.storage.order_reads import OrderReads
 from alpaca_integration.storage.records import Checkpoint, StoreDump
 from alpaca_integration.storage.tables import (
@@ -97,11 +97,14 @@ class AccountReads(OrderReads):
         newest_first: bool = False,
     ) -> list[AccountSnapshot]:
         """Account snapshots oldest first (``since`` inclusive, ``until`` exclusive)."""
-        account = check_account(account)
-        observed_at = account_snapshots.c.observed_at
-        query = sa.select(account_snapshots).where(account_snapshots.c.account == account)
-        query = between(query, observed_at, since, until)
-        query = limited(query.order_by(observed_at.desc() if newest_first else observed_at), limit)
+        query = by_time(
+            rows_of(account_snapshots, account),
+            account_snapshots.c.observed_at,
+            since=since,
+            until=until,
+            limit=limit,
+            newest_first=newest_first,
+        )
         async with self._read("list account snapshots") as connection:
             result = await connection.execute(query)
             return [codec.snapshot_from_row(row) for row in result.mappings().all()]
@@ -124,16 +127,13 @@ class AccountReads(OrderReads):
         order_id: str | None = None,
     ) -> list[Activity]:
         """Non-trade activities by date (``since``/``until`` inclusive dates)."""
-        account = check_account(account)
-        query = sa.select(activities).where(activities.c.account == account)
+        query = rows_of(activities, account, order_id=order_id)
         if activity_types is not None:
             query = query.where(activities.c.activity_type.in_(list(activity_types)))
         if since is not None:
             query = query.where(activities.c.date >= since)
         if until is not None:
             query = query.where(activities.c.date <= until)
-        if order_id is not None:
-            query = query.where(activities.c.order_id == order_id)
         query = query.order_by(activities.c.date, activities.c.transaction_time, activities.c.id)
         async with self._read("list activities") as connection:
             result = await connection.execute(query)

@@ -44,12 +44,14 @@ __all__ = [
     "StoreBase",
     "aware",
     "between",
+    "by_time",
     "check_account",
     "chunks",
     "fee_activities",
     "fee_rows",
     "limited",
     "reason",
+    "rows_of",
     "utcnow",
 ]
 
@@ -108,6 +110,31 @@ def between(
 
 def limited(query: _Query, limit: int | None) -> _Query:
     return query if limit is None else query.limit(limit)
+
+
+def rows_of(table: sa.Table, account: object, **equal: object) -> sa.Select[Any]:
+    """``table``'s rows of ``account`` (checked), narrowed to ``column == value`` for each
+    keyword of ``equal`` whose value is not None."""
+    query = sa.select(table).where(table.c.account == check_account(account))
+    for name, value in equal.items():
+        if value is not None:
+            query = query.where(table.c[name] == value)
+    return query
+
+
+def by_time(
+    query: _Query,
+    column: Any,
+    *,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    limit: int | None,
+    newest_first: bool = False,
+) -> _Query:
+    """``query`` narrowed to ``since <= column < until``, ordered by ``column`` (oldest first
+    unless ``newest_first``), at most ``limit`` rows."""
+    query = between(query, column, since, until)
+    return limited(query.order_by(column.desc() if newest_first else column), limit)
 
 
 def reason(exc: BaseException) -> str:

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alpaca_integration.errors import StorageError
+from alpaca_integration.storage import ledger_tables as _ledger_tables
 from alpaca_integration.storage.dialect import (
     WRITE_TRANSACTION,
     create_engine,
@@ -41,6 +42,9 @@ from alpaca_integration.storage.dialect import (
     parse_database_url,
 )
 from alpaca_integration.storage.tables import metadata
+
+# The ledger's tables live in their own module on the same MetaData: loaded with it.
+_LEDGER_TABLES = _ledger_tables.LEDGER_TABLES
 
 __all__ = [
     "MIGRATIONS_DIR",

@@ -36,6 +36,7 @@ from alpaca_integration.storage.base import (
     check_account,
     chunks,
     limited,
+    rows_of,
 )
 from alpaca_integration.storage.records import FillProgress
 from alpaca_integration.storage.tables import fills, orders, positions
@@ -273,12 +274,7 @@ class OrderReads(StoreBase):
         limit: int | None = None,
     ) -> list[Fill]:
         """Executions by time (``since`` inclusive, ``until`` exclusive)."""
-        account = check_account(account)
-        query = sa.select(fills).where(fills.c.account == account)
-        if order_id is not None:
-            query = query.where(fills.c.order_id == order_id)
-        if symbol is not None:
-            query = query.where(fills.c.symbol == symbol)
+        query = rows_of(fills, account, order_id=order_id, symbol=symbol)
         query = between(query, fills.c.timestamp, since, until)
         if order_id is not None:
             query = query.order_by(self._amount_order(fills.c.cum_qty))

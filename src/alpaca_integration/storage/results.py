@@ -27,8 +27,10 @@ from alpaca_integration.storage.base import (
     StoreBase,
     aware,
     between,
+    by_time,
     check_account,
     limited,
+    rows_of,
     utcnow,
 )
 from alpaca_integration.storage.batch import Row, quarantine_row
@@ -131,8 +133,7 @@ class ResultRows(StoreBase):
         self, account: str, *, open_only: bool = False, since: dt.datetime | None = None
     ) -> list[StreamGapRecord]:
         """The account's stream gaps by start time (``open_only``: not closed yet)."""
-        account = check_account(account)
-        query = sa.select(stream_gaps).where(stream_gaps.c.account == account)
+        query = rows_of(stream_gaps, account)
         if open_only:
             query = query.where(stream_gaps.c.closed_by.is_(None))
         query = between(query, stream_gaps.c.gap_from, since, None)
@@ -172,14 +173,7 @@ class ResultRows(StoreBase):
         limit: int | None = None,
     ) -> list[QualityResultRecord]:
         """Quality findings oldest first, narrowed by run, rule, severity and time."""
-        account = check_account(account)
-        query = sa.select(quality_results).where(quality_results.c.account == account)
-        if run_id is not None:
-            query = query.where(quality_results.c.run_id == run_id)
-        if rule is not None:
-            query = query.where(quality_results.c.rule == rule)
-        if severity is not None:
-            query = query.where(quality_results.c.severity == severity)
+        query = rows_of(quality_results, account, run_id=run_id, rule=rule, severity=severity)
         query = between(query, quality_results.c.created_at, since, None)
         query = limited(query.order_by(quality_results.c.created_at, quality_results.c.id), limit)
         async with self._read("list quality results") as connection:
@@ -216,10 +210,7 @@ class ResultRows(StoreBase):
         self, account: str, *, record_kind: str | None = None, limit: int | None = None
     ) -> list[QuarantineRecord]:
         """Quarantined records oldest first, with their raw bytes verbatim."""
-        account = check_account(account)
-        query = sa.select(quarantine).where(quarantine.c.account == account)
-        if record_kind is not None:
-            query = query.where(quarantine.c.record_kind == record_kind)
+        query = rows_of(quarantine, account, record_kind=record_kind)
         query = limited(query.order_by(quarantine.c.created_at, quarantine.c.id), limit)
         async with self._read("list quarantine") as connection:
             result = await connection.execute(query)
@@ -346,11 +337,14 @@ class ResultRows(StoreBase):
         newest_first: bool = False,
     ) -> list[ExposureRecord]:
         """Exposure measurements by time (``since`` inclusive, ``until`` exclusive)."""
-        account = check_account(account)
-        at = exposure_snapshots.c.at
-        query = sa.select(exposure_snapshots).where(exposure_snapshots.c.account == account)
-        query = between(query, at, since, until).order_by(at.desc() if newest_first else at)
-        query = limited(query, limit)
+        query = by_time(
+            rows_of(exposure_snapshots, account),
+            exposure_snapshots.c.at,
+            since=since,
+            until=until,
+            limit=limit,
+            newest_first=newest_first,
+        )
         async with self._read("list exposure snapshots") as connection:
             result = await connection.execute(query)
             return [_exposure_record(row) for row in result.mappings().all()]
@@ -380,8 +374,7 @@ class ResultRows(StoreBase):
         self, account: str, *, since: dt.datetime | None = None, limit: int | None = None
     ) -> list[RiskBreachRecord]:
         """Limit breaches by time."""
-        account = check_account(account)
-        query = sa.select(risk_breaches).where(risk_breaches.c.account == account)
+        query = rows_of(risk_breaches, account)
         query = between(query, risk_breaches.c.at, since, None)
         query = limited(query.order_by(risk_breaches.c.at, risk_breaches.c.id), limit)
         async with self._read("list risk breaches") as connection:

@@ -8,7 +8,8 @@ engine, transactions, error translation) and each in a module a reader can hold:
   ``fees.FeeWrites`` (fees counted once, ``attach_fee``);
 * ``account_reads.AccountReads`` over ``order_reads.OrderReads``: every read, and ``dump``;
 * ``results.ResultRows``: the checks' rows (stream gaps, quality, quarantine, reconciliation,
-  exposure, risk breaches).
+  exposure, risk breaches);
+* ``ledger_rows.LedgerRows``: the ledger's rows (lots, matches, income, daily P&L, returns).
 
 Mixins rather than composition: each public method is written once, in its own part, with its
 own signature; composition would repeat every signature in a delegating facade (the very
@@ -20,13 +21,14 @@ Imports the ``storage`` parts; never the client, the cache, the sync engine, the
 from __future__ import annotations
 
 from alpaca_integration.storage.account_reads import AccountReads
+from alpaca_integration.storage.ledger_rows import LedgerRows
 from alpaca_integration.storage.results import ResultRows
 from alpaca_integration.storage.writes import Writes
 
 __all__ = ["Store"]
 
 
-class Store(Writes, AccountReads, ResultRows):
+class Store(Writes, AccountReads, ResultRows, LedgerRows):
     """Broker state and correctness results in PostgreSQL or SQLite.
 
     Open with ``await Store.open(url)`` (SQLite is migrated on first use; PostgreSQL only with

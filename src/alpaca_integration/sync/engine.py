@@ -36,10 +36,11 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -47,18 +48,23 @@ from alpaca_integration.errors import NotFoundError, ParseError
 from alpaca_integration.models import (
     AccountSnapshot,
     Activity,
+    DataSource,
     Fill,
     Order,
     OrderClass,
     Position,
     TradeUpdate,
 )
+from alpaca_integration.storage.records import ApplyBatch, ApplyResult
+from alpaca_integration.sync import validation
 from alpaca_integration.sync.join import (
     FeeAttachment,
     join_fees,
     max_submitted_at,
     position_after_fill,
 )
+from alpaca_integration.sync.ports import SyncCache, SyncStore, VenueClient
+from alpaca_integration.sync.validation import Quarantined
 
 __all__ = [
     "FEED_ACCOUNT",
@@ -77,7 +83,7 @@ FEED_ACCOUNT = "account"
 FEED_STREAM = "stream"
 
 if TYPE_CHECKING:
-    from alpaca_integration.alpaca.client import AlpacaClient, BadItem
+    from alpaca_integration.alpaca.paging import BadItem
 
 _T = TypeVar("_T")
 
@@ -165,6 +171,82 @@ class SyncReport:
 
 
 ProgressCallback = Callable[[str, int], None]
+# A commit's checkpoints, or a function of the records validation refused that returns them (a
+# feed's checkpoint never moves past a record refused for now only: ``Quarantined.deferred``).
+Checkpoints = Mapping[str, str] | Callable[[Sequence[Quarantined]], Mapping[str, str]]
+# How many leg -> parent links the engine keeps in memory (the store answers for the rest).
+PARENTS_KEPT = 10_000
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """What one commit brings, before and after validation (``refused``: what it dropped)."""
+
+    orders: Sequence[Order] = ()
+    fills: Sequence[Fill] = ()
+    activities: Sequence[Activity] = ()
+    snapshot: AccountSnapshot | None = None
+    positions: Sequence[Position] | None = None
+    position_events: Sequence[TradeUpdate] = ()
+    refused: Sequence[Quarantined] = ()
+
+
+@dataclass
+class _Hold:
+    """One sync's hold on a feed's checkpoint: once a record is deferred (refused for a time
+    ahead of this host's clock), the checkpoint stays before it for the rest of the sync, so the
+    next sync reads it again (it is stored once the clock has passed it)."""
+
+    held: bool = False
+
+    def orders(self, newest: dt.datetime | None, refused: Sequence[Quarantined]) -> dict[str, str]:
+        if self.held or _deferred(refused, "order"):
+            self.held = True
+            return {}
+        return {FEED_ORDERS: newest.isoformat()} if newest is not None else {}
+
+    def activities(
+        self, page: Sequence[Fill | Activity], refused: Sequence[Quarantined]
+    ) -> dict[str, str]:
+        """The id of the page's last item before the first deferred one (all of it when none)."""
+        if self.held:
+            return {}
+        deferred = {(q.record_kind, q.record_key) for q in _deferred(refused)}
+        last: str | None = None
+        for item in page:
+            if (validation.record_kind(item), validation.record_key(item)) in deferred:
+                self.held = True
+                break
+            last = _activity_id(item) or last
+        return {FEED_ACTIVITIES: last} if last else {}
+
+
+def _refused_kind(refused: Sequence[Quarantined], kind: str) -> bool:
+    return any(q.record_kind == kind for q in refused)
+
+
+def _deferred(refused: Sequence[Quarantined], kind: str | None = None) -> list[Quarantined]:
+    """The refused records (of ``kind``) that may be accepted later (times ahead of the clock)."""
+    return [q for q in refused if q.deferred and (kind is None or q.record_kind == kind)]
+
+
+class _Refused(Protocol):
+    """A record refused before storage, as ``quarantine`` keeps it."""
+
+    @property
+    def record_kind(self) -> str: ...
+
+    @property
+    def record_key(self) -> str | None: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def raw(self) -> bytes: ...
+
+    @property
+    def source(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -259,8 +341,9 @@ def _frame_data(raw: bytes) -> dict[str, Any] | None:
 class SyncEngine:
     """Keeps one account's store rows and cache entries equal to the broker.
 
-    ``client`` is an ``AlpacaClient`` (or anything with its read methods), ``store`` a
-    ``storage.Store``, ``cache`` a ``cache.Cache`` or None. Safe to use from the stream consumer and
+    ``client`` is an ``AlpacaClient`` (or anything with the reads ``ports.VenueClient`` names),
+    ``store`` a ``storage.Store`` (``ports.SyncStore``), ``cache`` a ``cache.Cache``
+    (``ports.SyncCache``) or None. Safe to use from the stream consumer and
     the periodic syncs at once: writes are serialised per engine, and every write is shielded so a
     cancellation (SIGINT) lets the transaction in flight complete (``drain``).
     """
@@ -268,15 +351,16 @@ class SyncEngine:
     def __init__(
         self,
         account: str,
-        client: AlpacaClient,
-        store: Any,
-        cache: Any | None = None,
+        client: VenueClient,
+        store: SyncStore,
+        cache: SyncCache | None = None,
         *,
         order_overlap: dt.timedelta = dt.timedelta(seconds=30),
         batch_size: int = 500,
         validate: bool = True,
         now: Callable[[], dt.datetime] = _utcnow,
         on_progress: ProgressCallback | None = None,
+        parents_kept: int = PARENTS_KEPT,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -291,8 +375,10 @@ class SyncEngine:
         self.on_progress = on_progress
         self._write_lock = asyncio.Lock()
         self._inflight: set[asyncio.Task[Any]] = set()
-        # leg id -> parent id: a leg's own stream events do not say whose leg it is.
-        self._parents: dict[str, str] = {}
+        # leg id -> parent id: a leg's own stream events do not say whose leg it is. Bounded
+        # (least recently used out); a forgotten leg's parent is read back from the store.
+        self._parents: OrderedDict[str, str] = OrderedDict()
+        self.parents_kept = parents_kept
         self._last_stream_at: dt.datetime | None = None
         self._fills_applied = 0
         # figures for the status line
@@ -317,7 +403,7 @@ class SyncEngine:
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
-    async def _persist_quarantine(self, records: Sequence[Any]) -> None:
+    async def _persist_quarantine(self, records: Sequence[_Refused]) -> None:
         """Store the quarantined records (``quality.Quarantined``); never fails the sync."""
         for record in records:
             try:
@@ -356,42 +442,57 @@ class SyncEngine:
 
         await self._shielded(write)
 
-    async def _validated(
-        self,
-        orders: Sequence[Order],
-        fills: Sequence[Fill],
-        activities: Sequence[Activity],
-        report: SyncReport,
-        source: str,
-    ) -> tuple[list[Order], list[Fill], list[Activity]]:
-        """Drop (and quarantine) what ``quality`` refuses; one bad record never blocks the rest."""
+    async def _validated(self, rows: _Rows, report: SyncReport, source: str) -> _Rows:
+        """Drop (and quarantine) what validation refuses, for every record kind; one bad record
+        never blocks the rest. A full positions set with a refused position is left out whole
+        (applied without it, the symbol would be closed); so is a refused snapshot."""
         # Legs become rows of their own (parent_id kept), so one bad leg is quarantined alone
         # and never takes its parent and siblings with it.
         orders = [
             one if not one.legs else msgspec.structs.replace(one, legs=())
-            for root in orders
+            for root in rows.orders
             for one in root.flatten()
         ]
         for order in orders:
             if order.parent_id is not None:
-                self._parents[order.id] = order.parent_id
+                self._remember_parent(order.id, order.parent_id)
         if not self.validate:
-            return list(orders), list(fills), list(activities)
-        from alpaca_integration.sync import validation as quality
-
+            return replace(rows, orders=orders)
         now = self.now()
-        bad: list[Any] = []
-        split_orders = quality.screen(orders, now, source=source)
-        good_orders = split_orders.good
-        bad += split_orders.quarantined
-        split_fills = quality.screen(fills, now, source=source)
-        split_activities = quality.screen(activities, now, source=source)
-        bad += [*split_fills.quarantined, *split_activities.quarantined]
+        split_orders = validation.screen(orders, now, source=source)
+        split_fills = validation.screen(rows.fills, now, source=source)
+        split_activities = validation.screen(rows.activities, now, source=source)
+        snapshots = [rows.snapshot] if rows.snapshot is not None else []
+        split_snapshot = validation.screen(snapshots, now, source=source)
+        split_positions = validation.screen(rows.positions or (), now, source=source)
+        good_ids = {o.id for o in split_orders.good}
+        events = [
+            u
+            for u in rows.position_events
+            if u.order.id in good_ids and not validation.validate_trade_update(u, now)
+        ]
+        bad = [
+            *split_orders.quarantined,
+            *split_fills.quarantined,
+            *split_activities.quarantined,
+            *split_snapshot.quarantined,
+            *split_positions.quarantined,
+        ]
         if bad:
             report.quarantined += len(bad)
             # Under the write lock and shielded like every other write: a stop never loses it.
             await self._shielded(lambda: self._persist_quarantine(bad))
-        return good_orders, split_fills.good, split_activities.good
+        return _Rows(
+            orders=split_orders.good,
+            fills=split_fills.good,
+            activities=split_activities.good,
+            snapshot=split_snapshot.good[0] if split_snapshot.good else None,
+            positions=None
+            if rows.positions is None or split_positions.quarantined
+            else split_positions.good,
+            position_events=events,
+            refused=bad,
+        )
 
     async def _commit(
         self,
@@ -403,10 +504,10 @@ class SyncEngine:
         snapshot: AccountSnapshot | None = None,
         positions: Sequence[Position] | None = None,
         positions_at: dt.datetime | None = None,
-        checkpoints: dict[str, str] | None = None,
+        checkpoints: Checkpoints | None = None,
         source: str = "rest",
         position_events: Sequence[TradeUpdate] = (),
-    ) -> Any:
+    ) -> ApplyResult:
         """The one write path: validate, apply (rows + checkpoint in one transaction), mirror.
 
         ``position_events``: stream fill events whose ``position_qty`` may move a position. They
@@ -416,49 +517,61 @@ class SyncEngine:
         has not seen (a repair by reconciliation, a write by another process) is never closed by
         a stream event, and a crash never leaves a fill stored without its position.
         """
-        orders, fills, activities = await self._validated(orders, fills, activities, report, source)
+        screened = await self._validated(
+            _Rows(
+                orders=orders,
+                fills=fills,
+                activities=activities,
+                snapshot=snapshot,
+                positions=positions,
+                position_events=position_events,
+            ),
+            report,
+            source,
+        )
+        orders, fills, activities = screened.orders, screened.fills, screened.activities
+        snapshot, positions = screened.snapshot, screened.positions
+        position_events = screened.position_events
+        marks = checkpoints(screened.refused) if callable(checkpoints) else checkpoints
 
-        async def write() -> Any:
+        async def write() -> ApplyResult:
             moves = await self._stream_positions(position_events) if position_events else {}
-            extra: dict[str, Any] = {}
-            if moves:
-                extra["position_updates"] = {s: p for s, (p, _) in moves.items()}
-                extra["position_updates_at"] = {s: at for s, (_, at) in moves.items()}
-            result = await self.store.apply(
-                self.account,
+            batch = ApplyBatch(
                 orders=orders,
                 fills=fills,
                 activities=activities,
                 snapshot=snapshot,
                 positions=positions,
                 positions_at=positions_at,
-                checkpoints=checkpoints or {},
-                source=source,
-                **extra,
+                position_updates={s: p for s, (p, _) in moves.items()} if moves else None,
+                position_updates_at={s: at for s, (_, at) in moves.items()} if moves else None,
+                checkpoints=marks or {},
+                source=DataSource(source),
             )
-            mirrored = positions if getattr(result, "positions_refreshed", True) else None
-            if getattr(result, "position_symbols", ()):
+            result = await self.store.apply_batch(self.account, batch)
+            mirrored = positions if result.positions_refreshed else None
+            if result.position_symbols:
                 # The cache holds whole position sets: mirror the store's set as committed (one
                 # read, only when a symbol really moved).
                 mirrored = await self.store.positions(self.account)
             # Mirrored under the write lock, from the store's rows as committed: the cache then
             # sees commits in commit order, and a stale report (a late or duplicated event, an old
             # page that only added lineage) never overwrites a newer state in it.
-            changed = tuple(getattr(result, "order_ids", ()))
+            changed = result.order_ids
             await self._mirror(
                 orders=await self.store.list_orders(self.account, ids=changed) if changed else [],
-                snapshot=snapshot if getattr(result, "account_updated", True) else None,
+                snapshot=snapshot if result.account_updated else None,
                 positions=mirrored,
                 fills=fills,
             )
             return result
 
         result = await self._shielded(write)
-        report.orders_changed += int(getattr(result, "orders", 0))
-        report.fills_changed += int(getattr(result, "fills", 0))
-        report.activities_changed += int(getattr(result, "activities", 0))
-        report.positions_changed += int(getattr(result, "positions", 0))
-        report.fees_attached += int(getattr(result, "fees", 0))
+        report.orders_changed += result.orders
+        report.fills_changed += result.fills
+        report.activities_changed += result.activities
+        report.positions_changed += result.positions
+        report.fees_attached += result.fees
         if fills:
             self._fills_applied += len(fills)
         return result
@@ -472,8 +585,8 @@ class SyncEngine:
         activities: Sequence[Activity] = (),
         snapshot: AccountSnapshot | None = None,
         positions: Sequence[Position] | None = None,
-        source: str = "reconcile",
-    ) -> Any:
+        source: DataSource = DataSource.RECONCILE,
+    ) -> ApplyResult:
         """Reconciliation's repairs through the one write path (``reconcile(apply=...)``):
         validated, serialised with the stream and the syncs, and mirrored to the cache, so a
         repair never leaves the cache behind the store."""
@@ -536,28 +649,41 @@ class SyncEngine:
     async def sync_account(self) -> SyncReport:
         """Account snapshot and the full set of positions (3 requests at most)."""
         report = SyncReport(self.account)
+        hook = self._quarantine_hook(report)
+        bad_positions: list[BadItem] = []
+
+        async def on_bad_position(item: BadItem) -> None:
+            bad_positions.append(item)
+            await hook(item)
+
         for _ in range(2):
             fills_before = self._fills_applied
+            bad_positions.clear()
             snapshot = await self.client.get_account()
-            positions = await self.client.list_positions()
+            positions = await self.client.list_positions(on_bad_item=on_bad_position)
             if self._fills_applied == fills_before:
                 break
             # A fill landed while we were reading: the positions may predate it; read again.
+        observed = snapshot.observed_at.isoformat()
         await self._commit(
             report,
             snapshot=snapshot,
-            positions=positions,
-            checkpoints={FEED_ACCOUNT: snapshot.observed_at.isoformat()},
+            # A full set without the refused position would close it: keep the stored set.
+            positions=None if bad_positions else positions,
+            checkpoints=lambda refused: (
+                {} if _refused_kind(refused, "account") else {FEED_ACCOUNT: observed}
+            ),
         )
         await self._rebuild_cache_if_needed()
         report.finished_at = self.now()
         return report
 
     async def _apply_order_batch(
-        self, report: SyncReport, batch: list[Order], newest: dt.datetime | None
+        self, report: SyncReport, batch: list[Order], newest: dt.datetime | None, hold: _Hold
     ) -> None:
-        checkpoints = {FEED_ORDERS: newest.isoformat()} if newest is not None else {}
-        await self._commit(report, orders=batch, checkpoints=checkpoints)
+        await self._commit(
+            report, orders=batch, checkpoints=lambda refused: hold.orders(newest, refused)
+        )
         report.orders_seen += len(batch)
         if self.on_progress is not None:
             self.on_progress(FEED_ORDERS, report.orders_seen)
@@ -566,13 +692,18 @@ class SyncEngine:
         """Orders since the checkpoint (everything on the first run), then the open refresh."""
         report = SyncReport(self.account)
         checkpoint = _parse_time(await self.store.get_checkpoint(self.account, FEED_ORDERS))
-        filters: dict[str, Any] = {"status": "all", "nested": True, "direction": "asc"}
-        if checkpoint is not None:
-            filters["after"] = checkpoint - self.order_overlap
+        after = checkpoint - self.order_overlap if checkpoint is not None else None
         newest = checkpoint
         seen: set[str] = set()
         batch: list[Order] = []
-        orders = self.client.iter_orders(**filters, on_bad_item=self._quarantine_hook(report))
+        hold = _Hold()
+        orders = self.client.iter_orders(
+            status="all",
+            nested=True,
+            direction="asc",
+            after=after,
+            on_bad_item=self._quarantine_hook(report),
+        )
         async for order in _read_ahead(orders, self.batch_size):
             if order.parent_id is not None:
                 continue  # nested=true: a leg also arrives inside its parent
@@ -580,11 +711,11 @@ class SyncEngine:
             seen.update(o.id for o in order.flatten())
             if len(batch) >= self.batch_size:
                 newest = max_submitted_at(batch, newest)
-                await self._apply_order_batch(report, batch, newest)
+                await self._apply_order_batch(report, batch, newest, hold)
                 batch = []
         if batch:
             newest = max_submitted_at(batch, newest)
-            await self._apply_order_batch(report, batch, newest)
+            await self._apply_order_batch(report, batch, newest, hold)
         await self._refresh_open_orders(report, seen)
         report.finished_at = self.now()
         self.last_sync_at = report.finished_at
@@ -618,7 +749,7 @@ class SyncEngine:
             batch.append(fetched)
             seen.update(o.id for o in fetched.flatten())
         if batch:
-            await self._apply_order_batch(report, batch, None)
+            await self._apply_order_batch(report, batch, None, _Hold())
 
     async def sync_activities(self) -> SyncReport:
         """Fills and non-trade activities after the checkpoint, oldest first, fees joined.
@@ -631,23 +762,25 @@ class SyncEngine:
         """
         report = SyncReport(self.account)
         checkpoint = await self.store.get_checkpoint(self.account, FEED_ACTIVITIES)
-        filters: dict[str, Any] = {"direction": "asc"}
-        if checkpoint:
-            filters["page_token"] = checkpoint
         carried: list[Activity] = []
         page: list[Fill | Activity] = []
         last_id: str | None = None
-        items = self.client.iter_activities(**filters, on_bad_item=self._quarantine_hook(report))
+        hold = _Hold()
+        items = self.client.iter_activities(
+            direction="asc",
+            page_token=checkpoint or None,
+            on_bad_item=self._quarantine_hook(report),
+        )
         async for item in _read_ahead(items, self.batch_size):
             page.append(item)
             if len(page) >= self.batch_size:
-                carried = await self._apply_activity_page(report, page, carried)
+                carried = await self._apply_activity_page(report, page, carried, hold)
                 last_id = _activity_id(page[-1])
                 page = []
         if page:
-            carried = await self._apply_activity_page(report, page, carried)
+            carried = await self._apply_activity_page(report, page, carried, hold)
             last_id = _activity_id(page[-1])
-        if carried and last_id:
+        if carried and last_id and not hold.held:
             log.info(
                 "%d FEE activities have no FILL to join (kept as activities only)", len(carried)
             )
@@ -656,7 +789,7 @@ class SyncEngine:
         return report
 
     async def _apply_activity_page(
-        self, report: SyncReport, page: list[Fill | Activity], carried: list[Activity]
+        self, report: SyncReport, page: list[Fill | Activity], carried: list[Activity], hold: _Hold
     ) -> list[Activity]:
         """Apply one page; returns the FEE activities still waiting for their fill.
 
@@ -666,19 +799,24 @@ class SyncEngine:
         ``attach_fee`` tells, for each fee whose FILL was not in this page, whether that fill is
         stored; the checkpoint moves only once none is missing (in the same transaction as the
         page when no fee had to be looked up, else in a second one: a crash in between replays
-        the page, which changes nothing).
+        the page, which changes nothing). A record refused for a time ahead of this host's clock
+        holds the checkpoint before it (``_Hold``).
         """
         joined = join_fees([*carried, *page])
-        last_id = _activity_id(page[-1])
         attachments = joined.fee_attachments
-        checkpoints = {FEED_ACTIVITIES: last_id} if last_id and not attachments else {}
+        marks: dict[str, str] = {}
+
+        def checkpoints(refused: Sequence[Quarantined]) -> dict[str, str]:
+            marks.update(hold.activities(page, refused))
+            return {} if attachments else marks
+
         await self._commit(
             report, fills=joined.fills, activities=joined.activities, checkpoints=checkpoints
         )
         unresolved: set[tuple[str, dt.datetime]] = set()
         for fee in attachments:
 
-            async def attach(fee: FeeAttachment = fee) -> Any:
+            async def attach(fee: FeeAttachment = fee) -> bool:
                 return await self.store.attach_fee(
                     self.account, fee.order_id, fee.transaction_time, fee.amount
                 )
@@ -691,8 +829,8 @@ class SyncEngine:
             for a in joined.activities
             if a.activity_type.upper() == "FEE" and (a.order_id, a.transaction_time) in unresolved
         ]
-        if attachments and last_id and not still_carried:
-            await self._commit(report, checkpoints={FEED_ACTIVITIES: last_id})
+        if attachments and marks and not still_carried:
+            await self._commit(report, checkpoints=marks)
         if self.on_progress is not None:
             self.on_progress(FEED_ACTIVITIES, len(page))
         return still_carried
@@ -778,7 +916,7 @@ class SyncEngine:
             # A parent's event nests its legs: learn them before a leg's own event in this batch.
             for leg in update.order.flatten()[1:]:
                 if leg.parent_id is not None:
-                    self._parents[leg.id] = leg.parent_id
+                    self._remember_parent(leg.id, leg.parent_id)
         for update in updates:
             try:
                 fill = fill_from_trade_update(update)
@@ -814,13 +952,21 @@ class SyncEngine:
         self.last_event_lag = max(0.0, (self.now() - updates[-1].timestamp).total_seconds())
         return report
 
+    def _remember_parent(self, leg_id: str, parent_id: str) -> None:
+        self._parents[leg_id] = parent_id
+        self._parents.move_to_end(leg_id)
+        while len(self._parents) > self.parents_kept:
+            self._parents.popitem(last=False)
+
     async def _parent_of(self, order_id: str) -> str | None:
         """The parent of a leg seen before (in memory, else in the store); None for a root."""
         parent_id = self._parents.get(order_id)
         if parent_id is None:
             stored = await self.store.get_order(self.account, order_id, with_legs=False)
             if stored is not None and stored.parent_id is not None:
-                parent_id = self._parents[order_id] = stored.parent_id
+                parent_id = stored.parent_id
+        if parent_id is not None:
+            self._remember_parent(order_id, parent_id)
         return parent_id
 
     async def record_gap(
@@ -834,7 +980,7 @@ class SyncEngine:
     ) -> None:
         """One ``stream_gaps`` row: the interval the stream missed and how it was closed."""
 
-        async def write() -> Any:
+        async def write() -> int:
             return await self.store.insert_stream_gap(
                 self.account,
                 gap_from=gap_from,

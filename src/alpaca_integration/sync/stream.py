@@ -142,6 +142,9 @@ class StreamIngestor:
         self._catch_up_lock = asyncio.Lock()
         self._stream: TradeUpdateSource | None = None
         self._side_tasks: set[asyncio.Task[Any]] = set()
+        self._side_catch_up: asyncio.Task[None] | None = None
+        self._catch_up_again = False
+        self.catch_ups = 0
         self.sessions = SessionLog(engine.account)
 
     # ------------------------------------------------------------------ callbacks
@@ -177,9 +180,7 @@ class StreamIngestor:
         if gap_from == gap_to:
             # An event lost on a live connection (unreadable frame): no reconnect will follow,
             # so catch up now, beside the stream, rather than at the next periodic sync.
-            task = asyncio.create_task(self._catch_up_and_close_gaps("rest_catch_up"))
-            self._side_tasks.add(task)
-            task.add_done_callback(self._side_tasks.discard)
+            self._schedule_catch_up()
             return
         # The stream may report the gap after on_connected already caught up past it.
         if self._last_catch_up is not None and self._last_catch_up[0] >= gap_to:
@@ -191,8 +192,28 @@ class StreamIngestor:
         await self.engine.quarantine_stream_frame(raw, reason)
         self.frames_quarantined += 1
 
+    def _schedule_catch_up(self) -> None:
+        """One catch-up beside the stream for however many lost events: while one runs, more
+        lost events ask for ONE more after it (it may have read the venue before they happened),
+        so a burst of 50 unreadable frames costs at most two catch-ups, not 50."""
+        if self._side_catch_up is not None and not self._side_catch_up.done():
+            self._catch_up_again = True
+            return
+        task = asyncio.create_task(self._side_catch_ups())
+        self._side_catch_up = task
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _side_catch_ups(self) -> None:
+        while True:
+            self._catch_up_again = False
+            await self._catch_up_and_close_gaps("rest_catch_up")
+            if not self._catch_up_again:
+                return
+
     async def _catch_up_and_close_gaps(self, closed_by: str) -> SyncReport:
         async with self._catch_up_lock:
+            self.catch_ups += 1
             report = await self.engine.catch_up()
             self._last_catch_up = (self.engine.now(), report)
             await self._flush_gaps(report, closed_by)

@@ -41,6 +41,7 @@ from alpaca_integration.models import (
 from alpaca_integration.order_fields import ORDER_TIME_FIELDS
 
 __all__ = [
+    "AHEAD_OF_CLOCK",
     "DEFAULT_MAX_SKEW",
     "MAX_MAGNITUDE",
     "PageSplit",
@@ -60,6 +61,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_SKEW = dt.timedelta(seconds=60)
+# The words of a "too far in the future" issue: such a record is refused for now only (the host's
+# clock is behind the venue's), so ``Quarantined.deferred`` tells sync not to checkpoint past it.
+AHEAD_OF_CLOCK = "is ahead of this host's clock"
 
 Record = Order | Fill | Activity | Position | AccountSnapshot | TradeUpdate
 T = TypeVar("T")
@@ -125,8 +129,9 @@ def _check_time(
         issues.append(f"{name} has no timezone")
         return
     if value > now + max_skew:
+        # Never the current time in the reason: the same record refused again is the same row.
         issues.append(
-            f"{name} {value.isoformat()} is in the future (now {now.isoformat()}, skew allowed "
+            f"{name} {value.isoformat()} {AHEAD_OF_CLOCK} (skew allowed "
             f"{max_skew.total_seconds():g}s)"
         )
 
@@ -248,7 +253,7 @@ def validate_activity(
             days=1
         ):
             # A day of slack: activity dates are the venue's local (New York) date.
-            issues.append(f"date {activity.date.isoformat()} is in the future")
+            issues.append(f"date {activity.date.isoformat()} {AHEAD_OF_CLOCK}")
         return issues
 
     return _guard(check)
@@ -374,6 +379,9 @@ class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     raw: bytes
     source: str
+    # Refused only for times ahead of this host's clock: it may be accepted later, so a feed's
+    # checkpoint must not move past it.
+    deferred: bool = False
 
 
 class PageSplit(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
@@ -453,6 +461,7 @@ def _sort(model: T, issues: list[str], raw: bytes, source: str, split: PageSplit
             reason=_reason(issues),
             raw=raw,
             source=source,
+            deferred=all(AHEAD_OF_CLOCK in issue for issue in issues),
         )
     )
 

@@ -10,6 +10,10 @@
 4. After ``duration`` seconds, stops the monitor, prints account, positions, orders and fills
    tables, compares the store with the simulator's state dump (``testing.compare``), and says
    where the data is.
+5. With ``beside`` (``alpacactl demo --dashboard``): the dashboard is served over the demo's
+   store and cache from the start (``beside(store, cache, statuses)``, entered once the monitor
+   exists), and after the comparison the simulator and a monitor keep running until SIGINT or
+   SIGTERM, so the dashboard stays live and orders placed at the simulator show up in it.
 
 Imports the client, the simulator's testing helpers, the monitor and rich lazily (inside
 ``run_demo``); nothing here runs at import time.
@@ -19,16 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.testing.sessions import DEMO_SYMBOLS, scripted_session
 
-__all__ = ["DEMO_ACCOUNT", "DEMO_CLOCKS", "DEMO_SYMBOLS", "run_demo"]
+if TYPE_CHECKING:
+    from alpaca_integration.storage import StoreDump
+
+__all__ = ["DEMO_ACCOUNT", "DEMO_CLOCKS", "DEMO_SYMBOLS", "Beside", "run_demo"]
 
 DEMO_ACCOUNT = "demo"
 DEMO_CLOCKS = ("always-open", "market")
@@ -41,9 +50,15 @@ class _Outcome:
     """What the demo found at the end: the store's dump, its differences from the venue, and how
     many stream events the monitor applied."""
 
-    store_dump: dict[str, Any]
+    store_dump: StoreDump
     differences: list[str]
     events: int
+    # The exit code already concluded (the outcome was printed before the demo lingered).
+    code: int | None = None
+
+
+# Served beside the demo's monitor (``alpacactl demo --dashboard``): see ``run_demo``.
+Beside = Callable[[Any, Any, Callable[[], Sequence[Any]]], AbstractAsyncContextManager[Any]]
 
 
 def _fresh_db_path(db_path: Path) -> Path:
@@ -69,7 +84,7 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], **
     return table
 
 
-def _render(console: Any, store_dump: dict[str, Any]) -> None:
+def _render(console: Any, store_dump: StoreDump) -> None:
     account = store_dump.get("account") or {}
     names = ("cash", "equity", "buying_power", "long_market_value", "short_market_value")
     console.print(
@@ -140,68 +155,148 @@ async def _monitored_session(
     started: float,
     update_interval: float,
     say: Callable[[str], None],
+    beside: Beside | None = None,
+    conclude: Callable[[_Outcome], int] | None = None,
 ) -> _Outcome:
     """The monitor running while the scripted session trades; one last catch-up once the venue
-    is quiet, then the store compared with the venue."""
-    from alpaca_integration.checks.risk import client_for_account
+    is quiet, then the store compared with the venue. With ``beside``: served from the start,
+    and after the comparison (``conclude`` prints it) the venue and a monitor keep running
+    until SIGINT/SIGTERM."""
     from alpaca_integration.monitor.runtime import opened_store_and_cache
     from alpaca_integration.monitor.service import MonitorService
+
+    services: list[Any] = []
+
+    def statuses() -> Sequence[Any]:
+        return services[-1].statuses() if services else ()
+
+    def monitor(store: Any, cache: Any) -> Any:
+        services.append(
+            MonitorService(
+                [account], store, cache, update_interval=update_interval, silence_timeout=10.0
+            )
+        )
+        return services[-1]
+
+    async with (
+        opened_store_and_cache(f"sqlite:///{db_path}", None) as (store, cache),
+        contextlib.AsyncExitStack() as served,
+    ):
+        service = monitor(store, cache)
+        if beside is not None:
+            await served.enter_async_context(beside(store, cache, statuses))
+        outcome = await _session(
+            sim,
+            account,
+            store,
+            service,
+            db_path=db_path,
+            duration=duration,
+            started=started,
+            say=say,
+        )
+        if beside is None or conclude is None:
+            return outcome
+        outcome.code = conclude(outcome)
+        lingering = monitor(store, cache)
+        runner = asyncio.create_task(lingering.run())
+        try:
+            await lingering.wait_started()
+            say(
+                f"the simulator ({sim.base_url}) and the monitor keep running and the dashboard "
+                "shows them live: press Ctrl-C to stop"
+            )
+            await _until_interrupted()
+        finally:
+            lingering.stop()
+            await runner
+        return outcome
+
+
+async def _until_interrupted() -> None:
+    """Until SIGINT or SIGTERM (the demo then ends as it would have, with its exit code)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _session(
+    sim: Any,
+    account: Any,
+    store: Any,
+    service: Any,
+    *,
+    db_path: Path,
+    duration: float,
+    started: float,
+    say: Callable[[str], None],
+) -> _Outcome:
+    """The scripted session under ``service``; then the venue let go quiet, one last catch-up,
+    and the store compared with the venue."""
+    from alpaca_integration.checks.risk import client_for_account
     from alpaca_integration.testing.compare import compare_with_venue, store_view
 
     async def set_price(symbol: str, price: Decimal) -> None:
         await asyncio.to_thread(sim.set_price, symbol, price)
 
-    async with opened_store_and_cache(f"sqlite:///{db_path}", None) as (store, cache):
-        service = MonitorService(
-            [account], store, cache, update_interval=update_interval, silence_timeout=10.0
-        )
-        runner = asyncio.create_task(service.run())
-        await service.wait_started()
-        say(
-            f"[bold]monitor[/] running: trade_updates stream + a REST sync every "
-            f"{update_interval:g} s, writing to {db_path}"
-        )
-        async with client_for_account(account) as client:
-            await scripted_session(client, set_price, pause=0.5, say=lambda line: say(f"  {line}"))
-        remaining = duration - (time.monotonic() - started)
-        if remaining > 0:
-            say(f"monitoring for {remaining:.0f} more seconds ...")
-            await asyncio.sleep(remaining)
-        engine = service.engines[0]
-        service.stop()
-        await runner
-        # An order may still be filling in parts (TSLA under the liquidity cap) on a busy machine:
-        # wait until the venue's orders stop moving, then one last catch-up makes the final
-        # comparison meaningful.
-        await _until_venue_quiet(sim, account.api_key.get_secret_value())
-        async with client_for_account(account) as client:
-            engine.client = client
-            await engine.sync_all()
-        store_dump = await store.dump(DEMO_ACCOUNT)
-        venue_dump = await asyncio.to_thread(sim.dump, account.api_key.get_secret_value())
-        differences = compare_with_venue(await store_view(store, DEMO_ACCOUNT), venue_dump)
-        return _Outcome(store_dump, differences, engine.events_applied)
+    runner = asyncio.create_task(service.run())
+    await service.wait_started()
+    say(
+        f"[bold]monitor[/] running: trade_updates stream + a REST sync every "
+        f"{service.update_interval:g} s, writing to {db_path}"
+    )
+    async with client_for_account(account) as client:
+        await scripted_session(client, set_price, pause=0.5, say=lambda line: say(f"  {line}"))
+    remaining = duration - (time.monotonic() - started)
+    if remaining > 0:
+        say(f"monitoring for {remaining:.0f} more seconds ...")
+        await asyncio.sleep(remaining)
+    engine = service.engines[0]
+    service.stop()
+    await runner
+    # An order may still be filling in parts (TSLA under the liquidity cap) on a busy machine:
+    # wait until the venue's orders stop moving, then one last catch-up makes the final
+    # comparison meaningful.
+    await _until_venue_quiet(sim, account.api_key.get_secret_value())
+    async with client_for_account(account) as client:
+        engine.client = client
+        await engine.sync_all()
+    store_dump = await store.dump(DEMO_ACCOUNT)
+    venue_dump = await asyncio.to_thread(sim.dump, account.api_key.get_secret_value())
+    differences = compare_with_venue(await store_view(store, DEMO_ACCOUNT), venue_dump)
+    return _Outcome(store_dump, differences, engine.events_applied)
 
 
 async def _until_venue_quiet(sim: Any, key_id: str, *, bound: float = 30.0) -> None:
-    """Wait (at most ``bound`` seconds) until two reads of the venue's orders, half a second
-    apart, show the same status and filled quantity for every order."""
+    """Wait (at most ``bound`` seconds) until no market order is still working at the venue (it
+    fills in parts, one part per price step, so it will move again by itself) and two reads of the
+    venue's orders, half a second apart, show the same status and filled quantity for every order.
+    Stability alone is not enough: on a busy machine two reads fit between two price steps."""
+    terminal = {"filled", "canceled", "expired", "replaced", "rejected", "done_for_day"}
 
-    def progress() -> list[tuple[str, str, str]]:
+    def progress() -> tuple[list[tuple[str, str, str]], bool]:
         orders: list[tuple[str, str, str]] = []
+        working = False
         pending = list(sim.dump(key_id).get("orders") or [])
         while pending:
             order = pending.pop()
             orders.append((order["id"], order["status"], str(order.get("filled_qty"))))
+            working = working or (order.get("type") == "market" and order["status"] not in terminal)
             pending.extend(order.get("legs") or [])
-        return sorted(orders)
+        return sorted(orders), working
 
     deadline = time.monotonic() + bound
-    before = await asyncio.to_thread(progress)
+    before, _ = await asyncio.to_thread(progress)
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-        now = await asyncio.to_thread(progress)
-        if now == before:
+        now, working = await asyncio.to_thread(progress)
+        if now == before and not working:
             return
         before = now
 
@@ -233,9 +328,14 @@ async def run_demo(
     update_interval: float = 5.0,
     quiet: bool = False,
     clock: str = "always-open",
+    beside: Beside | None = None,
 ) -> int:
     """Run the whole demo; 0 when the store equals the simulator at the end, 3 when it differs
     (``alpacactl``'s code for "a check said no").
+
+    ``beside(store, cache, statuses)`` (``alpacactl demo --dashboard``): served over the demo's
+    store and cache from the start; the venue and a monitor then keep running after the
+    comparison until SIGINT/SIGTERM, and the demo returns the comparison's code.
 
     ``clock`` is ``always-open`` (the default: the same run at any hour, every order can fill) or
     ``market`` (the simulator follows the real NYSE calendar; outside regular hours the demo
@@ -280,6 +380,15 @@ async def run_demo(
             started=started,
             update_interval=update_interval,
             say=console.print,
+            beside=beside,
+            conclude=lambda done: _shown(console, done, db_path),
         )
+    if outcome.code is not None:
+        return outcome.code
+    return _shown(console, outcome, db_path)
+
+
+def _shown(console: Any, outcome: _Outcome, db_path: Path) -> int:
+    """The tables and the conclusion printed; the demo's exit code."""
     _render(console, outcome.store_dump)
     return _conclude(console, outcome, db_path)

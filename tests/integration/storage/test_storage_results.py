@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from alpaca_integration.checks.exposure import ExposureSnapshot, RiskBreach
 from alpaca_integration.errors import StorageError
 from alpaca_integration.storage import Store
 from support.storage_builders import at
@@ -31,30 +32,6 @@ class _QualityResult:
     severity: str
     detail: str
     created_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class _Exposure:
-    account: str
-    at: object
-    gross: Decimal
-    net: Decimal
-    long: Decimal
-    short: Decimal
-    per_symbol: dict[str, Decimal]
-    quantities: dict[str, Decimal]
-    unpriced: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Breach:
-    account: str
-    at: object
-    limit_name: str
-    subject: str
-    value: Decimal
-    limit: Decimal
-    detail: str
 
 
 async def test_stream_gaps_are_recorded_and_closed(store: Store) -> None:
@@ -108,22 +85,9 @@ async def test_a_quality_result_keeps_the_time_it_was_found(store: Store) -> Non
 async def test_quarantine_keeps_raw_bytes_verbatim_once(store: Store) -> None:
     """Any bytes (even invalid UTF-8) are kept as given; the same record twice is one row."""
     raw = b'{"id": "bad", "status": "exploded"}\xff\x00'
-    first = await store.insert_quarantine(
-        "default",
-        record_kind="order",
-        record_key="bad",
-        reason="unknown status",
-        raw=raw,
-        source="rest",
-    )
-    again = await store.insert_quarantine(
-        "default",
-        record_kind="order",
-        record_key="bad",
-        reason="unknown status",
-        raw=raw,
-        source="rest",
-    )
+    bad_order = {"record_kind": "order", "record_key": "bad", "reason": "unknown status"}
+    first = await store.insert_quarantine("default", **bad_order, raw=raw, source="rest")
+    again = await store.insert_quarantine("default", **bad_order, raw=raw, source="rest")
     keyless = await store.insert_quarantine(
         "default",
         record_kind="order_page",
@@ -163,7 +127,7 @@ async def test_a_reconciliation_run_with_its_items(store: Store) -> None:
 
 async def test_exposure_snapshots_and_risk_breaches(store: Store) -> None:
     """Exposure keeps exact decimals per symbol; breaches keep value and limit."""
-    exposure = _Exposure(
+    exposure = ExposureSnapshot(
         account="default",
         at=at(0),
         gross=Decimal("1100.50"),
@@ -185,8 +149,14 @@ async def test_exposure_snapshots_and_risk_breaches(store: Store) -> None:
         exposure.quantities,
         ("XYZ",),
     )
-    breach = _Breach(
-        "default", at(0), "max_gross_exposure", "account", Decimal("1100.5"), Decimal(1000), "over"
+    breach = RiskBreach(
+        account="default",
+        at=at(0),
+        limit_name="max_gross_exposure",
+        subject="account",
+        value=Decimal("1100.5"),
+        limit=Decimal(1000),
+        detail="over",
     )
     assert await store.insert_risk_breaches([breach]) == 1
     [row] = await store.list_risk_breaches("default")

@@ -5,28 +5,15 @@ the app in process from a chosen client address."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from alpaca_integration.storage import Store
-
 # A fresh store on SQLite and on PostgreSQL, as the storage tests have it.
 from integration.storage.conftest import database_url, store
 
 __all__ = ["ClientFactory", "database_url", "store"]
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    """A store in a SQLite file (the HTTP tests need no second dialect)."""
-    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
 
 
 ClientFactory = Callable[..., httpx.AsyncClient]

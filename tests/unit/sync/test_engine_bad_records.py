@@ -10,137 +10,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from alpaca_integration.alpaca.client import AlpacaClient
-from alpaca_integration.alpaca.ratelimit import UnlimitedRateBudget
 from alpaca_integration.errors import ParseError
 from alpaca_integration.storage import Store
-from alpaca_integration.sync.engine import FEED_ACTIVITIES, SyncEngine
+from alpaca_integration.sync.engine import FEED_ACTIVITIES
+from support.paged_venue import (
+    ACCOUNT,
+    T0,
+    PagedVenue,
+    client_on,
+    engine_for,
+    fee_json,
+    fill_json,
+    order_json,
+    store,
+)
 
-ACCOUNT = "default"
-T0 = dt.datetime(2025, 6, 2, 14, 30, tzinfo=dt.UTC)
-
-
-def _ts(at: dt.datetime) -> str:
-    return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def order_json(order_id: str, at: dt.datetime, status: str = "new") -> dict[str, Any]:
-    return {
-        "id": order_id,
-        "client_order_id": f"ai-{order_id}",
-        "created_at": _ts(at),
-        "updated_at": _ts(at),
-        "submitted_at": _ts(at),
-        "symbol": "AAPL",
-        "asset_class": "us_equity",
-        "qty": "10",
-        "filled_qty": "0",
-        "order_class": "",
-        "type": "limit",
-        "limit_price": "100",
-        "side": "buy",
-        "time_in_force": "gtc",
-        "status": status,
-        "extended_hours": False,
-    }
-
-
-def fill_json(activity_id: str, order_id: str, at: dt.datetime, **extra: Any) -> dict[str, Any]:
-    body = {
-        "id": activity_id,
-        "activity_type": "FILL",
-        "transaction_time": _ts(at),
-        "type": "fill",
-        "price": "100",
-        "qty": "10",
-        "side": "buy",
-        "symbol": "AAPL",
-        "leaves_qty": "0",
-        "cum_qty": "10",
-        "order_id": order_id,
-        "order_status": "filled",
-    }
-    body.update(extra)
-    return body
-
-
-def fee_json(activity_id: str, order_id: str, at: dt.datetime) -> dict[str, Any]:
-    return {
-        "id": activity_id,
-        "activity_type": "FEE",
-        "activity_sub_type": "REG",
-        "date": at.date().isoformat(),
-        "transaction_time": _ts(at),
-        "net_amount": "-0.05",
-        "symbol": "AAPL",
-        "order_id": order_id,
-        "status": "executed",
-        "description": "REG fee",
-    }
-
-
-class PagedVenue:
-    """``GET /v2/orders`` and ``GET /v2/account/activities`` over fixed lists, paged like Alpaca
-    (ascending only, which is what the engine asks for)."""
-
-    def __init__(self, orders: list[dict[str, Any]], activities: list[dict[str, Any]]) -> None:
-        self.orders = sorted(orders, key=lambda o: (o["submitted_at"], o["id"]))
-        self.activities = sorted(activities, key=lambda a: a["id"])
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        params = dict(request.url.params)
-        path = request.url.path
-        if path == "/v2/orders":
-            rows = self.orders
-            if "after" in params:
-                rows = [o for o in rows if o["submitted_at"] > params["after"]]
-            rows = rows[: int(params.get("limit", "50"))]
-            return httpx.Response(200, content=json.dumps(rows).encode())
-        if path.startswith("/v2/orders/"):
-            wanted = path.rsplit("/", 1)[-1]
-            for order in self.orders:
-                if order["id"] == wanted:
-                    return httpx.Response(200, content=json.dumps(order).encode())
-            return httpx.Response(404, content=b'{"code": 40410000, "message": "not found"}')
-        if path == "/v2/account/activities":
-            rows = self.activities
-            if "page_token" in params:
-                rows = [a for a in rows if a["id"] > params["page_token"]]
-            rows = rows[: int(params.get("page_size", "100"))]
-            return httpx.Response(200, content=json.dumps(rows).encode())
-        raise AssertionError(f"unexpected request {request.method} {request.url}")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
-
-
-def client_on(venue: PagedVenue) -> AlpacaClient:
-    return AlpacaClient(
-        "KEY",
-        "SECRET",
-        "https://venue.test",
-        rate_budget=UnlimitedRateBudget(),
-        transport=httpx.MockTransport(venue),
-    )
-
-
-def engine_for(client: AlpacaClient, store: Store, **options: Any) -> SyncEngine:
-    # A fixed clock a day after the data keeps the validation's "not in the future" rule quiet.
-    return SyncEngine(ACCOUNT, client, store, now=lambda: T0 + dt.timedelta(days=1), **options)
+__all__ = ["store"]  # the fixture, used by name
 
 
 async def test_one_unknown_order_status_is_quarantined_and_the_rest_are_stored(

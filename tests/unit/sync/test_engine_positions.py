@@ -61,15 +61,6 @@ def _event(
     return parse_trade_update(data)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
-
-
 class _NoClient:
     """The stream path makes no request."""
 
@@ -132,7 +123,9 @@ async def test_a_reconciled_holding_survives_the_next_stream_fill(store: Store) 
             make_position("MSFT", "7", observed_at=repaired_at),
         ],
     )
-    later = _event("x3", 2, filled="1", qty="1", position="101", order_id="other", final=True)
+    # A partial fill: a "filled" order with 1 of 100 filled is refused by validation, and a
+    # refused event moves no position.
+    later = _event("x3", 2, filled="1", qty="1", position="101", order_id="other")
     await engine.apply_trade_updates([later])
     assert await _holdings(store) == {symbol: Decimal(101), "MSFT": Decimal(7)}
     cached = await cache.get_positions(ACCOUNT)

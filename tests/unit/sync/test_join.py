@@ -9,50 +9,51 @@ import msgspec
 
 from alpaca_integration.models import (
     Activity,
-    AssetClass,
     DataSource,
     Fill,
-    FillType,
     Order,
-    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
     Position,
     PositionSide,
-    TimeInForce,
     TradeEventKind,
     TradeUpdate,
 )
 from alpaca_integration.sync.join import join_fees, max_submitted_at, position_after_fill
+from support.correctness_factories import (
+    make_activity,
+    make_fill,
+    make_order,
+    make_position,
+)
 
 T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 
 
 def _fill(order_id: str, at: dt.datetime, activity_id: str, qty: str = "1") -> Fill:
-    return Fill(
+    """A REST FILL activity of ``qty`` AAPL sold at 100 (no execution id)."""
+    return make_fill(
         fill_id=activity_id,
         execution_id=None,
         activity_id=activity_id,
         order_id=order_id,
-        symbol="AAPL",
         side=OrderSide.SELL,
         qty=Decimal(qty),
-        price=Decimal("100"),
         timestamp=at,
-        fill_type=FillType.FILL,
         cum_qty=Decimal(qty),
+        leaves_qty=None,
         source=DataSource.REST,
     )
 
 
 def _fee(activity_id: str, order_id: str | None, at: dt.datetime | None, amount: str) -> Activity:
-    return Activity(
+    return make_activity(
         id=activity_id,
-        activity_type="FEE",
         date=T0.date(),
         transaction_time=at,
         net_amount=Decimal(amount),
+        symbol=None,
         order_id=order_id,
     )
 
@@ -64,37 +65,19 @@ def _order(
     legs: tuple[Order, ...] = (),
     symbol: str = "AAPL",
 ) -> Order:
-    return Order(
+    """A market buy of 10 ``symbol``, filled at 100, every time at ``submitted_at``."""
+    return make_order(
         id=order_id,
         client_order_id=f"c-{order_id}",
         symbol=symbol,
-        asset_id=None,
-        asset_class=AssetClass.US_EQUITY,
-        side=OrderSide.BUY,
         type=OrderType.MARKET,
-        time_in_force=TimeInForce.DAY,
-        order_class=OrderClass.SIMPLE,
         status=OrderStatus.FILLED,
-        qty=Decimal(10),
-        notional=None,
         filled_qty=Decimal(10),
         filled_avg_price=Decimal(100),
         limit_price=None,
-        stop_price=None,
-        trail_price=None,
-        trail_percent=None,
-        hwm=None,
-        extended_hours=False,
         created_at=submitted_at,
         updated_at=submitted_at,
         submitted_at=submitted_at,
-        filled_at=None,
-        expired_at=None,
-        canceled_at=None,
-        failed_at=None,
-        replaced_at=None,
-        replaced_by=None,
-        replaces=None,
         legs=legs,
     )
 
@@ -115,26 +98,17 @@ def _fill_event(side: OrderSide, qty: str, price: str, position_qty: str) -> Tra
 
 
 def _position(qty: str, avg: str) -> Position:
+    """A position of ``qty`` AAPL at ``avg`` that states nothing else (no marks, no exchange)."""
     q = Decimal(qty)
-    return Position(
-        symbol="AAPL",
-        asset_id=None,
-        asset_class=AssetClass.US_EQUITY,
-        exchange=None,
+    unknown = ("exchange", "qty_available", "market_value", "unrealized_pl", "unrealized_plpc")
+    unmarked = (*unknown, "current_price", "lastday_price")
+    return make_position(
         side=PositionSide.LONG if q > 0 else PositionSide.SHORT,
         qty=q,
-        qty_available=None,
         avg_entry_price=Decimal(avg),
-        market_value=None,
         cost_basis=abs(q) * Decimal(avg),
-        unrealized_pl=None,
-        unrealized_plpc=None,
-        unrealized_intraday_pl=None,
-        unrealized_intraday_plpc=None,
-        current_price=None,
-        lastday_price=None,
-        change_today=None,
         observed_at=T0,
+        **dict.fromkeys(unmarked),
     )
 
 

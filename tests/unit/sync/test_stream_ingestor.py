@@ -9,7 +9,6 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -98,7 +97,7 @@ class FakeVenue:
         self.catch_ups += 1
         return parse_account(self.account_body, dt.datetime.now(dt.UTC))
 
-    async def list_positions(self) -> list[Position]:
+    async def list_positions(self, **_: Any) -> list[Position]:
         return []
 
     async def get_order(
@@ -158,15 +157,6 @@ def _event(order: Order, event: str, **fill: str) -> TradeUpdate:
     )
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
-
-
 DEADLINE = 10.0  # generous: a busy CI machine may be slow, but a correct run is quick
 
 
@@ -187,8 +177,10 @@ async def _run(
     until: Callable[[FakeStream], Awaitable[bool]],
     what: str,
     silence: float = 3600.0,
+    settled: bool = False,
 ) -> StreamIngestor:
-    """Run an ingestor over ``script`` until the stream has played it and ``until`` holds."""
+    """Run an ingestor over ``script`` until the stream has played it and ``until`` holds (and,
+    with ``settled``, no catch-up beside the stream is running or queued)."""
     streams: list[FakeStream] = []
 
     def factory(on_connected: Any, on_gap: Any, on_bad_frame: Any) -> FakeStream:
@@ -198,6 +190,8 @@ async def _run(
     async def finished() -> bool:
         if task.done():
             task.result()  # the ingestor died: surface why instead of waiting out the deadline
+        if settled and ingestor._side_tasks:
+            return False
         return bool(streams) and streams[0].done.is_set() and await until(streams[0])
 
     ingestor = StreamIngestor(engine, factory, silence_timeout=silence)
@@ -438,3 +432,25 @@ def test_a_stream_cut_short_again_and_again_names_the_likely_cause() -> None:
     assert session(SHORT_SESSION_SECONDS + 1) is None
     assert sessions.warning is None
     assert session(1) is None
+
+
+async def test_a_burst_of_unreadable_frames_costs_at_most_two_catch_ups(store: Store) -> None:
+    """50 events lost on a live connection (unreadable frames) are 50 gap rows but at most two
+    REST catch-ups beside the stream (one running, one more after it), not 50."""
+    venue = FakeVenue()
+    engine = SyncEngine(ACCOUNT, venue, store)  # type: ignore[arg-type]
+    t0 = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+
+    async def lost(stream: FakeStream) -> None:
+        await stream.on_gap(t0, t0, "unreadable frame")
+
+    ingestor = await _run(
+        engine,
+        [_connect, *([lost] * 50)],
+        until=_gap_count(store, 50),
+        what="50 gap rows and no catch-up left to run",
+        settled=True,
+    )
+    assert ingestor.gaps_recorded == 50
+    # The connect's catch-up (one account read each), then at most two for the burst.
+    assert venue.catch_ups <= 3

@@ -4,6 +4,7 @@ item 9: ``--qty 99999999999999999999999999999999`` got a 500 and was looked up a
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -29,63 +30,32 @@ D = Decimal
 HUGE = ["99999999999999999999999999999999", "1e999999", "1E+30"]
 
 
-@pytest.mark.parametrize("qty", HUGE)
-def test_a_huge_quantity_is_refused_naming_the_bound(qty: str) -> None:
-    """A quantity beyond MAX_ORDER_QTY fails validation; the message says the bound."""
-    request = OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=D(qty))
-    with pytest.raises(OrderValidationError) as info:
-        validate_order_request(request)
-    assert info.value.field == "qty"
-    assert f"{MAX_ORDER_QTY:,}" in str(info.value)
+def _buy(**fields: Any) -> OrderRequest:
+    """A buy of AAPL with ``fields`` (size, type, prices, class, legs)."""
+    return OrderRequest(symbol="AAPL", side=OrderSide.BUY, **fields)
 
 
-@pytest.mark.parametrize("notional", HUGE)
-def test_a_huge_notional_is_refused_naming_the_bound(notional: str) -> None:
-    """A notional beyond MAX_ORDER_NOTIONAL fails validation; the message says the bound."""
-    request = OrderRequest(symbol="AAPL", side=OrderSide.BUY, notional=D(notional))
+@pytest.mark.parametrize("value", HUGE)
+@pytest.mark.parametrize(
+    ("field", "bound"), [("qty", MAX_ORDER_QTY), ("notional", MAX_ORDER_NOTIONAL)]
+)
+def test_a_huge_size_is_refused_naming_the_bound(field: str, bound: Decimal, value: str) -> None:
+    """A quantity beyond MAX_ORDER_QTY, or a notional beyond MAX_ORDER_NOTIONAL, fails
+    validation; the message says the bound."""
     with pytest.raises(OrderValidationError) as info:
-        validate_order_request(request)
-    assert info.value.field == "notional"
-    assert f"{MAX_ORDER_NOTIONAL:,}" in str(info.value)
+        validate_order_request(_buy(**{field: D(value)}))
+    assert info.value.field == field
+    assert f"{bound:,}" in str(info.value)
 
 
 @pytest.mark.parametrize(
     ("request_", "field"),
     [
+        (_buy(type=OrderType.LIMIT, qty=D(1), limit_price=D("1e9")), "limit_price"),
+        (_buy(type=OrderType.STOP, qty=D(1), stop_price=D("1e12")), "stop_price"),
+        (_buy(type=OrderType.TRAILING_STOP, qty=D(1), trail_price=D("1e999999")), "trail_price"),
         (
-            OrderRequest(
-                symbol="AAPL",
-                side=OrderSide.BUY,
-                type=OrderType.LIMIT,
-                qty=D(1),
-                limit_price=D("1e9"),
-            ),
-            "limit_price",
-        ),
-        (
-            OrderRequest(
-                symbol="AAPL",
-                side=OrderSide.BUY,
-                type=OrderType.STOP,
-                qty=D(1),
-                stop_price=D("1e12"),
-            ),
-            "stop_price",
-        ),
-        (
-            OrderRequest(
-                symbol="AAPL",
-                side=OrderSide.BUY,
-                type=OrderType.TRAILING_STOP,
-                qty=D(1),
-                trail_price=D("1e999999"),
-            ),
-            "trail_price",
-        ),
-        (
-            OrderRequest(
-                symbol="AAPL",
-                side=OrderSide.BUY,
+            _buy(
                 type=OrderType.LIMIT,
                 qty=D(1),
                 limit_price=D(100),
@@ -107,9 +77,8 @@ def test_a_huge_price_is_refused_naming_the_bound(request_: OrderRequest, field:
 
 def test_a_quantity_with_more_decimals_than_the_venue_keeps_is_refused() -> None:
     """A quantity finer than 1e-9 (Alpaca's finest fraction) fails: 1e-999999 is not a size."""
-    request = OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=D("1e-999999"))
     with pytest.raises(OrderValidationError) as info:
-        validate_order_request(request)
+        validate_order_request(_buy(qty=D("1e-999999")))
     assert info.value.field == "qty"
     assert "9 decimals" in str(info.value)
 
@@ -124,10 +93,8 @@ def test_a_huge_replace_is_refused() -> None:
 
 def test_sizes_at_the_bounds_pass() -> None:
     """The bounds themselves are accepted: the largest plausible order still goes."""
-    validate_order_request(OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=MAX_ORDER_QTY))
-    validate_order_request(
-        OrderRequest(symbol="AAPL", side=OrderSide.BUY, notional=MAX_ORDER_NOTIONAL)
-    )
+    validate_order_request(_buy(qty=MAX_ORDER_QTY))
+    validate_order_request(_buy(notional=MAX_ORDER_NOTIONAL))
     validate_order_request(
         OrderRequest(
             symbol="BRK.A",

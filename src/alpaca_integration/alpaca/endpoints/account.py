@@ -21,6 +21,8 @@ from alpaca_integration.alpaca.endpoints.base import (
 from alpaca_integration.alpaca.paging import (
     BadItem,
     OnBadItem,
+    bad_item,
+    split_items,
     split_page_items,
     walk_activities,
 )
@@ -235,10 +237,17 @@ class AccountEndpoints(EndpointGroup):
 
     # ------------------------------------------------------------------ positions
 
-    async def list_positions(self) -> list[Position]:
+    async def list_positions(self, *, on_bad_item: OnBadItem | None = None) -> list[Position]:
         """``GET /v2/positions``: every open position (shorts have negative qty)."""
         body = await self._transport.get("/v2/positions")
-        return parse.parse_positions(body, self._now())
+        if on_bad_item is None:
+            return parse.parse_positions(body, self._now())
+        now = self._now()
+        items = split_items(body, lambda raw: parse.parse_position(raw, now), shape="positions")
+        return await keep_good(
+            [p if isinstance(p, Position) else bad_item("position", raw, p) for raw, p in items],
+            on_bad_item,
+        )
 
     async def get_position(self, symbol_or_asset_id: str) -> Position:
         """``GET /v2/positions/{symbol}`` (``NotFoundError`` when flat)."""

@@ -1,0 +1,67 @@
+"""Ledger jobs for the monitor and the CLI: bring the stored ledger up to date, read it back.
+
+``refresh_ledgers`` runs ``ledger.updater.LedgerUpdater`` for each account (``rebuild`` replaces
+every ledger row from scratch); ``stored_ledgers`` refreshes and then reads each account's
+``StoredLedger`` (what ``alpacactl pnl/lots/performance/report/export`` show). The monitor's
+periodic cycle calls ``update_account_ledger`` after each account sync, with one updater per
+account kept for the life of the process (so later updates are incremental).
+
+Imports config, the ledger and ``monitor.runtime``; never the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from alpaca_integration.config import AlpacaSettings
+from alpaca_integration.ledger.stored import StoredLedger, load_stored_ledger
+from alpaca_integration.ledger.updater import LedgerUpdate, LedgerUpdater
+from alpaca_integration.monitor.runtime import opened_store
+
+__all__ = ["refresh_ledgers", "stored_ledgers", "update_account_ledger"]
+
+log = logging.getLogger(__name__)
+
+
+async def update_account_ledger(
+    store: Any, account: str, updaters: dict[str, LedgerUpdater]
+) -> LedgerUpdate | None:
+    """One account's ledger brought up to date; a failure is logged, never raised (the ledger
+    is derived: the next cycle, or a rebuild, repairs it)."""
+    updater = updaters.get(account)
+    if updater is None:
+        updater = updaters[account] = LedgerUpdater(store, account)
+    try:
+        return await updater.update()
+    except Exception:
+        updaters.pop(account, None)
+        log.exception("ledger update failed for account %s", account)
+        return None
+
+
+async def refresh_ledgers(
+    settings: AlpacaSettings, accounts: Sequence[str] = (), *, rebuild: bool = False
+) -> list[LedgerUpdate]:
+    """Each named account's ledger (none named: every account in the store) up to date."""
+    async with opened_store(settings.database_url) as store:
+        names = list(accounts) or list(await store.list_accounts())
+        reports = []
+        for name in names:
+            updater = LedgerUpdater(store, name)
+            reports.append(await (updater.rebuild() if rebuild else updater.update()))
+        return reports
+
+
+async def stored_ledgers(
+    settings: AlpacaSettings, accounts: Sequence[str] = (), *, since: Any = None
+) -> list[StoredLedger]:
+    """Refresh, then read each account's stored ledger."""
+    async with opened_store(settings.database_url) as store:
+        names = list(accounts) or list(await store.list_accounts())
+        out = []
+        for name in names:
+            await LedgerUpdater(store, name).update()
+            out.append(await load_stored_ledger(store, name, since=since))
+        return out
