@@ -5,7 +5,8 @@
 ``_position_mismatches``, ...) so a reader finds a rule by its name. ``checks.quality`` loads the
 state from the store and writes the results.
 
-Imports ``models`` and ``instruments`` only: no I/O, never the store, the client, sync, the flows
+Imports ``models``, ``instruments`` and the pure ledger's corporate-action reading (how a leg of
+a split or merger changes a position) only: no I/O, never the store, the client, sync, the flows
 or the CLI.
 """
 
@@ -19,6 +20,8 @@ from typing import NamedTuple
 import msgspec
 
 from alpaca_integration.instruments import position_key
+from alpaca_integration.ledger.corporate import leg_symbol
+from alpaca_integration.ledger.events import Role, leg_of, role_of
 from alpaca_integration.models import (
     AccountSnapshot,
     Activity,
@@ -156,14 +159,38 @@ def _fill_qty_mismatches(
 # option exercised (OPEXC), assigned (OPASN) or expired (OPEXP), the underlying's shares it
 # delivers (OPTRD), and a crypto fee paid in the coin (CFEE with a negative qty).
 _POSITION_ACTIVITIES = frozenset({"OPEXC", "OPASN", "OPEXP", "OPTRD", "CFEE"})
+# Corporate actions and share transfers, read as the ledger reads them: each leg's signed ``qty``
+# is the change to one symbol's position (a 2:1 split of 10 shares: -10 and +20).
+_CORPORATE_ROLES = frozenset({Role.REORG_LEG, Role.SPIN, Role.STOCK_DIVIDEND, Role.TRANSFER})
+
+
+def _add_corporate_actions(signed: dict[str, Decimal], activities: Iterable[Activity]) -> None:
+    """Add the legs of corporate actions (splits, name changes, mergers, spin-offs, stock
+    dividends) and share transfers to ``signed``, on the symbol the ledger's corporate-action
+    code books each leg to; a canceled activity changes nothing (as in the ledger)."""
+    legs = [
+        leg_of(activity)
+        for activity in activities
+        if activity.qty
+        and (activity.status or "").lower() != "canceled"
+        and role_of(activity) in _CORPORATE_ROLES
+    ]
+    before = dict(signed)  # a removal leg is told by the old symbol's position before the action
+    for leg in legs:
+        symbol = leg_symbol(leg, lambda old: before.get(position_key(old), _ZERO))
+        if symbol is not None:
+            key = position_key(symbol)
+            signed[key] = signed.get(key, _ZERO) + leg.qty
 
 
 def _position_mismatches(
-    fills: Iterable[Fill], positions: Iterable[Position], activities: Iterable[Activity] = ()
+    fills: Iterable[Fill], positions: Iterable[Position], activities: Sequence[Activity] = ()
 ) -> list[_Issue]:
     """With complete fill history the sum of all fills equals the sum since the position was
-    last flat, so the position must equal the signed sum of the symbol's fills and of the
-    activities that move positions (a pair's ``BTC/USD`` fills meet its ``BTCUSD`` position)."""
+    last flat, so the position must equal the signed sum of the symbol's fills, of the
+    activities that move positions and of corporate-action legs (a split's legs take the old
+    quantity away and put the new one in); a pair's ``BTC/USD`` fills meet its ``BTCUSD``
+    position."""
     signed: dict[str, Decimal] = {}
     for fill in fills:
         delta = fill.qty if fill.side.value == "buy" else -fill.qty
@@ -173,6 +200,7 @@ def _position_mismatches(
         if activity.activity_type.upper() in _POSITION_ACTIVITIES and activity.symbol:
             key = position_key(activity.symbol)
             signed[key] = signed.get(key, _ZERO) + (activity.qty or _ZERO)
+    _add_corporate_actions(signed, activities)
     held = {position_key(p.symbol): p.qty for p in positions}
     issues = []
     for symbol in sorted(set(signed) | set(held)):
@@ -184,7 +212,8 @@ def _position_mismatches(
                     "position_fill_mismatch",
                     symbol,
                     SEVERITY_ERROR,
-                    f"position {_num(position)} but the signed sum of fills is {_num(from_fills)}",
+                    f"position {_num(position)} but the signed sum of fills (and of the "
+                    f"activities that move positions) is {_num(from_fills)}",
                 )
             )
     return issues

@@ -34,6 +34,7 @@ __all__ = [
     "Carry",
     "Desk",
     "group_complete",
+    "leg_symbol",
     "option_event",
     "option_trade",
     "removal_sign",
@@ -106,6 +107,17 @@ def _addition_symbol(leg: Leg) -> str | None:
     if alternate and leg.qty == detail_decimal(leg.details, "alternate_qty") and not leg.price:
         return alternate
     return detail(leg.details, "new_symbol", "acquirer_symbol", "symbol")
+
+
+def leg_symbol(leg: Leg, position: Callable[[str], Decimal]) -> str | None:
+    """The symbol whose position a grouped action's leg changes: a removal leg (its quantity of
+    the opposite sign to the old symbol's ``position``) the old symbol's, an addition leg the new
+    one's (a spin-off's, a stock dividend's and a share transfer's symbol comes the same way). The
+    data-quality rule adds each leg's signed quantity there, as the ledger moves the lots."""
+    old = _removal_symbol(leg)
+    if old is not None and position(old) * leg.qty < 0:
+        return old
+    return _addition_symbol(leg)
 
 
 def removal_sign(books: Books, legs: list[Leg]) -> int:

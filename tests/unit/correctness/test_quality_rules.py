@@ -306,3 +306,57 @@ def test_an_mleg_order_executes_on_its_legs() -> None:
         rule == "order_fill_qty_mismatch" and subject == spread.id
         for rule, subject in rules_found(_orders_only(spread))
     )
+
+
+def _action_legs(kind: str, payload: dict, *legs: tuple[str, str | None], **fields: Any) -> tuple:
+    """The legs (qty, price) of one corporate action dated the morning after the buy, as Alpaca
+    posts them: one activity each, the group and rates in the payload."""
+    day = (NOW + dt.timedelta(days=1)).date()
+    return tuple(
+        factories.make_activity(
+            id=f"{kind}-{qty}",
+            activity_type=kind,
+            date=day,
+            transaction_time=None,
+            net_amount=Decimal(0),
+            order_id=None,
+            qty=Decimal(qty),
+            price=None if price is None else Decimal(price),
+            raw=msgspec.json.encode(payload),
+            **fields,
+        )
+        for qty, price in legs
+    )
+
+
+def test_a_split_changes_the_position_without_a_false_finding() -> None:
+    """10 AAPL bought, a 2:1 split (legs -10 and +20), then 5 sold: the store's 15 shares are
+    what the fills and the split give, so no finding; 16 shares is still a real mismatch."""
+    later = NOW + dt.timedelta(days=2)
+    sold = _traded("AAPL", "5", OrderSide.SELL)
+    sold = msgspec.structs.replace(
+        sold,
+        fills=(
+            sold.fills[0],
+            msgspec.structs.replace(sold.fills[1], timestamp=later, price=Decimal(51)),
+        ),
+    )
+    rates = {"group_id": "split-1", "old_rate": "1", "new_rate": "2"}
+    split = _action_legs(
+        "SPLIT", rates, ("-10", "100"), ("20", "50"), activity_subtype="FSPLIT", symbol="AAPL"
+    )
+    assert _positions(sold, ("AAPL", "15"), activities=split) == set()
+    assert _positions(sold, ("AAPL", "16"), activities=split) == {
+        ("position_fill_mismatch", "AAPL")
+    }
+
+
+def test_a_name_change_moves_the_position_to_the_new_symbol() -> None:
+    """Legs as the activities stream sends them (symbols under ``details``): 10 AAPL become 10
+    AAPX, and the store's AAPX position raises no finding; an AAPL position left over does."""
+    details = {"details": {"group_id": "nc-1", "old_symbol": "AAPL", "new_symbol": "AAPX"}}
+    legs = _action_legs("NC", details, ("-10", None), ("10", None), symbol=None)
+    assert _positions(CONSISTENT, ("AAPX", "10"), activities=legs) == set()
+    assert _positions(CONSISTENT, ("AAPL", "10"), ("AAPX", "10"), activities=legs) == {
+        ("position_fill_mismatch", "AAPL")
+    }
