@@ -4,11 +4,13 @@ breach rows, the pre-trade hook reading the store, and hostile pages through ing
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -119,6 +121,44 @@ async def test_clean_store_writes_no_quality_rows(store: Any) -> None:
     )
     assert await run_rules(store, "main", now=factories.NOW) == []
     assert await store.list_quality_results("main") == []
+
+
+async def test_a_stored_split_raises_no_position_finding(store: Any) -> None:
+    """10 AAPL bought, then a 2:1 split stored as Alpaca posts it (two SPLIT legs, -10 and +20,
+    one group): dq finds the venue's 20 shares consistent; 21 shares is still a finding."""
+    day = (factories.NOW + dt.timedelta(days=1)).date()
+    legs = [
+        factories.make_activity(
+            id=f"split-{qty}",
+            activity_type="SPLIT",
+            activity_subtype="FSPLIT",
+            date=day,
+            transaction_time=None,
+            net_amount=Decimal(0),
+            order_id=None,
+            qty=Decimal(qty),
+            price=Decimal(price),
+            raw=msgspec.json.encode({"group_id": "g1", "old_rate": "1", "new_rate": "2"}),
+        )
+        for qty, price in (("-10", "100"), ("20", "50"))
+    ]
+    await store.apply(
+        "main",
+        orders=[factories.make_filled_order()],
+        fills=[factories.make_fill(order_id="o1")],
+        activities=legs,
+        snapshot=factories.make_snapshot(),
+        positions=[factories.make_position(qty=Decimal(20))],
+        positions_at=factories.NOW,
+        checkpoints={"activities": "x"},
+    )
+    assert await run_rules(store, "main", now=factories.NOW, save=False) == []
+    later = factories.NOW + dt.timedelta(days=2)
+    await store.apply(
+        "main", positions=[factories.make_position(qty=Decimal(21))], positions_at=later
+    )
+    found = await run_rules(store, "main", now=factories.NOW, save=False)
+    assert [(r.rule, r.subject) for r in found] == [("position_fill_mismatch", "AAPL")]
 
 
 async def test_exposure_and_breaches_are_rows(store: Any) -> None:
