@@ -22,6 +22,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from alpaca_integration.models import PortfolioHistory
 from alpaca_integration.storage.base import StoreBase, between, check_account, chunks, utcnow
 from alpaca_integration.storage.ledger_tables import (
     LEDGER_TABLES,
@@ -31,6 +32,7 @@ from alpaca_integration.storage.ledger_tables import (
     ledger_matches,
     ledger_returns,
     ledger_state,
+    portfolio_history,
 )
 from alpaca_integration.storage.tables import activities, fills
 
@@ -144,6 +146,71 @@ class LedgerRows(StoreBase):
             )
         for rows in chunks(_with_account(account, lots)):
             await connection.execute(sa.insert(ledger_lots), list(rows))
+
+    async def save_portfolio_history(self, account: str, history: PortfolioHistory) -> int:
+        """Store a fetched portfolio history: each point replaces the stored one of its
+        (timeframe, instant), so fetching the same period again changes nothing. Returns the
+        number of points written."""
+        account = check_account(account)
+        now = utcnow()
+        rows = [
+            {
+                "account": account,
+                "timeframe": history.timeframe,
+                "at": at,
+                "equity": equity,
+                "profit_loss": profit_loss,
+                "profit_loss_pct": pct,
+                "base_value": history.base_value,
+                "fetched_at": now,
+            }
+            for at, equity, profit_loss, pct in zip(
+                history.timestamps,
+                history.equity,
+                history.profit_loss,
+                history.profit_loss_pct,
+                strict=False,
+            )
+        ]
+        if not rows:
+            return 0
+        statement = self._upsert(portfolio_history)
+        key = ("account", "timeframe", "at")
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={
+                c.name: statement.excluded[c.name]
+                for c in portfolio_history.columns
+                if c.name not in key
+            },
+        )
+        async with self._write("store the portfolio history") as connection:
+            for part in chunks(rows):
+                await connection.execute(statement, list(part))
+        return len(rows)
+
+    async def portfolio_history(
+        self, account: str, timeframe: str = "1D"
+    ) -> PortfolioHistory | None:
+        """The stored portfolio history of one timeframe, oldest first (None: never fetched)."""
+        account = check_account(account)
+        c = portfolio_history.c
+        query = (
+            sa.select(portfolio_history)
+            .where(c.account == account, c.timeframe == timeframe)
+            .order_by(c.at)
+        )
+        rows = await self._rows("read the portfolio history", query)
+        if not rows:
+            return None
+        return PortfolioHistory(
+            timestamps=tuple(row["at"] for row in rows),
+            equity=tuple(row["equity"] for row in rows),
+            profit_loss=tuple(row["profit_loss"] for row in rows),
+            profit_loss_pct=tuple(row["profit_loss_pct"] for row in rows),
+            base_value=rows[-1]["base_value"],
+            timeframe=timeframe,
+        )
 
     # ------------------------------------------------------------------ reads
 

@@ -4,10 +4,11 @@
 (one row per closed piece of a lot, keyed by its stable position ``seq`` in the account's match
 sequence), ``ledger_income`` (dividends, interest, unattached fees), ``ledger_daily_pnl`` (realized
 P&L and income per New York day, sleeve and symbol), ``ledger_returns`` (equity, external cash
-flow and time-weighted return per day) and ``ledger_state`` (the updater's checkpoint).
+flow and time-weighted return per day) and ``ledger_state`` (the updater's checkpoint); and
+``portfolio_history`` (Alpaca's own equity series, fetched; not a ledger row, so a rebuild keeps it).
 
-Money and quantities are ``Amount`` (exact); instants ``UTCDateTime``. Created by migration
-``0002_ledger``. Imports only ``storage.dialect`` and ``storage.tables``.
+Money and quantities are ``Amount`` (exact); instants ``UTCDateTime``. Created by migrations
+``0002_ledger`` and ``0003_portfolio_history``. Imports only ``storage.dialect`` and ``storage.tables``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "ledger_matches",
     "ledger_returns",
     "ledger_state",
+    "portfolio_history",
 ]
 
 ledger_lots = sa.Table(
@@ -118,6 +120,21 @@ ledger_state = sa.Table(
     sa.Column("checkpoint", UTCDateTime),
     sa.Column("rebuilt_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Alpaca's portfolio history, one row per point of a timeframe (migration 0003): the equity of days
+# the account snapshots do not cover (before the integration ran, or while it was down).
+portfolio_history = sa.Table(
+    "portfolio_history",
+    metadata,
+    *(sa.Column(name, sa.String, primary_key=True) for name in ("account", "timeframe")),
+    sa.Column("at", UTCDateTime, primary_key=True),
+    # Each point as Alpaca sent it (None where it sent null).
+    *(
+        sa.Column(name, Amount)
+        for name in ("equity", "profit_loss", "profit_loss_pct", "base_value")
+    ),
+    sa.Column("fetched_at", UTCDateTime, nullable=False),
 )
 
 LEDGER_TABLES = (
