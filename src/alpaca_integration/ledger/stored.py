@@ -2,7 +2,8 @@
 
 ``load_stored_ledger(store, account)`` reads the ledger's tables (kept up to date by
 ``ledger.updater``) and what the figures need besides them: the latest position prices
-(unrealized P&L), the account snapshots (equity per day), cash-flow activities, the fills (fees
+(unrealized P&L), the account snapshots and Alpaca's stored portfolio history (equity per day:
+a snapshot's day wins, the history fills the days without one), cash-flow activities, the fills (fees
 and turnover, the trade export), exposure snapshots and the quality / reconciliation results.
 ``StoredLedger`` holds them as the ledger's own types; its methods are pure.
 
@@ -114,7 +115,9 @@ async def load_stored_ledger(
         income=[income_from_row(account, r) for r in await store.ledger_income(account)],
         daily=[msgspec.convert(r, DailyPnl) for r in await store.ledger_daily_pnl(account)],
         returns=[msgspec.convert(r, ReturnPoint) for r in await store.ledger_returns(account)],
-        equity=daily_equity(await store.list_snapshots(account)),
+        equity=daily_equity(
+            await store.list_snapshots(account), await store.portfolio_history(account)
+        ),
         flows=cash_flows(activities),
         prices={p.symbol: p.current_price for p in positions if p.current_price is not None},
         fills=await store.list_fills(account, since=since),

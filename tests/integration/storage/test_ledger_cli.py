@@ -134,3 +134,31 @@ def test_an_accounts_files_ledger_method_is_how_lots_are_matched(
     code, out = _run("pnl")
     assert code == 2, out
     assert "ledger_method" in out
+
+
+def test_performance_takes_thin_days_from_the_stored_portfolio_history(database: str) -> None:
+    """Alpaca's history covers two days before the first snapshot (9900, 9950) and the first
+    snapshot's day (1, which the snapshot's 10000 overrides): five days of equity, four
+    returns, 9900 -> 10050 in all."""
+    from alpaca_integration.models import PortfolioHistory
+    from alpaca_integration.storage import Store
+    from support.ledger_fills import DAY
+    from support.storage_builders import at
+
+    history = PortfolioHistory(
+        timestamps=tuple(at(3600 + day * DAY) for day in (-2, -1, 0)),
+        equity=(Decimal(9900), Decimal(9950), Decimal(1)),
+        profit_loss=(None, None, None),
+        profit_loss_pct=(None, None, None),
+        base_value=Decimal(9900),
+        timeframe="1D",
+    )
+
+    async def save() -> None:
+        async with await Store.open(database) as store:
+            await store.save_portfolio_history("default", history)
+
+    asyncio.run(save())
+    figures = _json("performance")["performance"]
+    assert figures["days"] == 4  # type: ignore[index]
+    assert figures["time_weighted_return"] == pytest.approx(10050 / 9900 - 1)  # type: ignore[index]
