@@ -183,8 +183,43 @@ def lots(
 # --------------------------------------------------------------------------- performance
 
 
-def performance(as_json: JsonOption = False, account: AccountsOption = None) -> None:
+def _fetch_history(accounts: list[str] | None, period: str, *, quiet: bool) -> None:
+    """Fetch each account's daily portfolio history from Alpaca and store it."""
+    from alpaca_integration.cli._accounts import select_one
+    from alpaca_integration.cli._client import run_with_client
+    from alpaca_integration.config import load_settings
+    from alpaca_integration.monitor.ledger_jobs import save_portfolio_history
+
+    url = load_settings().database_url
+    names: list[str | None] = [*accounts] if accounts else [None]
+    for name in names:
+        _, config = select_one(name)
+        history = run_with_client(
+            name, lambda client: client.get_portfolio_history(period=period, timeframe="1D")
+        )
+        saved = asyncio.run(save_portfolio_history(url, config.name, history))
+        if not quiet:
+            typer.echo(f"portfolio history: {saved} day(s) stored for {config.name}")
+
+
+def performance(
+    as_json: JsonOption = False,
+    account: AccountsOption = None,
+    fetch_history: Annotated[
+        bool,
+        typer.Option(
+            "--fetch-history",
+            help="First fetch Alpaca's daily portfolio history and store it: it gives the "
+            "equity of the days without an account snapshot.",
+        ),
+    ] = False,
+    period: Annotated[
+        str, typer.Option("--period", help="How far back --fetch-history goes (1W, 3M, 1A ...).")
+    ] = "1A",
+) -> None:
     """Returns and statistics: TWR, MWR, Sharpe, Sortino, max drawdown, win rate, fees ..."""
+    if fetch_history:
+        _fetch_history(account, period, quiet=as_json)
     for ledger in _ledgers(account):
         figures = ledger.performance()
         if as_json:

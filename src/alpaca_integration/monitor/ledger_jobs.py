@@ -1,7 +1,8 @@
 """Ledger jobs for the monitor and the CLI: bring the stored ledger up to date, read it back.
 
 ``refresh_ledgers`` runs ``ledger.updater.LedgerUpdater`` for each account (``rebuild`` replaces
-every ledger row from scratch); ``stored_ledgers`` refreshes and then reads each account's
+every ledger row from scratch); ``save_portfolio_history`` stores Alpaca's equity series (the
+performance figures' days without a snapshot); ``stored_ledgers`` refreshes and then reads each account's
 ``StoredLedger`` (what ``alpacactl pnl/lots/performance/report/export`` show). The monitor's
 periodic cycle calls ``update_account_ledger`` after each account sync, with one updater per
 account kept for the life of the process (so later updates are incremental).
@@ -18,9 +19,15 @@ from typing import Any
 from alpaca_integration.ledger.records import MatchingMethod
 from alpaca_integration.ledger.stored import StoredLedger, load_stored_ledger
 from alpaca_integration.ledger.updater import LedgerUpdate, LedgerUpdater
+from alpaca_integration.models import PortfolioHistory
 from alpaca_integration.monitor.runtime import opened_store
 
-__all__ = ["refresh_ledgers", "stored_ledgers", "update_account_ledger"]
+__all__ = [
+    "refresh_ledgers",
+    "save_portfolio_history",
+    "stored_ledgers",
+    "update_account_ledger",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +85,10 @@ async def stored_ledgers(
             await _updater(store, name, methods or {}).update()
             out.append(await load_stored_ledger(store, name, since=since))
         return out
+
+
+async def save_portfolio_history(database_url: str, account: str, history: PortfolioHistory) -> int:
+    """Store a portfolio history fetched from Alpaca (``alpacactl performance --fetch-history``);
+    returns the number of points written (fetching a period again replaces its points)."""
+    async with opened_store(database_url) as store:
+        return int(await store.save_portfolio_history(account, history))
