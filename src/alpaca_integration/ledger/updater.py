@@ -86,7 +86,7 @@ class LedgerUpdater:
         self._orders: set[str] = set()
         self._matches = 0
         self._checkpoint: dt.datetime | None = None
-        self._snapshot_at: dt.datetime | None = None
+        self._snapshot_at: object = None  # the newest snapshot and the stored history last used
         # Daily P&L per (New York day, sleeve, symbol): realized gross, fees, income, matches.
         self._daily: dict[tuple[dt.date, str, str], list[Any]] = {}
 
@@ -305,9 +305,14 @@ class LedgerUpdater:
         await self.store.write_ledger(self.account, write)
 
     async def _returns(self, *, force: bool) -> list[dict[str, Any]] | None:
-        """The returns series when a newer snapshot was stored (or ``force``), else None."""
+        """The returns series when a newer snapshot or another portfolio history was stored (or
+        ``force``), else None; the history gives the equity of the days without a snapshot."""
         latest = await self.store.latest_snapshot(self.account)
-        newest = latest.observed_at if latest is not None else None
+        history = await self.store.portfolio_history(self.account)
+        newest = (
+            latest.observed_at if latest is not None else None,
+            None if history is None else (history.timestamps, history.equity),
+        )
         if not force and newest == self._snapshot_at:
             return None
         self._snapshot_at = newest
@@ -315,4 +320,4 @@ class LedgerUpdater:
         flows = cash_flows(
             await self.store.list_activities(self.account, activity_types=_FLOW_TYPES)
         )
-        return returns_rows(daily_returns(daily_equity(snapshots), flows))
+        return returns_rows(daily_returns(daily_equity(snapshots, history), flows))

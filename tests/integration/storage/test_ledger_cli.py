@@ -139,7 +139,7 @@ def test_an_accounts_files_ledger_method_is_how_lots_are_matched(
 def test_performance_takes_thin_days_from_the_stored_portfolio_history(database: str) -> None:
     """Alpaca's history covers two days before the first snapshot (9900, 9950) and the first
     snapshot's day (1, which the snapshot's 10000 overrides): five days of equity, four
-    returns, 9900 -> 10050 in all."""
+    returns, 9900 -> 10050 in all, in the figures and in the stored returns series."""
     from alpaca_integration.models import PortfolioHistory
     from alpaca_integration.storage import Store
     from support.ledger_fills import DAY
@@ -158,7 +158,15 @@ def test_performance_takes_thin_days_from_the_stored_portfolio_history(database:
         async with await Store.open(database) as store:
             await store.save_portfolio_history("default", history)
 
+    async def stored_returns() -> list[dict[str, object]]:
+        async with await Store.open(database) as store:
+            return await store.ledger_returns("default")
+
     asyncio.run(save())
     figures = _json("performance")["performance"]
     assert figures["days"] == 4  # type: ignore[index]
     assert figures["time_weighted_return"] == pytest.approx(10050 / 9900 - 1)  # type: ignore[index]
+    # The stored returns series (the report's equity, drawdown and monthly charts) too: one
+    # row per day with a return, from the history's second day on.
+    equity = [row["equity"] for row in asyncio.run(stored_returns())]
+    assert equity == [Decimal(e) for e in ("9950", "10000", "10100", "10050")]
