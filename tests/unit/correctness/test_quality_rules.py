@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
 from alpaca_integration.checks.quality import RULES, StoreState, evaluate_rules
-from alpaca_integration.models import OrderClass, OrderSide, OrderStatus, PositionSide
+from alpaca_integration.models import Order, OrderClass, OrderSide, OrderStatus, PositionSide
 from support import correctness_factories as factories
-from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
-
-FILLED = make_order(
-    id="o1",
-    client_order_id="ai-1",
-    status=OrderStatus.FILLED,
-    filled_qty=Decimal(10),
-    filled_avg_price=Decimal(100),
+from support.correctness_factories import (
+    NOW,
+    make_fill,
+    make_filled_order,
+    make_order,
+    make_position,
+    make_snapshot,
 )
+
+FILLED = make_filled_order()
 FILL = make_fill(fill_id="f1", order_id="o1", qty=Decimal(10), price=Decimal(100))
 POSITION = make_position(symbol="AAPL", qty=Decimal(10))
 SNAPSHOT = make_snapshot()
@@ -81,13 +83,8 @@ def test_position_fill_mismatch_only_with_complete_history() -> None:
 
 def test_position_fill_sum_counts_sells_and_flat_symbols() -> None:
     """Sells subtract; a symbol whose fills net to zero must have no position."""
-    sell_order = make_order(
-        id="o2",
-        client_order_id="ai-2",
-        side=OrderSide.SELL,
-        status=OrderStatus.FILLED,
-        filled_qty=Decimal(10),
-        filled_avg_price=Decimal(101),
+    sell_order = make_filled_order(
+        id="o2", client_order_id="ai-2", side=OrderSide.SELL, filled_avg_price=Decimal(101)
     )
     sell_fill = make_fill(
         fill_id="f2", order_id="o2", side=OrderSide.SELL, qty=Decimal(10), price=Decimal(101)
@@ -147,26 +144,21 @@ def _bracket(parent_status: OrderStatus = OrderStatus.NEW, **legs_status: OrderS
     parent = make_order(
         id="p", client_order_id="ai-p", order_class=OrderClass.BRACKET, status=parent_status
     )
-    tp = make_order(
-        id="tp",
-        client_order_id="leg-tp",
-        parent_id="p",
-        side=OrderSide.SELL,
-        order_class=OrderClass.BRACKET,
-        status=legs_status.get("tp", OrderStatus.HELD),
-        limit_price=Decimal(110),
-    )
-    sl = make_order(
-        id="sl",
-        client_order_id="leg-sl",
-        parent_id="p",
-        side=OrderSide.SELL,
-        order_class=OrderClass.BRACKET,
-        type=None,
-        status=legs_status.get("sl", OrderStatus.HELD),
-        stop_price=Decimal(90),
-        limit_price=None,
-    )
+
+    def leg(name: str, **prices: Any) -> Order:
+        """The bracket's ``name`` leg (a sell), in its status from ``legs_status``."""
+        return make_order(
+            id=name,
+            client_order_id=f"leg-{name}",
+            parent_id="p",
+            side=OrderSide.SELL,
+            order_class=OrderClass.BRACKET,
+            status=legs_status.get(name, OrderStatus.HELD),
+            **prices,
+        )
+
+    tp = leg("tp", limit_price=Decimal(110))
+    sl = leg("sl", type=None, stop_price=Decimal(90), limit_price=None)
     return parent, tp, sl
 
 
@@ -227,11 +219,10 @@ def test_every_rule_is_documented_and_listed() -> None:
 
 def test_short_position_matches_sell_fills() -> None:
     """A short position equals the negative sum of its sell fills."""
-    order = make_order(
+    order = make_filled_order(
         id="s",
         client_order_id="ai-s",
         side=OrderSide.SELL,
-        status=OrderStatus.FILLED,
         filled_qty=Decimal(3),
         filled_avg_price=Decimal(50),
         qty=Decimal(3),
