@@ -25,6 +25,10 @@ from alpaca_integration.simulator.wire import VenueError
 START = dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)  # Monday 10:00 New York
 CONTRACTS = tuple(f"AAPL240304{right}00{strike}000" for right in "CP" for strike in (185, 190, 195))
 MOVES_POSITIONS = frozenset({"OPEXC", "OPASN", "OPEXP", "OPTRD"})
+# Reproducible and patient: the same sessions every run, however slow the machine.
+SESSIONS = settings(
+    database=None, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 premiums = st.decimals(min_value=Decimal("0.50"), max_value=Decimal("8"), places=2)
 actions = st.one_of(
@@ -105,13 +109,7 @@ def _check(venue: Venue) -> None:
     assert venue.account.reserved == sum((o.reserved for o in open_orders), Decimal(0))
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@settings(SESSIONS, max_examples=30)
 @given(session=st.lists(actions, min_size=5, max_size=40))
 def test_options_and_crypto_invariants_hold_for_any_session(
     session: list[tuple[Any, ...]],
