@@ -133,7 +133,7 @@ class Phases:
         engine._validated = self.timed("validation", engine._validated)
         engine._stream_positions = self.timed("transaction", engine._stream_positions)
         engine._mirror = self.timed("cache", engine._mirror)
-        store.apply = self.timed("transaction", store.apply)
+        store.apply_batch = self.timed("transaction", store.apply_batch)
         store.list_orders = self.timed("store read", store.list_orders)
         store.positions = self.timed("store read", store.positions)
 

@@ -48,6 +48,27 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# --------------------------------------------------------------------------- leaks
+
+# Where tests open real sockets (servers, clients, WebSockets, databases): each such test is
+# checked right after its teardown.
+_SOCKET_DIRS = ("e2e", "integration")
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_open(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A socket, transport or file a test leaves open fails that test, at its teardown, naming
+    what was left; never a later test that happens to trigger the collection."""
+    yield
+    if not any(part in _SOCKET_DIRS for part in request.node.path.parts):
+        return
+    from support.leaks import leaked_resources
+
+    left = leaked_resources()
+    if left:
+        pytest.fail(f"left open by {request.node.nodeid}: " + "; ".join(left), pytrace=False)
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 

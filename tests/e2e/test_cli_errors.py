@@ -36,6 +36,7 @@ ARGS: dict[str, list[str]] = {
     "monitor": ["--no-status", "--duration", "1"],
     "sync": ["--no-progress"],
     "flows serve": [],
+    "flows deploy": [],
     "db upgrade": [],
     "db current": [],
     "db downgrade": ["base", "--yes"],
@@ -51,7 +52,7 @@ ARGS: dict[str, list[str]] = {
     "export trades": ["--format", "csv"],
 }
 # Commands that read no ALPACA_* setting at all: nothing to get wrong.
-NO_SETTINGS = {"version", "sim", "demo", "flows deploy"}
+NO_SETTINGS = {"version", "sim", "demo", "flows status"}
 # Commands that read only the settings (the database URL), not the accounts and their keys: the
 # ledger's read-outs report the accounts the store holds.
 SETTINGS_ONLY = {

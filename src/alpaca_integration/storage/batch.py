@@ -139,8 +139,17 @@ def prepare(context: BatchContext, batch: ApplyBatch) -> PreparedBatch:
     """``batch`` as table rows (see the module docstring); raises ``StorageError`` on input the
     store cannot take, before anything is written."""
     prepared = PreparedBatch(source=context.source)
+    internal_by_id: dict[str, bool] = {}
     for root in batch.orders:
-        internal = root.client_order_id.startswith(context.integration_prefix)
+        # A leg handed in as a row of its own (the sync detaches legs, parent first) belongs to
+        # whoever placed its parent, whatever client_order_id the venue gave the leg.
+        inherited = internal_by_id.get(root.parent_id) if root.parent_id else None
+        internal = (
+            inherited
+            if inherited is not None
+            else root.client_order_id.startswith(context.integration_prefix)
+        )
+        internal_by_id[root.id] = internal
         _add_order(prepared, context, root, None, internal)
     _add_fills(prepared, context, batch.fills)
     _add_activities(prepared, context, batch.activities)

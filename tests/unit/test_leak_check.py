@@ -1,0 +1,28 @@
+"""The suite's leak check (``tests/conftest.py``, ``support.leaks``) names a socket left open by
+the test that left it, even when only a garbage collection would find it."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from support.leaks import leaked_resources
+
+
+def _left_in_a_cycle(sock: socket.socket) -> None:
+    holder: dict[str, Any] = {"socket": sock}
+    holder["self"] = holder  # only the cycle collector frees it
+
+
+def test_a_socket_left_open_in_a_reference_cycle_is_named_at_once() -> None:
+    _left_in_a_cycle(socket.socket())
+    left = leaked_resources()
+    assert any(line.startswith("unclosed <socket.socket") for line in left), left
+
+
+def test_a_socket_closed_before_it_is_dropped_is_not_reported() -> None:
+    sock = socket.socket()
+    number = sock.fileno()
+    sock.close()
+    _left_in_a_cycle(sock)
+    assert not any(f"fd={number}," in line for line in leaked_resources())
