@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "ServerError": "alpaca_integration.errors",
     "ShortingNotAllowedError": "alpaca_integration.errors",
     "StorageError": "alpaca_integration.errors",
+    "FencedWriteError": "alpaca_integration.errors",
     "StreamError": "alpaca_integration.errors",
     "SubPennyError": "alpaca_integration.errors",
     "TransportError": "alpaca_integration.errors",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import tomllib
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import (
@@ -244,6 +244,8 @@ class AccountConfig(BaseModel):
     allow_live: bool = False
     rate_limit: int = Field(default=200, ge=1)
     risk: dict[str, Any] = Field(default_factory=dict)
+    # Which open lot a sale closes first in the stored ledger (docs/ledger.md).
+    ledger_method: Literal["fifo", "lifo", "hifo"] = "fifo"
 
     @field_validator("base_url")
     @classmethod

@@ -5,19 +5,22 @@ requests/minute budget so the rate-limit headers are present but never bite, mat
 50 ms). ``simulator_factory(**config)`` starts more, or differently configured, venues. The key
 pair constants are the simulator's demo keys; any other pair works too (each is its own account).
 ``trading_stream`` runs alpaca-py's ``TradingStream`` against ``simulator`` in a helper thread and
-records every update (``StreamRecorder``).
+records every update (``StreamRecorder``). ``store`` is a migrated PostgreSQL store of the
+test's own database.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
+from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.simulator.config import SimConfig
 from alpaca_integration.simulator.testing import (
     SIM_API_KEY,
@@ -25,10 +28,20 @@ from alpaca_integration.simulator.testing import (
     SimulatorHandle,
     running_simulator,
 )
+from alpaca_integration.storage import Store
 
-__all__ = ["SIM_API_KEY", "SIM_SECRET_KEY", "SIM_SEED", "StreamRecorder", "e2e_config"]
+__all__ = [
+    "OPTIONS_DAY",
+    "SIM_API_KEY",
+    "SIM_SECRET_KEY",
+    "SIM_SEED",
+    "StreamRecorder",
+    "e2e_config",
+]
 
 SIM_SEED = 1234
+# Monday 2024-03-04 10:00 New York: AAPL's option chain has contracts expiring at 16:00 that day.
+OPTIONS_DAY = dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)
 
 
 def e2e_config(**overrides: Any) -> SimConfig:
@@ -41,6 +54,13 @@ def e2e_config(**overrides: Any) -> SimConfig:
     }
     settings.update(overrides)
     return SimConfig(**settings)
+
+
+@pytest.fixture
+async def store(postgres_url: str) -> AsyncIterator[Store]:
+    """A migrated PostgreSQL store of the test's own database."""
+    async with opened_store(postgres_url, migrate=True) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -59,6 +79,12 @@ def simulator_factory() -> Iterator[Callable[..., SimulatorHandle]]:
             return stack.enter_context(running_simulator(e2e_config(**overrides)))
 
         yield start
+
+
+@pytest.fixture
+def options_day(simulator_factory: Callable[..., SimulatorHandle]) -> SimulatorHandle:
+    """A venue started at ``OPTIONS_DAY`` whose clock moves only when told; no rate limit."""
+    return simulator_factory(start_time=OPTIONS_DAY, realtime=False, rate_limit=0)
 
 
 @pytest.fixture

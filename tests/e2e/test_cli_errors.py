@@ -36,6 +36,7 @@ ARGS: dict[str, list[str]] = {
     "monitor": ["--no-status", "--duration", "1"],
     "sync": ["--no-progress"],
     "flows serve": [],
+    "flows deploy": [],
     "db upgrade": [],
     "db current": [],
     "db downgrade": ["base", "--yes"],
@@ -44,11 +45,26 @@ ARGS: dict[str, list[str]] = {
     "risk show": [],
     "risk check": ["AAPL", "--side", "buy", "--qty", "1"],
     "dashboard": ["--port", "0"],
+    "pnl": [],
+    "lots": [],
+    "performance": [],
+    "report": ["--out", "report.html"],
+    "export trades": ["--format", "csv"],
 }
 # Commands that read no ALPACA_* setting at all: nothing to get wrong.
-NO_SETTINGS = {"version", "sim", "demo", "flows deploy"}
-# Commands that read only the settings (the database URL), not the accounts and their keys.
-SETTINGS_ONLY = {"db upgrade", "db current", "db downgrade"}
+NO_SETTINGS = {"version", "sim", "demo", "flows status"}
+# Commands that read only the settings (the database URL), not the accounts and their keys: the
+# ledger's read-outs report the accounts the store holds.
+SETTINGS_ONLY = {
+    "db upgrade",
+    "db current",
+    "db downgrade",
+    "pnl",
+    "lots",
+    "performance",
+    "report",
+    "export trades",
+}
 # Commands that read the accounts file's names but use no key or broker URL (read-only pages).
 NO_KEYS = {"dashboard"}
 ACCOUNTS_FILE_ERRORS = {"accounts file is a directory", "accounts file not UTF-8"}

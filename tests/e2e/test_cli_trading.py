@@ -11,22 +11,20 @@ from typing import Any
 import pytest
 
 from alpaca_integration.cli.main import app
-from alpaca_integration.simulator import SimConfig
 from alpaca_integration.simulator.testing import (
     SIM_API_KEY,
     SIM_SECRET_KEY,
     SimulatorHandle,
-    running_simulator,
 )
 from support.cli_runs import RUNNER, cli, cli_json, typed, user_env
+from support.sim_runs import priced_simulator
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorHandle]:
-    with running_simulator(SimConfig(clock="always-open", seed=5, rate_limit=0)) as handle:
-        handle.set_price("AAPL", "100.00")
+    with priced_simulator(5) as handle:
         yield handle
 
 
@@ -281,3 +279,17 @@ def test_position_close_is_allowed_while_halted(
     assert "halted" in refused.output
     closing = cli_json(halted, "position", "close", "AAPL")
     assert (closing["side"], closing["qty"]) == ("sell", "3")
+
+
+def test_order_submit_with_a_strategy_tags_the_client_order_id(env: dict[str, Any]) -> None:
+    """--strategy momo: the order's client_order_id is ai-momo-<hex> (its lots book to the
+    momo sleeve); a given id that names another strategy is refused, nothing sent."""
+    submit = ["order", "submit", "AAPL", "buy", "--qty", "1", "--strategy", "momo"]
+    placed = cli_json(env, *submit)
+    assert placed["client_order_id"].startswith("ai-momo-")
+    tagged = cli_json(env, *submit, "--client-order-id", "ai-momo-own-1")
+    assert tagged["client_order_id"] == "ai-momo-own-1"
+    result = RUNNER.invoke(app, [*submit, "--client-order-id", "cli-2"], env=env)
+    assert result.exit_code == 2
+    assert "does not name strategy" in result.output
+    assert len(cli_json(env, "orders", "--status", "all")) == 2

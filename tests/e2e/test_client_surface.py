@@ -34,13 +34,12 @@ from alpaca_integration.models import (
     TradeEventKind,
     TradeUpdate,
 )
-from alpaca_integration.simulator import SimConfig
 from alpaca_integration.simulator.testing import (
     SIM_API_KEY,
     SIM_SECRET_KEY,
     SimulatorHandle,
-    running_simulator,
 )
+from support.sim_runs import priced_simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -50,8 +49,7 @@ FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.02, max_delay=0.2, max_ela
 @pytest.fixture
 def sim() -> Iterator[SimulatorHandle]:
     """A fresh always-open simulator with a fixed seed and AAPL pinned at 100."""
-    with running_simulator(SimConfig(clock="always-open", seed=11, rate_limit=0)) as handle:
-        handle.set_price("AAPL", "100.00")
+    with priced_simulator(11) as handle:
         yield handle
 
 

@@ -41,6 +41,9 @@ def test_demo_runs_with_no_configuration_and_ends_equal(tmp_path: Path) -> None:
     assert "canceled" in out
     assert "api.alpaca.markets" not in out
     assert "clock: always-open" in out
+    report = tmp_path / "demo_report.html"
+    assert f"report written: {report}" in out
+    assert 'data-chart="equity"' in report.read_text(encoding="utf-8")
 
 
 def test_demo_refuses_an_unknown_clock(tmp_path: Path) -> None:

@@ -32,10 +32,11 @@ pytestmark = [
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect API for the whole session (starting it takes seconds)."""
+    """One temporary Prefect API for the whole session (starting it takes seconds; under a
+    heavily loaded machine, CI saw it miss a 60 s start-up bound, hence 180 s)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 

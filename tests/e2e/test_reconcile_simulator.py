@@ -6,6 +6,7 @@ a row, and a second run finds nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -15,12 +16,12 @@ import pytest
 
 from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.checks.reconcile import reconcile
-from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus, OrderType
-from alpaca_integration.monitor.runtime import opened_store
-from alpaca_integration.simulator import SimConfig
+from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
 from alpaca_integration.sync.engine import SyncEngine
-from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY, running_simulator
+from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY
 from alpaca_integration.testing.compare import compare_with_venue, store_view
+from support.order_requests import limit_buy
+from support.sim_runs import priced_simulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -34,17 +35,8 @@ def _keys(simulator: Any) -> tuple[str, str]:
 @pytest.fixture
 def simulator() -> Iterator[Any]:
     """A fresh always-open simulator (fixed seed, no rate limit), AAPL and MSFT at fixed prices."""
-    with running_simulator(SimConfig(clock="always-open", seed=7, rate_limit=0)) as handle:
-        handle.set_price("AAPL", "100.00")
-        handle.set_price("MSFT", "400.00")
+    with priced_simulator(7, MSFT="400.00") as handle:
         yield handle
-
-
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[Any]:
-    """A migrated PostgreSQL store of the test's own database."""
-    async with opened_store(postgres_url, migrate=True) as opened:
-        yield opened
 
 
 async def _wait_filled(client: AlpacaClient, order_id: str) -> None:
@@ -64,16 +56,21 @@ async def _session(client: AlpacaClient) -> list[str]:
         )
         await _wait_filled(client, order.id)
         filled.append(order.id)
-    await client.submit_order(
-        OrderRequest(
-            symbol="MSFT",
-            side=OrderSide.BUY,
-            type=OrderType.LIMIT,
-            qty=Decimal(1),
-            limit_price=Decimal("1.00"),
-        )
-    )
+    await client.submit_order(limit_buy("1", "1.00", symbol="MSFT"))
     return filled
+
+
+@contextlib.asynccontextmanager
+async def _synced_session(
+    simulator: Any, store: Any
+) -> AsyncIterator[tuple[AlpacaClient, list[str]]]:
+    """A client of the simulator once the session's orders are placed (yields the filled ids)
+    and synced into ``store``."""
+    key, secret = _keys(simulator)
+    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
+        filled = await _session(client)
+        await SyncEngine(ACCOUNT, client, store).sync_all()
+        yield client, filled
 
 
 def _dump_equal(store_dump: dict[str, Any], venue_dump: dict[str, Any]) -> list[str]:
@@ -108,10 +105,7 @@ async def test_reconcile_repairs_drift_and_second_run_is_clean(
     from alpaca.trading.requests import MarketOrderRequest
 
     key, secret = _keys(simulator)
-    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
-        filled = await _session(client)
-        await SyncEngine(ACCOUNT, client, store).sync_all()
-
+    async with _synced_session(simulator, store) as (client, filled):
         # drift 1: rows deleted from the store
         assert _sql(postgres_url, "delete from fills where order_id = %s", filled[0]) >= 1
         assert _sql(postgres_url, "delete from orders where id = %s", filled[1]) == 1
@@ -158,10 +152,7 @@ async def test_reconcile_repairs_drift_and_second_run_is_clean(
 
 async def test_dry_run_writes_only_findings(simulator: Any, store: Any, postgres_url: str) -> None:
     """A dry run records the differences (as would_*) and leaves the store's data untouched."""
-    key, secret = _keys(simulator)
-    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
-        filled = await _session(client)
-        await SyncEngine(ACCOUNT, client, store).sync_all()
+    async with _synced_session(simulator, store) as (client, filled):
         _sql(postgres_url, "delete from orders where id = %s", filled[0])
         before = await store.dump(ACCOUNT)
         report = await reconcile(client, store, ACCOUNT, dry_run=True)
@@ -176,10 +167,7 @@ async def test_missing_fill_inferred_from_cumulative_quantity(
     simulator: Any, store: Any, postgres_url: str
 ) -> None:
     """Without activities, a deleted fill is inferred from filled_qty and the average price, once."""
-    key, secret = _keys(simulator)
-    async with AlpacaClient(key, secret, simulator.base_url, rate_limit=0) as client:
-        filled = await _session(client)
-        await SyncEngine(ACCOUNT, client, store).sync_all()
+    async with _synced_session(simulator, store) as (client, filled):
         order = await client.get_order(filled[0])
         _sql(postgres_url, "delete from fills where order_id = %s", filled[0])
         report = await reconcile(client, store, ACCOUNT, use_activities=False)
@@ -245,6 +233,8 @@ async def test_positions_derived_from_the_stream_match_the_venue(
         await runner
     [position] = await store.positions(ACCOUNT)
     [last_fill] = await store.fills_for_order(ACCOUNT, order.id)
-    assert position.observed_at == last_fill.timestamp  # dated by the stream's fill event
+    # Dated by this host's clock when the stream's fill was applied (the clock REST positions sets
+    # are dated by; the simulator shares it): never before the fill itself.
+    assert position.observed_at >= last_fill.timestamp
     assert [f.difference for f in report.findings if f.kind.startswith("position")] == []
     assert position.avg_entry_price == Decimal("100.0066666667")

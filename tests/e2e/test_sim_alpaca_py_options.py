@@ -6,7 +6,6 @@ paying their fees (in the coin, then in USD)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -33,19 +32,16 @@ from conftest import StreamRecorder
 
 pytestmark = pytest.mark.e2e
 
-# Monday 2024-03-04 10:00 New York; the clock only moves when told to.
-MONDAY_10AM = dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)
 CALL_190 = "AAPL240304C00190000"
 CALL_200 = "AAPL240304C00200000"
 CALL_195_FRIDAY = "AAPL240308C00195000"
 
 
 @pytest.fixture
-def simulator(simulator_factory: Callable[..., SimulatorHandle]) -> SimulatorHandle:
+def simulator(options_day: SimulatorHandle) -> SimulatorHandle:
     """This module's venue (also the one conftest's ``trading_stream`` listens to)."""
-    sim = simulator_factory(start_time=MONDAY_10AM, realtime=False)
-    sim.set_price("AAPL", "190.00")
-    return sim
+    options_day.set_price("AAPL", "190.00")
+    return options_day
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ field, so every activity matches both): it is read as ``anyOf``, like the unfilt
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +274,6 @@ def test_error_bodies_match_the_spec_error_schema(
         assert str(body["code"]).startswith(str(status))
 
 
-MONDAY_10AM = dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)
 OPTION_OPERATIONS = {
     ("GET", "/v2/options/contracts"),
     ("GET", "/v2/options/contracts/{symbol_or_id}"),
@@ -285,11 +283,11 @@ OPTION_OPERATIONS = {
 
 
 def test_options_and_crypto_answers_match_the_spec(
-    spec: dict[str, Any], simulator_factory: Callable[..., SimulatorHandle]
+    spec: dict[str, Any], options_day: SimulatorHandle
 ) -> None:
     """Contracts (listed, with deliverables, fetched), option, mleg and crypto orders, their
     positions, exercise, do-not-exercise, and the OPEXC/OPTRD/OPEXP/CFEE activities."""
-    sim = simulator_factory(start_time=MONDAY_10AM, realtime=False)
+    sim = options_day
     headers = {"APCA-API-KEY-ID": SIM_API_KEY, "APCA-API-SECRET-KEY": SIM_SECRET_KEY}
     call, put, high = "AAPL240304C00190000", "AAPL240304P00190000", "AAPL240304C00200000"
     sim.set_price("AAPL", "195.00")

@@ -6,7 +6,6 @@ add no second quarantine row when it runs again. Real PostgreSQL store."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
@@ -14,7 +13,6 @@ import pytest
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.models import OrderRequest, OrderSide
-from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import SyncEngine
@@ -56,13 +54,6 @@ class CorruptingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[Store]:
-    """A migrated PostgreSQL store of the test's own database."""
-    async with opened_store(postgres_url, migrate=True) as opened:
-        yield opened
 
 
 async def test_one_order_with_an_unknown_status_never_blocks_a_sync(

@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -20,14 +20,14 @@ import pytest
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.config import AccountConfig
-from alpaca_integration.models import OrderRequest, OrderSide, OrderType, TimeInForce
-from alpaca_integration.monitor.runtime import opened_store
+from alpaca_integration.models import OrderRequest, OrderSide, TimeInForce
 from alpaca_integration.monitor.service import MonitorService
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.testing.compare import compare_with_venue, store_view
 from alpaca_integration.testing.sessions import random_session
+from support.order_requests import limit_buy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -39,13 +39,6 @@ FAST_STREAM = {
     "ping_interval": 1.0,
     "ping_timeout": 2.0,
 }
-
-
-@pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[Store]:
-    """A migrated PostgreSQL store of the test's own database."""
-    async with opened_store(postgres_url, migrate=True) as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -125,16 +118,7 @@ async def test_incremental_sync_sees_updates_to_old_orders(
     """An order resting since before the checkpoint that fills later is updated by the next sync."""
     await busy_sim.aset_price("AAPL", Decimal("100.00"))
     async with _client(busy_sim) as client:
-        resting = await client.submit_order(
-            OrderRequest(
-                symbol="AAPL",
-                side=OrderSide.BUY,
-                type=OrderType.LIMIT,
-                qty=Decimal(3),
-                limit_price=Decimal("95.00"),
-                time_in_force=TimeInForce.GTC,
-            )
-        )
+        resting = await client.submit_order(limit_buy("3", "95.00", time_in_force=TimeInForce.GTC))
         engine = SyncEngine(ACCOUNT, client, store, order_overlap=dt.timedelta(0))
         await engine.sync_all()
         # Many later orders move the checkpoint well past the resting order's submission.

@@ -26,8 +26,10 @@ from alpaca_integration.models import (
 
 __all__ = [
     "NOW",
+    "bracket_leg_fields",
     "make_activity",
     "make_fill",
+    "make_filled_order",
     "make_mleg_order",
     "make_order",
     "make_position",
@@ -73,6 +75,35 @@ def make_order(**overrides: Any) -> Order:
     }
     fields.update(overrides)
     return Order(**fields)
+
+
+def make_filled_order(**overrides: Any) -> Order:
+    """Order o1 (client id ai-1), filled: 10 at 100."""
+    filled: dict[str, Any] = {
+        "id": "o1",
+        "status": OrderStatus.FILLED,
+        "filled_qty": Decimal(10),
+        "filled_avg_price": Decimal(100),
+    }
+    return make_order(**{**filled, **overrides})
+
+
+def bracket_leg_fields(leg_id: str, parent_id: str | None, *, stop: bool = False) -> dict[str, Any]:
+    """The fields of a held sell leg of a bracket: the take-profit (a limit at 200), or with
+    ``stop`` the stop-loss (a stop at 180)."""
+    prices: dict[str, Any] = (
+        {"type": OrderType.STOP, "limit_price": None, "stop_price": Decimal(180)}
+        if stop
+        else {"type": OrderType.LIMIT, "limit_price": Decimal(200)}
+    )
+    return {
+        "id": leg_id,
+        "side": OrderSide.SELL,
+        "order_class": OrderClass.BRACKET,
+        "status": OrderStatus.HELD,
+        "parent_id": parent_id,
+        **prices,
+    }
 
 
 def make_mleg_order(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +15,10 @@ from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.alpaca.ratelimit import UnlimitedRateBudget
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import SyncEngine
+from support.wire_json import fill_activity_json, integration_order_json
+
+# The orders the engine syncs: the integration's limit buys (re-exported for the sync tests).
+order_json = integration_order_json
 
 ACCOUNT = "default"
 T0 = dt.datetime(2025, 6, 2, 14, 30, tzinfo=dt.UTC)
@@ -26,44 +28,10 @@ def _ts(at: dt.datetime) -> str:
     return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def order_json(order_id: str, at: dt.datetime, status: str = "new") -> dict[str, Any]:
-    return {
-        "id": order_id,
-        "client_order_id": f"ai-{order_id}",
-        "created_at": _ts(at),
-        "updated_at": _ts(at),
-        "submitted_at": _ts(at),
-        "symbol": "AAPL",
-        "asset_class": "us_equity",
-        "qty": "10",
-        "filled_qty": "0",
-        "order_class": "",
-        "type": "limit",
-        "limit_price": "100",
-        "side": "buy",
-        "time_in_force": "gtc",
-        "status": status,
-        "extended_hours": False,
-    }
-
-
 def fill_json(activity_id: str, order_id: str, at: dt.datetime, **extra: Any) -> dict[str, Any]:
-    body = {
-        "id": activity_id,
-        "activity_type": "FILL",
-        "transaction_time": _ts(at),
-        "type": "fill",
-        "price": "100",
-        "qty": "10",
-        "side": "buy",
-        "symbol": "AAPL",
-        "leaves_qty": "0",
-        "cum_qty": "10",
-        "order_id": order_id,
-        "order_status": "filled",
-    }
-    body.update(extra)
-    return body
+    """The FILL activity of ``order_id`` at 100 (``extra`` overrides keys)."""
+    fields = {"transaction_time": _ts(at), "price": "100", **extra}
+    return fill_activity_json(activity_id, order_id=order_id, **fields)
 
 
 def fee_json(activity_id: str, order_id: str, at: dt.datetime) -> dict[str, Any]:
@@ -129,12 +97,8 @@ class PagedVenue:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 def client_on(venue: PagedVenue) -> AlpacaClient:

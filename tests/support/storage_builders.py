@@ -24,6 +24,7 @@ __all__ = [
     "T0",
     "at",
     "make_activity",
+    "make_bracket_leg",
     "make_fill",
     "make_order",
     "make_position",
@@ -62,6 +63,15 @@ def make_order(**overrides: Any) -> Order:
         return order
     raw = _raw(id=order.id, status=order.status, filled_qty=order.filled_qty)
     return msgspec.structs.replace(order, raw=raw)
+
+
+def make_bracket_leg(
+    leg_id: str, parent_id: str | None, *, stop: bool = False, **overrides: Any
+) -> Order:
+    """A held sell leg of a bracket: the take-profit (a limit at 200), or with ``stop`` the
+    stop-loss (a stop at 180)."""
+    fields = valid.bracket_leg_fields(leg_id, parent_id, stop=stop)
+    return make_order(**{**fields, **overrides})
 
 
 def make_fill(**overrides: Any) -> Fill:

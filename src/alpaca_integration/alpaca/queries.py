@@ -132,12 +132,7 @@ def orders_query(
         query["status"] = _choice(status, "status", ("open", "closed", "all"))
     if limit is not None:
         query["limit"] = _bound(limit, "limit", MAX_ORDERS_PAGE)
-    if after is not None:
-        query["after"] = _instant(after, "after")
-    if until is not None:
-        query["until"] = _instant(until, "until")
-    if direction is not None:
-        query["direction"] = _choice(direction, "direction", ("asc", "desc"))
+    query.update(_window(after, until, direction))
     if nested is not None:
         query["nested"] = "true" if nested else "false"
     if symbols is not None:
@@ -172,19 +167,36 @@ def activities_query(
         if isinstance(date, dt.datetime) or not isinstance(date, dt.date):
             raise ValueError(f"date must be a datetime.date, got {type(date).__name__}")
         query["date"] = date.isoformat()
+    query.update(_window(after, until, direction))
+    if page_size is not None:
+        query["page_size"] = _bound(page_size, "page_size", MAX_ACTIVITIES_PAGE)
+    query.update(_page_token(page_token, "the id of the last activity seen"))
+    return query
+
+
+def _window(
+    after: dt.datetime | dt.date | None,
+    until: dt.datetime | dt.date | None,
+    direction: str | None,
+) -> dict[str, str]:
+    """``after``/``until`` (exclusive instants) and ``direction``, each only when given."""
+    query: dict[str, str] = {}
     if after is not None:
         query["after"] = _instant(after, "after")
     if until is not None:
         query["until"] = _instant(until, "until")
     if direction is not None:
         query["direction"] = _choice(direction, "direction", ("asc", "desc"))
-    if page_size is not None:
-        query["page_size"] = _bound(page_size, "page_size", MAX_ACTIVITIES_PAGE)
-    if page_token is not None:
-        if not page_token:
-            raise ValueError("page_token is empty: pass the id of the last activity seen")
-        query["page_token"] = page_token
     return query
+
+
+def _page_token(page_token: str | None, what: str) -> dict[str, str]:
+    """``page_token`` when given; an empty one is refused, saying to pass ``what``."""
+    if page_token is None:
+        return {}
+    if not page_token:
+        raise ValueError(f"page_token is empty: pass {what}")
+    return {"page_token": page_token}
 
 
 def _day(value: dt.date, name: str) -> str:
@@ -284,10 +296,7 @@ def option_contracts_query(
     query.update(_strike_range(filters))
     if limit is not None:
         query["limit"] = _bound(limit, "limit", MAX_CONTRACTS_PAGE)
-    if page_token is not None:
-        if not page_token:
-            raise ValueError("page_token is empty: pass the token the previous page returned")
-        query["page_token"] = page_token
+    query.update(_page_token(page_token, "the token the previous page returned"))
     for flag_name in ("ppind", "show_deliverables"):
         flag = filters.get(flag_name)
         if flag is not None:

@@ -43,6 +43,7 @@ async def load_state(store: QualityStore, account: str) -> StoreState:
         positions=positions,
         snapshot=snapshot,
         fill_history_complete=checkpoint is not None,
+        activities=tuple(await store.list_activities(account)),
     )
 
 

@@ -5,7 +5,8 @@
 ``_position_mismatches``, ...) so a reader finds a rule by its name. ``checks.quality`` loads the
 state from the store and writes the results.
 
-Imports ``models`` only: no I/O, never the store, the client, sync, the flows or the CLI.
+Imports ``models`` and ``instruments`` only: no I/O, never the store, the client, sync, the flows
+or the CLI.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import NamedTuple
 
 import msgspec
 
-from alpaca_integration.models import AccountSnapshot, Fill, Order, OrderStatus, Position
+from alpaca_integration.instruments import position_key
+from alpaca_integration.models import (
+    AccountSnapshot,
+    Activity,
+    Fill,
+    Order,
+    OrderStatus,
+    Position,
+)
 
 __all__ = [
     "RULES",
@@ -84,6 +93,7 @@ class StoreState(msgspec.Struct, frozen=True, kw_only=True):
     positions: tuple[Position, ...] = ()
     snapshot: AccountSnapshot | None = None
     fill_history_complete: bool = False
+    activities: tuple[Activity, ...] = ()
 
 
 class _Issue(NamedTuple):
@@ -125,6 +135,8 @@ def _fill_qty_mismatches(
     issues = []
     for order_id in sorted(orders):
         order = orders[order_id]
+        if order.order_class.value == "mleg" and order.parent_id is None:
+            continue  # a multi-leg order executes on its legs; its filled_qty counts units
         fills = fills_by_order.get(order_id, [])
         total = sum((f.qty for f in fills), _ZERO)
         if total != order.filled_qty:
@@ -140,14 +152,28 @@ def _fill_qty_mismatches(
     return issues
 
 
-def _position_mismatches(fills: Iterable[Fill], positions: Iterable[Position]) -> list[_Issue]:
+# Activities that change a position without a fill, their ``qty`` signed as the change: an
+# option exercised (OPEXC), assigned (OPASN) or expired (OPEXP), the underlying's shares it
+# delivers (OPTRD), and a crypto fee paid in the coin (CFEE with a negative qty).
+_POSITION_ACTIVITIES = frozenset({"OPEXC", "OPASN", "OPEXP", "OPTRD", "CFEE"})
+
+
+def _position_mismatches(
+    fills: Iterable[Fill], positions: Iterable[Position], activities: Iterable[Activity] = ()
+) -> list[_Issue]:
     """With complete fill history the sum of all fills equals the sum since the position was
-    last flat, so the position must equal the signed sum of the symbol's fills."""
+    last flat, so the position must equal the signed sum of the symbol's fills and of the
+    activities that move positions (a pair's ``BTC/USD`` fills meet its ``BTCUSD`` position)."""
     signed: dict[str, Decimal] = {}
     for fill in fills:
         delta = fill.qty if fill.side.value == "buy" else -fill.qty
-        signed[fill.symbol] = signed.get(fill.symbol, _ZERO) + delta
-    held = {p.symbol: p.qty for p in positions}
+        key = position_key(fill.symbol)
+        signed[key] = signed.get(key, _ZERO) + delta
+    for activity in activities:
+        if activity.activity_type.upper() in _POSITION_ACTIVITIES and activity.symbol:
+            key = position_key(activity.symbol)
+            signed[key] = signed.get(key, _ZERO) + (activity.qty or _ZERO)
+    held = {position_key(p.symbol): p.qty for p in positions}
     issues = []
     for symbol in sorted(set(signed) | set(held)):
         position = held.get(symbol, _ZERO)
@@ -307,10 +333,12 @@ def evaluate_rules(
     """Every rule over one account's stored state; pure. The rules, by name:
 
     * ``fill_without_order``: a fill whose order is not in the store.
-    * ``order_fill_qty_mismatch``: an order's filled_qty differs from the sum of its fills.
+    * ``order_fill_qty_mismatch``: an order's filled_qty differs from the sum of its fills (an
+      mleg parent executes on its legs and is not checked).
     * ``position_fill_mismatch``: a position differs from the signed sum of the symbol's fills
-      (checked only when the fill history is complete; with complete history the sum of all
-      fills equals the sum since the position was last flat).
+      and position-moving activities (OPEXC, OPASN, OPEXP, OPTRD, a CFEE in the coin), pairs
+      matched without their slash (checked only when the fill history is complete; with
+      complete history the sum of all fills equals the sum since the position was last flat).
     * ``equity_mismatch``: equity differs from cash + long market value - |short market value|
       by more than ``equity_tolerance``.
     * ``negative_cash_on_cash_account``: cash below zero on a cash account (multiplier 1).
@@ -327,7 +355,7 @@ def evaluate_rules(
         *_fills_without_order(orders, fills_by_order),
         *_fill_qty_mismatches(orders, fills_by_order),
         *(
-            _position_mismatches(state.fills, state.positions)
+            _position_mismatches(state.fills, state.positions, state.activities)
             if state.fill_history_complete
             else []
         ),

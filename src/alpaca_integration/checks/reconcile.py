@@ -35,10 +35,13 @@ client and the store only through the methods named in :class:`ReconcileClient` 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 import msgspec
 
@@ -139,7 +142,7 @@ class _Repairs:
     orders: list[Order] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
     activities: list[Activity] = field(default_factory=list)
-    positions: list[Position] = field(default_factory=list)
+    positions: list[Position] | None = None  # None: leave the stored set alone
     snapshot: AccountSnapshot | None = None
     broker_order_ids: set[str] = field(default_factory=set)
     external_ids: set[str] = field(default_factory=set)
@@ -148,38 +151,55 @@ class _Repairs:
 # --------------------------------------------------------------------------- the steps
 
 
-async def _orders_step(
-    client: ReconcileClient, store: ReconcileStore, account: str, prefix: str, repairs: _Repairs
-) -> tuple[list[Finding], dict[str, Order]]:
-    """Orders: missing, drifted, unknown to the broker, flagged wrongly. Returns the findings and
-    the broker's orders by id (legs flattened)."""
-    broker_orders = flatten_orders([o async for o in client.iter_orders(status="all", nested=True)])
-    stored_orders = flatten_orders(await store.list_orders(account))
-    stored_external: dict[str, bool] = await store.external_flags(account)
-    findings, repairs.orders, repairs.external_ids = diff_orders(
-        stored_orders, broker_orders, stored_external=stored_external, prefix=prefix
-    )
-    repairs.broker_order_ids = set(broker_orders)
-    return findings, broker_orders
+_Item = TypeVar("_Item")
 
 
-async def _fills_step(
-    client: ReconcileClient,
-    store: ReconcileStore,
-    account: str,
-    use_activities: bool,
-    repairs: _Repairs,
-) -> tuple[list[Finding], list[Fill]]:
-    """Fills and non-trade activities the broker lists and the store lacks (activities first:
-    they are the broker's exact executions). Returns the findings and the stored fills."""
-    activities = (
-        [item async for item in client.iter_activities(direction="asc")] if use_activities else []
-    )
-    joined = join_fees(activities)
-    stored_fills = list(await store.list_fills(account))
-    findings, repairs.fills = diff_fills(stored_fills, joined.fills)
-    known_ids = {a.id for a in await store.list_activities(account)} if use_activities else set()
-    repairs.activities = [a for a in joined.activities if a.id not in known_ids]
+@dataclass
+class _Run:
+    """One reconciliation: what it reads and writes through, and its report."""
+
+    client: ReconcileClient
+    store: ReconcileStore
+    report: ReconcileReport
+    prefix: str
+    apply: RepairWriter | None
+    page_size: int
+
+    @property
+    def account(self) -> str:
+        return self.report.account
+
+
+async def _pages(source: AsyncIterator[_Item], size: int) -> AsyncIterator[list[_Item]]:
+    """``source`` in lists of at most ``size``: the broker's history is read a page at a time."""
+    page: list[_Item] = []
+    async for item in source:
+        page.append(item)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+async def _write(run: _Run, repairs: _Repairs) -> None:
+    if not run.report.dry_run:
+        await _repair(run.store, run.account, repairs, run.apply)
+
+
+async def _activities_page(
+    run: _Run, page: list[Fill | Activity], missing: dict[str, list[Fill]]
+) -> None:
+    """Fills and non-trade activities of one page the store lacks (activities first: they are
+    the broker's exact executions). On a dry run the missing fills are kept (``missing``) for
+    the inference, which must count them as explained."""
+    joined = join_fees(page)
+    order_ids = {fill.order_id for fill in joined.fills}
+    stored = await run.store.list_fills(run.account, order_ids=order_ids) if order_ids else []
+    findings, fills = diff_fills(stored, joined.fills)
+    ids = [activity.id for activity in joined.activities]
+    known = {a.id for a in await run.store.list_activities(run.account, ids=ids)} if ids else set()
+    activities = [a for a in joined.activities if a.id not in known]
     findings += [
         Finding(
             kind="activity_missing",
@@ -188,9 +208,69 @@ async def _fills_step(
             "the store",
             decision="inserted",
         )
-        for activity in repairs.activities
+        for activity in activities
     ]
-    return findings, stored_fills
+    run.report.findings += findings
+    if run.report.dry_run:
+        for fill in fills:
+            missing.setdefault(fill.order_id, []).append(fill)
+    await _write(run, _Repairs(fills=fills, activities=activities))
+
+
+async def _lineage(run: _Run, orders: Mapping[str, Order]) -> dict[str, Order]:
+    """The stored parents and replaced orders the page's orders point at outside the page (a
+    replacement belongs to whoever placed the order it replaces), transitively."""
+    known = dict(orders)
+    context: dict[str, Order] = {}
+    wanted = {o.parent_id or "" for o in known.values()} | {
+        o.replaces or "" for o in known.values()
+    }
+    while wanted := {oid for oid in wanted if oid and oid not in known}:
+        found = flatten_orders(await run.store.list_orders(run.account, ids=sorted(wanted)))
+        found = {oid: order for oid, order in found.items() if oid not in known}
+        if not found:
+            break
+        known.update(found)
+        context.update(found)
+        wanted = {o.parent_id or "" for o in found.values()} | {
+            o.replaces or "" for o in found.values()
+        }
+    return context
+
+
+async def _orders_page(
+    run: _Run,
+    broker: dict[str, Order],
+    flags: Mapping[str, bool],
+    missing: Mapping[str, list[Fill]],
+) -> None:
+    """One page of the broker's orders (legs flattened): missing, drifted, flagged wrongly, and
+    the executions their fills do not explain."""
+    stored = flatten_orders(await run.store.list_orders(run.account, ids=sorted(broker)))
+    stored = {oid: order for oid, order in stored.items() if oid in broker}
+    context = await _lineage(run, {**stored, **broker})
+    findings, to_write, external = diff_orders(
+        stored, broker, stored_external=flags, prefix=run.prefix, context=context
+    )
+    filled = [oid for oid, order in broker.items() if order.filled_qty > 0]
+    fills = await run.store.list_fills(run.account, order_ids=filled) if filled else []
+    explained = [*fills, *(fill for oid in filled for fill in missing.get(oid, ()))]
+    found, inferred = _inferred_fills(broker, explained, at=run.report.started_at)
+    run.report.findings += findings + found
+    repairs = _Repairs(orders=to_write, fills=inferred, external_ids=external)
+    repairs.broker_order_ids = set(broker)
+    await _write(run, repairs)
+
+
+async def _unknown_orders(run: _Run, order_ids: set[str]) -> None:
+    """Stored orders the broker did not list (kept: only the broker may prove them gone)."""
+    ids = sorted(order_ids)
+    for start in range(0, len(ids), run.page_size):
+        chunk = ids[start : start + run.page_size]
+        stored = flatten_orders(await run.store.list_orders(run.account, ids=chunk))
+        stored = {oid: order for oid, order in stored.items() if oid in order_ids}
+        findings, _, _ = diff_orders(stored, {}, prefix=run.prefix)
+        run.report.findings += findings
 
 
 def _inferred_fills(
@@ -236,34 +316,28 @@ def _inferred_fills(
     return findings, inferred
 
 
-async def _positions_and_cash_step(
-    client: ReconcileClient,
-    store: ReconcileStore,
-    account: str,
-    cash_tolerance: Decimal,
-    repairs: _Repairs,
-) -> list[Finding]:
+async def _positions_and_cash(run: _Run, cash_tolerance: Decimal) -> None:
     """Positions that differ, and cash beyond ``cash_tolerance``; the broker's copies replace
     the store's."""
-    repairs.positions = list(await client.list_positions())
-    repairs.snapshot = await client.get_account()
-    findings = diff_positions(list(await store.positions(account)), repairs.positions)
-    snapshot = await store.latest_snapshot(account)
-    broker_cash = repairs.snapshot.cash
-    if snapshot is None or abs(snapshot.cash - broker_cash) > cash_tolerance:
+    positions = list(await run.client.list_positions())
+    snapshot = await run.client.get_account()
+    findings = diff_positions(list(await run.store.positions(run.account)), positions)
+    stored = await run.store.latest_snapshot(run.account)
+    if stored is None or abs(stored.cash - snapshot.cash) > cash_tolerance:
         findings.append(
             Finding(
                 kind="cash_drift",
                 subject="cash",
                 difference=(
                     "no account snapshot in the store"
-                    if snapshot is None
-                    else f"cash {fmt_value(snapshot.cash)} -> {fmt_value(broker_cash)}"
+                    if stored is None
+                    else f"cash {fmt_value(stored.cash)} -> {fmt_value(snapshot.cash)}"
                 ),
                 decision="snapshot_recorded",
             )
         )
-    return findings
+    run.report.findings += findings
+    await _write(run, _Repairs(positions=positions, snapshot=snapshot))
 
 
 async def _repair(
@@ -303,6 +377,28 @@ async def _record(store: ReconcileStore, report: ReconcileReport) -> None:
     )
 
 
+async def _compare_and_repair(run: _Run, cash_tolerance: Decimal, use_activities: bool) -> None:
+    """The steps in order, a page of the broker's history at a time (the store is read by the
+    page's ids, the repairs of a page are written before the next is read): activities and
+    fills, orders and the executions they imply, stored orders the broker did not list,
+    positions and cash."""
+    flags = await run.store.external_flags(run.account)
+    missing: dict[str, list[Fill]] = {}
+    if use_activities:
+        activities = run.client.iter_activities(direction="asc")
+        async for page in _pages(activities, run.page_size):
+            await _activities_page(run, page, missing)
+    broker_ids: set[str] = set()
+    async for roots in _pages(run.client.iter_orders(status="all", nested=True), run.page_size):
+        broker = flatten_orders(roots)
+        broker_ids.update(broker)
+        await _orders_page(run, broker, flags, missing)
+    await _unknown_orders(run, set(flags) - broker_ids)
+    await _positions_and_cash(run, cash_tolerance)
+    if run.report.dry_run:
+        run.report.findings = _dry(run.report.findings)
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -317,6 +413,8 @@ async def reconcile(
     cash_tolerance: Decimal = Decimal("0.01"),
     use_activities: bool = True,
     apply: RepairWriter | None = None,
+    exclusive: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+    page_size: int = 500,
 ) -> ReconcileReport:
     """Compare ``store`` with the broker behind ``client`` for ``account`` and repair (unless
     ``dry_run``). Every finding is written as a row under a new reconciliation run.
@@ -326,29 +424,20 @@ async def reconcile(
     FILL/FEE activities and repairs fills from the orders' cumulative figures alone (for venues or
     keys without the activities endpoint). ``apply`` replaces ``store.apply`` for the repairs
     (the monitor passes its sync engine's ``apply_reconciled``, so repairs take the same write
-    path as every other update and reach the cache)."""
+    path as every other update and reach the cache). ``exclusive`` is held from the first read
+    to the last repair (the monitor passes its engine's ``exclusive``: the stream's writes wait,
+    so the store read is the store repaired). The broker's history is read ``page_size`` records at
+    a time and each page compared with the store's rows of the same ids: memory is bounded by a
+    page, not the account's history (ids of the broker's orders are kept for the last step)."""
     started = now or dt.datetime.now(dt.UTC)
     if prefix is None:
         prefix = f"{getattr(client, 'client_order_id_prefix', 'ai')}-"
     run_id = await store.start_reconciliation_run(account, started_at=started, dry_run=dry_run)
     report = ReconcileReport(run_id=run_id, account=account, dry_run=dry_run, started_at=started)
-    repairs = _Repairs()
 
-    found, broker_orders = await _orders_step(client, store, account, prefix, repairs)
-    report.findings += found
-    found, stored_fills = await _fills_step(client, store, account, use_activities, repairs)
-    report.findings += found
-    found, inferred = _inferred_fills(broker_orders, [*stored_fills, *repairs.fills], at=started)
-    report.findings += found
-    repairs.fills += inferred
-    report.findings += await _positions_and_cash_step(
-        client, store, account, cash_tolerance, repairs
-    )
-
-    if dry_run:
-        report.findings = _dry(report.findings)
-    else:
-        await _repair(store, account, repairs, apply)
+    run = _Run(client, store, report, prefix, apply, page_size)
+    async with exclusive() if exclusive is not None else contextlib.nullcontext():
+        await _compare_and_repair(run, cash_tolerance, use_activities)
     report.finished_at = dt.datetime.now(dt.UTC) if now is None else now
     await _record(store, report)
     return report

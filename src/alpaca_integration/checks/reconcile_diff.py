@@ -174,16 +174,18 @@ def diff_orders(
     *,
     stored_external: Mapping[str, bool] | None = None,
     prefix: str = INTEGRATION_PREFIX,
+    context: Mapping[str, Order] | None = None,
 ) -> tuple[list[Finding], list[Order], set[str]]:
     """Compare orders by id. Returns (findings, orders to write, ids that are external).
 
     ``stored``/``broker`` map order id to order (legs flattened). ``stored_external`` is the
     store's current external flag per id, when it keeps one; an order whose flag is wrong is
-    written again so the flag is corrected.
+    written again so the flag is corrected. ``context``: other orders (stored parents and
+    replaced orders outside this page) that decide ownership, never compared themselves.
     """
     findings: list[Finding] = []
     to_write: list[Order] = []
-    external = external_order_ids({**stored, **broker}, prefix) & set(broker)
+    external = external_order_ids({**(context or {}), **stored, **broker}, prefix) & set(broker)
     for order_id in sorted(broker, key=lambda oid: (broker[oid].created_at, oid)):
         found = _order_findings(
             order_id,

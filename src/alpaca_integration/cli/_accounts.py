@@ -25,7 +25,7 @@ from alpaca_integration.errors import ConfigError
 if TYPE_CHECKING:
     from alpaca_integration.config import AccountConfig, AlpacaSettings
 
-__all__ = ["configured_names", "load", "select", "select_one"]
+__all__ = ["configured_names", "ledger_methods", "load", "select", "select_one"]
 
 
 def _read_accounts(settings: AlpacaSettings) -> dict[str, AccountConfig]:
@@ -76,6 +76,14 @@ def configured_names(settings: AlpacaSettings) -> list[str]:
     if settings.accounts_file is None:
         return []
     return list(_read_accounts(settings))
+
+
+def ledger_methods(settings: AlpacaSettings) -> dict[str, str]:
+    """Each configured account's ledger matching method (``ledger_method`` in the accounts
+    file); empty without a file (every ledger then matches FIFO)."""
+    if settings.accounts_file is None:
+        return {}
+    return {name: account.ledger_method for name, account in _read_accounts(settings).items()}
 
 
 def load() -> tuple[AlpacaSettings, dict[str, AccountConfig]]:

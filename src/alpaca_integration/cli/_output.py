@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import sys
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -33,30 +34,48 @@ from alpaca_integration.models import (
 __all__ = ["print_json", "render", "render_contracts", "to_jsonable"]
 
 
-def _strip_raw(value: Any) -> Any:
+# Beyond any real price, quantity or balance (the store refuses such a number: sync.validation).
+_ABSURD = Decimal("1e12")
+
+
+def _clean(value: Any, path: str, absurd: list[str]) -> Any:
+    """Builtins without ``raw``; a decimal as its string, except a NaN or an infinity, which is
+    ``null`` (it is no number a script can use). Every NaN, infinity or absurd magnitude is
+    named in ``absurd`` (``path = value``)."""
     if isinstance(value, dict):
-        return {key: _strip_raw(item) for key, item in value.items() if key != "raw"}
+        return {
+            k: _clean(v, f"{path}.{k}" if path else k, absurd)
+            for k, v in value.items()
+            if k != "raw"
+        }
     if isinstance(value, list):
-        return [_strip_raw(item) for item in value]
+        return [_clean(item, f"{path}[{i}]", absurd) for i, item in enumerate(value)]
+    if isinstance(value, Decimal):
+        if not value.is_finite() or abs(value) >= _ABSURD:
+            absurd.append(f"{path} = {value}")
+        return str(value) if value.is_finite() else None
     return value
 
 
-def _enc_hook(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise NotImplementedError(type(value).__name__)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Models (or lists of them) as JSON-ready builtins without ``raw``."""
-    builtins = msgspec.to_builtins(value, enc_hook=_enc_hook)
-    return _strip_raw(builtins)
+def to_jsonable(value: Any, absurd: list[str] | None = None) -> Any:
+    """Models (or lists of them) as JSON-ready builtins without ``raw`` (see ``_clean``)."""
+    builtins = msgspec.to_builtins(value, builtin_types=(Decimal,))
+    return _clean(builtins, "", [] if absurd is None else absurd)
 
 
 def print_json(value: Any) -> None:
-    """Print models as indented JSON on stdout."""
-    text = msgspec.json.format(msgspec.json.encode(to_jsonable(value)), indent=2)
+    """Print models as indented JSON on stdout; a NaN or an infinity is ``null``, and each one
+    (or an absurd magnitude) is named in one warning line on stderr, never printed silently."""
+    absurd: list[str] = []
+    text = msgspec.json.format(msgspec.json.encode(to_jsonable(value, absurd)), indent=2)
     print(text.decode())
+    if absurd:
+        shown = ", ".join(absurd[:5]) + (f" and {len(absurd) - 5} more" if len(absurd) > 5 else "")
+        print(
+            f"warning: the venue sent numbers that are not finite or beyond 1e12 ({shown}); "
+            "NaN and infinities are shown as null",
+            file=sys.stderr,
+        )
 
 
 def _cell(value: Any) -> str:

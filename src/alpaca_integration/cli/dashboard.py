@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -188,6 +189,9 @@ def dashboard_beside(
             (say or announce)(f"dashboard at {url} ({app.state.dashboard.feed.description})")
             yield url
 
+    # Closed by running_dashboard when served; if the caller never serves it (the demo finds
+    # the market closed), when ``beside`` is dropped or the process ends.
+    weakref.finalize(beside, sock.close)
     return beside
 
 

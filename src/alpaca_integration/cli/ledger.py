@@ -35,13 +35,19 @@ _GROUPS = {"symbol": "symbol", "strategy": "sleeve", "day": "day"}
 _ZERO = Decimal(0)
 
 
-def _ledgers(accounts: list[str] | None, since: dt.date | None = None) -> list[Any]:
+def _ledgers(
+    accounts: list[str] | None, since: dt.date | None = None, *, database_url: str | None = None
+) -> list[Any]:
+    from alpaca_integration.cli._accounts import ledger_methods
     from alpaca_integration.config import load_settings
     from alpaca_integration.ledger.events import NEW_YORK
     from alpaca_integration.monitor.ledger_jobs import stored_ledgers
 
     start = None if since is None else dt.datetime.combine(since, dt.time(), NEW_YORK)
-    found = asyncio.run(stored_ledgers(load_settings(), accounts or [], since=start))
+    settings = load_settings()
+    methods = ledger_methods(settings) if database_url is None else {}
+    url = database_url or settings.database_url
+    found = asyncio.run(stored_ledgers(url, accounts or [], since=start, methods=methods))
     if not found:
         raise fail("the store holds no account yet: run `alpacactl sync` or `alpacactl monitor`")
     return found
@@ -86,8 +92,10 @@ def _pnl_rows(ledger: Any, by: str, since: dt.date | None) -> list[dict[str, Any
             for day, s in sorted(days.items())
         ]
     field = _GROUPS[by]
-    income = [i for i in ledger.income if since is None or i.at.date() >= since]
+    from alpaca_integration.ledger.rows import day_of
     from alpaca_integration.ledger.views import summarize
+
+    income = [i for i in ledger.income if since is None or day_of(i.at) >= since]
 
     unrealized: dict[str, Decimal] = {}
     for valued in ledger.valuations():
@@ -206,6 +214,14 @@ def report(
         raise bad_input("--out", f"{out}: give a file in an existing directory")
     path = write_report(_ledgers(account), out)
     typer.echo(f"report written: {path}")
+
+
+def write_demo_report(db_path: Path) -> Path:
+    """The report of the demo's SQLite file, written next to it (``alpacactl demo`` ends here)."""
+    from alpaca_integration.report import write_report
+
+    ledgers = _ledgers(None, database_url=f"sqlite:///{db_path}")
+    return write_report(ledgers, db_path.with_name(f"{db_path.stem}_report.html"))
 
 
 # --------------------------------------------------------------------------- export

@@ -100,6 +100,7 @@ def _run_monitor(
     reconcile_every: float,
     beside: Any = None,
     lease_ttl: float | None,
+    lease_prefix: str,
 ) -> None:
     from alpaca_integration.monitor.run import run_monitor
 
@@ -116,6 +117,7 @@ def _run_monitor(
                 on_status=on_status,
                 beside=beside,
                 lease_ttl=lease_ttl,
+                lease_prefix=lease_prefix,
             )
         )
 
@@ -161,6 +163,10 @@ def monitor(
     lease_ttl: float = typer.Option(
         None, help="Seconds a lease outlives its monitor (default 10); see docs/monitoring.md."
     ),
+    lease_prefix: str = typer.Option(
+        "alpaca:leases",
+        help="Redis key prefix of the leases: the same on every monitor sharing the accounts.",
+    ),
     show_leases: bool = typer.Option(
         False, "--status", help="Show which monitor holds which account, then exit."
     ),
@@ -173,7 +179,7 @@ def monitor(
     beside = _dashboard_beside([a.name for a in accounts], dashboard_port) if dashboard else None
     ttl = _lease_ttl(settings, shard, lease_ttl)
     if show_leases:
-        _show_leases(accounts, settings)
+        _show_leases(accounts, settings, lease_prefix)
         return
     # Only once the configuration is known good: logging set-up is process-wide.
     _setup_logging(log_level, log_json)
@@ -188,6 +194,7 @@ def monitor(
         reconcile_every=reconcile or 0.0,
         beside=beside,
         lease_ttl=ttl,
+        lease_prefix=lease_prefix,
     )
 
 
@@ -214,7 +221,7 @@ def _lease_ttl(settings: Any, shard: bool | None, lease_ttl: float | None) -> fl
     return ttl if shard else None
 
 
-def _show_leases(accounts: list[Any], settings: Any) -> None:
+def _show_leases(accounts: list[Any], settings: Any, prefix: str) -> None:
     """``monitor --status``: one row per account (holder, epoch, expiry), then the monitors."""
     if not settings.redis_url:
         raise fail(
@@ -224,7 +231,7 @@ def _show_leases(accounts: list[Any], settings: Any) -> None:
         )
     from alpaca_integration.monitor.run import lease_status
 
-    holders, members = asyncio.run(lease_status(accounts, settings.redis_url))
+    holders, members = asyncio.run(lease_status(accounts, settings.redis_url, prefix=prefix))
     rows = [
         (
             h.account,
@@ -335,21 +342,23 @@ def demo(
     code = asyncio.run(
         run_demo(duration=duration, db_path=db, seed=seed, clock=clock, beside=beside)
     )
+    if db.exists():
+        from alpaca_integration.cli.ledger import write_demo_report
+
+        typer.echo(f"report written: {write_demo_report(db)}")
     raise typer.Exit(code=code)
 
 
-_DEPLOY_HELP = """\
-Deploy the two flows to a Prefect work pool so several machines share many accounts:
+def _need_prefect_api(command: str) -> None:
+    import os
 
-  prefect server start                       # or use Prefect Cloud
-  export PREFECT_API_URL=http://127.0.0.1:4200/api
-  prefect work-pool create alpaca --type process
-  prefect deploy --all          # with a prefect.yaml as shown in docs/monitoring.md
-  prefect worker start --pool alpaca          # on each machine
-
-Each deployment is parametrised by account_name; create one per account (or per group).
-See docs/monitoring.md for the full walk-through.
-"""
+    if not os.environ.get("PREFECT_API_URL"):
+        raise fail(
+            f"{command} talks to a Prefect API and PREFECT_API_URL is not set. "
+            "Fix: run `prefect server start` in another terminal, then export "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (see docs/monitoring.md)",
+            EXIT_USAGE,
+        )
 
 
 @flows_app.command("serve")
@@ -359,27 +368,80 @@ def flows_serve(
         None, help="Seconds between runs (default ALPACA_UPDATE_INTERVAL)."
     ),
 ) -> None:
-    """Serve both flows on a schedule (needs a Prefect server: `prefect server start`)."""
+    """Serve both flows on a schedule, one run per deployment at a time (needs a Prefect
+    server: `prefect server start`); Ctrl-C stops it."""
     settings, accounts = select(account)
     every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
-    import os
-
-    if not os.environ.get("PREFECT_API_URL"):
-        raise fail(
-            "flows serve registers the flows with a Prefect API and PREFECT_API_URL is not set. "
-            "Fix: run `prefect server start` in another terminal, then export "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api (see docs/monitoring.md)",
-            EXIT_USAGE,
-        )
+    _need_prefect_api("flows serve")
     from alpaca_integration.flows import serve_flows
 
-    serve_flows([a.name for a in accounts], interval=max(1, round(every or 1)))
+    try:
+        serve_flows([a.name for a in accounts], interval=max(1, round(every or 1)))
+    except KeyboardInterrupt:
+        typer.echo("flows serve stopped", err=True)
 
 
 @flows_app.command("deploy")
-def flows_deploy() -> None:
-    """How to deploy the flows to a work pool (prints the steps)."""
-    typer.echo(_DEPLOY_HELP)
+def flows_deploy(
+    account: list[str] = typer.Option(None, "--account", "-a", help="Account name(s)."),
+    pool: str = typer.Option("alpaca", help="Work pool (created as a process pool if missing)."),
+    interval: int = typer.Option(
+        None, help="Seconds between runs (default ALPACA_UPDATE_INTERVAL)."
+    ),
+    heartbeat: int = typer.Option(
+        30,
+        help="Seconds between flow-run heartbeats (>= 30); a run is crashed after 3 missed.",
+    ),
+) -> None:
+    """Create or update one deployment per (flow, account) on a work pool, one run at a time;
+    then start `prefect worker start --pool POOL` on every machine that should run them."""
+    settings, accounts = select(account)
+    every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
+    if heartbeat < 30:
+        raise fail(
+            f"--heartbeat must be 30 seconds or more (Prefect's floor), got {heartbeat}", EXIT_USAGE
+        )
+    if not pool.strip():
+        raise fail("--pool must name a work pool, e.g. alpaca", EXIT_USAGE)
+    _need_prefect_api("flows deploy")
+    from alpaca_integration.flows.deploy import deploy_flows
+
+    created, names = asyncio.run(
+        deploy_flows(
+            [a.name for a in accounts],
+            pool=pool,
+            interval=max(1, round(every or 1)),
+            heartbeat=heartbeat,
+        )
+    )
+    if created:
+        typer.echo(f"created the process work pool {pool!r}")
+    for name in names:
+        typer.echo(f"deployed {name} on {pool!r} every {max(1, round(every or 1))}s, one at a time")
+    typer.echo(
+        f"next: prefect worker start --pool {pool}   (on every machine that should run them)"
+    )
+
+
+@flows_app.command("status")
+def flows_status(
+    runs: int = typer.Option(3, help="Newest runs shown per deployment."),
+) -> None:
+    """The flows' deployments (pool, interval, concurrency) with their newest runs."""
+    _need_prefect_api("flows status")
+    from rich.console import Console
+    from rich.table import Table
+
+    from alpaca_integration.flows.deploy import flow_status
+
+    table = Table(title="alpaca flows", expand=False)
+    for column in ("deployment", "pool", "every", "concurrency", "newest runs"):
+        table.add_column(column)
+    for d in asyncio.run(flow_status(last_runs=max(1, runs))):
+        recent = ", ".join(f"{r.state}@{r.start:%H:%M:%S}" if r.start else r.state for r in d.runs)
+        every = f"{d.interval:g}s" if d.interval is not None else "-"
+        table.add_row(d.name, d.pool or "-", every, d.concurrency, recent or "-")
+    Console(width=200).print(table)
 
 
 def register(app: typer.Typer) -> None:

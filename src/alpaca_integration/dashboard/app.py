@@ -30,6 +30,7 @@ engine, the monitor or the CLI.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -126,6 +127,7 @@ class Dashboard:
         self.version = _asset_version()
         self.templates = formatting.environment()
         self.templates.globals.update(static=self.static_url, link=_link)
+        self._warming: asyncio.Task[None] | None = None
 
     async def account_names(self) -> list[str]:
         """The configured accounts, else every account the store holds."""
@@ -133,7 +135,33 @@ class Dashboard:
             return list(self.configured)
         return list(await self.store.list_accounts())
 
+    def start(self) -> None:
+        """The live feed, and the performance provider's warm-up (``warm(accounts)``, when it
+        has one: the ledger over every stored fill, built before the first page asks)."""
+        self.feed.start()
+        warm = getattr(self.performance, "warm", None)
+        if warm is not None and self._warming is None:
+            self._warming = asyncio.create_task(self._warm(warm), name="dashboard-warm-up")
+
+    async def _warm(self, warm: Any) -> None:
+        try:
+            await warm(await self.account_names())
+        except (SQLAlchemyError, StorageError, OSError) as exc:
+            # The pages build it when asked (and say so if the store cannot be read).
+            log.warning(
+                "dashboard: warming the performance provider failed: %s", type(exc).__name__
+            )
+
+    async def warmed(self) -> None:
+        """Until the start-up warm-up (if any) is over."""
+        if self._warming is not None:
+            await asyncio.shield(self._warming)
+
     async def aclose(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
         await self.feed.aclose()
 
     # ------------------------------------------------------------------ rendering
@@ -396,7 +424,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        board.feed.start()
+        board.start()
         try:
             yield
         finally:

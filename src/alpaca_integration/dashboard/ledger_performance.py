@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -62,8 +62,26 @@ class _Kept:
     fill_ids: set[str]
     newest: dt.datetime | None
     notional: Decimal  # value traded: sum of qty x price x multiplier (for the turnover)
-    # Realized P&L (net) per symbol: summed once, then from each batch's new matches.
-    realized: dict[str, Decimal] | None = None
+    # Realized P&L (net) per symbol: summed at the build, then from each batch's new matches.
+    realized: dict[str, Decimal]
+
+
+def _realized_by_symbol(ledger: Ledger) -> dict[str, Decimal]:
+    return {symbol: item.realized_net for symbol, item in ledger.summary("symbol").items()}
+
+
+def _build(everything: list[Fill], account: str, stamp: tuple[Any, ...]) -> _Kept:
+    """A ledger over ``everything`` and what is kept with it (in a worker thread: nothing else
+    sees this ledger until it is returned)."""
+    ledger = Ledger.rebuild(everything, account=account)
+    return _Kept(
+        ledger,
+        stamp,
+        {fill.fill_id for fill in everything},
+        everything[-1].timestamp if everything else None,
+        returns.traded_notional(everything),
+        _realized_by_symbol(ledger),
+    )
 
 
 _LEDGER_COLUMNS = (
@@ -143,6 +161,30 @@ def _ratio(value: float | None) -> str:
     return NONE if value is None else f"{value:.2f}"
 
 
+def _extended(kept: _Kept, newer: list[Fill], stamp: tuple[Any, ...]) -> bool:
+    """Book the fills of ``newer`` (those from the newest booked one's time on) that are new;
+    False when that does not account for every stored fill (one arrived out of time order),
+    and the ledger must be rebuilt. Runs in the event loop, between the pages' reads of the
+    ledger (a few fills: microseconds)."""
+    fresh = [fill for fill in newer if fill.fill_id not in kept.fill_ids]
+    if len(kept.fill_ids) + len(fresh) != stamp[0]:
+        return False
+    try:
+        changes = kept.ledger.apply(fresh)
+    except LedgerOrderError:
+        return False
+    if changes.updated_matches:  # a crypto fee moved older matches: sum them all again
+        kept.realized = _realized_by_symbol(kept.ledger)
+    else:
+        for match in changes.matches:
+            kept.realized[match.symbol] = kept.realized.get(match.symbol, _ZERO) + match.net
+    kept.fill_ids.update(fill.fill_id for fill in fresh)
+    kept.stamp = stamp
+    kept.newest = newer[-1].timestamp if newer else kept.newest
+    kept.notional += returns.traded_notional(fresh)
+    return True
+
+
 class LedgerPerformance:
     """P&L, lots and returns from the pure ledger over the stored fills and snapshots."""
 
@@ -154,78 +196,63 @@ class LedgerPerformance:
 
     async def ledger(self, account: str) -> Ledger:
         """The account's ledger over every stored fill (kept, and updated when they change)."""
+        return (await self._current(account)).ledger
+
+    async def _current(self, account: str) -> _Kept:
         lock = self._locks.setdefault(account, asyncio.Lock())
         async with lock:
             stamp = await _fills_stamp(self.store, account)
             kept = self._kept.get(account)
             if kept is not None and kept.stamp == stamp:
-                return kept.ledger
+                return kept
             if kept is not None and stamp[2] == kept.stamp[2] and stamp[0] > kept.stamp[0]:
-                updated = await self._extend(account, kept, stamp)
-                if updated is not None:
-                    return updated.ledger
+                newer = await _ledger_fills(self.store, account, since=kept.newest)
+                if _extended(kept, newer, stamp):
+                    return kept
             everything = await _ledger_fills(self.store, account)
-            ledger = await asyncio.to_thread(Ledger.rebuild, everything, account=account)
-            self._kept[account] = _Kept(
-                ledger,
-                stamp,
-                {fill.fill_id for fill in everything},
-                everything[-1].timestamp if everything else None,
-                returns.traded_notional(everything),
-            )
-            return ledger
+            self._kept[account] = await asyncio.to_thread(_build, everything, account, stamp)
+            return self._kept[account]
 
-    async def _extend(self, account: str, kept: _Kept, stamp: tuple[Any, ...]) -> _Kept | None:
-        """Apply the fills from the newest applied one's time on; None when that does not
-        account for every stored fill (one arrived out of time order): rebuild."""
-        newer = await _ledger_fills(self.store, account, since=kept.newest)
-        fresh = [fill for fill in newer if fill.fill_id not in kept.fill_ids]
-        if len(kept.fill_ids) + len(fresh) != stamp[0]:
-            return None
-        try:
-            changes = await asyncio.to_thread(kept.ledger.apply, fresh)
-        except LedgerOrderError:
-            return None
-        if changes.updated_matches:  # a fee moved older matches: sum them again when asked
-            kept.realized = None
-        elif kept.realized is not None:
-            for match in changes.matches:
-                kept.realized[match.symbol] = kept.realized.get(match.symbol, _ZERO) + match.net
-        kept.fill_ids.update(fill.fill_id for fill in fresh)
-        kept.stamp = stamp
-        kept.newest = newer[-1].timestamp if newer else kept.newest
-        kept.notional += returns.traded_notional(fresh)
-        return kept
+    @property
+    def built(self) -> list[str]:
+        """The accounts whose ledger is built and kept."""
+        return sorted(self._kept)
 
-    async def _ledger_or_none(self, account: str) -> Ledger | None:
-        """The ledger, or None when the stored fills cannot be booked (the pages then show
+    async def warm(self, accounts: Sequence[str]) -> None:
+        """Build the accounts' ledgers now (the dashboard does it at start-up, so the first page
+        that needs one does not wait for every fill to be read and booked)."""
+        for account in accounts:
+            await self._kept_or_none(account)
+
+    async def _kept_or_none(self, account: str) -> _Kept | None:
+        """The kept ledger, or None when the stored fills cannot be booked (the pages then show
         what the snapshots say, as without a ledger, and the log says why)."""
         try:
-            return await self.ledger(account)
+            return await self._current(account)
         except LedgerError as exc:
             _log.warning("dashboard: the ledger of %s cannot be built: %s", account, exc)
             return None
 
     async def pnl(self, account: str) -> PnL:
         base = await self.snapshots.pnl(account)
-        ledger = await self._ledger_or_none(account)
-        if ledger is None:
+        kept = await self._kept_or_none(account)
+        if kept is None:
             return base
         return PnL(
             day=base.day,
             total=base.total,
             total_basis=base.total_basis,
-            realized=ledger.totals().realized_net,
+            realized=kept.ledger.totals().realized_net,
         )
 
     async def position_ledger(self, account: str) -> Mapping[str, PositionLedger] | None:
-        ledger = await self._ledger_or_none(account)
-        if ledger is None:
+        kept = await self._kept_or_none(account)
+        if kept is None:
             return None
         lots_by_symbol: dict[str, list[Any]] = {}
-        for lot in ledger.open_lots():
+        for lot in kept.ledger.open_lots():
             lots_by_symbol.setdefault(lot.symbol, []).append(lot)
-        realized = await self._realized(account, ledger)
+        realized = dict(kept.realized)
         return {
             symbol: PositionLedger(
                 open_lots=len(lots_by_symbol.get(symbol, ())),
@@ -235,35 +262,25 @@ class LedgerPerformance:
             for symbol in sorted(set(lots_by_symbol) | set(realized))
         }
 
-    async def _realized(self, account: str, ledger: Ledger) -> dict[str, Decimal]:
-        """Realized P&L (net) per symbol, kept with the ledger it was summed from."""
-        kept = self._kept.get(account)
-        if kept is not None and kept.ledger is ledger and kept.realized is not None:
-            return kept.realized
-        summary = await asyncio.to_thread(ledger.summary, "symbol")
-        realized = {symbol: item.realized_net for symbol, item in summary.items()}
-        if kept is not None and kept.ledger is ledger:
-            kept.realized = realized
-        return realized
-
     async def report(self, account: str) -> PerformanceReport:
         base = await self.snapshots.report(account)
-        ledger = await self._ledger_or_none(account)
-        if not base.charts or ledger is None:
+        kept = await self._kept_or_none(account)
+        if not base.charts or kept is None:
             return base
+        ledger, notional = kept.ledger, kept.notional
+        totals, matches = ledger.totals(), ledger.matches()  # read together, in the loop
         snapshots = await self.store.list_snapshots(account)
         flows = returns.cash_flows(
             await self.store.list_activities(account, activity_types=FLOW_ACTIVITY_TYPES)
         )
         equity = returns.daily_equity(snapshots)
         daily = returns.daily_returns(equity, flows)
-        totals = ledger.totals()
         figures = await asyncio.to_thread(
             returns.performance,
             equity,
             flows,
-            ledger.matches(),
-            notional=self._kept[account].notional,
+            matches,
+            notional=notional,
             fees_paid=totals.fees_paid,
         )
         charts = [*base.charts, *_daily_charts(equity, daily)]

@@ -7,7 +7,8 @@ configured account name (``config.load_accounts``) as their parameter, so one de
 account (or a parameter per run) lets a work pool spread many accounts over several machines.
 
 ``serve_flows`` runs both on an interval with ``flow.serve``, which needs a Prefect API
-(``prefect server start`` and ``PREFECT_API_URL``; see docs/monitoring.md).
+(``prefect server start`` and ``PREFECT_API_URL``; see docs/monitoring.md); ``flows.deploy``
+puts them on a work pool (one deployment per flow and account, one run at a time).
 
 This module imports Prefect at import time; nothing on the CLI's start-up path imports it.
 """
@@ -23,8 +24,10 @@ from alpaca_integration.config import AccountConfig, AlpacaSettings, load_accoun
 from alpaca_integration.sync.engine import SyncReport
 
 __all__ = [
+    "FLOW_PREFIXES",
     "alpaca_account_monitoring",
     "alpaca_order_monitoring",
+    "monitoring_flows",
     "serve_flows",
 ]
 
@@ -135,19 +138,32 @@ async def alpaca_order_monitoring(account_name: str = "default") -> dict[str, An
     }
 
 
+FLOW_PREFIXES = ("account", "orders")
+
+
+def monitoring_flows() -> list[tuple[str, Any]]:
+    """(deployment name prefix, flow) of the two flows; deployments are ``<prefix>-<account>``."""
+    return [("account", alpaca_account_monitoring), ("orders", alpaca_order_monitoring)]
+
+
 def serve_flows(account_names: Sequence[str], *, interval: int) -> None:
-    """Serve both flows for each account every ``interval`` seconds (blocks; needs a Prefect API)."""
+    """Serve both flows for each account every ``interval`` seconds (blocks; needs a Prefect API).
+
+    Each deployment runs one flow run at a time: a run due while the previous one still runs is
+    cancelled (``flows.deploy.one_at_a_time``), never stacked."""
     from prefect import serve
+
+    from alpaca_integration.flows.deploy import one_at_a_time
 
     deployments: list[Any] = []
     for name in account_names:
-        for prefix, monitoring_flow in (
-            ("account", alpaca_account_monitoring),
-            ("orders", alpaca_order_monitoring),
-        ):
+        for prefix, monitoring_flow in monitoring_flows():
             deployments.append(
                 monitoring_flow.to_deployment(
-                    name=f"{prefix}-{name}", interval=interval, parameters={"account_name": name}
+                    name=f"{prefix}-{name}",
+                    interval=interval,
+                    parameters={"account_name": name},
+                    concurrency_limit=one_at_a_time(),
                 )
             )
     serve(*deployments)

@@ -2,8 +2,8 @@
 
 ``match_row`` / ``lot_rows`` / ``income_row`` give the mappings ``storage.LedgerWrite`` takes;
 ``match_from_row`` / ``lot_from_row`` / ``income_from_row`` read the store's rows back into the
-ledger's own types (``msgspec.convert``). ``day_bounds`` is a New York day as UTC instants (the
-daily P&L's day), ``returns_rows`` the stored daily returns series.
+ledger's own types (``msgspec.convert``). ``day_of`` is the New York day of an instant (the daily
+P&L's day), ``returns_rows`` the stored daily returns series.
 
 Imports only ``ledger`` modules and ``models``.
 """
@@ -22,7 +22,6 @@ from alpaca_integration.ledger.records import Income, Lot, Match
 from alpaca_integration.ledger.returns import DailyReturn
 
 __all__ = [
-    "day_bounds",
     "day_of",
     "income_from_row",
     "income_row",
@@ -40,13 +39,6 @@ _ONE = Decimal(1)
 def day_of(at: dt.datetime) -> dt.date:
     """The New York date of an instant."""
     return at.astimezone(NEW_YORK).date()
-
-
-def day_bounds(day: dt.date) -> tuple[dt.date, dt.datetime, dt.datetime]:
-    """A New York day and its UTC bounds (start inclusive, end exclusive)."""
-    start = dt.datetime.combine(day, dt.time(), NEW_YORK)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), NEW_YORK)
-    return day, start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
 def _fields(row: msgspec.Struct) -> dict[str, Any]:

@@ -23,18 +23,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from alpaca_integration.ledger.ledger import Ledger, LedgerEvent, LedgerOrderError
-from alpaca_integration.ledger.records import Income, LedgerChanges, Match, MatchingMethod
+from alpaca_integration.ledger.records import LedgerChanges, Match, MatchingMethod
 from alpaca_integration.ledger.returns import cash_flows, daily_equity, daily_returns
 from alpaca_integration.ledger.rows import (
-    day_bounds,
     day_of,
     income_row,
     lot_rows,
+    match_from_row,
     match_row,
     returns_rows,
 )
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LedgerUpdate", "LedgerUpdater"]
 
+_ZERO = Decimal(0)
 _FLOW_TYPES = ("CSD", "CSW", "JNLC", "JNLS", "ACATC", "ACATS")
 # Orders are fetched for the fills' sleeves: an order, then its parent or replaced order, up to
 # this many generations (a replace chain longer than this books to the order's own sleeve).
@@ -85,9 +87,12 @@ class LedgerUpdater:
         self._matches = 0
         self._checkpoint: dt.datetime | None = None
         self._snapshot_at: dt.datetime | None = None
+        # Daily P&L per (New York day, sleeve, symbol): realized gross, fees, income, matches.
+        self._daily: dict[tuple[dt.date, str, str], list[Any]] = {}
 
     def _fresh(self) -> Ledger:
         self._fills, self._activities, self._orders = set(), set(), set()
+        self._daily = {}
         self._matches, self._checkpoint, self._snapshot_at = 0, None, None
         self._ledger = Ledger(
             self.account, method=self.method, sleeves=self.sleeves, keep_matches=False
@@ -153,6 +158,7 @@ class LedgerUpdater:
         )
         if stored > len(changes.matches) or before != int(state["fills"]):
             return await self.rebuild("the stored ledger is not a prefix of the replay")
+        every_day = await self._tally(changes)
         new = changes.matches[stored:]
         every_book = frozenset((lot.sleeve, lot.symbol) for lot in ledger.open_lots())
         stored_books = {
@@ -164,7 +170,7 @@ class LedgerUpdater:
             books=every_book | stored_books,
             applied=changes.applied,
         )
-        await self._write(ledger, delta, replace=False, first=stored)
+        await self._write(ledger, delta, replace=False, first=stored, days=every_day)
         return LedgerUpdate(
             account=self.account, applied=changes.applied, matches=len(new), rebuilt=False
         )
@@ -214,9 +220,62 @@ class LedgerUpdater:
 
     # ------------------------------------------------------------------ writing
 
+    async def _tally(self, changes: LedgerChanges) -> set[tuple[dt.date, str, str]]:
+        """Add the changes to the daily P&L kept here; the keys they touched. A match changed
+        by a later crypto fee replaces its stored version (read back for the difference)."""
+        touched: set[tuple[dt.date, str, str]] = set()
+
+        def add(match: Match, sign: int) -> None:
+            key = (day_of(match.closed_at), match.sleeve, match.symbol)
+            sums = self._daily.setdefault(key, [_ZERO, _ZERO, _ZERO, 0])
+            sums[0] += sign * match.gross
+            sums[1] += sign * match.fees
+            sums[3] += sign
+            touched.add(key)
+
+        for match in changes.matches:
+            add(match, 1)
+        if changes.updated_matches:
+            seqs = [seq for seq, _ in changes.updated_matches]
+            for row in await self.store.ledger_matches_at(self.account, seqs):
+                add(match_from_row(self.account, row), -1)
+            for _, match in changes.updated_matches:
+                add(match, 1)
+        for item in changes.income:
+            key = (day_of(item.at), item.sleeve, item.symbol or "")
+            self._daily.setdefault(key, [_ZERO, _ZERO, _ZERO, 0])[2] += item.amount
+            touched.add(key)
+        return touched
+
+    def _daily_rows(self, keys: Iterable[tuple[dt.date, str, str]]) -> list[dict[str, Any]]:
+        rows = []
+        for key in sorted(keys):
+            gross, fees, income, count = self._daily[key]
+            rows.append(
+                {
+                    "day": key[0],
+                    "sleeve": key[1],
+                    "symbol": key[2],
+                    "realized_gross": gross,
+                    "fees": fees,
+                    "realized_net": gross - fees,
+                    "income": income,
+                    "matches": count,
+                }
+            )
+        return rows
+
     async def _write(
-        self, ledger: Ledger, changes: LedgerChanges, *, replace: bool, first: int | None = None
+        self,
+        ledger: Ledger,
+        changes: LedgerChanges,
+        *,
+        replace: bool,
+        first: int | None = None,
+        days: set[tuple[dt.date, str, str]] | None = None,
     ) -> None:
+        """Write ``changes`` (``days``: daily keys already tallied, else tallied here)."""
+        touched = await self._tally(changes) if days is None else days
         start = self._matches if first is None else first
         matches = [match_row(start + i, m) for i, m in enumerate(changes.matches)]
         matches += [match_row(seq, m) for seq, m in changes.updated_matches]
@@ -231,7 +290,7 @@ class LedgerUpdater:
             books=sorted(changes.books),
             lots=lot_rows(lots),
             income=[income_row(item) for item in changes.income],
-            days=[day_bounds(day) for day in _days(changes)],
+            daily=self._daily_rows(touched),
             returns=await self._returns(force=replace),
             state={
                 "method": self.method.value,
@@ -257,10 +316,3 @@ class LedgerUpdater:
             await self.store.list_activities(self.account, activity_types=_FLOW_TYPES)
         )
         return returns_rows(daily_returns(daily_equity(snapshots), flows))
-
-
-def _days(changes: LedgerChanges) -> list[dt.date]:
-    matches: list[Match] = [*changes.matches, *(m for _, m in changes.updated_matches)]
-    income: list[Income] = list(changes.income)
-    days = {day_of(m.closed_at) for m in matches} | {day_of(i.at) for i in income}
-    return sorted(days)

@@ -33,6 +33,7 @@ from typing import Any
 from alpaca_integration.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_LEASE_PREFIX",
     "DEFAULT_LEASE_TTL",
     "FencedStore",
     "Lease",
@@ -43,6 +44,8 @@ __all__ = [
 
 # Seconds a lease outlives its holder's last renewal (see docs/monitoring.md for the bound).
 DEFAULT_LEASE_TTL = 10.0
+# Monitors that share accounts use the same prefix; separate deployments on one Redis, another.
+DEFAULT_LEASE_PREFIX = "alpaca:leases"
 
 # KEYS: lease, epoch counter, released marker. ARGV: owner, ttl ms, store's epoch (floor).
 # Returns {epoch, kind} (kind: first, handover, takeover) or false when the lease is held.
@@ -126,7 +129,7 @@ class LeaseBoard:
         self,
         redis_url: str,
         *,
-        prefix: str = "alpaca:leases",
+        prefix: str = DEFAULT_LEASE_PREFIX,
         ttl: float = DEFAULT_LEASE_TTL,
         owner: str | None = None,
     ) -> None:

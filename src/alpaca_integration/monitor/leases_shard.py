@@ -3,9 +3,10 @@
 :class:`ShardKeeper` runs beside ``MonitorService`` when leases are on. Every ``poll`` seconds
 (``ttl / 4``) it
 
-1. sends this monitor's heartbeat, then renews every lease it holds; a lease that is not ours any
-   more, or whose renewal has not succeeded for ``0.8 * ttl`` seconds (Redis unreachable), is
-   **lost**: the account is stopped at once (its writes in flight are fenced by the store);
+1. (in a task of its own) sends this monitor's heartbeat, then renews every lease it holds; a
+   lease that is not ours any more, or whose renewal has not succeeded for ``0.8 * ttl`` seconds
+   (Redis unreachable), is **lost**: the account is stopped at once (its writes in flight are
+   fenced by the store);
 2. computes the fair share, ``ceil(accounts / live monitors)``; above it, it gives back the
    accounts it prefers least (stopped and drained first, then released: a *handover*);
 3. below it, takes free accounts in its order of preference (rendezvous hashing of owner and
@@ -77,29 +78,47 @@ class ShardKeeper:
         return hashlib.sha256(f"{self.board.owner}|{account}".encode()).digest()
 
     async def run(self) -> None:
-        """Poll until cancelled; then stop every account and release its lease."""
+        """Poll until cancelled; then stop every account and release its lease.
+
+        Renewals run in a task of their own, so a slow start or stop of an account (a catch-up,
+        a drain) never delays the renewal of the others."""
+        renewals = asyncio.create_task(self._every(self.renew), name="lease-renewals")
         try:
-            while True:
-                try:
-                    await self.tick()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # Redis down: keep what we hold until its deadline
-                    log.warning("lease poll failed: %s: %s", type(exc).__name__, exc)
-                    await self._drop_expired()
-                await asyncio.sleep(self.poll)
+            await self._every(self.balance)
         finally:
+            renewals.cancel()
+            await asyncio.gather(renewals, return_exceptions=True)
             await asyncio.shield(self.release_all())
 
+    async def _every(self, step: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down: keep what we hold until its deadline
+                log.warning("lease poll failed: %s: %s", type(exc).__name__, exc)
+                await self._drop_expired()
+            await asyncio.sleep(self.poll)
+
     async def tick(self) -> None:
+        """One renewal, then one balancing step (tests drive the keeper with this)."""
+        await self.renew()
+        await self.balance()
+
+    async def renew(self) -> None:
+        """Say this monitor is alive, renew what it holds, stop what it lost."""
         await self.board.heartbeat()
         for name, held in list(self.held.items()):
             sent = time.monotonic()
             if await self.board.renew(held.lease):
                 held.deadline = sent + _SAFETY * self.board.ttl
-            else:
+            elif self.held.get(name) is held:
                 await self._lose(name, "the lease is held by another monitor now")
         await self._drop_expired()
+
+    async def balance(self) -> None:
+        """Give back what is above the fair share, take free accounts up to it."""
         members = max(1, len(await self.board.members()))
         fair = math.ceil(len(self.accounts) / members)
         if len(self.held) > fair:
@@ -124,16 +143,23 @@ class ShardKeeper:
         except Exception:
             log.exception("%s: could not start; giving the lease back", name)
             await self._give_back(name)
+            return
+        if self.held.get(name) is None or self.held[name].lease != lease:
+            await self._stop(name)  # lost while starting: the stop found nothing to stop yet
 
     async def _give_back(self, name: str) -> None:
-        held = self.held.pop(name)
+        held = self.held.pop(name, None)
+        if held is None:  # lost meanwhile (the renewal task stopped it)
+            return
         await self._stop(name)
         with contextlib.suppress(Exception):
             await self.board.release(held.lease)
         log.info("%s: lease released (epoch %d)", name, held.lease.epoch)
 
     async def _lose(self, name: str, why: str) -> None:
-        held = self.held.pop(name)
+        held = self.held.pop(name, None)
+        if held is None:
+            return
         self.lost += 1
         log.warning("%s: lease lost (epoch %d): %s; stopping it", name, held.lease.epoch, why)
         await self._stop(name)

@@ -12,10 +12,10 @@ Imports config, the ledger and ``monitor.runtime``; never the CLI.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from alpaca_integration.config import AlpacaSettings
+from alpaca_integration.ledger.records import MatchingMethod
 from alpaca_integration.ledger.stored import StoredLedger, load_stored_ledger
 from alpaca_integration.ledger.updater import LedgerUpdate, LedgerUpdater
 from alpaca_integration.monitor.runtime import opened_store
@@ -26,13 +26,13 @@ log = logging.getLogger(__name__)
 
 
 async def update_account_ledger(
-    store: Any, account: str, updaters: dict[str, LedgerUpdater]
+    store: Any, account: str, updaters: dict[str, LedgerUpdater], *, method: str = "fifo"
 ) -> LedgerUpdate | None:
     """One account's ledger brought up to date; a failure is logged, never raised (the ledger
     is derived: the next cycle, or a rebuild, repairs it)."""
     updater = updaters.get(account)
     if updater is None:
-        updater = updaters[account] = LedgerUpdater(store, account)
+        updater = updaters[account] = LedgerUpdater(store, account, method=MatchingMethod(method))
     try:
         return await updater.update()
     except Exception:
@@ -41,27 +41,40 @@ async def update_account_ledger(
         return None
 
 
+def _updater(store: Any, name: str, methods: Mapping[str, str]) -> LedgerUpdater:
+    return LedgerUpdater(store, name, method=MatchingMethod(methods.get(name, "fifo")))
+
+
 async def refresh_ledgers(
-    settings: AlpacaSettings, accounts: Sequence[str] = (), *, rebuild: bool = False
+    database_url: str,
+    accounts: Sequence[str] = (),
+    *,
+    rebuild: bool = False,
+    methods: Mapping[str, str] | None = None,
 ) -> list[LedgerUpdate]:
-    """Each named account's ledger (none named: every account in the store) up to date."""
-    async with opened_store(settings.database_url) as store:
+    """Each named account's ledger (none named: every account in the store) up to date;
+    ``methods`` maps account names to their matching method (default FIFO)."""
+    async with opened_store(database_url) as store:
         names = list(accounts) or list(await store.list_accounts())
         reports = []
         for name in names:
-            updater = LedgerUpdater(store, name)
+            updater = _updater(store, name, methods or {})
             reports.append(await (updater.rebuild() if rebuild else updater.update()))
         return reports
 
 
 async def stored_ledgers(
-    settings: AlpacaSettings, accounts: Sequence[str] = (), *, since: Any = None
+    database_url: str,
+    accounts: Sequence[str] = (),
+    *,
+    since: Any = None,
+    methods: Mapping[str, str] | None = None,
 ) -> list[StoredLedger]:
-    """Refresh, then read each account's stored ledger."""
-    async with opened_store(settings.database_url) as store:
+    """Refresh (see ``refresh_ledgers``), then read each account's stored ledger."""
+    async with opened_store(database_url) as store:
         names = list(accounts) or list(await store.list_accounts())
         out = []
         for name in names:
-            await LedgerUpdater(store, name).update()
+            await _updater(store, name, methods or {}).update()
             out.append(await load_stored_ledger(store, name, since=since))
         return out

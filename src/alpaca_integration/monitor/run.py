@@ -18,7 +18,12 @@ from typing import Any
 
 from alpaca_integration.config import AccountConfig, AlpacaSettings
 from alpaca_integration.errors import ConfigError
-from alpaca_integration.monitor.leases import LeaseBoard, LeaseHolder, MonitorMember
+from alpaca_integration.monitor.leases import (
+    DEFAULT_LEASE_PREFIX,
+    LeaseBoard,
+    LeaseHolder,
+    MonitorMember,
+)
 from alpaca_integration.monitor.runtime import opened_store_and_cache
 from alpaca_integration.monitor.service import AccountStatus, MonitorService
 
@@ -72,6 +77,7 @@ async def run_monitor(
     on_status: StatusCallback | None = None,
     beside: Beside | None = None,
     lease_ttl: float | None = None,
+    lease_prefix: str = DEFAULT_LEASE_PREFIX,
 ) -> None:
     """Open the store and the cache, run the monitor until SIGINT/SIGTERM (or ``duration``
     seconds), then let the writes in flight finish and close everything. ``beside``: served in
@@ -87,7 +93,7 @@ async def run_monitor(
                 "Fix: export ALPACA_REDIS_URL=redis://host:6379/0 on every monitor",
                 setting="ALPACA_REDIS_URL",
             )
-        board = LeaseBoard(settings.redis_url, ttl=lease_ttl)
+        board = LeaseBoard(settings.redis_url, prefix=lease_prefix, ttl=lease_ttl)
     async with contextlib.AsyncExitStack() as stack:
         if board is not None:
             stack.push_async_callback(board.aclose)
@@ -125,10 +131,10 @@ async def run_monitor(
 
 
 async def lease_status(
-    accounts: Sequence[AccountConfig], redis_url: str
+    accounts: Sequence[AccountConfig], redis_url: str, *, prefix: str = DEFAULT_LEASE_PREFIX
 ) -> tuple[list[LeaseHolder], list[MonitorMember]]:
     """Who holds each account's lease, and the live monitors (``alpacactl monitor --status``)."""
-    board = LeaseBoard(redis_url)
+    board = LeaseBoard(redis_url, prefix=prefix)
     try:
         return await board.holders([a.name for a in accounts]), await board.members()
     finally:

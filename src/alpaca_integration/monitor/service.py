@@ -184,7 +184,12 @@ class MonitorService:
                 await engine.sync_activities()
                 await engine.sync_account()
                 _, breaches = await record_exposure(self.store, runtime.config)
-                await update_account_ledger(self.store, runtime.config.name, self._ledgers)
+                await update_account_ledger(
+                    self.store,
+                    runtime.config.name,
+                    self._ledgers,
+                    method=runtime.config.ledger_method,
+                )
                 if breaches:
                     log.warning(
                         "%s: %d risk limit breach(es): %s",
@@ -216,6 +221,7 @@ class MonitorService:
             self.store,
             runtime.config.name,
             apply=runtime.engine.apply_reconciled,
+            exclusive=runtime.engine.exclusive,
         )
         log.info("reconciliation for %s: %s", runtime.config.name, report.summary())
 

@@ -190,6 +190,42 @@ class Accounting:
         account.activities.append(activity)
         account.activity_times.append(at)
 
+    def split(
+        self, account: Account, symbol: str, old_rate: Decimal, new_rate: Decimal, at: dt.datetime
+    ) -> bool:
+        """A forward (``new_rate`` > ``old_rate``) or reverse split of the account's position:
+        quantity times new/old, average price over it (cost kept), booked as Alpaca reports it,
+        two ``SPLIT`` legs sharing a group id (the old shares out, the new ones in). False when
+        the account does not hold ``symbol``."""
+        position = account.positions.get(symbol)
+        if position is None or not position.qty:
+            return False
+        old_qty, old_price = position.qty, position.avg_entry_price
+        position.qty = old_qty * new_rate / old_rate
+        position.avg_entry_price = (old_price * old_rate / new_rate).quantize(_TEN_PLACES)
+        day = at.astimezone(NEW_YORK).date().isoformat()
+        for qty, price in ((-old_qty, old_price), (position.qty, position.avg_entry_price)):
+            self.record_activity(
+                account,
+                at,
+                {
+                    "activity_type": "SPLIT",
+                    "activity_sub_type": "FSPLIT" if new_rate > old_rate else "RSPLIT",
+                    "date": day,
+                    "transaction_time": ts(at),
+                    "net_amount": "0",
+                    "symbol": symbol,
+                    "qty": fmt(qty),
+                    "price": fmt(price),
+                    "status": "executed",
+                    "group_id": f"split-{symbol}-{day}",
+                    "old_rate": fmt(old_rate),
+                    "new_rate": fmt(new_rate),
+                    "description": f"{fmt(new_rate)}:{fmt(old_rate)} split of {symbol}",
+                },
+            )
+        return True
+
     def book_shares(
         self,
         account: Account,

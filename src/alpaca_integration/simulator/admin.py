@@ -93,6 +93,15 @@ async def _admin_price(sim: SimulatorState, request: Request) -> Any:
     return {"symbol": symbol, "price": str(pinned), "pinned": True}
 
 
+async def _admin_split(sim: SimulatorState, request: Request) -> Any:
+    body = await _admin_body(request)
+    symbol = body.get("symbol")
+    if not isinstance(symbol, str) or not symbol or "new_rate" not in body:
+        raise bad_request('give {"symbol": "AAPL", "new_rate": "2", "old_rate": "1"}')
+    old_rate = parse_decimal(body.get("old_rate", "1"), "old_rate")
+    return sim.broker.split(symbol.upper(), old_rate, parse_decimal(body["new_rate"], "new_rate"))
+
+
 async def _admin_prices(sim: SimulatorState, request: Request) -> Any:
     sim.broker.sync()
     return {symbol: str(price) for symbol, price in sim.market.prices().items()}
@@ -163,6 +172,7 @@ _ADMIN_ROUTES: list[tuple[str, str, AdminHandler]] = [
     ("POST", "/_sim/reset", _admin_reset),
     ("POST", "/_sim/price", _admin_price),
     ("GET", "/_sim/prices", _admin_prices),
+    ("POST", "/_sim/split", _admin_split),
     ("GET", "/_sim/clock", _admin_clock),
     ("POST", "/_sim/clock/advance", _admin_advance),
     ("GET", "/_sim/faults", _admin_get_faults),

@@ -233,6 +233,29 @@ class Broker:
             self.engine.match_symbol(contract)
         return pinned
 
+    def split(self, symbol: str, old_rate: Decimal, new_rate: Decimal) -> dict[str, Any]:
+        """A split of ``symbol`` now (admin): every holder's position adjusted with its SPLIT
+        activity legs (``Accounting.split``) and the price pinned at old/new of itself. Refused
+        while an order on the symbol is open (cancel it first). The legs carry the instant as
+        ``transaction_time`` besides Alpaca's ``date``: a split in the middle of a session
+        applies after the trades before it (a date alone means the start of the day)."""
+        self.sync()
+        if symbol not in self.assets:
+            raise not_found(f"unknown symbol {symbol!r}")
+        if old_rate <= 0 or new_rate <= 0:
+            raise invalid("old_rate and new_rate must be > 0")
+        for account in self.accounts.values():
+            if any(order.symbol == symbol for order in account.open_orders.values()):
+                raise invalid(f"an order on {symbol} is open: cancel it before the split")
+        at = self.clock.now()
+        held = [
+            account.key_id
+            for account in self.accounts.values()
+            if self.accounting.split(account, symbol, old_rate, new_rate, at)
+        ]
+        price = self.market.set_price(symbol, self.market.price(symbol) * old_rate / new_rate)
+        return {"symbol": symbol, "price": str(price), "accounts": held}
+
     def release_price(self, symbol: str) -> None:
         if symbol not in self.assets:
             raise not_found(f"unknown symbol {symbol!r}")

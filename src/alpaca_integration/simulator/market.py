@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+import functools
 import math
 import random
 import uuid
@@ -178,6 +179,11 @@ OPTION_VOLATILITY = 0.3
 _YEAR_SECONDS = 365 * 24 * 3600.0
 
 
+@functools.lru_cache(maxsize=64)
+def _expiry_close(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(16), _NEW_YORK)
+
+
 def option_value(spec: AssetSpec, underlying: Decimal, at: dt.datetime) -> Decimal:
     """An option contract's premium: intrinsic value plus a simple time value (the at-the-money
     Black-Scholes approximation 0.4 x S x sigma x sqrt(T), fading with the distance to the
@@ -190,8 +196,7 @@ def option_value(spec: AssetSpec, underlying: Decimal, at: dt.datetime) -> Decim
         if spec.right == "C"
         else max(strike - underlying, Decimal(0))
     )
-    close = dt.datetime.combine(spec.expiry, dt.time(16), _NEW_YORK)
-    seconds = (close - at).total_seconds()
+    seconds = (_expiry_close(spec.expiry) - at).total_seconds()
     if seconds <= 0:
         return intrinsic.quantize(_CENT)
     spot = float(underlying)
@@ -281,6 +286,7 @@ class Market:
         self._option_pins: set[str] = set()
         self._seed = seed
         self._now = start
+        self._priced_minute = -1
         self.advance(start)
 
     def add_walks(self, assets: dict[str, AssetSpec]) -> None:
@@ -344,15 +350,19 @@ class Market:
             self.lastday[symbol] = walk.price
         self.lastday.update(self._option_prices)
 
-    def reprice_options(self, at: dt.datetime | None = None) -> list[str]:
-        """Every unpinned contract's premium at ``at`` (default: the last advance); the symbols
-        whose premium changed."""
+    def reprice_options(
+        self, at: dt.datetime | None = None, underlyings: set[str] | None = None
+    ) -> list[str]:
+        """The unpinned contracts' premiums at ``at`` (default: the last advance), of
+        ``underlyings`` only when given; the symbols whose premium changed."""
         at = at or self._now
         changed: list[str] = []
         for symbol, spec in self._options.items():
             if symbol in self._option_pins:
                 continue
             assert spec.underlying is not None
+            if underlyings is not None and spec.underlying not in underlyings:
+                continue
             price = option_value(spec, self._walks[spec.underlying].price, at)
             if price != self._option_prices[symbol]:
                 self._option_prices[symbol] = price
@@ -364,7 +374,14 @@ class Market:
         changed = self._advance_walks(at)
         self._now = max(self._now, at)
         if self._options:
-            changed.extend(self.reprice_options(self._now))
+            # Time value decays slowly: every contract once a simulated minute (and at expiry,
+            # which is on a minute), in between those whose underlying moved.
+            minute = int(self._now.timestamp()) // 60
+            if minute != self._priced_minute:
+                self._priced_minute = minute
+                changed.extend(self.reprice_options(self._now))
+            elif changed:
+                changed.extend(self.reprice_options(self._now, set(changed)))
         return changed
 
     def _advance_walks(self, at: dt.datetime) -> list[str]:

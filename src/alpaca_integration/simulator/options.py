@@ -125,6 +125,9 @@ class OptionsDesk:
         self.tape: Tape = engine.tape
         self.accounting: Accounting = engine.accounting
         self.expired: set[dt.date] = set()
+        # The expiry instants still to come, soonest last (``due`` runs on every request).
+        days = {spec.expiry for spec in contracts.values() if spec.expiry is not None}
+        self._pending = sorted(((expiry_instant(day), day) for day in days), reverse=True)
 
     # ------------------------------------------------------------------ contracts
 
@@ -278,13 +281,13 @@ class OptionsDesk:
     # ------------------------------------------------------------------ expiry
 
     def due(self, after: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, dt.date]]:
-        """The expiry instants in (after, until], with their day."""
-        days = {spec.expiry for spec in self.contracts.values()} - self.expired
-        return sorted(
-            (expiry_instant(day), day)
-            for day in days
-            if day is not None and after < expiry_instant(day) <= until
-        )
+        """The expiry instants in (after, until], with their day (each handed out once)."""
+        out: list[tuple[dt.datetime, dt.date]] = []
+        while self._pending and self._pending[-1][0] <= until:
+            at, day = self._pending.pop()
+            if at > after:
+                out.append((at, day))
+        return out
 
     def expire(self, day: dt.date, accounts: list[Account]) -> None:
         """Settle every position in the contracts expiring on ``day`` (see the module

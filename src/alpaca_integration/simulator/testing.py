@@ -96,6 +96,11 @@ class SimulatorHandle:
     def release_price(self, symbol: str) -> None:
         self._call("POST", "/price", {"symbol": symbol, "release": True})
 
+    def split(self, symbol: str, new_rate: int | str, old_rate: int | str = 1) -> dict[str, Any]:
+        """Split ``symbol`` now (``new_rate`` for ``old_rate``: 2, 1 forward; 1, 10 reverse)."""
+        body = {"symbol": symbol, "new_rate": str(new_rate), "old_rate": str(old_rate)}
+        return dict(self._call("POST", "/split", body))
+
     def prices(self) -> dict[str, Decimal]:
         return {s: Decimal(p) for s, p in self._call("GET", "/prices").items()}
 

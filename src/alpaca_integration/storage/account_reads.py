@@ -125,9 +125,13 @@ class AccountReads(OrderReads):
         since: dt.date | None = None,
         until: dt.date | None = None,
         order_id: str | None = None,
+        ids: Iterable[str] | None = None,
     ) -> list[Activity]:
-        """Non-trade activities by date (``since``/``until`` inclusive dates)."""
+        """Non-trade activities by date (``since``/``until`` inclusive dates); ``ids``: only those
+        (one page's worth: an IN list)."""
         query = rows_of(activities, account, order_id=order_id)
+        if ids is not None:
+            query = query.where(activities.c.id.in_(sorted(set(ids))))
         if activity_types is not None:
             query = query.where(activities.c.activity_type.in_(list(activity_types)))
         if since is not None:

@@ -139,8 +139,17 @@ def prepare(context: BatchContext, batch: ApplyBatch) -> PreparedBatch:
     """``batch`` as table rows (see the module docstring); raises ``StorageError`` on input the
     store cannot take, before anything is written."""
     prepared = PreparedBatch(source=context.source)
+    internal_by_id: dict[str, bool] = {}
     for root in batch.orders:
-        internal = root.client_order_id.startswith(context.integration_prefix)
+        # A leg handed in as a row of its own (the sync detaches legs, parent first) belongs to
+        # whoever placed its parent, whatever client_order_id the venue gave the leg.
+        inherited = internal_by_id.get(root.parent_id) if root.parent_id else None
+        internal = (
+            inherited
+            if inherited is not None
+            else root.client_order_id.startswith(context.integration_prefix)
+        )
+        internal_by_id[root.id] = internal
         _add_order(prepared, context, root, None, internal)
     _add_fills(prepared, context, batch.fills)
     _add_activities(prepared, context, batch.activities)
@@ -222,6 +231,22 @@ def _quarantine_fill(
     )
 
 
+def same_cum_clash(stored: Row, incoming: Row) -> str | None:
+    """Why ``incoming`` is not the execution stored at its (order_id, cum_qty): another execution
+    id (or FILL activity id) is there already. Two executions never merge silently into one row;
+    the later one is quarantined (a lagging order snapshot inside a fill event gives two
+    executions the same cumulative quantity)."""
+    for column_name in ("execution_id", "activity_id"):
+        mine, theirs = stored[column_name], incoming[column_name]
+        if mine and theirs and mine != theirs:
+            return (
+                f"{column_name} {theirs} at cum_qty {incoming['cum_qty']} of order "
+                f"{incoming['order_id']}: execution {mine} is already stored at that cum_qty "
+                "(two executions with one cumulative quantity; kept here, not merged)"
+            )
+    return None
+
+
 def _add_fills(prepared: PreparedBatch, context: BatchContext, fills: Sequence[Fill]) -> None:
     """One row per (order_id, cum_qty); an id claimed by two executions is quarantined."""
     by_key: dict[FillKey, Row] = {}
@@ -247,6 +272,10 @@ def _add_fills(prepared: PreparedBatch, context: BatchContext, fills: Sequence[F
             _quarantine_fill(prepared, context, fill, conflict)
             continue
         existing = by_key.get(key)
+        clash = None if existing is None else same_cum_clash(existing, row)
+        if clash is not None:
+            _quarantine_fill(prepared, context, fill, clash)
+            continue
         merged = row if existing is None else rules.merge(FILLS, existing, row)
         by_key[key] = merged
         if merged["execution_id"]:

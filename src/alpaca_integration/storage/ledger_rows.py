@@ -3,8 +3,8 @@
 One method writes (``write_ledger``): everything an update of the ledger changed, in ONE
 transaction under the account's row lock (the lock every writer of the account queues on), and
 idempotent: matches are keyed by their stable position in the account's match sequence, income by
-(activity, sleeve), lots are rewritten book by book, daily P&L is re-summed for the days touched
-from the stored matches and income, and returns are replaced as a series. ``replace=True`` (a
+(activity, sleeve), daily P&L by (day, sleeve, symbol) with the day's totals (the updater keeps
+them), lots are rewritten book by book, and returns are replaced as a series. ``replace=True`` (a
 rebuild) first removes every ledger row of the account, in the same transaction.
 
 The store does not import the ledger (it sits below it): rows go in as mappings whose keys are
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -38,16 +37,15 @@ from alpaca_integration.storage.tables import activities, fills
 __all__ = ["LedgerRows", "LedgerWrite"]
 
 Row = Mapping[str, Any]
-_ZERO = Decimal(0)
 
 
 class LedgerWrite(msgspec.Struct, frozen=True, kw_only=True):
     """What one ledger update writes for one account (rows keyed by column name, no ``account``).
 
     ``books``: the (sleeve, symbol) books whose open lots are rewritten from ``lots`` (rows with
-    ``sleeve``, ``symbol`` and ``seq``). ``days``: the New York days whose daily P&L is re-summed,
-    each with its UTC bounds ``(day, start, end)``. ``returns``: the whole returns series (None
-    leaves it alone). ``state``: the checkpoint row (``method``, ``fills``, ``activities``,
+    ``sleeve``, ``symbol`` and ``seq``). ``daily``: daily P&L rows (``day``, ``sleeve``,
+    ``symbol``, totals: each replaces the stored row of its key). ``returns``: the whole returns
+    series (None leaves it alone). ``state``: the checkpoint row (``method``, ``fills``, ``activities``,
     ``matches``, ``checkpoint``). ``replace``: remove every ledger row of the account first.
     """
 
@@ -55,7 +53,7 @@ class LedgerWrite(msgspec.Struct, frozen=True, kw_only=True):
     books: Sequence[tuple[str, str]] = ()
     lots: Sequence[Row] = ()
     income: Sequence[Row] = ()
-    days: Sequence[tuple[dt.date, dt.datetime, dt.datetime]] = ()
+    daily: Sequence[Row] = ()
     returns: Sequence[Row] | None = None
     state: Row | None = None
     replace: bool = False
@@ -88,8 +86,13 @@ class LedgerRows(StoreBase):
                 account,
                 write.income,
             )
-            for day, start, end in write.days:
-                await self._sum_day(connection, account, day, start, end)
+            await self._upsert_rows(
+                connection,
+                ledger_daily_pnl,
+                ("account", "day", "sleeve", "symbol"),
+                account,
+                write.daily,
+            )
             if write.returns is not None:
                 await connection.execute(
                     sa.delete(ledger_returns).where(ledger_returns.c.account == account)
@@ -142,59 +145,6 @@ class LedgerRows(StoreBase):
         for rows in chunks(_with_account(account, lots)):
             await connection.execute(sa.insert(ledger_lots), list(rows))
 
-    async def _sum_day(
-        self,
-        connection: AsyncConnection,
-        account: str,
-        day: dt.date,
-        start: dt.datetime,
-        end: dt.datetime,
-    ) -> None:
-        """Re-sum one day's P&L rows from the stored matches and income (exact, in Python:
-        SQLite's SUM over amounts would be a float)."""
-        sums: dict[tuple[str, str], list[Any]] = {}
-        matched = sa.select(
-            ledger_matches.c.sleeve,
-            ledger_matches.c.symbol,
-            ledger_matches.c.gross,
-            ledger_matches.c.open_fee,
-            ledger_matches.c.close_fee,
-        ).where(ledger_matches.c.account == account)
-        matched = between(matched, ledger_matches.c.closed_at, start, end)
-        for row in (await connection.execute(matched)).all():
-            entry = sums.setdefault((row.sleeve, row.symbol), [_ZERO, _ZERO, _ZERO, 0])
-            entry[0] += row.gross
-            entry[1] += row.open_fee + row.close_fee
-            entry[3] += 1
-        earned = sa.select(ledger_income.c.sleeve, ledger_income.c.symbol, ledger_income.c.amount)
-        earned = between(
-            earned.where(ledger_income.c.account == account), ledger_income.c.at, start, end
-        )
-        for row in (await connection.execute(earned)).all():
-            entry = sums.setdefault((row.sleeve, row.symbol or ""), [_ZERO, _ZERO, _ZERO, 0])
-            entry[2] += row.amount
-        await connection.execute(
-            sa.delete(ledger_daily_pnl).where(
-                ledger_daily_pnl.c.account == account, ledger_daily_pnl.c.day == day
-            )
-        )
-        rows = [
-            {
-                "account": account,
-                "day": day,
-                "sleeve": sleeve,
-                "symbol": symbol,
-                "realized_gross": gross,
-                "fees": fees,
-                "realized_net": gross - fees,
-                "income": income,
-                "matches": count,
-            }
-            for (sleeve, symbol), (gross, fees, income, count) in sorted(sums.items())
-        ]
-        if rows:
-            await connection.execute(sa.insert(ledger_daily_pnl), rows)
-
     # ------------------------------------------------------------------ reads
 
     async def _rows(self, what: str, query: Any) -> list[dict[str, Any]]:
@@ -236,6 +186,17 @@ class LedgerRows(StoreBase):
         query = sa.select(ledger_matches).where(ledger_matches.c.account == account)
         query = between(query, ledger_matches.c.closed_at, since, until)
         return await self._rows("read matches", query.order_by(ledger_matches.c.seq))
+
+    async def ledger_matches_at(self, account: str, seqs: Sequence[int]) -> list[dict[str, Any]]:
+        """The stored matches at these places of the sequence (``seq`` kept in each row)."""
+        account = check_account(account)
+        rows: list[dict[str, Any]] = []
+        for part in chunks(sorted(set(seqs))):
+            query = sa.select(ledger_matches).where(
+                ledger_matches.c.account == account, ledger_matches.c.seq.in_(list(part))
+            )
+            rows += await self._rows("read matches", query.order_by(ledger_matches.c.seq))
+        return rows
 
     async def ledger_income(self, account: str) -> list[dict[str, Any]]:
         """Income and charges by time."""

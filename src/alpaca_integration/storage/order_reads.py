@@ -272,9 +272,13 @@ class OrderReads(StoreBase):
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         limit: int | None = None,
+        order_ids: Iterable[str] | None = None,
     ) -> list[Fill]:
-        """Executions by time (``since`` inclusive, ``until`` exclusive)."""
+        """Executions by time (``since`` inclusive, ``until`` exclusive); ``order_ids``: only
+        those orders' (one page's worth: an IN list)."""
         query = rows_of(fills, account, order_id=order_id, symbol=symbol)
+        if order_ids is not None:
+            query = query.where(fills.c.order_id.in_(sorted(set(order_ids))))
         query = between(query, fills.c.timestamp, since, until)
         if order_id is not None:
             query = query.order_by(self._amount_order(fills.c.cum_qty))

@@ -50,6 +50,7 @@ __all__ = [
     "QUARANTINE",
     "STORED",
     "WATCHED",
+    "Evidence",
     "FirstOf",
     "Gained",
     "GainedOrKnown",
@@ -209,6 +210,41 @@ class Gained(Take):
         return incoming[name] if _gains(stored, incoming, self.column) else stored[name]
 
 
+def _inferred_sql(conflict: _Sql) -> sa.ColumnElement[bool]:
+    stored, incoming = conflict.stored, conflict.incoming
+    inferred: sa.ColumnElement[bool] = sa.and_(
+        stored["execution_id"].is_(None),
+        stored["activity_id"].is_(None),
+        incoming["execution_id"].isnot(None),
+    )
+    return inferred
+
+
+def _inferred(stored: Row, incoming: Row) -> bool:
+    return (
+        stored["execution_id"] is None
+        and stored["activity_id"] is None
+        and incoming["execution_id"] is not None
+    )
+
+
+@dataclass(frozen=True)
+class Evidence(Take):
+    """An execution's figures: the incoming value when this report is the first to bring
+    ``column`` (its source is the authority on them), or when the stored row names no execution
+    at all (one inferred by reconciliation) and this report is a real one; else the stored."""
+
+    column: str
+
+    def sql(self, name: str, conflict: _Sql) -> Expr:
+        replace = sa.or_(conflict.gains(self.column), _inferred_sql(conflict))
+        return sa.case((replace, conflict.incoming[name]), else_=conflict.stored[name])
+
+    def value(self, name: str, stored: Row, incoming: Row, newer: bool) -> Any:
+        replace = _gains(stored, incoming, self.column) or _inferred(stored, incoming)
+        return incoming[name] if replace else stored[name]
+
+
 @dataclass(frozen=True)
 class GainedOrKnown(Take):
     """Like ``Gained`` (the incoming value, unless null) when this report is the first to bring
@@ -313,7 +349,8 @@ ORDERS = UpsertRule(
 
 # One row per execution (account, order_id, cum_qty): the stream's fill event and REST's FILL
 # activity merge. Each id, once known, is kept; the FILL activity's figures (transaction_time
-# above all) are the broker's record and win when it first arrives; a zero fee takes the first
+# above all) are the broker's record and win when it first arrives, and a real execution's figures
+# replace an inferred one's (no id: reconciliation's); a zero fee takes the first
 # non-zero one; fill_id converges to the execution id, else the activity id; ``source`` keeps
 # where the execution was seen first.
 FILLS = UpsertRule(
@@ -324,7 +361,7 @@ FILLS = UpsertRule(
         **dict.fromkeys(("execution_id", "activity_id", "client_order_id", "position_qty"), KNOWN),
         **dict.fromkeys(("raw_stream", "raw_rest"), KNOWN),
         **dict.fromkeys(
-            ("symbol", "side", "qty", "price", "timestamp", "fill_type"), Gained("activity_id")
+            ("symbol", "side", "qty", "price", "timestamp", "fill_type"), Evidence("activity_id")
         ),
         "leaves_qty": GainedOrKnown("activity_id"),
         "fee": NONZERO,

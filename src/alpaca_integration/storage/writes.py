@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,6 +55,7 @@ from alpaca_integration.storage.batch import (
     is_fee,
     prepare,
     quarantine_row,
+    same_cum_clash,
 )
 from alpaca_integration.storage.dialect import WRITE_TRANSACTION, BulkInsert
 from alpaca_integration.storage.fees import FeeWrites
@@ -160,7 +162,12 @@ class Writes(HoldingWrites, FeeWrites):
         activity_count = await self._upsert_activities(connection, batch)
         if careful:
             await self._screen_fills_against_store(connection, account, batch)
+        inferred = (
+            await self._screen_same_cum(connection, account, batch) if batch.fill_rows else ()
+        )
         fill_count = await self._upsert_fills(connection, batch)
+        if inferred:
+            fill_count += await self._trim_inferred(connection, account, inferred)
         fee_count = 0
         if state.get("has_fees") or any(is_fee(row) for row in batch.activity_rows):
             # Skipped when the account has no FEE activity at all (the lock's probe said so and
@@ -380,24 +387,64 @@ class Writes(HoldingWrites, FeeWrites):
                 )
                 for value, order_id, cum_qty in result.all():
                     stored[(column_name, value)] = fill_key(order_id, cum_qty)
-        kept: list[Row] = []
-        for row in batch.fill_rows:
-            clash = _id_clash(row, stored)
-            if clash is None:
-                kept.append(row)
-                continue
-            batch.quarantine_rows.append(
-                quarantine_row(
-                    account,
-                    record_kind="fill",
-                    record_key=row["fill_id"],
-                    reason=clash,
-                    raw=codec.raw_bytes(row["raw_stream"] or row["raw_rest"]),
-                    source=row["source"],
-                    now=row["ingested_at"],
-                )
+        _keep_fill_rows(account, batch, lambda row: _id_clash(row, stored))
+
+    async def _screen_same_cum(
+        self, connection: AsyncConnection, account: str, batch: PreparedBatch
+    ) -> set[str]:
+        """Quarantine fills whose (order_id, cum_qty) holds another stored execution: one narrow
+        read of the batch's orders' stored execution ids. Returns the orders holding an inferred
+        execution (no id: reconciliation's) that this batch brings real executions to."""
+        stored: dict[FillKey, Row] = {}
+        ids = sorted({row["order_id"] for row in batch.fill_rows})
+        columns = (fills.c.order_id, fills.c.cum_qty, fills.c.execution_id, fills.c.activity_id)
+        for chunk in chunks(ids):
+            result = await connection.execute(
+                sa.select(*columns).where(fills.c.account == account, fills.c.order_id.in_(chunk))
             )
-        batch.fill_rows = kept
+            for row in result.mappings().all():
+                stored[fill_key(row["order_id"], row["cum_qty"])] = dict(row)
+
+        def clash(row: Row) -> str | None:
+            known = stored.get(fill_key(row["order_id"], row["cum_qty"]))
+            return None if known is None else same_cum_clash(known, row)
+
+        _keep_fill_rows(account, batch, clash)
+        inferred = {
+            k[0] for k, row in stored.items() if not row["execution_id"] and not row["activity_id"]
+        }
+        return inferred & {row["order_id"] for row in batch.fill_rows}
+
+    async def _trim_inferred(
+        self, connection: AsyncConnection, account: str, order_ids: Iterable[str]
+    ) -> int:
+        """An inferred execution covers the quantity between the execution stored below it and
+        its own cum_qty: once real executions land inside that span it shrinks to what is still
+        unexplained (and goes when nothing is), so an order's fills never sum past its
+        filled_qty. Returns the rows changed."""
+        changed = 0
+        for order_id in sorted(order_ids):
+            where = sa.and_(fills.c.account == account, fills.c.order_id == order_id)
+            result = await connection.execute(
+                sa.select(fills.c.cum_qty, fills.c.qty, fills.c.execution_id, fills.c.activity_id)
+                .where(where)
+                .order_by(self._amount_order(fills.c.cum_qty))
+            )
+            below = Decimal(0)
+            for row in result.all():
+                if row.execution_id is None and row.activity_id is None:
+                    span = row.cum_qty - below
+                    if span < row.qty:
+                        key = sa.and_(where, fills.c.cum_qty == row.cum_qty)
+                        statement = (
+                            sa.delete(fills).where(key)
+                            if span <= 0
+                            else sa.update(fills).where(key).values(qty=span)
+                        )
+                        await connection.execute(statement)
+                        changed += 1
+                below = row.cum_qty
+        return changed
 
     async def _upsert_fills(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
         def build(bulk: BulkInsert) -> Any:
@@ -406,6 +453,30 @@ class Writes(HoldingWrites, FeeWrites):
             )
 
         return len(await self._bulk(connection, "fills", fills, batch.fill_rows, build))
+
+
+def _keep_fill_rows(
+    account: str, batch: PreparedBatch, why_not: Callable[[Row], str | None]
+) -> None:
+    """Keep the batch's fill rows ``why_not`` finds nothing against; quarantine the others."""
+    kept: list[Row] = []
+    for row in batch.fill_rows:
+        clash = why_not(row)
+        if clash is None:
+            kept.append(row)
+            continue
+        batch.quarantine_rows.append(
+            quarantine_row(
+                account,
+                record_kind="fill",
+                record_key=row["fill_id"],
+                reason=clash,
+                raw=codec.raw_bytes(row["raw_stream"] or row["raw_rest"]),
+                source=row["source"],
+                now=row["ingested_at"],
+            )
+        )
+    batch.fill_rows = kept
 
 
 def _id_clash(row: Row, stored: dict[tuple[str, str], FillKey]) -> str | None:

@@ -180,8 +180,9 @@ def validate_order(
         _check_text(issues, "client_order_id", order.client_order_id)
         if order.parent_id is not None:
             _check_text(issues, "parent_id", order.parent_id)
-        if not (order.order_class is OrderClass.MLEG and order.legs):
-            # A multi-leg options order names its symbols on the legs only.
+        if not (order.order_class is OrderClass.MLEG and order.parent_id is None):
+            # A multi-leg options order names its symbols on the legs only (the sync screens
+            # it with its legs detached, so its legs cannot be what says it is a parent).
             _check_text(issues, "symbol", order.symbol)
         if order.qty is None and order.notional is None and order.parent_id is None:
             issues.append("neither qty nor notional is set")

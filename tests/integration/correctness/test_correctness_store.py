@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from alpaca_integration.checks.quality import run_rules
 from alpaca_integration.checks.risk import RiskLimits, make_pre_trade_check, record_exposure
 from alpaca_integration.errors import RiskLimitError
-from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus
+from alpaca_integration.models import OrderRequest, OrderSide
 from alpaca_integration.monitor.runtime import opened_store
 from alpaca_integration.storage.repository import Store
-from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
+from support import correctness_factories as factories
 from support.hostile_payloads import order_pages
 from support.ingestion import ingest_order_page
 
@@ -34,7 +34,7 @@ async def store(postgres_url: str) -> AsyncIterator[Any]:
 
 async def _ingest(store: Any, account: str, body: bytes) -> Any:
     """What production does with a page: split, screen, quarantine the bad, apply the good."""
-    split = ingest_order_page(body, NOW)
+    split = ingest_order_page(body, factories.NOW)
     for record in split.quarantined:
         await store.insert_quarantine(
             account,
@@ -83,23 +83,21 @@ def test_hostile_pages_store_the_good_and_quarantine_the_bad(
 
 async def test_quality_rules_write_rows(store: Any) -> None:
     """dq over a drifted store returns the findings and writes them as quality_results rows."""
-    filled = make_order(
-        id="o1",
-        client_order_id="ai-1",
-        status=OrderStatus.FILLED,
-        filled_qty=Decimal(10),
-        filled_avg_price=Decimal(100),
-    )
-    half = make_fill(
+    filled = factories.make_filled_order()
+    half = factories.make_fill(
         fill_id="f1", execution_id="x1", order_id="o1", qty=Decimal(4), cum_qty=Decimal(4)
     )
-    stray = make_fill(
+    stray = factories.make_fill(
         fill_id="f9", execution_id="x9", order_id="ghost", qty=Decimal(1), cum_qty=Decimal(1)
     )
     await store.apply(
-        "main", orders=[filled], fills=[half, stray], snapshot=make_snapshot(), positions=[]
+        "main",
+        orders=[filled],
+        fills=[half, stray],
+        snapshot=factories.make_snapshot(),
+        positions=[],
     )
-    results = await run_rules(store, "main", now=NOW)
+    results = await run_rules(store, "main", now=factories.NOW)
     found = {(r.rule, r.subject) for r in results}
     assert ("order_fill_qty_mismatch", "o1") in found
     assert ("fill_without_order", "ghost") in found
@@ -110,30 +108,24 @@ async def test_quality_rules_write_rows(store: Any) -> None:
 
 async def test_clean_store_writes_no_quality_rows(store: Any) -> None:
     """A consistent store passes every rule and writes nothing."""
-    filled = make_order(
-        id="o1",
-        client_order_id="ai-1",
-        status=OrderStatus.FILLED,
-        filled_qty=Decimal(10),
-        filled_avg_price=Decimal(100),
-    )
+    filled = factories.make_filled_order()
     await store.apply(
         "main",
         orders=[filled],
-        fills=[make_fill(order_id="o1")],
-        snapshot=make_snapshot(),
-        positions=[make_position()],
+        fills=[factories.make_fill(order_id="o1")],
+        snapshot=factories.make_snapshot(),
+        positions=[factories.make_position()],
         checkpoints={"activities": "x"},
     )
-    assert await run_rules(store, "main", now=NOW) == []
+    assert await run_rules(store, "main", now=factories.NOW) == []
     assert await store.list_quality_results("main") == []
 
 
 async def test_exposure_and_breaches_are_rows(store: Any) -> None:
     """record_exposure writes one exposure snapshot and a row per breach."""
-    positions = [make_position(qty=Decimal(10), market_value=Decimal(1100))]
+    positions = [factories.make_position(qty=Decimal(10), market_value=Decimal(1100))]
     limits = RiskLimits(max_gross_exposure=Decimal(1000))
-    snapshot, breaches = await record_exposure(store, "main", positions, limits, at=NOW)
+    snapshot, breaches = await record_exposure(store, "main", positions, limits, at=factories.NOW)
     assert snapshot.gross == Decimal(1100)
     assert [b.limit_name for b in breaches] == ["max_gross_exposure"]
     exposures = await store.list_exposure_snapshots("main")
@@ -148,9 +140,9 @@ async def test_pre_trade_check_reads_the_store(store: Any) -> None:
     """The hook built on the store counts stored positions and open orders."""
     await store.apply(
         "main",
-        orders=[make_order(id="b1", client_order_id="ai-b1", qty=Decimal(5))],
-        positions=[make_position(qty=Decimal(10), current_price=Decimal(110))],
-        snapshot=make_snapshot(),
+        orders=[factories.make_order(id="b1", client_order_id="ai-b1", qty=Decimal(5))],
+        positions=[factories.make_position(qty=Decimal(10), current_price=Decimal(110))],
+        snapshot=factories.make_snapshot(),
     )
     check = make_pre_trade_check(store, RiskLimits(max_position_qty=Decimal(20)), account="main")
     await check(OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=Decimal(5)))

@@ -14,41 +14,16 @@ import pytest
 from typer.testing import CliRunner
 
 from alpaca_integration.cli.main import app
-from alpaca_integration.storage import Store
-from support.ledger_fills import ledger_fill
-from support.storage_builders import at, make_activity, make_position, make_snapshot
+from support.ledger_fills import DIVIDEND, store_ledger_session
 
 runner = CliRunner()
-DAY = 24 * 3600
-# Paid on the second day, while 20 AAPL are held (a date-only action counts from the day's start).
-_DIVIDEND = make_activity(symbol="AAPL", date=at(DAY).date())
-
-
-async def _session(url: str) -> None:
-    """AAPL: buy 10 @ 100, buy 10 @ 110, sell 15 @ 120; MSFT bought by strategy momo and still
-    held; an AAPL dividend; three days of equity (10000, 10100, 10050)."""
-    async with await Store.open(url) as store:
-        await store.apply(
-            "default",
-            fills=[
-                ledger_fill(1, "buy", 10, "100", 0, fee="1"),
-                ledger_fill(2, "buy", 10, "110", 60),
-                ledger_fill(3, "sell", 15, "120", DAY, fee="0.5"),
-                ledger_fill(4, "buy", 4, "50", DAY + 60, symbol="MSFT", coid="ai-momo-4"),
-            ],
-            activities=[_DIVIDEND],
-            positions=[make_position("AAPL", "5"), make_position("MSFT", "4")],
-        )
-        for day, equity in enumerate(["10000", "10100", "10050"]):
-            snapshot = make_snapshot(equity=Decimal(equity), observed_at=at(3600 + day * DAY))
-            await store.apply("default", snapshot=snapshot)
 
 
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     monkeypatch.setenv("ALPACA_DATABASE_URL", url)
-    asyncio.run(_session(url))
+    asyncio.run(store_ledger_session(url))
     return url
 
 
@@ -70,7 +45,7 @@ def test_pnl_by_symbol_strategy_and_day(database: str) -> None:
     assert Decimal(rows["AAPL"]["realized_gross"]) == Decimal("250")
     assert Decimal(rows["AAPL"]["fees"]) == Decimal("1.5")
     assert Decimal(rows["AAPL"]["realized_net"]) == Decimal("248.5")
-    assert Decimal(rows["AAPL"]["income"]) == _DIVIDEND.net_amount
+    assert Decimal(rows["AAPL"]["income"]) == DIVIDEND.net_amount
     assert Decimal(rows["AAPL"]["unrealized"]) == Decimal("400")  # 5 * (190 - 110)
     assert Decimal(rows["MSFT"]["unrealized"]) == Decimal("560")  # 4 * (190 - 50)
     strategies = {r["strategy"]: r for r in _json("pnl", "--by", "strategy")["rows"]}  # type: ignore[union-attr]
@@ -135,3 +110,27 @@ def test_bad_input_is_one_line_and_exit_2(database: str, args: list[str], needle
     assert code == 2, out
     assert needle in out
     assert "Traceback" not in out
+
+
+def test_an_accounts_files_ledger_method_is_how_lots_are_matched(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ledger_method = "lifo"``: the sale of 15 closes 10 @ 110 and 5 @ 100 (gross 100 + 100),
+    where the stored FIFO ledger closed 10 @ 100 and 5 @ 110 (it is rebuilt for the new method);
+    a bad method is refused naming the setting."""
+    fifo = {r["symbol"]: r for r in _json("pnl")["rows"]}  # type: ignore[union-attr]
+    assert Decimal(fifo["AAPL"]["realized_gross"]) == Decimal(250)
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        '[accounts.default]\napi_key = "PK1"\nsecret_key = "S1"\nledger_method = "lifo"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ALPACA_ACCOUNTS_FILE", str(accounts))
+    rows = {r["symbol"]: r for r in _json("pnl")["rows"]}  # type: ignore[union-attr]
+    assert Decimal(rows["AAPL"]["realized_gross"]) == Decimal(200)
+    lots = _json("lots", "AAPL")["lots"]
+    assert [Decimal(v["lot"]["cost"]) for v in lots] == [Decimal(500)]  # type: ignore[index]
+    accounts.write_text(accounts.read_text().replace('"lifo"', '"newest"'), encoding="utf-8")
+    code, out = _run("pnl")
+    assert code == 2, out
+    assert "ledger_method" in out

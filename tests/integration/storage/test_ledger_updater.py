@@ -84,6 +84,9 @@ async def test_incremental_updates_write_the_rows_a_rebuild_writes(
     assert await _rows(store, account) == incremental
     await LedgerUpdater(store, account).rebuild()
     assert await _rows(store, account) == incremental
+    gross = sum((row["gross"] for row in incremental["matches"]), Decimal(0))
+    assert sum((row["realized_gross"] for row in incremental["daily"]), Decimal(0)) == gross
+    assert sum(row["matches"] for row in incremental["daily"]) == len(incremental["matches"])
     every_fill = [fill for batch in batches for fill in batch]
     pure = Ledger.rebuild(every_fill, account=account)
     assert [match_from_row(account, row) for row in incremental["matches"]] == list(pure.matches())

@@ -15,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alpaca_integration.errors import StorageError
-from alpaca_integration.models import DataSource, OrderClass, OrderSide, OrderStatus, OrderType
+from alpaca_integration.models import DataSource, OrderClass, OrderStatus
 from alpaca_integration.storage import ApplyBatch, Store
 from support.storage_builders import (
     at,
     make_activity,
+    make_bracket_leg,
     make_order,
     make_position,
     make_snapshot,
@@ -78,16 +79,21 @@ async def test_checkpoints_are_written_with_their_rows(store: Store) -> None:
     assert set(await store.checkpoints("default")) == {"orders"}
 
 
-async def test_apply_batch_writes_what_apply_with_the_same_keywords_writes(store: Store) -> None:
-    """One ApplyBatch and the same fields as apply keywords store the same rows and counts."""
-    page: dict[str, Any] = {
+def _filled_page() -> dict[str, Any]:
+    """One page as apply keywords: o-1 filled by one execution, the snapshot and the position it
+    leaves, and the stream checkpoint t9."""
+    return {
         "orders": [make_order(status=OrderStatus.FILLED, filled_qty=Decimal(10), updated_at=at(9))],
         "fills": [stream_fill("o-1", "exec-1", "10", "10", "187.2")],
         "snapshot": make_snapshot(observed_at=at(9)),
         "positions": [make_position("AAPL", "10", observed_at=at(9))],
         "checkpoints": {"stream": "t9"},
-        "source": DataSource.STREAM,
     }
+
+
+async def test_apply_batch_writes_what_apply_with_the_same_keywords_writes(store: Store) -> None:
+    """One ApplyBatch and the same fields as apply keywords store the same rows and counts."""
+    page = {**_filled_page(), "source": DataSource.STREAM}
     by_keywords = await store.apply("keywords", **page)
     by_batch = await store.apply_batch("batch", ApplyBatch(**page))
     assert by_batch == by_keywords
@@ -105,13 +111,7 @@ async def test_a_failure_mid_transaction_leaves_rows_and_checkpoint_unchanged(st
     )
     before = await store.dump("default")
     await _install_failing_fill_trigger(store)
-    page: dict[str, Any] = {
-        "orders": [make_order(status=OrderStatus.FILLED, filled_qty=Decimal(10), updated_at=at(9))],
-        "fills": [stream_fill("o-1", "exec-1", "10", "10", "187.2")],
-        "snapshot": make_snapshot(observed_at=at(9)),
-        "positions": [make_position("AAPL", "10", observed_at=at(9))],
-        "checkpoints": {"stream": "t9"},
-    }
+    page = _filled_page()
     with pytest.raises(StorageError, match="injected failure"):
         await store.apply("default", **page)
     assert await store.dump("default") == before
@@ -128,26 +128,8 @@ async def test_a_failure_mid_transaction_leaves_rows_and_checkpoint_unchanged(st
 def _history() -> list[dict[str, Any]]:
     """One session as pages and events: a bracket that fills in two parts then exits, a limit
     order replaced then canceled, fees, a dividend, snapshots and positions."""
-    tp = make_order(
-        id="tp",
-        client_order_id="v-tp",
-        side=OrderSide.SELL,
-        order_class=OrderClass.BRACKET,
-        status=OrderStatus.HELD,
-        limit_price=Decimal(200),
-        parent_id="entry",
-    )
-    sl = make_order(
-        id="sl",
-        client_order_id="v-sl",
-        side=OrderSide.SELL,
-        type=OrderType.STOP,
-        order_class=OrderClass.BRACKET,
-        status=OrderStatus.HELD,
-        limit_price=None,
-        stop_price=Decimal(180),
-        parent_id="entry",
-    )
+    tp = make_bracket_leg("tp", "entry", client_order_id="v-tp")
+    sl = make_bracket_leg("sl", "entry", stop=True, client_order_id="v-sl")
 
     def entry(status: OrderStatus, filled: str, second: float, tp_status: OrderStatus) -> Any:
         return make_order(

@@ -11,8 +11,6 @@ from alpaca_integration.storage import LedgerWrite, Store
 from support.storage_builders import at
 
 DAY = dt.date(2026, 3, 2)
-START = dt.datetime(2026, 3, 2, 5, 0, tzinfo=dt.UTC)
-END = dt.datetime(2026, 3, 3, 5, 0, tzinfo=dt.UTC)
 
 
 def _match(seq: int, gross: str, *, symbol: str = "AAPL", fee: str = "0.01") -> dict[str, Any]:
@@ -49,9 +47,22 @@ def _lot(seq: int, qty: str, *, sleeve: str = "default", symbol: str = "AAPL") -
     }
 
 
+def _daily(gross: str, *, day: dt.date = DAY) -> dict[str, Any]:
+    return {
+        "day": day,
+        "sleeve": "default",
+        "symbol": "AAPL",
+        "realized_gross": Decimal(gross),
+        "fees": Decimal("0.020000002"),
+        "realized_net": Decimal(gross) - Decimal("0.020000002"),
+        "income": Decimal("1.23"),
+        "matches": 2,
+    }
+
+
 def _write(**fields: Any) -> LedgerWrite:
     state = {"method": "fifo", "fills": 4, "activities": 1, "matches": 2, "checkpoint": at(120)}
-    return LedgerWrite(state=state, days=[(DAY, START, END)], **fields)
+    return LedgerWrite(state=state, **fields)
 
 
 async def test_ledger_rows_round_trip_exactly_and_a_rewrite_changes_nothing(store: Store) -> None:
@@ -80,6 +91,7 @@ async def test_ledger_rows_round_trip_exactly_and_a_rewrite_changes_nothing(stor
         books=[("default", "AAPL")],
         lots=[_lot(0, "5"), _lot(1, "-0.5")],
         income=[income],
+        daily=[_daily("-1.050000000123")],
         returns=returns,
     )
     for _ in range(2):
@@ -92,11 +104,8 @@ async def test_ledger_rows_round_trip_exactly_and_a_rewrite_changes_nothing(stor
         assert [(lot["seq"], lot["qty"]) for lot in lots] == [(0, Decimal(5)), (1, Decimal("-0.5"))]
         assert (await store.ledger_income("default"))[0]["amount"] == Decimal("1.23")
         (daily,) = await store.ledger_daily_pnl("default")
-        assert daily["realized_gross"] == Decimal("-1.050000000123")
-        assert daily["fees"] == Decimal("0.020000002")
-        assert daily["realized_net"] == Decimal("-1.070000000123") - Decimal("0.000000002")
-        assert daily["income"] == Decimal("1.23")
-        assert daily["matches"] == 2
+        assert daily == _daily("-1.050000000123")
+        assert await store.ledger_matches_at("default", [1, 7]) == [matches[1]]
         assert (await store.ledger_returns("default")) == returns
         state = await store.ledger_state("default")
         assert state is not None
@@ -120,12 +129,24 @@ async def test_a_book_rewrite_replaces_only_that_books_lots(store: Store) -> Non
     assert await store.ledger_lots("default", "MSFT") == [lots[1]]
 
 
+async def test_a_days_row_is_replaced_by_its_new_totals(store: Store) -> None:
+    await store.write_ledger(
+        "default", _write(daily=[_daily("5"), _daily("1", day=DAY.replace(day=3))])
+    )
+    await store.write_ledger("default", _write(daily=[_daily("8")]))
+    assert [r["realized_gross"] for r in await store.ledger_daily_pnl("default")] == [8, 1]
+    assert [
+        r["day"].day for r in await store.ledger_daily_pnl("default", since=DAY.replace(day=3))
+    ] == [3]
+
+
 async def test_replace_removes_every_ledger_row_of_that_account_only(store: Store) -> None:
-    await store.write_ledger("default", _write(matches=[_match(0, "1"), _match(1, "2")]))
+    await store.write_ledger(
+        "default", _write(matches=[_match(0, "1"), _match(1, "2")], daily=[_daily("3")])
+    )
     await store.write_ledger("other", _write(matches=[_match(0, "7")]))
     await store.write_ledger("default", _write(matches=[_match(0, "3")], replace=True))
     assert [m["gross"] for m in await store.ledger_matches("default")] == [Decimal(3)]
     assert [m["gross"] for m in await store.ledger_matches("other")] == [Decimal(7)]
-    (daily,) = await store.ledger_daily_pnl("default")
-    assert daily["realized_gross"] == Decimal(3)
+    assert await store.ledger_daily_pnl("default") == []
     assert await store.ledger_source_counts("default") == (0, 0)

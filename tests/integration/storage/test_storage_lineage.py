@@ -7,25 +7,14 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from alpaca_integration.models import Order, OrderClass, OrderSide, OrderStatus, OrderType
+from alpaca_integration.models import Order, OrderClass, OrderStatus
 from alpaca_integration.storage import Store
-from support.storage_builders import at, make_order
+from support.storage_builders import at, make_bracket_leg, make_order
 
 
 def _bracket(leg_status: OrderStatus = OrderStatus.HELD, second: float = 1) -> Order:
     """An integration bracket (ai- client id) whose stop-loss leg has a venue client id."""
-    stop_loss = make_order(
-        id="sl",
-        client_order_id="venue-sl",
-        side=OrderSide.SELL,
-        type=OrderType.STOP,
-        order_class=OrderClass.BRACKET,
-        status=leg_status,
-        limit_price=None,
-        stop_price=Decimal(180),
-        parent_id="entry",
-        updated_at=at(second),
-    )
+    stop_loss = _leg_event(leg_status, second, parent_id="entry")
     return make_order(
         id="entry",
         client_order_id="ai-entry",
@@ -36,20 +25,10 @@ def _bracket(leg_status: OrderStatus = OrderStatus.HELD, second: float = 1) -> O
 
 
 def _leg_event(status: OrderStatus, second: float, **overrides: object) -> Order:
-    """The stop-loss leg as its own stream event reports it: no parent, no nesting."""
-    return make_order(
-        id="sl",
-        client_order_id="venue-sl",
-        side=OrderSide.SELL,
-        type=OrderType.STOP,
-        order_class=OrderClass.BRACKET,
-        status=status,
-        limit_price=None,
-        stop_price=Decimal(180),
-        parent_id=None,
-        updated_at=at(second),
-        **overrides,
-    )
+    """The stop-loss leg as its own stream event reports it: no parent, no nesting (unless
+    ``overrides`` say otherwise)."""
+    fields = {"client_order_id": "venue-sl", "status": status, "updated_at": at(second)}
+    return make_bracket_leg("sl", stop=True, **{"parent_id": None, **fields, **overrides})
 
 
 async def _leg(store: Store) -> Order:

@@ -20,32 +20,13 @@ from alpaca_integration.models import (
     TimeInForce,
 )
 from alpaca_integration.storage import Store
-from support.storage_builders import T0, at, make_order
+from support.storage_builders import T0, at, make_bracket_leg, make_order
 
 
 def _bracket() -> tuple[Order, Order, Order]:
     entry_id, tp_id, sl_id = "br-entry", "br-tp", "br-sl"
-    take_profit = make_order(
-        id=tp_id,
-        client_order_id="venue-tp",
-        side=OrderSide.SELL,
-        type=OrderType.LIMIT,
-        order_class=OrderClass.BRACKET,
-        status=OrderStatus.HELD,
-        limit_price=Decimal("200"),
-        parent_id=entry_id,
-    )
-    stop_loss = make_order(
-        id=sl_id,
-        client_order_id="venue-sl",
-        side=OrderSide.SELL,
-        type=OrderType.STOP,
-        order_class=OrderClass.BRACKET,
-        status=OrderStatus.HELD,
-        limit_price=None,
-        stop_price=Decimal("180"),
-        parent_id=entry_id,
-    )
+    take_profit = make_bracket_leg(tp_id, entry_id, client_order_id="venue-tp")
+    stop_loss = make_bracket_leg(sl_id, entry_id, stop=True, client_order_id="venue-sl")
     entry = make_order(
         id=entry_id,
         client_order_id="ai-bracket",

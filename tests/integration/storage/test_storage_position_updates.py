@@ -61,34 +61,25 @@ async def test_position_updates_commit_with_the_fill_and_the_checkpoint(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failure at the checkpoint step rolls back the position with the fill; success stores all."""
-    order = make_order(filled_qty=Decimal(10))
-    update = {"AAPL": make_position("AAPL", "10", observed_at=at(2))}
+    page: dict[str, Any] = {
+        "orders": [make_order(filled_qty=Decimal(10))],
+        "fills": [make_fill()],
+        "position_updates": {"AAPL": make_position("AAPL", "10", observed_at=at(2))},
+        "checkpoints": {"stream": at(2).isoformat()},
+        "source": "stream",
+    }
 
     async def crash(*_args: Any, **_kwargs: Any) -> int:
         raise RuntimeError("crash before the checkpoint")
 
     monkeypatch.setattr(store, "_upsert_checkpoints", crash)
     with pytest.raises(RuntimeError, match="crash"):
-        await store.apply(
-            "default",
-            orders=[order],
-            fills=[make_fill()],
-            position_updates=update,
-            checkpoints={"stream": at(2).isoformat()},
-            source="stream",
-        )
+        await store.apply("default", **page)
     assert await _held(store) == {}
     assert await store.fills_for_order("default", "o-1") == []
     assert await store.get_checkpoint("default", "stream") is None
     monkeypatch.undo()
-    result = await store.apply(
-        "default",
-        orders=[order],
-        fills=[make_fill()],
-        position_updates=update,
-        checkpoints={"stream": at(2).isoformat()},
-        source="stream",
-    )
+    result = await store.apply("default", **page)
     assert (result.fills, result.positions, result.checkpoints) == (1, 1, 1)
     assert await _held(store) == {"AAPL": Decimal(10)}
     assert await store.get_checkpoint("default", "stream") == at(2).isoformat()

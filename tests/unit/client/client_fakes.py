@@ -3,14 +3,18 @@ Alpaca's wire shape, and a scriptable venue behind ``httpx.MockTransport``."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+# Re-exported: the client tests import every payload builder from here.
+from support.order_requests import limit_buy as limit_buy
+from support.wire_json import fill_activity_json as fill_activity_json
+from support.wire_json import iso as iso
+from support.wire_json import order_json as order_json
 
 KEY_ID = "PKTESTKEY0001"
 SECRET = "s3cr3t-VALUE-never-to-be-seen"
@@ -34,62 +38,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def order_json(
-    order_id: str | None = None,
-    *,
-    submitted_at: dt.datetime | str | None = None,
-    client_order_id: str | None = None,
-    symbol: str = "AAPL",
-    side: str = "buy",
-    status: str = "new",
-    qty: str = "10",
-    **extra: Any,
-) -> dict[str, Any]:
-    """One order as Alpaca sends it."""
-    stamp = submitted_at or dt.datetime(2025, 6, 2, 14, 30, tzinfo=dt.UTC)
-    text = stamp if isinstance(stamp, str) else iso(stamp)
-    body: dict[str, Any] = {
-        "id": order_id or str(uuid.uuid4()),
-        "client_order_id": client_order_id or f"cid-{uuid.uuid4().hex[:12]}",
-        "created_at": text,
-        "updated_at": text,
-        "submitted_at": text,
-        "filled_at": None,
-        "expired_at": None,
-        "canceled_at": None,
-        "failed_at": None,
-        "replaced_at": None,
-        "replaced_by": None,
-        "replaces": None,
-        "asset_id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415",
-        "symbol": symbol,
-        "asset_class": "us_equity",
-        "notional": None,
-        "qty": qty,
-        "filled_qty": "0",
-        "filled_avg_price": None,
-        "order_class": "",
-        "order_type": "limit",
-        "type": "limit",
-        "side": side,
-        "time_in_force": "day",
-        "limit_price": "187.5",
-        "stop_price": None,
-        "status": status,
-        "extended_hours": False,
-        "legs": None,
-        "trail_percent": None,
-        "trail_price": None,
-        "hwm": None,
-    }
-    body.update(extra)
-    return body
 
 
 def account_json() -> dict[str, Any]:
@@ -122,23 +70,6 @@ def account_json() -> dict[str, Any]:
         "shorting_enabled": True,
         "trade_suspended_by_user": False,
         "created_at": "2024-01-02T15:04:05.123456Z",
-    }
-
-
-def fill_activity_json(activity_id: str, *, order_id: str = "o-1") -> dict[str, Any]:
-    return {
-        "id": activity_id,
-        "activity_type": "FILL",
-        "transaction_time": "2025-06-02T14:30:00.123456Z",
-        "type": "fill",
-        "price": "187.5",
-        "qty": "10",
-        "side": "buy",
-        "symbol": "AAPL",
-        "leaves_qty": "0",
-        "cum_qty": "10",
-        "order_id": order_id,
-        "order_status": "filled",
     }
 
 

@@ -13,21 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from client_fakes import BASE_URL, KEY_ID, SECRET, FakeClock, json_response, order_json
+from client_fakes import BASE_URL, KEY_ID, SECRET, FakeClock, json_response, limit_buy, order_json
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.alpaca.ratelimit import UnlimitedRateBudget
 from alpaca_integration.errors import RiskLimitError
-from alpaca_integration.models import OrderRequest, OrderSide, OrderType
 from alpaca_integration.risk import RiskLimits, make_pre_trade_check
 
-BUY_10 = OrderRequest(
-    symbol="AAPL",
-    side=OrderSide.BUY,
-    type=OrderType.LIMIT,
-    qty=Decimal(10),
-    limit_price=Decimal(100),
-)
+BUY_10 = limit_buy("10", "100")
 LIMITS = RiskLimits(max_position_qty=Decimal(20))
 
 

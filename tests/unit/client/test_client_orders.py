@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from client_fakes import EPOCH, FakeClock, FakeVenue, json_response, order_json
+from client_fakes import EPOCH, FakeClock, FakeVenue, json_response, limit_buy, order_json
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.errors import (
@@ -21,17 +21,10 @@ from alpaca_integration.errors import (
 from alpaca_integration.models import (
     OrderRequest,
     OrderSide,
-    OrderType,
     ReplaceRequest,
 )
 
-BUY = OrderRequest(
-    symbol="AAPL",
-    side=OrderSide.BUY,
-    type=OrderType.LIMIT,
-    qty=Decimal(10),
-    limit_price=Decimal("187.50"),
-)
+BUY = limit_buy("10", "187.50")
 NOT_FOUND = {"code": 40410000, "message": "order not found"}
 DUPLICATE = {"code": 40010001, "message": "client_order_id must be unique"}
 
@@ -317,13 +310,7 @@ async def test_invalid_orders_are_refused_before_sending(
     make_client: Callable[..., AlpacaClient], venue: FakeVenue
 ) -> None:
     """A sub-penny limit price never reaches the venue."""
-    bad = OrderRequest(
-        symbol="AAPL",
-        side=OrderSide.BUY,
-        type=OrderType.LIMIT,
-        qty=Decimal(1),
-        limit_price=Decimal("187.555"),
-    )
+    bad = limit_buy("1", "187.555")
     async with make_client() as client:
         with pytest.raises(OrderValidationError):
             await client.submit_order(bad)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from client_fakes import KEY_ID, SECRET, FakeClock, FakeVenue, json_response, order_json
+from client_fakes import KEY_ID, SECRET, FakeClock, FakeVenue, json_response, limit_buy, order_json
 
 from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.alpaca.stream import TradeUpdatesStream
@@ -21,20 +21,13 @@ from alpaca_integration.errors import ConfigError, OrderOutcomeUnknownError, Ris
 from alpaca_integration.models import (
     OrderRequest,
     OrderSide,
-    OrderType,
     ReplaceRequest,
 )
 from alpaca_integration.risk import RiskLimits, client_for_account, make_pre_trade_check
 
 BASE_URL = "https://paper.example.test"
 START = dt.datetime(2025, 6, 2, 14, 30, tzinfo=dt.UTC)
-BUY = OrderRequest(
-    symbol="AAPL",
-    side=OrderSide.BUY,
-    type=OrderType.LIMIT,
-    qty=Decimal(6),
-    limit_price=Decimal("100"),
-)
+BUY = limit_buy("6", "100")
 
 
 def position_json(symbol: str = "AAPL", qty: str = "10", price: str = "100") -> dict[str, Any]:

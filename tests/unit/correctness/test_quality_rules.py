@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
+
+import msgspec
 
 from alpaca_integration.checks.quality import RULES, StoreState, evaluate_rules
-from alpaca_integration.models import OrderClass, OrderSide, OrderStatus, PositionSide
-from support.correctness_factories import NOW, make_fill, make_order, make_position, make_snapshot
-
-FILLED = make_order(
-    id="o1",
-    client_order_id="ai-1",
-    status=OrderStatus.FILLED,
-    filled_qty=Decimal(10),
-    filled_avg_price=Decimal(100),
+from alpaca_integration.models import Order, OrderClass, OrderSide, OrderStatus, PositionSide
+from support import correctness_factories as factories
+from support.correctness_factories import (
+    NOW,
+    make_fill,
+    make_filled_order,
+    make_order,
+    make_position,
+    make_snapshot,
 )
+
+FILLED = make_filled_order()
 FILL = make_fill(fill_id="f1", order_id="o1", qty=Decimal(10), price=Decimal(100))
 POSITION = make_position(symbol="AAPL", qty=Decimal(10))
 SNAPSHOT = make_snapshot()
@@ -78,13 +83,8 @@ def test_position_fill_mismatch_only_with_complete_history() -> None:
 
 def test_position_fill_sum_counts_sells_and_flat_symbols() -> None:
     """Sells subtract; a symbol whose fills net to zero must have no position."""
-    sell_order = make_order(
-        id="o2",
-        client_order_id="ai-2",
-        side=OrderSide.SELL,
-        status=OrderStatus.FILLED,
-        filled_qty=Decimal(10),
-        filled_avg_price=Decimal(101),
+    sell_order = make_filled_order(
+        id="o2", client_order_id="ai-2", side=OrderSide.SELL, filled_avg_price=Decimal(101)
     )
     sell_fill = make_fill(
         fill_id="f2", order_id="o2", side=OrderSide.SELL, qty=Decimal(10), price=Decimal(101)
@@ -144,26 +144,21 @@ def _bracket(parent_status: OrderStatus = OrderStatus.NEW, **legs_status: OrderS
     parent = make_order(
         id="p", client_order_id="ai-p", order_class=OrderClass.BRACKET, status=parent_status
     )
-    tp = make_order(
-        id="tp",
-        client_order_id="leg-tp",
-        parent_id="p",
-        side=OrderSide.SELL,
-        order_class=OrderClass.BRACKET,
-        status=legs_status.get("tp", OrderStatus.HELD),
-        limit_price=Decimal(110),
-    )
-    sl = make_order(
-        id="sl",
-        client_order_id="leg-sl",
-        parent_id="p",
-        side=OrderSide.SELL,
-        order_class=OrderClass.BRACKET,
-        type=None,
-        status=legs_status.get("sl", OrderStatus.HELD),
-        stop_price=Decimal(90),
-        limit_price=None,
-    )
+
+    def leg(name: str, **prices: Any) -> Order:
+        """The bracket's ``name`` leg (a sell), in its status from ``legs_status``."""
+        return make_order(
+            id=name,
+            client_order_id=f"leg-{name}",
+            parent_id="p",
+            side=OrderSide.SELL,
+            order_class=OrderClass.BRACKET,
+            status=legs_status.get(name, OrderStatus.HELD),
+            **prices,
+        )
+
+    tp = leg("tp", limit_price=Decimal(110))
+    sl = leg("sl", type=None, stop_price=Decimal(90), limit_price=None)
     return parent, tp, sl
 
 
@@ -224,11 +219,10 @@ def test_every_rule_is_documented_and_listed() -> None:
 
 def test_short_position_matches_sell_fills() -> None:
     """A short position equals the negative sum of its sell fills."""
-    order = make_order(
+    order = make_filled_order(
         id="s",
         client_order_id="ai-s",
         side=OrderSide.SELL,
-        status=OrderStatus.FILLED,
         filled_qty=Decimal(3),
         filled_avg_price=Decimal(50),
         qty=Decimal(3),
@@ -236,3 +230,79 @@ def test_short_position_matches_sell_fills() -> None:
     fill = make_fill(fill_id="fs", order_id="s", side=OrderSide.SELL, qty=Decimal(3))
     short = make_position(symbol="AAPL", side=PositionSide.SHORT, qty=Decimal(-3))
     assert rules_found(with_(orders=(order,), fills=(fill,), positions=(short,))) == set()
+
+
+def _traded(symbol: str, qty: str, side: OrderSide = OrderSide.BUY) -> StoreState:
+    """The consistent state (10 AAPL bought and held) plus one filled order of ``symbol``."""
+    order = make_order(
+        id=f"o-{symbol}",
+        client_order_id=f"ai-{symbol}",
+        symbol=symbol,
+        side=side,
+        status=OrderStatus.FILLED,
+        qty=Decimal(qty),
+        filled_qty=Decimal(qty),
+        filled_avg_price=Decimal(3),
+    )
+    fill = make_fill(
+        fill_id=f"f-{symbol}", order_id=order.id, symbol=symbol, side=side, qty=Decimal(qty)
+    )
+    return with_(orders=(*CONSISTENT.orders, order), fills=(*CONSISTENT.fills, fill))
+
+
+def _positions(state: StoreState, *held: tuple[str, str], activities: tuple[object, ...] = ()):
+    """The findings once the store holds ``held`` (symbol, qty) and ``activities``."""
+    positions = tuple(make_position(symbol=symbol, qty=Decimal(qty)) for symbol, qty in held)
+    changed = msgspec.structs.replace(state, positions=positions, activities=activities)
+    return rules_found(changed)
+
+
+def _activity(kind: str, symbol: str, qty: str) -> object:
+    return factories.make_activity(
+        id=f"{kind}-{symbol}", activity_type=kind, symbol=symbol, qty=Decimal(qty)
+    )
+
+
+def test_exercise_and_expiry_move_positions_without_fills() -> None:
+    """Of 2 calls bought, OPEXC takes one and OPTRD brings its 100 shares, OPEXP takes the
+    other: the store's positions (110 AAPL, no calls) raise no false finding."""
+    call = "AAPL240304C00190000"
+    state = _traded(call, "2")
+    events = (
+        _activity("OPEXC", call, "-1"),
+        _activity("OPTRD", "AAPL", "100"),
+        _activity("OPEXP", call, "-1"),
+    )
+    assert _positions(state, ("AAPL", "110"), activities=events) == set()
+    assert _positions(state, ("AAPL", "110")) == {
+        ("position_fill_mismatch", "AAPL"),
+        ("position_fill_mismatch", call),
+    }
+
+
+def test_an_assignment_takes_the_short_contracts_and_delivers_shares() -> None:
+    """A short put assigned: OPASN (+1) closes it, OPTRD (+100) brings the shares bought."""
+    put = "AAPL240304P00190000"
+    state = _traded(put, "1", OrderSide.SELL)
+    events = (_activity("OPASN", put, "1"), _activity("OPTRD", "AAPL", "100"))
+    assert _positions(state, ("AAPL", "110"), activities=events) == set()
+
+
+def test_a_crypto_fee_in_the_coin_meets_the_pair_position() -> None:
+    """BTC/USD fills and a CFEE in BTC explain the smaller BTCUSD position."""
+    state = _traded("BTC/USD", "0.5")
+    held = (("AAPL", "10"), ("BTCUSD", "0.49875"))
+    fee = (_activity("CFEE", "BTCUSD", "-0.00125"),)
+    assert _positions(state, *held, activities=fee) == set()
+    assert ("position_fill_mismatch", "BTCUSD") in _positions(state, *held)
+
+
+def test_an_mleg_order_executes_on_its_legs() -> None:
+    """The parent's filled_qty counts units of the strategy; the fills are its legs'."""
+    from support.correctness_factories import make_mleg_order
+
+    spread = make_mleg_order(status=OrderStatus.FILLED, filled_qty=Decimal(3))
+    assert not any(
+        rule == "order_fill_qty_mismatch" and subject == spread.id
+        for rule, subject in rules_found(_orders_only(spread))
+    )

@@ -13,7 +13,13 @@ from alpaca_integration.checks.reconcile import (
     is_integration_order,
 )
 from alpaca_integration.models import DataSource, FillType, OrderSide, OrderStatus, PositionSide
-from support.correctness_factories import NOW, make_fill, make_order, make_position
+from support.correctness_factories import (
+    NOW,
+    make_fill,
+    make_filled_order,
+    make_order,
+    make_position,
+)
 
 
 def test_integration_prefix_defines_ownership() -> None:
@@ -27,13 +33,7 @@ def test_integration_prefix_defines_ownership() -> None:
 def test_diff_orders_missing_drift_unknown_and_external() -> None:
     """Missing orders are inserted, drifted ones updated, unknown ones kept; ownership by prefix."""
     ours_open = make_order(id="o1", client_order_id="ai-1")
-    broker_filled = make_order(
-        id="o1",
-        client_order_id="ai-1",
-        status=OrderStatus.FILLED,
-        filled_qty=Decimal(10),
-        filled_avg_price=Decimal(100),
-    )
+    broker_filled = make_filled_order()
     foreign = make_order(id="o2", client_order_id="alpaca-py-xyz")
     stale = make_order(id="o3", client_order_id="ai-3")
     same = make_order(id="o4", client_order_id="ai-4")
@@ -101,11 +101,7 @@ def test_diff_fills_matches_on_activity_identity_or_fill_id() -> None:
 
 def test_infer_missing_fill_from_cumulative_and_average() -> None:
     """The missing execution's qty and price follow from filled_qty and the average price."""
-    order = make_order(
-        id="o1",
-        qty=Decimal(10),
-        status=OrderStatus.FILLED,
-        filled_qty=Decimal(10),
+    order = make_filled_order(
         filled_avg_price=Decimal("101"),
         filled_at=NOW,
     )

@@ -237,12 +237,16 @@ def test_max_position_notional() -> None:
     assert refused(buy("11"), STATE, limits).limit == "max_position_notional"
 
 
+# Long 10 AAPL at 100, short 2 SPY at 500.
+HEDGED = RiskState(
+    positions={"AAPL": Decimal(10), "SPY": Decimal(-2)},
+    prices={"AAPL": Decimal(100), "SPY": Decimal(500)},
+)
+
+
 def test_max_gross_exposure() -> None:
     """Gross exposure after the order may not exceed the limit; reducing it always passes."""
-    state = RiskState(
-        positions={"AAPL": Decimal(10), "SPY": Decimal(-2)},
-        prices={"AAPL": Decimal(100), "SPY": Decimal(500)},
-    )  # gross 2000
+    state = HEDGED  # gross 2000
     limits = RiskLimits(max_gross_exposure=Decimal(3000))
     check_order(buy("10"), state, limits)  # gross 3000
     assert refused(buy("11"), state, limits).limit == "max_gross_exposure"
@@ -253,10 +257,7 @@ def test_max_gross_exposure() -> None:
 
 def test_max_net_exposure() -> None:
     """|net exposure| after the order may not exceed the limit; a hedge passes."""
-    state = RiskState(
-        positions={"AAPL": Decimal(10), "SPY": Decimal(-2)},
-        prices={"AAPL": Decimal(100), "SPY": Decimal(500)},
-    )  # net 0
+    state = HEDGED  # net 0
     limits = RiskLimits(max_net_exposure=Decimal(500))
     check_order(buy("5"), state, limits)
     assert refused(buy("6"), state, limits).limit == "max_net_exposure"
@@ -267,17 +268,22 @@ def test_max_net_exposure() -> None:
 # --------------------------------------------------------------------------- exposure
 
 
+def _short(symbol: str, qty: str, price: str) -> Position:
+    """A short of ``qty`` ``symbol`` marked at ``price``, worth -1000."""
+    return make_position(
+        symbol=symbol,
+        side=PositionSide.SHORT,
+        qty=-Decimal(qty),
+        market_value=Decimal(-1000),
+        current_price=Decimal(price),
+    )
+
+
 def test_measure_exposure_long_short_gross_net() -> None:
     """Exposure sums signed market values: gross = long + short, net = long - short."""
     positions = [
         make_position(symbol="AAPL", qty=Decimal(10), market_value=Decimal(1100)),
-        make_position(
-            symbol="SPY",
-            side=PositionSide.SHORT,
-            qty=Decimal(-2),
-            market_value=Decimal(-1000),
-            current_price=Decimal(500),
-        ),
+        _short("SPY", "2", "500"),
         make_position(symbol="XYZ", qty=Decimal(1), market_value=None, current_price=None),
     ]
     snapshot = measure_exposure(positions, account="main", at=NOW)
@@ -291,13 +297,7 @@ def test_exposure_breaches_pass_and_fail() -> None:
     """Breaches list every exceeded limit; within limits there are none."""
     positions = [
         make_position(symbol="AAPL", qty=Decimal(10), market_value=Decimal(1100)),
-        make_position(
-            symbol="TSLA",
-            side=PositionSide.SHORT,
-            qty=Decimal(-5),
-            market_value=Decimal(-1000),
-            current_price=Decimal(200),
-        ),
+        _short("TSLA", "5", "200"),
     ]
     snapshot = measure_exposure(positions, account="main", at=NOW)
     loose = RiskLimits(max_gross_exposure=Decimal(5000), max_net_exposure=Decimal(5000))

@@ -285,3 +285,14 @@ def test_multileg_parent_without_symbol_passes() -> None:
     parent = make_order(symbol="", order_class=OrderClass.MLEG, legs=(leg,))
     assert validate_order(parent, NOW) == []
     assert "symbol is missing or empty" in validate_order(make_order(symbol=""), NOW)
+
+
+def test_multileg_parent_screened_with_its_legs_detached_passes() -> None:
+    """The sync screens a parent and its legs as separate rows: the parent, legs detached,
+    still needs no symbol; a leg (it has a parent) still does."""
+    from alpaca_integration.models import OrderClass
+
+    parent = make_order(symbol="", order_class=OrderClass.MLEG, legs=())
+    assert validate_order(parent, NOW) == []
+    leg = make_order(id="leg", parent_id="ord-1", symbol="", order_class=OrderClass.MLEG)
+    assert "symbol is missing or empty" in validate_order(leg, NOW)

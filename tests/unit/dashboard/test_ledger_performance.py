@@ -8,7 +8,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from alpaca_integration.dashboard import LedgerPerformance, create_app
+from alpaca_integration.dashboard import LedgerPerformance, create_app, running_dashboard
 from alpaca_integration.ledger import Ledger
 from alpaca_integration.models import OrderSide
 from alpaca_integration.storage import Store
@@ -149,3 +149,17 @@ async def test_the_positions_page_lists_the_open_lots(sqlite_store: Store, http:
     assert "+220.00" in page.text  # realized
     assert "+240.00" in page.text  # the lot's unrealized P&L: 3 x 190 - 330
     assert "appear here once the ledger is connected" not in page.text
+
+
+async def test_a_served_dashboard_builds_the_ledgers_before_a_page_asks(
+    sqlite_store: Store,
+) -> None:
+    """At start-up the dashboard books every account's stored fills in the background, so the
+    first page that needs the ledger does not wait for it."""
+    await _trade(sqlite_store, 1, OrderSide.BUY, "10", "100", 10)
+    provider = LedgerPerformance(sqlite_store)
+    app = create_app(sqlite_store, None, None, performance=provider)
+    assert provider.built == []
+    async with running_dashboard(app):
+        await app.state.dashboard.warmed()
+        assert provider.built == [ACCOUNT]

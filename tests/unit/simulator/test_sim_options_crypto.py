@@ -301,3 +301,18 @@ def test_an_mleg_order_is_replaced_whole_and_its_legs_cannot_be_touched_alone(
     assert [leg["id"] for leg in replaced["legs"]] == [leg["id"] for leg in legs]
     assert v.account.positions[CALL_190].qty == 1
     assert v.account.reserved == 0
+
+
+def test_premiums_follow_the_underlying(venue: Build) -> None:
+    """Intrinsic value plus a time value that fades away from the strike and toward expiry."""
+    v = venue()
+    v.price("AAPL", "200.00")
+    assert v.market.price(CALL_190) == Decimal("10.00")  # deep in the money, 6 hours left
+    assert v.market.price(PUT_190) == Decimal("0.01")  # far out of it: the minimum tick
+    v.price("AAPL", "190.00")
+    at_the_money = v.market.price(CALL_190)
+    assert Decimal("0.5") < at_the_money < Decimal("1")
+    v.advance(3 * 3600)  # half the time to expiry gone: less time value
+    assert v.market.price(CALL_190) < at_the_money
+    v.advance(3 * 3600 + 1)  # expired: intrinsic value only
+    assert v.market.price(CALL_190) == 0

@@ -42,12 +42,33 @@ def test_unknown_account_name_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert "not-a-real-secret" not in result.output
 
 
-def test_flows_deploy_explains_the_work_pool_steps() -> None:
-    """`flows deploy` prints the server, work-pool and worker commands."""
-    result = runner.invoke(app, ["flows", "deploy"])
-    assert result.exit_code == 0
-    for step in ("prefect server start", "prefect work-pool create", "prefect worker start"):
-        assert step in result.output
+@pytest.fixture
+def one_key(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.chdir(str(tmp_path))
+    monkeypatch.setenv("ALPACA_API_KEY", "PKTESTKEY")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "not-a-real-secret")
+    for name in ("ALPACA_ACCOUNTS_FILE", "ALPACA_REDIS_URL", "PREFECT_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("one_key")
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["flows", "deploy"], "prefect server start"),
+        (["flows", "status"], "PREFECT_API_URL"),
+        (["flows", "deploy", "--heartbeat", "10"], "--heartbeat must be 30 seconds or more"),
+        (["monitor", "--shard"], "ALPACA_REDIS_URL"),
+        (["monitor", "--status"], "ALPACA_REDIS_URL"),
+        (["monitor", "--lease-ttl", "0"], "--lease-ttl must be more than 0"),
+    ],
+)
+def test_work_pool_and_shard_commands_say_what_is_missing(args: list[str], says: str) -> None:
+    """Without a Prefect API or Redis (or with a bad bound): one line with the fix, exit 2."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert "Traceback" not in result.output
 
 
 def test_flows_serve_without_a_prefect_api_says_how_to_start_one(

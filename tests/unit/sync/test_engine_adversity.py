@@ -7,11 +7,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from alpaca_integration.models import OrderStatus
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import FEED_ACCOUNT, FEED_ACTIVITIES, FEED_ORDERS, SyncEngine
 from alpaca_integration.sync.validation import validate_order
@@ -196,3 +198,126 @@ async def test_the_map_of_leg_parents_is_bounded(store: Store) -> None:
         assert 0 < len(engine._parents) <= 8
         assert await engine._parent_of("l-00") == "p-00"
         assert len(engine._parents) <= 8
+
+
+# --------------------------------------------------------------------------- item 3: the lock
+
+
+class _LockWatchingVenue:
+    """A broker with one filled order and nothing else, that notes whether the engine's write
+    lock is held while reconciliation reads it."""
+
+    def __init__(self, engine: SyncEngine) -> None:
+        self.engine = engine
+        self.locked_while_read: list[bool] = []
+
+    def _note(self) -> None:
+        self.locked_while_read.append(self.engine._write_lock.locked())
+
+    async def get_account(self) -> Any:
+        self._note()
+        from alpaca_integration.alpaca.parse import parse_account
+
+        return parse_account(json.dumps(_account()).encode(), dt.datetime.now(dt.UTC))
+
+    async def list_positions(self) -> list[Any]:
+        self._note()
+        return []
+
+    async def iter_orders(self, **_: Any) -> Any:
+        self._note()
+        order = make_order(id="o-1", client_order_id="ai-o-1")
+        yield order
+
+    async def iter_activities(self, **_: Any) -> Any:
+        self._note()
+        for item in ():
+            yield item
+
+
+async def test_reconcile_reads_broker_and_store_and_repairs_under_the_engine_write_lock(
+    store: Store,
+) -> None:
+    """With the monitor's wiring (``apply=engine.apply_reconciled, exclusive=engine.exclusive``)
+    every broker read happens with the engine's write lock held (the stream's writes wait), and
+    the repairs still go through the engine (no deadlock on the lock it holds)."""
+    from alpaca_integration.checks.reconcile import reconcile
+
+    engine = SyncEngine(ACCOUNT, _LockWatchingVenue(None), store)  # type: ignore[arg-type]
+    venue = _LockWatchingVenue(engine)
+    report = await reconcile(
+        venue,  # type: ignore[arg-type]
+        store,
+        ACCOUNT,
+        apply=engine.apply_reconciled,
+        exclusive=engine.exclusive,
+    )
+    assert venue.locked_while_read
+    assert all(venue.locked_while_read)
+    assert not engine._write_lock.locked()
+    assert "order_missing" in report.counts
+    assert await store.get_order(ACCOUNT, "o-1") is not None
+
+
+# --------------------------------------------------------------------------- item 6: paging
+
+
+class _ManyOrdersVenue:
+    """A broker with ``count`` filled orders (no activities: the fills are inferred), counting how
+    many it has handed out."""
+
+    def __init__(self, count: int) -> None:
+        self.orders = [
+            make_order(
+                id=f"o-{i:03d}",
+                client_order_id=f"ai-o-{i:03d}",
+                status=OrderStatus.FILLED,
+                filled_qty=Decimal(10),
+                filled_avg_price=Decimal(100),
+                filled_at=T0,
+            )
+            for i in range(count)
+        ]
+        self.handed_out = 0
+
+    async def get_account(self) -> Any:
+        from alpaca_integration.alpaca.parse import parse_account
+
+        return parse_account(json.dumps(_account()).encode(), dt.datetime.now(dt.UTC))
+
+    async def list_positions(self) -> list[Any]:
+        return []
+
+    async def iter_orders(self, **_: Any) -> Any:
+        for order in self.orders:
+            self.handed_out += 1
+            yield order
+
+    async def iter_activities(self, **_: Any) -> Any:
+        for item in ():
+            yield item
+
+
+async def test_reconcile_reads_the_broker_history_a_page_at_a_time(store: Store) -> None:
+    """With 12 orders and pages of 5, the repairs of a page are written before the next page is
+    read, and no write carries more than a page: memory follows the page, not the history
+    (before, all 12 were read before the one write). The outcome is the same: every order and
+    its inferred fill stored, a second run clean."""
+    from alpaca_integration.checks.reconcile import reconcile
+
+    venue = _ManyOrdersVenue(12)
+    writes: list[tuple[int, int]] = []
+
+    async def apply(account: str, **rows: Any) -> Any:
+        writes.append((len(rows.get("orders", ())), venue.handed_out))
+        return await store.apply(account, **rows)
+
+    report = await reconcile(venue, store, ACCOUNT, apply=apply, page_size=5)  # type: ignore[arg-type]
+    order_writes = [(count, read) for count, read in writes if count]
+    assert [count for count, _ in order_writes] == [5, 5, 2]
+    assert [read for _, read in order_writes] == [5, 10, 12]
+    assert report.counts["order_missing"] == 12
+    assert report.counts["fill_inferred"] == 12
+    assert len(await store.list_fills(ACCOUNT)) == 12
+    again = await reconcile(venue, store, ACCOUNT, page_size=5)  # type: ignore[arg-type]
+    assert set(again.counts) <= {"cash_drift"}

@@ -98,13 +98,24 @@ async def test_an_older_fill_later_in_the_same_batch_does_not_set_the_position_b
     assert (await _holdings(store))[first.order.symbol] == Decimal(100)
 
 
-async def test_a_stream_position_is_dated_by_the_venue_event_time(store: Store) -> None:
-    """The derived position's observed_at is the event's timestamp, not when it was received."""
-    engine = SyncEngine(ACCOUNT, _NoClient(), store)  # type: ignore[arg-type]
-    event = _event("x1", 0, filled="40", qty="40", position="40")
+async def test_a_stream_position_is_dated_by_the_host_clock_like_a_rest_set(store: Store) -> None:
+    """With the venue's clock 50 s ahead of the host's, a REST positions set read after a stream
+    fill is newer and wins: the stream position is dated when this host applied it (the clock
+    the REST set is dated by), never by the venue's timestamp (before, the venue-dated stream
+    position outranked the newer REST set and the holding stayed wrong)."""
+    applied = T0 + dt.timedelta(minutes=5)
+    clock = iter([applied, applied])
+    engine = SyncEngine(ACCOUNT, _NoClient(), store, now=lambda: next(clock, applied))  # type: ignore[arg-type]
+    # The venue stamps the fill 50 s ahead of the host's clock.
+    event = _event("x1", 350, filled="40", qty="40", position="40")
     await engine.apply_trade_updates([event])
+    rest_read_at = applied + dt.timedelta(seconds=20)
+    await engine.apply_reconciled(
+        ACCOUNT, positions=[make_position(event.order.symbol, "25", observed_at=rest_read_at)]
+    )
+    assert await _holdings(store) == {event.order.symbol: Decimal(25)}
     (position,) = await store.positions(ACCOUNT)
-    assert position.observed_at == event.timestamp
+    assert position.observed_at == rest_read_at
 
 
 async def test_a_reconciled_holding_survives_the_next_stream_fill(store: Store) -> None:

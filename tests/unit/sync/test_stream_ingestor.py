@@ -20,6 +20,7 @@ from alpaca_integration.models import AccountSnapshot, Activity, Fill, Order, Po
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.sync.stream import StreamIngestor
+from support.wire_json import integration_order_json
 
 ACCOUNT = "default"
 
@@ -29,25 +30,11 @@ def _ts(at: dt.datetime) -> str:
 
 
 def _order_json(order_id: str, status: str, at: dt.datetime, filled: str = "0") -> dict[str, Any]:
-    return {
-        "id": order_id,
-        "client_order_id": f"ai-{order_id}",
-        "created_at": _ts(at),
-        "updated_at": _ts(at),
-        "submitted_at": _ts(at),
-        "symbol": "AAPL",
-        "asset_class": "us_equity",
-        "qty": "5",
-        "filled_qty": filled,
-        "filled_avg_price": "100" if filled != "0" else None,
-        "order_class": "",
-        "type": "limit",
-        "limit_price": "100",
-        "side": "buy",
-        "time_in_force": "gtc",
-        "status": status,
-        "extended_hours": False,
-    }
+    """An integration's limit buy of 5 AAPL with ``filled`` of it filled (at 100)."""
+    average = "100" if filled != "0" else None
+    return integration_order_json(
+        order_id, at, status, qty="5", filled_qty=filled, filled_avg_price=average
+    )
 
 
 class FakeVenue:
