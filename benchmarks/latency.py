@@ -183,6 +183,7 @@ async def _run_rate(
     frames = FrameTimes()
     phases = Phases()
     events = 0
+    batches = 0
     listening = asyncio.Event()
 
     class TimedStream:
@@ -217,7 +218,7 @@ async def _run_rate(
         apply = engine.apply_trade_updates
 
         async def timed_apply(batch: list[TradeUpdate]) -> Any:
-            nonlocal events
+            nonlocal events, batches
             phases.current = {}
             apply_started = time.perf_counter()
             report = await apply(batch)
@@ -245,6 +246,7 @@ async def _run_rate(
                     }
                 )
             events += len(batch)
+            batches += 1
             return report
 
         engine.apply_trade_updates = timed_apply  # type: ignore[method-assign]
@@ -254,7 +256,7 @@ async def _run_rate(
         receive_ms.clear()
         venue_ms.clear()
         phase_ms.clear()
-        events = 0
+        events = batches = 0
         # The order flow comes from another process (it is the venue's load, not the monitor's):
         # a market order makes about two events (new, fill), so orders go at rate / 2 per second.
         started = time.perf_counter()
@@ -276,6 +278,7 @@ async def _run_rate(
     return {
         "rate": rate,
         "events_per_s": events / elapsed,
+        "batch_size": events / max(1, batches),
         "fills": len(receive_ms),
         "receive": receive_ms,
         "venue": venue_ms,
@@ -320,6 +323,7 @@ async def _main(args: argparse.Namespace) -> None:
                 p50, p99 = pct(rec, 0.5), pct(rec, 0.99)
                 print(
                     f"{rate:>5.0f} events/s target ({result['events_per_s']:.0f} measured, "
+                    f"{result['batch_size']:.1f} per write, "
                     f"{result['fills']} fills): receive->visible p50 {p50:.2f} ms  p99 {p99:.2f} ms "
                     f"(goal p99 <= 10 ms; {p99 / b99:.1f}x baseline p99) | venue->visible "
                     f"p50 {pct(ven, 0.5):.2f} ms  p99 {pct(ven, 0.99):.2f} ms  "

@@ -16,14 +16,15 @@ Only Typer is imported at module level; Starlette, uvicorn and the store load in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
-import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from alpaca_integration.monitor.run import Beside
 
 __all__ = ["TOKEN_ENV", "bind_refusal", "dashboard_beside", "register"]
 
@@ -148,7 +149,7 @@ def dashboard_beside(
     *,
     host: str = "127.0.0.1",
     say: Callable[[str], None] | None = None,
-) -> Callable[[Any, Any, Callable[[], Sequence[Any]]], Any]:
+) -> Beside:
     """The dashboard for ``accounts`` served beside a monitor (``monitor.run.Beside``): called
     with its store, cache and ``statuses``. Checks the token and binds ``host:port`` at once,
     so a refusal or a taken port is one line (exit 2) before anything starts; ``say`` (default:
@@ -174,25 +175,9 @@ def dashboard_beside(
         typer.echo(line)
         sys.stdout.flush()
 
-    @contextlib.asynccontextmanager
-    async def beside(
-        store: Any, cache: Any, statuses: Callable[[], Sequence[Any]]
-    ) -> AsyncIterator[str]:
-        from alpaca_integration.dashboard import create_app, health_from_statuses
-        from alpaca_integration.dashboard.server import running_dashboard
+    from alpaca_integration.dashboard.beside import served_beside
 
-        app = create_app(
-            store, cache, list(accounts), token=token, health=health_from_statuses(statuses)
-        )
-        async with running_dashboard(app, sock=sock) as served:
-            url = served.url.replace("0.0.0.0", "127.0.0.1")
-            (say or announce)(f"dashboard at {url} ({app.state.dashboard.feed.description})")
-            yield url
-
-    # Closed by running_dashboard when served; if the caller never serves it (the demo finds
-    # the market closed), when ``beside`` is dropped or the process ends.
-    weakref.finalize(beside, sock.close)
-    return beside
+    return served_beside(sock, accounts, token=token, say=say or announce)
 
 
 def register(app: typer.Typer) -> None:

@@ -369,7 +369,7 @@ def flows_serve(
     ),
 ) -> None:
     """Serve both flows on a schedule, one run per deployment at a time (needs a Prefect
-    server: `prefect server start`); Ctrl-C stops it."""
+    server: `prefect server start`)."""
     settings, accounts = select(account)
     every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
     _need_prefect_api("flows serve")

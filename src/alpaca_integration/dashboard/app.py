@@ -37,7 +37,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -60,6 +60,10 @@ from alpaca_integration.dashboard.live import LiveFeed
 from alpaca_integration.dashboard.performance import PerformanceProvider
 from alpaca_integration.errors import StorageError
 
+if TYPE_CHECKING:
+    from alpaca_integration.cache import Cache
+    from alpaca_integration.storage import Store
+
 __all__ = ["LIVE_MODES", "Dashboard", "create_app"]
 
 log = logging.getLogger(__name__)
@@ -81,7 +85,7 @@ def _asset_version() -> str:
     return digest.hexdigest()[:12]
 
 
-def _live_mode(live: str, cache: Any | None, health: Any | None) -> str:
+def _live_mode(live: str, cache: Cache | None, health: Any | None) -> str:
     """``auto``: the cache's notifications when they can reach this process (a shared cache
     such as Redis, or the monitor's own cache when it passes its ``health``), else polling."""
     if live not in LIVE_MODES:
@@ -102,8 +106,8 @@ class Dashboard:
 
     def __init__(
         self,
-        store: Any,
-        cache: Any | None,
+        store: Store,
+        cache: Cache | None,
         accounts: Sequence[str] | None,
         *,
         token: str | None,
@@ -394,8 +398,8 @@ def _query(request: Request) -> str:
 
 
 def create_app(
-    store: Any,
-    cache: Any | None,
+    store: Store,
+    cache: Cache | None,
     accounts: Sequence[str] | None,
     *,
     token: str | None = None,

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -44,6 +44,9 @@ from alpaca_integration.dashboard.queries import reading
 from alpaca_integration.ledger import Ledger, LedgerError, LedgerOrderError, returns
 from alpaca_integration.models import DataSource, Fill, FillType, OrderSide
 from alpaca_integration.storage.tables import fills
+
+if TYPE_CHECKING:
+    from alpaca_integration.storage import Store
 
 __all__ = ["FLOW_ACTIVITY_TYPES", "LedgerPerformance"]
 
@@ -99,7 +102,7 @@ _LEDGER_COLUMNS = (
 )
 
 
-async def _ledger_fills(store: Any, account: str, since: dt.datetime | None = None) -> list[Fill]:
+async def _ledger_fills(store: Store, account: str, since: dt.datetime | None = None) -> list[Fill]:
     """The account's fills with only what the ledger reads (no payloads: ``Store.list_fills``
     reads and decodes every column, several times slower on 100,000 fills), oldest first."""
     query = sa.select(*_LEDGER_COLUMNS).where(fills.c.account == account)
@@ -140,7 +143,7 @@ async def _ledger_fills(store: Any, account: str, since: dt.datetime | None = No
     ]
 
 
-async def _fills_stamp(store: Any, account: str) -> tuple[Any, ...]:
+async def _fills_stamp(store: Store, account: str) -> tuple[Any, ...]:
     """How many fills the account has, the newest one's time and their fee total (a fee joined
     to a fill later changes the last)."""
     query = sa.select(
@@ -188,7 +191,7 @@ def _extended(kept: _Kept, newer: list[Fill], stamp: tuple[Any, ...]) -> bool:
 class LedgerPerformance:
     """P&L, lots and returns from the pure ledger over the stored fills and snapshots."""
 
-    def __init__(self, store: Any, *, points: int = 2000) -> None:
+    def __init__(self, store: Store, *, points: int = 2000) -> None:
         self.store = store
         self.snapshots = SnapshotPerformance(store, points=points)
         self._kept: dict[str, _Kept] = {}

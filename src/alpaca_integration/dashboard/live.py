@@ -31,9 +31,13 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from alpaca_integration.dashboard import summaries
+
+if TYPE_CHECKING:
+    from alpaca_integration.cache import Cache
+    from alpaca_integration.storage import Store
 
 __all__ = [
     "ALL_PARTS",
@@ -123,8 +127,8 @@ class LiveFeed:
 
     def __init__(
         self,
-        store: Any,
-        cache: Any | None,
+        store: Store,
+        cache: Cache | None,
         account_names: AccountNames,
         *,
         mode: str,

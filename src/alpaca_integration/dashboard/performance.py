@@ -22,10 +22,13 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from alpaca_integration.dashboard import summaries
 from alpaca_integration.dashboard.formatting import NONE
+
+if TYPE_CHECKING:
+    from alpaca_integration.storage import Store
 
 __all__ = [
     "Chart",
@@ -128,7 +131,7 @@ def _drawdown(points: Sequence[summaries.EquityPoint]) -> list[Decimal]:
 class SnapshotPerformance:
     """P&L and charts from the stored account snapshots (the default provider)."""
 
-    def __init__(self, store: Any, *, points: int = 2000) -> None:
+    def __init__(self, store: Store, *, points: int = 2000) -> None:
         self.store = store
         self.points = points
 

@@ -22,7 +22,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -30,6 +30,9 @@ from alpaca_integration.models import TERMINAL_ORDER_STATUSES, Fill, Order, Orde
 from alpaca_integration.storage import codec
 from alpaca_integration.storage.dialect import amount_bound, amount_order
 from alpaca_integration.storage.tables import fills, orders
+
+if TYPE_CHECKING:
+    from alpaca_integration.storage import Store
 
 __all__ = [
     "Cursor",
@@ -64,7 +67,7 @@ _PLANNING = (
 
 
 @contextlib.asynccontextmanager
-async def reading(store: Any) -> AsyncIterator[Any]:
+async def reading(store: Store) -> AsyncIterator[Any]:
     """A connection for the dashboard's reads, planned as ``_PLANNING`` says on PostgreSQL."""
     async with store.engine.connect() as connection:
         if connection.dialect.name == "postgresql":
@@ -213,7 +216,7 @@ def _links(
 
 
 async def orders_page(
-    store: Any,
+    store: Store,
     account_names: Sequence[str],
     filters: OrderFilters,
     *,
@@ -311,7 +314,7 @@ class FillsPage:
     older: Cursor | None = None
 
 
-def _fill_keyset(store: Any, cursor: Cursor, *, older: bool) -> Any:
+def _fill_keyset(store: Store, cursor: Cursor, *, older: bool) -> Any:
     number = amount_order(store.dialect, fills.c.cum_qty)
     qty = cursor.cum_qty if cursor.cum_qty is not None else Decimal(0)
     bound = amount_bound(store.dialect, qty)
@@ -329,7 +332,7 @@ def _fill_keyset(store: Any, cursor: Cursor, *, older: bool) -> Any:
 
 
 async def fills_page(
-    store: Any,
+    store: Store,
     account_names: Sequence[str],
     filters: FillFilters,
     *,

@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -43,6 +43,10 @@ from alpaca_integration.storage.tables import (
     sync_checkpoints,
 )
 
+if TYPE_CHECKING:
+    from alpaca_integration.storage import Store
+
+
 __all__ = [
     "CHECK_TABLES",
     "EquityPoint",
@@ -67,7 +71,7 @@ class EquityPoint:
     last_equity: Decimal
 
 
-async def equity_curve(store: Any, account: str, *, limit: int = 2000) -> list[EquityPoint]:
+async def equity_curve(store: Store, account: str, *, limit: int = 2000) -> list[EquityPoint]:
     """The newest ``limit`` account snapshots' equity, oldest first (three columns only: the
     snapshot rows also carry their raw payload)."""
     query = (
@@ -85,7 +89,7 @@ async def equity_curve(store: Any, account: str, *, limit: int = 2000) -> list[E
     return [EquityPoint(at, equity, last) for at, equity, last in reversed(rows)]
 
 
-async def first_equity(store: Any, account: str) -> EquityPoint | None:
+async def first_equity(store: Store, account: str) -> EquityPoint | None:
     """The oldest stored snapshot's equity (what "total P&L" is measured from without a
     ledger)."""
     query = (
@@ -118,7 +122,7 @@ CHECK_TABLES: dict[str, tuple[sa.Table, str, Callable[[Mapping[str, Any]], Any]]
 }
 
 
-async def newest(store: Any, kind: str, account: str, *, limit: int = 50) -> list[Any]:
+async def newest(store: Store, kind: str, account: str, *, limit: int = 50) -> list[Any]:
     """The newest ``limit`` rows of one correctness table (``CHECK_TABLES``), newest first."""
     table, time_name, record = CHECK_TABLES[kind]
     query = (
@@ -132,7 +136,7 @@ async def newest(store: Any, kind: str, account: str, *, limit: int = 50) -> lis
     return [record(dict(row)) for row in rows]
 
 
-async def check_counts(store: Any, account: str) -> dict[str, int]:
+async def check_counts(store: Store, account: str) -> dict[str, int]:
     """How many rows each correctness table holds for ``account`` (open gaps counted apart)."""
     counts: dict[str, int] = {}
     async with reading(store) as connection:
@@ -175,7 +179,7 @@ def _max_and_count(table: sa.Table, time_name: str, account: str) -> Any:
     )
 
 
-async def change_stamps(store: Any, account_names: Sequence[str]) -> dict[str, Stamp]:
+async def change_stamps(store: Store, account_names: Sequence[str]) -> dict[str, Stamp]:
     """Per account, indexed reads that move whenever the monitor commits: the checkpoints
     (every stream event and REST page moves one), the account's snapshot and positions times,
     the newest order and fill times, the open orders, the positions, and the correctness

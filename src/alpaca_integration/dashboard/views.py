@@ -15,11 +15,14 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.dashboard import queries, summaries
 from alpaca_integration.dashboard.performance import PerformanceProvider, PnL, line_chart
 from alpaca_integration.models import OrderSide, OrderStatus
+
+if TYPE_CHECKING:
+    from alpaca_integration.storage import Store
 
 __all__ = [
     "PAGES",
@@ -82,7 +85,7 @@ def health_from_statuses(statuses: Callable[[], Sequence[Any]]) -> HealthSource:
 class View:
     """One request's inputs: the accounts shown, the query string, the sources."""
 
-    store: Any
+    store: Store
     accounts: list[str]  # the accounts this view shows
     account: str | None  # the one chosen, or None for all
     query: Mapping[str, str]

@@ -23,9 +23,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.flows import monitoring_flows
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
+
 
 __all__ = [
     "ZOMBIE_AUTOMATION",
@@ -48,7 +52,7 @@ def one_at_a_time() -> Any:
     return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
 
 
-async def _ensure_pool(client: Any, pool: str) -> bool:
+async def _ensure_pool(client: PrefectClient, pool: str) -> bool:
     """Create the ``process`` work pool unless it exists; True when it was created."""
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound

@@ -28,9 +28,12 @@ import socket
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alpaca_integration.storage import ApplyBatch, ApplyResult, Store
 
 __all__ = [
     "DEFAULT_LEASE_PREFIX",
@@ -241,17 +244,17 @@ class FencedStore:
     the store refuses it once a newer holder has written (``FencedWriteError``). Everything
     else is the store itself."""
 
-    def __init__(self, store: Any, epoch: int) -> None:
+    def __init__(self, store: Store, epoch: int) -> None:
         self._store = store
         self.epoch = epoch
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def apply(self, account: str, **fields: Any) -> Any:
+    async def apply(self, account: str, **fields: Any) -> ApplyResult:
         return await self._store.apply(account, fence=self.epoch, **fields)
 
-    async def apply_batch(self, account: str, batch: Any) -> Any:
+    async def apply_batch(self, account: str, batch: ApplyBatch) -> ApplyResult:
         import msgspec
 
         return await self._store.apply_batch(

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.ledger.records import MatchingMethod
 from alpaca_integration.ledger.stored import StoredLedger, load_stored_ledger
 from alpaca_integration.ledger.updater import LedgerUpdate, LedgerUpdater
 from alpaca_integration.models import PortfolioHistory
 from alpaca_integration.monitor.runtime import opened_store
+
+if TYPE_CHECKING:
+    from alpaca_integration.storage import Store
+
 
 __all__ = [
     "refresh_ledgers",
@@ -33,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 async def update_account_ledger(
-    store: Any, account: str, updaters: dict[str, LedgerUpdater], *, method: str = "fifo"
+    store: Store, account: str, updaters: dict[str, LedgerUpdater], *, method: str = "fifo"
 ) -> LedgerUpdate | None:
     """One account's ledger brought up to date; a failure is logged, never raised (the ledger
     is derived: the next cycle, or a rebuild, repairs it)."""
@@ -48,7 +52,7 @@ async def update_account_ledger(
         return None
 
 
-def _updater(store: Any, name: str, methods: Mapping[str, str]) -> LedgerUpdater:
+def _updater(store: Store, name: str, methods: Mapping[str, str]) -> LedgerUpdater:
     return LedgerUpdater(store, name, method=MatchingMethod(methods.get(name, "fifo")))
 
 

@@ -14,7 +14,7 @@ import contextlib
 import signal
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.config import AccountConfig, AlpacaSettings
 from alpaca_integration.errors import ConfigError
@@ -26,6 +26,10 @@ from alpaca_integration.monitor.leases import (
 )
 from alpaca_integration.monitor.runtime import opened_store_and_cache
 from alpaca_integration.monitor.service import AccountStatus, MonitorService
+
+if TYPE_CHECKING:
+    from alpaca_integration.cache import Cache
+    from alpaca_integration.storage import Store
 
 __all__ = [
     "STATUS_COLUMNS",
@@ -44,7 +48,7 @@ StatusCallback = Callable[[list[tuple[str, ...]]], None]
 # called with the store, the cache and the service's ``statuses``; entered once the service
 # exists, left after it stopped and before the store closes.
 Beside = Callable[
-    [Any, Any, Callable[[], Sequence[AccountStatus]]], AbstractAsyncContextManager[Any]
+    ["Store", "Cache", Callable[[], Sequence[AccountStatus]]], AbstractAsyncContextManager[Any]
 ]
 
 # How often the status line is refreshed, in seconds.

@@ -5,7 +5,10 @@
 * ``accounts.AccountBook``: who gets in (``authenticate``) and each account's configuration;
 * ``validation`` and ``exposure.OrderRules``: Alpaca's rules for order requests (their fields;
   what the account may afford or sell);
-* ``orders.OrderDesk``: accepting, replacing, canceling, finding and listing orders;
+* ``orders.OrderDesk``: accepting, replacing, canceling, finding and listing orders (``mleg``
+  spreads through its ``mleg.MlegDesk``);
+* ``options.OptionsDesk``: the option chains, exercise, do-not-exercise and expiry (16:00 New
+  York on the expiry day, run by ``sync`` like a session boundary);
 * ``matching.MatchingEngine``: the book, executions, triggers, held legs, OCO/bracket;
 * ``accounting.Accounting``: cash, positions, fees, activities, buying power;
 * ``history``: activities queries and portfolio history;

@@ -29,10 +29,14 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.models import Order
 from alpaca_integration.order_fields import ORDER_COMPARED_FIELDS, order_view
+
+if TYPE_CHECKING:
+    from alpaca_integration.storage import Store
+
 
 __all__ = ["compare_with_venue", "normalize_store_dump", "normalize_venue_dump", "store_view"]
 
@@ -179,7 +183,7 @@ def _diff_maps(
     return out
 
 
-async def store_view(store: Any, account: str) -> dict[str, Any]:
+async def store_view(store: Store, account: str) -> dict[str, Any]:
     """The store's side of the comparison: ``Store.dump`` (its order rows carry every field the
     venue states, ``order_fields.ORDER_COMPARED_FIELDS``) in the comparable shape."""
     return normalize_store_dump(await store.dump(account))

@@ -35,7 +35,10 @@ from typing import TYPE_CHECKING, Any
 from alpaca_integration.testing.sessions import DEMO_SYMBOLS, scripted_session
 
 if TYPE_CHECKING:
-    from alpaca_integration.storage import StoreDump
+    from alpaca_integration.cache import Cache
+    from alpaca_integration.config import AccountConfig
+    from alpaca_integration.monitor.service import MonitorService
+    from alpaca_integration.storage import Store, StoreDump
 
 __all__ = ["DEMO_ACCOUNT", "DEMO_CLOCKS", "DEMO_SYMBOLS", "Beside", "run_demo"]
 
@@ -58,7 +61,7 @@ class _Outcome:
 
 
 # Served beside the demo's monitor (``alpacactl demo --dashboard``): see ``run_demo``.
-Beside = Callable[[Any, Any, Callable[[], Sequence[Any]]], AbstractAsyncContextManager[Any]]
+Beside = Callable[["Store", "Cache", Callable[[], Sequence[Any]]], AbstractAsyncContextManager[Any]]
 
 
 def _fresh_db_path(db_path: Path) -> Path:
@@ -165,12 +168,12 @@ async def _monitored_session(
     from alpaca_integration.monitor.runtime import opened_store_and_cache
     from alpaca_integration.monitor.service import MonitorService
 
-    services: list[Any] = []
+    services: list[MonitorService] = []
 
     def statuses() -> Sequence[Any]:
         return services[-1].statuses() if services else ()
 
-    def monitor(store: Any, cache: Any) -> Any:
+    def monitor(store: Store, cache: Cache) -> MonitorService:
         services.append(
             MonitorService(
                 [account], store, cache, update_interval=update_interval, silence_timeout=10.0
@@ -228,9 +231,9 @@ async def _until_interrupted() -> None:
 
 async def _session(
     sim: Any,
-    account: Any,
-    store: Any,
-    service: Any,
+    account: AccountConfig,
+    store: Store,
+    service: MonitorService,
     *,
     db_path: Path,
     duration: float,

@@ -17,7 +17,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from alpaca_integration.errors import AlpacaIntegrationError, OrderOutcomeUnknownError
 from alpaca_integration.models import (
@@ -30,6 +30,10 @@ from alpaca_integration.models import (
     TakeProfit,
     TimeInForce,
 )
+
+if TYPE_CHECKING:
+    from alpaca_integration.alpaca.client import AlpacaClient
+
 
 __all__ = [
     "DEMO_SYMBOLS",
@@ -123,7 +127,7 @@ def _oco(symbol: str, qty: Decimal, take_profit: Decimal, stop_loss: Decimal) ->
 # --------------------------------------------------------------------------- the scripted session
 
 
-async def _replace_and_cancel(client: Any, step: Step) -> None:
+async def _replace_and_cancel(client: AlpacaClient, step: Step) -> None:
     await client.submit_order(OrderRequest(symbol="AAPL", side=_BUY, qty=Decimal(20)))
     await step("market buy 20 AAPL")
     limit = await client.submit_order(_limit("MSFT", _BUY, Decimal(5), Decimal("400.00")))
@@ -136,7 +140,7 @@ async def _replace_and_cancel(client: Any, step: Step) -> None:
     await step("cancel the SPY limit")
 
 
-async def _stops(client: Any, set_price: SetPrice, step: Step) -> None:
+async def _stops(client: AlpacaClient, set_price: SetPrice, step: Step) -> None:
     await client.submit_order(_stop("AAPL", _SELL, Decimal(5), Decimal("185.00")))
     await step("stop sell 5 AAPL @ 185.00")
     await client.submit_order(_trailing("AAPL", _SELL, Decimal(5), Decimal("2")))
@@ -147,7 +151,7 @@ async def _stops(client: Any, set_price: SetPrice, step: Step) -> None:
     await step("AAPL down to 184.00: the stop and the trailing stop trigger")
 
 
-async def _multi_leg(client: Any, set_price: SetPrice, step: Step) -> None:
+async def _multi_leg(client: AlpacaClient, set_price: SetPrice, step: Step) -> None:
     await client.submit_order(_bracket("SPY", Decimal(10), Decimal("530.00"), Decimal("510.00")))
     await step("bracket buy 10 SPY: take profit 530.00, stop loss 510.00")
     await set_price("SPY", Decimal("531.00"))
@@ -159,7 +163,7 @@ async def _multi_leg(client: Any, set_price: SetPrice, step: Step) -> None:
 
 
 async def scripted_session(
-    client: Any,
+    client: AlpacaClient,
     set_price: SetPrice,
     *,
     pause: float = 0.5,
@@ -248,7 +252,7 @@ def _random_request(
 
 
 async def _random_step(
-    client: Any,
+    client: AlpacaClient,
     kind: str,
     request: OrderRequest | None,
     resting: list[str],
@@ -279,7 +283,7 @@ async def _random_step(
 
 
 async def random_session(
-    client: Any,
+    client: AlpacaClient,
     set_price: SetPrice,
     *,
     n_orders: int,
