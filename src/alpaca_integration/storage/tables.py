@@ -97,6 +97,16 @@ def _account() -> sa.Column[str]:
     return sa.Column("account", sa.String, nullable=False)
 
 
+def key_columns(*names: str, type_: Any = sa.String) -> list[sa.Column[Any]]:
+    """Primary-key columns of one type (``sa.String`` unless told), in the order named."""
+    return [sa.Column(name, type_, primary_key=True) for name in names]
+
+
+def required_columns(type_: Any, *names: str) -> list[sa.Column[Any]]:
+    """Non-null columns of one type, in the order named."""
+    return [sa.Column(name, type_, nullable=False) for name in names]
+
+
 def _provenance() -> list[sa.Column[Any]]:
     return [
         sa.Column("data_source", sa.String, nullable=False),
