@@ -34,7 +34,11 @@ from alpaca_integration.models import (
     order_status_rank,
 )
 from alpaca_integration.order_fields import ORDER_AMOUNT_FIELDS, ORDER_TIME_FIELDS
-from alpaca_integration.storage.tables import SNAPSHOT_AMOUNT_FIELDS, SNAPSHOT_FLAG_FIELDS
+from alpaca_integration.storage.tables import (
+    POSITION_VALUE_FIELDS,
+    SNAPSHOT_AMOUNT_FIELDS,
+    SNAPSHOT_FLAG_FIELDS,
+)
 
 __all__ = [
     "POSITION_FIELDS",
@@ -69,13 +73,7 @@ POSITION_FIELDS = (
     "avg_entry_price",
     "market_value",
     "cost_basis",
-    "unrealized_pl",
-    "unrealized_plpc",
-    "unrealized_intraday_pl",
-    "unrealized_intraday_plpc",
-    "current_price",
-    "lastday_price",
-    "change_today",
+    *POSITION_VALUE_FIELDS,
     "observed_at",
 )
 

@@ -12,6 +12,8 @@ Money and quantities are ``Amount`` (exact); instants ``UTCDateTime``. Created b
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from alpaca_integration.storage.dialect import Amount, UTCDateTime
@@ -26,6 +28,12 @@ __all__ = [
     "ledger_returns",
     "ledger_state",
 ]
+
+
+def _account_day() -> list[sa.Column[Any]]:
+    """The key of a per-day series: the account and its New York day."""
+    return [*key_columns("account"), *key_columns("day", type_=sa.Date)]
+
 
 ledger_lots = sa.Table(
     "ledger_lots",
@@ -66,8 +74,7 @@ ledger_income = sa.Table(
 ledger_daily_pnl = sa.Table(
     "ledger_daily_pnl",
     metadata,
-    *key_columns("account"),
-    *key_columns("day", type_=sa.Date),
+    *_account_day(),
     # symbol is "" for income booked to the account rather than a symbol.
     *key_columns("sleeve", "symbol"),
     *required_columns(Amount, "realized_gross", "fees", "realized_net", "income"),
@@ -77,8 +84,7 @@ ledger_daily_pnl = sa.Table(
 ledger_returns = sa.Table(
     "ledger_returns",
     metadata,
-    *key_columns("account"),
-    *key_columns("day", type_=sa.Date),
+    *_account_day(),
     # daily_return: the day's time-weighted return; cumulative_return: chained since the first
     # day (1e-12).
     *required_columns(Amount, "equity", "flow", "daily_return", "cumulative_return"),
