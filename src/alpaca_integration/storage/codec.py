@@ -152,6 +152,11 @@ def _columns(row: Row, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: row[name] for name in names}
 
 
+def _written(account: str, source: str, data_source: str, now: dt.datetime) -> dict[str, Any]:
+    """Who wrote a row and when: the columns every broker-state row carries."""
+    return {"account": account, "source": source, "data_source": data_source, "ingested_at": now}
+
+
 def _enums(row: Row, enums: Mapping[str, type[Any]]) -> dict[str, Any]:
     return {name: None if row[name] is None else kind(row[name]) for name, kind in enums.items()}
 
@@ -192,16 +197,13 @@ def order_row(
     row = _fields(order, _ORDER_PLAIN)
     row.update({name: _value(getattr(order, name)) for name in _ORDER_ENUMS})
     row.update(
-        account=account,
+        _written(account, source, data_source, now),
         status_rank=order_status_rank(order.status),
         extended_hours=order.extended_hours,
         parent_id=order.parent_id or parent_id,
         last_event_at=order.last_event_at,
         external=external,
-        source=source,
         raw=raw_text(order.raw, what=f"order {order.id}"),
-        data_source=data_source,
-        ingested_at=now,
     )
     return row
 
@@ -256,11 +258,8 @@ def activity_row(
 ) -> dict[str, Any]:
     row = _fields(activity, _ACTIVITY_FIELDS)
     row.update(
-        account=account,
+        _written(account, source, data_source, now),
         raw=raw_text(activity.raw, what=f"activity {activity.id}"),
-        source=source,
-        data_source=data_source,
-        ingested_at=now,
     )
     return row
 
@@ -277,12 +276,9 @@ def snapshot_row(
 ) -> dict[str, Any]:
     row = _fields(snapshot, (*_SNAPSHOT_PLAIN, *SNAPSHOT_AMOUNT_FIELDS, *SNAPSHOT_FLAG_FIELDS))
     row.update(
-        account=account,
+        _written(account, source, data_source, now),
         alpaca_account_id=snapshot.account_id,
         raw=raw_text(snapshot.raw, what=f"account snapshot of {account}"),
-        source=source,
-        data_source=data_source,
-        ingested_at=now,
     )
     return row
 
@@ -311,11 +307,8 @@ def position_row(
     if observed_at is not None:
         row["observed_at"] = observed_at
     row.update(
-        account=account,
+        _written(account, source, data_source, now),
         raw=raw_text(position.raw, what=f"position {position.symbol}"),
-        source=source,
-        data_source=data_source,
-        ingested_at=now,
     )
     return row
 
