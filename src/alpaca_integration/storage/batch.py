@@ -21,14 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from alpaca_integration.errors import StorageError
-from alpaca_integration.models import (
-    AccountSnapshot,
-    Activity,
-    DataSource,
-    Fill,
-    Order,
-    Position,
-)
+from alpaca_integration.models import AccountSnapshot, Activity, DataSource, Fill, Order, Position
 from alpaca_integration.storage import codec, rules
 from alpaca_integration.storage.base import aware
 from alpaca_integration.storage.dialect import stored_amount
