@@ -71,19 +71,24 @@ class EquityPoint:
     last_equity: Decimal
 
 
-async def equity_curve(store: Store, account: str, *, limit: int = 2000) -> list[EquityPoint]:
-    """The newest ``limit`` account snapshots' equity, oldest first (three columns only: the
-    snapshot rows also carry their raw payload)."""
-    query = (
+def _equity_query(account: str, order: sa.ColumnElement[Any], limit: int) -> sa.Select[Any]:
+    """The account's snapshot times and equity (three columns), in ``order``, at most ``limit``."""
+    return (
         sa.select(
             account_snapshots.c.observed_at,
             account_snapshots.c.equity,
             account_snapshots.c.last_equity,
         )
         .where(account_snapshots.c.account == account)
-        .order_by(account_snapshots.c.observed_at.desc())
+        .order_by(order)
         .limit(limit)
     )
+
+
+async def equity_curve(store: Store, account: str, *, limit: int = 2000) -> list[EquityPoint]:
+    """The newest ``limit`` account snapshots' equity, oldest first (three columns only: the
+    snapshot rows also carry their raw payload)."""
+    query = _equity_query(account, account_snapshots.c.observed_at.desc(), limit)
     async with reading(store) as connection:
         rows = (await connection.execute(query)).all()
     return [EquityPoint(at, equity, last) for at, equity, last in reversed(rows)]
@@ -92,16 +97,7 @@ async def equity_curve(store: Store, account: str, *, limit: int = 2000) -> list
 async def first_equity(store: Store, account: str) -> EquityPoint | None:
     """The oldest stored snapshot's equity (what "total P&L" is measured from without a
     ledger)."""
-    query = (
-        sa.select(
-            account_snapshots.c.observed_at,
-            account_snapshots.c.equity,
-            account_snapshots.c.last_equity,
-        )
-        .where(account_snapshots.c.account == account)
-        .order_by(account_snapshots.c.observed_at)
-        .limit(1)
-    )
+    query = _equity_query(account, account_snapshots.c.observed_at, 1)
     async with reading(store) as connection:
         row = (await connection.execute(query)).first()
     return None if row is None else EquityPoint(row[0], row[1], row[2])

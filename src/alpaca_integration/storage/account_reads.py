@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 
 from alpaca_integration.models import AccountSnapshot, Activity, Position
 from alpaca_integration.order_fields import ORDER_COMPARED_FIELDS
 from alpaca_integration.storage import codec
-from alpaca_integration.storage.base import aware, by_time, check_account, rows_of
+from alpaca_integration.storage.base import TimeWindow, aware, check_account, rows_of
 from alpaca_integration.storage.order_reads import OrderReads
 from alpaca_integration.storage.records import Checkpoint, StoreDump
 from alpaca_integration.storage.tables import (
@@ -88,26 +88,17 @@ class AccountReads(OrderReads):
         return found[0] if found else None
 
     async def list_snapshots(
-        self,
-        account: str,
-        *,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        limit: int | None = None,
-        newest_first: bool = False,
+        self, account: str, **window: Unpack[TimeWindow]
     ) -> list[AccountSnapshot]:
         """Account snapshots oldest first (``since`` inclusive, ``until`` exclusive)."""
-        query = by_time(
-            rows_of(account_snapshots, account),
-            account_snapshots.c.observed_at,
-            since=since,
-            until=until,
-            limit=limit,
-            newest_first=newest_first,
+        return await self._list_by_time(
+            "list account snapshots",
+            account_snapshots,
+            "observed_at",
+            account,
+            codec.snapshot_from_row,
+            window,
         )
-        async with self._read("list account snapshots") as connection:
-            result = await connection.execute(query)
-            return [codec.snapshot_from_row(row) for row in result.mappings().all()]
 
     async def list_accounts(self) -> list[str]:
         """The account names the store holds data for."""

@@ -16,7 +16,7 @@ import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypedDict, TypeVar, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError, StatementError
@@ -42,6 +42,7 @@ from alpaca_integration.storage.tables import accounts, activities
 __all__ = [
     "AccountState",
     "StoreBase",
+    "TimeWindow",
     "aware",
     "between",
     "by_time",
@@ -122,19 +123,22 @@ def rows_of(table: sa.Table, account: object, **equal: object) -> sa.Select[Any]
     return query
 
 
-def by_time(
-    query: _Query,
-    column: Any,
-    *,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    limit: int | None,
-    newest_first: bool = False,
-) -> _Query:
+class TimeWindow(TypedDict, total=False):
+    """Which rows of a time series: ``since`` inclusive, ``until`` exclusive, at most ``limit``,
+    oldest first unless ``newest_first``."""
+
+    since: dt.datetime | None
+    until: dt.datetime | None
+    limit: int | None
+    newest_first: bool
+
+
+def by_time(query: _Query, column: Any, **window: Unpack[TimeWindow]) -> _Query:
     """``query`` narrowed to ``since <= column < until``, ordered by ``column`` (oldest first
     unless ``newest_first``), at most ``limit`` rows."""
-    query = between(query, column, since, until)
-    return limited(query.order_by(column.desc() if newest_first else column), limit)
+    query = between(query, column, window.get("since"), window.get("until"))
+    order = column.desc() if window.get("newest_first", False) else column
+    return limited(query.order_by(order), window.get("limit"))
 
 
 def reason(exc: BaseException) -> str:
@@ -310,6 +314,21 @@ class StoreBase:
             raise
         except (SQLAlchemyError, OSError) as exc:
             raise self._error(what, exc) from exc
+
+    async def _list_by_time(
+        self,
+        what: str,
+        table: sa.Table,
+        time_column: str,
+        account: str,
+        decode: Callable[[Mapping[Any, Any]], _T],
+        window: TimeWindow,
+    ) -> list[_T]:
+        """The account's rows of ``table`` in ``window`` of its ``time_column``, decoded."""
+        query = by_time(rows_of(table, account), table.c[time_column], **window)
+        async with self._read(what) as connection:
+            result = await connection.execute(query)
+            return [decode(row) for row in result.mappings().all()]
 
     async def _insert_all(self, what: str, table: sa.Table, rows: list[dict[str, Any]]) -> int:
         """Insert ``rows`` into ``table`` in one transaction; returns how many."""

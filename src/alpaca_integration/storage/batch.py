@@ -21,14 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from alpaca_integration.errors import StorageError
-from alpaca_integration.models import (
-    AccountSnapshot,
-    Activity,
-    DataSource,
-    Fill,
-    Order,
-    Position,
-)
+from alpaca_integration.models import AccountSnapshot, Activity, DataSource, Fill, Order, Position
 from alpaca_integration.storage import codec, rules
 from alpaca_integration.storage.base import aware
 from alpaca_integration.storage.dialect import stored_amount
@@ -66,6 +59,16 @@ class BatchContext:
     data_source: str
     integration_prefix: str
     now: dt.datetime
+
+    def stamp(self) -> dict[str, Any]:
+        """The keywords every ``codec.*_row`` of this apply takes: account, source, provider,
+        time."""
+        return {
+            "account": self.account,
+            "source": self.source,
+            "data_source": self.data_source,
+            "now": self.now,
+        }
 
 
 @dataclass
@@ -175,15 +178,7 @@ def _add_order(
 ) -> None:
     """Add ``order`` and its legs; several reports of one order merge by ``rules.ORDERS``."""
     aware(order.last_event_at, f"order {order.id} timestamps: last_event_at")
-    row = codec.order_row(
-        order,
-        account=context.account,
-        external=not internal,
-        source=context.source,
-        data_source=context.data_source,
-        now=context.now,
-        parent_id=parent_id,
-    )
+    row = codec.order_row(order, external=not internal, parent_id=parent_id, **context.stamp())
     earlier = prepared.order_rows.get(order.id)
     prepared.order_rows[order.id] = row if earlier is None else rules.merge(ORDERS, earlier, row)
     for leg in order.legs:
@@ -295,13 +290,7 @@ def _add_activities(
     """Last copy of each id wins; a FEE tied to an execution marks that fee for recomputing."""
     rows: dict[str, Row] = {}
     for activity in activities:
-        rows[activity.id] = codec.activity_row(
-            activity,
-            account=context.account,
-            source=context.source,
-            data_source=context.data_source,
-            now=context.now,
-        )
+        rows[activity.id] = codec.activity_row(activity, **context.stamp())
         if (
             activity.activity_type.upper() == "FEE"
             and activity.order_id is not None
@@ -313,23 +302,11 @@ def _add_activities(
 
 def _snapshot_row(context: BatchContext, snapshot: AccountSnapshot) -> Row:
     aware(snapshot.observed_at, "snapshot observed_at")
-    return codec.snapshot_row(
-        snapshot,
-        account=context.account,
-        source=context.source,
-        data_source=context.data_source,
-        now=context.now,
-    )
+    return codec.snapshot_row(snapshot, **context.stamp())
 
 
 def _position_row(context: BatchContext, position: Position) -> Row:
-    return codec.position_row(
-        position,
-        account=context.account,
-        source=context.source,
-        data_source=context.data_source,
-        now=context.now,
-    )
+    return codec.position_row(position, **context.stamp())
 
 
 def _add_positions(

@@ -13,10 +13,12 @@ Money and quantities are ``Amount`` (exact); instants ``UTCDateTime``. Created b
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from alpaca_integration.storage.dialect import Amount, UTCDateTime
-from alpaca_integration.storage.tables import metadata
+from alpaca_integration.storage.tables import key_columns, metadata, required_columns
 
 __all__ = [
     "LEDGER_TABLES",
@@ -29,40 +31,33 @@ __all__ = [
     "portfolio_history",
 ]
 
+
+def _account_day() -> list[sa.Column[Any]]:
+    """The key of a per-day series: the account and its New York day."""
+    return [*key_columns("account"), *key_columns("day", type_=sa.Date)]
+
+
 ledger_lots = sa.Table(
     "ledger_lots",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("sleeve", sa.String, primary_key=True),
-    sa.Column("symbol", sa.String, primary_key=True),
+    *key_columns("account", "sleeve", "symbol"),
     # The lot's place in its book (matching order of the book's method is applied on read).
-    sa.Column("seq", sa.Integer, primary_key=True),
+    *key_columns("seq", type_=sa.Integer),
     sa.Column("open_fill_id", sa.String, nullable=False),
-    sa.Column("qty", Amount, nullable=False),
-    sa.Column("cost", Amount, nullable=False),
-    sa.Column("fee", Amount, nullable=False),
-    sa.Column("multiplier", Amount, nullable=False),
+    *required_columns(Amount, "qty", "cost", "fee", "multiplier"),
     sa.Column("opened_at", UTCDateTime, nullable=False),
 )
 
 ledger_matches = sa.Table(
     "ledger_matches",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("sleeve", sa.String, nullable=False),
-    sa.Column("symbol", sa.String, nullable=False),
-    sa.Column("open_fill_id", sa.String, nullable=False),
-    sa.Column("close_fill_id", sa.String, nullable=False),
-    sa.Column("qty", Amount, nullable=False),
-    sa.Column("open_price", Amount, nullable=False),
-    sa.Column("close_price", Amount, nullable=False),
-    sa.Column("multiplier", Amount, nullable=False),
-    sa.Column("gross", Amount, nullable=False),
-    sa.Column("open_fee", Amount, nullable=False),
-    sa.Column("close_fee", Amount, nullable=False),
-    sa.Column("opened_at", UTCDateTime, nullable=False),
-    sa.Column("closed_at", UTCDateTime, nullable=False),
+    *key_columns("account"),
+    *key_columns("seq", type_=sa.Integer),
+    *required_columns(sa.String, "sleeve", "symbol", "open_fill_id", "close_fill_id"),
+    *required_columns(
+        Amount, "qty", "open_price", "close_price", "multiplier", "gross", "open_fee", "close_fee"
+    ),
+    *required_columns(UTCDateTime, "opened_at", "closed_at"),
     sa.Column("kind", sa.String, nullable=False),
     sa.Index(None, "account", "closed_at"),
     sa.Index(None, "account", "symbol"),
@@ -71,12 +66,9 @@ ledger_matches = sa.Table(
 ledger_income = sa.Table(
     "ledger_income",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("activity_id", sa.String, primary_key=True),
-    sa.Column("sleeve", sa.String, primary_key=True),
+    *key_columns("account", "activity_id", "sleeve"),
     sa.Column("symbol", sa.String),
-    sa.Column("activity_type", sa.String, nullable=False),
-    sa.Column("kind", sa.String, nullable=False),
+    *required_columns(sa.String, "activity_type", "kind"),
     sa.Column("amount", Amount, nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
 )
@@ -84,42 +76,31 @@ ledger_income = sa.Table(
 ledger_daily_pnl = sa.Table(
     "ledger_daily_pnl",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("sleeve", sa.String, primary_key=True),
-    # "" for income booked to the account rather than a symbol.
-    sa.Column("symbol", sa.String, primary_key=True),
-    sa.Column("realized_gross", Amount, nullable=False),
-    sa.Column("fees", Amount, nullable=False),
-    sa.Column("realized_net", Amount, nullable=False),
-    sa.Column("income", Amount, nullable=False),
+    *_account_day(),
+    # symbol is "" for income booked to the account rather than a symbol.
+    *key_columns("sleeve", "symbol"),
+    *required_columns(Amount, "realized_gross", "fees", "realized_net", "income"),
     sa.Column("matches", sa.Integer, nullable=False),
 )
 
 ledger_returns = sa.Table(
     "ledger_returns",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("equity", Amount, nullable=False),
-    sa.Column("flow", Amount, nullable=False),
-    # The day's time-weighted return and the chained return since the first day (1e-12).
-    sa.Column("daily_return", Amount, nullable=False),
-    sa.Column("cumulative_return", Amount, nullable=False),
+    *_account_day(),
+    # daily_return: the day's time-weighted return; cumulative_return: chained since the first
+    # day (1e-12).
+    *required_columns(Amount, "equity", "flow", "daily_return", "cumulative_return"),
 )
 
 ledger_state = sa.Table(
     "ledger_state",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
+    *key_columns("account"),
     sa.Column("method", sa.String, nullable=False),
-    sa.Column("fills", sa.Integer, nullable=False),
-    sa.Column("activities", sa.Integer, nullable=False),
-    sa.Column("matches", sa.Integer, nullable=False),
+    *required_columns(sa.Integer, "fills", "activities", "matches"),
     # The newest fill or activity time applied: the next update reads from here.
     sa.Column("checkpoint", UTCDateTime),
-    sa.Column("rebuilt_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    *required_columns(UTCDateTime, "rebuilt_at", "updated_at"),
 )
 
 # Alpaca's portfolio history, one row per point of a timeframe (migration 0003): the equity of days

@@ -12,7 +12,7 @@ or the sync engine.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -180,28 +180,10 @@ class OrderReads(StoreBase):
             start = await fetch(orders.c.id == order_id)
             if start is None:
                 return []
-            chain = [start]
             seen = {start["id"]}
-            row: Mapping[Any, Any] | None = start
-            while row is not None:  # backwards: what this one replaced
-                previous_id = row["replaces"]
-                row = await fetch(
-                    orders.c.id == previous_id if previous_id else orders.c.replaced_by == row["id"]
-                )
-                if row is None or row["id"] in seen:
-                    break
-                seen.add(row["id"])
-                chain.insert(0, row)
-            row = start
-            while row is not None:  # forwards: what replaced this one
-                next_id = row["replaced_by"]
-                row = await fetch(
-                    orders.c.id == next_id if next_id else orders.c.replaces == row["id"]
-                )
-                if row is None or row["id"] in seen:
-                    break
-                seen.add(row["id"])
-                chain.append(row)
+            earlier = await _follow(fetch, start, "replaces", "replaced_by", seen)
+            later = await _follow(fetch, start, "replaced_by", "replaces", seen)
+            chain = [*reversed(earlier), start, *later]
             return [codec.order_from_row(r) for r in chain]
 
     async def external_flags(self, account: str) -> dict[str, bool]:
@@ -315,3 +297,25 @@ def _time_filters(
     if updated_since is not None:
         filters.append(orders.c.last_event_at >= aware(updated_since, "updated_since"))
     return filters
+
+
+_Fetch = Callable[[sa.ColumnElement[bool]], Awaitable[Mapping[Any, Any] | None]]
+
+
+async def _follow(
+    fetch: _Fetch, start: Mapping[Any, Any], link: str, back_link: str, seen: set[str]
+) -> list[Mapping[Any, Any]]:
+    """The orders reached from ``start`` through ``link`` (``replaces`` walks back,
+    ``replaced_by`` forward), nearest first; an order whose ``link`` is unset is found by the
+    next one's ``back_link``. Stops at the end or at an order already ``seen`` (a cycle)."""
+    found: list[Mapping[Any, Any]] = []
+    row: Mapping[Any, Any] | None = start
+    while row is not None:
+        linked = row[link]
+        where = orders.c.id == linked if linked else orders.c[back_link] == row["id"]
+        row = await fetch(where)
+        if row is None or row["id"] in seen:
+            break
+        seen.add(row["id"])
+        found.append(row)
+    return found

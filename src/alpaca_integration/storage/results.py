@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,9 +25,9 @@ from alpaca_integration.errors import StorageError
 from alpaca_integration.storage import rules
 from alpaca_integration.storage.base import (
     StoreBase,
+    TimeWindow,
     aware,
     between,
-    by_time,
     check_account,
     limited,
     rows_of,
@@ -328,26 +328,12 @@ class ResultRows(StoreBase):
             return len((await connection.execute(statement, row)).all()) == 1
 
     async def list_exposure_snapshots(
-        self,
-        account: str,
-        *,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-        limit: int | None = None,
-        newest_first: bool = False,
+        self, account: str, **window: Unpack[TimeWindow]
     ) -> list[ExposureRecord]:
         """Exposure measurements by time (``since`` inclusive, ``until`` exclusive)."""
-        query = by_time(
-            rows_of(exposure_snapshots, account),
-            exposure_snapshots.c.at,
-            since=since,
-            until=until,
-            limit=limit,
-            newest_first=newest_first,
+        return await self._list_by_time(
+            "list exposure snapshots", exposure_snapshots, "at", account, _exposure_record, window
         )
-        async with self._read("list exposure snapshots") as connection:
-            result = await connection.execute(query)
-            return [_exposure_record(row) for row in result.mappings().all()]
 
     async def latest_exposure(self, account: str) -> ExposureRecord | None:
         """The newest exposure measurement, if any."""

@@ -43,6 +43,16 @@ SNAPSHOT_AMOUNT_FIELDS = (
     "sma",
     "accrued_fees",
 )
+# A position's optional valuation fields (the venue's marks): one list for the table and the codec.
+POSITION_VALUE_FIELDS = (
+    "unrealized_pl",
+    "unrealized_plpc",
+    "unrealized_intraday_pl",
+    "unrealized_intraday_plpc",
+    "current_price",
+    "lastday_price",
+    "change_today",
+)
 SNAPSHOT_FLAG_FIELDS = (
     "pattern_day_trader",
     "trading_blocked",
@@ -54,6 +64,7 @@ SNAPSHOT_FLAG_FIELDS = (
 
 
 __all__ = [
+    "POSITION_VALUE_FIELDS",
     "SNAPSHOT_AMOUNT_FIELDS",
     "SNAPSHOT_FLAG_FIELDS",
     "account_snapshots",
@@ -93,8 +104,28 @@ def _where_not_null(column: str) -> dict[str, Any]:
     return {"postgresql_where": condition, "sqlite_where": condition}
 
 
+def _row_id() -> sa.Column[int]:
+    """A result row's own key, numbered by the database."""
+    return sa.Column("id", RowId, primary_key=True, autoincrement=True)
+
+
 def _account() -> sa.Column[str]:
     return sa.Column("account", sa.String, nullable=False)
+
+
+def key_columns(*names: str, type_: Any = sa.String) -> list[sa.Column[Any]]:
+    """Primary-key columns of one type (``sa.String`` unless told), in the order named."""
+    return [sa.Column(name, type_, primary_key=True) for name in names]
+
+
+def required_columns(type_: Any, *names: str) -> list[sa.Column[Any]]:
+    """Non-null columns of one type, in the order named."""
+    return [sa.Column(name, type_, nullable=False) for name in names]
+
+
+def optional_columns(type_: Any, *names: str) -> list[sa.Column[Any]]:
+    """Nullable columns of one type, in the order named."""
+    return [sa.Column(name, type_) for name in names]
 
 
 def _provenance() -> list[sa.Column[Any]]:
@@ -116,13 +147,7 @@ def _position_columns(*, observed_at_key: bool = False) -> list[sa.Column[Any]]:
         sa.Column("avg_entry_price", Amount, nullable=False),
         sa.Column("market_value", Amount),
         sa.Column("cost_basis", Amount, nullable=False),
-        sa.Column("unrealized_pl", Amount),
-        sa.Column("unrealized_plpc", Amount),
-        sa.Column("unrealized_intraday_pl", Amount),
-        sa.Column("unrealized_intraday_plpc", Amount),
-        sa.Column("current_price", Amount),
-        sa.Column("lastday_price", Amount),
-        sa.Column("change_today", Amount),
+        *optional_columns(Amount, *POSITION_VALUE_FIELDS),
         sa.Column("observed_at", UTCDateTime, nullable=False, primary_key=observed_at_key),
         sa.Column("raw", sa.Text, nullable=False),
         sa.Column("source", sa.String, nullable=False),
@@ -135,15 +160,11 @@ accounts = sa.Table(
     "accounts",
     metadata,
     sa.Column("account", sa.String, primary_key=True),
-    sa.Column("alpaca_account_id", sa.String),
-    sa.Column("account_number", sa.String),
-    sa.Column("status", sa.String),
-    sa.Column("currency", sa.String),
+    *optional_columns(sa.String, "alpaca_account_id", "account_number", "status", "currency"),
     sa.Column("created_at", UTCDateTime),
     # observed_at of the newest snapshot, and the as-of time of the newest full positions set:
     # older snapshots or sets arriving late never overwrite newer state.
-    sa.Column("snapshot_at", UTCDateTime),
-    sa.Column("positions_at", UTCDateTime),
+    *optional_columns(UTCDateTime, "snapshot_at", "positions_at"),
     *_provenance(),
 )
 
@@ -152,13 +173,10 @@ account_snapshots = sa.Table(
     metadata,
     sa.Column("account", sa.String, primary_key=True),
     sa.Column("observed_at", UTCDateTime, primary_key=True),
-    sa.Column("alpaca_account_id", sa.String, nullable=False),
-    sa.Column("account_number", sa.String, nullable=False),
-    sa.Column("status", sa.String, nullable=False),
-    sa.Column("currency", sa.String, nullable=False),
-    *[sa.Column(name, Amount, nullable=False) for name in SNAPSHOT_AMOUNT_FIELDS],
+    *required_columns(sa.String, "alpaca_account_id", "account_number", "status", "currency"),
+    *required_columns(Amount, *SNAPSHOT_AMOUNT_FIELDS),
     sa.Column("daytrade_count", sa.Integer, nullable=False),
-    *[sa.Column(name, sa.Boolean, nullable=False) for name in SNAPSHOT_FLAG_FIELDS],
+    *required_columns(sa.Boolean, *SNAPSHOT_FLAG_FIELDS),
     sa.Column("created_at", UTCDateTime),
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("source", sa.String, nullable=False),
@@ -168,8 +186,7 @@ account_snapshots = sa.Table(
 positions = sa.Table(
     "positions",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("symbol", sa.String, primary_key=True),
+    *key_columns("account", "symbol"),
     *_position_columns(),
     *_provenance(),
 )
@@ -180,8 +197,7 @@ positions = sa.Table(
 position_snapshots = sa.Table(
     "position_snapshots",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("symbol", sa.String, primary_key=True),
+    *key_columns("account", "symbol"),
     *_position_columns(observed_at_key=True),
     *_provenance(),
 )
@@ -189,43 +205,41 @@ position_snapshots = sa.Table(
 orders = sa.Table(
     "orders",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("id", sa.String, primary_key=True),
-    sa.Column("client_order_id", sa.String, nullable=False),
-    sa.Column("symbol", sa.String, nullable=False),
+    *key_columns("account", "id"),
+    *required_columns(sa.String, "client_order_id", "symbol"),
     sa.Column("asset_id", sa.String),
     sa.Column("asset_class", sa.String, nullable=False),
-    sa.Column("side", sa.String),
-    sa.Column("type", sa.String),
-    sa.Column("time_in_force", sa.String, nullable=False),
-    sa.Column("order_class", sa.String, nullable=False),
-    sa.Column("status", sa.String, nullable=False),
+    *optional_columns(sa.String, "side", "type"),
+    *required_columns(sa.String, "time_in_force", "order_class", "status"),
     # models.order_status_rank(status): how far along its life the order is (monotonic upserts).
     sa.Column("status_rank", sa.Integer, nullable=False),
-    sa.Column("qty", Amount),
-    sa.Column("notional", Amount),
+    *optional_columns(Amount, "qty", "notional"),
     sa.Column("filled_qty", Amount, nullable=False),
-    sa.Column("filled_avg_price", Amount),
-    sa.Column("limit_price", Amount),
-    sa.Column("stop_price", Amount),
-    sa.Column("trail_price", Amount),
-    sa.Column("trail_percent", Amount),
-    sa.Column("hwm", Amount),
+    *optional_columns(
+        Amount,
+        "filled_avg_price",
+        "limit_price",
+        "stop_price",
+        "trail_price",
+        "trail_percent",
+        "hwm",
+    ),
     sa.Column("extended_hours", sa.Boolean, nullable=False),
     sa.Column("position_intent", sa.String),
     sa.Column("ratio_qty", Amount),
     sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime),
-    sa.Column("submitted_at", UTCDateTime),
-    sa.Column("filled_at", UTCDateTime),
-    sa.Column("expired_at", UTCDateTime),
-    sa.Column("expires_at", UTCDateTime),
-    sa.Column("canceled_at", UTCDateTime),
-    sa.Column("failed_at", UTCDateTime),
-    sa.Column("replaced_at", UTCDateTime),
-    sa.Column("replaced_by", sa.String),
-    sa.Column("replaces", sa.String),
-    sa.Column("parent_id", sa.String),
+    *optional_columns(
+        UTCDateTime,
+        "updated_at",
+        "submitted_at",
+        "filled_at",
+        "expired_at",
+        "expires_at",
+        "canceled_at",
+        "failed_at",
+        "replaced_at",
+    ),
+    *optional_columns(sa.String, "replaced_by", "replaces", "parent_id"),
     # Order.last_event_at: updated_at, else submitted_at, else created_at.
     sa.Column("last_event_at", UTCDateTime, nullable=False),
     # True when the order was not placed by this integration (dashboard, another program).
@@ -251,31 +265,24 @@ orders = sa.Table(
 fills = sa.Table(
     "fills",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("order_id", sa.String, primary_key=True),
+    *key_columns("account", "order_id"),
     # The order's cumulative filled quantity after this execution: with order_id, the identity
     # both the stream (order.filled_qty) and REST (FILL activity cum_qty) report.
     sa.Column("cum_qty", Amount, primary_key=True),
     # The first id this execution was stored under (Fill.fill_id); never changes afterwards.
     sa.Column("fill_id", sa.String, nullable=False),
-    sa.Column("execution_id", sa.String),
-    sa.Column("activity_id", sa.String),
-    sa.Column("client_order_id", sa.String),
-    sa.Column("symbol", sa.String, nullable=False),
-    sa.Column("side", sa.String, nullable=False),
-    sa.Column("qty", Amount, nullable=False),
-    sa.Column("price", Amount, nullable=False),
+    *optional_columns(sa.String, "execution_id", "activity_id", "client_order_id"),
+    *required_columns(sa.String, "symbol", "side"),
+    *required_columns(Amount, "qty", "price"),
     sa.Column("timestamp", UTCDateTime, nullable=False),
     # Positive cost. The sum of the stored FEE activities of this execution (same order_id and
     # transaction_time) when there are any, else what the fill itself carried.
     sa.Column("fee", Amount, nullable=False),
     sa.Column("fill_type", sa.String, nullable=False),
-    sa.Column("leaves_qty", Amount),
-    sa.Column("position_qty", Amount),
+    *optional_columns(Amount, "leaves_qty", "position_qty"),
     # Where the row was first seen (stream, rest, reconcile); the ids say who has confirmed it.
     sa.Column("source", sa.String, nullable=False),
-    sa.Column("raw_stream", sa.Text),
-    sa.Column("raw_rest", sa.Text),
+    *optional_columns(sa.Text, "raw_stream", "raw_rest"),
     *_provenance(),
     # Unique where known: one id never names two executions.
     sa.Index(
@@ -298,20 +305,13 @@ fills = sa.Table(
 activities = sa.Table(
     "activities",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("id", sa.String, primary_key=True),
+    *key_columns("account", "id"),
     sa.Column("activity_type", sa.String, nullable=False),
     sa.Column("activity_subtype", sa.String),
     sa.Column("date", sa.Date),
     sa.Column("transaction_time", UTCDateTime),
-    sa.Column("net_amount", Amount),
-    sa.Column("qty", Amount),
-    sa.Column("per_share_amount", Amount),
-    sa.Column("price", Amount),
-    sa.Column("symbol", sa.String),
-    sa.Column("order_id", sa.String),
-    sa.Column("description", sa.String),
-    sa.Column("status", sa.String),
+    *optional_columns(Amount, "net_amount", "qty", "per_share_amount", "price"),
+    *optional_columns(sa.String, "symbol", "order_id", "description", "status"),
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("source", sa.String, nullable=False),
     *_provenance(),
@@ -322,8 +322,7 @@ activities = sa.Table(
 sync_checkpoints = sa.Table(
     "sync_checkpoints",
     metadata,
-    sa.Column("account", sa.String, primary_key=True),
-    sa.Column("feed", sa.String, primary_key=True),
+    *key_columns("account", "feed"),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     *_provenance(),
@@ -334,7 +333,7 @@ sync_checkpoints = sa.Table(
 stream_gaps = sa.Table(
     "stream_gaps",
     metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _row_id(),
     _account(),
     sa.Column("gap_from", UTCDateTime, nullable=False),
     sa.Column("gap_to", UTCDateTime),
@@ -348,12 +347,10 @@ stream_gaps = sa.Table(
 quality_results = sa.Table(
     "quality_results",
     metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String, nullable=False),
-    sa.Column("rule", sa.String, nullable=False),
+    _row_id(),
+    *required_columns(sa.String, "run_id", "rule"),
     _account(),
-    sa.Column("subject", sa.String, nullable=False),
-    sa.Column("severity", sa.String, nullable=False),
+    *required_columns(sa.String, "subject", "severity"),
     sa.Column("detail", JsonDocument),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index(None, "account", "run_id"),
@@ -363,11 +360,9 @@ quality_results = sa.Table(
 quarantine = sa.Table(
     "quarantine",
     metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _row_id(),
     _account(),
-    sa.Column("record_kind", sa.String, nullable=False),
-    sa.Column("record_key", sa.String, nullable=False),
-    sa.Column("reason", sa.String, nullable=False),
+    *required_columns(sa.String, "record_kind", "record_key", "reason"),
     # Bytes verbatim: a refused payload may not even be valid UTF-8.
     sa.Column("raw", sa.LargeBinary, nullable=False),
     sa.Column("source", sa.String, nullable=False),
@@ -379,7 +374,7 @@ quarantine = sa.Table(
 reconciliation_runs = sa.Table(
     "reconciliation_runs",
     metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _row_id(),
     _account(),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
@@ -391,7 +386,7 @@ reconciliation_runs = sa.Table(
 reconciliation_items = sa.Table(
     "reconciliation_items",
     metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _row_id(),
     sa.Column(
         "run_id",
         RowId,
@@ -399,8 +394,7 @@ reconciliation_items = sa.Table(
         nullable=False,
     ),
     _account(),
-    sa.Column("kind", sa.String, nullable=False),
-    sa.Column("subject", sa.String, nullable=False),
+    *required_columns(sa.String, "kind", "subject"),
     sa.Column("difference", sa.Text, nullable=False),
     sa.Column("decision", sa.String, nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
@@ -411,13 +405,10 @@ reconciliation_items = sa.Table(
 exposure_snapshots = sa.Table(
     "exposure_snapshots",
     metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _row_id(),
     _account(),
     sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("gross", Amount, nullable=False),
-    sa.Column("net", Amount, nullable=False),
-    sa.Column("long", Amount, nullable=False),
-    sa.Column("short", Amount, nullable=False),
+    *required_columns(Amount, "gross", "net", "long", "short"),
     # {symbol: signed market value as a decimal string}
     sa.Column("per_symbol", JsonDocument, nullable=False),
     # {"quantities": {symbol: qty}, "unpriced": [symbol, ...]}
@@ -428,13 +419,11 @@ exposure_snapshots = sa.Table(
 risk_breaches = sa.Table(
     "risk_breaches",
     metadata,
-    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    _row_id(),
     _account(),
     sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("limit_name", sa.String, nullable=False),
-    sa.Column("subject", sa.String, nullable=False),
-    sa.Column("value", Amount),
-    sa.Column("limit", Amount),
+    *required_columns(sa.String, "limit_name", "subject"),
+    *optional_columns(Amount, "value", "limit"),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Index(None, "account", "at"),
 )

@@ -29,14 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alpaca_integration.errors import FencedWriteError, StorageError
-from alpaca_integration.models import (
-    AccountSnapshot,
-    Activity,
-    DataSource,
-    Fill,
-    Order,
-    Position,
-)
+from alpaca_integration.models import AccountSnapshot, Activity, DataSource, Fill, Order, Position
 from alpaca_integration.storage import codec, rules
 from alpaca_integration.storage.base import (
     AccountState,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -126,6 +128,20 @@ async def test_latest_snapshot_is_the_newest_one_whatever_the_arrival_order(stor
     assert await store.latest_snapshot("default") == new
     assert [s.observed_at for s in await store.list_snapshots("default")] == [at(10), at(20)]
     assert (await store.dump("default"))["cash"] == Decimal("95000.12")
+
+
+async def test_snapshots_are_listed_by_a_time_window(store: Store) -> None:
+    """``since`` is inclusive, ``until`` exclusive; ``limit`` with ``newest_first`` keeps the
+    newest."""
+    for seconds in (10, 20, 30, 40):
+        await store.apply("default", snapshot=make_snapshot(observed_at=at(seconds)))
+
+    async def times(**window: Any) -> list[dt.datetime]:
+        return [s.observed_at for s in await store.list_snapshots("default", **window)]
+
+    assert await times(since=at(20), until=at(40)) == [at(20), at(30)]
+    assert await times(limit=2, newest_first=True) == [at(40), at(30)]
+    assert await times(since=at(15), limit=1) == [at(20)]
 
 
 async def test_a_snapshot_dates_an_empty_positions_set(store: Store) -> None:
