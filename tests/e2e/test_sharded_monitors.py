@@ -243,7 +243,14 @@ def test_two_sharded_monitors_one_killed_the_other_takes_over(
         assert f"{len(ACCOUNTS)} account(s)" in status.stdout
 
         b.send_signal(signal.SIGTERM)
-        assert b.wait(timeout=60) == 0, monitors.log("b")
+        try:
+            # A hang guard, not a timing assertion: under a loaded CI machine the graceful stop
+            # (every account drained, its lease released) took longer than 60 s once.
+            code = b.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            b.kill()
+            pytest.fail("the survivor did not stop within 180 s of SIGTERM:\n" + monitors.log("b"))
+        assert code == 0, monitors.log("b")
         assert set(asyncio.run(_holders(redis_url, prefix)).values()) == {None}
         assert "Traceback" not in monitors.log("b")
     finally:
