@@ -30,6 +30,7 @@ __all__ = [
     "make_order",
     "make_position",
     "make_snapshot",
+    "positions_at",
     "rest_fill",
     "stream_fill",
 ]
@@ -229,3 +230,8 @@ def make_position(symbol: str = "AAPL", qty: str = "10", **overrides: Any) -> Po
     if "raw" not in overrides:
         fields["raw"] = _raw(symbol=symbol, qty=fields["qty"])
     return Position(**fields)
+
+
+def positions_at(when: dt.datetime, **qty_by_symbol: str) -> list[Position]:
+    """A set of positions observed at ``when``: ``make_position(symbol, qty)`` per keyword."""
+    return [make_position(symbol, qty, observed_at=when) for symbol, qty in qty_by_symbol.items()]
