@@ -22,7 +22,7 @@ import contextlib
 import json
 import math
 import os
-import socket
+import signal
 import subprocess
 import sys
 import textwrap
@@ -32,14 +32,10 @@ from collections.abc import Iterator
 
 import httpx
 
+from bench_support import free_port, stop_process
+
 KEY_A = "PKBENCHPAGING"
 SECRET = "bench-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -69,11 +65,7 @@ def simulator(rate_limit: int) -> Iterator[str]:
             time.sleep(0.2)
         yield base_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, signal.SIGTERM)
 
 
 # --------------------------------------------------------------------------- (a) paging

@@ -25,6 +25,8 @@ import sys
 import time
 from collections.abc import Iterator
 
+from bench_support import stop_process
+
 KEY = "PKBENCH0000000000001"
 SECRET = "bench-secret-0000000000000000000000000001"
 SYMBOLS = ["AAPL", "MSFT", "AMZN", "NVDA", "SPY", "QQQ", "JPM", "XOM"]
@@ -71,11 +73,7 @@ def simulator_process() -> Iterator[int]:
     try:
         yield port
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, signal.SIGINT)
 
 
 class Connection:

@@ -24,9 +24,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from support.databases import fresh_database
 
 if TYPE_CHECKING:
     from alpaca_integration.storage import Store
@@ -170,15 +171,8 @@ def postgres_server_url() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A plain ``postgresql://`` URL of a brand-new empty database, dropped after the test."""
-    import psycopg
-
-    name = f"ai_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    parts = urlsplit(postgres_server_url)
-    yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    with fresh_database(postgres_server_url) as url:
+        yield url
 
 
 # --------------------------------------------------------------------------- Redis

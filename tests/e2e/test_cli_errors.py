@@ -13,6 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from alpaca_integration.cli.main import app
+from support.cli_runs import one_error_line
 
 RUNNER = CliRunner()
 
@@ -97,14 +98,6 @@ def _run(tmp_path: Path, command: str, env: dict[str, str | None]) -> tuple[int,
     return result.exit_code, result.output
 
 
-def _one_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert "Traceback" not in output, output
-    assert len(lines) == 1, output
-    assert lines[0].startswith("error: "), output
-    return lines[0]
-
-
 def test_every_command_is_covered() -> None:
     """Every alpacactl command is either exercised below or reads no setting at all."""
     assert set(_command_paths()) == set(ARGS) | NO_SETTINGS
@@ -129,7 +122,7 @@ def test_a_bad_setting_is_one_line_and_exit_2(in_tmp: Path, command: str, settin
     """An invalid ALPACA_* setting: exit 2 and one `error:` line naming it, for every command."""
     env, name = SETTINGS_ERRORS[setting]
     code, output = _run(in_tmp, command, env)
-    assert name in _one_error_line(output)
+    assert name in one_error_line(output)
     assert code == 2, output
 
 
@@ -180,7 +173,7 @@ def test_a_bad_account_setting_is_one_line_and_exit_2(
     command that acts for an account (never a traceback, never a cryptic codec error)."""
     env, name = _account_errors(in_tmp)[mistake]
     code, output = _run(in_tmp, command, env)
-    assert name in _one_error_line(output)
+    assert name in one_error_line(output)
     assert code == 2, output
 
 
@@ -199,7 +192,7 @@ def test_monitor_refuses_bad_option_values(in_tmp: Path, options: list[str], opt
     with one line naming the option, as ALPACA_UPDATE_INTERVAL=0 is refused."""
     env = {"ALPACA_API_KEY": "PKTESTKEY", "ALPACA_SECRET_KEY": "not-a-real-secret"}
     result = RUNNER.invoke(app, ["monitor", "--no-status", *options], env=env)
-    assert option in _one_error_line(result.output)
+    assert option in one_error_line(result.output)
     assert result.exit_code == 2, result.output
 
 
@@ -223,7 +216,7 @@ def test_monitor_with_postgresql_unreachable_at_start_is_one_line(tmp_path: Path
         "--duration",
         "5",
     )
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "127.0.0.1:1" in line
     assert result.returncode == 1, result.stderr
 
@@ -236,7 +229,7 @@ def test_a_database_that_does_not_exist_is_a_configuration_error(
     ALPACA_DATABASE_URL and the fix."""
     missing = postgres_url.rsplit("/", 1)[0] + "/no_such_database_for_alpacactl"
     result = _alpacactl(tmp_path, {"ALPACA_DATABASE_URL": missing}, "dq")
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "ALPACA_DATABASE_URL" in line
     assert "does not exist" in line
     assert result.returncode == 2, result.stderr
@@ -246,7 +239,7 @@ def test_a_broker_nobody_answers_is_one_line_and_exit_1(in_tmp: Path) -> None:
     """A base URL where nothing listens: the command fails at run time, exit 1, one line."""
     env = {"ALPACA_BASE_URL": "http://127.0.0.1:9"}
     code, output = _run(in_tmp, "clock", env)
-    line = _one_error_line(output)
+    line = one_error_line(output)
     assert "no connection to the venue" in line, line
     assert code == 1, output
 

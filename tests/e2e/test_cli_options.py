@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from support.canned_venue import CannedVenue, canned_venue
-from support.cli_runs import cli, typed, user_env
+from support.cli_runs import cli, one_error_line, typed, user_env
 
 pytestmark = pytest.mark.e2e
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -35,14 +35,6 @@ def venue() -> Iterator[CannedVenue]:
 def env(venue: CannedVenue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.chdir(tmp_path)
     return user_env(venue.base_url, "PKTESTKEY0001", "not-a-real-secret")
-
-
-def one_error(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert "Traceback" not in output, output
-    assert len(lines) == 1, output
-    assert lines[0].startswith("error: "), output
-    return lines[0]
 
 
 def test_the_option_chain_lists_an_underlyings_contracts(
@@ -92,7 +84,7 @@ def test_bad_option_and_crypto_input_is_one_line_exit_2_and_nothing_is_sent(
     venue: CannedVenue, env: dict[str, Any], args: list[str], named: str
 ) -> None:
     """Every refusal names what is wrong in one `error:` line, exit 2; the venue hears nothing."""
-    assert named in one_error(cli(env, *args, code=2))
+    assert named in one_error_line(cli(env, *args, code=2))
     assert venue.seen == []
 
 
@@ -185,6 +177,6 @@ def test_an_exercise_of_no_position_is_one_line_exit_1(
     venue: CannedVenue, env: dict[str, Any]
 ) -> None:
     """No position in the contract: the venue's 404, one line, exit 1, no exercise posted."""
-    line = one_error(cli(env, "position", "exercise", CALL, code=1))
+    line = one_error_line(cli(env, "position", "exercise", CALL, code=1))
     assert "NotFoundError" in line
     assert venue.requests("POST") == []

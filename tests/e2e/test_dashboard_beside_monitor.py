@@ -34,6 +34,7 @@ from test_dashboard_browser import WAIT_MS, Watch, _chromium, _free_port, _scree
 from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.models import OrderRequest, OrderSide
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
+from support.cli_runs import child_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -132,11 +133,8 @@ async def test_monitor_dashboard_serves_live_pages_from_the_monitor_process(
     monitor's stream connected, and a fill at the venue reaches the open pages without a
     reload; SIGTERM stops the monitor and the dashboard with exit 0."""
     await simulator.aset_price("MSFT", Decimal("410.00"))
-    env = _env(
-        ALPACA_API_KEY=SIM_API_KEY,
-        ALPACA_SECRET_KEY=SIM_SECRET_KEY,
-        ALPACA_BASE_URL=simulator.base_url,
-        ALPACA_DATABASE_URL=f"sqlite:///{tmp_path / 'monitor.db'}",
+    env = child_env(
+        simulator.base_url, f"sqlite:///{tmp_path / 'monitor.db'}", NO_COLOR="1", COLUMNS="200"
     )
     port = _free_port()
     args = ["monitor", "--no-status", "--interval", "3600", "--reconcile-every", "0"]
@@ -167,12 +165,7 @@ def test_monitor_dashboard_on_a_taken_port_is_one_line_before_anything_starts(
     import socket
 
     db = tmp_path / "monitor.db"
-    env = _env(
-        ALPACA_API_KEY=SIM_API_KEY,
-        ALPACA_SECRET_KEY=SIM_SECRET_KEY,
-        ALPACA_BASE_URL=simulator.base_url,
-        ALPACA_DATABASE_URL=f"sqlite:///{db}",
-    )
+    env = child_env(simulator.base_url, f"sqlite:///{db}", NO_COLOR="1", COLUMNS="200")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -22,13 +22,12 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -54,6 +53,7 @@ from alpaca_integration.simulator.testing import (
 )
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+from support.databases import fresh_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
@@ -83,20 +83,6 @@ def _sim_config(**overrides: Any) -> Any:
     }
     settings.update(overrides)
     return SimConfig(**settings)
-
-
-@contextlib.contextmanager
-def _database(server_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for a module (the per-test fixture is function-scoped)."""
-    name = f"ai_dash_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    parts = urlsplit(server_url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def _account(sim: SimulatorHandle, **risk: str) -> AccountConfig:
@@ -225,7 +211,7 @@ async def _trade_a_session(store: Store, sim: SimulatorHandle) -> None:
 async def desk(postgres_server_url: str) -> AsyncIterator[Desk]:
     """A store the monitor filled from a session at the simulator (both stopped since), with a
     stream gap, reconciliation runs, exposure, risk breaches and quality findings recorded."""
-    with _database(postgres_server_url) as url:
+    with fresh_database(postgres_server_url, "ai_dash") as url:
         store = await Store.open(url, migrate=True)
         try:
             with running_simulator(_sim_config()) as sim:
@@ -318,7 +304,7 @@ async def test_no_page_response_or_error_shows_a_key_a_secret_or_the_database_ur
                 assert response.status_code in (200, 400, 404), url
                 answers[url] = response.text + str(response.headers)
         answers["/events"] = await _read_event_stream_start(http, "/events")
-    with _database(postgres_server_url) as broken_url:
+    with fresh_database(postgres_server_url, "ai_dash") as broken_url:
         broken = await Store.open(broken_url, migrate=True)
         with psycopg.connect(broken_url, autocommit=True) as conn:
             conn.execute("drop table orders cascade")

@@ -7,9 +7,10 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -28,6 +29,8 @@ pytestmark = [
     # module only; everywhere else an unclosed resource fails its test.
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +64,19 @@ def flow_env(
     return postgres_url
 
 
+def _read_store(url: str, read: Callable[[Store], Awaitable[T]]) -> T:
+    """What ``read`` answers from the store at ``url``, opened and closed around it."""
+
+    async def run() -> T:
+        store = await Store.open(url)
+        try:
+            return await read(store)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
 async def _trade(simulator: SimulatorHandle) -> None:
     async def set_price(symbol: str, price: Decimal) -> None:
         await simulator.aset_price(symbol, price)
@@ -83,24 +99,10 @@ def test_both_flows_write_the_store(flow_env: str, simulator: SimulatorHandle) -
     assert account["account"] == "default"
     assert account["risk_breaches"] == 0
 
-    async def exposure_rows() -> int:
-        store = await Store.open(flow_env)
-        try:
-            return len(await store.list_exposure_snapshots("default"))
-        finally:
-            await store.aclose()
-
-    assert asyncio.run(exposure_rows()) == 1, "the account flow records the exposure"
-
-    async def differences() -> list[str]:
-        store = await Store.open(flow_env)
-        try:
-            dump = await store_view(store, "default")
-        finally:
-            await store.aclose()
-        return compare_with_venue(dump, await asyncio.to_thread(simulator.dump, SIM_API_KEY))
-
-    assert asyncio.run(differences()) == []
+    exposures = _read_store(flow_env, lambda store: store.list_exposure_snapshots("default"))
+    assert len(exposures) == 1, "the account flow records the exposure"
+    dump = _read_store(flow_env, lambda store: store_view(store, "default"))
+    assert compare_with_venue(dump, simulator.dump(SIM_API_KEY)) == []
     again = asyncio.run(alpaca_order_monitoring(account_name="default"))
     assert again["orders_changed"] == 0
     assert again["fills_changed"] == 0
@@ -163,11 +165,4 @@ def test_flows_serve_registers_both_flows_and_runs_them(
         server.wait(timeout=30)
     assert states == ["Completed", "Completed"]
 
-    async def stored_orders() -> int:
-        store = await Store.open(flow_env)
-        try:
-            return len(await store.list_orders("default"))
-        finally:
-            await store.aclose()
-
-    assert asyncio.run(stored_orders()) > 0
+    assert len(_read_store(flow_env, lambda store: store.list_orders("default"))) > 0

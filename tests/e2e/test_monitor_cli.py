@@ -19,20 +19,13 @@ from alpaca_integration.models import OrderRequest, OrderSide
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
 from alpaca_integration.storage import Store
 from alpaca_integration.testing.compare import compare_with_venue, store_view
+from support.cli_runs import child_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _env(sim: SimulatorHandle, db: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_")}
-    env.update(
-        ALPACA_API_KEY=SIM_API_KEY,
-        ALPACA_SECRET_KEY=SIM_SECRET_KEY,
-        ALPACA_BASE_URL=sim.base_url,
-        ALPACA_DATABASE_URL=f"sqlite:///{db}",
-        ALPACA_UPDATE_INTERVAL="1",
-    )
-    return env
+    return child_env(sim.base_url, f"sqlite:///{db}", ALPACA_UPDATE_INTERVAL="1")
 
 
 async def _trade(sim: SimulatorHandle) -> None:

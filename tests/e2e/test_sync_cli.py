@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -14,6 +13,7 @@ import pytest
 from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.models import OrderRequest, OrderSide
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
+from support.cli_runs import child_env
 
 pytestmark = [pytest.mark.e2e]
 
@@ -29,13 +29,7 @@ async def _trade(sim: SimulatorHandle, n: int) -> None:
 def test_sync_backfills_then_finds_nothing_new(simulator: SimulatorHandle, tmp_path: Path) -> None:
     """The first run reads every order and writes them; a second run changes no row."""
     asyncio.run(_trade(simulator, 6))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_")}
-    env.update(
-        ALPACA_API_KEY=SIM_API_KEY,
-        ALPACA_SECRET_KEY=SIM_SECRET_KEY,
-        ALPACA_BASE_URL=simulator.base_url,
-        ALPACA_DATABASE_URL=f"sqlite:///{tmp_path / 'sync.db'}",
-    )
+    env = child_env(simulator.base_url, f"sqlite:///{tmp_path / 'sync.db'}")
     alpacactl = str(Path(sys.executable).parent / "alpacactl")
 
     def run() -> str:

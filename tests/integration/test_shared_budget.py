@@ -7,7 +7,6 @@ import logging
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from alpaca_integration.alpaca.ratelimit import Lane, RateLimitHeaders, RedisRateBudget
+from support.canned_venue import serving
 
 pytestmark = pytest.mark.redis
 
@@ -56,13 +56,8 @@ class Handler(BaseHTTPRequestHandler):
 def counting_venue() -> Iterator[CountingVenue]:
     server = CountingVenue(("127.0.0.1", 0), Handler)
     server.arrivals = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 WORKER = textwrap.dedent(

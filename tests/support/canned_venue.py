@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["CannedVenue", "Seen", "canned_venue"]
+__all__ = ["CannedVenue", "Seen", "canned_venue", "serving"]
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,17 @@ def canned_venue() -> Iterator[CannedVenue]:
     venue = CannedVenue()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(venue))
     venue.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    with serving(server):
+        yield venue
+
+
+@contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[None]:
+    """Serve ``server`` from a background thread until the block ends, then close it."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield venue
+        yield
     finally:
         server.shutdown()
         server.server_close()

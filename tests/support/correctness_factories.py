@@ -25,6 +25,7 @@ from alpaca_integration.models import (
 )
 
 __all__ = [
+    "GOOD_STANDING",
     "NOW",
     "bracket_leg_fields",
     "make_activity",
@@ -37,6 +38,16 @@ __all__ = [
 ]
 
 NOW = dt.datetime(2026, 6, 1, 15, 0, tzinfo=dt.UTC)
+
+# The flags of an account in good standing (the same in Alpaca's JSON and in AccountSnapshot).
+GOOD_STANDING: dict[str, bool] = {
+    "pattern_day_trader": False,
+    "trading_blocked": False,
+    "transfers_blocked": False,
+    "account_blocked": False,
+    "shorting_enabled": True,
+    "trade_suspended_by_user": False,
+}
 
 
 def make_order(**overrides: Any) -> Order:
@@ -224,12 +235,7 @@ def make_snapshot(**overrides: Any) -> AccountSnapshot:
         "sma": Decimal(0),
         "daytrade_count": 0,
         "accrued_fees": Decimal(0),
-        "pattern_day_trader": False,
-        "trading_blocked": False,
-        "transfers_blocked": False,
-        "account_blocked": False,
-        "shorting_enabled": True,
-        "trade_suspended_by_user": False,
+        **GOOD_STANDING,
         "created_at": NOW - dt.timedelta(days=30),
         "observed_at": NOW,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -72,28 +73,39 @@ class PagedVenue:
         params = dict(request.url.params)
         path = request.url.path
         if path == "/v2/orders":
-            rows = self.orders
-            if "after" in params:
-                rows = [o for o in rows if o["submitted_at"] > params["after"]]
-            rows = rows[: int(params.get("limit", "50"))]
-            return httpx.Response(200, content=json.dumps(rows).encode())
+            return _page(self.orders, "submitted_at", params, "after", "limit", 50)
         if path.startswith("/v2/orders/"):
             wanted = path.rsplit("/", 1)[-1]
             for order in self.orders:
                 if order["id"] == wanted:
-                    return httpx.Response(200, content=json.dumps(order).encode())
+                    return _json(order)
             return httpx.Response(404, content=b'{"code": 40410000, "message": "not found"}')
         if path == "/v2/account" and self.account is not None:
-            return httpx.Response(200, content=json.dumps(self.account).encode())
+            return _json(self.account)
         if path == "/v2/positions":
-            return httpx.Response(200, content=json.dumps(self.positions).encode())
+            return _json(self.positions)
         if path == "/v2/account/activities":
-            rows = self.activities
-            if "page_token" in params:
-                rows = [a for a in rows if a["id"] > params["page_token"]]
-            rows = rows[: int(params.get("page_size", "100"))]
-            return httpx.Response(200, content=json.dumps(rows).encode())
+            return _page(self.activities, "id", params, "page_token", "page_size", 100)
         raise AssertionError(f"unexpected request {request.method} {request.url}")
+
+
+def _json(body: Any) -> httpx.Response:
+    return httpx.Response(200, content=json.dumps(body).encode())
+
+
+def _page(
+    rows: list[dict[str, Any]],
+    key: str,
+    params: dict[str, str],
+    cursor: str,
+    size: str,
+    default_size: int,
+) -> httpx.Response:
+    """One page of ``rows`` (sorted on ``key``): those whose ``key`` is past the ``cursor``
+    parameter, at most the ``size`` parameter (or ``default_size``) of them."""
+    if cursor in params:
+        rows = [row for row in rows if row[key] > params[cursor]]
+    return _json(rows[: int(params.get(size, default_size))])
 
 
 @pytest.fixture
@@ -101,7 +113,8 @@ def store(sqlite_store: Store) -> Store:
     return sqlite_store
 
 
-def client_on(venue: PagedVenue) -> AlpacaClient:
+def client_on(venue: Callable[[httpx.Request], httpx.Response]) -> AlpacaClient:
+    """A client with no rate budget whose every request ``venue`` answers."""
     return AlpacaClient(
         "KEY",
         "SECRET",

@@ -23,12 +23,14 @@ from support import correctness_factories as valid
 __all__ = [
     "T0",
     "at",
+    "fill_at",
     "make_activity",
     "make_bracket_leg",
     "make_fill",
     "make_order",
     "make_position",
     "make_snapshot",
+    "positions_at",
     "rest_fill",
     "stream_fill",
 ]
@@ -93,40 +95,47 @@ def make_fill(**overrides: Any) -> Fill:
     return msgspec.structs.replace(fill, raw=_raw(id=fill.fill_id, qty=fill.qty, src=fill.source))
 
 
+def fill_at(
+    source: DataSource,
+    fill_id: str,
+    cum_qty: str,
+    qty: str,
+    price: str,
+    *,
+    execution_id: str | None = None,
+    activity_id: str | None = None,
+    **kw: Any,
+) -> Fill:
+    """A fill ``fill_id`` reported by ``source``: ``qty`` at ``price`` taking its order to
+    ``cum_qty`` (quantities and price as text), with no execution or activity id unless given;
+    ``kw`` set the rest."""
+    return make_fill(
+        fill_id=fill_id,
+        execution_id=execution_id,
+        activity_id=activity_id,
+        cum_qty=Decimal(cum_qty),
+        qty=Decimal(qty),
+        price=Decimal(price),
+        source=source,
+        **kw,
+    )
+
+
 def stream_fill(
     order_id: str, execution_id: str, cum_qty: str, qty: str, price: str, **kw: Any
 ) -> Fill:
     """A fill event from trade_updates (execution id, cumulative qty = order.filled_qty)."""
-    return make_fill(
-        fill_id=execution_id,
-        execution_id=execution_id,
-        activity_id=None,
-        order_id=order_id,
-        cum_qty=Decimal(cum_qty),
-        qty=Decimal(qty),
-        price=Decimal(price),
-        source=DataSource.STREAM,
-        leaves_qty=None,
-        **kw,
-    )
+    execution = {"execution_id": execution_id, "order_id": order_id, "leaves_qty": None}
+    return fill_at(DataSource.STREAM, execution_id, cum_qty, qty, price, **execution, **kw)
 
 
 def rest_fill(
     order_id: str, activity_id: str, cum_qty: str, qty: str, price: str, **kw: Any
 ) -> Fill:
     """The same execution as a REST FILL activity (activity id, cum_qty, no execution id)."""
-    return make_fill(
-        fill_id=activity_id,
-        execution_id=None,
-        activity_id=activity_id,
-        order_id=order_id,
-        cum_qty=Decimal(cum_qty),
-        qty=Decimal(qty),
-        price=Decimal(price),
-        source=DataSource.REST,
-        position_qty=None,
-        client_order_id=None,
-        **kw,
+    activity = {"activity_id": activity_id, "order_id": order_id, "client_order_id": None}
+    return fill_at(
+        DataSource.REST, activity_id, cum_qty, qty, price, position_qty=None, **activity, **kw
     )
 
 
@@ -221,3 +230,8 @@ def make_position(symbol: str = "AAPL", qty: str = "10", **overrides: Any) -> Po
     if "raw" not in overrides:
         fields["raw"] = _raw(symbol=symbol, qty=fields["qty"])
     return Position(**fields)
+
+
+def positions_at(when: dt.datetime, **qty_by_symbol: str) -> list[Position]:
+    """A set of positions observed at ``when``: ``make_position(symbol, qty)`` per keyword."""
+    return [make_position(symbol, qty, observed_at=when) for symbol, qty in qty_by_symbol.items()]

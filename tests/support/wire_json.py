@@ -6,7 +6,13 @@ import datetime as dt
 import uuid
 from typing import Any
 
-__all__ = ["fill_activity_json", "integration_order_json", "iso", "order_json"]
+__all__ = [
+    "fill_activity_json",
+    "integration_order_json",
+    "iso",
+    "order_json",
+    "portfolio_history_json",
+]
 
 
 def iso(moment: dt.datetime) -> str:
@@ -87,4 +93,18 @@ def fill_activity_json(activity_id: str, *, order_id: str = "o-1", **extra: Any)
         "order_id": order_id,
         "order_status": "filled",
         **extra,
+    }
+
+
+def portfolio_history_json(**overrides: Any) -> dict[str, Any]:
+    """GET /v2/account/portfolio/history of two daily points (100,000 then 100,250.50);
+    ``overrides`` replace keys."""
+    return {
+        "timestamp": [1748872800, 1748959200],
+        "equity": [100000, 100250.5],
+        "profit_loss": [0, 250.5],
+        "profit_loss_pct": [0, 0.002505],
+        "base_value": 100000,
+        "timeframe": "1D",
+        **overrides,
     }

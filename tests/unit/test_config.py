@@ -35,9 +35,14 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _config_error(monkeypatch: pytest.MonkeyPatch, **env: str) -> ConfigError:
+def _export(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """Set each variable of ``env`` for the test, as a user's shell exports them."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+
+
+def _config_error(monkeypatch: pytest.MonkeyPatch, **env: str) -> ConfigError:
+    _export(monkeypatch, **env)
     with pytest.raises(ConfigError) as caught:
         load_settings()
     return caught.value
@@ -66,10 +71,13 @@ def test_environment_names_of_the_original_system_are_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """ALPACA_API_KEY / ALPACA_SECRET_KEY / ALPACA_BASE_URL / ALPACA_UPDATE_INTERVAL are used."""
-    monkeypatch.setenv("ALPACA_API_KEY", KEY_ID)
-    monkeypatch.setenv("ALPACA_SECRET_KEY", SECRET)
-    monkeypatch.setenv("ALPACA_BASE_URL", "http://127.0.0.1:8731/")
-    monkeypatch.setenv("ALPACA_UPDATE_INTERVAL", "5")
+    _export(
+        monkeypatch,
+        ALPACA_API_KEY=KEY_ID,
+        ALPACA_SECRET_KEY=SECRET,
+        ALPACA_BASE_URL="http://127.0.0.1:8731/",
+        ALPACA_UPDATE_INTERVAL="5",
+    )
     settings = load_settings()
     assert settings.api_key is not None
     assert settings.api_key.get_secret_value() == KEY_ID
@@ -153,8 +161,7 @@ def test_live_url_is_refused_without_the_opt_in(monkeypatch: pytest.MonkeyPatch,
 
 def test_live_url_is_accepted_with_the_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
     """With ALPACA_ALLOW_LIVE=true the live endpoint is accepted and reported as live."""
-    monkeypatch.setenv("ALPACA_BASE_URL", LIVE_BASE_URL)
-    monkeypatch.setenv("ALPACA_ALLOW_LIVE", "true")
+    _export(monkeypatch, ALPACA_BASE_URL=LIVE_BASE_URL, ALPACA_ALLOW_LIVE="true")
     settings = load_settings()
     assert settings.is_live is True
     assert settings.resolved_stream_url == "wss://api.alpaca.markets/stream"
@@ -187,8 +194,11 @@ def test_stream_url_is_derived_from_the_base_url(base_url: str, stream_url: str)
 
 def test_stream_url_override_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     """ALPACA_STREAM_URL replaces the derived URL; an empty value means derive it."""
-    monkeypatch.setenv("ALPACA_BASE_URL", "http://127.0.0.1:8731")
-    monkeypatch.setenv("ALPACA_STREAM_URL", "ws://127.0.0.1:9999/custom")
+    _export(
+        monkeypatch,
+        ALPACA_BASE_URL="http://127.0.0.1:8731",
+        ALPACA_STREAM_URL="ws://127.0.0.1:9999/custom",
+    )
     assert load_settings().resolved_stream_url == "ws://127.0.0.1:9999/custom"
     monkeypatch.setenv("ALPACA_STREAM_URL", "")
     assert load_settings().resolved_stream_url == "ws://127.0.0.1:8731/stream"
@@ -208,9 +218,7 @@ def test_without_a_file_the_environment_is_the_default_account(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """No accounts file: one account named default from ALPACA_API_KEY / ALPACA_SECRET_KEY."""
-    monkeypatch.setenv("ALPACA_API_KEY", KEY_ID)
-    monkeypatch.setenv("ALPACA_SECRET_KEY", SECRET)
-    monkeypatch.setenv("ALPACA_RATE_LIMIT", "1000")
+    _export(monkeypatch, ALPACA_API_KEY=KEY_ID, ALPACA_SECRET_KEY=SECRET, ALPACA_RATE_LIMIT="1000")
     accounts = load_accounts()
     assert list(accounts) == ["default"]
     default = accounts["default"]
@@ -229,8 +237,7 @@ def test_missing_credentials_name_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], missing: str
 ) -> None:
     """Without keys the error names the missing variable and points to the simulator."""
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    _export(monkeypatch, **env)
     with pytest.raises(ConfigError, match=f"{missing} is not set") as caught:
         load_accounts()
     assert caught.value.setting == missing
@@ -362,8 +369,7 @@ def test_missing_accounts_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def _settings_with_secret(monkeypatch: pytest.MonkeyPatch) -> AlpacaSettings:
-    monkeypatch.setenv("ALPACA_API_KEY", KEY_ID)
-    monkeypatch.setenv("ALPACA_SECRET_KEY", SECRET)
+    _export(monkeypatch, ALPACA_API_KEY=KEY_ID, ALPACA_SECRET_KEY=SECRET)
     return load_settings()
 
 
@@ -440,8 +446,11 @@ def test_secret_from_env_name_absent_from_account_errors(
 
 def test_database_and_redis_passwords_absent_from_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     """A password inside ALPACA_DATABASE_URL or ALPACA_REDIS_URL never shows in the settings' repr."""
-    monkeypatch.setenv("ALPACA_DATABASE_URL", "postgresql://trader:pg-pass-123@db:5432/broker")
-    monkeypatch.setenv("ALPACA_REDIS_URL", "redis://:redis-pass-456@cache:6379/0")
+    _export(
+        monkeypatch,
+        ALPACA_DATABASE_URL="postgresql://trader:pg-pass-123@db:5432/broker",
+        ALPACA_REDIS_URL="redis://:redis-pass-456@cache:6379/0",
+    )
     settings = load_settings()
     assert settings.database_url.endswith("/broker")
     for text in (repr(settings), str(settings)):

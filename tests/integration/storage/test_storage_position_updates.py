@@ -9,7 +9,7 @@ import pytest
 
 from alpaca_integration.errors import StorageError
 from alpaca_integration.storage import Store
-from support.storage_builders import at, make_fill, make_order, make_position
+from support.storage_builders import at, make_fill, make_order, make_position, positions_at
 
 
 async def _held(store: Store) -> dict[str, Decimal]:
@@ -41,10 +41,7 @@ async def test_a_close_in_position_updates_is_dated_and_kept_in_history(store: S
     """None closes a symbol at position_updates_at, leaving others alone; history shows both."""
     await store.apply(
         "default",
-        positions=[
-            make_position("AAPL", "10", observed_at=at(10)),
-            make_position("SPY", "4", observed_at=at(10)),
-        ],
+        positions=positions_at(at(10), AAPL="10", SPY="4"),
     )
     closed = await store.apply(
         "default", position_updates={"SPY": None}, position_updates_at={"SPY": at(40)}
@@ -97,10 +94,7 @@ async def test_fill_progress_reads_orders_fills_and_positions_in_one_call(store:
         "default",
         orders=[make_order(filled_qty=Decimal(10))],
         fills=[make_fill()],
-        positions=[
-            make_position("AAPL", "10", observed_at=at(3)),
-            make_position("SPY", "1", observed_at=at(3)),
-        ],
+        positions=positions_at(at(3), AAPL="10", SPY="1"),
     )
     progress = await store.fill_progress("default", ["o-1", "o-missing"], ["AAPL", "TSLA"])
     assert progress.filled_qty == {"o-1": Decimal(10)}

@@ -11,7 +11,7 @@ import pytest
 from alpaca_integration.errors import StorageError
 from alpaca_integration.models import AssetClass, PositionSide
 from alpaca_integration.storage import Store
-from support.storage_builders import at, make_position, make_snapshot
+from support.storage_builders import at, make_position, make_snapshot, positions_at
 
 
 async def test_short_and_fractional_positions_round_trip_exactly(store: Store) -> None:
@@ -44,10 +44,7 @@ async def test_a_newer_set_closes_missing_symbols_and_keeps_history(store: Store
     await store.apply("default", positions=[make_position("AAPL", "10", observed_at=at(10))])
     await store.apply(
         "default",
-        positions=[
-            make_position("AAPL", "15", observed_at=at(20)),
-            make_position("MSFT", "-3", observed_at=at(20)),
-        ],
+        positions=positions_at(at(20), AAPL="15", MSFT="-3"),
     )
     closed = await store.apply(
         "default", positions=[make_position("MSFT", "-3", observed_at=at(30))]
@@ -94,10 +91,7 @@ async def test_a_stream_derived_position_is_not_undone_by_an_older_rest_read(sto
     )
     await store.apply(
         "default",
-        positions=[
-            make_position("AAPL", "10", observed_at=at(25)),
-            make_position("SPY", "1", observed_at=at(25)),
-        ],
+        positions=positions_at(at(25), AAPL="10", SPY="1"),
     )
     assert {p.symbol: p.qty for p in await store.positions("default")} == {
         "AAPL": Decimal(12),

@@ -9,23 +9,15 @@ from decimal import Decimal
 
 from alpaca_integration.models import DataSource, Fill
 from alpaca_integration.storage import Store
-from support.storage_builders import make_fill, make_order, stream_fill
+from support.storage_builders import fill_at, make_order, stream_fill
 
 ACCOUNT = "default"
 
 
 def _inferred(cum_qty: str, qty: str, price: str = "100") -> Fill:
     """What ``reconcile`` infers: no execution or activity id, the missing quantity at cum."""
-    return make_fill(
-        fill_id=f"reconcile-o-1-{cum_qty}",
-        execution_id=None,
-        activity_id=None,
-        cum_qty=Decimal(cum_qty),
-        qty=Decimal(qty),
-        price=Decimal(price),
-        source=DataSource.RECONCILE,
-        position_qty=None,
-    )
+    reconcile_id = f"reconcile-o-1-{cum_qty}"
+    return fill_at(DataSource.RECONCILE, reconcile_id, cum_qty, qty, price, position_qty=None)
 
 
 async def _fills(store: Store) -> list[tuple[Decimal, Decimal, str | None]]:

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from support.correctness_factories import GOOD_STANDING
+
 # Re-exported: the client tests import every payload builder from here.
 from support.order_requests import limit_buy as limit_buy
 from support.wire_json import fill_activity_json as fill_activity_json
@@ -63,12 +65,7 @@ def account_json() -> dict[str, Any]:
         "sma": "0",
         "daytrade_count": 0,
         "accrued_fees": "0",
-        "pattern_day_trader": False,
-        "trading_blocked": False,
-        "transfers_blocked": False,
-        "account_blocked": False,
-        "shorting_enabled": True,
-        "trade_suspended_by_user": False,
+        **GOOD_STANDING,
         "created_at": "2024-01-02T15:04:05.123456Z",
     }
 

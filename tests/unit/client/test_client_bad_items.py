@@ -10,25 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-from client_fakes import FakeVenue, fill_activity_json, json_response, order_json
+from client_fakes import fill_activity_json, json_response, order_json
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from alpaca_integration.alpaca.client import AlpacaClient, BadItem
-from alpaca_integration.alpaca.ratelimit import UnlimitedRateBudget
+from alpaca_integration.alpaca.client import BadItem
 from alpaca_integration.errors import ParseError
+from support.paged_venue import client_on
 
 T0 = dt.datetime(2025, 6, 2, 14, 0, tzinfo=dt.UTC)
-
-
-def client_on(handler: Any) -> AlpacaClient:
-    return AlpacaClient(
-        "KEY",
-        "SECRET",
-        "https://x.test",
-        rate_budget=UnlimitedRateBudget(),
-        transport=FakeVenue(fallback=handler).transport(),
-    )
 
 
 class OrdersVenue:

@@ -28,6 +28,7 @@ from alpaca_integration.models import (
     TakeProfit,
     TimeInForce,
 )
+from support.wire_json import portfolio_history_json
 
 POSITION = {
     "asset_id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415",
@@ -87,14 +88,7 @@ CLOCK = {
 CALENDAR = [
     {"date": "2025-06-02", "open": "09:30", "close": "16:00", "settlement_date": "2025-06-03"}
 ]
-HISTORY = {
-    "timestamp": [1748872800, 1748959200],
-    "equity": [100000, 100250.5],
-    "profit_loss": [0, 250.5],
-    "profit_loss_pct": [0, 0.002505],
-    "base_value": 100000,
-    "timeframe": "1D",
-}
+HISTORY = portfolio_history_json()
 
 
 class Recorder:

@@ -19,6 +19,7 @@ from alpaca_integration.errors import (
     RiskLimitError,
 )
 from alpaca_integration.models import (
+    Order,
     OrderRequest,
     OrderSide,
     ReplaceRequest,
@@ -27,6 +28,8 @@ from alpaca_integration.models import (
 BUY = limit_buy("10", "187.50")
 NOT_FOUND = {"code": 40410000, "message": "order not found"}
 DUPLICATE = {"code": 40010001, "message": "client_order_id must be unique"}
+# A test's own answer to a request, or None to leave it to the book (see _answer_first).
+Step = Callable[[httpx.Request], "httpx.Response | None"]
 
 
 class Venue:
@@ -88,6 +91,22 @@ def book(venue: FakeVenue) -> Venue:
     return Venue(venue)
 
 
+def _answer_first(book: Venue | ReplaceVenue, step: Step) -> None:
+    """Let ``step`` answer each request first; where it answers None, the book answers."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        response = step(request)
+        return book.answer(request) if response is None else response
+
+    book.fake.fallback = answer
+
+
+async def _buy(make_client: Callable[..., AlpacaClient]) -> Order:
+    """Submit ``BUY`` through a new client and close it: the order the caller gets."""
+    async with make_client() as client:
+        return await client.submit_order(BUY)
+
+
 async def test_client_order_id_is_set_before_the_first_attempt(
     make_client: Callable[..., AlpacaClient], book: Venue
 ) -> None:
@@ -104,8 +123,7 @@ async def test_unknown_outcome_resolved_by_lookup_when_it_exists(
 ) -> None:
     """Created but the answer was lost: the lookup finds it and nothing is sent again."""
     book.post_script = ["lost"]
-    async with make_client() as client:
-        order = await client.submit_order(BUY)
+    order = await _buy(make_client)
     assert len(book.posts()) == 1
     assert book.lookups() == 1
     assert len(book.orders) == 1
@@ -131,8 +149,7 @@ async def test_unknown_outcome_resent_with_the_same_id_when_it_does_not_exist(
 ) -> None:
     """500 and the lookup says 404: resent once, under the same client_order_id."""
     book.post_script = ["fail", "ok"]
-    async with make_client() as client:
-        order = await client.submit_order(BUY)
+    order = await _buy(make_client)
     posts = book.posts()
     assert len(posts) == 2
     assert posts[0]["client_order_id"] == posts[1]["client_order_id"]
@@ -157,19 +174,17 @@ async def test_duplicate_id_after_an_unknown_outcome_means_it_exists(
     """The order landed late: the resend gets 'client_order_id must be unique', so it is fetched."""
     book.post_script = ["fail", "ok"]
     # The lookup misses it (the first request is still being processed), then it lands.
-    original = book.answer
 
-    def late(request: httpx.Request) -> httpx.Response:
+    def late(request: httpx.Request) -> httpx.Response | None:
         if "by_client_order_id" in request.url.path and not book.orders and book.lookups() == 1:
-            response = original(request)
+            response = book.answer(request)
             cid = json.loads(venue.requests[0].content)["client_order_id"]
             book.orders[cid] = order_json("order-late", client_order_id=cid)
             return response
-        return original(request)
+        return None
 
-    venue.fallback = late
-    async with make_client() as client:
-        order = await client.submit_order(BUY)
+    _answer_first(book, late)
+    order = await _buy(make_client)
     assert order.id == "order-late"
     assert len(book.orders) == 1
 
@@ -204,16 +219,15 @@ async def test_a_429_on_submit_waits_for_the_reset_and_resends_the_same_id(
     make_client: Callable[..., AlpacaClient], book: Venue, venue: FakeVenue, clock: FakeClock
 ) -> None:
     """429 means not accepted: wait until the reset, resend with the same id, no lookup."""
-    original = book.answer
 
-    def limited(request: httpx.Request) -> httpx.Response:
+    def limited(request: httpx.Request) -> httpx.Response | None:
         if request.method == "POST" and len(book.posts()) == 1:
             return httpx.Response(
                 429, content=b"Too Many Requests", headers={"X-RateLimit-Reset": str(EPOCH + 9)}
             )
-        return original(request)
+        return None
 
-    venue.fallback = limited
+    _answer_first(book, limited)
     async with make_client() as client:
         await client.submit_order(BUY)
     posts = book.posts()
@@ -238,10 +252,9 @@ async def test_a_refusal_after_an_unknown_outcome_checks_for_the_first_order(
     make_client: Callable[..., AlpacaClient], book: Venue, venue: FakeVenue
 ) -> None:
     """A 403 on the resend may be caused by the first order: found by lookup -> returned."""
-    original = book.answer
     calls = {"lookups": 0}
 
-    def flow(request: httpx.Request) -> httpx.Response:
+    def flow(request: httpx.Request) -> httpx.Response | None:
         if request.method == "POST":
             cid = json.loads(request.content)["client_order_id"]
             if len(book.posts()) == 1:
@@ -252,11 +265,10 @@ async def test_a_refusal_after_an_unknown_outcome_checks_for_the_first_order(
                 403, {"code": 40310000, "message": "insufficient buying power", "buying_power": "0"}
             )
         calls["lookups"] += 1
-        return original(request)
+        return None
 
-    venue.fallback = flow
-    async with make_client() as client:
-        order = await client.submit_order(BUY)
+    _answer_first(book, flow)
+    order = await _buy(make_client)
     assert order.id == "order-first"
     # Five looks within the 5 s visibility bound (at 0, 0.5, 1.5, 3.5 and 5 s) before the
     # resend, then one after the refusal finds the first order.
@@ -390,14 +402,13 @@ async def test_replace_unknown_outcome_follows_replaced_by(
     """If the new id is not found by client id, the old order's replaced_by leads to it."""
     book = ReplaceVenue(venue)
     book.patch_script = ["lost"]
-    original = book.answer
 
-    def hide_by_cid(request: httpx.Request) -> httpx.Response:
+    def hide_by_cid(request: httpx.Request) -> httpx.Response | None:
         if "by_client_order_id" in request.url.path:
             return json_response(404, NOT_FOUND)
-        return original(request)
+        return None
 
-    venue.fallback = hide_by_cid
+    _answer_first(book, hide_by_cid)
     async with make_client() as client:
         new = await client.replace_order("old-1", ReplaceRequest(qty=Decimal(5)))
     assert new.id == "new-1"
@@ -458,8 +469,7 @@ async def test_an_order_the_venue_shows_late_is_found_not_resent(
         return json_response(404, NOT_FOUND)
 
     venue.fallback = slow_to_show
-    async with make_client() as client:
-        order = await client.submit_order(BUY)
+    order = await _buy(make_client)
     assert order.id == "order-first"
     assert sum(1 for r in venue.requests if r.method == "POST") == 1
 
@@ -493,17 +503,15 @@ async def test_a_duplicate_id_after_a_429_is_our_order_not_a_reused_id(
     """A 429 that came after the venue took the order (a gateway answering for it): the resend
     meets 'client_order_id must be unique', which is resolved by a lookup, not raised as the
     caller's reused id. The resend could not have made a second order (same id)."""
-    original = book.answer
 
-    def limited_after_accepting(request: httpx.Request) -> httpx.Response:
+    def limited_after_accepting(request: httpx.Request) -> httpx.Response | None:
         if request.method == "POST" and len(book.posts()) == 1:
-            original(request)  # the venue takes it...
+            book.answer(request)  # the venue takes it...
             return httpx.Response(429, content=b"Too Many Requests")  # ...the gateway says 429
-        return original(request)
+        return None
 
-    venue.fallback = limited_after_accepting
-    async with make_client() as client:
-        order = await client.submit_order(BUY)
+    _answer_first(book, limited_after_accepting)
+    order = await _buy(make_client)
     assert order.id == "order-1"
     assert len(book.orders) == 1
 

@@ -313,12 +313,17 @@ def test_live_stream_needs_allow_live() -> None:
 # --------------------------------------------------------------------------- every open order
 
 
+def _open_buys(book: Book, count: int) -> None:
+    """``count`` resting buys of 1 AAPL at the venue, a minute apart."""
+    for n in range(count):
+        book.add_open(f"o-{n}", qty="1", minutes=n)
+
+
 async def test_risk_check_through_the_client_counts_every_open_order(
     make_client: Callable[..., AlpacaClient], book: Book
 ) -> None:
     """With 120 open orders (more than the venue's default page of 50) max_open_orders refuses."""
-    for n in range(120):
-        book.add_open(f"o-{n}", qty="1", minutes=n)
+    _open_buys(book, 120)
     async with make_client() as client:
         check = make_pre_trade_check(client, RiskLimits(max_open_orders=100))
         with pytest.raises(RiskLimitError) as info:
@@ -334,8 +339,7 @@ async def test_risk_check_counts_open_orders_across_pages(
     make_client: Callable[..., AlpacaClient], book: Book
 ) -> None:
     """Open buys on every page count toward the worst-case position."""
-    for n in range(700):
-        book.add_open(f"o-{n}", qty="1", minutes=n)
+    _open_buys(book, 700)
     async with make_client() as client:
         check = make_pre_trade_check(client, RiskLimits(max_position_qty=Decimal(705)))
         with pytest.raises(RiskLimitError) as info:

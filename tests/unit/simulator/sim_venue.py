@@ -21,7 +21,17 @@ from alpaca_integration.simulator.config import SimConfig
 from alpaca_integration.simulator.market import Market, build_assets
 from alpaca_integration.simulator.state import Account
 
-__all__ = ["APP_AUTH", "APP_KEY", "KEY", "MONDAY_10AM", "SECRET", "Venue", "app_client"]
+__all__ = [
+    "APP_AUTH",
+    "APP_KEY",
+    "KEY",
+    "MONDAY_10AM",
+    "SECRET",
+    "Venue",
+    "app_client",
+    "bracket",
+    "oco",
+]
 
 KEY = "PKUNITTEST0000000001"
 SECRET = "unit-secret"
@@ -73,6 +83,11 @@ class Venue:
     def price(self, symbol: str, price: str) -> None:
         self.broker.set_price(symbol, Decimal(price))
 
+    def trade(self, symbol: str, side: str, qty: int | str, price: str) -> dict[str, Any]:
+        """Move ``symbol`` to ``price``, then send a market order of ``qty`` (it fills there)."""
+        self.price(symbol, price)
+        return self.submit(symbol=symbol, qty=qty, side=side)
+
     def order(self, order_id: str) -> dict[str, Any]:
         from alpaca_integration.simulator.state import order_json
 
@@ -91,3 +106,25 @@ class Venue:
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
         self.broker.sync()
+
+
+# What the bracket and the OCO below share: 10 AAPL, GTC, a take-profit limit at 110.
+_WITH_EXITS: dict[str, Any] = {
+    "symbol": "AAPL",
+    "qty": "10",
+    "type": "limit",
+    "time_in_force": "gtc",
+    "take_profit": {"limit_price": "110"},
+}
+
+
+def bracket(v: Venue, **overrides: Any) -> dict[str, Any]:
+    """A bracket buying 10 AAPL at a limit of 100, take-profit 110, stop-loss 95 (GTC)."""
+    entry = {"side": "buy", "limit_price": "100", "stop_loss": {"stop_price": "95"}}
+    return v.submit(**{**_WITH_EXITS, "order_class": "bracket", **entry, **overrides})
+
+
+def oco(v: Venue, **overrides: Any) -> dict[str, Any]:
+    """An OCO exit selling 10 AAPL: a limit at 110 and a stop-loss at 90 (GTC)."""
+    exit_pair = {"side": "sell", "stop_loss": {"stop_price": "90"}}
+    return v.submit(**{**_WITH_EXITS, "order_class": "oco", **exit_pair, **overrides})

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sim_venue import KEY, Venue
+from sim_venue import KEY, Venue, bracket
 
 from alpaca_integration.simulator.wire import VenueError
 
@@ -26,8 +26,7 @@ def fill_events(v: Venue) -> list[dict[str, Any]]:
 def test_fill_activity_carries_alpacas_fields(venue: Build) -> None:
     """A FILL activity has an id <timestamp>::<uuid>, order_id, cum_qty, leaves_qty, status."""
     v = venue()
-    v.price("AAPL", "100.00")
-    order = v.submit(symbol="AAPL", qty=3, side="buy")
+    order = v.trade("AAPL", "buy", 3, "100.00")
     (fill,) = v.activities("FILL")
     assert ACTIVITY_ID.match(fill["id"])
     assert {k: fill[k] for k in ("type", "price", "qty", "side", "symbol", "cum_qty")} == {
@@ -49,8 +48,7 @@ def test_fill_activity_carries_alpacas_fields(venue: Build) -> None:
 def test_each_sell_execution_pays_one_fee_stamped_like_its_fill(venue: Build) -> None:
     """Every sell execution has one FEE (negative, same order, qty, transaction_time as its FILL)."""
     v = venue(liquidity_cap="60")
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=100, side="buy")
+    v.trade("AAPL", "buy", 100, "100.00")
     v.broker.tick()
     sell = v.submit(symbol="AAPL", qty=100, side="sell")
     v.broker.tick()
@@ -71,8 +69,7 @@ def test_each_sell_execution_pays_one_fee_stamped_like_its_fill(venue: Build) ->
 def test_stream_fill_events_match_their_fill_activities(venue: Build) -> None:
     """A fill event's timestamp is its FILL's transaction_time; order.filled_qty is cum_qty."""
     v = venue(liquidity_cap="4")
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=10, side="buy")
+    v.trade("AAPL", "buy", 10, "100.00")
     v.broker.tick()
     v.broker.tick()
     events = fill_events(v)
@@ -90,12 +87,9 @@ def test_stream_fill_events_match_their_fill_activities(venue: Build) -> None:
 def test_average_entry_price_and_realized_pl(venue: Build) -> None:
     """Buys at 100 and 110 average 105; selling 5 at 120 realizes 75 and leaves the average."""
     v = venue()
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=10, side="buy")
-    v.price("AAPL", "110.00")
-    v.submit(symbol="AAPL", qty=10, side="buy")
-    v.price("AAPL", "120.00")
-    v.submit(symbol="AAPL", qty=5, side="sell")
+    v.trade("AAPL", "buy", 10, "100.00")
+    v.trade("AAPL", "buy", 10, "110.00")
+    v.trade("AAPL", "sell", 5, "120.00")
     position = v.broker.get_position(v.account, "AAPL")
     assert (position["qty"], position["avg_entry_price"]) == ("15", "105")
     assert (position["cost_basis"], position["market_value"]) == ("1575", "1800")
@@ -106,16 +100,14 @@ def test_average_entry_price_and_realized_pl(venue: Build) -> None:
 def test_short_position_is_negative_and_covering_realizes_the_gain(venue: Build) -> None:
     """Short 10 at 100, cover at 90: the position shows short, the cover realizes +100."""
     v = venue()
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=10, side="sell")
+    v.trade("AAPL", "sell", 10, "100.00")
     position = v.broker.get_position(v.account, "AAPL")
     assert (position["side"], position["qty"], position["market_value"]) == (
         "short",
         "-10",
         "-1000",
     )
-    v.price("AAPL", "90.00")
-    cover = v.submit(symbol="AAPL", qty=10, side="buy")
+    cover = v.trade("AAPL", "buy", 10, "90.00")
     assert cover["position_intent"] == "buy_to_close"
     assert v.account.realized_pl["AAPL"] == Decimal(100)
     assert "AAPL" not in v.account.positions
@@ -159,8 +151,7 @@ def test_cash_account_buying_power_is_its_cash(venue: Build) -> None:
 def test_close_position_sends_a_market_order_for_all_or_part(venue: Build) -> None:
     """DELETE /v2/positions/AAPL?percentage=50 sells half; without options it sells the rest."""
     v = venue()
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=10, side="buy")
+    v.trade("AAPL", "buy", 10, "100.00")
     half = v.broker.close_position(v.account, "AAPL", {"percentage": "50"})
     assert (half["side"], half["qty"], half["type"]) == ("sell", "5", "market")
     rest = v.broker.close_position(v.account, "AAPL", {})
@@ -286,17 +277,7 @@ def test_nested_lists_legs_inside_their_parent_only(venue: Build) -> None:
     """nested=true shows a bracket once with its legs; flat lists show the legs separately."""
     v = venue()
     v.price("AAPL", "99.00")
-    v.submit(
-        symbol="AAPL",
-        qty="1",
-        side="buy",
-        type="limit",
-        limit_price="100",
-        time_in_force="gtc",
-        order_class="bracket",
-        take_profit={"limit_price": "110"},
-        stop_loss={"stop_price": "95"},
-    )
+    bracket(v, qty="1")
     nested = v.broker.list_orders(v.account, {"status": "all", "nested": "true"})
     flat = v.broker.list_orders(v.account, {"status": "all"})
     assert len(nested) == 1
@@ -310,10 +291,8 @@ def test_nested_lists_legs_inside_their_parent_only(venue: Build) -> None:
 def test_dump_reconciles_cash_with_fills_and_fees(venue: Build) -> None:
     """The dump's cash equals starting cash minus buys plus sells plus fees, to the cent."""
     v = venue()
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=7, side="buy")
-    v.price("AAPL", "103.37")
-    v.submit(symbol="AAPL", qty=4, side="sell")
+    v.trade("AAPL", "buy", 7, "100.00")
+    v.trade("AAPL", "sell", 4, "103.37")
     dump = v.broker.dump(KEY)
     flows = sum(
         (Decimal(f["qty"]) * Decimal(f["price"]) * (1 if f["side"] == "sell" else -1))
@@ -329,8 +308,7 @@ def test_same_seed_and_requests_give_the_same_venue(venue: Build) -> None:
     """Two venues with one seed answer the same requests with the same ids and state."""
 
     def session(v: Venue) -> dict[str, Any]:
-        v.price("AAPL", "100.00")
-        v.submit(symbol="AAPL", qty=2, side="buy")
+        v.trade("AAPL", "buy", 2, "100.00")
         v.submit(
             symbol="AAPL", qty=1, side="sell", type="limit", limit_price="120", time_in_force="gtc"
         )

@@ -161,8 +161,7 @@ MONDAY_OPEN = at("2024-03-04T09:30:00-05:00")
 def test_orders_placed_while_closed_wait_accepted_and_fill_at_the_open(venue: Build) -> None:
     """A weekend market order is accepted, goes new at Monday's open and fills there."""
     v = venue(clock="market", start_time=SUNDAY_NOON)
-    v.price("AAPL", "100.00")
-    answer = v.submit(symbol="AAPL", qty=1, side="buy")
+    answer = v.trade("AAPL", "buy", 1, "100.00")
     assert answer["status"] == "accepted"
     v.advance((MONDAY_OPEN - SUNDAY_NOON).total_seconds() + 60)
     order = v.order(answer["id"])
@@ -222,8 +221,7 @@ def test_opening_and_closing_auction_orders(venue: Build) -> None:
 def test_the_close_records_last_equity(venue: Build) -> None:
     """After the close, last_equity is the equity at the close."""
     v = venue(clock="market", start_time=at("2024-03-04T15:00:00-05:00"))
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=10, side="buy")
+    v.trade("AAPL", "buy", 10, "100.00")
     v.price("AAPL", "110.00")
     v.advance(2 * 3600)
     account = v.broker.account_json(v.account)

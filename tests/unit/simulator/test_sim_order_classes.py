@@ -6,27 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sim_venue import Venue
+from sim_venue import Venue, bracket, oco
 
 from alpaca_integration.simulator.wire import VenueError
 
 Build = Callable[..., Venue]
-
-
-def bracket(v: Venue, **overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "symbol": "AAPL",
-        "qty": "10",
-        "side": "buy",
-        "type": "limit",
-        "limit_price": "100",
-        "time_in_force": "gtc",
-        "order_class": "bracket",
-        "take_profit": {"limit_price": "110"},
-        "stop_loss": {"stop_price": "95"},
-    }
-    fields.update(overrides)
-    return v.submit(**fields)
 
 
 def legs(v: Venue, parent_id: str) -> dict[str, dict[str, Any]]:
@@ -74,28 +58,24 @@ def test_held_legs_are_not_listed_under_status_open(venue: Build) -> None:
     assert parts["stop_loss"]["id"] in all_ids
 
 
-def test_take_profit_fill_cancels_the_stop_loss(venue: Build) -> None:
-    """The take-profit filling cancels its stop-loss peer and flattens the position."""
+@pytest.mark.parametrize(
+    ("price", "exit_leg", "peer"),
+    [("110.50", "take_profit", "stop_loss"), ("94.00", "stop_loss", "take_profit")],
+    ids=["take-profit-fill-cancels-the-stop-loss", "stop-loss-trigger-cancels-the-take-profit"],
+)
+def test_one_exit_filling_cancels_its_peer(
+    venue: Build, price: str, exit_leg: str, peer: str
+) -> None:
+    """The take-profit filling, or the price reaching the stop, cancels the other exit; the one
+    that fires goes new and fills, and the position is flat."""
     v = venue()
     v.price("AAPL", "99.00")
     answer = bracket(v)
-    v.price("AAPL", "110.50")
+    v.price("AAPL", price)
     parts = legs(v, answer["id"])
-    assert parts["take_profit"]["status"] == "filled"
-    assert parts["stop_loss"]["status"] == "canceled"
-    assert "AAPL" not in v.account.positions
-
-
-def test_stop_loss_trigger_cancels_the_take_profit_and_fills(venue: Build) -> None:
-    """The price reaching the stop cancels the take-profit; the stop-loss goes new and fills."""
-    v = venue()
-    v.price("AAPL", "99.00")
-    answer = bracket(v)
-    v.price("AAPL", "94.00")
-    parts = legs(v, answer["id"])
-    assert parts["take_profit"]["status"] == "canceled"
-    assert parts["stop_loss"]["status"] == "filled"
-    assert v.event_names(parts["stop_loss"]["id"]) == ["new", "fill"]
+    assert parts[exit_leg]["status"] == "filled"
+    assert parts[peer]["status"] == "canceled"
+    assert v.event_names(parts[exit_leg]["id"]) == ["new", "fill"]
     assert "AAPL" not in v.account.positions
 
 
@@ -143,8 +123,7 @@ def test_replacing_the_held_stop_loss_moves_the_stop_and_keeps_the_pair(venue: B
 def test_bracket_must_be_an_entry_order(venue: Build) -> None:
     """A sell bracket against a long position is refused: bracket orders must be entry orders."""
     v = venue()
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=10, side="buy")
+    v.trade("AAPL", "buy", 10, "100.00")
     with pytest.raises(VenueError) as info:
         bracket(
             v,
@@ -181,22 +160,12 @@ def test_buy_bracket_take_profit_above_and_stop_below_the_base_price(
 def test_oco_exit_pairs_a_take_profit_with_a_stop_loss(venue: Build) -> None:
     """An OCO sell on a long position: the limit works, the stop waits; the stop firing wins."""
     v = venue()
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=10, side="buy")
-    oco = v.submit(
-        symbol="AAPL",
-        qty="10",
-        side="sell",
-        type="limit",
-        time_in_force="gtc",
-        order_class="oco",
-        take_profit={"limit_price": "110"},
-        stop_loss={"stop_price": "90"},
-    )
-    assert (oco["status"], oco["limit_price"]) == ("new", "110")
-    assert [leg["status"] for leg in oco["legs"]] == ["held"]
+    v.trade("AAPL", "buy", 10, "100.00")
+    oco_order = oco(v)
+    assert (oco_order["status"], oco_order["limit_price"]) == ("new", "110")
+    assert [leg["status"] for leg in oco_order["legs"]] == ["held"]
     v.price("AAPL", "89.00")
-    after = v.order(oco["id"])
+    after = v.order(oco_order["id"])
     assert after["status"] == "canceled"
     assert after["legs"][0]["status"] == "filled"
     assert "AAPL" not in v.account.positions
@@ -207,16 +176,7 @@ def test_oco_needs_a_position_to_exit(venue: Build) -> None:
     v = venue()
     v.price("AAPL", "100.00")
     with pytest.raises(VenueError) as info:
-        v.submit(
-            symbol="AAPL",
-            qty="10",
-            side="sell",
-            type="limit",
-            time_in_force="gtc",
-            order_class="oco",
-            take_profit={"limit_price": "110"},
-            stop_loss={"stop_price": "90"},
-        )
+        oco(v)
     assert info.value.code == 42210000
     assert "exit orders" in info.value.message
 

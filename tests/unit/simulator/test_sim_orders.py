@@ -24,8 +24,7 @@ def test_market_buy_answers_the_accepted_order_then_fills_at_the_current_price(
 ) -> None:
     """POST answers the order as accepted (new, nothing filled); it then fills at the price."""
     v = venue()
-    v.price("AAPL", "100.00")
-    answer = v.submit(symbol="AAPL", qty=10, side="buy")
+    answer = v.trade("AAPL", "buy", 10, "100.00")
     assert answer["status"] == "new"
     assert answer["filled_qty"] == "0"
     order = v.order(answer["id"])
@@ -53,8 +52,7 @@ def test_limit_buy_rests_until_the_price_reaches_the_limit_and_fills_with_improv
 def test_stop_sell_triggers_when_the_price_falls_to_the_stop(venue: Build) -> None:
     """A sell stop stays put above the stop and executes at the market once it is hit."""
     v = venue()
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=5, side="buy")
+    v.trade("AAPL", "buy", 5, "100.00")
     stop = v.submit(symbol="AAPL", qty=5, side="sell", type="stop", stop_price="95.00")
     v.price("AAPL", "96.00")
     assert v.order(stop["id"])["status"] == "new"
@@ -85,8 +83,7 @@ def test_stop_limit_triggers_then_waits_for_its_limit(venue: Build) -> None:
 def test_trailing_stop_keeps_the_high_water_mark_and_derives_the_stop(venue: Build) -> None:
     """A sell trailing stop ($2) follows the high; it fires when the price falls $2 from it."""
     v = venue()
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=3, side="buy")
+    v.trade("AAPL", "buy", 3, "100.00")
     trail = v.submit(
         symbol="AAPL",
         qty=3,
@@ -124,8 +121,7 @@ def test_trailing_percent_buy_stop_is_above_the_low(venue: Build) -> None:
 def test_liquidity_cap_fills_a_large_order_in_parts(venue: Build) -> None:
     """Under a cap of 4 shares an order for 10 fills 4, 4, then 2, one execution per pass."""
     v = venue(liquidity_cap="4")
-    v.price("AAPL", "100.00")
-    answer = v.submit(symbol="AAPL", qty=10, side="buy")
+    answer = v.trade("AAPL", "buy", 10, "100.00")
     assert v.order(answer["id"])["status"] == "partially_filled"
     v.broker.tick()
     v.broker.tick()
@@ -251,8 +247,7 @@ def test_cancel_goes_through_pending_cancel_to_canceled(venue: Build) -> None:
 def test_cancel_of_a_terminal_order_is_422_and_of_an_unknown_one_404(venue: Build) -> None:
     """Canceling a filled order answers 422 (its state named); an unknown id answers 404."""
     v = venue()
-    v.price("AAPL", "100.00")
-    order = v.submit(symbol="AAPL", qty=1, side="buy")
+    order = v.trade("AAPL", "buy", 1, "100.00")
     filled = refusal(lambda: v.broker.cancel_order(v.account, order["id"]))
     assert (filled.status, filled.code, filled.message) == (
         422,
@@ -369,8 +364,7 @@ def test_insufficient_buying_power_is_403_with_the_figures(venue: Build) -> None
 def test_open_buy_orders_use_up_buying_power(venue: Build) -> None:
     """$1,000 cash, $600 spent, a $300 buy resting: $100 is left, a $450 buy is refused."""
     v = venue(account_type="cash", starting_cash="1000")
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=6, side="buy")
+    v.trade("AAPL", "buy", 6, "100.00")
     assert v.broker.account_json(v.account)["buying_power"] == "400"
     v.submit(symbol="AAPL", qty=6, side="buy", type="limit", limit_price="50", time_in_force="gtc")
     error = refusal(
@@ -384,8 +378,7 @@ def test_open_buy_orders_use_up_buying_power(venue: Build) -> None:
 def test_selling_more_than_available_is_403_with_the_quantities(venue: Build) -> None:
     """With 10 long and 6 held by an open sell, selling 5 more is 403 naming available 4."""
     v = venue()
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=10, side="buy")
+    v.trade("AAPL", "buy", 10, "100.00")
     v.submit(
         symbol="AAPL", qty=6, side="sell", type="limit", limit_price="150", time_in_force="gtc"
     )
@@ -402,8 +395,7 @@ def test_selling_more_than_available_is_403_with_the_quantities(venue: Build) ->
 def test_short_selling_follows_the_account_and_the_asset(venue: Build) -> None:
     """A margin account may short AAPL; GME is not shortable; a cash account may not short."""
     v = venue()
-    v.price("AAPL", "100.00")
-    short = v.submit(symbol="AAPL", qty=5, side="sell")
+    short = v.trade("AAPL", "sell", 5, "100.00")
     assert v.order(short["id"])["status"] == "filled"
     assert v.account.positions["AAPL"].qty == Decimal(-5)
     assert short["position_intent"] == "sell_to_open"
@@ -418,8 +410,7 @@ def test_short_selling_follows_the_account_and_the_asset(venue: Build) -> None:
 def test_potential_wash_trade_is_refused(venue: Build) -> None:
     """A market sell while one's own buy limit rests on the symbol is a potential wash trade."""
     v = venue()
-    v.price("AAPL", "100.00")
-    v.submit(symbol="AAPL", qty=10, side="buy")
+    v.trade("AAPL", "buy", 10, "100.00")
     v.submit(symbol="AAPL", qty=1, side="buy", type="limit", limit_price="95", time_in_force="gtc")
     error = refusal(lambda: v.submit(symbol="AAPL", qty=1, side="sell"))
     assert (error.status, error.code) == (422, 42210000)
@@ -430,8 +421,7 @@ def test_accepted_then_rejected_fault(venue: Build) -> None:
     """With order_reject_rate 1 an order is answered, then rejected (pending_new, rejected)."""
     v = venue()
     v.broker.order_reject_rate = 1.0
-    v.price("AAPL", "100.00")
-    answer = v.submit(symbol="AAPL", qty=1, side="buy")
+    answer = v.trade("AAPL", "buy", 1, "100.00")
     assert answer["status"] == "pending_new"
     order = v.order(answer["id"])
     assert (order["status"], order["filled_qty"]) == ("rejected", "0")

@@ -106,8 +106,7 @@ def test_stale_fill_snapshots_lag_one_execution_while_the_execution_fields_are_r
     position_qty and timestamp are the execution's own."""
     v = venue(liquidity_cap="3")
     v.broker.apply_faults(FaultConfig(stale_order_in_fill_probability=1.0))
-    v.price("AAPL", "100.00")
-    answer = v.submit(symbol="AAPL", qty=9, side="buy")
+    answer = v.trade("AAPL", "buy", 9, "100.00")
     v.broker.tick()
     v.price("AAPL", "101.00")
     events = fill_events(v, answer["id"])
@@ -131,8 +130,7 @@ def test_two_executions_can_carry_the_same_snapshot_filled_qty(venue: Build) -> 
     """A fresh snapshot then a stale one: both fill events say order.filled_qty 3, while
     their execution ids (and qty) tell the two executions apart."""
     v = venue(liquidity_cap="3")
-    v.price("AAPL", "100.00")
-    answer = v.submit(symbol="AAPL", qty=6, side="buy")
+    answer = v.trade("AAPL", "buy", 6, "100.00")
     v.broker.apply_faults(FaultConfig(stale_order_in_fill_probability=1.0))
     v.broker.tick()
     first, second = fill_events(v, answer["id"])
@@ -145,7 +143,6 @@ def test_two_executions_can_carry_the_same_snapshot_filled_qty(venue: Build) -> 
 def test_without_the_fault_every_fill_snapshot_is_current(venue: Build) -> None:
     """Faults off: a fill event's order.filled_qty is the cumulative quantity so far."""
     v = venue(liquidity_cap="3")
-    v.price("AAPL", "100.00")
-    answer = v.submit(symbol="AAPL", qty=6, side="buy")
+    answer = v.trade("AAPL", "buy", 6, "100.00")
     v.broker.tick()
     assert [e["order"]["filled_qty"] for e in fill_events(v, answer["id"])] == ["3", "6"]

@@ -168,37 +168,30 @@ class _BreakingVenue:
         return next(o for o in self.orders if o.id == order_id)
 
 
+def _placed(order_id: str, seconds: float, **fields: Any) -> Order:
+    """Order ``order_id`` (client id ``ai-<id>``) submitted, created and last updated at
+    ``at(seconds)``; ``fields`` set the rest."""
+    times = {"submitted_at": at(seconds), "created_at": at(seconds), "updated_at": at(seconds)}
+    return make_order(id=order_id, client_order_id=f"ai-{order_id}", **{**times, **fields})
+
+
 async def test_an_interrupted_orders_sync_does_not_skip_orders_before_a_later_leg(
     store: Store,
 ) -> None:
     """A bracket whose leg was submitted 10 minutes after it does not move the checkpoint past
     an order submitted in between: the next sync still fetches that order."""
-    leg = make_order(
-        id="leg-2",
-        parent_id="A",
-        client_order_id="ai-leg-2",
-        submitted_at=at(600),
-        created_at=at(600),
-        updated_at=at(600),
-        order_class=OrderClass.BRACKET,
-        status=OrderStatus.NEW,
+    leg = _placed(
+        "leg-2", 600, parent_id="A", order_class=OrderClass.BRACKET, status=OrderStatus.NEW
     )
-    root = make_order(
-        id="A",
-        client_order_id="ai-A",
+    root = _placed(
+        "A",
+        0,
+        updated_at=at(600),
         order_class=OrderClass.BRACKET,
         status=OrderStatus.FILLED,
         legs=(leg,),
-        updated_at=at(600),
     )
-    between = make_order(
-        id="B",
-        client_order_id="ai-B",
-        submitted_at=at(120),
-        created_at=at(120),
-        updated_at=at(130),
-        status=OrderStatus.FILLED,
-    )
+    between = _placed("B", 120, status=OrderStatus.FILLED, updated_at=at(130))
     venue = _BreakingVenue([root, between])
     engine = SyncEngine(ACCOUNT, venue, store, batch_size=1, validate=False)  # type: ignore[arg-type]
     with pytest.raises(TransportError):

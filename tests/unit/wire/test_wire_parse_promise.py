@@ -28,6 +28,7 @@ from alpaca_integration.alpaca.parse import (
     parse_trade_update,
 )
 from alpaca_integration.errors import ParseError
+from support.wire_json import portfolio_history_json
 
 D = Decimal
 
@@ -60,16 +61,8 @@ def test_an_account_without_equity_derives_it_as_alpaca_defines_it() -> None:
 def test_a_portfolio_history_in_milliseconds_is_a_parse_error() -> None:
     """Timestamps in milliseconds (not the spec's UNIX seconds) raise ParseError naming the
     field, not a raw ValueError ('year is out of range')."""
-    body = json.dumps(
-        {
-            "timestamp": [1_717_000_000_000, 1_717_000_060_000],
-            "equity": [100, 101],
-            "profit_loss": [0, 1],
-            "profit_loss_pct": [0, 0.01],
-            "base_value": 100,
-            "timeframe": "1Min",
-        }
-    ).encode()
+    milliseconds = [1_717_000_000_000, 1_717_000_060_000]
+    body = json.dumps(portfolio_history_json(timestamp=milliseconds, timeframe="1Min")).encode()
     with pytest.raises(ParseError) as info:
         parse_portfolio_history(body)
     assert "timestamp" in str(info.value)

@@ -132,6 +132,10 @@ def test_strings_and_ints_are_accepted_as_numbers() -> None:
 
 # --------------------------------------------------------------------------- each rule fails clearly
 
+# A market sell of one share, and the same as a trailing stop with no trail yet: bases to break.
+SELL_ONE = OrderRequest(symbol="T", side=SELL, qty=D("1"))
+TRAILING_SELL = _with(SELL_ONE, type=OrderType.TRAILING_STOP)
+
 RULE_VIOLATIONS: dict[str, tuple[OrderRequest, str, str]] = {
     # name: (intent, field, message fragment)
     "sub-penny above $1": (
@@ -145,9 +149,7 @@ RULE_VIOLATIONS: dict[str, tuple[OrderRequest, str, str]] = {
         "at most 4 decimals for prices below \\$1",
     ),
     "sub-penny stop": (
-        OrderRequest(
-            symbol="T", side=SELL, type=OrderType.STOP, qty=D("1"), stop_price=D("16.001")
-        ),
+        _with(SELL_ONE, type=OrderType.STOP, stop_price=D("16.001")),
         "stop_price",
         "sub-penny",
     ),
@@ -182,7 +184,7 @@ RULE_VIOLATIONS: dict[str, tuple[OrderRequest, str, str]] = {
         "is required for stop_limit",
     ),
     "stop without stop": (
-        OrderRequest(symbol="T", side=SELL, type=OrderType.STOP, qty=D("1")),
+        _with(SELL_ONE, type=OrderType.STOP),
         "stop_price",
         "is required for stop",
     ),
@@ -192,31 +194,17 @@ RULE_VIOLATIONS: dict[str, tuple[OrderRequest, str, str]] = {
         "only used by limit and stop_limit",
     ),
     "stop price on a trailing stop": (
-        OrderRequest(
-            symbol="T",
-            side=SELL,
-            type=OrderType.TRAILING_STOP,
-            qty=D("1"),
-            trail_percent=D("2"),
-            stop_price=D("10"),
-        ),
+        _with(TRAILING_SELL, trail_percent=D("2"), stop_price=D("10")),
         "stop_price",
         "set by the venue",
     ),
     "trailing stop with both trails": (
-        OrderRequest(
-            symbol="T",
-            side=SELL,
-            type=OrderType.TRAILING_STOP,
-            qty=D("1"),
-            trail_percent=D("2"),
-            trail_price=D("1"),
-        ),
+        _with(TRAILING_SELL, trail_percent=D("2"), trail_price=D("1")),
         "trail_price",
         "exactly one of trail_price and trail_percent",
     ),
     "trailing stop with no trail": (
-        OrderRequest(symbol="T", side=SELL, type=OrderType.TRAILING_STOP, qty=D("1")),
+        TRAILING_SELL,
         "trail_price",
         "exactly one",
     ),
@@ -226,9 +214,7 @@ RULE_VIOLATIONS: dict[str, tuple[OrderRequest, str, str]] = {
         "only used by trailing_stop",
     ),
     "trail percent of 100": (
-        OrderRequest(
-            symbol="T", side=SELL, type=OrderType.TRAILING_STOP, qty=D("1"), trail_percent=D("100")
-        ),
+        _with(TRAILING_SELL, trail_percent=D("100")),
         "trail_percent",
         "not below 100",
     ),
