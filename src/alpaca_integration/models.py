@@ -27,7 +27,7 @@ from decimal import Decimal
 
 import msgspec
 
-from alpaca_integration.model_base import VenueModel
+from alpaca_integration.model_base import OpenStrEnum, VenueModel
 from alpaca_integration.reference_models import (
     Market,
     MarketCalendar,
@@ -207,18 +207,14 @@ class PositionIntent(enum.StrEnum):
     SELL_TO_CLOSE = "sell_to_close"
 
 
-class AssetClass(enum.StrEnum):
+class AssetClass(OpenStrEnum):
     US_EQUITY = "us_equity"
     US_OPTION = "us_option"
     CRYPTO = "crypto"
     UNKNOWN = "unknown"
 
-    @classmethod
-    def _missing_(cls, value: object) -> AssetClass:
-        return cls.UNKNOWN
 
-
-class TradeEventKind(enum.StrEnum):
+class TradeEventKind(OpenStrEnum):
     NEW = "new"
     FILL = "fill"
     PARTIAL_FILL = "partial_fill"
@@ -239,10 +235,6 @@ class TradeEventKind(enum.StrEnum):
     RESTATED = "restated"
     HELD = "held"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def _missing_(cls, value: object) -> TradeEventKind:
-        return cls.UNKNOWN
 
     @property
     def is_fill(self) -> bool:
