@@ -43,6 +43,7 @@ from alpaca_integration.reference_models import (
 __all__ = [
     "CLIENT_ORDER_ID_PREFIX",
     "INTEGRATION_PREFIX",
+    "POSITION_VALUE_FIELDS",
     "TERMINAL_ORDER_STATUSES",
     "Account",
     "AccountConfiguration",
@@ -310,6 +311,19 @@ class AccountConfiguration(_Model, frozen=True, kw_only=True):
     max_margin_multiplier: str | None = None
     pdt_check: str | None = None
     max_options_trading_level: int | None = None
+
+
+# A position's optional valuation fields (the venue's marks), named as Alpaca names them: one list
+# for the parser, the table and the codec.
+POSITION_VALUE_FIELDS = (
+    "unrealized_pl",
+    "unrealized_plpc",
+    "unrealized_intraday_pl",
+    "unrealized_intraday_plpc",
+    "current_price",
+    "lastday_price",
+    "change_today",
+)
 
 
 class Position(_Model, frozen=True, kw_only=True):

@@ -13,7 +13,8 @@ Correctness results: ``stream_gaps``, ``quality_results``, ``quarantine``,
 The migrations in ``storage/migrations`` create exactly this schema (a test compares them). Change a
 table here only together with a new migration.
 
-Imports only ``storage.dialect`` from the package.
+Imports only ``storage.dialect`` and ``models`` (the position's value fields) from the package;
+``POSITION_VALUE_FIELDS`` stays importable from here.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alpaca_integration.models import POSITION_VALUE_FIELDS
 from alpaca_integration.storage.dialect import Amount, JsonDocument, RowId, UTCDateTime
 
 # The account snapshot's money fields and flags: one list for the table and the codec.
@@ -42,16 +44,6 @@ SNAPSHOT_AMOUNT_FIELDS = (
     "multiplier",
     "sma",
     "accrued_fees",
-)
-# A position's optional valuation fields (the venue's marks): one list for the table and the codec.
-POSITION_VALUE_FIELDS = (
-    "unrealized_pl",
-    "unrealized_plpc",
-    "unrealized_intraday_pl",
-    "unrealized_intraday_plpc",
-    "current_price",
-    "lastday_price",
-    "change_today",
 )
 SNAPSHOT_FLAG_FIELDS = (
     "pattern_day_trader",
