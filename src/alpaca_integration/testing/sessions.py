@@ -82,28 +82,36 @@ def _trailing(symbol: str, side: OrderSide, qty: Decimal, percent: Decimal) -> O
     return _gtc(symbol, side, qty, type=OrderType.TRAILING_STOP, trail_percent=percent)
 
 
-def _bracket(symbol: str, qty: Decimal, take_profit: Decimal, stop_loss: Decimal) -> OrderRequest:
-    """A market buy with a take-profit and a stop-loss exit."""
+def _with_exits(
+    symbol: str,
+    side: OrderSide,
+    qty: Decimal,
+    order_class: OrderClass,
+    take_profit: Decimal,
+    stop_loss: Decimal,
+    **shape: Any,
+) -> OrderRequest:
+    """An order of ``order_class`` with a take-profit limit and a stop-loss exit."""
     return _gtc(
         symbol,
-        _BUY,
+        side,
         qty,
-        order_class=OrderClass.BRACKET,
+        order_class=order_class,
         take_profit=TakeProfit(limit_price=take_profit),
         stop_loss=StopLoss(stop_price=stop_loss),
+        **shape,
     )
+
+
+def _bracket(symbol: str, qty: Decimal, take_profit: Decimal, stop_loss: Decimal) -> OrderRequest:
+    """A market buy with a take-profit and a stop-loss exit."""
+    return _with_exits(symbol, _BUY, qty, OrderClass.BRACKET, take_profit, stop_loss)
 
 
 def _oco(symbol: str, qty: Decimal, take_profit: Decimal, stop_loss: Decimal) -> OrderRequest:
     """A sell that exits at the take-profit limit or the stop-loss, whichever comes first."""
-    return _gtc(
-        symbol,
-        _SELL,
-        qty,
-        type=OrderType.LIMIT,
-        order_class=OrderClass.OCO,
-        take_profit=TakeProfit(limit_price=take_profit),
-        stop_loss=StopLoss(stop_price=stop_loss),
+    return _with_exits(
+        symbol, _SELL, qty, OrderClass.OCO, take_profit, stop_loss, type=OrderType.LIMIT
     )
 
 
