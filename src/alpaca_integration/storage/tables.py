@@ -105,6 +105,11 @@ def _account() -> sa.Column[str]:
     return sa.Column("account", sa.String, nullable=False)
 
 
+def _result_table(name: str, *columns: Any) -> sa.Table:
+    """A correctness-result table whose rows are numbered by the database, per account."""
+    return sa.Table(name, metadata, _row_id(), _account(), *columns)
+
+
 def key_columns(*names: str, type_: Any = sa.String) -> list[sa.Column[Any]]:
     """Primary-key columns of one type (``sa.String`` unless told), in the order named."""
     return [sa.Column(name, type_, primary_key=True) for name in names]
@@ -322,11 +327,8 @@ sync_checkpoints = sa.Table(
 
 # --------------------------------------------------------------------------- correctness results
 
-stream_gaps = sa.Table(
+stream_gaps = _result_table(
     "stream_gaps",
-    metadata,
-    _row_id(),
-    _account(),
     sa.Column("gap_from", UTCDateTime, nullable=False),
     sa.Column("gap_to", UTCDateTime),
     sa.Column("reason", sa.String, nullable=False),
@@ -349,11 +351,8 @@ quality_results = sa.Table(
     sa.Index(None, "account", "rule", "created_at"),
 )
 
-quarantine = sa.Table(
+quarantine = _result_table(
     "quarantine",
-    metadata,
-    _row_id(),
-    _account(),
     *required_columns(sa.String, "record_kind", "record_key", "reason"),
     # Bytes verbatim: a refused payload may not even be valid UTF-8.
     sa.Column("raw", sa.LargeBinary, nullable=False),
@@ -363,11 +362,8 @@ quarantine = sa.Table(
     sa.UniqueConstraint("account", "record_kind", "record_key", "reason"),
 )
 
-reconciliation_runs = sa.Table(
+reconciliation_runs = _result_table(
     "reconciliation_runs",
-    metadata,
-    _row_id(),
-    _account(),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
     sa.Column("dry_run", sa.Boolean, nullable=False),
@@ -394,11 +390,8 @@ reconciliation_items = sa.Table(
     sa.Index(None, "run_id"),
 )
 
-exposure_snapshots = sa.Table(
+exposure_snapshots = _result_table(
     "exposure_snapshots",
-    metadata,
-    _row_id(),
-    _account(),
     sa.Column("at", UTCDateTime, nullable=False),
     *required_columns(Amount, "gross", "net", "long", "short"),
     # {symbol: signed market value as a decimal string}
@@ -408,11 +401,8 @@ exposure_snapshots = sa.Table(
     sa.UniqueConstraint("account", "at"),
 )
 
-risk_breaches = sa.Table(
+risk_breaches = _result_table(
     "risk_breaches",
-    metadata,
-    _row_id(),
-    _account(),
     sa.Column("at", UTCDateTime, nullable=False),
     *required_columns(sa.String, "limit_name", "subject"),
     *optional_columns(Amount, "value", "limit"),
