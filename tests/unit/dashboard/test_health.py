@@ -10,37 +10,18 @@ from alpaca_integration.dashboard.views import AccountHealth, health_from_status
 
 def test_health_copies_the_named_accounts_status_and_knows_no_other_account() -> None:
     """Every AccountHealth field comes from the status of the account asked for."""
-    synced = dt.datetime(2026, 12, 4, 15, 30, tzinfo=dt.UTC)
-    statuses = [
-        SimpleNamespace(
-            name="other",
-            connected=False,
-            last_sync_at=None,
-            lag_seconds=None,
-            events=0,
-            events_per_second=0.0,
-            gaps=9,
-            last_error="down",
-        ),
-        SimpleNamespace(
-            name="main",
-            connected=True,
-            last_sync_at=synced,
-            lag_seconds=0.25,
-            events=120,
-            events_per_second=3.5,
-            gaps=1,
-            last_error=None,
-        ),
-    ]
+    main = {
+        "connected": True,
+        "last_sync_at": dt.datetime(2026, 12, 4, 15, 30, tzinfo=dt.UTC),
+        "lag_seconds": 0.25,
+        "events": 120,
+        "events_per_second": 3.5,
+        "gaps": 1,
+        "last_error": None,
+    }
+    other = {**dict.fromkeys(main), "connected": False, "gaps": 9, "last_error": "down"}
+    statuses = [SimpleNamespace(name="other", **other), SimpleNamespace(name="main", **main)]
     health = health_from_statuses(lambda: statuses)
-    assert health("main") == AccountHealth(
-        connected=True,
-        last_sync_at=synced,
-        lag_seconds=0.25,
-        events=120,
-        events_per_second=3.5,
-        gaps=1,
-        last_error=None,
-    )
+    assert health("main") == AccountHealth(**main)
+    assert health("other") == AccountHealth(connected=False, gaps=9, last_error="down")
     assert health("missing") is None
