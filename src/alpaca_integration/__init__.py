@@ -6,8 +6,9 @@ Public names are exported lazily (``__getattr__``) so that ``import alpaca_integ
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from alpaca_integration._lazy import lazy_attribute
 
 __version__ = "0.1.0"
 
@@ -121,12 +122,7 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'alpaca_integration' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _EXPORTS, name, globals())
 
 
 def __dir__() -> list[str]:

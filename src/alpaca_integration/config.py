@@ -25,7 +25,7 @@ from __future__ import annotations
 import tomllib
 import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import (
@@ -152,7 +152,31 @@ def _check_live_opt_in(base_url: str, allow_live: bool) -> None:
         )
 
 
-class AlpacaSettings(BaseSettings):
+class _Venue:
+    """What the settings and an account share about the venue they name: ``base_url`` must be an
+    http(s) URL, a live one needs ``allow_live``, and the stream URL follows from it unless set."""
+
+    if TYPE_CHECKING:
+        base_url: str
+        stream_url: str | None
+        allow_live: bool
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @model_validator(mode="after")
+    def _live_needs_opt_in(self) -> Self:
+        _check_live_opt_in(self.base_url, self.allow_live)
+        return self
+
+    @property
+    def resolved_stream_url(self) -> str:
+        return self.stream_url or derive_stream_url(self.base_url)
+
+
+class AlpacaSettings(_Venue, BaseSettings):
     """The process's settings, from ``ALPACA_*`` environment variables (or ``.env``)."""
 
     model_config = SettingsConfigDict(
@@ -174,11 +198,6 @@ class AlpacaSettings(BaseSettings):
     allow_live: bool = False
     accounts_file: Path | None = None
     rate_limit: int = Field(default=200, ge=1)
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url_is_http(cls, value: str) -> str:
-        return _check_http_url(value)
 
     @field_validator("api_key", "secret_key")
     @classmethod
@@ -212,15 +231,6 @@ class AlpacaSettings(BaseSettings):
             raise ValueError("must start with redis:// or rediss://")
         return value
 
-    @model_validator(mode="after")
-    def _live_needs_opt_in(self) -> AlpacaSettings:
-        _check_live_opt_in(self.base_url, self.allow_live)
-        return self
-
-    @property
-    def resolved_stream_url(self) -> str:
-        return self.stream_url or derive_stream_url(self.base_url)
-
     @property
     def has_credentials(self) -> bool:
         return bool(self.api_key and self.secret_key)
@@ -230,7 +240,7 @@ class AlpacaSettings(BaseSettings):
         return is_live_url(self.base_url)
 
 
-class AccountConfig(BaseModel):
+class AccountConfig(_Venue, BaseModel):
     """One named account: its keys, its venue, its optional risk limits (a plain mapping here;
     ``risk.RiskLimits`` validates it)."""
 
@@ -247,26 +257,12 @@ class AccountConfig(BaseModel):
     # Which open lot a sale closes first in the stored ledger (docs/ledger.md).
     ledger_method: Literal["fifo", "lifo", "hifo"] = "fifo"
 
-    @field_validator("base_url")
-    @classmethod
-    def _base_url_is_http(cls, value: str) -> str:
-        return _check_http_url(value)
-
     @field_validator("api_key", "secret_key")
     @classmethod
     def _keys_fit_a_header(cls, value: SecretStr) -> SecretStr:
         checked = _checked_key(value)
         assert checked is not None
         return checked
-
-    @model_validator(mode="after")
-    def _live_needs_opt_in(self) -> AccountConfig:
-        _check_live_opt_in(self.base_url, self.allow_live)
-        return self
-
-    @property
-    def resolved_stream_url(self) -> str:
-        return self.stream_url or derive_stream_url(self.base_url)
 
     @classmethod
     def from_settings(cls, settings: AlpacaSettings, name: str = "default") -> AccountConfig:

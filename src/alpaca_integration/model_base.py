@@ -1,4 +1,5 @@
-"""The base of every model built from a venue payload: the payload kept verbatim for audit.
+"""The base of every model built from a venue payload: the payload kept verbatim for audit; and
+the base of the enums whose unknown values read as ``UNKNOWN``.
 
 ``VenueModel`` is a frozen, keyword-only ``msgspec.Struct`` with one field, ``raw`` (the JSON
 bytes the model was built from; empty when built locally), and ``raw_json()`` to decode it. It
@@ -10,11 +11,21 @@ Imports nothing from the package.
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+from typing import Any, Self
 
 import msgspec
 
-__all__ = ["VenueModel"]
+__all__ = ["OpenStrEnum", "VenueModel"]
+
+
+class OpenStrEnum(enum.StrEnum):
+    """A string enum the venue may extend: a value this code does not know reads as the
+    subclass's ``UNKNOWN`` member (which every subclass defines) rather than failing."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self:
+        return cls["UNKNOWN"]
 
 
 class VenueModel(msgspec.Struct, frozen=True, kw_only=True):

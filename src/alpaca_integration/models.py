@@ -27,7 +27,7 @@ from decimal import Decimal
 
 import msgspec
 
-from alpaca_integration.model_base import VenueModel
+from alpaca_integration.model_base import OpenStrEnum, VenueModel
 from alpaca_integration.reference_models import (
     Market,
     MarketCalendar,
@@ -43,6 +43,7 @@ from alpaca_integration.reference_models import (
 __all__ = [
     "CLIENT_ORDER_ID_PREFIX",
     "INTEGRATION_PREFIX",
+    "POSITION_VALUE_FIELDS",
     "TERMINAL_ORDER_STATUSES",
     "Account",
     "AccountConfiguration",
@@ -207,18 +208,14 @@ class PositionIntent(enum.StrEnum):
     SELL_TO_CLOSE = "sell_to_close"
 
 
-class AssetClass(enum.StrEnum):
+class AssetClass(OpenStrEnum):
     US_EQUITY = "us_equity"
     US_OPTION = "us_option"
     CRYPTO = "crypto"
     UNKNOWN = "unknown"
 
-    @classmethod
-    def _missing_(cls, value: object) -> AssetClass:
-        return cls.UNKNOWN
 
-
-class TradeEventKind(enum.StrEnum):
+class TradeEventKind(OpenStrEnum):
     NEW = "new"
     FILL = "fill"
     PARTIAL_FILL = "partial_fill"
@@ -239,10 +236,6 @@ class TradeEventKind(enum.StrEnum):
     RESTATED = "restated"
     HELD = "held"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def _missing_(cls, value: object) -> TradeEventKind:
-        return cls.UNKNOWN
 
     @property
     def is_fill(self) -> bool:
@@ -318,6 +311,19 @@ class AccountConfiguration(_Model, frozen=True, kw_only=True):
     max_margin_multiplier: str | None = None
     pdt_check: str | None = None
     max_options_trading_level: int | None = None
+
+
+# A position's optional valuation fields (the venue's marks), named as Alpaca names them: one list
+# for the parser, the table and the codec.
+POSITION_VALUE_FIELDS = (
+    "unrealized_pl",
+    "unrealized_plpc",
+    "unrealized_intraday_pl",
+    "unrealized_intraday_plpc",
+    "current_price",
+    "lastday_price",
+    "change_today",
+)
 
 
 class Position(_Model, frozen=True, kw_only=True):

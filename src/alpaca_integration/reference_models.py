@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import msgspec
 
-from alpaca_integration.model_base import VenueModel
+from alpaca_integration.model_base import OpenStrEnum, VenueModel
 
 __all__ = [
     "Market",
@@ -42,14 +42,10 @@ class OptionType(enum.StrEnum):
     PUT = "put"
 
 
-class OptionStyle(enum.StrEnum):
+class OptionStyle(OpenStrEnum):
     AMERICAN = "american"
     EUROPEAN = "european"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def _missing_(cls, value: object) -> OptionStyle:
-        return cls.UNKNOWN
 
 
 class OptionDeliverable(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,7 +97,7 @@ class OptionContract(VenueModel, frozen=True, kw_only=True):
 # --------------------------------------------------------------------------- markets (v3)
 
 
-class MarketPhase(enum.StrEnum):
+class MarketPhase(OpenStrEnum):
     """Where a market's day stands: closed, pre-market, the core session, lunch, after-hours."""
 
     CLOSED = "closed"
@@ -110,10 +106,6 @@ class MarketPhase(enum.StrEnum):
     LUNCH = "lunch"
     POST = "post"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def _missing_(cls, value: object) -> MarketPhase:
-        return cls.UNKNOWN
 
 
 class Market(msgspec.Struct, frozen=True, kw_only=True):

@@ -19,7 +19,7 @@ Pure: no I/O, no clock reads. Imports only ``models``, ``instruments``, ``errors
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -114,17 +114,14 @@ OPTION_RULES = AssetRules(
     extended_hours=False,
     hint="options trade in the core session only, with time_in_force day",
 )
-MLEG_RULES = AssetRules(
+# An mleg order is an option order (same types, day only, cent prices, core session) whose net
+# price may be a credit and which is not a simple order.
+MLEG_RULES = replace(
+    OPTION_RULES,
     what="multi-leg option",
-    order_types=OPTION_RULES.order_types,
-    time_in_force=_DAY,
-    notional_time_in_force=frozenset(),
     whole_qty="an mleg order trades whole units of its strategy",
-    price_decimals=2,
-    price_why=_OPTION_TICK,
     signed_price=True,
-    extended_hours=False,
-    hint=OPTION_RULES.hint,
+    simple_only=False,
 )
 CRYPTO_RULES = AssetRules(
     what="crypto",

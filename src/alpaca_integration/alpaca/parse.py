@@ -95,6 +95,7 @@ from alpaca_integration.instruments import (
     instrument_class,
 )
 from alpaca_integration.models import (
+    POSITION_VALUE_FIELDS,
     AccountConfiguration,
     AccountSnapshot,
     Activity,
@@ -296,13 +297,7 @@ def _position(raw: bytes, observed_at: dt.datetime) -> Position:
         avg_entry_price=wire.avg_entry_price,
         market_value=wire.market_value,
         cost_basis=wire.cost_basis,
-        unrealized_pl=wire.unrealized_pl,
-        unrealized_plpc=wire.unrealized_plpc,
-        unrealized_intraday_pl=wire.unrealized_intraday_pl,
-        unrealized_intraday_plpc=wire.unrealized_intraday_plpc,
-        current_price=wire.current_price,
-        lastday_price=wire.lastday_price,
-        change_today=wire.change_today,
+        **{name: getattr(wire, name) for name in POSITION_VALUE_FIELDS},
         observed_at=observed_at,
         raw=raw,
     )

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from alpaca_integration.alpaca.client import AlpacaClient
 
 __all__ = [
+    "RENEW_IF_HOLDER_LUA",
     "LocalOrderLock",
     "OrderLock",
     "PreTradeCheck",
@@ -107,8 +108,9 @@ class LocalOrderLock:
         return None
 
 
-# KEYS: the lock. ARGV: the holder's token, lease in ms. Extends the lease only for its holder.
-_LUA_RENEW = """
+# KEYS: the key held. ARGV: the holder's token, lease in ms. Extends the lease only for its holder
+# (1 when renewed, 0 when the key is not ours). The monitor's account leases use it too.
+RENEW_IF_HOLDER_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
@@ -147,7 +149,7 @@ class RedisOrderLock:
             redis_url, socket_connect_timeout=2.0, socket_timeout=2.0
         )
         self._redis_errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
-        self._renew = self._redis.register_script(_LUA_RENEW)
+        self._renew = self._redis.register_script(RENEW_IF_HOLDER_LUA)
         self._release = self._redis.register_script(_LUA_RELEASE)
 
     async def _acquire(self, token: str) -> bool:

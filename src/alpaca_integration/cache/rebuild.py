@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class StoreReader(Protocol):
-    """What a rebuild reads (``storage.Store`` has it)."""
+    """What a rebuild reads (``storage.Store`` has it); also the state reads of sync's and
+    reconciliation's store seams (``sync.ports``)."""
 
     async def latest_snapshot(self, account: str) -> AccountSnapshot | None: ...
 

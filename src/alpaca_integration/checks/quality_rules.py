@@ -397,14 +397,7 @@ def evaluate_rules(
         *_leg_issues(orders),
         *_duplicate_client_order_ids(orders),
     ]
+    # An issue's rule, subject, severity and detail, for this account, now.
     return [
-        QualityResult(
-            rule=issue.rule,
-            account=state.account,
-            subject=issue.subject,
-            severity=issue.severity,
-            detail=issue.detail,
-            created_at=now,
-        )
-        for issue in issues
+        QualityResult(**issue._asdict(), account=state.account, created_at=now) for issue in issues
     ]

@@ -119,6 +119,23 @@ def _order_drift(ours: Order, theirs: Order) -> list[str]:
     ]
 
 
+def _drift(
+    kind: str, subject: str, changes: Sequence[str], decision: str, detail: str = ""
+) -> list[Finding]:
+    """One drift finding listing ``changes`` ("field old -> new"), or none when nothing changed."""
+    if not changes:
+        return []
+    return [
+        Finding(
+            kind=kind,
+            subject=subject,
+            difference="; ".join(changes),
+            decision=decision,
+            detail=detail,
+        )
+    ]
+
+
 def _order_findings(
     order_id: str,
     ours: Order | None,
@@ -143,18 +160,7 @@ def _order_findings(
                 detail=detail,
             )
         ]
-    findings = []
-    changes = _order_drift(ours, theirs)
-    if changes:
-        findings.append(
-            Finding(
-                kind="order_drift",
-                subject=order_id,
-                difference="; ".join(changes),
-                decision="updated",
-                detail=detail + tag,
-            )
-        )
+    findings = _drift("order_drift", order_id, _order_drift(ours, theirs), "updated", detail + tag)
     if check_flag and flag != external:
         findings.append(
             Finding(
@@ -315,13 +321,5 @@ def diff_positions(stored: Sequence[Position], broker: Sequence[Position]) -> li
                 changes.append(
                     f"avg_entry_price {fmt_value(mine.avg_entry_price)} -> {fmt_value(venue.avg_entry_price)}"
                 )
-            if changes:
-                findings.append(
-                    Finding(
-                        kind="position_drift",
-                        subject=symbol,
-                        difference="; ".join(changes),
-                        decision="replaced",
-                    )
-                )
+            findings.extend(_drift("position_drift", symbol, changes, "replaced"))
     return findings

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 import typer
 
 from alpaca_integration.cli._errors import bad_input, fail
@@ -105,22 +106,15 @@ def _pnl_rows(ledger: Any, by: str, since: dt.date | None) -> list[dict[str, Any
     rows = []
     for name, summary in summarize(ledger.matches, income, field).items():
         rows.append(
-            {by: name, **_summary_fields(summary), "unrealized": unrealized.pop(name, _ZERO)}
+            {
+                by: name,
+                # Every PnlSummary field, in its order: realized_gross ... losses.
+                **msgspec.structs.asdict(summary),
+                "unrealized": unrealized.pop(name, _ZERO),
+            }
         )
     rows += [{by: name, "unrealized": value} for name, value in sorted(unrealized.items())]
     return rows
-
-
-def _summary_fields(summary: Any) -> dict[str, Any]:
-    return {
-        "realized_gross": summary.realized_gross,
-        "fees": summary.fees,
-        "realized_net": summary.realized_net,
-        "income": summary.income,
-        "matches": summary.matches,
-        "wins": summary.wins,
-        "losses": summary.losses,
-    }
 
 
 def pnl(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,7 @@ class AccountHealth:
 
 
 HealthSource = Callable[[str], AccountHealth | None]
+_HEALTH_FIELDS = tuple(health_field.name for health_field in fields(AccountHealth))
 
 
 def health_from_statuses(statuses: Callable[[], Sequence[Any]]) -> HealthSource:
@@ -67,15 +68,8 @@ def health_from_statuses(statuses: Callable[[], Sequence[Any]]) -> HealthSource:
     def health(account: str) -> AccountHealth | None:
         for status in statuses():
             if status.name == account:
-                return AccountHealth(
-                    connected=status.connected,
-                    last_sync_at=status.last_sync_at,
-                    lag_seconds=status.lag_seconds,
-                    events=status.events,
-                    events_per_second=status.events_per_second,
-                    gaps=status.gaps,
-                    last_error=status.last_error,
-                )
+                # Each AccountHealth field, read from the status attribute of the same name.
+                return AccountHealth(**{name: getattr(status, name) for name in _HEALTH_FIELDS})
         return None
 
     return health

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from alpaca_integration.alpaca.pretrade import RENEW_IF_HOLDER_LUA
 from alpaca_integration.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -63,14 +64,6 @@ local kind = 'takeover'
 if previous == 0 and floor == 0 then kind = 'first'
 elseif redis.call('GET', KEYS[3]) == tostring(previous) then kind = 'handover' end
 return {epoch, kind}
-"""
-
-# KEYS: lease. ARGV: owner|epoch, ttl ms. 1 when renewed, 0 when the lease is not ours.
-_LUA_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
 """
 
 # KEYS: lease, released marker. ARGV: owner|epoch, epoch.
@@ -148,7 +141,8 @@ class LeaseBoard:
             redis_url, socket_connect_timeout=2.0, socket_timeout=2.0, decode_responses=True
         )
         self._acquire = self._redis.register_script(_LUA_ACQUIRE)
-        self._renew = self._redis.register_script(_LUA_RENEW)
+        # KEYS: lease. ARGV: owner|epoch, ttl ms.
+        self._renew = self._redis.register_script(RENEW_IF_HOLDER_LUA)
         self._release = self._redis.register_script(_LUA_RELEASE)
         self._started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 

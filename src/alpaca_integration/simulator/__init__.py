@@ -6,14 +6,15 @@
 docs/simulator.md.
 
 Names are exported lazily so that importing this package (e.g. for ``SimConfig``) does not load
-Starlette or uvicorn. The simulator imports nothing from the package but ``errors``: it speaks
-Alpaca's wire format itself.
+Starlette or uvicorn (``_lazy``, standard library only, does that). The simulator imports nothing
+else from the package but ``errors``: it speaks Alpaca's wire format itself.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from alpaca_integration._lazy import lazy_attribute
 
 __all__ = [
     "FaultConfig",
@@ -33,12 +34,7 @@ _EXPORTS = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'alpaca_integration.simulator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _EXPORTS, name, globals())
 
 
 def __dir__() -> list[str]:

@@ -13,7 +13,8 @@ Correctness results: ``stream_gaps``, ``quality_results``, ``quarantine``,
 The migrations in ``storage/migrations`` create exactly this schema (a test compares them). Change a
 table here only together with a new migration.
 
-Imports only ``storage.dialect`` from the package.
+Imports only ``storage.dialect`` and ``models`` (the position's value fields) from the package;
+``POSITION_VALUE_FIELDS`` stays importable from here.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alpaca_integration.models import POSITION_VALUE_FIELDS
 from alpaca_integration.storage.dialect import Amount, JsonDocument, RowId, UTCDateTime
 
 # The account snapshot's money fields and flags: one list for the table and the codec.
@@ -42,16 +44,6 @@ SNAPSHOT_AMOUNT_FIELDS = (
     "multiplier",
     "sma",
     "accrued_fees",
-)
-# A position's optional valuation fields (the venue's marks): one list for the table and the codec.
-POSITION_VALUE_FIELDS = (
-    "unrealized_pl",
-    "unrealized_plpc",
-    "unrealized_intraday_pl",
-    "unrealized_intraday_plpc",
-    "current_price",
-    "lastday_price",
-    "change_today",
 )
 SNAPSHOT_FLAG_FIELDS = (
     "pattern_day_trader",
@@ -111,6 +103,11 @@ def _row_id() -> sa.Column[int]:
 
 def _account() -> sa.Column[str]:
     return sa.Column("account", sa.String, nullable=False)
+
+
+def _result_table(name: str, *columns: Any) -> sa.Table:
+    """A correctness-result table whose rows are numbered by the database, per account."""
+    return sa.Table(name, metadata, _row_id(), _account(), *columns)
 
 
 def key_columns(*names: str, type_: Any = sa.String) -> list[sa.Column[Any]]:
@@ -330,11 +327,8 @@ sync_checkpoints = sa.Table(
 
 # --------------------------------------------------------------------------- correctness results
 
-stream_gaps = sa.Table(
+stream_gaps = _result_table(
     "stream_gaps",
-    metadata,
-    _row_id(),
-    _account(),
     sa.Column("gap_from", UTCDateTime, nullable=False),
     sa.Column("gap_to", UTCDateTime),
     sa.Column("reason", sa.String, nullable=False),
@@ -357,11 +351,8 @@ quality_results = sa.Table(
     sa.Index(None, "account", "rule", "created_at"),
 )
 
-quarantine = sa.Table(
+quarantine = _result_table(
     "quarantine",
-    metadata,
-    _row_id(),
-    _account(),
     *required_columns(sa.String, "record_kind", "record_key", "reason"),
     # Bytes verbatim: a refused payload may not even be valid UTF-8.
     sa.Column("raw", sa.LargeBinary, nullable=False),
@@ -371,11 +362,8 @@ quarantine = sa.Table(
     sa.UniqueConstraint("account", "record_kind", "record_key", "reason"),
 )
 
-reconciliation_runs = sa.Table(
+reconciliation_runs = _result_table(
     "reconciliation_runs",
-    metadata,
-    _row_id(),
-    _account(),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
     sa.Column("dry_run", sa.Boolean, nullable=False),
@@ -402,11 +390,8 @@ reconciliation_items = sa.Table(
     sa.Index(None, "run_id"),
 )
 
-exposure_snapshots = sa.Table(
+exposure_snapshots = _result_table(
     "exposure_snapshots",
-    metadata,
-    _row_id(),
-    _account(),
     sa.Column("at", UTCDateTime, nullable=False),
     *required_columns(Amount, "gross", "net", "long", "short"),
     # {symbol: signed market value as a decimal string}
@@ -416,11 +401,8 @@ exposure_snapshots = sa.Table(
     sa.UniqueConstraint("account", "at"),
 )
 
-risk_breaches = sa.Table(
+risk_breaches = _result_table(
     "risk_breaches",
-    metadata,
-    _row_id(),
-    _account(),
     sa.Column("at", UTCDateTime, nullable=False),
     *required_columns(sa.String, "limit_name", "subject"),
     *optional_columns(Amount, "value", "limit"),

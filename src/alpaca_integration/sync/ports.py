@@ -12,8 +12,8 @@ check, never silently reports zeros.
 * :class:`QualityStore`, :class:`ExposureStore`, :class:`RiskStoreSource`,
   :class:`RiskClientSource`: the quality rules', exposure's and the pre-trade risk hook's.
 
-Imports models, the storage value types and the adapter's ``OnBadItem`` (for typing); no
-implementation.
+Imports models, the storage value types, the adapter's ``OnBadItem`` and the cache rebuild's own
+seams (``StoreReader``: the state reads; ``Rebuildable``), for typing; no implementation.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from alpaca_integration.alpaca.paging import OnBadItem
+from alpaca_integration.cache.rebuild import Rebuildable, StoreReader
 from alpaca_integration.models import (
     AccountSnapshot,
     Activity,
@@ -63,17 +64,7 @@ OrderStatusFilter = Literal["open", "closed", "all"]
 # --------------------------------------------------------------------------- sync
 
 
-class _StateReads(Protocol):
-    """The reads a cache rebuild and the risk hook share."""
-
-    async def positions(self, account: str) -> Sequence[Position]: ...
-
-    async def open_orders(self, account: str) -> Sequence[Order]: ...
-
-    async def latest_snapshot(self, account: str) -> AccountSnapshot | None: ...
-
-
-class SyncStore(_StateReads, Protocol):
+class SyncStore(StoreReader, Protocol):
     """What ``SyncEngine`` reads and writes in the store (``storage.Store`` has it all)."""
 
     async def apply_batch(self, account: str, batch: ApplyBatch) -> ApplyResult: ...
@@ -119,8 +110,9 @@ class SyncStore(_StateReads, Protocol):
     ) -> int: ...
 
 
-class SyncCache(Protocol):
-    """What ``SyncEngine`` mirrors into the cache (``cache.Cache`` has it all)."""
+class SyncCache(Rebuildable, Protocol):
+    """What ``SyncEngine`` mirrors into the cache, beside the rebuild (``cache.Cache`` has it
+    all)."""
 
     async def set_account(self, account: str, snapshot: AccountSnapshot | None) -> bool: ...
 
@@ -129,17 +121,6 @@ class SyncCache(Protocol):
     async def update_orders(self, account: str, orders: Iterable[Order]) -> bool: ...
 
     async def publish(self, account: str, message: Mapping[str, Any]) -> bool: ...
-
-    async def needs_rebuild(self, account: str) -> bool: ...
-
-    async def rebuild(
-        self,
-        account: str,
-        *,
-        snapshot: AccountSnapshot | None,
-        positions: Sequence[Position],
-        open_orders: Sequence[Order],
-    ) -> bool: ...
 
 
 class _VenueState(Protocol):
@@ -219,7 +200,7 @@ class RepairWriter(Protocol):
     ) -> Awaitable[ApplyResult]: ...
 
 
-class ReconcileStore(_StateReads, Protocol):
+class ReconcileStore(StoreReader, Protocol):
     """What reconciliation reads and writes in the store (``storage.Store`` has all of it)."""
 
     async def list_orders(
@@ -240,17 +221,10 @@ class ReconcileStore(_StateReads, Protocol):
         self, account: str, order_ids: Iterable[str], external: bool = ...
     ) -> int: ...
 
-    async def apply(
-        self,
-        account: str,
-        *,
-        orders: Iterable[Order] = ...,
-        fills: Iterable[Fill] = ...,
-        activities: Iterable[Activity] = ...,
-        snapshot: AccountSnapshot | None = ...,
-        positions: Iterable[Position] | None = ...,
-        source: DataSource | str = ...,
-    ) -> ApplyResult: ...
+    @property
+    def apply(self) -> RepairWriter:
+        """The write of the repairs when no ``apply`` is given (``Store.apply``)."""
+        ...
 
     async def start_reconciliation_run(
         self, account: str, *, dry_run: bool, started_at: dt.datetime | None = ...

@@ -16,8 +16,9 @@ module here does not load the simulator.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from alpaca_integration._lazy import lazy_attribute
 
 __all__ = [
     "DEMO_ACCOUNT",
@@ -51,10 +52,7 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'alpaca_integration.testing' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+    return lazy_attribute(__name__, _HOMES, name)
 
 
 def __dir__() -> list[str]:

@@ -17,7 +17,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.errors import AlpacaIntegrationError, OrderOutcomeUnknownError
 from alpaca_integration.models import (
@@ -61,66 +61,57 @@ _BUY, _SELL = OrderSide.BUY, OrderSide.SELL
 # --------------------------------------------------------------------------- order shapes
 
 
+def _gtc(symbol: str, side: OrderSide, qty: Decimal, **shape: Any) -> OrderRequest:
+    """A good-till-canceled order for ``qty`` of ``symbol``; ``shape``: its type, prices and
+    class (``OrderRequest`` fields)."""
+    return OrderRequest(symbol=symbol, side=side, qty=qty, time_in_force=TimeInForce.GTC, **shape)
+
+
 def _limit(symbol: str, side: OrderSide, qty: Decimal, price: Decimal) -> OrderRequest:
-    return OrderRequest(
-        symbol=symbol,
-        side=side,
-        type=OrderType.LIMIT,
-        qty=qty,
-        limit_price=price,
-        time_in_force=TimeInForce.GTC,
-    )
+    return _gtc(symbol, side, qty, type=OrderType.LIMIT, limit_price=price)
 
 
 def _stop(
     symbol: str, side: OrderSide, qty: Decimal, stop: Decimal, limit: Decimal | None = None
 ) -> OrderRequest:
-    return OrderRequest(
-        symbol=symbol,
-        side=side,
-        type=OrderType.STOP if limit is None else OrderType.STOP_LIMIT,
-        qty=qty,
-        stop_price=stop,
-        limit_price=limit,
-        time_in_force=TimeInForce.GTC,
-    )
+    order_type = OrderType.STOP if limit is None else OrderType.STOP_LIMIT
+    return _gtc(symbol, side, qty, type=order_type, stop_price=stop, limit_price=limit)
 
 
 def _trailing(symbol: str, side: OrderSide, qty: Decimal, percent: Decimal) -> OrderRequest:
-    return OrderRequest(
-        symbol=symbol,
-        side=side,
-        type=OrderType.TRAILING_STOP,
-        qty=qty,
-        trail_percent=percent,
-        time_in_force=TimeInForce.GTC,
+    return _gtc(symbol, side, qty, type=OrderType.TRAILING_STOP, trail_percent=percent)
+
+
+def _with_exits(
+    symbol: str,
+    side: OrderSide,
+    qty: Decimal,
+    order_class: OrderClass,
+    take_profit: Decimal,
+    stop_loss: Decimal,
+    **shape: Any,
+) -> OrderRequest:
+    """An order of ``order_class`` with a take-profit limit and a stop-loss exit."""
+    return _gtc(
+        symbol,
+        side,
+        qty,
+        order_class=order_class,
+        take_profit=TakeProfit(limit_price=take_profit),
+        stop_loss=StopLoss(stop_price=stop_loss),
+        **shape,
     )
 
 
 def _bracket(symbol: str, qty: Decimal, take_profit: Decimal, stop_loss: Decimal) -> OrderRequest:
     """A market buy with a take-profit and a stop-loss exit."""
-    return OrderRequest(
-        symbol=symbol,
-        side=_BUY,
-        qty=qty,
-        time_in_force=TimeInForce.GTC,
-        order_class=OrderClass.BRACKET,
-        take_profit=TakeProfit(limit_price=take_profit),
-        stop_loss=StopLoss(stop_price=stop_loss),
-    )
+    return _with_exits(symbol, _BUY, qty, OrderClass.BRACKET, take_profit, stop_loss)
 
 
 def _oco(symbol: str, qty: Decimal, take_profit: Decimal, stop_loss: Decimal) -> OrderRequest:
     """A sell that exits at the take-profit limit or the stop-loss, whichever comes first."""
-    return OrderRequest(
-        symbol=symbol,
-        side=_SELL,
-        type=OrderType.LIMIT,
-        qty=qty,
-        time_in_force=TimeInForce.GTC,
-        order_class=OrderClass.OCO,
-        take_profit=TakeProfit(limit_price=take_profit),
-        stop_loss=StopLoss(stop_price=stop_loss),
+    return _with_exits(
+        symbol, _SELL, qty, OrderClass.OCO, take_profit, stop_loss, type=OrderType.LIMIT
     )
 
 

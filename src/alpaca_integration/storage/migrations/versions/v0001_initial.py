@@ -4,9 +4,10 @@ Revision ID: 0001_initial
 Revises:
 Create Date: 2026-06-20
 
-Types are spelled out here (not imported from ``storage.dialect``) so this revision keeps creating
-the same schema whatever later code does: amounts are NUMERIC(38, 18) on PostgreSQL and canonical
-decimal text on SQLite; instants are timestamptz (UTC text on SQLite).
+Types and column builders come from ``migrations.columns``, frozen like this revision (not from
+``storage.dialect`` or ``storage.tables``), so it keeps creating the same schema whatever later code
+does: amounts are NUMERIC(38, 18) on PostgreSQL and canonical decimal text on SQLite; instants are
+timestamptz (UTC text on SQLite).
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from alpaca_integration.storage.migrations.columns import (
+    AMOUNT,
+    DOCUMENT,
+    INSTANT,
+    ROW_ID,
+    optional,
+    provenance,
+    required,
+    row_id,
+)
 
 __all__ = ["branch_labels", "depends_on", "down_revision", "downgrade", "revision", "upgrade"]
 
@@ -23,11 +34,6 @@ revision: str = "0001_initial"
 down_revision: str | None = None
 branch_labels: str | None = None
 depends_on: str | None = None
-
-AMOUNT = sa.Numeric(38, 18).with_variant(sa.Text(), "sqlite")
-INSTANT = sa.DateTime(timezone=True)
-DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 SNAPSHOT_AMOUNTS = (
     "cash",
@@ -55,129 +61,126 @@ SNAPSHOT_FLAGS = (
     "shorting_enabled",
     "trade_suspended_by_user",
 )
-
-
-def _provenance() -> list[sa.Column[Any]]:
-    return [
-        sa.Column("data_source", sa.String(), nullable=False),
-        sa.Column("ingested_at", INSTANT, nullable=False),
-    ]
+POSITION_MARKS = (
+    "unrealized_pl",
+    "unrealized_plpc",
+    "unrealized_intraday_pl",
+    "unrealized_intraday_plpc",
+    "current_price",
+    "lastday_price",
+    "change_today",
+)
 
 
 def _position_columns() -> list[sa.Column[Any]]:
     return [
-        sa.Column("asset_id", sa.String()),
-        sa.Column("asset_class", sa.String(), nullable=False),
-        sa.Column("exchange", sa.String()),
-        sa.Column("side", sa.String(), nullable=False),
-        sa.Column("qty", AMOUNT, nullable=False),
-        sa.Column("qty_available", AMOUNT),
-        sa.Column("avg_entry_price", AMOUNT, nullable=False),
-        sa.Column("market_value", AMOUNT),
-        sa.Column("cost_basis", AMOUNT, nullable=False),
-        sa.Column("unrealized_pl", AMOUNT),
-        sa.Column("unrealized_plpc", AMOUNT),
-        sa.Column("unrealized_intraday_pl", AMOUNT),
-        sa.Column("unrealized_intraday_plpc", AMOUNT),
-        sa.Column("current_price", AMOUNT),
-        sa.Column("lastday_price", AMOUNT),
-        sa.Column("change_today", AMOUNT),
-        sa.Column("observed_at", INSTANT, nullable=False),
-        sa.Column("raw", sa.Text(), nullable=False),
-        sa.Column("source", sa.String(), nullable=False),
+        *optional(sa.String(), "asset_id"),
+        *required(sa.String(), "asset_class"),
+        *optional(sa.String(), "exchange"),
+        *required(sa.String(), "side"),
+        *required(AMOUNT, "qty"),
+        *optional(AMOUNT, "qty_available"),
+        *required(AMOUNT, "avg_entry_price"),
+        *optional(AMOUNT, "market_value"),
+        *required(AMOUNT, "cost_basis"),
+        *optional(AMOUNT, *POSITION_MARKS),
+        *required(INSTANT, "observed_at"),
+        *_raw_and_source(),
     ]
 
 
-def upgrade() -> None:
+def _raw_and_source() -> list[sa.Column[Any]]:
+    return [*required(sa.Text(), "raw"), *required(sa.String(), "source")]
+
+
+def _partial_indexes(table: str, columns: tuple[str, ...], *, unique: bool = False) -> None:
+    """One index on (account, column) per column, over the rows where the column is set."""
+    prefix = "uq" if unique else "ix"
+    for column in columns:
+        known = sa.text(f"{column} IS NOT NULL")
+        op.create_index(
+            f"{prefix}_{table}_account_{column}",
+            table,
+            ["account", column],
+            unique=unique,
+            postgresql_where=known,
+            sqlite_where=known,
+        )
+
+
+def _broker_state() -> None:
     op.create_table(
         "accounts",
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("alpaca_account_id", sa.String()),
-        sa.Column("account_number", sa.String()),
-        sa.Column("status", sa.String()),
-        sa.Column("currency", sa.String()),
-        sa.Column("created_at", INSTANT),
-        sa.Column("snapshot_at", INSTANT),
-        sa.Column("positions_at", INSTANT),
-        *_provenance(),
+        *required(sa.String(), "account"),
+        *optional(sa.String(), "alpaca_account_id", "account_number", "status", "currency"),
+        *optional(INSTANT, "created_at", "snapshot_at", "positions_at"),
+        *provenance(),
         sa.PrimaryKeyConstraint("account", name="pk_accounts"),
     )
     op.create_table(
         "account_snapshots",
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("observed_at", INSTANT, nullable=False),
-        sa.Column("alpaca_account_id", sa.String(), nullable=False),
-        sa.Column("account_number", sa.String(), nullable=False),
-        sa.Column("status", sa.String(), nullable=False),
-        sa.Column("currency", sa.String(), nullable=False),
-        *[sa.Column(name, AMOUNT, nullable=False) for name in SNAPSHOT_AMOUNTS],
-        sa.Column("daytrade_count", sa.Integer(), nullable=False),
-        *[sa.Column(name, sa.Boolean(), nullable=False) for name in SNAPSHOT_FLAGS],
-        sa.Column("created_at", INSTANT),
-        sa.Column("raw", sa.Text(), nullable=False),
-        sa.Column("source", sa.String(), nullable=False),
-        *_provenance(),
+        *required(sa.String(), "account"),
+        *required(INSTANT, "observed_at"),
+        *required(sa.String(), "alpaca_account_id", "account_number", "status", "currency"),
+        *required(AMOUNT, *SNAPSHOT_AMOUNTS),
+        *required(sa.Integer(), "daytrade_count"),
+        *required(sa.Boolean(), *SNAPSHOT_FLAGS),
+        *optional(INSTANT, "created_at"),
+        *_raw_and_source(),
+        *provenance(),
         sa.PrimaryKeyConstraint("account", "observed_at", name="pk_account_snapshots"),
     )
-    op.create_table(
-        "positions",
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("symbol", sa.String(), nullable=False),
-        *_position_columns(),
-        *_provenance(),
-        sa.PrimaryKeyConstraint("account", "symbol", name="pk_positions"),
-    )
-    op.create_table(
-        "position_snapshots",
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("symbol", sa.String(), nullable=False),
-        *_position_columns(),
-        *_provenance(),
-        sa.PrimaryKeyConstraint("account", "symbol", "observed_at", name="pk_position_snapshots"),
-    )
+    for table, key in (
+        ("positions", ("account", "symbol")),
+        ("position_snapshots", ("account", "symbol", "observed_at")),
+    ):
+        op.create_table(
+            table,
+            *required(sa.String(), "account", "symbol"),
+            *_position_columns(),
+            *provenance(),
+            sa.PrimaryKeyConstraint(*key, name=f"pk_{table}"),
+        )
     op.create_table(
         "orders",
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("id", sa.String(), nullable=False),
-        sa.Column("client_order_id", sa.String(), nullable=False),
-        sa.Column("symbol", sa.String(), nullable=False),
-        sa.Column("asset_id", sa.String()),
-        sa.Column("asset_class", sa.String(), nullable=False),
-        sa.Column("side", sa.String()),
-        sa.Column("type", sa.String()),
-        sa.Column("time_in_force", sa.String(), nullable=False),
-        sa.Column("order_class", sa.String(), nullable=False),
-        sa.Column("status", sa.String(), nullable=False),
-        sa.Column("status_rank", sa.Integer(), nullable=False),
-        sa.Column("qty", AMOUNT),
-        sa.Column("notional", AMOUNT),
-        sa.Column("filled_qty", AMOUNT, nullable=False),
-        sa.Column("filled_avg_price", AMOUNT),
-        sa.Column("limit_price", AMOUNT),
-        sa.Column("stop_price", AMOUNT),
-        sa.Column("trail_price", AMOUNT),
-        sa.Column("trail_percent", AMOUNT),
-        sa.Column("hwm", AMOUNT),
-        sa.Column("extended_hours", sa.Boolean(), nullable=False),
-        sa.Column("position_intent", sa.String()),
-        sa.Column("ratio_qty", AMOUNT),
-        sa.Column("created_at", INSTANT, nullable=False),
-        sa.Column("updated_at", INSTANT),
-        sa.Column("submitted_at", INSTANT),
-        sa.Column("filled_at", INSTANT),
-        sa.Column("expired_at", INSTANT),
-        sa.Column("expires_at", INSTANT),
-        sa.Column("canceled_at", INSTANT),
-        sa.Column("failed_at", INSTANT),
-        sa.Column("replaced_at", INSTANT),
-        sa.Column("replaced_by", sa.String()),
-        sa.Column("replaces", sa.String()),
-        sa.Column("parent_id", sa.String()),
-        sa.Column("last_event_at", INSTANT, nullable=False),
-        sa.Column("external", sa.Boolean(), nullable=False),
-        sa.Column("source", sa.String(), nullable=False),
-        sa.Column("raw", sa.Text(), nullable=False),
-        *_provenance(),
+        *required(sa.String(), "account", "id", "client_order_id", "symbol"),
+        *optional(sa.String(), "asset_id"),
+        *required(sa.String(), "asset_class"),
+        *optional(sa.String(), "side", "type"),
+        *required(sa.String(), "time_in_force", "order_class", "status"),
+        *required(sa.Integer(), "status_rank"),
+        *optional(AMOUNT, "qty", "notional"),
+        *required(AMOUNT, "filled_qty"),
+        *optional(
+            AMOUNT,
+            "filled_avg_price",
+            "limit_price",
+            "stop_price",
+            "trail_price",
+            "trail_percent",
+            "hwm",
+        ),
+        *required(sa.Boolean(), "extended_hours"),
+        *optional(sa.String(), "position_intent"),
+        *optional(AMOUNT, "ratio_qty"),
+        *required(INSTANT, "created_at"),
+        *optional(
+            INSTANT,
+            "updated_at",
+            "submitted_at",
+            "filled_at",
+            "expired_at",
+            "expires_at",
+            "canceled_at",
+            "failed_at",
+            "replaced_at",
+        ),
+        *optional(sa.String(), "replaced_by", "replaces", "parent_id"),
+        *required(INSTANT, "last_event_at"),
+        *required(sa.Boolean(), "external"),
+        *required(sa.String(), "source"),
+        *required(sa.Text(), "raw"),
+        *provenance(),
         sa.PrimaryKeyConstraint("account", "id", name="pk_orders"),
     )
     op.create_index("ix_orders_account_client_order_id", "orders", ["account", "client_order_id"])
@@ -190,69 +193,36 @@ def upgrade() -> None:
         postgresql_where=open_orders,
         sqlite_where=open_orders,
     )
-    for column in ("parent_id", "replaces", "replaced_by"):
-        known = sa.text(f"{column} IS NOT NULL")
-        op.create_index(
-            f"ix_orders_account_{column}",
-            "orders",
-            ["account", column],
-            postgresql_where=known,
-            sqlite_where=known,
-        )
+    _partial_indexes("orders", ("parent_id", "replaces", "replaced_by"))
     op.create_table(
         "fills",
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("order_id", sa.String(), nullable=False),
-        sa.Column("cum_qty", AMOUNT, nullable=False),
-        sa.Column("fill_id", sa.String(), nullable=False),
-        sa.Column("execution_id", sa.String()),
-        sa.Column("activity_id", sa.String()),
-        sa.Column("client_order_id", sa.String()),
-        sa.Column("symbol", sa.String(), nullable=False),
-        sa.Column("side", sa.String(), nullable=False),
-        sa.Column("qty", AMOUNT, nullable=False),
-        sa.Column("price", AMOUNT, nullable=False),
-        sa.Column("timestamp", INSTANT, nullable=False),
-        sa.Column("fee", AMOUNT, nullable=False),
-        sa.Column("fill_type", sa.String(), nullable=False),
-        sa.Column("leaves_qty", AMOUNT),
-        sa.Column("position_qty", AMOUNT),
-        sa.Column("source", sa.String(), nullable=False),
-        sa.Column("raw_stream", sa.Text()),
-        sa.Column("raw_rest", sa.Text()),
-        *_provenance(),
+        *required(sa.String(), "account", "order_id"),
+        *required(AMOUNT, "cum_qty"),
+        *required(sa.String(), "fill_id"),
+        *optional(sa.String(), "execution_id", "activity_id", "client_order_id"),
+        *required(sa.String(), "symbol", "side"),
+        *required(AMOUNT, "qty", "price"),
+        *required(INSTANT, "timestamp"),
+        *required(AMOUNT, "fee"),
+        *required(sa.String(), "fill_type"),
+        *optional(AMOUNT, "leaves_qty", "position_qty"),
+        *required(sa.String(), "source"),
+        *optional(sa.Text(), "raw_stream", "raw_rest"),
+        *provenance(),
         sa.PrimaryKeyConstraint("account", "order_id", "cum_qty", name="pk_fills"),
     )
-    for column in ("execution_id", "activity_id"):
-        known = sa.text(f"{column} IS NOT NULL")
-        op.create_index(
-            f"uq_fills_account_{column}",
-            "fills",
-            ["account", column],
-            unique=True,
-            postgresql_where=known,
-            sqlite_where=known,
-        )
+    _partial_indexes("fills", ("execution_id", "activity_id"), unique=True)
     op.create_index("ix_fills_account_timestamp", "fills", ["account", "timestamp"])
     op.create_table(
         "activities",
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("id", sa.String(), nullable=False),
-        sa.Column("activity_type", sa.String(), nullable=False),
-        sa.Column("activity_subtype", sa.String()),
-        sa.Column("date", sa.Date()),
-        sa.Column("transaction_time", INSTANT),
-        sa.Column("net_amount", AMOUNT),
-        sa.Column("qty", AMOUNT),
-        sa.Column("per_share_amount", AMOUNT),
-        sa.Column("price", AMOUNT),
-        sa.Column("symbol", sa.String()),
-        sa.Column("order_id", sa.String()),
-        sa.Column("description", sa.String()),
-        sa.Column("status", sa.String()),
-        sa.Column("raw", sa.Text(), nullable=False),
-        sa.Column("source", sa.String(), nullable=False),
-        *_provenance(),
+        *required(sa.String(), "account", "id", "activity_type"),
+        *optional(sa.String(), "activity_subtype"),
+        *optional(sa.Date(), "date"),
+        *optional(INSTANT, "transaction_time"),
+        *optional(AMOUNT, "net_amount", "qty", "per_share_amount", "price"),
+        *optional(sa.String(), "symbol", "order_id", "description", "status"),
+        *_raw_and_source(),
+        *provenance(),
         sa.PrimaryKeyConstraint("account", "id", name="pk_activities"),
     )
     op.create_index(
@@ -263,39 +233,36 @@ def upgrade() -> None:
     op.create_index("ix_activities_account_date", "activities", ["account", "date"])
     op.create_table(
         "sync_checkpoints",
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("feed", sa.String(), nullable=False),
-        sa.Column("value", sa.Text(), nullable=False),
-        sa.Column("updated_at", INSTANT, nullable=False),
-        *_provenance(),
+        *required(sa.String(), "account", "feed"),
+        *required(sa.Text(), "value"),
+        *required(INSTANT, "updated_at"),
+        *provenance(),
         sa.PrimaryKeyConstraint("account", "feed", name="pk_sync_checkpoints"),
     )
 
-    # ----------------------------------------------------------------- correctness results
-    op.create_table(
+
+def _result_table(name: str, *columns: Any) -> None:
+    """A correctness-result table: its own numbered ``id`` key first, then ``columns``."""
+    op.create_table(name, row_id(), *columns, sa.PrimaryKeyConstraint("id", name=f"pk_{name}"))
+
+
+def _correctness_results() -> None:
+    _result_table(
         "stream_gaps",
-        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("gap_from", INSTANT, nullable=False),
-        sa.Column("gap_to", INSTANT),
-        sa.Column("reason", sa.String(), nullable=False),
-        sa.Column("closed_by", sa.String()),
-        sa.Column("rows_recovered", sa.Integer(), nullable=False),
-        sa.Column("created_at", INSTANT, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_stream_gaps"),
+        *required(sa.String(), "account"),
+        *required(INSTANT, "gap_from"),
+        *optional(INSTANT, "gap_to"),
+        *required(sa.String(), "reason"),
+        *optional(sa.String(), "closed_by"),
+        *required(sa.Integer(), "rows_recovered"),
+        *required(INSTANT, "created_at"),
     )
     op.create_index("ix_stream_gaps_account_gap_from", "stream_gaps", ["account", "gap_from"])
-    op.create_table(
+    _result_table(
         "quality_results",
-        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
-        sa.Column("run_id", sa.String(), nullable=False),
-        sa.Column("rule", sa.String(), nullable=False),
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("subject", sa.String(), nullable=False),
-        sa.Column("severity", sa.String(), nullable=False),
-        sa.Column("detail", DOCUMENT),
-        sa.Column("created_at", INSTANT, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_quality_results"),
+        *required(sa.String(), "run_id", "rule", "account", "subject", "severity"),
+        *optional(DOCUMENT, "detail"),
+        *required(INSTANT, "created_at"),
     )
     op.create_index("ix_quality_results_account_run_id", "quality_results", ["account", "run_id"])
     op.create_index(
@@ -303,17 +270,12 @@ def upgrade() -> None:
         "quality_results",
         ["account", "rule", "created_at"],
     )
-    op.create_table(
+    _result_table(
         "quarantine",
-        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("record_kind", sa.String(), nullable=False),
-        sa.Column("record_key", sa.String(), nullable=False),
-        sa.Column("reason", sa.String(), nullable=False),
-        sa.Column("raw", sa.LargeBinary(), nullable=False),
-        sa.Column("source", sa.String(), nullable=False),
-        sa.Column("created_at", INSTANT, nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_quarantine"),
+        *required(sa.String(), "account", "record_kind", "record_key", "reason"),
+        *required(sa.LargeBinary(), "raw"),
+        *required(sa.String(), "source"),
+        *required(INSTANT, "created_at"),
         sa.UniqueConstraint(
             "account",
             "record_kind",
@@ -322,68 +284,58 @@ def upgrade() -> None:
             name="uq_quarantine_account_record_kind_record_key_reason",
         ),
     )
-    op.create_table(
+    _result_table(
         "reconciliation_runs",
-        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("started_at", INSTANT, nullable=False),
-        sa.Column("finished_at", INSTANT),
-        sa.Column("dry_run", sa.Boolean(), nullable=False),
-        sa.Column("summary", DOCUMENT),
-        sa.PrimaryKeyConstraint("id", name="pk_reconciliation_runs"),
+        *required(sa.String(), "account"),
+        *required(INSTANT, "started_at"),
+        *optional(INSTANT, "finished_at"),
+        *required(sa.Boolean(), "dry_run"),
+        *optional(DOCUMENT, "summary"),
     )
     op.create_index(
         "ix_reconciliation_runs_account_started_at",
         "reconciliation_runs",
         ["account", "started_at"],
     )
-    op.create_table(
+    _result_table(
         "reconciliation_items",
-        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
-        sa.Column("run_id", ROW_ID, nullable=False),
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("kind", sa.String(), nullable=False),
-        sa.Column("subject", sa.String(), nullable=False),
-        sa.Column("difference", sa.Text(), nullable=False),
-        sa.Column("decision", sa.String(), nullable=False),
-        sa.Column("detail", sa.Text(), nullable=False),
-        sa.Column("created_at", INSTANT, nullable=False),
+        *required(ROW_ID, "run_id"),
+        *required(sa.String(), "account", "kind", "subject"),
+        *required(sa.Text(), "difference"),
+        *required(sa.String(), "decision"),
+        *required(sa.Text(), "detail"),
+        *required(INSTANT, "created_at"),
         sa.ForeignKeyConstraint(
             ["run_id"],
             ["reconciliation_runs.id"],
             name="fk_reconciliation_items_run_id_reconciliation_runs",
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("id", name="pk_reconciliation_items"),
     )
     op.create_index("ix_reconciliation_items_run_id", "reconciliation_items", ["run_id"])
-    op.create_table(
+    _result_table(
         "exposure_snapshots",
-        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("at", INSTANT, nullable=False),
-        sa.Column("gross", AMOUNT, nullable=False),
-        sa.Column("net", AMOUNT, nullable=False),
-        sa.Column("long", AMOUNT, nullable=False),
-        sa.Column("short", AMOUNT, nullable=False),
-        sa.Column("per_symbol", DOCUMENT, nullable=False),
-        sa.Column("detail", DOCUMENT),
-        sa.PrimaryKeyConstraint("id", name="pk_exposure_snapshots"),
+        *required(sa.String(), "account"),
+        *required(INSTANT, "at"),
+        *required(AMOUNT, "gross", "net", "long", "short"),
+        *required(DOCUMENT, "per_symbol"),
+        *optional(DOCUMENT, "detail"),
         sa.UniqueConstraint("account", "at", name="uq_exposure_snapshots_account_at"),
     )
-    op.create_table(
+    _result_table(
         "risk_breaches",
-        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
-        sa.Column("account", sa.String(), nullable=False),
-        sa.Column("at", INSTANT, nullable=False),
-        sa.Column("limit_name", sa.String(), nullable=False),
-        sa.Column("subject", sa.String(), nullable=False),
-        sa.Column("value", AMOUNT),
-        sa.Column("limit", AMOUNT),
-        sa.Column("detail", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_risk_breaches"),
+        *required(sa.String(), "account"),
+        *required(INSTANT, "at"),
+        *required(sa.String(), "limit_name", "subject"),
+        *optional(AMOUNT, "value", "limit"),
+        *required(sa.Text(), "detail"),
     )
     op.create_index("ix_risk_breaches_account_at", "risk_breaches", ["account", "at"])
+
+
+def upgrade() -> None:
+    _broker_state()
+    _correctness_results()
 
 
 def downgrade() -> None:

@@ -4,7 +4,8 @@ Revision ID: 0002_ledger
 Revises: 0001_initial
 Create Date: 2026-12-04
 
-Types spelled out as in 0001 (amounts NUMERIC(38, 18) on PostgreSQL, canonical text on SQLite).
+Types and builders from ``migrations.columns``, frozen as in 0001 (amounts NUMERIC(38, 18) on
+PostgreSQL, canonical text on SQLite).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from alpaca_integration.storage.migrations.columns import AMOUNT, INSTANT, required
+
 __all__ = ["branch_labels", "depends_on", "down_revision", "downgrade", "revision", "upgrade"]
 
 revision: str = "0002_ledger"
@@ -21,23 +24,20 @@ down_revision: str | None = "0001_initial"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-AMOUNT = sa.Numeric(38, 18).with_variant(sa.Text(), "sqlite")
-INSTANT = sa.DateTime(timezone=True)
-
 
 def _amounts(*names: str) -> list[sa.Column[Any]]:
-    return [sa.Column(name, AMOUNT, nullable=False) for name in names]
+    return required(AMOUNT, *names)
 
 
 def _strings(*names: str) -> list[sa.Column[Any]]:
-    return [sa.Column(name, sa.String(), nullable=False) for name in names]
+    return required(sa.String(), *names)
 
 
 def upgrade() -> None:
     op.create_table(
         "ledger_lots",
         *_strings("account", "sleeve", "symbol"),
-        sa.Column("seq", sa.Integer(), nullable=False),
+        *required(sa.Integer(), "seq"),
         *_strings("open_fill_id"),
         *_amounts("qty", "cost", "fee", "multiplier"),
         sa.Column("opened_at", INSTANT, nullable=False),
@@ -46,7 +46,7 @@ def upgrade() -> None:
     op.create_table(
         "ledger_matches",
         *_strings("account"),
-        sa.Column("seq", sa.Integer(), nullable=False),
+        *required(sa.Integer(), "seq"),
         *_strings("sleeve", "symbol", "open_fill_id", "close_fill_id"),
         *_amounts(
             "qty", "open_price", "close_price", "multiplier", "gross", "open_fee", "close_fee"
@@ -88,12 +88,9 @@ def upgrade() -> None:
     op.create_table(
         "ledger_state",
         *_strings("account", "method"),
-        sa.Column("fills", sa.Integer(), nullable=False),
-        sa.Column("activities", sa.Integer(), nullable=False),
-        sa.Column("matches", sa.Integer(), nullable=False),
+        *required(sa.Integer(), "fills", "activities", "matches"),
         sa.Column("checkpoint", INSTANT),
-        sa.Column("rebuilt_at", INSTANT, nullable=False),
-        sa.Column("updated_at", INSTANT, nullable=False),
+        *required(INSTANT, "rebuilt_at", "updated_at"),
         sa.PrimaryKeyConstraint("account", name="pk_ledger_state"),
     )
 

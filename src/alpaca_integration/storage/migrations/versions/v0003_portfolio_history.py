@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from alpaca_integration.storage.migrations.versions.v0002_ledger import AMOUNT, INSTANT
+from alpaca_integration.storage.migrations.columns import AMOUNT, INSTANT
 
 __all__ = ["branch_labels", "depends_on", "down_revision", "downgrade", "revision", "upgrade"]
 
