@@ -121,6 +121,11 @@ class FaultConfig:
     event twice; ``stream_late_rate`` holds an event back ``stream_late_ms`` (so it arrives out of
     order); ``reorder_probability`` holds an event back until the account's next one and sends
     that one first (or sends it alone after ``reorder_window_ms``).
+
+    The activities event stream (SSE) obeys ``stream_mode`` and ``stream_duplicate_rate`` too,
+    and ``activity_events_drop_rate`` cuts its connection right after an event (the client
+    resumes from ``since_id``). Late and reordered events are WebSocket-only: one HTTP response
+    is one ordered byte stream, and resuming by event id relies on that order.
     """
 
     latency_ms: float = 0.0
@@ -142,6 +147,7 @@ class FaultConfig:
     stream_late_ms: float = 500.0
     reorder_probability: float = 0.0
     reorder_window_ms: float = 200.0
+    activity_events_drop_rate: float = 0.0
 
     def __post_init__(self) -> None:
         self._check_rest_faults()
@@ -216,7 +222,12 @@ class FaultConfig:
                 f"{self.stream_mode!r}",
                 setting="faults.stream_mode",
             )
-        for name in ("stream_duplicate_rate", "stream_late_rate", "reorder_probability"):
+        for name in (
+            "stream_duplicate_rate",
+            "stream_late_rate",
+            "reorder_probability",
+            "activity_events_drop_rate",
+        ):
             self._set(name, _rate)
         for name in ("stream_late_ms", "reorder_window_ms"):
             self._set(name, _non_negative)
