@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -167,9 +168,12 @@ class ActivityEventHub:
                 details["client_order_id"] = order.client_order_id
         else:
             details = {"system_date": day}
-            for name in ("symbol", "order_id", "description", "per_share_amount", "group_id"):
+            for name in ("symbol", "order_id", "description", "per_share_amount"):
                 if activity.get(name) is not None:
                     details[name] = activity[name]
+            if activity.get("group_id"):
+                # The stream's group_id is a uuid: the same one for every leg of the group.
+                details["group_id"] = str(uuid.uuid5(uuid.NAMESPACE_OID, str(activity["group_id"])))
             if kind == "FEE":
                 details["parent_id"] = activity.get("order_id") or uuid_part
         event["details"] = details

@@ -232,9 +232,10 @@ async def test_an_unreadable_event_is_quarantined_and_the_stream_goes_on_resumin
     stream = _stream(venue, on_bad_frame=on_bad_frame, on_gap=on_gap, on_connected=on_connected)
     events = await _take(stream, 2)
     assert [e.event_id for e in events] == [FILL_EVENT["event_id"], FEE_EVENT["event_id"]]
-    assert quarantined and quarantined[0][0] == b'{"event_id": oops'
+    assert quarantined
+    assert quarantined[0][0] == b'{"event_id": oops'
     assert gaps[0][0] == gaps[0][1]  # the lost event: an instant gap
-    assert gaps[1][0] < gaps[1][1] or gaps[1][0] == gaps[1][1]  # the reconnect's gap
+    assert gaps[1][0] <= gaps[1][1]  # the reconnect's gap
     # The first request had no id; the reconnect resumed after the unreadable event's id.
     assert "since_id" not in venue.requests[0].url.params
     assert venue.requests[1].url.params["since_id"] == "01JQ0000000000000000000009"
