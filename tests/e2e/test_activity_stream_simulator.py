@@ -153,6 +153,8 @@ async def test_the_activities_stream_dropped_duplicated_and_replayed_misses_noth
             await busy_sim.aset_faults(reset=True)
             await client.cancel_all_orders()
             differences = await _eventually(lambda: _activity_differences(store, busy_sim))
+            # The last reconnect's gap is recorded once its replay has settled.
+            await _eventually(lambda: _not(ingestor.gaps_recorded > 0), 60)
         finally:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)

@@ -256,6 +256,10 @@ class ActivityStreamIngestor:
                 self._settle.cancel()
                 tasks.append(self._settle)
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self._replaying and self._pending_gaps:
+                # Stopped while a replay was settling: what it brought in closed the gap.
+                self._replaying = False
+                await self._flush_gaps("since_id_replay", self._replay_rows)
 
 
 def default_activity_stream_factory(
