@@ -17,7 +17,8 @@ it) per event. Alpaca replays every event after ``since_id`` first, then pushes 
   event's id still counts as seen (its replay would be just as unreadable), and the lost event is
   reported as an instant gap (``gap_from == gap_to``). A failing callback is only logged.
 
-A drop, a 5xx, a 429 or a network error reconnects with exponential backoff and jitter (never a
+With a ``rate_budget`` (the account client's), every connect waits for a slot of the key's
+budget, as every REST request does. A drop, a 5xx, a 429 or a network error reconnects with exponential backoff and jitter (never a
 tight loop; the venue's ``retry:`` hint is a floor). A connected stream that sends nothing, not
 even a heartbeat comment, for ``read_timeout`` seconds is treated as a drop. HTTP 401 raises
 ``StreamError`` (keys are wrong). HTTP 403 or 404 raises ``ActivityStreamUnavailable``: the
@@ -51,6 +52,7 @@ from alpaca_integration.alpaca.parse_events import (
     SseDecoder,
     parse_activity_event,
 )
+from alpaca_integration.alpaca.ratelimit_base import Lane, RateBudget
 from alpaca_integration.config import PAPER_BASE_URL, is_live_url
 from alpaca_integration.errors import ConfigError, ParseError, StreamError
 
@@ -104,6 +106,7 @@ class ActivityEventsStream:
         allow_live: bool = False,
         rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        rate_budget: RateBudget | None = None,
     ) -> None:
         secret = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
         if not key_id or not secret:
@@ -146,6 +149,7 @@ class ActivityEventsStream:
         self.stable_after = stable_after
         self._rng = rng or random.Random()
         self._transport = transport
+        self.rate_budget = rate_budget
         self.connected = False
         self.connects = 0
         self.gaps = 0
@@ -225,8 +229,14 @@ class ActivityEventsStream:
 
     async def _session(self, http: httpx.AsyncClient) -> AsyncIterator[ActivityEvent]:
         params = {"since_id": self.last_event_id} if self.last_event_id else {}
+        # Each (re)connect is one request against the key's rate budget (shared, with Redis,
+        # by every process using the key), settled once the venue has answered.
+        permit = None if self.rate_budget is None else await self.rate_budget.acquire(Lane.READ)
         try:
             async with http.stream("GET", self.url, params=params) as response:
+                if permit is not None and self.rate_budget is not None:
+                    await self.rate_budget.settle(permit)
+                    permit = None
                 self._check_status(response)
                 self._response = response
                 self.connected = True
@@ -258,6 +268,9 @@ class ActivityEventsStream:
             if self.closed:
                 return
             raise _Drop(f"connection lost: {type(exc).__name__}: {exc}") from None
+        finally:
+            if permit is not None and self.rate_budget is not None:
+                await self.rate_budget.settle(permit)
 
     def _check_status(self, response: httpx.Response) -> None:
         status = response.status_code

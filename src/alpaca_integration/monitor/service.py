@@ -192,13 +192,17 @@ class MonitorService:
             **self.stream_options,
         )
 
-    def activity_stream_factory_for(self, config: AccountConfig) -> ActivityStreamFactory:
-        """The account's activities event stream factory (its keys, base URL, live opt-in)."""
+    def activity_stream_factory_for(
+        self, config: AccountConfig, client: AlpacaClient
+    ) -> ActivityStreamFactory:
+        """The account's activities event stream factory (its keys, base URL, live opt-in), its
+        connects counted in the account client's rate budget."""
         return default_activity_stream_factory(
             config.api_key.get_secret_value(),
             config.secret_key.get_secret_value(),
             config.base_url,
             allow_live=config.allow_live,
+            rate_budget=client.rate_budget,
             **self.activities_stream_options,
         )
 
@@ -285,7 +289,9 @@ class MonitorService:
         if ingestor is not None:
             runtime.tasks.append(asyncio.create_task(ingestor.run(), name=f"stream-{config.name}"))
         if self.activities_stream:
-            activities = ActivityStreamIngestor(engine, self.activity_stream_factory_for(config))
+            activities = ActivityStreamIngestor(
+                engine, self.activity_stream_factory_for(config, client)
+            )
             runtime.activities = activities
             runtime.tasks.append(
                 asyncio.create_task(activities.run(), name=f"activities-{config.name}")
