@@ -276,3 +276,13 @@ def test_the_live_venue_needs_the_opt_in() -> None:
     with pytest.raises(ConfigError, match="LIVE"):
         ActivityEventsStream("key", "secret", "https://api.alpaca.markets")
     ActivityEventsStream("key", "secret", "https://api.alpaca.markets", allow_live=True)
+
+
+async def test_every_connect_takes_a_slot_of_the_keys_rate_budget() -> None:
+    from alpaca_integration.alpaca.ratelimit import make_rate_budget
+
+    budget = make_rate_budget("key", limit=100, shared=False)
+    venue = _Venue([(503, b""), (503, b""), (200, _frame(FEE_EVENT))])
+    await _take(_stream(venue, rate_budget=budget), 1)
+    assert len(venue.requests) == 3
+    assert (await budget.snapshot()).used == 3
