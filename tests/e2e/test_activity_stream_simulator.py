@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -267,3 +268,52 @@ async def test_the_monitor_with_the_activities_stream_keeps_the_store_equal_to_t
     assert stats.submitted > 20
     assert found == []
     assert statuses[0].activities_stream == "connected"
+
+
+async def test_a_venue_without_the_activities_stream_falls_back_to_rest_paging_with_one_line(
+    simulator_factory: Callable[..., SimulatorHandle],
+    store: Store,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = simulator_factory(rate_limit=0, volatility=0.0, activity_events=False)
+    account = AccountConfig(
+        name=ACCOUNT,
+        api_key=SIM_API_KEY,
+        secret_key=SIM_SECRET_KEY,
+        base_url=sim.base_url,
+        rate_limit=100_000,
+    )
+    service = MonitorService(
+        [account],
+        store,
+        None,
+        update_interval=1.0,
+        client_options={"retry": FAST_RETRY},
+        activities_stream=True,
+        activities_stream_options=FAST_SSE,
+        reconcile_every=None,
+    )
+    caplog.set_level(logging.WARNING, logger="alpaca_integration")
+    runner = asyncio.create_task(service.run())
+    try:
+        await asyncio.wait_for(service.wait_started(), 60)
+        async with _client(sim) as client:
+            await random_session(client, await _set_price(sim), n_orders=20, rng=random.Random(17))
+            await client.cancel_all_orders()
+
+        async def differences() -> list[str]:
+            venue = await asyncio.to_thread(sim.dump, SIM_API_KEY)
+            found = compare_with_venue(await store_view(store, ACCOUNT), venue)
+            return found + await _activity_differences(store, sim)
+
+        found = await _eventually(differences)
+        statuses = service.statuses()
+    finally:
+        service.stop()
+        await runner
+    assert found == []
+    assert statuses[0].activities_stream == "unavailable"
+    lines = [r.getMessage() for r in caplog.records if "activities event stream" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "HTTP 404" in lines[0]
+    assert "falling back to REST paging" in lines[0]

@@ -58,6 +58,10 @@ async def _stream(websocket: WebSocket) -> None:
 async def _activity_events(request: Request) -> Response:
     """``GET /v2beta1/events/activities``: authenticated and rate-limited as /v2, then SSE."""
     sim: SimulatorState = request.app.state.sim
+    if not sim.config.activity_events:
+        response = json_response(404, {"code": CODE_NOT_FOUND, "message": "endpoint not found"})
+        response.raw_headers.append((b"date", sim.http_date()))
+        return response
     headers = request.headers
     try:
         account = sim.broker.authenticate(

@@ -327,6 +327,8 @@ class SimConfig:
     a seeded random walk (``volatility`` per ``price_step_seconds`` of simulated time) unless a bar
     file (``bars_file``, CSV ``timestamp,symbol,close``) replays them. ``tick_interval`` is how
     often (wall seconds) the background matcher runs; 0 disables it (use ``POST /_sim/tick``).
+    ``activity_events`` serves the activities event stream (``/v2beta1/events/activities``, a beta
+    on Alpaca); False answers it 404, as a venue that does not offer it.
     """
 
     seed: int = 0
@@ -353,6 +355,7 @@ class SimConfig:
     crypto_pairs: tuple[str, ...] | None = None
     crypto_fee_rate: Decimal = Decimal("0.0025")
     event_log_size: int = 10_000
+    activity_events: bool = True
     faults: FaultConfig = dataclasses.field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
@@ -376,6 +379,11 @@ class SimConfig:
         ):
             raise ConfigError(
                 "event_log_size must be a whole number >= 0", setting="event_log_size"
+            )
+        if not isinstance(self.activity_events, bool):
+            raise ConfigError(
+                f"activity_events must be true or false, got {self.activity_events!r}",
+                setting="activity_events",
             )
         if isinstance(self.faults, Mapping):
             object.__setattr__(self, "faults", FaultConfig().merged(self.faults))
