@@ -26,7 +26,9 @@ import pytest
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
+from alpaca_integration.alpaca.parse_events import SseDecoder, SseEvent, parse_activity_event
 from alpaca_integration.config import AccountConfig
+from alpaca_integration.models import Activity, Fill, OrderRequest, OrderSide
 from alpaca_integration.monitor.service import MonitorService
 from alpaca_integration.simulator.events import encode_event_id
 from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, SimulatorHandle
@@ -222,14 +224,16 @@ def test_what_the_simulator_streams_is_alpacas_activity_event(
         assert bad.status_code == 400
 
 
-async def test_the_monitor_with_the_activities_stream_keeps_the_store_equal_to_the_venue(
-    busy_sim: SimulatorHandle, store: Store
-) -> None:
+async def _monitored_session(
+    sim: SimulatorHandle, store: Store, *, seed: int, n_orders: int, faults: dict[str, Any]
+) -> tuple[list[str], Any]:
+    """A monitor with the activities stream on over a session with ``faults``: the differences
+    between the store and the venue once settled (or at the deadline), and the status line."""
     account = AccountConfig(
         name=ACCOUNT,
         api_key=SIM_API_KEY,
         secret_key=SIM_SECRET_KEY,
-        base_url=busy_sim.base_url,
+        base_url=sim.base_url,
         rate_limit=100_000,
     )
     service = MonitorService(
@@ -247,27 +251,35 @@ async def test_the_monitor_with_the_activities_stream_keeps_the_store_equal_to_t
     runner = asyncio.create_task(service.run())
     try:
         await asyncio.wait_for(service.wait_started(), 60)
-        async with _client(busy_sim) as client:
-            await busy_sim.aset_faults(stream_duplicate_rate=0.3, activity_events_drop_rate=0.1)
+        async with _client(sim) as client:
+            await sim.aset_faults(**faults)
             stats = await random_session(
-                client, await _set_price(busy_sim), n_orders=60, rng=random.Random(16)
+                client, await _set_price(sim), n_orders=n_orders, rng=random.Random(seed)
             )
-            await busy_sim.aset_faults(reset=True)
+            await sim.aset_faults(reset=True)
             await client.cancel_all_orders()
+        assert stats.submitted > n_orders // 3
 
         async def differences() -> list[str]:
-            venue = await asyncio.to_thread(busy_sim.dump, SIM_API_KEY)
+            venue = await asyncio.to_thread(sim.dump, SIM_API_KEY)
             found = compare_with_venue(await store_view(store, ACCOUNT), venue)
-            return found + await _activity_differences(store, busy_sim)
+            return found + await _activity_differences(store, sim)
 
         found = await _eventually(differences)
-        statuses = service.statuses()
+        return found, service.statuses()[0]
     finally:
         service.stop()
         await runner
-    assert stats.submitted > 20
+
+
+async def test_the_monitor_with_the_activities_stream_keeps_the_store_equal_to_the_venue(
+    busy_sim: SimulatorHandle, store: Store
+) -> None:
+    """trade_updates, the activities stream and REST paging together: every execution once."""
+    faults = {"stream_duplicate_rate": 0.3, "activity_events_drop_rate": 0.1}
+    found, status = await _monitored_session(busy_sim, store, seed=16, n_orders=60, faults=faults)
     assert found == []
-    assert statuses[0].activities_stream == "connected"
+    assert status.activities_stream == "connected"
 
 
 async def test_a_venue_without_the_activities_stream_falls_back_to_rest_paging_with_one_line(
@@ -276,44 +288,64 @@ async def test_a_venue_without_the_activities_stream_falls_back_to_rest_paging_w
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sim = simulator_factory(rate_limit=0, volatility=0.0, activity_events=False)
-    account = AccountConfig(
-        name=ACCOUNT,
-        api_key=SIM_API_KEY,
-        secret_key=SIM_SECRET_KEY,
-        base_url=sim.base_url,
-        rate_limit=100_000,
-    )
-    service = MonitorService(
-        [account],
-        store,
-        None,
-        update_interval=1.0,
-        client_options={"retry": FAST_RETRY},
-        activities_stream=True,
-        activities_stream_options=FAST_SSE,
-        reconcile_every=None,
-    )
     caplog.set_level(logging.WARNING, logger="alpaca_integration")
-    runner = asyncio.create_task(service.run())
-    try:
-        await asyncio.wait_for(service.wait_started(), 60)
-        async with _client(sim) as client:
-            await random_session(client, await _set_price(sim), n_orders=20, rng=random.Random(17))
-            await client.cancel_all_orders()
-
-        async def differences() -> list[str]:
-            venue = await asyncio.to_thread(sim.dump, SIM_API_KEY)
-            found = compare_with_venue(await store_view(store, ACCOUNT), venue)
-            return found + await _activity_differences(store, sim)
-
-        found = await _eventually(differences)
-        statuses = service.statuses()
-    finally:
-        service.stop()
-        await runner
+    found, status = await _monitored_session(sim, store, seed=17, n_orders=20, faults={})
     assert found == []
-    assert statuses[0].activities_stream == "unavailable"
+    assert status.activities_stream == "unavailable"
     lines = [r.getMessage() for r in caplog.records if "activities event stream" in r.getMessage()]
     assert len(lines) == 1, lines
     assert "HTTP 404" in lines[0]
     assert "falling back to REST paging" in lines[0]
+
+
+async def test_options_events_carry_the_ids_rest_paging_stores(
+    options_day: SimulatorHandle,
+) -> None:
+    """Exercise, assignment, expiry and option trades: every non-trade event parses to the REST
+    activity id the venue lists, every FILL event to a venue FILL (order, cum_qty)."""
+    sim = options_day
+    call_190, call_195, call_200 = (
+        "AAPL240304C00190000",
+        "AAPL240304C00195000",
+        "AAPL240304C00200000",
+    )
+    for symbol, price in (
+        ("AAPL", "190.00"),
+        (call_190, "4.00"),
+        (call_200, "1.00"),
+        (call_195, "2.00"),
+    ):
+        await sim.aset_price(symbol, price)
+    async with _client(sim) as client:
+        for symbol, side in (
+            (call_190, OrderSide.BUY),
+            (call_200, OrderSide.BUY),
+            (call_195, OrderSide.SELL),
+        ):
+            await client.submit_order(OrderRequest(symbol=symbol, side=side, qty=Decimal(1)))
+        await sim.aset_price("AAPL", "197.00")
+        await client.exercise_position(call_190)
+        await sim.aadvance_clock(6 * 3600 + 1)
+    venue = await asyncio.to_thread(sim.dump, SIM_API_KEY)
+    count = len(venue["activities"])
+    headers = {"APCA-API-KEY-ID": SIM_API_KEY, "APCA-API-SECRET-KEY": SIM_SECRET_KEY}
+    params = {"since_id": "0" * 26, "until_id": encode_event_id(dt.datetime.now(dt.UTC), count - 1)}
+    decoder = SseDecoder()
+    async with (
+        httpx.AsyncClient(base_url=sim.base_url, headers=headers, timeout=30) as http,
+        http.stream("GET", "/v2beta1/events/activities", params=params) as response,
+    ):
+        frames = [m async for chunk in response.aiter_bytes() for m in decoder.feed(chunk)]
+    items = [parse_activity_event(f.data).item for f in frames if isinstance(f, SseEvent)]
+    assert len(items) == count
+    venue_others = {a["id"] for a in venue["activities"] if a["activity_type"] != "FILL"}
+    assert {i.id for i in items if isinstance(i, Activity)} == venue_others
+    assert {"OPASN", "OPEXC", "OPEXP", "OPTRD"} <= {
+        i.activity_type for i in items if isinstance(i, Activity)
+    }
+    venue_fills = {
+        (a["order_id"], Decimal(a["cum_qty"]))
+        for a in venue["activities"]
+        if a["activity_type"] == "FILL"
+    }
+    assert {(i.order_id, i.cum_qty) for i in items if isinstance(i, Fill)} == venue_fills

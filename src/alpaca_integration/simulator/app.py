@@ -58,17 +58,18 @@ async def _stream(websocket: WebSocket) -> None:
 async def _activity_events(request: Request) -> Response:
     """``GET /v2beta1/events/activities``: authenticated and rate-limited as /v2, then SSE."""
     sim: SimulatorState = request.app.state.sim
+    headers = request.headers
+    response: Response
     if not sim.config.activity_events:
         response = json_response(404, {"code": CODE_NOT_FOUND, "message": "endpoint not found"})
         response.raw_headers.append((b"date", sim.http_date()))
         return response
-    headers = request.headers
     try:
         account = sim.broker.authenticate(
             headers.get("apca-api-key-id"), headers.get("apca-api-secret-key")
         )
     except VenueError as exc:
-        response: Response = json_response(exc.status, exc.body())
+        response = json_response(exc.status, exc.body())
     else:
         limited = sim.limiter is not None and not sim.limiter.check(account.key_id).allowed
         response = sim.activity_events.response(account, request, limited=limited)

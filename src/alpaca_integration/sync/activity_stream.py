@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from alpaca_integration.alpaca.events import ActivityStreamUnavailable
 from alpaca_integration.alpaca.parse_events import ActivityEvent
+from alpaca_integration.sync.batches import apply_isolating, consume_in_batches
 from alpaca_integration.sync.engine import SyncEngine, SyncReport
 from alpaca_integration.sync.join import FeeAttachment, join_fees
 from alpaca_integration.sync.refusals import UnreadableFrame
@@ -143,19 +144,28 @@ class ActivityStreamIngestor:
             self._restart_settle()
             return
         # No event id to resume from: what happened before this connection comes over REST.
-        async with self._lock:
-            self.catch_ups += 1
-            report = await self.engine.sync_activities()
-            await self._flush_gaps("rest_catch_up", report.rows_changed)
+        await self._rest_catch_up()
 
     async def _on_gap(self, gap_from: dt.datetime, gap_to: dt.datetime, reason: str) -> None:
         self._pending_gaps.append(GapRecord(gap_from, gap_to, f"activities stream: {reason}"))
         if gap_from == gap_to:
             # An unreadable event on a live connection: the REST catch-up re-reads the venue.
-            async with self._lock:
-                self.catch_ups += 1
+            await self._rest_catch_up()
+
+    async def _rest_catch_up(self) -> None:
+        """Read the activities over REST and close the pending gaps with it. A failure is
+        logged, never ends the stream: the gaps stay pending and the periodic REST paging
+        reads the same activities."""
+        async with self._lock:
+            self.catch_ups += 1
+            try:
                 report = await self.engine.sync_activities()
-                await self._flush_gaps("rest_catch_up", report.rows_changed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("REST catch-up of the activities failed for %s", self.engine.account)
+                return
+            await self._flush_gaps("rest_catch_up", report.rows_changed)
 
     async def _on_bad_frame(self, raw: bytes, reason: str) -> None:
         frame = UnreadableFrame(bytes(raw), reason, record_kind="activity_event")
@@ -207,40 +217,25 @@ class ActivityStreamIngestor:
                 await self._stream.aclose()
 
     async def _apply(self, batch: list[ActivityEvent]) -> None:
-        try:
-            report = await apply_activity_events(self.engine, batch)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            if len(batch) > 1:
-                for event in batch:
-                    await self._apply([event])
-                return
+        async def apply(events: list[ActivityEvent]) -> None:
+            report = await apply_activity_events(self.engine, events)
+            self.events_applied += len(events)
+            if self._replaying:
+                self._replay_rows += report.rows_changed
+                self._restart_settle()
+
+        def failed(event: ActivityEvent) -> None:
             # One bad event never stops the stream; the periodic REST paging repairs it.
             self.events_failed += 1
-            log.exception("could not apply the activity event %s", batch[0].event_id)
-            return
-        self.events_applied += len(batch)
-        if self._replaying:
-            self._replay_rows += report.rows_changed
-            self._restart_settle()
+            log.exception("could not apply the activity event %s", event.event_id)
+
+        await apply_isolating(apply, batch, failed)
 
     async def run(self) -> None:
         """Consume until cancelled, or until the venue says the stream is not offered."""
-        queue: asyncio.Queue[ActivityEvent] = asyncio.Queue(maxsize=10 * self.max_batch)
-        reader = asyncio.create_task(self._read(queue), name=f"activities-{self.engine.account}")
+        name = f"activities-{self.engine.account}"
         try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    reader.result()
-                    return
-                batch = [getter.result()]
-                while len(batch) < self.max_batch and not queue.empty():
-                    batch.append(queue.get_nowait())
-                await self._apply(batch)
+            await consume_in_batches(self._read, self._apply, max_batch=self.max_batch, name=name)
         except ActivityStreamUnavailable as exc:
             self.available = False
             self.unavailable_reason = str(exc)
@@ -250,12 +245,9 @@ class ActivityStreamIngestor:
                 exc,
             )
         finally:
-            reader.cancel()
-            tasks: list[asyncio.Task[Any]] = [reader]
             if self._settle is not None:
                 self._settle.cancel()
-                tasks.append(self._settle)
-            await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.gather(self._settle, return_exceptions=True)
             if self._replaying and self._pending_gaps:
                 # Stopped while a replay was settling: what it brought in closed the gap.
                 self._replaying = False
