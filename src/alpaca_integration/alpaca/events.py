@@ -28,8 +28,8 @@ The live venue is refused unless ``allow_live=True``, as for the REST client and
 The secret key travels only in the ``APCA-API-SECRET-KEY`` header, kept in a ``SecretStr``; it
 never appears in a repr, a log line or an error.
 
-Imports ``models``, ``errors``, ``config`` and ``alpaca.parse_events`` from the package (``httpx``
-for the connection); never the client, storage or sync.
+Imports ``errors``, ``config`` and ``alpaca.{parse_events,stream_rules,ratelimit_base}`` from the
+package (``httpx`` for the connection); never the client, storage or sync.
 """
 
 from __future__ import annotations
@@ -53,7 +53,14 @@ from alpaca_integration.alpaca.parse_events import (
     parse_activity_event,
 )
 from alpaca_integration.alpaca.ratelimit_base import Lane, RateBudget
-from alpaca_integration.config import PAPER_BASE_URL, is_live_url
+from alpaca_integration.alpaca.stream_rules import (
+    check_positive_seconds,
+    equal_jitter,
+    refuse_live,
+    required_secret,
+    wait_or_closed,
+)
+from alpaca_integration.config import PAPER_BASE_URL
 from alpaca_integration.errors import ConfigError, ParseError, StreamError
 
 __all__ = [
@@ -108,33 +115,22 @@ class ActivityEventsStream:
         transport: httpx.AsyncBaseTransport | None = None,
         rate_budget: RateBudget | None = None,
     ) -> None:
-        secret = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
-        if not key_id or not secret:
-            raise ConfigError(
-                "the activities event stream needs ALPACA_API_KEY and ALPACA_SECRET_KEY",
-                setting="ALPACA_API_KEY" if not key_id else "ALPACA_SECRET_KEY",
-            )
+        secret = required_secret(key_id, secret_key, "the activities event stream")
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"base URL must be http:// or https://, got {base_url!r}. Fix: ALPACA_BASE_URL",
                 setting="ALPACA_BASE_URL",
             )
-        if not allow_live and is_live_url(base_url):
-            raise ConfigError(
-                f"{base_url} is Alpaca's LIVE venue: real money would be at stake. Use "
-                f"{PAPER_BASE_URL} for paper trading, or opt in to live trading explicitly: "
-                "allow_live=True here, ALPACA_ALLOW_LIVE=true in the environment, or "
-                "allow_live = true in the account's table of the accounts file",
-                setting="ALPACA_ALLOW_LIVE",
-            )
-        for name, value in (
-            ("initial_backoff", initial_backoff),
-            ("max_backoff", max_backoff),
-            ("read_timeout", read_timeout),
-            ("connect_timeout", connect_timeout),
-        ):
-            if value <= 0:
-                raise ConfigError(f"ActivityEventsStream {name} must be > 0 seconds, got {value}")
+        refuse_live(
+            base_url, allow_live=allow_live, venue="Alpaca's LIVE venue", paper_url=PAPER_BASE_URL
+        )
+        check_positive_seconds(
+            "ActivityEventsStream",
+            initial_backoff=initial_backoff,
+            max_backoff=max_backoff,
+            read_timeout=read_timeout,
+            connect_timeout=connect_timeout,
+        )
         self.key_id = key_id
         self._secret = SecretStr(secret)
         self.url = base_url.rstrip("/") + ACTIVITIES_EVENTS_PATH
@@ -330,14 +326,12 @@ class ActivityEventsStream:
             log.exception("activities stream: on_bad_frame failed for an unreadable event")
 
     def _backoff(self, failures: int) -> float:
-        ceiling = min(self.max_backoff, self.initial_backoff * (2.0 ** max(failures - 1, 0)))
-        delay = ceiling / 2 + self._rng.uniform(0.0, ceiling / 2)
+        delay = equal_jitter(failures, self.initial_backoff, self.max_backoff, self._rng)
         return max(delay, self._retry_floor)
 
     async def _wait(self, delay: float, reason: str) -> None:
         log.info("activities stream: reconnecting in %.1fs (%s)", delay, reason)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), timeout=delay)
+        await wait_or_closed(self._closed, delay)
 
 
 def _utc(timestamp: float) -> dt.datetime:
