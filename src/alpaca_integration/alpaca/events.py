@@ -54,9 +54,12 @@ from alpaca_integration.alpaca.parse_events import (
 )
 from alpaca_integration.alpaca.ratelimit_base import Lane, RateBudget
 from alpaca_integration.alpaca.stream_rules import (
+    BadFrameCallback,
+    GapCallback,
     check_positive_seconds,
     equal_jitter,
     refuse_live,
+    report_lost_frame,
     required_secret,
     wait_or_closed,
 )
@@ -74,8 +77,6 @@ log = logging.getLogger(__name__)
 ACTIVITIES_EVENTS_PATH = "/v2beta1/events/activities"
 
 ResumedCallback = Callable[[bool], Awaitable[None]]
-GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
-BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
 
 
 class ActivityStreamUnavailable(StreamError):
@@ -307,23 +308,19 @@ class ActivityEventsStream:
                 # Its replay would be just as unreadable: resume after it.
                 self.last_event_id = frame_id
             log.error("activities stream: unreadable event skipped: %s", exc)
-            await self._report_bad_frame(raw, str(exc))
-            if self.on_gap is not None:
-                now = _utc(time.time())
-                await self.on_gap(now, now, f"unreadable activity event skipped: {exc}")
+            await report_lost_frame(
+                raw,
+                str(exc),
+                f"unreadable activity event skipped: {exc}",
+                on_bad_frame=self.on_bad_frame,
+                on_gap=self.on_gap,
+                stream="activities stream",
+            )
             return None
         self.last_event_id = event.event_id
         self.events_received += 1
         self.last_event_at = _utc(self._alive_at)
         return event
-
-    async def _report_bad_frame(self, raw: bytes, reason: str) -> None:
-        if self.on_bad_frame is None:
-            return
-        try:
-            await self.on_bad_frame(raw, reason)
-        except Exception:
-            log.exception("activities stream: on_bad_frame failed for an unreadable event")
 
     def _backoff(self, failures: int) -> float:
         delay = equal_jitter(failures, self.initial_backoff, self.max_backoff, self._rng)

@@ -55,9 +55,12 @@ from alpaca_integration.alpaca.parse import (
     encode_stream_listen,
 )
 from alpaca_integration.alpaca.stream_rules import (
+    BadFrameCallback,
+    GapCallback,
     check_positive_seconds,
     equal_jitter,
     refuse_live,
+    report_lost_frame,
     required_secret,
     wait_or_closed,
 )
@@ -75,8 +78,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ConnectedCallback = Callable[[], Awaitable[None]]
-GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
-BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
 
 _CLEAN_CLOSE_CODES = frozenset({1000, 1001})
 
@@ -321,28 +322,21 @@ class TradeUpdatesStream:
             except ParseError as exc:
                 log.error("trade_updates: unreadable event skipped: %s", exc)
                 self.bad_frames += 1
-                await self._report_bad_frame(frame, str(exc))
                 # A lost event is a gap: report it so the catch-up re-reads the venue.
-                if self.on_gap is not None:
-                    now = _utc(time.time())
-                    await self.on_gap(now, now, f"unreadable event skipped: {exc}")
+                await report_lost_frame(
+                    frame,
+                    str(exc),
+                    f"unreadable event skipped: {exc}",
+                    on_bad_frame=self.on_bad_frame,
+                    on_gap=self.on_gap,
+                    stream="trade_updates",
+                )
                 continue
             if isinstance(message, StreamTradeUpdate):
                 self.last_event_at = _utc(self._alive_at)
                 return message.update
             elif isinstance(message, StreamAuthorization) and message.status != "authorized":
                 raise StreamError(f"trade_updates authorization revoked ({message.status})")
-
-    async def _report_bad_frame(self, frame: bytes | str, reason: str) -> None:
-        """Hand the unreadable frame's bytes to ``on_bad_frame``; its failure is only logged
-        (keeping the stream alive matters more than one quarantine row)."""
-        if self.on_bad_frame is None:
-            return
-        raw = frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
-        try:
-            await self.on_bad_frame(raw, reason)
-        except Exception:
-            log.exception("trade_updates: on_bad_frame failed for an unreadable frame")
 
     def _drop_from(self, exc: ConnectionClosed) -> _Drop:
         if self._silent_reason is not None:

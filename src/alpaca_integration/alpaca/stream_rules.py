@@ -7,16 +7,23 @@ activities event stream (``events``).
 * ``check_positive_seconds``: every timing setting is > 0;
 * ``equal_jitter``: the reconnect backoff, exponential with "equal jitter" (between half and all
   of ``min(maximum, initial * 2**(failures-1))``), never a tight loop;
-* ``wait_or_closed``: sleep that long, or less if the connection is closed meanwhile.
+* ``wait_or_closed``: sleep that long, or less if the connection is closed meanwhile;
+* ``report_lost_frame``: an unreadable frame goes to ``on_bad_frame`` (a failing callback is
+  only logged: keeping the stream alive matters more than one quarantine row), then the lost
+  event is reported to ``on_gap`` as an instant gap, so the caller re-reads the venue.
 
-Pure but for the last one (a wait); imports ``config`` and ``errors`` from the package.
+Imports ``config`` and ``errors`` from the package.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import logging
 import random
+import time
+from collections.abc import Awaitable, Callable
 
 from pydantic import SecretStr
 
@@ -24,12 +31,20 @@ from alpaca_integration.config import is_live_url
 from alpaca_integration.errors import ConfigError
 
 __all__ = [
+    "BadFrameCallback",
+    "GapCallback",
     "check_positive_seconds",
     "equal_jitter",
     "refuse_live",
+    "report_lost_frame",
     "required_secret",
     "wait_or_closed",
 ]
+
+log = logging.getLogger("alpaca_integration.alpaca.stream")
+
+GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
+BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
 
 
 def required_secret(key_id: str, secret_key: str | SecretStr, what: str) -> str:
@@ -69,3 +84,24 @@ def equal_jitter(failures: int, initial: float, maximum: float, rng: random.Rand
 async def wait_or_closed(closed: asyncio.Event, delay: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(closed.wait(), timeout=delay)
+
+
+async def report_lost_frame(
+    frame: bytes | str,
+    reason: str,
+    gap_reason: str,
+    *,
+    on_bad_frame: BadFrameCallback | None,
+    on_gap: GapCallback | None,
+    stream: str,
+) -> None:
+    """``on_bad_frame(raw, reason)`` (failure logged), then ``on_gap(now, now, gap_reason)``."""
+    if on_bad_frame is not None:
+        raw = frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
+        try:
+            await on_bad_frame(raw, reason)
+        except Exception:
+            log.exception("%s: on_bad_frame failed for an unreadable frame", stream)
+    if on_gap is not None:
+        now = dt.datetime.fromtimestamp(time.time(), dt.UTC)
+        await on_gap(now, now, gap_reason)
