@@ -145,3 +145,53 @@ def test_monitor_without_keys_says_how_to_start(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "ALPACA_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def _activity_events_checkpoint(db: Path) -> str | None:
+    store = await Store.open(f"sqlite:///{db}")
+    try:
+        return await store.get_checkpoint("default", "activity_events")
+    finally:
+        await store.aclose()
+
+
+def test_monitor_with_the_activities_stream_resumes_it_from_the_store(
+    simulator: SimulatorHandle, tmp_path: Path
+) -> None:
+    """`--activities-stream`: the activities arrive by the SSE stream (its checkpoint is
+    stored), the store equals the venue, SIGTERM exits 0, the secret is in no log."""
+    db = tmp_path / "monitor.db"
+    alpacactl = str(Path(sys.executable).parent / "alpacactl")
+    stdout_path, stderr_path = tmp_path / "monitor.out", tmp_path / "monitor.err"
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        monitor = subprocess.Popen(
+            [alpacactl, "monitor", "--activities-stream", "--no-status", "--log-level", "INFO"],
+            cwd=tmp_path,
+            env=_env(simulator, db),
+            stdout=out,
+            stderr=err,
+        )
+    try:
+        assert _poll_until_equal(db, simulator, monitor) == [], stderr_path.read_text()[-4000:]
+        asyncio.run(_trade(simulator))
+        assert _poll_until_equal(db, simulator, monitor) == [], stderr_path.read_text()[-4000:]
+        deadline = time.monotonic() + DEADLINE
+        checkpoint = None
+        while checkpoint is None and time.monotonic() < deadline and monitor.poll() is None:
+            try:
+                checkpoint = asyncio.run(_activity_events_checkpoint(db))
+            except Exception:  # the store may be mid-migration
+                checkpoint = None
+            time.sleep(0.5)
+        monitor.send_signal(signal.SIGTERM)
+        monitor.wait(timeout=30)
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+            monitor.wait()
+    stderr = stderr_path.read_text(errors="replace")
+    assert monitor.returncode == 0, stderr[-4000:]
+    assert checkpoint, "the activities came through the stream"
+    assert "falling back to REST paging" not in stderr
+    assert SIM_SECRET_KEY not in stderr
+    assert SIM_SECRET_KEY not in stdout_path.read_text(errors="replace")
