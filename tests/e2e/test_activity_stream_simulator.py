@@ -167,7 +167,8 @@ async def test_the_activities_stream_dropped_duplicated_and_replayed_misses_noth
     assert stream is not None
     # The faults bit: many reconnects, each resumed from the last id, events seen twice.
     assert stream.connects > 3  # type: ignore[attr-defined]
-    assert stream.events_received > ingestor.events_applied / 2  # type: ignore[attr-defined]
+    booked = len((await asyncio.to_thread(busy_sim.dump, SIM_API_KEY))["activities"])
+    assert stream.events_received > booked  # type: ignore[attr-defined]
     # Only the very first connect (no id known yet) read REST; the rest came by replay.
     assert ingestor.catch_ups == 1
     checkpoint = await store.get_checkpoint(ACCOUNT, FEED_ACTIVITY_EVENTS)
