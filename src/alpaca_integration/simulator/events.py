@@ -101,22 +101,22 @@ class ActivityEventHub:
         self._faults = faults
         self._execution_ids = execution_ids
         self._rng = random.Random(f"{seed}:activity-events")
-        self._listeners: set[_Listener] = set()
+        # The open streams by account (keyed by the Account object's identity).
+        self._listeners: dict[int, set[_Listener]] = {}
         self.heartbeat_seconds = heartbeat_seconds
         self.delivered = 0
 
     def listener_count(self) -> int:
-        return len(self._listeners)
+        return sum(len(listeners) for listeners in self._listeners.values())
 
     def notify(self, account: Account) -> None:
         """Called by the accounting for every activity booked."""
-        for listener in self._listeners:
-            if listener.account is account:
-                listener.wake.set()
+        for listener in self._listeners.get(id(account), ()):
+            listener.wake.set()
 
     def drop_all(self) -> int:
         """End every open stream, as a network failure would."""
-        listeners = list(self._listeners)
+        listeners = [one for group in self._listeners.values() for one in group]
         for listener in listeners:
             listener.closed = True
             listener.wake.set()
@@ -236,7 +236,7 @@ class ActivityEventHub:
     ) -> AsyncIterator[bytes]:
         account = listener.account
         position = len(account.activities) if start is None else start
-        self._listeners.add(listener)
+        self._listeners.setdefault(id(account), set()).add(listener)
         try:
             if self._faults().stream_mode == "drop":
                 return
@@ -268,7 +268,10 @@ class ActivityEventHub:
                     if self._faults().stream_mode == "normal":
                         yield b": heartbeat\n\n"
         finally:
-            self._listeners.discard(listener)
+            group = self._listeners.get(id(account), set())
+            group.discard(listener)
+            if not group:
+                self._listeners.pop(id(account), None)
 
     def _frame(self, account: Account, index: int) -> bytes:
         event = self.event(account, index)
