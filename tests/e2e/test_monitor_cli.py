@@ -90,23 +90,33 @@ def _reconciliation_runs_or_zero(db: Path) -> int:
         return 0
 
 
+def _start_monitor(
+    sim: SimulatorHandle, tmp_path: Path, db: Path, *options: str
+) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """``alpacactl monitor --no-status *options`` on the embedded defaults; its stdout and
+    stderr files (not pipes: an INFO log nobody reads would fill a pipe and block it)."""
+    alpacactl = str(Path(sys.executable).parent / "alpacactl")
+    stdout_path, stderr_path = tmp_path / "monitor.out", tmp_path / "monitor.err"
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        monitor = subprocess.Popen(
+            [alpacactl, "monitor", "--no-status", *options],
+            cwd=tmp_path,
+            env=_env(sim, db),
+            stdout=out,
+            stderr=err,
+        )
+    return monitor, stdout_path, stderr_path
+
+
 def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
     simulator: SimulatorHandle, tmp_path: Path
 ) -> None:
     """Keys and a URL only: a SQLite store equal to the venue; SIGTERM exits 0."""
     db = tmp_path / "monitor.db"
-    alpacactl = str(Path(sys.executable).parent / "alpacactl")
     asyncio.run(_trade(simulator))
-    # Files, not pipes: an INFO log nobody reads would fill a pipe and block the monitor.
-    stdout_path, stderr_path = tmp_path / "monitor.out", tmp_path / "monitor.err"
-    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        monitor = subprocess.Popen(
-            [alpacactl, "monitor", "--no-status", "--log-json", "--log-level", "INFO"],
-            cwd=tmp_path,
-            env=_env(simulator, db),
-            stdout=out,
-            stderr=err,
-        )
+    monitor, stdout_path, stderr_path = _start_monitor(
+        simulator, tmp_path, db, "--log-json", "--log-level", "INFO"
+    )
     try:
         first = _poll_until_equal(db, simulator, monitor)
         assert first == [], stderr_path.read_text(errors="replace")[-4000:]
@@ -161,16 +171,9 @@ def test_monitor_with_the_activities_stream_resumes_it_from_the_store(
     """`--activities-stream`: the activities arrive by the SSE stream (its checkpoint is
     stored), the store equals the venue, SIGTERM exits 0, the secret is in no log."""
     db = tmp_path / "monitor.db"
-    alpacactl = str(Path(sys.executable).parent / "alpacactl")
-    stdout_path, stderr_path = tmp_path / "monitor.out", tmp_path / "monitor.err"
-    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        monitor = subprocess.Popen(
-            [alpacactl, "monitor", "--activities-stream", "--no-status", "--log-level", "INFO"],
-            cwd=tmp_path,
-            env=_env(simulator, db),
-            stdout=out,
-            stderr=err,
-        )
+    monitor, stdout_path, stderr_path = _start_monitor(
+        simulator, tmp_path, db, "--activities-stream", "--log-level", "INFO"
+    )
     try:
         assert _poll_until_equal(db, simulator, monitor) == [], stderr_path.read_text()[-4000:]
         asyncio.run(_trade(simulator))

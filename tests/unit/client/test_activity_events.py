@@ -22,54 +22,7 @@ from alpaca_integration.alpaca.parse_events import (
 )
 from alpaca_integration.errors import ConfigError, ParseError, StreamError
 from alpaca_integration.models import Activity, DataSource, Fill
-
-FILL_EVENT: dict[str, Any] = {
-    "event_id": "01JQ0000000000000000000001",
-    "at": "2026-03-02T15:04:05.123456Z",
-    "activity_type": "FILL",
-    "executed_at": "2026-03-02T15:04:05.123456Z",
-    "status": "executed",
-    "settle_date": "2026-03-03",
-    "currency": "USD",
-    "ref_id": "8e6c1f9c-0000-4000-8000-000000000001",
-    "price": "190.5",
-    "qty": "2",
-    "details": {
-        "order_id": "0b0b0b0b-0000-4000-8000-000000000002",
-        "side": "sell",
-        "symbol": "AAPL",
-        "asset_id": "0c0c0c0c-0000-4000-8000-000000000003",
-        "leaves_qty": "0",
-        "cum_qty": "5",
-        "order_status": "filled",
-        "execution_type": "fill",
-        "client_order_id": "mine-1",
-    },
-}
-FEE_EVENT: dict[str, Any] = {
-    "event_id": "01JQ0000000000000000000002",
-    "at": "2026-03-02T15:04:05.123456Z",
-    "activity_type": "FEE",
-    "activity_subtype": "REG",
-    "executed_at": "2026-03-02T15:04:05.123456Z",
-    "status": "executed",
-    "settle_date": "2026-03-03",
-    "currency": "USD",
-    "ref_id": "5241d6f5-8ff5-4e98-844c-a5655a740321",
-    "net_amount": "-0.03",
-    "details": {
-        "system_date": "2026-03-02",
-        "symbol": "AAPL",
-        "order_id": "0b0b0b0b-0000-4000-8000-000000000002",
-        "parent_id": "0b0b0b0b-0000-4000-8000-000000000002",
-        "description": "Regulatory fees",
-    },
-}
-
-
-def _frame(event: dict[str, Any]) -> bytes:
-    return f"id: {event['event_id']}\ndata: {json.dumps(event)}\n\n".encode()
-
+from support.activity_events import FEE_EVENT, FILL_EVENT, sse_frame
 
 # --------------------------------------------------------------------------- the SSE decoder
 
@@ -215,7 +168,7 @@ async def test_an_unreadable_event_is_quarantined_and_the_stream_goes_on_resumin
     None
 ):
     bad = b'id: 01JQ0000000000000000000009\ndata: {"event_id": oops\n\n'
-    venue = _Venue([(200, _frame(FILL_EVENT) + bad), (200, _frame(FEE_EVENT))])
+    venue = _Venue([(200, sse_frame(FILL_EVENT) + bad), (200, sse_frame(FEE_EVENT))])
     quarantined: list[tuple[bytes, str]] = []
     gaps: list[tuple[dt.datetime, dt.datetime, str]] = []
     resumed: list[bool] = []
@@ -245,7 +198,7 @@ async def test_an_unreadable_event_is_quarantined_and_the_stream_goes_on_resumin
 
 
 async def test_resumes_from_the_callers_stored_id_and_retries_a_5xx() -> None:
-    venue = _Venue([(503, b""), (200, _frame(FEE_EVENT))])
+    venue = _Venue([(503, b""), (200, sse_frame(FEE_EVENT))])
     events = await _take(_stream(venue, since_id="01JQ0000000000000000000001"), 1)
     assert events[0].event_id == FEE_EVENT["event_id"]
     assert [r.url.params["since_id"] for r in venue.requests] == ["01JQ0000000000000000000001"] * 2
@@ -266,7 +219,7 @@ async def test_refused_keys_end_the_stream() -> None:
 
 
 async def test_a_refused_since_id_starts_afresh_without_it() -> None:
-    venue = _Venue([(400, b'{"message": "invalid since_id"}'), (200, _frame(FEE_EVENT))])
+    venue = _Venue([(400, b'{"message": "invalid since_id"}'), (200, sse_frame(FEE_EVENT))])
     await _take(_stream(venue, since_id="stale"), 1)
     assert venue.requests[0].url.params["since_id"] == "stale"
     assert "since_id" not in venue.requests[1].url.params
@@ -282,7 +235,7 @@ async def test_every_connect_takes_a_slot_of_the_keys_rate_budget() -> None:
     from alpaca_integration.alpaca.ratelimit import make_rate_budget
 
     budget = make_rate_budget("key", limit=100, shared=False)
-    venue = _Venue([(503, b""), (503, b""), (200, _frame(FEE_EVENT))])
+    venue = _Venue([(503, b""), (503, b""), (200, sse_frame(FEE_EVENT))])
     await _take(_stream(venue, rate_budget=budget), 1)
     assert len(venue.requests) == 3
     assert (await budget.snapshot()).used == 3

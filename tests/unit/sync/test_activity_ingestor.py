@@ -23,55 +23,17 @@ from alpaca_integration.sync.activity_stream import (
     ActivityStreamIngestor,
 )
 from alpaca_integration.sync.engine import SyncEngine
+from support.activity_events import AT, EXECUTION, FEE_EVENT, FILL_EVENT, ORDER, sse_frame
 
 ACCOUNT = "default"
-ORDER = "0b0b0b0b-0000-4000-8000-000000000002"
-EXECUTION = "8e6c1f9c-0000-4000-8000-000000000001"
-AT = "2026-03-02T15:04:05.123456Z"
-
-FILL_EVENT = {
-    "event_id": "01JQ0000000000000000000001",
-    "at": AT,
-    "activity_type": "FILL",
-    "executed_at": AT,
-    "status": "executed",
-    "settle_date": "2026-03-03",
-    "currency": "USD",
-    "ref_id": EXECUTION,
-    "price": "100",
-    "qty": "5",
-    "details": {
-        "order_id": ORDER,
-        "side": "sell",
-        "symbol": "AAPL",
-        "asset_id": "0c0c0c0c-0000-4000-8000-000000000003",
-        "leaves_qty": "0",
-        "cum_qty": "5",
-        "order_status": "filled",
-        "execution_type": "fill",
-    },
-}
-FEE_EVENT = {
-    "event_id": "01JQ0000000000000000000002",
-    "at": AT,
-    "activity_type": "FEE",
-    "activity_subtype": "REG",
-    "executed_at": AT,
-    "status": "executed",
-    "settle_date": "2026-03-03",
-    "currency": "USD",
-    "ref_id": "5241d6f5-8ff5-4e98-844c-a5655a740321",
-    "net_amount": "-0.02",
-    "details": {"system_date": "2026-03-02", "symbol": "AAPL", "order_id": ORDER},
-}
 # The same execution as REST lists it: a FILL activity with its own id, no execution id.
 REST_FILL = {
     "id": "20260302100405123::aaaaaaaa-0000-4000-8000-000000000009",
     "activity_type": "FILL",
     "transaction_time": AT,
     "type": "fill",
-    "price": "100",
-    "qty": "5",
+    "price": "190.5",
+    "qty": "2",
     "side": "sell",
     "symbol": "AAPL",
     "leaves_qty": "0",
@@ -79,10 +41,6 @@ REST_FILL = {
     "order_id": ORDER,
     "order_status": "filled",
 }
-
-
-def _frame(event: dict[str, Any]) -> bytes:
-    return f"id: {event['event_id']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
 class RestVenue:
@@ -153,11 +111,12 @@ async def test_one_row_per_execution_and_a_restart_resumes_from_the_stored_id(
 ) -> None:
     rest = RestVenue([REST_FILL])
     engine = SyncEngine(ACCOUNT, rest, store)  # type: ignore[arg-type]
-    first = SseVenue([_frame(FILL_EVENT) + _frame(FEE_EVENT)])
+    first = SseVenue([sse_frame(FILL_EVENT) + sse_frame(FEE_EVENT)])
     ingestor = ActivityStreamIngestor(engine, first.factory(), replay_settle=0.1)
 
     async def stored() -> bool:
-        return await store.get_checkpoint(ACCOUNT, FEED_ACTIVITY_EVENTS) == FEE_EVENT["event_id"]
+        checkpoint = await store.get_checkpoint(ACCOUNT, FEED_ACTIVITY_EVENTS)
+        return checkpoint == str(FEE_EVENT["event_id"])
 
     await _run_until(ingestor, stored)
     # No id stored yet: the stream could not replay, so REST read what came before.
@@ -166,7 +125,7 @@ async def test_one_row_per_execution_and_a_restart_resumes_from_the_stored_id(
     dump = await store.dump(ACCOUNT)
     (fill,) = dump["fills"]
     assert (fill["execution_id"], fill["activity_id"]) == (EXECUTION, REST_FILL["id"])
-    assert fill["fee"] == Decimal("0.02")
+    assert fill["fee"] == Decimal("0.03")
     assert list(dump["activities"]) == ["20260302100405123::5241d6f5-8ff5-4e98-844c-a5655a740321"]
 
     # A new ingestor (a restarted monitor) resumes after the stored id and reads no REST.
@@ -186,7 +145,7 @@ async def test_an_unreadable_event_is_quarantined_and_caught_up_over_rest(store:
     rest = RestVenue([])
     engine = SyncEngine(ACCOUNT, rest, store)  # type: ignore[arg-type]
     bad = b"id: 01JQ0000000000000000000005\ndata: {oops\n\n"
-    venue = SseVenue([bad + _frame(FEE_EVENT)])
+    venue = SseVenue([bad + sse_frame(FEE_EVENT)])
     ingestor = ActivityStreamIngestor(engine, venue.factory(), replay_settle=0.1)
 
     async def applied() -> bool:
