@@ -4,11 +4,13 @@ in-memory cache) against the simulator; SIGTERM stops it gracefully."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -90,11 +92,13 @@ def _reconciliation_runs_or_zero(db: Path) -> int:
         return 0
 
 
-def _start_monitor(
+@contextlib.contextmanager
+def _monitor_process(
     sim: SimulatorHandle, tmp_path: Path, db: Path, *options: str
-) -> tuple[subprocess.Popen[bytes], Path, Path]:
-    """``alpacactl monitor --no-status *options`` on the embedded defaults; its stdout and
-    stderr files (not pipes: an INFO log nobody reads would fill a pipe and block it)."""
+) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """``alpacactl monitor --no-status *options`` on the embedded defaults, with its stdout and
+    stderr files (not pipes: an INFO log nobody reads would fill a pipe and block it); stopped
+    with SIGTERM when the block ends (killed if it does not stop)."""
     alpacactl = str(Path(sys.executable).parent / "alpacactl")
     stdout_path, stderr_path = tmp_path / "monitor.out", tmp_path / "monitor.err"
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
@@ -105,7 +109,14 @@ def _start_monitor(
             stdout=out,
             stderr=err,
         )
-    return monitor, stdout_path, stderr_path
+    try:
+        yield monitor, stdout_path, stderr_path
+        monitor.send_signal(signal.SIGTERM)
+        monitor.wait(timeout=30)
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+            monitor.wait()
 
 
 def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
@@ -114,10 +125,11 @@ def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
     """Keys and a URL only: a SQLite store equal to the venue; SIGTERM exits 0."""
     db = tmp_path / "monitor.db"
     asyncio.run(_trade(simulator))
-    monitor, stdout_path, stderr_path = _start_monitor(
-        simulator, tmp_path, db, "--log-json", "--log-level", "INFO"
-    )
-    try:
+    with _monitor_process(simulator, tmp_path, db, "--log-json", "--log-level", "INFO") as (
+        monitor,
+        stdout_path,
+        stderr_path,
+    ):
         first = _poll_until_equal(db, simulator, monitor)
         assert first == [], stderr_path.read_text(errors="replace")[-4000:]
         # More trading while it runs: the stream brings it in.
@@ -130,12 +142,6 @@ def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
             if monitor.poll() is not None:
                 break
             time.sleep(0.5)
-        monitor.send_signal(signal.SIGTERM)
-        monitor.wait(timeout=30)
-    finally:
-        if monitor.poll() is None:
-            monitor.kill()
-            monitor.wait()
     stderr = stderr_path.read_text(errors="replace")
     assert monitor.returncode == 0, stderr[-4000:]
     assert asyncio.run(_reconciliation_runs(db)) >= 1, "the monitor reconciles on start"
@@ -171,10 +177,13 @@ def test_monitor_with_the_activities_stream_resumes_it_from_the_store(
     """`--activities-stream`: the activities arrive by the SSE stream (its checkpoint is
     stored), the store equals the venue, SIGTERM exits 0, the secret is in no log."""
     db = tmp_path / "monitor.db"
-    monitor, stdout_path, stderr_path = _start_monitor(
+    with _monitor_process(
         simulator, tmp_path, db, "--activities-stream", "--log-level", "INFO"
-    )
-    try:
+    ) as (
+        monitor,
+        stdout_path,
+        stderr_path,
+    ):
         assert _poll_until_equal(db, simulator, monitor) == [], stderr_path.read_text()[-4000:]
         asyncio.run(_trade(simulator))
         assert _poll_until_equal(db, simulator, monitor) == [], stderr_path.read_text()[-4000:]
@@ -186,12 +195,6 @@ def test_monitor_with_the_activities_stream_resumes_it_from_the_store(
             except Exception:  # the store may be mid-migration
                 checkpoint = None
             time.sleep(0.5)
-        monitor.send_signal(signal.SIGTERM)
-        monitor.wait(timeout=30)
-    finally:
-        if monitor.poll() is None:
-            monitor.kill()
-            monitor.wait()
     stderr = stderr_path.read_text(errors="replace")
     assert monitor.returncode == 0, stderr[-4000:]
     assert checkpoint, "the activities came through the stream"
