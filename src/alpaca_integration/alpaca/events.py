@@ -55,6 +55,7 @@ from alpaca_integration.alpaca.parse_events import (
 from alpaca_integration.alpaca.ratelimit_base import Lane, RateBudget
 from alpaca_integration.alpaca.stream_rules import (
     BadFrameCallback,
+    ClosableStream,
     GapCallback,
     check_positive_seconds,
     equal_jitter,
@@ -93,7 +94,7 @@ class _Drop(Exception):
         self.reason = reason
 
 
-class ActivityEventsStream:
+class ActivityEventsStream(ClosableStream):
     """One account's activities event stream, resumed by event id after every reconnect."""
 
     def __init__(
@@ -162,16 +163,6 @@ class ActivityEventsStream:
 
     def __repr__(self) -> str:
         return f"ActivityEventsStream(url={self.url!r}, connected={self.connected})"
-
-    async def __aenter__(self) -> ActivityEventsStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
 
     async def aclose(self) -> None:
         """End the iteration and close the connection."""

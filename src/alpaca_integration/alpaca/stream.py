@@ -56,6 +56,7 @@ from alpaca_integration.alpaca.parse import (
 )
 from alpaca_integration.alpaca.stream_rules import (
     BadFrameCallback,
+    ClosableStream,
     GapCallback,
     check_positive_seconds,
     equal_jitter,
@@ -91,7 +92,7 @@ class _Drop(Exception):
         self.clean = clean
 
 
-class TradeUpdatesStream:
+class TradeUpdatesStream(ClosableStream):
     """One account's trade_updates stream with automatic, gap-reporting reconnection."""
 
     def __init__(
@@ -165,12 +166,6 @@ class TradeUpdatesStream:
     def __repr__(self) -> str:
         return f"TradeUpdatesStream(url={self.url!r}, connected={self.connected})"
 
-    async def __aenter__(self) -> TradeUpdatesStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     # ------------------------------------------------------------------ public
 
     async def aclose(self) -> None:
@@ -180,10 +175,6 @@ class TradeUpdatesStream:
         if ws is not None:
             with contextlib.suppress(Exception):
                 await ws.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
 
     async def updates(self) -> AsyncIterator[TradeUpdate]:
         """Yield every trade update until ``aclose()``; reconnects (and reports gaps) by itself."""

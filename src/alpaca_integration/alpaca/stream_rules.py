@@ -8,6 +8,7 @@ activities event stream (``events``).
 * ``equal_jitter``: the reconnect backoff, exponential with "equal jitter" (between half and all
   of ``min(maximum, initial * 2**(failures-1))``), never a tight loop;
 * ``wait_or_closed``: sleep that long, or less if the connection is closed meanwhile;
+* ``ClosableStream``: ``async with`` closes it, ``closed`` says whether ``aclose()`` ran;
 * ``report_lost_frame``: an unreadable frame goes to ``on_bad_frame`` (a failing callback is
   only logged: keeping the stream alive matters more than one quarantine row), then the lost
   event is reported to ``on_gap`` as an instant gap, so the caller re-reads the venue.
@@ -24,6 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Self
 
 from pydantic import SecretStr
 
@@ -32,6 +34,7 @@ from alpaca_integration.errors import ConfigError
 
 __all__ = [
     "BadFrameCallback",
+    "ClosableStream",
     "GapCallback",
     "check_positive_seconds",
     "equal_jitter",
@@ -45,6 +48,25 @@ log = logging.getLogger("alpaca_integration.alpaca.stream")
 
 GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
 BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
+
+
+class ClosableStream:
+    """A connection ``aclose()`` ends (setting ``_closed``); usable as ``async with``."""
+
+    _closed: asyncio.Event
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    async def aclose(self) -> None:
+        self._closed.set()
 
 
 def required_secret(key_id: str, secret_key: str | SecretStr, what: str) -> str:
