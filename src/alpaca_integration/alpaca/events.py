@@ -12,7 +12,9 @@ it) per event. Alpaca replays every event after ``since_id`` first, then pushes 
 * ``on_connected(resumed)`` is awaited after every (re)connect, once the venue answered 200:
   ``resumed`` is False when no event id was known (no replay: the caller must catch up over
   REST);
-* ``on_gap(gap_from, gap_to, reason)`` is awaited for every interval without a working stream;
+* ``on_gap(gap_from, gap_to, reason)`` is awaited for every interval without a working stream
+  once it has connected (before the first connect there is nothing to miss: the resume or the
+  caller's catch-up covers it);
 * ``on_bad_frame(raw, reason)`` is awaited with the bytes of every event that cannot be read; the
   event's id still counts as seen (its replay would be just as unreadable), and the lost event is
   reported as an instant gap (``gap_from == gap_to``). A failing callback is only logged.
@@ -203,8 +205,9 @@ class ActivityEventsStream(ClosableStream):
                     self._response = None
                 if self.closed:
                     return
-                if self._gap_from is None:
-                    # The gap starts where the last session was last known to deliver.
+                if self._gap_from is None and self.connects:
+                    # The gap starts where the last session was last known to deliver (none
+                    # before the first connect: the caller's resume or catch-up covers that).
                     self._gap_from = _utc(self._alive_at or connected_at)
                     self._gap_reason = reason
                 if self._alive_at >= connected_at and time.time() - connected_at >= (
