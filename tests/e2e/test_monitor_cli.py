@@ -4,11 +4,13 @@ in-memory cache) against the simulator; SIGTERM stops it gracefully."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -83,24 +85,44 @@ def _reconciliation_runs_or_zero(db: Path) -> int:
         return 0
 
 
+@contextlib.contextmanager
+def _monitor_process(
+    sim: SimulatorHandle, tmp_path: Path, db: Path, *options: str
+) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """``alpacactl monitor --no-status *options`` on the embedded defaults, with its stdout and
+    stderr files (not pipes: an INFO log nobody reads would fill a pipe and block it); stopped
+    with SIGTERM when the block ends (killed if it does not stop)."""
+    alpacactl = str(Path(sys.executable).parent / "alpacactl")
+    stdout_path, stderr_path = tmp_path / "monitor.out", tmp_path / "monitor.err"
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        monitor = subprocess.Popen(
+            [alpacactl, "monitor", "--no-status", *options],
+            cwd=tmp_path,
+            env=_env(sim, db),
+            stdout=out,
+            stderr=err,
+        )
+    try:
+        yield monitor, stdout_path, stderr_path
+        monitor.send_signal(signal.SIGTERM)
+        monitor.wait(timeout=30)
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+            monitor.wait()
+
+
 def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
     simulator: SimulatorHandle, tmp_path: Path
 ) -> None:
     """Keys and a URL only: a SQLite store equal to the venue; SIGTERM exits 0."""
     db = tmp_path / "monitor.db"
-    alpacactl = str(Path(sys.executable).parent / "alpacactl")
     asyncio.run(_trade(simulator))
-    # Files, not pipes: an INFO log nobody reads would fill a pipe and block the monitor.
-    stdout_path, stderr_path = tmp_path / "monitor.out", tmp_path / "monitor.err"
-    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        monitor = subprocess.Popen(
-            [alpacactl, "monitor", "--no-status", "--log-json", "--log-level", "INFO"],
-            cwd=tmp_path,
-            env=_env(simulator, db),
-            stdout=out,
-            stderr=err,
-        )
-    try:
+    with _monitor_process(simulator, tmp_path, db, "--log-json", "--log-level", "INFO") as (
+        monitor,
+        stdout_path,
+        stderr_path,
+    ):
         first = _poll_until_equal(db, simulator, monitor)
         assert first == [], stderr_path.read_text(errors="replace")[-4000:]
         # More trading while it runs: the stream brings it in.
@@ -113,12 +135,6 @@ def test_monitor_syncs_on_embedded_defaults_and_stops_on_sigterm(
             if monitor.poll() is not None:
                 break
             time.sleep(0.5)
-        monitor.send_signal(signal.SIGTERM)
-        monitor.wait(timeout=30)
-    finally:
-        if monitor.poll() is None:
-            monitor.kill()
-            monitor.wait()
     stderr = stderr_path.read_text(errors="replace")
     assert monitor.returncode == 0, stderr[-4000:]
     assert asyncio.run(_reconciliation_runs(db)) >= 1, "the monitor reconciles on start"
@@ -138,3 +154,43 @@ def test_monitor_without_keys_says_how_to_start(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "ALPACA_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def _activity_events_checkpoint(db: Path) -> str | None:
+    store = await Store.open(f"sqlite:///{db}")
+    try:
+        return await store.get_checkpoint("default", "activity_events")
+    finally:
+        await store.aclose()
+
+
+def test_monitor_with_the_activities_stream_resumes_it_from_the_store(
+    simulator: SimulatorHandle, tmp_path: Path
+) -> None:
+    """`--activities-stream`: the activities arrive by the SSE stream (its checkpoint is
+    stored), the store equals the venue, SIGTERM exits 0, the secret is in no log."""
+    db = tmp_path / "monitor.db"
+    with _monitor_process(
+        simulator, tmp_path, db, "--activities-stream", "--log-level", "INFO"
+    ) as (
+        monitor,
+        stdout_path,
+        stderr_path,
+    ):
+        assert _poll_until_equal(db, simulator, monitor) == [], stderr_path.read_text()[-4000:]
+        asyncio.run(_trade(simulator))
+        assert _poll_until_equal(db, simulator, monitor) == [], stderr_path.read_text()[-4000:]
+        deadline = time.monotonic() + DEADLINE
+        checkpoint = None
+        while checkpoint is None and time.monotonic() < deadline and monitor.poll() is None:
+            try:
+                checkpoint = asyncio.run(_activity_events_checkpoint(db))
+            except Exception:  # the store may be mid-migration
+                checkpoint = None
+            time.sleep(0.5)
+    stderr = stderr_path.read_text(errors="replace")
+    assert monitor.returncode == 0, stderr[-4000:]
+    assert checkpoint, "the activities came through the stream"
+    assert "falling back to REST paging" not in stderr
+    assert SIM_SECRET_KEY not in stderr
+    assert SIM_SECRET_KEY not in stdout_path.read_text(errors="replace")

@@ -26,8 +26,9 @@ REST client.
 The secret key is sent in the authenticate message and kept in a ``SecretStr``; it never appears in
 a repr, a log line or an error.
 
-This module imports ``models``, ``errors``, ``config`` and ``alpaca.parse`` from the package (``websockets``
-for the socket); never the client, storage or sync.
+This module imports ``models``, ``errors``, ``config``, ``alpaca.parse`` and ``alpaca.stream_rules``
+(the rules it shares with the activities event stream) from the package (``websockets`` for the
+socket); never the client, storage or sync.
 """
 
 from __future__ import annotations
@@ -53,7 +54,18 @@ from alpaca_integration.alpaca.parse import (
     encode_stream_auth,
     encode_stream_listen,
 )
-from alpaca_integration.config import PAPER_BASE_URL, derive_stream_url, is_live_url
+from alpaca_integration.alpaca.stream_rules import (
+    BadFrameCallback,
+    ClosableStream,
+    GapCallback,
+    check_positive_seconds,
+    equal_jitter,
+    refuse_live,
+    report_lost_frame,
+    required_secret,
+    wait_or_closed,
+)
+from alpaca_integration.config import PAPER_BASE_URL, derive_stream_url
 from alpaca_integration.errors import ConfigError, ParseError, StreamError
 from alpaca_integration.models import TradeUpdate
 
@@ -67,8 +79,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ConnectedCallback = Callable[[], Awaitable[None]]
-GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
-BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
 
 _CLEAN_CLOSE_CODES = frozenset({1000, 1001})
 
@@ -82,7 +92,7 @@ class _Drop(Exception):
         self.clean = clean
 
 
-class TradeUpdatesStream:
+class TradeUpdatesStream(ClosableStream):
     """One account's trade_updates stream with automatic, gap-reporting reconnection."""
 
     def __init__(
@@ -105,35 +115,27 @@ class TradeUpdatesStream:
         allow_live: bool = False,
         rng: random.Random | None = None,
     ) -> None:
-        secret = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
-        if not key_id or not secret:
-            raise ConfigError(
-                "the trade_updates stream needs ALPACA_API_KEY and ALPACA_SECRET_KEY",
-                setting="ALPACA_API_KEY" if not key_id else "ALPACA_SECRET_KEY",
-            )
+        secret = required_secret(key_id, secret_key, "the trade_updates stream")
         if not url.startswith(("ws://", "wss://")):
             raise ConfigError(
                 f"stream URL must be ws:// or wss://, got {url!r}. Fix: set ALPACA_STREAM_URL, "
                 "or unset it to derive it from ALPACA_BASE_URL",
                 setting="ALPACA_STREAM_URL",
             )
-        if not allow_live and is_live_url(url):
-            raise ConfigError(
-                f"{url} is the stream of Alpaca's LIVE venue: real money would be at stake. Use "
-                f"{derive_stream_url(PAPER_BASE_URL)} for paper trading, or opt in to live trading "
-                "explicitly: allow_live=True here, ALPACA_ALLOW_LIVE=true in the environment, or "
-                "allow_live = true in the account's table of the accounts file",
-                setting="ALPACA_ALLOW_LIVE",
-            )
-        for name, value in (
-            ("initial_backoff", initial_backoff),
-            ("max_backoff", max_backoff),
-            ("ping_interval", ping_interval),
-            ("ping_timeout", ping_timeout),
-            ("handshake_timeout", handshake_timeout),
-        ):
-            if value <= 0:
-                raise ConfigError(f"TradeUpdatesStream {name} must be > 0 seconds, got {value}")
+        refuse_live(
+            url,
+            allow_live=allow_live,
+            venue="the stream of Alpaca's LIVE venue",
+            paper_url=derive_stream_url(PAPER_BASE_URL),
+        )
+        check_positive_seconds(
+            "TradeUpdatesStream",
+            initial_backoff=initial_backoff,
+            max_backoff=max_backoff,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            handshake_timeout=handshake_timeout,
+        )
         if unclean_drop_wait < 0:
             raise ConfigError("TradeUpdatesStream unclean_drop_wait must be >= 0 seconds")
         self.key_id = key_id
@@ -164,12 +166,6 @@ class TradeUpdatesStream:
     def __repr__(self) -> str:
         return f"TradeUpdatesStream(url={self.url!r}, connected={self.connected})"
 
-    async def __aenter__(self) -> TradeUpdatesStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     # ------------------------------------------------------------------ public
 
     async def aclose(self) -> None:
@@ -179,10 +175,6 @@ class TradeUpdatesStream:
         if ws is not None:
             with contextlib.suppress(Exception):
                 await ws.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
 
     async def updates(self) -> AsyncIterator[TradeUpdate]:
         """Yield every trade update until ``aclose()``; reconnects (and reports gaps) by itself."""
@@ -247,17 +239,15 @@ class TradeUpdatesStream:
         return _utc(self._alive_at or time.time())
 
     def _backoff(self, failures: int, *, clean: bool) -> float:
-        ceiling = min(self.max_backoff, self.initial_backoff * (2.0 ** max(failures - 1, 0)))
         # "Equal jitter": spread reconnects out, but never below half the step (no tight loop).
-        delay = ceiling / 2 + self._rng.uniform(0.0, ceiling / 2)
+        delay = equal_jitter(failures, self.initial_backoff, self.max_backoff, self._rng)
         if not clean:
             delay = max(delay, self.unclean_drop_wait)
         return delay
 
     async def _wait(self, delay: float, reason: str) -> None:
         log.info("trade_updates: reconnecting in %.1fs (%s)", delay, reason)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), timeout=delay)
+        await wait_or_closed(self._closed, delay)
 
     async def _open(self) -> ClientConnection:
         """Connect, authenticate and listen; a ``_Drop`` for anything worth retrying."""
@@ -323,28 +313,21 @@ class TradeUpdatesStream:
             except ParseError as exc:
                 log.error("trade_updates: unreadable event skipped: %s", exc)
                 self.bad_frames += 1
-                await self._report_bad_frame(frame, str(exc))
                 # A lost event is a gap: report it so the catch-up re-reads the venue.
-                if self.on_gap is not None:
-                    now = _utc(time.time())
-                    await self.on_gap(now, now, f"unreadable event skipped: {exc}")
+                await report_lost_frame(
+                    frame,
+                    str(exc),
+                    f"unreadable event skipped: {exc}",
+                    on_bad_frame=self.on_bad_frame,
+                    on_gap=self.on_gap,
+                    stream="trade_updates",
+                )
                 continue
             if isinstance(message, StreamTradeUpdate):
                 self.last_event_at = _utc(self._alive_at)
                 return message.update
             elif isinstance(message, StreamAuthorization) and message.status != "authorized":
                 raise StreamError(f"trade_updates authorization revoked ({message.status})")
-
-    async def _report_bad_frame(self, frame: bytes | str, reason: str) -> None:
-        """Hand the unreadable frame's bytes to ``on_bad_frame``; its failure is only logged
-        (keeping the stream alive matters more than one quarantine row)."""
-        if self.on_bad_frame is None:
-            return
-        raw = frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
-        try:
-            await self.on_bad_frame(raw, reason)
-        except Exception:
-            log.exception("trade_updates: on_bad_frame failed for an unreadable frame")
 
     def _drop_from(self, exc: ConnectionClosed) -> _Drop:
         if self._silent_reason is not None:

@@ -96,6 +96,7 @@ def _run_monitor(
     stream: bool,
     migrate: bool,
     show_status: bool,
+    activities_stream: bool = False,
     duration: float | None,
     reconcile_every: float,
     beside: Any = None,
@@ -118,6 +119,7 @@ def _run_monitor(
                 beside=beside,
                 lease_ttl=lease_ttl,
                 lease_prefix=lease_prefix,
+                activities_stream=activities_stream,
             )
         )
 
@@ -138,6 +140,13 @@ def monitor(
         None, help="Seconds between periodic syncs (default ALPACA_UPDATE_INTERVAL)."
     ),
     stream: bool = typer.Option(True, help="Consume the trade_updates stream."),
+    activities_stream: bool = typer.Option(
+        False,
+        "--activities-stream/--no-activities-stream",
+        help="Also consume Alpaca's activities event stream (SSE, beta): fees, dividends and "
+        "corporate actions in real time, resumed by event id; falls back to REST paging when "
+        "the venue does not offer it.",
+    ),
     migrate: bool = typer.Option(False, help="Apply database migrations first (PostgreSQL)."),
     status: bool = typer.Option(
         True, "--status-line/--no-status", help="Show the live status line (--no-status hides it)."
@@ -195,6 +204,7 @@ def monitor(
         beside=beside,
         lease_ttl=ttl,
         lease_prefix=lease_prefix,
+        activities_stream=activities_stream,
     )
 
 

@@ -59,7 +59,7 @@ def status_row(status: AccountStatus) -> tuple[str, ...]:
     """One account's figures as the status line shows them, in :data:`STATUS_COLUMNS` order."""
     return (
         status.name,
-        "connected" if status.connected else "down",
+        _stream_cell(status),
         status.last_sync_at.strftime("%H:%M:%S") if status.last_sync_at else "-",
         str(status.events),
         f"{status.events_per_second:.1f}",
@@ -67,6 +67,13 @@ def status_row(status: AccountStatus) -> tuple[str, ...]:
         str(status.gaps),
         (status.last_error or status.stream_warning or "")[:60],
     )
+
+
+def _stream_cell(status: AccountStatus) -> str:
+    cell = "connected" if status.connected else "down"
+    if status.activities_stream is not None:
+        cell += f" / activities {status.activities_stream}"
+    return cell
 
 
 async def run_monitor(
@@ -82,6 +89,7 @@ async def run_monitor(
     beside: Beside | None = None,
     lease_ttl: float | None = None,
     lease_prefix: str = DEFAULT_LEASE_PREFIX,
+    activities_stream: bool = False,
 ) -> None:
     """Open the store and the cache, run the monitor until SIGINT/SIGTERM (or ``duration``
     seconds), then let the writes in flight finish and close everything. ``beside``: served in
@@ -113,6 +121,7 @@ async def run_monitor(
             redis_url=settings.redis_url,
             reconcile_every=reconcile_every or None,
             leases=board,
+            activities_stream=activities_stream,
         )
         served = contextlib.AsyncExitStack()
         if beside is not None:

@@ -4,6 +4,10 @@
 
 * a ``StreamIngestor`` (trade_updates applied as they arrive; REST catch-up after every connect;
   silence watchdog; gaps recorded);
+* with ``activities_stream`` (off by default: see ``docs/monitoring.md``), an
+  ``ActivityStreamIngestor`` beside it: the activities event stream (SSE), resumed from the last
+  stored event id, fees, dividends and corporate actions in real time; on HTTP 403/404 it logs
+  one line and the periodic REST paging carries on alone;
 * the two periodic syncs every ``update_interval`` seconds: order monitoring (orders + fills and
   activities) and account monitoring (snapshot + positions);
 * exposure and risk-limit breaches recorded as rows after each account sync;
@@ -43,6 +47,11 @@ from alpaca_integration.monitor.leases import FencedStore, Lease, LeaseBoard
 from alpaca_integration.monitor.leases_shard import ShardKeeper
 from alpaca_integration.monitor.ledger_jobs import update_account_ledger
 from alpaca_integration.storage.records import FENCE_FEED
+from alpaca_integration.sync.activity_stream import (
+    ActivityStreamFactory,
+    ActivityStreamIngestor,
+    default_activity_stream_factory,
+)
 from alpaca_integration.sync.engine import FEED_STREAM, SyncEngine
 from alpaca_integration.sync.stream import StreamFactory, StreamIngestor, default_stream_factory
 
@@ -70,6 +79,8 @@ class AccountStatus:
     last_error: str | None = None
     # Why the stream keeps being cut short (e.g. a second monitor on the same key), while it does.
     stream_warning: str | None = None
+    # The activities event stream: None when off, else "connected", "down" or "unavailable".
+    activities_stream: str | None = None
 
 
 @dataclass
@@ -79,6 +90,7 @@ class _AccountRuntime:
     engine: SyncEngine
     ingestor: StreamIngestor | None
     status: AccountStatus
+    activities: ActivityStreamIngestor | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     rate_window: list[tuple[float, int]] = field(default_factory=list)
 
@@ -100,6 +112,8 @@ class MonitorService:
         client_options: dict[str, Any] | None = None,
         reconcile_every: float | None = 3600.0,
         leases: LeaseBoard | None = None,
+        activities_stream: bool = False,
+        activities_stream_options: dict[str, Any] | None = None,
     ) -> None:
         if not accounts:
             raise ValueError("MonitorService needs at least one account")
@@ -115,6 +129,8 @@ class MonitorService:
         self.stream_options = dict(stream_options or {})
         self.client_options = dict(client_options or {})
         self.reconcile_every = reconcile_every or None
+        self.activities_stream = activities_stream
+        self.activities_stream_options = dict(activities_stream_options or {})
         # With a LeaseBoard, only the accounts whose lease this monitor holds are run.
         self.leases = leases
         self.keeper: ShardKeeper | None = None
@@ -139,6 +155,16 @@ class MonitorService:
                 status.connected = runtime.ingestor.connected
                 status.gaps = runtime.ingestor.gaps_recorded
                 status.stream_warning = runtime.ingestor.stream_warning
+            activities = runtime.activities
+            if activities is not None:
+                status.gaps += activities.gaps_recorded
+                status.activities_stream = (
+                    "unavailable"
+                    if not activities.available
+                    else "connected"
+                    if activities.connected
+                    else "down"
+                )
             runtime.rate_window.append((now, engine.events_applied))
             runtime.rate_window[:] = [(t, n) for t, n in runtime.rate_window if now - t <= 10]
             first_t, first_n = runtime.rate_window[0]
@@ -164,6 +190,20 @@ class MonitorService:
             config.resolved_stream_url,
             allow_live=config.allow_live,
             **self.stream_options,
+        )
+
+    def activity_stream_factory_for(
+        self, config: AccountConfig, client: AlpacaClient
+    ) -> ActivityStreamFactory:
+        """The account's activities event stream factory (its keys, base URL, live opt-in), its
+        connects counted in the account client's rate budget."""
+        return default_activity_stream_factory(
+            config.api_key.get_secret_value(),
+            config.secret_key.get_secret_value(),
+            config.base_url,
+            allow_live=config.allow_live,
+            rate_budget=client.rate_budget,
+            **self.activities_stream_options,
         )
 
     def _build_client(self, config: AccountConfig) -> AlpacaClient:
@@ -248,6 +288,14 @@ class MonitorService:
         )
         if ingestor is not None:
             runtime.tasks.append(asyncio.create_task(ingestor.run(), name=f"stream-{config.name}"))
+        if self.activities_stream:
+            activities = ActivityStreamIngestor(
+                engine, self.activity_stream_factory_for(config, client)
+            )
+            runtime.activities = activities
+            runtime.tasks.append(
+                asyncio.create_task(activities.run(), name=f"activities-{config.name}")
+            )
 
     async def _stop_account(self, name: str) -> None:
         """Stop one account's loops, let its writes in flight finish, close its client."""

@@ -14,6 +14,7 @@ This module imports nothing from the package outside the simulator.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
@@ -42,6 +43,10 @@ class Accounting:
         self.market = market
         self.clock = clock
         self.tape = tape
+        # The activities event stream: told of every new activity, and of the execution id
+        # behind each FILL (its ``ref_id`` there), keyed by the FILL activity's id.
+        self.on_activity: Callable[[Account], None] | None = None
+        self.execution_ids: dict[str, str] = {}
 
     # ------------------------------------------------------------------ set-asides
 
@@ -189,6 +194,15 @@ class Accounting:
         account.activity_index[activity_id] = len(account.activities)
         account.activities.append(activity)
         account.activity_times.append(at)
+        if self.on_activity is not None:
+            self.on_activity(account)
+
+    def note_execution(self, order: Order, execution_id: str) -> None:
+        """Tie the execution id the stream reports to the order's latest FILL activity."""
+        for activity in reversed(order.account.activities):
+            if activity["activity_type"] == "FILL" and activity.get("order_id") == order.id:
+                self.execution_ids[activity["id"]] = execution_id
+                return
 
     def split(
         self, account: Account, symbol: str, old_rate: Decimal, new_rate: Decimal, at: dt.datetime

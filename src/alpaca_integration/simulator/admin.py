@@ -151,7 +151,7 @@ async def _admin_tick(sim: SimulatorState, request: Request) -> Any:
 
 
 async def _admin_drop_streams(sim: SimulatorState, request: Request) -> Any:
-    return {"dropped": sim.hub.drop_all()}
+    return {"dropped": sim.hub.drop_all(), "activity_streams": sim.activity_events.drop_all()}
 
 
 async def _admin_stats(sim: SimulatorState, request: Request) -> Any:

@@ -1,5 +1,6 @@
 """The simulator as an ASGI application: Alpaca's REST API under ``/v2`` (``rest``), the
-trade_updates WebSocket at ``/stream`` and ``/stream/`` (``stream``), and the admin API under ``/_sim``
+trade_updates WebSocket at ``/stream`` and ``/stream/`` (``stream``), the activities event stream
+at ``/v2beta1/events/activities`` (``events``, SSE), and the admin API under ``/_sim``
 (``admin``, no auth, no rate limit).
 
 The broker runs on the server's event loop: handlers call it synchronously, so each request sees
@@ -22,14 +23,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from alpaca_integration.simulator.admin import admin_routes
 from alpaca_integration.simulator.config import SimConfig
 from alpaca_integration.simulator.rest import LOST_ANSWER_LOG, json_response, v2_routes
 from alpaca_integration.simulator.runtime import SimulatorState
-from alpaca_integration.simulator.wire import CODE_NOT_FOUND
+from alpaca_integration.simulator.wire import CODE_NOT_FOUND, VenueError
 
 __all__ = ["SimulatorState", "create_app"]
 
@@ -52,6 +53,28 @@ _QUIET = _QuietLostAnswers()
 async def _stream(websocket: WebSocket) -> None:
     sim: SimulatorState = websocket.app.state.sim
     await sim.hub.serve(websocket)
+
+
+async def _activity_events(request: Request) -> Response:
+    """``GET /v2beta1/events/activities``: authenticated and rate-limited as /v2, then SSE."""
+    sim: SimulatorState = request.app.state.sim
+    headers = request.headers
+    response: Response
+    if not sim.config.activity_events:
+        response = json_response(404, {"code": CODE_NOT_FOUND, "message": "endpoint not found"})
+        response.raw_headers.append((b"date", sim.http_date()))
+        return response
+    try:
+        account = sim.broker.authenticate(
+            headers.get("apca-api-key-id"), headers.get("apca-api-secret-key")
+        )
+    except VenueError as exc:
+        response = json_response(exc.status, exc.body())
+    else:
+        limited = sim.limiter is not None and not sim.limiter.check(account.key_id).allowed
+        response = sim.activity_events.response(account, request, limited=limited)
+    response.raw_headers.append((b"date", sim.http_date()))
+    return response
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -93,11 +116,13 @@ def create_app(config: SimConfig | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             state.hub.drop_all()
+            state.activity_events.drop_all()
 
     routes: list[Any] = [*v2_routes(), *admin_routes()]
     # Alpaca accepts both spellings; alpaca-trade-api connects at /stream/ and, refused there,
     # retries in a tight loop without ever getting trade_updates.
     routes += [WebSocketRoute("/stream", _stream), WebSocketRoute("/stream/", _stream)]
+    routes.append(Route("/v2beta1/events/activities", _activity_events, methods=["GET"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -121,6 +121,11 @@ class FaultConfig:
     event twice; ``stream_late_rate`` holds an event back ``stream_late_ms`` (so it arrives out of
     order); ``reorder_probability`` holds an event back until the account's next one and sends
     that one first (or sends it alone after ``reorder_window_ms``).
+
+    The activities event stream (SSE) obeys ``stream_mode`` and ``stream_duplicate_rate`` too,
+    and ``activity_events_drop_rate`` cuts its connection right after an event (the client
+    resumes from ``since_id``). Late and reordered events are WebSocket-only: one HTTP response
+    is one ordered byte stream, and resuming by event id relies on that order.
     """
 
     latency_ms: float = 0.0
@@ -142,6 +147,7 @@ class FaultConfig:
     stream_late_ms: float = 500.0
     reorder_probability: float = 0.0
     reorder_window_ms: float = 200.0
+    activity_events_drop_rate: float = 0.0
 
     def __post_init__(self) -> None:
         self._check_rest_faults()
@@ -216,7 +222,12 @@ class FaultConfig:
                 f"{self.stream_mode!r}",
                 setting="faults.stream_mode",
             )
-        for name in ("stream_duplicate_rate", "stream_late_rate", "reorder_probability"):
+        for name in (
+            "stream_duplicate_rate",
+            "stream_late_rate",
+            "reorder_probability",
+            "activity_events_drop_rate",
+        ):
             self._set(name, _rate)
         for name in ("stream_late_ms", "reorder_window_ms"):
             self._set(name, _non_negative)
@@ -316,6 +327,8 @@ class SimConfig:
     a seeded random walk (``volatility`` per ``price_step_seconds`` of simulated time) unless a bar
     file (``bars_file``, CSV ``timestamp,symbol,close``) replays them. ``tick_interval`` is how
     often (wall seconds) the background matcher runs; 0 disables it (use ``POST /_sim/tick``).
+    ``activity_events`` serves the activities event stream (``/v2beta1/events/activities``, a beta
+    on Alpaca); False answers it 404, as a venue that does not offer it.
     """
 
     seed: int = 0
@@ -342,6 +355,7 @@ class SimConfig:
     crypto_pairs: tuple[str, ...] | None = None
     crypto_fee_rate: Decimal = Decimal("0.0025")
     event_log_size: int = 10_000
+    activity_events: bool = True
     faults: FaultConfig = dataclasses.field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
@@ -365,6 +379,11 @@ class SimConfig:
         ):
             raise ConfigError(
                 "event_log_size must be a whole number >= 0", setting="event_log_size"
+            )
+        if not isinstance(self.activity_events, bool):
+            raise ConfigError(
+                f"activity_events must be true or false, got {self.activity_events!r}",
+                setting="activity_events",
             )
         if isinstance(self.faults, Mapping):
             object.__setattr__(self, "faults", FaultConfig().merged(self.faults))

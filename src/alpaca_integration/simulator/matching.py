@@ -227,12 +227,14 @@ class MatchingEngine:
             self.unlist(order)
             self.accounting.release(order)
         self.accounting.record_fill(order, qty, price, at, kind)
+        execution_id = self.tape.new_id()
+        self.accounting.note_execution(order, execution_id)
         self.tape.emit(
             order,
             kind,
             at,
             snapshot=stale,
-            execution_id=self.tape.new_id(),
+            execution_id=execution_id,
             price=fmt(price),
             qty=fmt(qty),
             position_qty=fmt(position_qty),

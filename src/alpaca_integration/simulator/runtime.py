@@ -24,6 +24,7 @@ from alpaca_integration.simulator.clock import (
     XnysCalendar,
 )
 from alpaca_integration.simulator.config import FaultConfig, SimConfig
+from alpaca_integration.simulator.events import ActivityEventHub
 from alpaca_integration.simulator.market import Market, build_assets, load_bars
 from alpaca_integration.simulator.ratelimit import RateLimiter
 from alpaca_integration.simulator.stream import StreamHub
@@ -82,6 +83,18 @@ class SimulatorState:
             )
         self.hub: StreamHub = hub
         self.broker.sink = hub.publish
+        events = getattr(self, "activity_events", None)
+        if events is None:
+            events = ActivityEventHub(
+                faults=lambda: self.faults,
+                execution_ids=lambda: self.broker.accounting.execution_ids,
+                seed=config.seed,
+            )
+        else:
+            # The accounts are rebuilt: streams of the old ones end (their clients resume).
+            events.drop_all()
+        self.activity_events: ActivityEventHub = events
+        self.broker.accounting.on_activity = events.notify
 
     def reset(self, **overrides: Any) -> None:
         config = self.base_config.replace(**overrides) if overrides else self.base_config
@@ -89,11 +102,13 @@ class SimulatorState:
         self._fault_rng = random.Random(f"{config.seed}:faults")
         self.build(config)
         self.hub.apply_faults()
+        self.activity_events.apply_faults()
 
     def set_faults(self, changes: dict[str, Any]) -> FaultConfig:
         self.faults = self.faults.merged(changes)
         self._apply_faults()
         self.hub.apply_faults()
+        self.activity_events.apply_faults()
         return self.faults
 
     def _apply_faults(self) -> None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from alpaca_integration.models import TradeUpdate
+from alpaca_integration.sync.batches import apply_isolating, consume_in_batches
 from alpaca_integration.sync.engine import SyncEngine, SyncReport
 
 __all__ = [
@@ -255,39 +256,17 @@ class StreamIngestor:
 
     async def _consume(self) -> None:
         """Apply events as they arrive; what queued up during a write goes in the next one."""
-        queue: asyncio.Queue[TradeUpdate] = asyncio.Queue(maxsize=10 * self.max_batch)
-        reader = asyncio.create_task(self._read(queue), name=f"read-{self.engine.account}")
-        try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    reader.result()  # the stream ended: surface its error, if any
-                    return
-                batch = [getter.result()]
-                while len(batch) < self.max_batch and not queue.empty():
-                    batch.append(queue.get_nowait())
-                await self._apply(batch)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+        await consume_in_batches(
+            self._read, self._apply, max_batch=self.max_batch, name=f"read-{self.engine.account}"
+        )
 
     async def _apply(self, batch: list[TradeUpdate]) -> None:
-        try:
-            await self.engine.apply_trade_updates(batch)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            if len(batch) > 1:
-                # Isolate the bad event: the others still go in.
-                for update in batch:
-                    await self._apply([update])
-                return
+        def failed(update: TradeUpdate) -> None:
             # One bad event never stops the stream; the next REST sync repairs its order.
             self.events_failed += 1
-            log.exception("could not apply a trade update for order %s", batch[0].order.id)
+            log.exception("could not apply a trade update for order %s", update.order.id)
+
+        await apply_isolating(self.engine.apply_trade_updates, batch, failed)
 
     async def _watch_silence(self) -> None:
         while True:
