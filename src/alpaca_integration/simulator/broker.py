@@ -39,6 +39,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from alpaca_integration.errors import ConfigError
 from alpaca_integration.simulator import history
 from alpaca_integration.simulator.accounting import Accounting
 from alpaca_integration.simulator.accounts import AccountBook, update_configuration
@@ -87,6 +88,13 @@ def _add_instruments(
     assets.update(crypto)
     wanted = config.option_underlyings
     names = wanted if wanted is not None else DEFAULT_OPTION_UNDERLYINGS
+    for name in wanted or ():
+        if name not in assets or not assets[name].tradable:
+            raise ConfigError(
+                f"option_underlyings: {name!r} is not a tradable symbol of the simulator. Fix: "
+                "list it in symbols (or pick a tradable one)",
+                setting="option_underlyings",
+            )
     underlyings = [assets[name] for name in names if name in assets and assets[name].tradable]
     chain = build_chain(underlyings, market.prices(), now)
     market.add_options(chain)
