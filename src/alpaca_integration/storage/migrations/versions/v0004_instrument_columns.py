@@ -1,0 +1,42 @@
+"""The instrument on every trade row: ``multiplier`` on orders and positions (current and
+history), ``asset_class`` and ``multiplier`` on fills.
+
+Revision ID: 0004_instrument_columns
+Revises: 0003_portfolio_history
+Create Date: 2026-12-05
+
+Rows written before this revision were equities (or were read back as such): they get
+``us_equity`` and a multiplier of 1, the columns' server defaults. The sync rewrites an option's
+or a crypto pair's rows with their real values the next time the venue reports them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from alpaca_integration.storage.migrations.versions.v0002_ledger import AMOUNT
+
+__all__ = ["branch_labels", "depends_on", "down_revision", "downgrade", "revision", "upgrade"]
+
+revision: str = "0004_instrument_columns"
+down_revision: str | None = "0003_portfolio_history"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+_MULTIPLIER_TABLES = ("orders", "fills", "positions", "position_snapshots")
+
+
+def upgrade() -> None:
+    op.add_column(
+        "fills", sa.Column("asset_class", sa.String(), nullable=False, server_default="us_equity")
+    )
+    for table in _MULTIPLIER_TABLES:
+        op.add_column(table, sa.Column("multiplier", AMOUNT, nullable=False, server_default="1"))
+
+
+def downgrade() -> None:
+    # Plain ALTER TABLE ... DROP COLUMN: PostgreSQL, and SQLite from 3.35 (no index names them).
+    for table in _MULTIPLIER_TABLES:
+        op.drop_column(table, "multiplier")
+    op.drop_column("fills", "asset_class")
