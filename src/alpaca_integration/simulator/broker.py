@@ -197,12 +197,16 @@ class Broker:
             (boundary.at, 0, boundary) for boundary in self.calendar.boundaries(self._synced, now)
         ]
         steps += [(at, 1, day) for at, day in self.options.due(self._synced, now)]
+        # Crypto fees post after their day (Accounting.crypto_fee_due).
+        steps += [(at, 2, None) for at in self.accounting.fees_due(self._synced, now)]
         for at, _, step in sorted(steps, key=lambda item: item[:2]):
             self.market.advance(at)
             self.tape.processing_at = at
             try:
                 if isinstance(step, Boundary):
                     self._on_boundary(step)
+                elif step is None:
+                    self.accounting.post_fees(at)
                 else:
                     self.options.expire(step, list(self.accounts.values()))
             finally:

@@ -341,6 +341,7 @@ class SimConfig:
     option_underlyings: tuple[str, ...] | None = None
     crypto_pairs: tuple[str, ...] | None = None
     crypto_fee_rate: Decimal = Decimal("0.0025")
+    crypto_fee_delay_seconds: float | None = None
     event_log_size: int = 10_000
     faults: FaultConfig = dataclasses.field(default_factory=FaultConfig)
 
@@ -402,6 +403,9 @@ class SimConfig:
                         setting="crypto_pairs",
                     )
             object.__setattr__(self, "crypto_pairs", pairs)
+        if self.crypto_fee_delay_seconds is not None:
+            delay = _non_negative(self.crypto_fee_delay_seconds, "crypto_fee_delay_seconds")
+            object.__setattr__(self, "crypto_fee_delay_seconds", delay)
 
     def _check_accounts(self) -> None:
         cash = _to_decimal(self.starting_cash, "starting_cash")
