@@ -193,7 +193,7 @@ class Broker:
         if now <= self._synced:
             return
         # Session boundaries, then at 16:00 New York on an expiry day the options expiry.
-        steps: list[tuple[dt.datetime, int, Boundary | dt.date]] = [
+        steps: list[tuple[dt.datetime, int, Boundary | dt.date | None]] = [
             (boundary.at, 0, boundary) for boundary in self.calendar.boundaries(self._synced, now)
         ]
         steps += [(at, 1, day) for at, day in self.options.due(self._synced, now)]
