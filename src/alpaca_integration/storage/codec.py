@@ -142,6 +142,9 @@ _SNAPSHOT_PLAIN = (
     "currency",
     "daytrade_count",
     "created_at",
+    "options_buying_power",
+    "options_approved_level",
+    "options_trading_level",
 )
 
 _ZERO = Decimal(0)

@@ -184,6 +184,9 @@ account_snapshots = sa.Table(
     *required_columns(Amount, *SNAPSHOT_AMOUNT_FIELDS),
     sa.Column("daytrade_count", sa.Integer, nullable=False),
     *required_columns(sa.Boolean, *SNAPSHOT_FLAG_FIELDS),
+    # The options figures the pre-trade check reads (null where the venue does not state them).
+    sa.Column("options_buying_power", Amount),
+    *optional_columns(sa.Integer, "options_approved_level", "options_trading_level"),
     sa.Column("created_at", UTCDateTime),
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("source", sa.String, nullable=False),

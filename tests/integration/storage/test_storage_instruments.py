@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from alpaca_integration.models import AssetClass, Order, OrderStatus, PositionSide
 from alpaca_integration.storage import Store, downgrade, head_revision, upgrade
 from alpaca_integration.storage.dialect import create_engine, parse_database_url
-from support.storage_builders import at, make_fill, make_order, make_position
+from support.storage_builders import at, make_fill, make_order, make_position, make_snapshot
 
 CALL = "AAPL250620C00100000"
 HUNDRED = Decimal(100)
@@ -131,3 +132,28 @@ async def test_0004_upgrades_stored_rows_and_downgrades_cleanly(database_url: st
     assert (order.asset_class, order.multiplier) == (AssetClass.US_EQUITY, Decimal(1))
     assert (fill.asset_class, fill.multiplier) == (AssetClass.US_EQUITY, Decimal(1))
     assert position.multiplier == history.multiplier == Decimal(1)
+
+
+async def test_the_stored_snapshot_keeps_the_options_level_the_risk_check_reads(
+    store: Store,
+) -> None:
+    """The account's options levels and options buying power survive the store, so a
+    pre-trade check reading the store refuses a call bought at level 1 (before 0004 the
+    snapshot read back without them and the level was never checked)."""
+    from alpaca_integration.checks.risk import RiskLimits, make_pre_trade_check
+    from alpaca_integration.errors import RiskLimitError
+    from alpaca_integration.models import OrderRequest, OrderSide
+
+    snapshot = make_snapshot(
+        options_approved_level=3,
+        options_trading_level=1,
+        options_buying_power=Decimal("5000.5"),
+    )
+    await store.apply("default", snapshot=snapshot)
+    stored = await store.latest_snapshot("default")
+    assert stored is not None
+    assert (stored.options_level, stored.options_buying_power) == (1, Decimal("5000.5"))
+    check = make_pre_trade_check(store, RiskLimits.from_mapping({}), account="default")
+    with pytest.raises(RiskLimitError, match="needs options level 2") as refused:
+        await check(OrderRequest(symbol=CALL, side=OrderSide.BUY, qty=Decimal(1)))
+    assert refused.value.limit == "options_level"

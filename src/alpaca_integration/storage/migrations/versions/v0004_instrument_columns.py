@@ -1,5 +1,7 @@
 """The instrument on every trade row: ``multiplier`` on orders and positions (current and
-history), ``asset_class`` and ``multiplier`` on fills.
+history), ``asset_class`` and ``multiplier`` on fills; and the account snapshot's options
+figures (``options_buying_power``, ``options_approved_level``, ``options_trading_level``), which
+the pre-trade check reads from the store.
 
 Revision ID: 0004_instrument_columns
 Revises: 0003_portfolio_history
@@ -25,6 +27,7 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 _MULTIPLIER_TABLES = ("orders", "fills", "positions", "position_snapshots")
+_LEVELS = ("options_approved_level", "options_trading_level")
 
 
 def upgrade() -> None:
@@ -33,10 +36,15 @@ def upgrade() -> None:
     )
     for table in _MULTIPLIER_TABLES:
         op.add_column(table, sa.Column("multiplier", AMOUNT, nullable=False, server_default="1"))
+    op.add_column("account_snapshots", sa.Column("options_buying_power", AMOUNT))
+    for name in _LEVELS:
+        op.add_column("account_snapshots", sa.Column(name, sa.Integer()))
 
 
 def downgrade() -> None:
     # Plain ALTER TABLE ... DROP COLUMN: PostgreSQL, and SQLite from 3.35 (no index names them).
+    for name in ("options_buying_power", *_LEVELS):
+        op.drop_column("account_snapshots", name)
     for table in _MULTIPLIER_TABLES:
         op.drop_column(table, "multiplier")
     op.drop_column("fills", "asset_class")
