@@ -116,6 +116,7 @@ def test_sim_serves_and_prints_the_environment_lines() -> None:
         (["--stale-order-in-fill-probability", "2"], "must be between 0 and 1"),
         (["--reorder-probability", "1.5"], "faults.reorder_probability must be between 0 and 1"),
         (["--crypto-pairs", "BTC/EUR"], "crypto_pairs: 'BTC/EUR' is not a USD pair"),
+        (["--crypto-fee-delay-seconds", "-5"], "crypto_fee_delay_seconds must be a finite"),
         (["--crypto-pairs", "BTC/USD,E$H/USD"], "crypto_pairs: 'E$H/USD' is not a valid ticker"),
         (["--option-underlyings", "BTC/USD"], "option_underlyings: 'BTC/USD' is a crypto pair"),
         (["--option-underlyings", "ZZZZ"], "option_underlyings: 'ZZZZ' is not a tradable"),
@@ -162,6 +163,14 @@ def test_venue_fault_options_reach_the_config() -> None:
     assert (faults.clock_skew_seconds, faults.visibility_lag_seconds) == (-30.0, 2.5)
     assert (faults.stale_order_in_fill_probability, faults.reorder_probability) == (0.25, 0.5)
     assert faults.latency_ms == 0.0
+
+
+def test_the_crypto_fee_delay_reaches_the_config() -> None:
+    """`--crypto-fee-delay-seconds 0` posts CFEE with the fill; unset keeps Alpaca's day end."""
+    from alpaca_integration.cli.sim import build_config
+
+    assert build_config(crypto_fee_delay_seconds=0.0).crypto_fee_delay_seconds == 0.0
+    assert build_config(crypto_fee_delay_seconds=None).crypto_fee_delay_seconds is None
 
 
 def test_sim_serves_the_option_underlyings_and_crypto_pairs_it_is_given() -> None:

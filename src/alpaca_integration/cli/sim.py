@@ -127,6 +127,11 @@ def register(app: typer.Typer) -> None:
             help="Comma-separated crypto USD pairs (e.g. BTC/USD,ETH/USD; '' = no crypto; "
             "default: the built-in ones).",
         ),
+        crypto_fee_delay_seconds: float | None = typer.Option(
+            None,
+            help="Seconds after a crypto fill its CFEE posts (default: at the end of the fill's "
+            "UTC day, as Alpaca; 0 = with the fill).",
+        ),
         starting_cash: str = typer.Option("100000", help="Cash of each new account (USD)."),
         account_type: str = typer.Option("margin", help="margin or cash."),
         rate_limit: int = typer.Option(200, help="Requests per minute per API key; 0 = off."),
@@ -188,6 +193,7 @@ def register(app: typer.Typer) -> None:
                 symbols=symbols,
                 option_underlyings=_listed(option_underlyings),
                 crypto_pairs=_listed(crypto_pairs),
+                crypto_fee_delay_seconds=crypto_fee_delay_seconds,
                 starting_cash=starting_cash,
                 account_type=account_type,
                 rate_limit=rate_limit,
