@@ -66,6 +66,7 @@ async def _commands_find_nothing(tmp_path: Path, base_url: str, database_url: st
         assert "error" not in output.lower(), (args, output)
 
 
+@pytest.mark.timeout(300)  # six alpacactl processes: each starts Python and the package
 async def test_dq_and_reconcile_find_nothing_before_and_after_the_late_crypto_fees(
     options_day: SimulatorHandle, store: Store, postgres_url: str, tmp_path: Path
 ) -> None:
