@@ -31,6 +31,7 @@ from alpaca_integration.reference_models import OptionType
 
 __all__ = [
     "CONTRACT_MULTIPLIER",
+    "CRYPTO_MAX_FEE_RATE",
     "CRYPTO_QTY_DECIMALS",
     "CRYPTO_QTY_STEP",
     "OptionSymbol",
@@ -56,6 +57,9 @@ CRYPTO_QTY_DECIMALS = 9
 """Decimals Alpaca keeps of a crypto (or fractional) quantity: qty and notional take up to 9."""
 
 CRYPTO_QTY_STEP = Decimal(1).scaleb(-CRYPTO_QTY_DECIMALS)
+
+CRYPTO_MAX_FEE_RATE = Decimal("0.0025")
+"""The highest crypto fee Alpaca charges per execution (the first tier's taker fee, 0.25%)."""
 
 _ONE = Decimal(1)
 _STRIKE_SCALE = 3

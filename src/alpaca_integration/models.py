@@ -297,6 +297,14 @@ class AccountSnapshot(_Model, frozen=True, kw_only=True):
     options_trading_level: int | None = None
     crypto_status: str | None = None
 
+    @property
+    def options_level(self) -> int | None:
+        """The options level in force (0 disabled, 1 covered calls and cash-secured puts, 2
+        long calls and puts, 3 spreads): the trading level, else the approved one."""
+        if self.options_trading_level is not None:
+            return self.options_trading_level
+        return self.options_approved_level
+
 
 # The account snapshot is what users call "the account".
 Account = AccountSnapshot

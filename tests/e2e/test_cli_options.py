@@ -157,6 +157,7 @@ def test_position_exercise_and_do_not_exercise(venue: CannedVenue, env: dict[str
     `--do-not-exercise` posts the instruction instead; --json shows what was established."""
     position = {**data("http_get_v2_positions_options_crypto.json")[0], "symbol": CALL}
     venue.answer("GET", f"/v2/positions/{CALL}", 200, position)
+    venue.answer("GET", "/v2/account", 200, data("http_get_v2_account.json"))
     venue.answer("POST", f"/v2/positions/{CALL}/exercise", 200)
     venue.answer("POST", f"/v2/positions/{CALL}/do-not-exercise", 200)
     result = json.loads(cli(env, "position", "exercise", CALL, "--json"))
@@ -171,6 +172,20 @@ def test_position_exercise_and_do_not_exercise(venue: CannedVenue, env: dict[str
         f"/v2/positions/{CALL}/exercise",
         f"/v2/positions/{CALL}/do-not-exercise",
     ]
+
+
+def test_an_exercise_with_options_trading_disabled_is_refused_exit_3(
+    venue: CannedVenue, env: dict[str, Any]
+) -> None:
+    """Options level 0: `position exercise` says why in one line, exit 3 (refused by a check),
+    and posts nothing."""
+    position = {**data("http_get_v2_positions_options_crypto.json")[0], "symbol": CALL}
+    venue.answer("GET", f"/v2/positions/{CALL}", 200, position)
+    disabled = {**data("http_get_v2_account.json"), "options_trading_level": 0}
+    venue.answer("GET", "/v2/account", 200, disabled)
+    line = one_error(cli(env, "position", "exercise", CALL, code=3))
+    assert "options trading is disabled for this account (options level 0)" in line
+    assert venue.requests("POST") == []
 
 
 def test_an_exercise_of_no_position_is_one_line_exit_1(

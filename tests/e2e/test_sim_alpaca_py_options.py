@@ -163,12 +163,16 @@ def test_a_crypto_buy_and_sell_pay_their_fees(
     )
     venue.tick()
     assert client.get_order_by_id(str(sell.id)).status == OrderStatus.FILLED
+    assert client.get("/account/activities/CFEE") == []  # posted at the end of the UTC day
+    venue.advance_clock(9 * 3600)  # 15:00 UTC + 9 h: midnight UTC
     fees = client.get("/account/activities/CFEE")
     assert isinstance(fees, list)
-    assert [(f.get("qty"), f["net_amount"]) for f in fees] == [
-        (None, "-49.88"),  # the sell: 0.25% of 19950 in USD, rounded up to the cent
-        ("-0.00125", "0"),  # the buy: 0.25% of 0.5 BTC, in BTC
-    ]
+    assert sorted((f["order_id"], f.get("qty"), f["net_amount"]) for f in fees) == sorted(
+        [
+            (str(sell.id), None, "-49.88"),  # the sell: 0.25% of 19950 in USD, rounded up
+            (str(buy.id), "-0.00125", "0"),  # the buy: 0.25% of 0.5 BTC, in BTC
+        ]
+    )
     account = client.get_account()
     assert Decimal(account.cash) == Decimal(100_000) - Decimal(20_000) + Decimal(19_950) - Decimal(
         "49.88"

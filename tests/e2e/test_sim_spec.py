@@ -340,7 +340,8 @@ def test_options_and_crypto_answers_match_the_spec(
             "/v2/positions/{symbol_or_contract_id}/exercise",
             path=f"/v2/positions/{call}/exercise",
         )
-        sim.advance_clock(6 * 3600 + 1)
+        # Past 16:00 New York (the expiry) and midnight UTC (the day's CFEE activities post).
+        sim.advance_clock(9 * 3600 + 1)
         activities = c("GET", "/v2/account/activities", params={"direction": "asc"})
         c("GET", "/v2/account/activities/{activity_type}", path="/v2/account/activities/OPEXP")
         c("GET", "/v2/account")

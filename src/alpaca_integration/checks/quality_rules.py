@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from typing import NamedTuple
 
 import msgspec
 
-from alpaca_integration.instruments import position_key
+from alpaca_integration.instruments import (
+    CRYPTO_MAX_FEE_RATE,
+    CRYPTO_QTY_STEP,
+    is_crypto_symbol,
+    position_key,
+)
 from alpaca_integration.ledger.corporate import leg_symbol
 from alpaca_integration.ledger.events import Role, leg_of, role_of
 from alpaca_integration.models import (
@@ -183,6 +188,30 @@ def _add_corporate_actions(signed: dict[str, Decimal], activities: Iterable[Acti
             signed[key] = signed.get(key, _ZERO) + leg.qty
 
 
+def _unposted_coin_fees(
+    fills: Iterable[Fill], activities: Sequence[Activity]
+) -> dict[str, Decimal]:
+    """The most coins, per pair, that crypto buys may have paid in fees whose ``CFEE`` has not
+    posted yet. Alpaca takes a buy's fee out of the position at the fill but posts the CFEE at
+    the end of the day: until then the position is short of its fills by up to the highest fee
+    rate. A fill counts as posted when a CFEE of its order dated at or after it is stored."""
+    posted: dict[str, list[dt.datetime | None]] = {}
+    for activity in activities:
+        if activity.activity_type.upper() == "CFEE" and activity.order_id:
+            posted.setdefault(activity.order_id, []).append(activity.transaction_time)
+    pending: dict[str, Decimal] = {}
+    for fill in fills:
+        if fill.side.value != "buy" or not is_crypto_symbol(fill.symbol):
+            continue
+        times = posted.get(fill.order_id, [])
+        if any(at is None or at >= fill.timestamp for at in times):
+            continue
+        most = (fill.qty * CRYPTO_MAX_FEE_RATE).quantize(CRYPTO_QTY_STEP, rounding=ROUND_UP)
+        key = position_key(fill.symbol)
+        pending[key] = pending.get(key, _ZERO) + most
+    return pending
+
+
 def _position_mismatches(
     fills: Iterable[Fill], positions: Iterable[Position], activities: Sequence[Activity] = ()
 ) -> list[_Issue]:
@@ -191,6 +220,8 @@ def _position_mismatches(
     activities that move positions and of corporate-action legs (a split's legs take the old
     quantity away and put the new one in); a pair's ``BTC/USD`` fills meet its ``BTCUSD``
     position."""
+    fills = list(fills)
+    unposted = _unposted_coin_fees(fills, activities)
     signed: dict[str, Decimal] = {}
     for fill in fills:
         delta = fill.qty if fill.side.value == "buy" else -fill.qty
@@ -206,6 +237,8 @@ def _position_mismatches(
     for symbol in sorted(set(signed) | set(held)):
         position = held.get(symbol, _ZERO)
         from_fills = signed.get(symbol, _ZERO)
+        if _ZERO < from_fills - position <= unposted.get(symbol, _ZERO):
+            continue  # coin fees taken at the fill, their CFEE not posted yet
         if position != from_fills:
             issues.append(
                 _Issue(
@@ -366,7 +399,9 @@ def evaluate_rules(
       mleg parent executes on its legs and is not checked).
     * ``position_fill_mismatch``: a position differs from the signed sum of the symbol's fills
       and position-moving activities (OPEXC, OPASN, OPEXP, OPTRD, a CFEE in the coin), pairs
-      matched without their slash (checked only when the fill history is complete; with
+      matched without their slash; a pair short of its fills by no more than the highest fee
+      rate on the buys whose CFEE has not posted yet is not a finding (Alpaca takes the coins at
+      the fill and posts the CFEE at the end of the day) (checked only when the fill history is complete; with
       complete history the sum of all fills equals the sum since the position was last flat).
     * ``equity_mismatch``: equity differs from cash + long market value - |short market value|
       by more than ``equity_tolerance``.

@@ -58,11 +58,8 @@ class AccountFigures(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_account(cls, account: AccountSnapshot) -> AccountFigures:
-        level = account.options_trading_level
-        if level is None:
-            level = account.options_approved_level
         return cls(
-            options_level=level,
+            options_level=account.options_level,
             options_buying_power=account.options_buying_power,
             crypto_buying_power=account.non_marginable_buying_power,
         )

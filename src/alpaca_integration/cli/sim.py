@@ -27,6 +27,13 @@ def build_config(**options: Any) -> Any:
     return SimConfig(faults=FaultConfig().merged(faults), **settings)
 
 
+def _listed(value: str | None) -> tuple[str, ...] | None:
+    """A comma list as given on the command line (None: not given; '' lists nothing)."""
+    if value is None:
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 def startup_lines(host: str, port: int, *, accounts_file: Path | None) -> list[str]:
     """What the command prints on start: the URLs and the lines a user pastes."""
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -110,6 +117,21 @@ def register(app: typer.Typer) -> None:
         symbols: str | None = typer.Option(
             None, help="Comma-separated tickers to trade (default: the built-in universe)."
         ),
+        option_underlyings: str | None = typer.Option(
+            None,
+            help="Comma-separated tickers with option chains (e.g. AAPL,SPY; '' = no options; "
+            "default: the built-in ones).",
+        ),
+        crypto_pairs: str | None = typer.Option(
+            None,
+            help="Comma-separated crypto USD pairs (e.g. BTC/USD,ETH/USD; '' = no crypto; "
+            "default: the built-in ones).",
+        ),
+        crypto_fee_delay_seconds: float | None = typer.Option(
+            None,
+            help="Seconds after a crypto fill its CFEE posts (default: at the end of the fill's "
+            "UTC day, as Alpaca; 0 = with the fill).",
+        ),
         starting_cash: str = typer.Option("100000", help="Cash of each new account (USD)."),
         account_type: str = typer.Option("margin", help="margin or cash."),
         rate_limit: int = typer.Option(200, help="Requests per minute per API key; 0 = off."),
@@ -169,6 +191,9 @@ def register(app: typer.Typer) -> None:
             config = build_config(
                 seed=seed,
                 symbols=symbols,
+                option_underlyings=_listed(option_underlyings),
+                crypto_pairs=_listed(crypto_pairs),
+                crypto_fee_delay_seconds=crypto_fee_delay_seconds,
                 starting_cash=starting_cash,
                 account_type=account_type,
                 rate_limit=rate_limit,

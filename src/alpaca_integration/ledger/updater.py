@@ -1,8 +1,9 @@
 """Keeps the stored ledger of one account up to date: ``LedgerUpdater.update()`` after each sync.
 
 The first update of a process replays the account's stored events into an in-memory ``Ledger``
-(about 10 us a fill) and writes what the stored rows lack: matches after the stored count, every
-open lot, income, the days those touched. Later updates read only the fills and activities from
+(about 10 us a fill) and writes what the stored rows lack: matches after the stored count, the
+stored matches a later event changed (a crypto fee posted after its sell), every open lot,
+income, the days those touched. Later updates read only the fills and activities from
 the checkpoint on (the newest event time applied), apply them and write the change. Whenever the
 incremental path cannot be trusted it rebuilds (``rebuild()``: every ledger row of the account
 replaced in one transaction, identical to what the incremental path writes):
@@ -160,6 +161,14 @@ class LedgerUpdater:
             return await self.rebuild("the stored ledger is not a prefix of the replay")
         every_day = await self._tally(changes)
         new = changes.matches[stored:]
+        # A stored match an event changed since it was written (a CFEE posted after the sell it
+        # charges adds to that match's close fee) is rewritten with the replay's version.
+        rows = await self.store.ledger_matches(self.account)
+        changed = tuple(
+            (seq, match)
+            for seq, (row, match) in enumerate(zip(rows, changes.matches, strict=False))
+            if match_from_row(self.account, row) != match
+        )
         every_book = frozenset((lot.sleeve, lot.symbol) for lot in ledger.open_lots())
         stored_books = {
             (r["sleeve"], r["symbol"]) for r in await self.store.ledger_lots(self.account)
@@ -169,6 +178,7 @@ class LedgerUpdater:
             income=changes.income,
             books=every_book | stored_books,
             applied=changes.applied,
+            updated_matches=changed,
         )
         await self._write(ledger, delta, replace=False, first=stored, days=every_day)
         return LedgerUpdate(

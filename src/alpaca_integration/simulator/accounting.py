@@ -47,6 +47,8 @@ class Accounting:
         # behind each FILL (its ``ref_id`` there), keyed by the FILL activity's id.
         self.on_activity: Callable[[Account], None] | None = None
         self.execution_ids: dict[str, str] = {}
+        # Crypto fees charged but not posted yet: (due, account, CFEE body, USD fee), by due.
+        self.pending_fees: list[tuple[dt.datetime, Account, dict[str, Any], Decimal]] = []
 
     # ------------------------------------------------------------------ set-asides
 
@@ -133,28 +135,57 @@ class Accounting:
         self, order: Order, qty: Decimal, price: Decimal, at: dt.datetime
     ) -> None:
         """The CFEE of a crypto execution: in the coin on a buy (already kept out of the
-        position by ``settle``), in USD on a sell."""
-        account = order.account
+        position by ``settle``), in USD on a sell. Posted (the activity, and a sell's cash) at
+        ``crypto_fee_due``: the end of the UTC day unless ``crypto_fee_delay_seconds`` says."""
         body: dict[str, Any] = {
             "activity_type": "CFEE",
             "date": at.astimezone(NEW_YORK).date().isoformat(),
-            "transaction_time": ts(at),
             "symbol": order.symbol.replace("/", ""),
             "price": fmt(price),
             "order_id": order.id,
             "status": "executed",
         }
+        fee = _ZERO
         if order.is_buy:
             coins = self._coin_fee(order, qty)
             body.update(qty=fmt(-coins), net_amount="0", currency=order.symbol.split("/")[0])
             body["description"] = "Coin Pair Transaction Fee (Non USD)"
         else:
             fee = (qty * price * self.config.crypto_fee_rate).quantize(_CENT, rounding=ROUND_UP)
-            account.cash -= fee
-            account.fees_paid += fee
             body.update(net_amount=fmt(-fee), currency="USD")
             body["description"] = "Coin Pair Transaction Fee (USD)"
-        self.record_activity(account, at, body)
+        due = self.crypto_fee_due(at)
+        if due <= at:
+            self._post_crypto_fee(order.account, body, fee, at)
+            return
+        self.pending_fees.append((due, order.account, body, fee))
+        self.pending_fees.sort(key=lambda pending: pending[0])
+
+    def crypto_fee_due(self, at: dt.datetime) -> dt.datetime:
+        """When the fee of an execution at ``at`` posts: ``crypto_fee_delay_seconds`` later, or
+        (unset) at the end of its UTC day, as Alpaca posts CFEE activities."""
+        delay = self.config.crypto_fee_delay_seconds
+        if delay is not None:
+            return at + dt.timedelta(seconds=delay)
+        day = at.astimezone(dt.UTC).date() + dt.timedelta(days=1)
+        return dt.datetime.combine(day, dt.time(), dt.UTC)
+
+    def fees_due(self, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+        """The instants in (``start``, ``end``] at which pending crypto fees post."""
+        return sorted({due for due, *_ in self.pending_fees if start < due <= end})
+
+    def post_fees(self, at: dt.datetime) -> None:
+        """Post every pending crypto fee due by ``at`` (dated ``at``, the posting instant)."""
+        while self.pending_fees and self.pending_fees[0][0] <= at:
+            _, account, body, fee = self.pending_fees.pop(0)
+            self._post_crypto_fee(account, body, fee, at)
+
+    def _post_crypto_fee(
+        self, account: Account, body: dict[str, Any], fee: Decimal, at: dt.datetime
+    ) -> None:
+        account.cash -= fee
+        account.fees_paid += fee
+        self.record_activity(account, at, {**body, "transaction_time": ts(at)})
 
     def _charge_fees(self, order: Order, qty: Decimal, price: Decimal, at: dt.datetime) -> None:
         notional = qty * price * order.asset.multiplier

@@ -39,6 +39,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from alpaca_integration.errors import ConfigError
 from alpaca_integration.simulator import history
 from alpaca_integration.simulator.accounting import Accounting
 from alpaca_integration.simulator.accounts import AccountBook, update_configuration
@@ -87,6 +88,13 @@ def _add_instruments(
     assets.update(crypto)
     wanted = config.option_underlyings
     names = wanted if wanted is not None else DEFAULT_OPTION_UNDERLYINGS
+    for name in wanted or ():
+        if name not in assets or not assets[name].tradable:
+            raise ConfigError(
+                f"option_underlyings: {name!r} is not a tradable symbol of the simulator. Fix: "
+                "list it in symbols (or pick a tradable one)",
+                setting="option_underlyings",
+            )
     underlyings = [assets[name] for name in names if name in assets and assets[name].tradable]
     chain = build_chain(underlyings, market.prices(), now)
     market.add_options(chain)
@@ -185,16 +193,20 @@ class Broker:
         if now <= self._synced:
             return
         # Session boundaries, then at 16:00 New York on an expiry day the options expiry.
-        steps: list[tuple[dt.datetime, int, Boundary | dt.date]] = [
+        steps: list[tuple[dt.datetime, int, Boundary | dt.date | None]] = [
             (boundary.at, 0, boundary) for boundary in self.calendar.boundaries(self._synced, now)
         ]
         steps += [(at, 1, day) for at, day in self.options.due(self._synced, now)]
+        # Crypto fees post after their day (Accounting.crypto_fee_due).
+        steps += [(at, 2, None) for at in self.accounting.fees_due(self._synced, now)]
         for at, _, step in sorted(steps, key=lambda item: item[:2]):
             self.market.advance(at)
             self.tape.processing_at = at
             try:
                 if isinstance(step, Boundary):
                     self._on_boundary(step)
+                elif step is None:
+                    self.accounting.post_fees(at)
                 else:
                     self.options.expire(step, list(self.accounts.values()))
             finally:

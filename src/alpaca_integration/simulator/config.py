@@ -293,7 +293,7 @@ class AccountSpec:
             )
 
 
-def _clean_symbols(value: object) -> tuple[str, ...]:
+def _clean_symbols(value: object, setting: str = "symbols") -> tuple[str, ...]:
     """Tickers from a comma list or a sequence: upper-cased, deduplicated, each valid."""
     symbols = value.split(",") if isinstance(value, str) else list(cast(Iterable[str], value))
     cleaned = tuple(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
@@ -306,9 +306,9 @@ def _clean_symbols(value: object) -> tuple[str, ...]:
     for symbol in cleaned:
         if not all(c.isalnum() or c in "./" for c in symbol) or len(symbol) > 12:
             raise ConfigError(
-                f"symbols: {symbol!r} is not a valid ticker (letters, digits, '.' or '/', "
+                f"{setting}: {symbol!r} is not a valid ticker (letters, digits, '.' or '/', "
                 "at most 12 characters)",
-                setting="symbols",
+                setting=setting,
             )
     return cleaned
 
@@ -354,6 +354,7 @@ class SimConfig:
     option_underlyings: tuple[str, ...] | None = None
     crypto_pairs: tuple[str, ...] | None = None
     crypto_fee_rate: Decimal = Decimal("0.0025")
+    crypto_fee_delay_seconds: float | None = None
     event_log_size: int = 10_000
     activity_events: bool = True
     faults: FaultConfig = dataclasses.field(default_factory=FaultConfig)
@@ -394,10 +395,25 @@ class SimConfig:
         """Option underlyings (tickers; empty = no options) and crypto pairs (``BTC/USD``)."""
         if self.option_underlyings is not None:
             underlyings = self.option_underlyings
-            cleaned = () if not underlyings else _clean_symbols(underlyings)
+            cleaned = () if not underlyings else _clean_symbols(underlyings, "option_underlyings")
+            for name in cleaned:
+                if "/" in name:
+                    raise ConfigError(
+                        f"option_underlyings: {name!r} is a crypto pair; options are listed on "
+                        "stock tickers such as AAPL",
+                        setting="option_underlyings",
+                    )
+                if self.symbols is not None and name not in self.symbols:
+                    raise ConfigError(
+                        f"option_underlyings: {name!r} is not one of the traded symbols "
+                        f"({','.join(self.symbols)}). Fix: add it to symbols or drop it",
+                        setting="option_underlyings",
+                    )
             object.__setattr__(self, "option_underlyings", cleaned)
         if self.crypto_pairs is not None:
-            pairs = () if not self.crypto_pairs else _clean_symbols(self.crypto_pairs)
+            pairs = (
+                () if not self.crypto_pairs else _clean_symbols(self.crypto_pairs, "crypto_pairs")
+            )
             for pair in pairs:
                 base, _, quote = pair.partition("/")
                 if not base or quote != "USD":
@@ -406,6 +422,9 @@ class SimConfig:
                         setting="crypto_pairs",
                     )
             object.__setattr__(self, "crypto_pairs", pairs)
+        if self.crypto_fee_delay_seconds is not None:
+            delay = _non_negative(self.crypto_fee_delay_seconds, "crypto_fee_delay_seconds")
+            object.__setattr__(self, "crypto_fee_delay_seconds", delay)
 
     def _check_accounts(self) -> None:
         cash = _to_decimal(self.starting_cash, "starting_cash")

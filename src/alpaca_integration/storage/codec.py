@@ -66,6 +66,7 @@ POSITION_FIELDS = (
     "symbol",
     "asset_id",
     "asset_class",
+    "multiplier",
     "exchange",
     "side",
     "qty",
@@ -86,6 +87,7 @@ _ORDER_PLAIN = (
     *ORDER_AMOUNT_FIELDS,
     "hwm",
     "ratio_qty",
+    "multiplier",
     *ORDER_TIME_FIELDS,
     "expires_at",
     "replaced_by",
@@ -115,6 +117,7 @@ _FILL_PLAIN = (
     "leaves_qty",
     "cum_qty",
     "position_qty",
+    "multiplier",
 )
 _ACTIVITY_FIELDS = (
     "id",
@@ -139,6 +142,9 @@ _SNAPSHOT_PLAIN = (
     "currency",
     "daytrade_count",
     "created_at",
+    "options_buying_power",
+    "options_approved_level",
+    "options_trading_level",
 )
 
 _ZERO = Decimal(0)
@@ -230,6 +236,7 @@ def fill_row(fill: Fill, *, account: str, data_source: str, now: dt.datetime) ->
     row.update(
         account=account,
         side=fill.side.value,
+        asset_class=fill.asset_class.value,
         fill_type=fill.fill_type.value,
         source=DataSource(fill.source).value,
         raw_stream=raw if from_stream else None,
@@ -244,6 +251,7 @@ def fill_from_row(row: Row) -> Fill:
     return Fill(
         **_columns(row, _FILL_PLAIN),
         side=OrderSide(row["side"]),
+        asset_class=AssetClass(row["asset_class"]),
         fill_type=FillType(row["fill_type"]),
         source=DataSource(row["source"]),
         raw=raw_bytes(row["raw_stream"] or row["raw_rest"]),
@@ -328,6 +336,7 @@ def flat_position_row(
         symbol=previous["symbol"],
         asset_id=previous["asset_id"],
         asset_class=previous["asset_class"],
+        multiplier=previous["multiplier"],
         exchange=previous["exchange"],
         side=PositionSide.LONG.value,
         qty=_ZERO,

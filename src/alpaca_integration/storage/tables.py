@@ -132,10 +132,17 @@ def _provenance() -> list[sa.Column[Any]]:
     ]
 
 
+def _multiplier() -> sa.Column[Any]:
+    """Units of value per unit of quantity (100 for a standard option contract, else 1); rows
+    from before migration 0004 read 1."""
+    return sa.Column("multiplier", Amount, nullable=False, server_default="1")
+
+
 def _position_columns(*, observed_at_key: bool = False) -> list[sa.Column[Any]]:
     return [
         sa.Column("asset_id", sa.String),
         sa.Column("asset_class", sa.String, nullable=False),
+        _multiplier(),
         sa.Column("exchange", sa.String),
         sa.Column("side", sa.String, nullable=False),
         # Signed: a short position is negative.
@@ -174,6 +181,9 @@ account_snapshots = sa.Table(
     *required_columns(Amount, *SNAPSHOT_AMOUNT_FIELDS),
     sa.Column("daytrade_count", sa.Integer, nullable=False),
     *required_columns(sa.Boolean, *SNAPSHOT_FLAG_FIELDS),
+    # The options figures the pre-trade check reads (null where the venue does not state them).
+    sa.Column("options_buying_power", Amount),
+    *optional_columns(sa.Integer, "options_approved_level", "options_trading_level"),
     sa.Column("created_at", UTCDateTime),
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("source", sa.String, nullable=False),
@@ -206,6 +216,7 @@ orders = sa.Table(
     *required_columns(sa.String, "client_order_id", "symbol"),
     sa.Column("asset_id", sa.String),
     sa.Column("asset_class", sa.String, nullable=False),
+    _multiplier(),
     *optional_columns(sa.String, "side", "type"),
     *required_columns(sa.String, "time_in_force", "order_class", "status"),
     # models.order_status_rank(status): how far along its life the order is (monotonic upserts).
@@ -270,6 +281,8 @@ fills = sa.Table(
     sa.Column("fill_id", sa.String, nullable=False),
     *optional_columns(sa.String, "execution_id", "activity_id", "client_order_id"),
     *required_columns(sa.String, "symbol", "side"),
+    sa.Column("asset_class", sa.String, nullable=False, server_default="us_equity"),
+    _multiplier(),
     *required_columns(Amount, "qty", "price"),
     sa.Column("timestamp", UTCDateTime, nullable=False),
     # Positive cost. The sum of the stored FEE activities of this execution (same order_id and

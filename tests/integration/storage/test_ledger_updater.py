@@ -135,3 +135,35 @@ async def test_returns_and_income_are_written_from_snapshots_and_activities(stor
     assert returns[-1]["cumulative_return"] == Decimal("0.1")
     (daily,) = await store.ledger_daily_pnl(account)
     assert daily["income"] == make_activity().net_amount
+
+
+async def test_a_crypto_fee_posted_after_its_sell_reaches_the_stored_match(store: Store) -> None:
+    """Alpaca posts a CFEE at the end of the day, after the sell it charges was stored and
+    matched. A new process's first update (``alpacactl pnl``, a restarted monitor) rewrites
+    that stored match with the fee as its close fee, as a rebuild would (it kept 0 before)."""
+    buy = ledger_fill(1, "buy", 1, "40000", 0, symbol="BTC/USD")
+    sell = ledger_fill(2, "sell", 1, "41000", 60, symbol="BTC/USD")
+    await store.apply("default", fills=[buy, sell])
+    await LedgerUpdater(store, "default").update()
+    [before] = await store.ledger_matches("default")
+    assert before["close_fee"] == 0
+    fee = make_activity(
+        id="20260303000000000::cfee-2",
+        activity_type="CFEE",
+        activity_subtype=None,
+        date=at(0).date(),
+        transaction_time=at(12 * 3600),
+        net_amount=Decimal("-102.5"),
+        qty=None,
+        per_share_amount=None,
+        price=Decimal("41000"),
+        symbol="BTCUSD",
+        order_id="o-2",
+    )
+    await store.apply("default", activities=[fee])
+    assert not (await LedgerUpdater(store, "default").update()).rebuilt
+    [after] = await store.ledger_matches("default")
+    assert after["close_fee"] == Decimal("102.5")
+    resumed = await _rows(store, "default")
+    await LedgerUpdater(store, "default").rebuild()
+    assert await _rows(store, "default") == resumed

@@ -22,6 +22,7 @@ from alpaca_integration.errors import (
     ForbiddenError,
     InstructionOutcomeUnknownError,
     OrderValidationError,
+    RiskLimitError,
 )
 from alpaca_integration.models import (
     MultiLegOrderRequest,
@@ -66,6 +67,9 @@ def opexc(symbol: str = CALL, day: str = "2025-06-13") -> dict[str, Any]:
         "qty": "-2",
         "status": "executed",
     }
+
+
+ACCOUNT = data("http_get_v2_account.json")  # options levels 2
 
 
 def paths(venue: FakeVenue) -> list[str]:
@@ -202,11 +206,20 @@ async def test_one_contract_is_fetched_by_symbol_or_id(
 async def test_an_exercise_reads_the_position_then_posts_once(
     make_client: Callable[..., AlpacaClient], venue: FakeVenue
 ) -> None:
-    """The held contracts are read first; the venue's 200 is the answer."""
-    venue.script = [json_response(200, option_position()), httpx.Response(200)]
+    """The held contracts and the account's options level are read first; the venue's 200 is
+    the answer."""
+    venue.script = [
+        json_response(200, option_position()),
+        json_response(200, ACCOUNT),
+        httpx.Response(200),
+    ]
     async with make_client() as client:
         result = await client.exercise_position(CALL)
-    assert paths(venue) == [f"GET /v2/positions/{CALL}", f"POST /v2/positions/{CALL}/exercise"]
+    assert paths(venue) == [
+        f"GET /v2/positions/{CALL}",
+        "GET /v2/account",
+        f"POST /v2/positions/{CALL}/exercise",
+    ]
     assert (result.contracts, result.established) == (D(2), "answer")
 
 
@@ -232,6 +245,7 @@ async def test_a_lost_exercise_answer_is_proved_by_the_exercise_activity(
     taken; it is never posted again."""
     venue.script = [
         json_response(200, option_position()),
+        json_response(200, ACCOUNT),
         json_response(500, {"code": 50010000, "message": "internal error"}),
         json_response(200, [opexc()]),
     ]
@@ -239,7 +253,7 @@ async def test_a_lost_exercise_answer_is_proved_by_the_exercise_activity(
         result = await client.exercise_position(CALL)
     assert result.established == "activity"
     assert paths(venue).count(f"POST /v2/positions/{CALL}/exercise") == 1
-    assert venue.requests[2].url.params["after"].startswith("2025-06-12")
+    assert venue.requests[3].url.params["after"].startswith("2025-06-12")
 
 
 async def test_a_timed_out_exercise_is_proved_by_the_position_being_gone(
@@ -249,6 +263,7 @@ async def test_a_timed_out_exercise_is_proved_by_the_position_being_gone(
     position gone: taken, established by the position."""
     venue.script = [
         json_response(200, option_position()),
+        json_response(200, ACCOUNT),
         httpx.ReadTimeout("slow"),
         json_response(200, [opexc(day="2025-06-10")]),
         json_response(404, NOT_FOUND),
@@ -270,6 +285,8 @@ async def test_an_exercise_that_cannot_be_established_is_an_unknown_outcome(
             return json_response(502, {"message": "bad gateway"})
         if "activities" in request.url.path:
             return json_response(200, [])
+        if request.url.path == "/v2/account":
+            return json_response(200, ACCOUNT)
         return json_response(200, option_position())
 
     venue.fallback = answer
@@ -286,6 +303,7 @@ async def test_an_exercise_refused_with_429_is_sent_again(
     """A 429 means the venue did not act: the same instruction is sent again."""
     venue.script = [
         json_response(200, option_position()),
+        json_response(200, ACCOUNT),
         json_response(429, {"message": "rate limit exceeded"}),
         httpx.Response(200),
     ]
@@ -317,12 +335,46 @@ async def test_a_refused_instruction_is_the_venues_typed_error(
     """A 403 (e.g. exercise after the close) is raised as it is, not looked up."""
     venue.script = [
         json_response(200, option_position()),
+        json_response(200, ACCOUNT),
         json_response(403, {"code": 40310000, "message": "exercise window closed"}),
     ]
     async with make_client() as client:
         with pytest.raises(ForbiddenError, match="exercise window closed"):
             await client.exercise_position(CALL)
-    assert len(venue.requests) == 2
+    assert len(venue.requests) == 3
+
+
+async def test_an_exercise_with_options_trading_disabled_is_refused_before_it_is_sent(
+    make_client: Callable[..., AlpacaClient], venue: FakeVenue
+) -> None:
+    """Options level 0 (the approved level capped to 0 by the account's configuration): the
+    exercise is refused (RiskLimitError, limit options_level) and nothing is posted; a
+    do-not-exercise, which only keeps the contract from being exercised, is still sent."""
+    disabled = {**ACCOUNT, "options_trading_level": 0}
+    venue.script = [json_response(200, option_position()), json_response(200, disabled)]
+    async with make_client() as client:
+        with pytest.raises(RiskLimitError, match="options trading is disabled") as refused:
+            await client.exercise_position(CALL)
+    assert refused.value.limit == "options_level"
+    assert [r.method for r in venue.requests] == ["GET", "GET"]
+    venue.script = [json_response(200, option_position()), httpx.Response(200)]
+    async with make_client() as client:
+        assert (await client.do_not_exercise(CALL)).established == "answer"
+    assert paths(venue)[-1] == f"POST /v2/positions/{CALL}/do-not-exercise"
+
+
+async def test_an_exercise_at_options_level_1_is_sent(
+    make_client: Callable[..., AlpacaClient], venue: FakeVenue
+) -> None:
+    """Level 1 (the level that closes positions) may exercise a held contract."""
+    level_one = {**ACCOUNT, "options_trading_level": 1, "options_approved_level": 3}
+    venue.script = [
+        json_response(200, option_position()),
+        json_response(200, level_one),
+        httpx.Response(200),
+    ]
+    async with make_client() as client:
+        assert (await client.exercise_position(CALL)).established == "answer"
 
 
 # --------------------------------------------------------------------------- v3 clock, calendar

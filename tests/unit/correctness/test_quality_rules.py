@@ -25,6 +25,7 @@ FILLED = make_filled_order()
 FILL = make_fill(fill_id="f1", order_id="o1", qty=Decimal(10), price=Decimal(100))
 POSITION = make_position(symbol="AAPL", qty=Decimal(10))
 SNAPSHOT = make_snapshot()
+FILL_TIME = NOW - dt.timedelta(minutes=3)  # make_fill's timestamp
 
 CONSISTENT = StoreState(
     account="main",
@@ -289,12 +290,44 @@ def test_an_assignment_takes_the_short_contracts_and_delivers_shares() -> None:
 
 
 def test_a_crypto_fee_in_the_coin_meets_the_pair_position() -> None:
-    """BTC/USD fills and a CFEE in BTC explain the smaller BTCUSD position."""
+    """BTC/USD fills and a CFEE in BTC explain the smaller BTCUSD position; once the CFEE of
+    the order is stored, a position off by anything else is a finding."""
     state = _traded("BTC/USD", "0.5")
     held = (("AAPL", "10"), ("BTCUSD", "0.49875"))
-    fee = (_activity("CFEE", "BTCUSD", "-0.00125"),)
+    fee = (_cfee("o-BTC/USD", "-0.00125", FILL_TIME + dt.timedelta(hours=9)),)
     assert _positions(state, *held, activities=fee) == set()
-    assert ("position_fill_mismatch", "BTCUSD") in _positions(state, *held)
+    off = (("AAPL", "10"), ("BTCUSD", "0.4987"))
+    assert ("position_fill_mismatch", "BTCUSD") in _positions(state, *off, activities=fee)
+
+
+def test_a_coin_fee_whose_cfee_has_not_posted_is_not_a_finding() -> None:
+    """Alpaca takes a buy's fee in the coin at the fill and posts the CFEE at the end of the
+    day: until then a position short of its fills by at most 0.25% of the unposted buys is
+    expected (a CFEE of the same order dated before the fill does not count as its posting);
+    short by more, or long, is still a finding, and so is a sell's pair off its fills."""
+    state = _traded("BTC/USD", "0.5")
+    assert _positions(state, ("AAPL", "10"), ("BTCUSD", "0.49875")) == set()
+    assert _positions(state, ("AAPL", "10"), ("BTCUSD", "0.4995")) == set()  # a lower tier
+    for wrong in ("0.49874", "0.5000001"):
+        found = _positions(state, ("AAPL", "10"), ("BTCUSD", wrong))
+        assert ("position_fill_mismatch", "BTCUSD") in found, wrong
+    earlier = (_cfee("o-BTC/USD", "0", FILL_TIME - dt.timedelta(hours=1)),)
+    found = _positions(state, ("AAPL", "10"), ("BTCUSD", "0.49875"), activities=earlier)
+    assert found == set()
+    sold = _traded("ETH/USD", "1", OrderSide.SELL)  # a sell pays in USD: the coins are exact
+    found = _positions(sold, ("AAPL", "10"), ("ETHUSD", "-0.9975"))
+    assert ("position_fill_mismatch", "ETHUSD") in found
+
+
+def _cfee(order_id: str, qty: str, at: dt.datetime) -> object:
+    return factories.make_activity(
+        id=f"CFEE-{order_id}-{at.isoformat()}",
+        activity_type="CFEE",
+        symbol="BTCUSD",
+        qty=Decimal(qty),
+        order_id=order_id,
+        transaction_time=at,
+    )
 
 
 def test_an_mleg_order_executes_on_its_legs() -> None:

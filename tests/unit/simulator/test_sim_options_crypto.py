@@ -148,6 +148,9 @@ def test_exercise_now_and_do_not_exercise_at_expiry(venue: Build) -> None:
 def test_crypto_trades_with_the_market_closed_and_pays_fees_in_coin_then_usd(
     venue: Build,
 ) -> None:
+    """Fees are taken at the fill (the coins out of the position) and posted as CFEE
+    activities at the end of the UTC day, as Alpaca does; a sell's USD fee leaves the cash
+    when it posts."""
     # Saturday: the equity market is closed.
     v = venue(clock="market", start_time=dt.datetime(2024, 3, 9, 15, 0, tzinfo=dt.UTC))
     v.price("BTC/USD", "50000")
@@ -158,18 +161,46 @@ def test_crypto_trades_with_the_market_closed_and_pays_fees_in_coin_then_usd(
     assert position["asset_class"] == "crypto"
     assert position["qty"] == "0.09975"  # 0.1 less the 0.25% fee taken in BTC
     assert v.account.cash == Decimal(95_000)
-    coin_fee = v.activities("CFEE")[-1]
+    assert v.activities("CFEE") == []  # not posted yet
+    v.advance(9 * 3600)  # 00:00 UTC Sunday: the day's fees post
+    [coin_fee] = v.activities("CFEE")
     assert (coin_fee["qty"], coin_fee["net_amount"], coin_fee["symbol"]) == (
         "-0.00025",
         "0",
         "BTCUSD",
     )
+    assert coin_fee["order_id"] == buy["id"]
+    assert coin_fee["transaction_time"].startswith("2024-03-10T00:00:00")
+    assert coin_fee["date"] == "2024-03-09"  # the trade's day
+    assert v.broker.get_position(v.account, "BTCUSD")["qty"] == "0.09975"
     sell = v.submit(symbol="BTC/USD", qty="0.09975", side="sell", time_in_force="gtc")
     assert v.order(sell["id"])["status"] == "filled"
+    assert v.account.cash == Decimal(95_000) + Decimal("4987.50")  # the fee is not posted yet
+    v.advance(24 * 3600)
     usd_fee = v.activities("CFEE")[-1]
+    assert usd_fee["order_id"] == sell["id"]
     assert usd_fee["net_amount"] == "-12.47"  # 0.25% of 4987.50, rounded up to the cent
     assert v.account.cash == Decimal(95_000) + Decimal("4987.50") - Decimal("12.47")
     assert "BTC/USD" not in v.account.positions
+
+
+def test_crypto_fee_delay_seconds_posts_the_cfee_that_long_after_the_fill(venue: Build) -> None:
+    """``crypto_fee_delay_seconds``: 0 posts the CFEE with the fill (dated as the fill), N
+    seconds posts it N seconds later."""
+    at_fill = venue(clock="always-open", crypto_fee_delay_seconds=0)
+    at_fill.price("BTC/USD", "50000")
+    at_fill.submit(symbol="BTC/USD", qty="0.1", side="buy", time_in_force="gtc")
+    [fill] = at_fill.activities("FILL")
+    [fee] = at_fill.activities("CFEE")
+    assert fee["transaction_time"] == fill["transaction_time"]
+    later = venue(clock="always-open", crypto_fee_delay_seconds=90)
+    later.price("BTC/USD", "50000")
+    later.submit(symbol="BTC/USD", qty="0.1", side="buy", time_in_force="gtc")
+    later.advance(89)
+    assert later.activities("CFEE") == []
+    later.advance(2)  # the fill is dated a few microseconds after the clock's start
+    [posted] = later.activities("CFEE")
+    assert posted["transaction_time"].startswith("2024-03-04T15:01:30.")
 
 
 def test_crypto_cannot_be_sold_short_nor_traded_for_a_day(venue: Build) -> None:

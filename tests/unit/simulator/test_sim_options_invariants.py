@@ -5,7 +5,8 @@ exercises, do-not-exercise instructions, price moves and clock jumps across the 
 makes, afterwards: cash reconciles to the cent with the fills (x 100 for contracts), the fees
 (FEE and CFEE in USD) and the shares delivered at the strike (OPTRD); every position equals its
 fills plus the activities that move positions without one (OPEXC, OPASN, OPEXP, OPTRD, a CFEE in
-the coin); no refusal is a server error; nothing stays reserved for orders that are gone.
+the coin) plus the coin fees charged and not posted yet (CFEE posts at the end of the UTC day),
+and again once every fee has posted; no refusal is a server error; nothing stays reserved for orders that are gone.
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ def _check(venue: Venue) -> None:
             cash += Decimal(activity["net_amount"])  # FEE, CFEE in USD, OPTRD (0 for the rest)
             if kind in MOVES_POSITIONS or kind == "CFEE":
                 expected[symbol] += qty
+    # A coin fee leaves the position at the fill; its CFEE posts at the end of the UTC day.
+    for _, owner, body, _ in venue.broker.accounting.pending_fees:
+        if owner is venue.account and "qty" in body:
+            expected[body["symbol"]] += Decimal(body["qty"])
     assert Decimal(dump["cash"]) == cash
     held = {p["symbol"]: Decimal(p["qty"]) for p in dump["positions"]}
     assert held == {s: q for s, q in expected.items() if q != 0}
@@ -125,4 +130,7 @@ def test_options_and_crypto_invariants_hold_for_any_session(
             refusals.append(exc)
     venue.advance(8 * 3600)  # past the expiry whatever the session did
     assert all(r.status < 500 for r in refusals), [r.body() for r in refusals]
+    _check(venue)
+    venue.advance(24 * 3600)  # every crypto fee posted
+    assert venue.broker.accounting.pending_fees == []
     _check(venue)

@@ -15,7 +15,9 @@ timeout, a dropped connection, a 5xx) the outcome is looked up, never guessed:
   instruction is idempotent: sending it again is safe).
 
 Both read the position first: no long option position, nothing is sent (a short position cannot
-be exercised; the venue would refuse). This module imports ``models``, ``errors``,
+be exercised; the venue would refuse). An exercise also reads the account: with options trading
+disabled (options level 0) it is refused (``RiskLimitError``, limit ``options_level``) before
+anything is sent. This module imports ``models``, ``errors``,
 ``instruments`` and ``alpaca.*`` from the package; never risk, storage or sync.
 """
 
@@ -46,6 +48,7 @@ from alpaca_integration.errors import (
     NotFoundError,
     OrderValidationError,
     RequestNotSentError,
+    RiskLimitError,
     ServerError,
     TransportError,
 )
@@ -145,7 +148,23 @@ class OptionEndpoints(AccountEndpoints):
                 "exercised)",
                 field="symbol",
             )
+        if instruction == "exercise":
+            await self._check_options_enabled(position.symbol)
         return position
+
+    async def _check_options_enabled(self, symbol: str) -> None:
+        """An exercise needs options trading enabled on the account (options level 1 or more,
+        the level that closing a position needs); refused before anything is sent. A
+        do-not-exercise only keeps a contract from being exercised and is never refused."""
+        level = (await self.get_account()).options_level
+        if level is None or level >= 1:
+            return
+        raise RiskLimitError(
+            f"exercise {symbol} refused: options trading is disabled for this account (options "
+            "level 0). Fix: have the broker enable options trading, or raise "
+            "max_options_trading_level in the account configuration",
+            limit="options_level",
+        )
 
     async def _instruct(
         self, symbol_or_contract_id: str, instruction: Instruction
