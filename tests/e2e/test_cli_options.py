@@ -183,7 +183,7 @@ def test_an_exercise_with_options_trading_disabled_is_refused_exit_3(
     venue.answer("GET", f"/v2/positions/{CALL}", 200, position)
     disabled = {**data("http_get_v2_account.json"), "options_trading_level": 0}
     venue.answer("GET", "/v2/account", 200, disabled)
-    line = one_error(cli(env, "position", "exercise", CALL, code=3))
+    line = one_error_line(cli(env, "position", "exercise", CALL, code=3))
     assert "options trading is disabled for this account (options level 0)" in line
     assert venue.requests("POST") == []
 

@@ -19,7 +19,7 @@ from alpaca_integration.storage import upgrade
 from alpaca_integration.storage.dialect import create_engine, parse_database_url
 
 PINNED = Path(__file__).resolve().parents[2] / "data" / "schema"
-REVISIONS = ("0001_initial", "0002_ledger", "0003_portfolio_history")
+REVISIONS = ("0001_initial", "0002_ledger", "0003_portfolio_history", "0004_instrument_columns")
 
 _SQLITE = [
     "SELECT type, name, tbl_name, sql FROM sqlite_master"

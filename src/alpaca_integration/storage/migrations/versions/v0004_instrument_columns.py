@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from alpaca_integration.storage.migrations.versions.v0002_ledger import AMOUNT
+from alpaca_integration.storage.migrations.columns import AMOUNT
 
 __all__ = ["branch_labels", "depends_on", "down_revision", "downgrade", "revision", "upgrade"]
 
