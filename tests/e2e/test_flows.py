@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -121,19 +122,25 @@ def test_unknown_account_name_fails_the_flow_clearly(flow_env: str) -> None:
 def test_flows_serve_registers_both_flows_and_runs_them(
     flow_env: str, simulator: SimulatorHandle, tmp_path: Path
 ) -> None:
-    """`flows serve` registers both deployments; a run of each completes and writes the store."""
+    """`flows serve` registers both deployments; a run of each completes and writes the store.
+    Its runs send heartbeats and the zombie automation is in place; Ctrl-C stops it with exit
+    code 0 and no traceback."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     alpacactl = str(Path(sys.executable).parent / "alpacactl")
-    server = subprocess.Popen(
-        [alpacactl, "flows", "serve", "--interval", "3600"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    output = tmp_path / "serve.log"
+    with output.open("wb") as log:
+        server = subprocess.Popen(
+            [alpacactl, "flows", "serve", "--interval", "3600"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C as at a terminal (a shell may start the suite with SIGINT ignored).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
     names = ("alpaca_order_monitoring/orders-default", "alpaca_account_monitoring/account-default")
 
     async def run_both() -> list[str]:
@@ -155,13 +162,32 @@ def test_flows_serve_registers_both_flows_and_runs_them(
                 await asyncio.sleep(0.25)
             return states
 
+    async def zombie_automation() -> bool:
+        from prefect.automations import Automation
+
+        from alpaca_integration.flows.deploy import ZOMBIE_AUTOMATION
+
+        try:
+            await Automation.aread(name=ZOMBIE_AUTOMATION)
+        except ValueError:
+            return False
+        return True
+
     try:
         asyncio.run(_trade(simulator))
         states = asyncio.run(run_both())
+        has_zombie_automation = asyncio.run(zombie_automation())
+        server.send_signal(signal.SIGINT)  # Ctrl-C
+        returncode = server.wait(timeout=180)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        if server.poll() is None:
+            server.kill()
+            server.wait()
     assert states == ["Completed", "Completed"]
+    printed = output.read_text(errors="replace")
+    assert (returncode, "Traceback" in printed) == (0, False), printed[-3000:]
+    assert printed.rstrip().endswith("flows serve stopped"), printed[-3000:]
+    assert has_zombie_automation, "a killed flows serve would leave its runs RUNNING"
 
     async def stored_orders() -> int:
         store = await Store.open(flow_env)

@@ -146,14 +146,25 @@ def monitoring_flows() -> list[tuple[str, Any]]:
     return [("account", alpaca_account_monitoring), ("orders", alpaca_order_monitoring)]
 
 
-def serve_flows(account_names: Sequence[str], *, interval: int) -> None:
+def serve_flows(account_names: Sequence[str], *, interval: int, heartbeat: int = 30) -> None:
     """Serve both flows for each account every ``interval`` seconds (blocks; needs a Prefect API).
 
     Each deployment runs one flow run at a time: a run due while the previous one still runs is
-    cancelled (``flows.deploy.one_at_a_time``), never stacked."""
+    cancelled (``flows.deploy.one_at_a_time``), never stacked. The runs send heartbeats every
+    ``heartbeat`` seconds and the zombie automation of ``flows deploy`` is put in place, so a run
+    left RUNNING by a killed ``flows serve`` is marked CRASHED (after ``3 * heartbeat`` seconds
+    without one) and stops holding its deployment. Ctrl-C pauses the deployments, lets the runs
+    in flight finish and returns."""
+    import asyncio
+    import os
+
     from prefect import serve
 
-    from alpaca_integration.flows.deploy import one_at_a_time
+    from alpaca_integration.flows.deploy import ensure_zombie_automation, one_at_a_time
+
+    # The runs are child processes of this one: they read the frequency from the environment.
+    os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(heartbeat)
+    asyncio.run(ensure_zombie_automation(heartbeat))
 
     deployments: list[Any] = []
     for name in account_names:

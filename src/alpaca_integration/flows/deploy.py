@@ -36,6 +36,7 @@ __all__ = [
     "DeploymentStatus",
     "RunSummary",
     "deploy_flows",
+    "ensure_zombie_automation",
     "flow_status",
     "one_at_a_time",
 ]
@@ -65,7 +66,7 @@ async def _ensure_pool(client: PrefectClient, pool: str) -> bool:
         return True
 
 
-async def _ensure_zombie_automation(heartbeat: int) -> None:
+async def ensure_zombie_automation(heartbeat: int) -> None:
     """(Re)create the automation that crashes runs whose heartbeats stopped."""
     from prefect.automations import Automation
     from prefect.client.schemas.objects import StateType
@@ -126,7 +127,7 @@ async def deploy_flows(
             )
             await deployment.aapply(work_pool_name=pool)
             names.append(f"{monitoring_flow.name}/{prefix}-{account}")
-    await _ensure_zombie_automation(heartbeat)
+    await ensure_zombie_automation(heartbeat)
     return created, names
 
 
