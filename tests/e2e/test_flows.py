@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,3 +198,67 @@ def test_flows_serve_registers_both_flows_and_runs_them(
             await store.aclose()
 
     assert asyncio.run(stored_orders()) > 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
+    """A run left RUNNING by a dead process (no state change, no heartbeat for three heartbeat
+    periods) of a deployment tagged alpaca-integration is marked CRASHED, which frees the
+    deployment's one slot; a live run, the caller's own run and other deployments' runs are
+    left alone."""
+    import datetime as dt
+    import uuid
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Pending, Running
+
+    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, crash_zombie_runs
+
+    @flow(name=f"zombie-check-{uuid.uuid4().hex[:8]}")
+    def sleeper() -> None:
+        return None
+
+    async def scenario() -> dict[str, Any]:
+        async with get_client() as client:
+            flow_id = await client.create_flow(sleeper)
+            ours, other = [
+                await client.create_deployment(
+                    flow_id=flow_id,
+                    name=f"{name}-{uuid.uuid4().hex[:8]}",
+                    tags=tags,
+                    concurrency_limit=1,
+                )
+                for name, tags in (("ours", [DEPLOYMENT_TAG]), ("other", ["someone-else"]))
+            ]
+
+            async def propose_pending(deployment: Any) -> str:
+                run = await client.create_flow_run_from_deployment(deployment)
+                result: Any = await client.set_flow_run_state(run.id, Pending())  # the slot
+                return str(result.state.type.value if result.state else "?")
+
+            runs = {}
+            for label, deployment in (("dead", ours), ("foreign", other)):
+                run = await client.create_flow_run_from_deployment(deployment)
+                await client.set_flow_run_state(run.id, Pending())
+                await client.set_flow_run_state(run.id, Running())
+                runs[label] = run.id
+            out: dict[str, Any] = {"blocked": await propose_pending(ours)}
+            later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=91)
+            out["own_run"] = await crash_zombie_runs(
+                heartbeat=30, exclude=[str(runs["dead"])], now=later
+            )
+            out["too_early"] = await crash_zombie_runs(heartbeat=30)
+            out["crashed"] = await crash_zombie_runs(heartbeat=30, now=later)
+            out["states"] = {
+                label: str((await client.read_flow_run(run_id)).state_name)
+                for label, run_id in runs.items()
+            }
+            out["after"] = await propose_pending(ours)
+            return out
+
+    out = asyncio.run(scenario())
+    assert out["blocked"] != "PENDING", "the dead run holds the deployment's one slot"
+    assert (out["own_run"], out["too_early"], len(out["crashed"])) == ([], [], 1)
+    assert out["states"] == {"dead": "Crashed", "foreign": "Running"}
+    assert out["after"] == "PENDING"

@@ -7,8 +7,8 @@ with SIGKILL, together with the flow runs it had started, then restarted.
 Then: every account's store (PostgreSQL) equals the simulator; no two runs of one deployment
 overlapped (Prefect's own run records); both workers completed runs; the simulator answered no
 429 (every key kept to its budget); and a run left RUNNING by the killed worker was marked
-CRASHED by the zombie automation, so its deployment went on (the stores could not all catch up
-otherwise)."""
+CRASHED by the zombie check the flows run first (``flows.zombies``), so its deployment went on
+(the stores could not all catch up otherwise)."""
 
 from __future__ import annotations
 
@@ -46,11 +46,10 @@ pytestmark = [
 
 ACCOUNTS = {f"pool{i:02d}": (f"PKPOOL{i:02d}", f"SKPOOL{i:02d}") for i in range(20)}
 # A busy 2-core machine starts Prefect and its run processes slowly, and a zombie run holds its
-# deployment for 3 heartbeats (90 s) plus the automation's evaluation before it is crashed.
+# deployment for 3 heartbeats (90 s) plus up to one interval before a run crashes it.
 DEADLINE = 600.0
 TRADING_SECONDS = 120.0  # order flow before the kill, and a shorter spell after it
 AFTER_KILL_SECONDS = 30.0
-ORDERING_WINDOW = 330.0  # see the comment before the kill
 INTERVAL = 60  # each of the 40 deployments every minute: a run process costs ~3 s of CPU here
 WORKER_LIMIT = 4  # runs at once per worker, so the machine is not swamped by run processes
 FAULTS = {"error_rate": 0.02, "latency_ms": 5, "latency_jitter_ms": 20, "lost_answer_rate": 0.05}
@@ -294,17 +293,10 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
         assert deploy.stdout.count("one at a time") == 2 * len(ACCOUNTS)
         worker = [str(procs.bin / "prefect"), "worker", "start", "--pool", "alpaca"]
         worker += ["--limit", str(WORKER_LIMIT)]
-        deployed = time.monotonic()
         w1 = procs.start("w1", *worker, "--name", "w1")
         procs.start("w2", *worker, "--name", "w2")
         simulator.set_faults(**FAULTS)
         asyncio.run(_trade(simulator, TRADING_SECONDS, seed=1))
-
-        # Prefect holds a run's state events back (up to 15 min) while it waits for the event
-        # of the state before, when that state is under 5 min old and was never announced: the
-        # case of runs scheduled in the first minutes after `flows deploy`. The zombie
-        # automation sees those runs late, so the kill comes once that window has passed.
-        time.sleep(max(0.0, deployed + ORDERING_WINDOW - time.monotonic()))
 
         # Kill the first worker with the runs it started (a machine going down) while one of
         # them is PENDING or RUNNING: that run can report nothing more, so it is a zombie.

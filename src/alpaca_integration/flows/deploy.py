@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.flows import monitoring_flows
+from alpaca_integration.flows.zombies import DEPLOYMENT_TAG
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
@@ -129,7 +130,7 @@ async def deploy_flows(
                 work_pool_name=pool,
                 job_variables={"env": env},
                 entrypoint_type=EntrypointType.MODULE_PATH,
-                tags=["alpaca-integration", f"account:{account}"],
+                tags=[DEPLOYMENT_TAG, f"account:{account}"],
             )
             await deployment.aapply(work_pool_name=pool)
             names.append(f"{monitoring_flow.name}/{prefix}-{account}")
