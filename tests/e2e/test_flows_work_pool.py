@@ -154,13 +154,15 @@ def _completed(api_url: str) -> set[str]:
 
 
 def _overlaps(runs: list[Any]) -> list[str]:
-    """Runs of one deployment whose RUNNING intervals overlap (a run still going ends now)."""
+    """Runs of one deployment whose RUNNING intervals overlap. A run still going ends now; a run
+    set CRASHED from outside (a zombie) has no end time and ends when it was crashed."""
     now = dt.datetime.now(dt.UTC)
     by_deployment: dict[Any, list[tuple[dt.datetime, dt.datetime, str]]] = {}
     for run in runs:
         if run.start_time is None:
             continue
-        end = run.end_time or now
+        final = run.state is not None and run.state.is_final()
+        end = run.end_time or (run.state.timestamp if final else now)
         by_deployment.setdefault(run.deployment_id, []).append((run.start_time, end, run.name))
     found: list[str] = []
     for spans in by_deployment.values():
