@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -123,19 +124,25 @@ def test_unknown_account_name_fails_the_flow_clearly(flow_env: str) -> None:
 def test_flows_serve_registers_both_flows_and_runs_them(
     flow_env: str, simulator: SimulatorHandle, tmp_path: Path
 ) -> None:
-    """`flows serve` registers both deployments; a run of each completes and writes the store."""
+    """`flows serve` registers both deployments; a run of each completes and writes the store.
+    Its runs send heartbeats and the zombie automation is in place; Ctrl-C stops it with exit
+    code 0 and no traceback."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     alpacactl = str(Path(sys.executable).parent / "alpacactl")
-    server = subprocess.Popen(
-        [alpacactl, "flows", "serve", "--interval", "3600"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    output = tmp_path / "serve.log"
+    with output.open("wb") as log:
+        server = subprocess.Popen(
+            [alpacactl, "flows", "serve", "--interval", "3600"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C as at a terminal (a shell may start the suite with SIGINT ignored).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
     names = ("alpaca_order_monitoring/orders-default", "alpaca_account_monitoring/account-default")
 
     async def run_both() -> list[str]:
@@ -157,12 +164,95 @@ def test_flows_serve_registers_both_flows_and_runs_them(
                 await asyncio.sleep(0.25)
             return states
 
+    async def zombie_automation() -> bool:
+        from prefect.automations import Automation
+
+        from alpaca_integration.flows.deploy import ZOMBIE_AUTOMATION
+
+        try:
+            await Automation.aread(name=ZOMBIE_AUTOMATION)
+        except ValueError:
+            return False
+        return True
+
     try:
         asyncio.run(_trade(simulator))
         states = asyncio.run(run_both())
+        has_zombie_automation = asyncio.run(zombie_automation())
+        server.send_signal(signal.SIGINT)  # Ctrl-C
+        returncode = server.wait(timeout=180)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        if server.poll() is None:
+            server.kill()
+            server.wait()
     assert states == ["Completed", "Completed"]
+    printed = output.read_text(errors="replace")
+    assert (returncode, "Traceback" in printed) == (0, False), printed[-3000:]
+    assert printed.rstrip().endswith("flows serve stopped"), printed[-3000:]
+    assert has_zombie_automation, "a killed flows serve would leave its runs RUNNING"
 
     assert len(_read_store(flow_env, lambda store: store.list_orders("default"))) > 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
+    """A run left RUNNING by a dead process (no state change, no heartbeat for three heartbeat
+    periods) of a deployment tagged alpaca-integration is marked CRASHED, which frees the
+    deployment's one slot; a live run, the caller's own run and other deployments' runs are
+    left alone."""
+    import datetime as dt
+    import uuid
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Pending, Running
+
+    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, crash_zombie_runs
+
+    @flow(name=f"zombie-check-{uuid.uuid4().hex[:8]}")
+    def sleeper() -> None:
+        return None
+
+    async def scenario() -> dict[str, Any]:
+        async with get_client() as client:
+            flow_id = await client.create_flow(sleeper)
+            ours, other = [
+                await client.create_deployment(
+                    flow_id=flow_id,
+                    name=f"{name}-{uuid.uuid4().hex[:8]}",
+                    tags=tags,
+                    concurrency_limit=1,
+                )
+                for name, tags in (("ours", [DEPLOYMENT_TAG]), ("other", ["someone-else"]))
+            ]
+
+            async def propose_pending(deployment: Any) -> str:
+                run = await client.create_flow_run_from_deployment(deployment)
+                result: Any = await client.set_flow_run_state(run.id, Pending())  # the slot
+                return str(result.state.type.value if result.state else "?")
+
+            runs = {}
+            for label, deployment in (("dead", ours), ("foreign", other)):
+                run = await client.create_flow_run_from_deployment(deployment)
+                await client.set_flow_run_state(run.id, Pending())
+                await client.set_flow_run_state(run.id, Running())
+                runs[label] = run.id
+            out: dict[str, Any] = {"blocked": await propose_pending(ours)}
+            later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=91)
+            out["own_run"] = await crash_zombie_runs(
+                heartbeat=30, exclude=[str(runs["dead"])], now=later
+            )
+            out["too_early"] = await crash_zombie_runs(heartbeat=30)
+            out["crashed"] = await crash_zombie_runs(heartbeat=30, now=later)
+            out["states"] = {
+                label: str((await client.read_flow_run(run_id)).state_name)
+                for label, run_id in runs.items()
+            }
+            out["after"] = await propose_pending(ours)
+            return out
+
+    out = asyncio.run(scenario())
+    assert out["blocked"] != "PENDING", "the dead run holds the deployment's one slot"
+    assert (out["own_run"], out["too_early"], len(out["crashed"])) == ([], [], 1)
+    assert out["states"] == {"dead": "Crashed", "foreign": "Running"}
+    assert out["after"] == "PENDING"

@@ -8,6 +8,7 @@ Never imports ``storage``: the store is reached through ``monitor``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -377,18 +378,31 @@ def flows_serve(
     interval: int = typer.Option(
         None, help="Seconds between runs (default ALPACA_UPDATE_INTERVAL)."
     ),
+    heartbeat: int = typer.Option(
+        30,
+        help="Seconds between flow-run heartbeats (>= 30); a run is crashed after 3 missed.",
+    ),
 ) -> None:
     """Serve both flows on a schedule, one run per deployment at a time (needs a Prefect
-    server: `prefect server start`)."""
+    server: `prefect server start`). Ctrl-C lets the runs in flight finish, then stops."""
     settings, accounts = select(account)
     every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
+    _check_heartbeat(heartbeat)
     _need_prefect_api("flows serve")
     from alpaca_integration.flows import serve_flows
 
-    try:
-        serve_flows([a.name for a in accounts], interval=max(1, round(every or 1)))
-    except KeyboardInterrupt:
-        typer.echo("flows serve stopped", err=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Prefect usually handles Ctrl-C itself
+        serve_flows(
+            [a.name for a in accounts], interval=max(1, round(every or 1)), heartbeat=heartbeat
+        )
+    typer.echo("flows serve stopped", err=True)
+
+
+def _check_heartbeat(heartbeat: int) -> None:
+    if heartbeat < 30:
+        raise fail(
+            f"--heartbeat must be 30 seconds or more (Prefect's floor), got {heartbeat}", EXIT_USAGE
+        )
 
 
 @flows_app.command("deploy")
@@ -407,10 +421,7 @@ def flows_deploy(
     then start `prefect worker start --pool POOL` on every machine that should run them."""
     settings, accounts = select(account)
     every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
-    if heartbeat < 30:
-        raise fail(
-            f"--heartbeat must be 30 seconds or more (Prefect's floor), got {heartbeat}", EXIT_USAGE
-        )
+    _check_heartbeat(heartbeat)
     if not pool.strip():
         raise fail("--pool must name a work pool, e.g. alpaca", EXIT_USAGE)
     _need_prefect_api("flows deploy")

@@ -115,9 +115,18 @@ async def record_exposure_and_breaches(account_name: str) -> int:
     return len(await record_stored_exposure(settings, _account(account_name, settings)))
 
 
+async def _crash_zombies() -> None:
+    """First, free the slots that dead runs hold (``flows.zombies``): any run of the pool does
+    it for every account, so a dead worker's runs are crashed within a bound."""
+    from alpaca_integration.flows.zombies import crash_zombies_quietly
+
+    await crash_zombies_quietly()
+
+
 @flow(name="alpaca_account_monitoring", log_prints=True)
 async def alpaca_account_monitoring(account_name: str = "default") -> dict[str, Any]:
     """Account monitoring: snapshot, positions, exposure and risk breaches, quality rules."""
+    await _crash_zombies()
     summary = await sync_account_state(account_name)
     summary["risk_breaches"] = await record_exposure_and_breaches(account_name)
     summary["quality_findings"] = await run_quality_rules(account_name)
@@ -127,6 +136,7 @@ async def alpaca_account_monitoring(account_name: str = "default") -> dict[str, 
 @flow(name="alpaca_order_monitoring", log_prints=True)
 async def alpaca_order_monitoring(account_name: str = "default") -> dict[str, Any]:
     """Order monitoring: orders (incremental + open refresh), then fills and activities."""
+    await _crash_zombies()
     orders = await sync_orders(account_name)
     activities = await sync_fills_and_activities(account_name)
     return {
@@ -146,14 +156,26 @@ def monitoring_flows() -> list[tuple[str, Any]]:
     return [("account", alpaca_account_monitoring), ("orders", alpaca_order_monitoring)]
 
 
-def serve_flows(account_names: Sequence[str], *, interval: int) -> None:
+def serve_flows(account_names: Sequence[str], *, interval: int, heartbeat: int = 30) -> None:
     """Serve both flows for each account every ``interval`` seconds (blocks; needs a Prefect API).
 
     Each deployment runs one flow run at a time: a run due while the previous one still runs is
-    cancelled (``flows.deploy.one_at_a_time``), never stacked."""
+    cancelled (``flows.deploy.one_at_a_time``), never stacked. The runs send heartbeats every
+    ``heartbeat`` seconds and the zombie automation of ``flows deploy`` is put in place, so a run
+    left RUNNING by a killed ``flows serve`` is marked CRASHED (after ``3 * heartbeat`` seconds
+    without one) and stops holding its deployment. Ctrl-C pauses the deployments, lets the runs
+    in flight finish and returns."""
+    import asyncio
+    import os
+
     from prefect import serve
 
-    from alpaca_integration.flows.deploy import one_at_a_time
+    from alpaca_integration.flows.deploy import ensure_zombie_automation, one_at_a_time
+    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG
+
+    # The runs are child processes of this one: they read the frequency from the environment.
+    os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(heartbeat)
+    asyncio.run(ensure_zombie_automation(heartbeat))
 
     deployments: list[Any] = []
     for name in account_names:
@@ -164,6 +186,7 @@ def serve_flows(account_names: Sequence[str], *, interval: int) -> None:
                     interval=interval,
                     parameters={"account_name": name},
                     concurrency_limit=one_at_a_time(),
+                    tags=[DEPLOYMENT_TAG, f"account:{name}"],
                 )
             )
     serve(*deployments)

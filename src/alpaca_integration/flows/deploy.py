@@ -10,8 +10,8 @@
   run** while one runs (``CANCEL_NEW``), so runs of one account never overlap and never queue up;
 * flow-run heartbeats every ``heartbeat`` seconds (``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` in the
   runs' environment) and one automation, ``alpaca: crash zombie flow runs``, which marks a run
-  CRASHED when no heartbeat (nor a final state) followed its last one within ``3 * heartbeat``
-  seconds: a run whose worker was killed stops holding its deployment's slot within about
+  CRASHED when nothing followed its last heartbeat, its Pending or its Running state (no
+  heartbeat, no Running, no final state) within ``3 * heartbeat`` seconds: a run whose worker was killed stops holding its deployment's slot within about
   ``3 * heartbeat`` seconds (plus the automation's evaluation period) and the next run proceeds.
 
 ``flow_status`` lists the deployments with their newest runs. Imports Prefect (this module is
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from alpaca_integration.flows import monitoring_flows
+from alpaca_integration.flows.zombies import DEPLOYMENT_TAG
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
@@ -36,6 +37,7 @@ __all__ = [
     "DeploymentStatus",
     "RunSummary",
     "deploy_flows",
+    "ensure_zombie_automation",
     "flow_status",
     "one_at_a_time",
 ]
@@ -65,7 +67,7 @@ async def _ensure_pool(client: PrefectClient, pool: str) -> bool:
         return True
 
 
-async def _ensure_zombie_automation(heartbeat: int) -> None:
+async def ensure_zombie_automation(heartbeat: int) -> None:
     """(Re)create the automation that crashes runs whose heartbeats stopped."""
     from prefect.automations import Automation
     from prefect.client.schemas.objects import StateType
@@ -83,9 +85,15 @@ async def _ensure_zombie_automation(heartbeat: int) -> None:
     await Automation(
         name=ZOMBIE_AUTOMATION,
         description="A flow run whose heartbeats stopped (its worker died) is marked crashed.",
+        # Armed by the server's own Pending and Running events as well as by heartbeats: a run
+        # killed in its first seconds may never get its first heartbeat out, and a run killed
+        # while PENDING sends none at all; either would hold its deployment's slot.
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in final)},
+            after={f"prefect.flow-run.{s}" for s in ("heartbeat", "Pending", "Running")},
+            expect={
+                *(f"prefect.flow-run.{s}" for s in ("heartbeat", "Running")),
+                *(f"prefect.flow-run.{s}" for s in final),
+            },
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
@@ -122,11 +130,11 @@ async def deploy_flows(
                 work_pool_name=pool,
                 job_variables={"env": env},
                 entrypoint_type=EntrypointType.MODULE_PATH,
-                tags=["alpaca-integration", f"account:{account}"],
+                tags=[DEPLOYMENT_TAG, f"account:{account}"],
             )
             await deployment.aapply(work_pool_name=pool)
             names.append(f"{monitoring_flow.name}/{prefix}-{account}")
-    await _ensure_zombie_automation(heartbeat)
+    await ensure_zombie_automation(heartbeat)
     return created, names
 
 

@@ -164,6 +164,8 @@ async def _admin_stats(sim: SimulatorState, request: Request) -> Any:
         "events": sum(a.event_count for a in accounts),
         "stream_listeners": sim.hub.listener_count(),
         "stream_frames_sent": sim.hub.delivered,
+        # 429s for an exhausted per-key budget (not injected storms), by key.
+        "rate_limited": dict(sim.limiter.refused) if sim.limiter is not None else {},
     }
 
 

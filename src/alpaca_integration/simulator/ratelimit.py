@@ -44,6 +44,9 @@ class RateLimiter:
         self._clock = clock
         self._windows: dict[str, list[float]] = {}
         self.skew_seconds = 0.0
+        # Requests refused for an exhausted budget, by key (what a client that keeps to the
+        # budget never causes; injected 429 storms are not counted here).
+        self.refused: dict[str, int] = {}
 
     def check(self, key: str) -> Budget:
         now = self._clock()
@@ -52,9 +55,11 @@ class RateLimiter:
             window = self._windows[key] = [now + _WINDOW_SECONDS, 0.0]
         reset = math.ceil(window[0] + self.skew_seconds)
         if window[1] >= self.limit:
+            self.refused[key] = self.refused.get(key, 0) + 1
             return Budget(False, self.limit, 0, reset)
         window[1] += 1
         return Budget(True, self.limit, self.limit - int(window[1]), reset)
 
     def reset(self) -> None:
         self._windows.clear()
+        self.refused.clear()

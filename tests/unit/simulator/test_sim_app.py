@@ -62,6 +62,20 @@ async def test_rate_limit_headers_and_429(client_for: Factory) -> None:
     assert (await client.get("/_sim/health")).status_code == 200
 
 
+async def test_stats_count_budget_429s_by_key_but_not_storms(client_for: Factory) -> None:
+    """/_sim/stats counts the 429s of an exhausted budget per key (what a test asserts is 0 for a
+    client that keeps to the budget); 429s of an injected storm are not counted."""
+    client = client_for(rate_limit=2)
+    for _ in range(4):
+        await client.get("/v2/clock")
+    stats = (await client.get("/_sim/stats")).json()
+    assert stats["rate_limited"] == {client.headers["apca-api-key-id"]: 2}
+    await client.post("/_sim/faults", json={"rate_limit_storm_rate": 1.0})
+    other = {"APCA-API-KEY-ID": "PKSTORM", "APCA-API-SECRET-KEY": "x"}
+    assert (await client.get("/v2/clock", headers=other)).status_code == 429
+    assert (await client.get("/_sim/stats")).json()["rate_limited"] == stats["rate_limited"]
+
+
 async def test_rate_limit_off_sends_no_budget_headers(client_for: Factory) -> None:
     """rate_limit=0 switches the budget off: no 429, no X-RateLimit headers."""
     client = client_for(rate_limit=0)
