@@ -90,6 +90,18 @@ class _Processes:
         self.procs[label] = proc
         return proc
 
+    def alpacactl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``alpacactl ARGS`` run to its end; it must exit 0."""
+        done = subprocess.run(
+            [str(self.bin / "alpacactl"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
     def log(self, label: str) -> str:
         path = self.tmp_path / f"{label}.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -284,14 +296,7 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
                 return False
 
         _until(healthy, "the Prefect server answers", procs.logs)
-        deploy = subprocess.run(
-            [str(procs.bin / "alpacactl"), "flows", "deploy", "--interval", str(INTERVAL)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert deploy.returncode == 0, deploy.stderr
+        deploy = procs.alpacactl("flows", "deploy", "--interval", str(INTERVAL))
         assert deploy.stdout.count("one at a time") == 2 * len(ACCOUNTS)
         worker = [str(procs.bin / "prefect"), "worker", "start", "--pool", "alpaca"]
         worker += ["--limit", str(WORKER_LIMIT)]
@@ -332,14 +337,7 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
         crashed = _states(api_url, zombies)
         assert all(state == "CRASHED" for state in crashed.values()), crashed
         assert simulator.stats()["rate_limited"] == {}
-        status = subprocess.run(
-            [str(procs.bin / "alpacactl"), "flows", "status"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert status.returncode == 0, status.stderr
+        status = procs.alpacactl("flows", "status")
         assert status.stdout.count("CANCEL_NEW") == 2 * len(ACCOUNTS)
         assert _overlaps(asyncio.run(_runs(api_url))) == []
     finally:

@@ -7,7 +7,6 @@ subprocesses against that store and simulator and find nothing, before the crypt
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -24,6 +23,7 @@ from alpaca_integration.simulator.testing import SIM_API_KEY, SIM_SECRET_KEY, Si
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.testing.compare import compare_with_venue, store_view
+from support.cli_runs import child_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -35,12 +35,9 @@ CALL_200 = "AAPL240304C00200000"
 
 def _alpacactl(tmp_path: Path, base_url: str, database_url: str, *args: str) -> tuple[int, str]:
     """``alpacactl ARGS`` in its own process, configured as a user would (environment only)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_")}
-    env.update(
-        ALPACA_API_KEY=SIM_API_KEY,
-        ALPACA_SECRET_KEY=SIM_SECRET_KEY,
-        ALPACA_BASE_URL=base_url,
-        ALPACA_DATABASE_URL=database_url,
+    env = child_env(
+        base_url,
+        database_url,
         # The snapshot is as old as the test's last sync: under a loaded machine that may be
         # minutes, which stale_snapshot (3 update intervals) is not what this test is about.
         ALPACA_UPDATE_INTERVAL="600",
