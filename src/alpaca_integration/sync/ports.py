@@ -130,6 +130,16 @@ class SyncCache(Protocol):
 
     async def publish(self, account: str, message: Mapping[str, Any]) -> bool: ...
 
+    async def mirror(
+        self,
+        account: str,
+        *,
+        snapshot: AccountSnapshot | None = ...,
+        positions: Iterable[Position] | None = ...,
+        orders: Iterable[Order] = ...,
+        fill_ids: Sequence[str] = ...,
+    ) -> bool: ...
+
     async def needs_rebuild(self, account: str) -> bool: ...
 
     async def rebuild(
