@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from alpaca_integration.config import AccountConfig
 from alpaca_integration.monitor.run import STATUS_COLUMNS, status_row
 from alpaca_integration.service import MonitorService
-from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY
+from support.sim_runs import sim_account
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -31,14 +30,9 @@ def test_skew_text_signs_the_venues_lead_and_shows_a_dash_before_any_answer() ->
 async def test_the_status_line_shows_the_venues_clock_skew(simulator: Any, store: Any) -> None:
     """Venue 75 s ahead: the account's status row says so (within the Date header's second)."""
     simulator.set_faults(clock_skew_seconds=75.0)
-    account = AccountConfig(
-        name=ACCOUNT,
-        api_key=SIM_API_KEY,
-        secret_key=SIM_SECRET_KEY,
-        base_url=simulator.base_url,
-        rate_limit=100_000,
+    service = MonitorService(
+        [sim_account(simulator, ACCOUNT)], store, None, update_interval=3600.0, reconcile_every=None
     )
-    service = MonitorService([account], store, None, update_interval=3600.0, reconcile_every=None)
     before = service.statuses()
     runner = asyncio.create_task(service.run())
     skew_at = STATUS_COLUMNS.index("skew")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self, TypedDict, TypeVar, Unpack
@@ -356,13 +357,16 @@ class StoreBase:
         the RETURNING rows, if any."""
         if not rows:
             return []
-        # A page of the sync takes the staged (COPY) path; an event's handful of rows the plain
-        # multi-row VALUES one, which costs one round trip instead of three.
-        staged = len(rows) > _SMALL_BATCH
+        # PostgreSQL: one array per column, unnested by the upsert itself (one statement for
+        # every row count, one round trip). SQLite: a page of the sync takes the rendered
+        # multi-row VALUES per power-of-two row count up to _SMALL_BATCH rows, SQLAlchemy's
+        # insertmanyvalues beyond.
+        unnest = self.dialect == "postgresql" and os.environ.get("ALPACA_BULK_UNNEST", "1") == "1"
+        staged = unnest or len(rows) > _SMALL_BATCH
         key = (name, staged)
         cached = self._statements.get(key)
         if cached is None:
-            bulk = bulk_insert(self.dialect, table, staged=staged)
+            bulk = bulk_insert(self.dialect, table, staged=staged, unnest=unnest)
             cached = self._statements[key] = (bulk, build(bulk))
         bulk, statement = cached
         return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS)

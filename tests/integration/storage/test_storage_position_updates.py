@@ -15,6 +15,19 @@ from alpaca_integration.storage.records import FillProgress, StreamPositions
 from support.storage_builders import at, make_fill, make_order, make_position
 
 
+async def _seed_progress(store: Store) -> None:
+    """o-1 filled 10 AAPL (execution x-1); held: 10 AAPL and 1 SPY as of t=3."""
+    await store.apply(
+        "default",
+        orders=[make_order(filled_qty=Decimal(10))],
+        fills=[make_fill()],
+        positions=[
+            make_position("AAPL", "10", observed_at=at(3)),
+            make_position("SPY", "1", observed_at=at(3)),
+        ],
+    )
+
+
 async def _held(store: Store) -> dict[str, Decimal]:
     return {p.symbol: p.qty for p in await store.positions("default")}
 
@@ -96,15 +109,7 @@ async def test_position_updates_refuse_a_position_under_another_symbol(store: St
 
 async def test_fill_progress_reads_orders_fills_and_positions_in_one_call(store: Store) -> None:
     """fill_progress reports stored filled_qty, execution ids, cum_qty keys and asked positions."""
-    await store.apply(
-        "default",
-        orders=[make_order(filled_qty=Decimal(10))],
-        fills=[make_fill()],
-        positions=[
-            make_position("AAPL", "10", observed_at=at(3)),
-            make_position("SPY", "1", observed_at=at(3)),
-        ],
-    )
+    await _seed_progress(store)
     progress = await store.fill_progress("default", ["o-1", "o-missing"], ["AAPL", "TSLA"])
     assert progress.filled_qty == {"o-1": Decimal(10)}
     assert progress.executions == frozenset({"x-1"})
@@ -118,15 +123,7 @@ async def test_stream_positions_are_judged_inside_the_transaction_and_read_back(
     """``ApplyBatch.stream_positions``: the judge sees the store as it was before the batch
     (what ``fill_progress`` would have said), its moves are written with the batch, and
     ``read_back`` returns the changed orders and the whole positions set as committed."""
-    await store.apply(
-        "default",
-        orders=[make_order(filled_qty=Decimal(10))],
-        fills=[make_fill()],
-        positions=[
-            make_position("AAPL", "10", observed_at=at(3)),
-            make_position("SPY", "1", observed_at=at(3)),
-        ],
-    )
+    await _seed_progress(store)
     before = await store.fill_progress("default", ["o-1", "o-2"], ["AAPL"])
     seen: list[FillProgress] = []
 
