@@ -512,6 +512,8 @@ class Writes(HoldingWrites, FeeWrites):
                 rows.extend(dict(row) for row in result.mappings().all())
         for row in rows:
             stored[fill_key(row["order_id"], row["cum_qty"])] = row
+        if not stored:
+            return set()  # nothing stored for these orders: nothing to clash with (a new page)
 
         def clash(row: Row) -> str | None:
             known = stored.get(fill_key(row["order_id"], row["cum_qty"]))
