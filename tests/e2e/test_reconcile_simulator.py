@@ -21,7 +21,7 @@ from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.testing import SIM_API_KEY, SIM_SECRET_KEY
 from alpaca_integration.testing.compare import compare_with_venue, store_view
 from support.order_requests import limit_buy
-from support.sim_runs import priced_simulator
+from support.sim_runs import priced_simulator, sim_account
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -194,19 +194,13 @@ async def test_positions_derived_from_the_stream_match_the_venue(
     simulator: Any, store: Any, postgres_url: str
 ) -> None:
     """Fills at 100 and 100.01 averaged by the stream equal the venue's position: no drift."""
-    from alpaca_integration.config import AccountConfig
     from alpaca_integration.service import MonitorService
 
     key, secret = _keys(simulator)
-    account = AccountConfig(
-        name=ACCOUNT,
-        api_key=key,
-        secret_key=secret,
-        base_url=simulator.base_url,
-        rate_limit=100_000,
-    )
     # No periodic sync nor repair: after the first sync, positions come from stream fills alone.
-    service = MonitorService([account], store, None, update_interval=3600.0, reconcile_every=None)
+    service = MonitorService(
+        [sim_account(simulator, ACCOUNT)], store, None, update_interval=3600.0, reconcile_every=None
+    )
     runner = asyncio.create_task(service.run())
 
     async def position_of(qty: int) -> bool:

@@ -28,6 +28,7 @@ from alpaca_integration.sync.engine import SyncEngine
 from alpaca_integration.testing.compare import compare_with_venue, store_view
 from alpaca_integration.testing.sessions import random_session
 from support.order_requests import limit_buy
+from support.sim_runs import sim_account
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -58,13 +59,7 @@ def _client(sim: SimulatorHandle) -> AlpacaClient:
 
 
 def _account(sim: SimulatorHandle) -> AccountConfig:
-    return AccountConfig(
-        name=ACCOUNT,
-        api_key=SIM_API_KEY,
-        secret_key=SIM_SECRET_KEY,
-        base_url=sim.base_url,
-        rate_limit=100_000,
-    )
+    return sim_account(sim, ACCOUNT)
 
 
 async def _differences(store: Store, sim: SimulatorHandle) -> list[str]:

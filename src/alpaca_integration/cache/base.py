@@ -162,7 +162,8 @@ class Change:
     ``snapshot``: new account JSON (``b""`` deletes it; None leaves it). ``positions`` /
     ``open_orders``: full replacements (None leaves them). ``orders_set`` / ``orders_removed``:
     incremental changes of open_orders. ``complete``: parts now written in full (stamped in
-    meta). ``invalidate``: parts to mark unknown (they missed a write). ``event``: the message.
+    meta). ``invalidate``: parts to mark unknown (they missed a write). ``events``: the
+    messages, published in order after the writes.
     """
 
     account: str
@@ -173,7 +174,7 @@ class Change:
     orders_removed: list[str] = field(default_factory=list)
     complete: tuple[str, ...] = ()
     invalidate: tuple[str, ...] = ()
-    event: bytes | None = None
+    events: list[bytes] = field(default_factory=list)
 
     @property
     def touches(self) -> set[str]:
@@ -237,19 +238,19 @@ class Cache(abc.ABC):
             snapshot=b"" if snapshot is None else _encode_model(snapshot),
             complete=("account",),
         )
-        return await self._submit(change, "account", ())
+        return await self._submit(change, ("account", ()))
 
     async def set_positions(self, account: str, positions: Iterable[Position]) -> bool:
         """Replace the cached positions with this full set."""
         entries = {p.symbol: _encode_model(p) for p in positions}
         change = Change(account, positions=entries, complete=("positions",))
-        return await self._submit(change, "positions", sorted(entries))
+        return await self._submit(change, ("positions", sorted(entries)))
 
     async def set_open_orders(self, account: str, orders: Iterable[Order]) -> bool:
         """Replace the cached open orders with this full set (legs flattened)."""
         entries = {o.id: _encode_model(o) for o in _flatten(orders) if o.status.is_open}
         change = Change(account, open_orders=entries, complete=("open_orders",))
-        return await self._submit(change, "open_orders", sorted(entries))
+        return await self._submit(change, ("open_orders", sorted(entries)))
 
     async def update_orders(self, account: str, orders: Iterable[Order]) -> bool:
         """Apply order updates: open ones are added or replaced, terminal ones removed."""
@@ -259,7 +260,7 @@ class Cache(abc.ABC):
             orders_set={o.id: _encode_model(o) for o in flat if o.status.is_open},
             orders_removed=[o.id for o in flat if not o.status.is_open],
         )
-        return await self._submit(change, "orders", [o.id for o in flat])
+        return await self._submit(change, ("orders", [o.id for o in flat]))
 
     async def rebuild(
         self,
@@ -277,7 +278,43 @@ class Cache(abc.ABC):
             open_orders={o.id: _encode_model(o) for o in _flatten(open_orders) if o.status.is_open},
             complete=PARTS,
         )
-        return await self._submit(change, "rebuilt", ())
+        return await self._submit(change, ("rebuilt", ()))
+
+    async def mirror(
+        self,
+        account: str,
+        *,
+        snapshot: AccountSnapshot | None = None,
+        positions: Iterable[Position] | None = None,
+        orders: Iterable[Order] = (),
+        fill_ids: Sequence[str] = (),
+    ) -> bool:
+        """What one commit of the sync changed, as ONE atomic write (one round trip to Redis):
+        ``set_account(snapshot)`` when a snapshot is given, ``set_positions(positions)`` when a
+        set is given, ``update_orders(orders)``, and a ``fills`` announcement of ``fill_ids``;
+        each part publishes the event its own method would, in that order."""
+        change = Change(account)
+        events: list[tuple[str, Sequence[str]]] = []
+        complete: list[str] = []
+        if snapshot is not None:
+            change.snapshot = _encode_model(snapshot)
+            complete.append("account")
+            events.append(("account", ()))
+        if positions is not None:
+            change.positions = {p.symbol: _encode_model(p) for p in positions}
+            complete.append("positions")
+            events.append(("positions", sorted(change.positions)))
+        flat = _flatten(orders)
+        if flat:
+            change.orders_set = {o.id: _encode_model(o) for o in flat if o.status.is_open}
+            change.orders_removed = [o.id for o in flat if not o.status.is_open]
+            events.append(("orders", [o.id for o in flat]))
+        if fill_ids:
+            events.append(("fills", list(fill_ids)))
+        if not events:
+            return True
+        change.complete = tuple(complete)
+        return await self._submit(change, *events)
 
     async def publish(self, account: str, message: Mapping[str, Any] | CacheEvent) -> bool:
         """Announce something on the account's channel (a mapping needs a ``kind``)."""
@@ -295,13 +332,16 @@ class Cache(abc.ABC):
             event = CacheEvent(kind=kind, account=account, ids=ids, at=_utcnow(), data=data)
         return await self._send(account, encode_event(event))
 
-    async def _submit(self, change: Change, kind: str, ids: Sequence[str]) -> bool:
+    async def _submit(self, change: Change, *events: tuple[str, Sequence[str]]) -> bool:
+        """Commit ``change`` and publish one event per (kind, ids) of ``events``."""
         keys = self.keys(change.account)
         stale = self._stale.get(change.account, set())
         change.invalidate = tuple(sorted(stale - set(change.complete)))
-        change.event = encode_event(
-            CacheEvent(kind=kind, account=change.account, ids=tuple(ids), at=_utcnow())
-        )
+        at = _utcnow()
+        change.events = [
+            encode_event(CacheEvent(kind=kind, account=change.account, ids=tuple(ids), at=at))
+            for kind, ids in events
+        ]
         try:
             ok = await self._commit(keys, change)
         except Exception:  # an implementation bug must not fail a sync either
@@ -359,7 +399,7 @@ class Cache(abc.ABC):
 
     @abc.abstractmethod
     async def _commit(self, keys: CacheKeys, change: Change) -> bool:
-        """Apply ``change`` atomically, refresh the TTLs, publish ``change.event``."""
+        """Apply ``change`` atomically, refresh the TTLs, publish ``change.events``."""
 
     @abc.abstractmethod
     async def _read(self, keys: CacheKeys, part: str) -> dict[str, bytes] | None:

@@ -133,8 +133,8 @@ class InMemoryCache(Cache):
             entry = self._data.get(key)
             if entry is not None:
                 entry.expires = expires
-        if change.event is not None:
-            self._deliver(keys.events, change.event)
+        for event in change.events:
+            self._deliver(keys.events, event)
         return True
 
     async def _read(self, keys: CacheKeys, part: str) -> dict[str, bytes] | None:

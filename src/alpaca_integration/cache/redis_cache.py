@@ -222,8 +222,8 @@ class RedisCache(Cache):
                 pipe.hdel(keys.meta, *change.invalidate)
             for key in keys.data_keys:
                 pipe.pexpire(key, ttl_ms)
-            if change.event is not None:
-                pipe.publish(keys.events, change.event)
+            for event in change.events:
+                pipe.publish(keys.events, event)
             return await pipe.execute()
 
         ok, _ = await self._call("a write", run)

@@ -37,10 +37,21 @@ __all__ = [
     "StatusCallback",
     "lease_status",
     "run_monitor",
+    "skew_text",
     "status_row",
 ]
 
-STATUS_COLUMNS = ("account", "stream", "last sync", "events", "events/s", "lag", "gaps", "error")
+STATUS_COLUMNS = (
+    "account",
+    "stream",
+    "last sync",
+    "events",
+    "events/s",
+    "lag",
+    "skew",
+    "gaps",
+    "error",
+)
 
 StatusCallback = Callable[[list[tuple[str, ...]]], None]
 
@@ -64,6 +75,7 @@ def status_row(status: AccountStatus) -> tuple[str, ...]:
         str(status.events),
         f"{status.events_per_second:.1f}",
         f"{status.lag_seconds * 1000:.0f} ms" if status.lag_seconds is not None else "-",
+        skew_text(status.clock_skew),
         str(status.gaps),
         (status.last_error or status.stream_warning or "")[:60],
     )
@@ -74,6 +86,14 @@ def _stream_cell(status: AccountStatus) -> str:
     if status.activities_stream is not None:
         cell += f" / activities {status.activities_stream}"
     return cell
+
+
+def skew_text(skew: float | None) -> str:
+    """The venue's clock against this host's as the status line shows it: ``+75.0 s`` (the
+    venue ahead), ``-0.4 s`` (behind), ``-`` before the venue has answered."""
+    if skew is None:
+        return "-"
+    return f"{skew:+.1f} s"
 
 
 async def run_monitor(

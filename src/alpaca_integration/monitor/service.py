@@ -75,6 +75,9 @@ class AccountStatus:
     events: int = 0
     events_per_second: float = 0.0
     lag_seconds: float | None = None
+    # The venue's clock minus this host's, in seconds, as the account's client measures it
+    # (``AlpacaClient.clock_skew``); None until the venue has answered.
+    clock_skew: float | None = None
     gaps: int = 0
     last_error: str | None = None
     # Why the stream keeps being cut short (e.g. a second monitor on the same key), while it does.
@@ -151,6 +154,7 @@ class MonitorService:
             status.events = engine.events_applied
             status.last_sync_at = engine.last_sync_at
             status.lag_seconds = engine.last_event_lag
+            status.clock_skew = runtime.client.clock_skew
             if runtime.ingestor is not None:
                 status.connected = runtime.ingestor.connected
                 status.gaps = runtime.ingestor.gaps_recorded

@@ -59,9 +59,9 @@ __all__ = [
 _CHUNK = 500
 # Rows per bulk statement: bounded so one huge apply never builds one huge statement.
 _BULK_ROWS = 5000
-# Up to this many rows, a bulk write on PostgreSQL is a plain multi-row INSERT .. VALUES rather
-# than COPY into a staging table: the staging path's fixed cost (CREATE TEMP TABLE IF NOT EXISTS,
-# the COPY's own round trips) dominates a stream event's few rows.
+# Up to this many rows, a bulk write on PostgreSQL passes its rows as arrays to one statement
+# rather than COPY into a staging table: the staging path's fixed cost (CREATE TEMP TABLE IF NOT
+# EXISTS, the COPY's own round trips) dominates a stream event's few rows.
 _SMALL_BATCH = 100
 _CANCELED = "canceled"
 _T = TypeVar("_T")
@@ -192,7 +192,7 @@ class StoreBase:
         self._database = database
         self.data_source = data_source
         self.integration_prefix = integration_prefix
-        self._statements: dict[tuple[str, bool], tuple[BulkInsert, Any]] = {}
+        self._statements: dict[tuple[str, bool, bool], tuple[BulkInsert, Any]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -356,13 +356,16 @@ class StoreBase:
         the RETURNING rows, if any."""
         if not rows:
             return []
-        # A page of the sync takes the staged (COPY) path; an event's handful of rows the plain
-        # multi-row VALUES one, which costs one round trip instead of three.
+        # A page of the sync takes the staged (COPY) path on PostgreSQL; an event's handful of
+        # rows one statement with one array per column, unnested by the upsert itself (the same
+        # statement for every row count: one round trip, one prepared statement). SQLite: the
+        # multi-row VALUES, rendered per power-of-two row count for a few rows.
         staged = len(rows) > _SMALL_BATCH
-        key = (name, staged)
+        unnest = not staged and self.dialect == "postgresql"
+        key = (name, staged, unnest)
         cached = self._statements.get(key)
         if cached is None:
-            bulk = bulk_insert(self.dialect, table, staged=staged)
+            bulk = bulk_insert(self.dialect, table, staged=staged or unnest, unnest=unnest)
             cached = self._statements[key] = (bulk, build(bulk))
         bulk, statement = cached
         return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS)

@@ -37,6 +37,7 @@ __all__ = [
     "data_source_of",
     "fill_key",
     "is_fee",
+    "position_update_rows",
     "prepare",
     "quarantine_key",
     "quarantine_row",
@@ -345,6 +346,17 @@ def _add_position_updates(
     updates: Mapping[str, Position | None],
     updates_at: dt.datetime | Mapping[str, dt.datetime] | None,
 ) -> None:
+    prepared.position_updates.update(position_update_rows(context, updates, updates_at))
+
+
+def position_update_rows(
+    context: BatchContext,
+    updates: Mapping[str, Position | None],
+    updates_at: dt.datetime | Mapping[str, dt.datetime] | None,
+) -> dict[str, PositionUpdate]:
+    """``ApplyBatch.position_updates`` (and their times) as rows; raises ``StorageError`` on a
+    key that is not the position's symbol or a naive time."""
+    rows: dict[str, PositionUpdate] = {}
     for symbol, position in updates.items():
         if not isinstance(symbol, str) or not symbol:
             raise StorageError(
@@ -353,7 +365,7 @@ def _add_position_updates(
         if position is None:
             when = updates_at.get(symbol) if isinstance(updates_at, Mapping) else updates_at
             at = aware(when or context.now, f"position_updates_at for {symbol}")
-            prepared.position_updates[symbol] = (None, at)
+            rows[symbol] = (None, at)
             continue
         if position.symbol != symbol:
             raise StorageError(
@@ -361,7 +373,8 @@ def _add_position_updates(
                 f"{position.symbol!r}: key each position by its own symbol"
             )
         at = aware(position.observed_at, f"position {symbol} observed_at")
-        prepared.position_updates[symbol] = (_position_row(context, position), at)
+        rows[symbol] = (_position_row(context, position), at)
+    return rows
 
 
 def _checkpoint_rows(context: BatchContext, checkpoints: Mapping[str, str]) -> list[Row]:

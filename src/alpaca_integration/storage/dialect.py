@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
@@ -178,7 +179,16 @@ def create_engine(database: DatabaseURL) -> AsyncEngine:
             pool_pre_ping=True,
             connect_args={
                 "timeout": 10,
-                "server_settings": {"application_name": "alpaca-integration", "timezone": "UTC"},
+                "server_settings": {
+                    "application_name": "alpaca-integration",
+                    "timezone": "UTC",
+                    # asyncpg prepares every statement, and PostgreSQL's generic plan (chosen
+                    # after five runs) does not know an account's size: it scans every fill of
+                    # the account where the primary key's prefix finds a batch's few orders
+                    # (13% of COPY in benchmarks/ingest.py). Plan each run for its values, set
+                    # once per connection rather than by one more statement per transaction.
+                    "plan_cache_mode": "force_custom_plan",
+                },
             },
             **common,
         )
@@ -250,8 +260,15 @@ class BulkInsert:
     insert: Any
     stage: str = ""
     processors: tuple[Any, ...] = ()
+    # PostgreSQL: the rows go as one array per column, unnested in the statement itself.
+    unnest: bool = False
     # (id(statement), row count) -> the statement rendered once for that many rows.
     _rendered: dict[tuple[int, int], _RenderedInsert] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    # id(statement) -> the unnest form of the statement (SQL, its constant parameters, the
+    # statement itself, kept alive while its id is a key).
+    _unnested: dict[int, tuple[str, tuple[Any, ...], Any]] = field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -267,7 +284,9 @@ class BulkInsert:
         returned: list[Any] = []
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
-            if self.stage:
+            if self.unnest:
+                result = await self._run_unnested(connection, statement, part)
+            elif self.stage:
                 await self._stage(connection, part, fresh=start == 0)
                 result = await connection.execute(statement)
             elif len(part) <= RENDERED_ROWS:
@@ -297,6 +316,24 @@ class BulkInsert:
                 connection.dialect, self.table, self.columns, statement, len(rows)
             )
         return await connection.exec_driver_sql(rendered.sql, rendered.parameters(rows))
+
+    async def _run_unnested(
+        self, connection: AsyncConnection, statement: Any, rows: Sequence[Mapping[str, Any]]
+    ) -> Any:
+        # One statement for every row count (so one prepared statement, one round trip): the
+        # staged form with its staging table replaced by ``unnest`` of one array per column.
+        unnested = self._unnested.get(id(statement))
+        if unnested is None:
+            unnested = self._unnested[id(statement)] = (
+                *_unnest_sql(connection.dialect, self.table, self.columns, self.stage, statement),
+                statement,
+            )
+        sql, constants, _ = unnested
+        arrays: list[list[Any]] = []
+        for name, process in zip(self.columns, self.processors, strict=True):
+            column = [row[name] for row in rows]
+            arrays.append(column if process is None else [process(v) for v in column])
+        return await connection.exec_driver_sql(sql, (*constants, *arrays))
 
     async def _stage(
         self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]], *, fresh: bool
@@ -393,6 +430,26 @@ def _render_insert(
     return _RenderedInsert(compiled.string, tuple(slots), tuple(processors), statement)
 
 
+def _unnest_sql(
+    dialect: Dialect, table: sa.Table, columns: Sequence[str], stage: str, statement: Any
+) -> tuple[str, tuple[Any, ...]]:
+    """``statement`` (an INSERT .. SELECT from the staging table ``stage``) compiled, its staging
+    table replaced by ``unnest($k::type[], ...) AS stage(columns)``; and the values of the
+    statement's own parameters (constants of the ON CONFLICT clause), which come first."""
+    compiled = statement.compile(dialect=dialect)
+    constants = tuple(compiled.binds[name].effective_value for name in compiled.positiontup or ())
+    first = len(constants) + 1
+    arrays = ", ".join(
+        f"${first + index}::{table.c[name].type.compile(dialect=dialect)}[]"
+        for index, name in enumerate(columns)
+    )
+    source = f"FROM unnest({arrays}) AS {stage}({', '.join(columns)})"
+    sql, found = re.subn(rf"FROM {re.escape(stage)}(?=\s|$)", lambda _: source, compiled.string)
+    if found != 1:  # pragma: no cover - the staged statement selects from its table once
+        raise StorageError(f"cannot build the unnest form of the {table.name} upsert")
+    return sql, constants
+
+
 def _processor(column_type: Any) -> Any:
     if isinstance(column_type, Amount):
         return _postgres_amount
@@ -403,11 +460,16 @@ def _processor(column_type: Any) -> Any:
     return None
 
 
-def bulk_insert(dialect_name: str, table: sa.Table, *, staged: bool = True) -> BulkInsert:
+def bulk_insert(
+    dialect_name: str, table: sa.Table, *, staged: bool = True, unnest: bool = False
+) -> BulkInsert:
     """A ``BulkInsert`` of every column of ``table`` (except generated surrogate keys).
 
     ``staged=False`` gives the multi-row ``VALUES`` form on PostgreSQL too: the cheaper one for a
     handful of rows (one round trip, against the staging path's CREATE, COPY and INSERT).
+    ``unnest=True`` (PostgreSQL): the staged statement with the rows passed as one array per
+    column and unnested in place of the staging table: one statement for every row count, one
+    round trip, nothing staged.
     """
     columns = [
         column
@@ -426,7 +488,7 @@ def bulk_insert(dialect_name: str, table: sa.Table, *, staged: bool = True) -> B
         list(names), sa.select(*[staging.c[name] for name in names])
     )
     processors = tuple(_processor(column.type) for column in columns)
-    return BulkInsert(dialect_name, table, names, statement, stage, processors)
+    return BulkInsert(dialect_name, table, names, statement, stage, processors, unnest)
 
 
 def _sql_text(constant: str) -> Any:

@@ -18,6 +18,7 @@ or the sync engine.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Set
 from typing import Any
 
 import sqlalchemy as sa
@@ -178,14 +179,19 @@ class HoldingWrites(StoreBase):
         source: str,
         state: AccountState,
         now: dt.datetime,
+        held_rows: tuple[Set[str], Mapping[str, Row]] | None = None,
     ) -> tuple[int, list[str]]:
         """Upsert/delete single symbols, each only when newer than what is stored; returns
-        (holdings changed, symbols written)."""
+        (holdings changed, symbols written). ``held_rows``: (symbols, their stored rows) read
+        earlier in this transaction; read again only for symbols it does not cover."""
         latest = state.get("positions_at")
         fresh = {s: u for s, u in updates.items() if latest is None or u[1] > latest}
         if not fresh:
             return 0, []
-        stored = await self._stored_positions(connection, account, sorted(fresh))
+        if held_rows is not None and held_rows[0] >= fresh.keys():
+            stored = dict(held_rows[1])
+        else:
+            stored = await self._stored_positions(connection, account, sorted(fresh))
         upserts: list[Row] = []
         closed: list[str] = []
         history: list[Row] = []

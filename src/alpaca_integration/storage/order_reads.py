@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -26,7 +27,6 @@ from alpaca_integration.models import (
     Order,
     OrderSide,
     OrderStatus,
-    Position,
 )
 from alpaca_integration.storage import codec
 from alpaca_integration.storage.base import (
@@ -41,7 +41,13 @@ from alpaca_integration.storage.base import (
 from alpaca_integration.storage.records import FillProgress
 from alpaca_integration.storage.tables import fills, orders, positions
 
-__all__ = ["OrderFilter", "OrderReads"]
+__all__ = [
+    "OrderFilter",
+    "OrderReads",
+    "StoredProgress",
+    "read_fill_progress",
+    "read_stored_progress",
+]
 
 OrderFilter = Literal["all", "open", "closed"]
 
@@ -204,42 +210,8 @@ class OrderReads(StoreBase):
         ``order_ids``, and the current positions of ``symbols``: one read, a few narrow queries
         (the stream asks this for every batch of fill events)."""
         account = check_account(account)
-        filled: dict[str, Decimal] = {}
-        executions: set[str] = set()
-        cum_qtys: set[tuple[str, Decimal]] = set()
-        held: dict[str, Position] = {}
         async with self._read("read fill progress") as connection:
-            for chunk in chunks(sorted(set(order_ids))):
-                result = await connection.execute(
-                    sa.select(orders.c.id, orders.c.filled_qty).where(
-                        orders.c.account == account, orders.c.id.in_(chunk)
-                    )
-                )
-                filled.update({row.id: row.filled_qty for row in result})
-                result = await connection.execute(
-                    sa.select(fills.c.order_id, fills.c.cum_qty, fills.c.execution_id).where(
-                        fills.c.account == account, fills.c.order_id.in_(chunk)
-                    )
-                )
-                for row in result:
-                    cum_qtys.add((row.order_id, row.cum_qty))
-                    if row.execution_id:
-                        executions.add(row.execution_id)
-            for chunk in chunks(sorted(set(symbols))):
-                result = await connection.execute(
-                    sa.select(positions).where(
-                        positions.c.account == account, positions.c.symbol.in_(chunk)
-                    )
-                )
-                for mapping in result.mappings().all():
-                    position = codec.position_from_row(mapping)
-                    held[position.symbol] = position
-        return FillProgress(
-            filled_qty=filled,
-            executions=frozenset(executions),
-            cum_qtys=frozenset(cum_qtys),
-            positions=held,
-        )
+            return await read_fill_progress(connection, account, order_ids, symbols)
 
     async def fills_for_order(self, account: str, order_id: str) -> list[Fill]:
         """The executions of one order in execution order (by cumulative quantity)."""
@@ -272,6 +244,89 @@ class OrderReads(StoreBase):
         async with self._read("list fills") as connection:
             result = await connection.execute(query)
             return [codec.fill_from_row(row) for row in result.mappings().all()]
+
+
+async def read_fill_progress(
+    connection: AsyncConnection, account: str, order_ids: Iterable[str], symbols: Iterable[str]
+) -> FillProgress:
+    """``OrderReads.fill_progress`` on an open connection."""
+    return (await read_stored_progress(connection, account, order_ids, symbols)).progress
+
+
+@dataclass(frozen=True)
+class StoredProgress:
+    """``read_stored_progress``: the ``FillProgress``, and the rows it was made of for the
+    writes of the same transaction: every stored execution of the orders asked for (order_id,
+    cum_qty, execution_id, activity_id) and the stored position rows of the symbols asked for."""
+
+    progress: FillProgress
+    order_ids: frozenset[str]
+    executions: list[dict[str, Any]]
+    symbols: frozenset[str]
+    positions: dict[str, dict[str, Any]]
+
+
+async def read_stored_progress(
+    connection: AsyncConnection, account: str, order_ids: Iterable[str], symbols: Iterable[str]
+) -> StoredProgress:
+    """What ``fill_progress`` reads, in two statements (the orders' ``filled_qty`` and their
+    executions in one, the positions in the other), keeping the rows (``StoredProgress``):
+    ``apply_batch`` reads it inside its transaction for ``ApplyBatch.stream_positions``, then
+    screens the batch's fills and moves the positions against the same rows."""
+    ids = frozenset(order_ids)
+    wanted = frozenset(symbols)
+    filled: dict[str, Decimal] = {}
+    executions: list[dict[str, Any]] = []
+    for chunk in chunks(sorted(ids)):
+        no_text = sa.null().cast(sa.Text())
+        result = await connection.execute(
+            sa.union_all(
+                sa.select(
+                    sa.literal("o").label("kind"),
+                    orders.c.id.label("order_id"),
+                    orders.c.filled_qty.label("amount"),
+                    no_text.label("execution_id"),
+                    no_text.label("activity_id"),
+                ).where(orders.c.account == account, orders.c.id.in_(chunk)),
+                sa.select(
+                    sa.literal("f").label("kind"),
+                    fills.c.order_id,
+                    fills.c.cum_qty,
+                    fills.c.execution_id,
+                    fills.c.activity_id,
+                ).where(fills.c.account == account, fills.c.order_id.in_(chunk)),
+            )
+        )
+        for row in result.mappings().all():
+            if row["kind"] == "o":
+                filled[row["order_id"]] = row["amount"]
+            else:
+                executions.append(
+                    {
+                        "order_id": row["order_id"],
+                        "cum_qty": row["amount"],
+                        "execution_id": row["execution_id"],
+                        "activity_id": row["activity_id"],
+                    }
+                )
+    held: dict[str, dict[str, Any]] = {}
+    for chunk in chunks(sorted(wanted)):
+        result = await connection.execute(
+            sa.select(positions).where(
+                positions.c.account == account, positions.c.symbol.in_(chunk)
+            )
+        )
+        held.update({row["symbol"]: dict(row) for row in result.mappings().all()})
+    progress = FillProgress(
+        filled_qty=filled,
+        executions=frozenset(row["execution_id"] for row in executions if row["execution_id"]),
+        cum_qtys=frozenset((row["order_id"], row["cum_qty"]) for row in executions),
+        positions={
+            position.symbol: position
+            for position in (codec.position_from_row(row) for row in held.values())
+        },
+    )
+    return StoredProgress(progress, ids, executions, wanted, held)
 
 
 def _status_filter(status: OrderFilter) -> list[sa.ColumnElement[bool]]:

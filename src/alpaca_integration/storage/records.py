@@ -12,7 +12,7 @@ Imports only the package's models (a batch and ``FillProgress`` carry them).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol, TypedDict
 
@@ -38,6 +38,7 @@ __all__ = [
     "RiskBreachRecord",
     "StoreDump",
     "StreamGapRecord",
+    "StreamPositions",
 ]
 
 
@@ -62,6 +63,11 @@ class ApplyBatch(msgspec.Struct, frozen=True, kw_only=True):
     writer's lease epoch (``monitor.leases``); under the account's row lock, a batch whose epoch
     is below the one stored (checkpoint feed ``FENCE_FEED``) writes nothing and raises
     ``FencedWriteError``, else the epoch is stored with the batch's rows and checkpoints.
+    ``stream_positions``: position updates judged inside the transaction (see
+    ``StreamPositions``), applied like ``position_updates`` (and beside them). ``read_back``: the
+    result also carries the changed orders and, when a position moved, the account's positions,
+    as committed (``ApplyResult.committed_orders`` / ``committed_positions``), read in the
+    transaction itself instead of by separate reads after it.
 
     The sequences and mappings are read, never copied or changed.
     """
@@ -77,6 +83,8 @@ class ApplyBatch(msgspec.Struct, frozen=True, kw_only=True):
     checkpoints: Mapping[str, str] | None = None
     source: DataSource = DataSource.REST
     fence: int | None = None
+    stream_positions: StreamPositions | None = None
+    read_back: bool = False
 
 
 class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,6 +110,11 @@ class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
     positions_refreshed: bool = False
     position_symbols: tuple[str, ...] = ()
     account_updated: bool = False
+    # With ``ApplyBatch.read_back``: the orders of ``order_ids`` as committed (flat, oldest
+    # first), and the account's whole positions set as committed when ``position_symbols`` is
+    # not empty (else None).
+    committed_orders: tuple[Order, ...] = ()
+    committed_positions: tuple[Position, ...] | None = None
 
     @property
     def rows_changed(self) -> int:
@@ -135,6 +148,22 @@ class FillProgress(msgspec.Struct, frozen=True, kw_only=True):
     executions: frozenset[str] = frozenset()
     cum_qtys: frozenset[tuple[str, Decimal]] = frozenset()
     positions: dict[str, Position] = msgspec.field(default_factory=dict)
+
+
+# The judge of ``StreamPositions``: {symbol: (position, or None when flat; when observed)}.
+PositionJudge = Callable[["FillProgress"], Mapping[str, tuple[Position | None, dt.datetime]]]
+
+
+class StreamPositions(msgspec.Struct, frozen=True, kw_only=True):
+    """Positions that depend on what the store holds when the batch is written (stream fill
+    events): inside ``apply_batch``'s transaction, under the account's row lock and before the
+    batch's rows are written, the store reads the ``FillProgress`` of ``order_ids`` and
+    ``symbols`` (what ``Store.fill_progress`` returns) and applies what ``judge`` makes of it
+    as position updates. ``judge`` must be pure: a retried transaction calls it again."""
+
+    order_ids: frozenset[str]
+    symbols: frozenset[str]
+    judge: PositionJudge
 
 
 class StoreDump(TypedDict):

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,11 +42,13 @@ from alpaca_integration.storage.base import (
 from alpaca_integration.storage.batch import (
     BatchContext,
     FillKey,
+    PositionUpdate,
     PreparedBatch,
     Row,
     data_source_of,
     fill_key,
     is_fee,
+    position_update_rows,
     prepare,
     quarantine_row,
     same_cum_clash,
@@ -53,9 +56,21 @@ from alpaca_integration.storage.batch import (
 from alpaca_integration.storage.dialect import WRITE_TRANSACTION, BulkInsert
 from alpaca_integration.storage.fees import FeeWrites
 from alpaca_integration.storage.holdings import HoldingWrites
-from alpaca_integration.storage.records import FENCE_FEED, ApplyBatch, ApplyResult
+from alpaca_integration.storage.order_reads import StoredProgress, read_stored_progress
+from alpaca_integration.storage.records import (
+    FENCE_FEED,
+    ApplyBatch,
+    ApplyResult,
+    StreamPositions,
+)
 from alpaca_integration.storage.results import insert_quarantine_rows
-from alpaca_integration.storage.tables import activities, fills, orders, sync_checkpoints
+from alpaca_integration.storage.tables import (
+    activities,
+    fills,
+    orders,
+    positions,
+    sync_checkpoints,
+)
 
 __all__ = ["Writes"]
 
@@ -117,11 +132,10 @@ class Writes(HoldingWrites, FeeWrites):
                     async with connection.begin():
                         return await self._apply_prepared(
                             connection,
-                            account,
+                            context,
                             prepared,
-                            now=now,
                             careful=careful,
-                            fence=batch.fence,
+                            batch=batch,
                         )
             except IntegrityError as exc:
                 if careful:
@@ -141,22 +155,98 @@ class Writes(HoldingWrites, FeeWrites):
     async def _apply_prepared(
         self,
         connection: AsyncConnection,
+        context: BatchContext,
+        prepared: PreparedBatch,
+        *,
+        careful: bool,
+        batch: ApplyBatch,
+    ) -> ApplyResult:
+        account, now = context.account, context.now
+        state = await self._lock_account(
+            connection, account, now, probe_fees=bool(prepared.fee_keys)
+        )
+        if batch.fence is not None:
+            await self._claim_fence(connection, account, batch.fence, now)
+        position_updates = prepared.position_updates
+        known: StoredProgress | None = None
+        if batch.stream_positions is not None:
+            known, judged = await self._judged_positions(
+                connection, context, prepared, batch.stream_positions
+            )
+            position_updates = {**position_updates, **judged}
+        result = await self._write_prepared(
+            connection, account, prepared, state, now, careful, position_updates, known
+        )
+        if not batch.read_back:
+            return result
+        return await self._read_back(connection, account, result)
+
+    async def _judged_positions(
+        self,
+        connection: AsyncConnection,
+        context: BatchContext,
+        prepared: PreparedBatch,
+        stream: StreamPositions,
+    ) -> tuple[StoredProgress, dict[str, PositionUpdate]]:
+        """``stream``'s judge applied to the store as it is now (under the account's lock,
+        before the batch's rows are written); the rows read, for the same-cum screen and the
+        position updates, which then need no reads of their own."""
+        order_ids = stream.order_ids | {row["order_id"] for row in prepared.fill_rows}
+        known = await read_stored_progress(connection, context.account, order_ids, stream.symbols)
+        moves = stream.judge(known.progress)
+        if not moves:
+            return known, {}
+        return known, position_update_rows(
+            context,
+            {symbol: position for symbol, (position, _) in moves.items()},
+            {symbol: at for symbol, (_, at) in moves.items()},
+        )
+
+    async def _read_back(
+        self, connection: AsyncConnection, account: str, result: ApplyResult
+    ) -> ApplyResult:
+        """``result`` with the changed orders and (when a symbol moved) the positions as this
+        transaction commits them (``ApplyBatch.read_back``)."""
+        changed: list[Order] = []
+        for chunk in chunks(sorted(result.order_ids)):
+            # Chunked like every IN list; the (rare) second chunk's orders go to the end.
+            rows = await connection.execute(
+                sa.select(orders)
+                .where(orders.c.account == account, orders.c.id.in_(chunk))
+                .order_by(orders.c.created_at, orders.c.id)
+            )
+            changed.extend(codec.order_from_row(row) for row in rows.mappings().all())
+        held: tuple[Position, ...] | None = None
+        if result.position_symbols:
+            rows = await connection.execute(
+                sa.select(positions)
+                .where(positions.c.account == account)
+                .order_by(positions.c.symbol)
+            )
+            held = tuple(codec.position_from_row(row) for row in rows.mappings().all())
+        return msgspec.structs.replace(
+            result, committed_orders=tuple(changed), committed_positions=held
+        )
+
+    async def _write_prepared(
+        self,
+        connection: AsyncConnection,
         account: str,
         batch: PreparedBatch,
-        *,
+        state: AccountState,
         now: dt.datetime,
         careful: bool,
-        fence: int | None = None,
+        position_updates: dict[str, PositionUpdate],
+        known: StoredProgress | None,
     ) -> ApplyResult:
-        state = await self._lock_account(connection, account, now, probe_fees=bool(batch.fee_keys))
-        if fence is not None:
-            await self._claim_fence(connection, account, fence, now)
         order_ids = await self._upsert_orders(connection, account, batch)
         activity_count = await self._upsert_activities(connection, batch)
         if careful:
             await self._screen_fills_against_store(connection, account, batch)
         inferred = (
-            await self._screen_same_cum(connection, account, batch) if batch.fill_rows else ()
+            await self._screen_same_cum(connection, account, batch, known)
+            if batch.fill_rows
+            else ()
         )
         fill_count = await self._upsert_fills(connection, batch)
         if inferred:
@@ -172,7 +262,7 @@ class Writes(HoldingWrites, FeeWrites):
                 connection, account, batch.snapshot_row, state
             )
         position_count, refreshed, position_symbols = await self._apply_holdings(
-            connection, account, batch, state, now
+            connection, account, batch, position_updates, state, now, known
         )
         quarantined = await insert_quarantine_rows(connection, self.dialect, batch.quarantine_rows)
         checkpoint_count = await self._upsert_checkpoints(connection, batch)
@@ -196,20 +286,26 @@ class Writes(HoldingWrites, FeeWrites):
         connection: AsyncConnection,
         account: str,
         batch: PreparedBatch,
+        position_updates: dict[str, PositionUpdate],
         state: AccountState,
         now: dt.datetime,
+        known: StoredProgress | None = None,
     ) -> tuple[int, bool, list[str]]:
         """The full positions set, then the single-symbol updates; returns (holdings changed,
-        whether a newer set was stored, symbols the updates wrote)."""
+        whether a newer set was stored, symbols the updates wrote). ``known``: position rows
+        read earlier in this transaction (reused when no full set was written since)."""
         count, refreshed = 0, False
         if batch.position_rows is not None and batch.positions_at is not None:
             count, refreshed = await self._apply_positions(
                 connection, account, batch.position_rows, batch.positions_at, state, now
             )
         symbols: list[str] = []
-        if batch.position_updates:
+        if position_updates:
+            held = None
+            if known is not None and batch.position_rows is None:
+                held = (known.symbols, known.positions)
             moved, symbols = await self._apply_position_updates(
-                connection, account, batch.position_updates, batch.source, state, now
+                connection, account, position_updates, batch.source, state, now, held
             )
             count += moved
         return count, refreshed, symbols
@@ -383,26 +479,41 @@ class Writes(HoldingWrites, FeeWrites):
         _keep_fill_rows(account, batch, lambda row: _id_clash(row, stored))
 
     async def _screen_same_cum(
-        self, connection: AsyncConnection, account: str, batch: PreparedBatch
+        self,
+        connection: AsyncConnection,
+        account: str,
+        batch: PreparedBatch,
+        known: StoredProgress | None = None,
     ) -> set[str]:
         """Quarantine fills whose (order_id, cum_qty) holds another stored execution: one narrow
-        read of the batch's orders' stored execution ids. Returns the orders holding an inferred
-        execution (no id: reconciliation's) that this batch brings real executions to."""
+        read of the batch's orders' stored execution ids (none when ``known``, read earlier in
+        this transaction, covers them). Returns the orders holding an inferred execution (no id:
+        reconciliation's) that this batch brings real executions to."""
         stored: dict[FillKey, Row] = {}
         ids = sorted({row["order_id"] for row in batch.fill_rows})
-        columns = (fills.c.order_id, fills.c.cum_qty, fills.c.execution_id, fills.c.activity_id)
-        if self.dialect == "postgresql":
-            # A prepared statement's generic plan (chosen after a few runs) does not know the
-            # account's size and scans every fill of it; this read wants its own plan each time
-            # (an index lookup by the primary key's prefix). 13% of COPY in
-            # benchmarks/ingest.py without this line.
-            await connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
-        for chunk in chunks(ids):
-            result = await connection.execute(
-                sa.select(*columns).where(fills.c.account == account, fills.c.order_id.in_(chunk))
+        if known is not None and known.order_ids.issuperset(ids):
+            rows = known.executions
+        else:
+            rows = []
+            columns = (
+                fills.c.order_id,
+                fills.c.cum_qty,
+                fills.c.execution_id,
+                fills.c.activity_id,
             )
-            for row in result.mappings().all():
-                stored[fill_key(row["order_id"], row["cum_qty"])] = dict(row)
+            # (A prepared statement's generic plan would scan every fill of the account: the
+            # PostgreSQL connections plan each statement for its values, ``dialect``.)
+            for chunk in chunks(ids):
+                result = await connection.execute(
+                    sa.select(*columns).where(
+                        fills.c.account == account, fills.c.order_id.in_(chunk)
+                    )
+                )
+                rows.extend(dict(row) for row in result.mappings().all())
+        for row in rows:
+            stored[fill_key(row["order_id"], row["cum_qty"])] = row
+        if not stored:
+            return set()  # nothing stored for these orders: nothing to clash with (a new page)
 
         def clash(row: Row) -> str | None:
             known = stored.get(fill_key(row["order_id"], row["cum_qty"]))

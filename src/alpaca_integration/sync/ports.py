@@ -122,6 +122,16 @@ class SyncCache(Rebuildable, Protocol):
 
     async def publish(self, account: str, message: Mapping[str, Any]) -> bool: ...
 
+    async def mirror(
+        self,
+        account: str,
+        *,
+        snapshot: AccountSnapshot | None = ...,
+        positions: Iterable[Position] | None = ...,
+        orders: Iterable[Order] = ...,
+        fill_ids: Sequence[str] = ...,
+    ) -> bool: ...
+
 
 class _VenueState(Protocol):
     """The venue's account state (``AlpacaClient`` has it)."""

@@ -27,7 +27,12 @@ from alpaca_integration.models import (
     Position,
     TradeUpdate,
 )
-from alpaca_integration.storage.records import ApplyBatch, ApplyResult
+from alpaca_integration.storage.records import (
+    ApplyBatch,
+    ApplyResult,
+    FillProgress,
+    StreamPositions,
+)
 from alpaca_integration.sync import validation
 from alpaca_integration.sync.join import (
     position_after_fill,
@@ -284,9 +289,9 @@ class EngineCore:
         checkpoints: Mapping[str, str],
         source: str,
     ) -> ApplyResult:
-        """Under the write lock: the positions the stream events move, ONE ``apply_batch``, then
-        the cache mirrored from the store's rows as committed."""
-        moves = await self._stream_positions(rows.position_events) if rows.position_events else {}
+        """Under the write lock: ONE ``apply_batch`` (the positions the stream events move are
+        judged inside its transaction, ``_stream_positions``), then the cache mirrored from the
+        rows as that transaction committed them (read back inside it)."""
         batch = ApplyBatch(
             orders=rows.orders,
             fills=rows.fills,
@@ -294,23 +299,22 @@ class EngineCore:
             snapshot=rows.snapshot,
             positions=rows.positions,
             positions_at=positions_at,
-            position_updates={s: p for s, (p, _) in moves.items()} if moves else None,
-            position_updates_at={s: at for s, (_, at) in moves.items()} if moves else None,
             checkpoints=checkpoints,
             source=DataSource(source),
+            stream_positions=self._stream_positions(rows.position_events),
+            read_back=self.cache is not None,
         )
         result = await self.store.apply_batch(self.account, batch)
         mirrored = rows.positions if result.positions_refreshed else None
         if result.position_symbols:
-            # The cache holds whole position sets: mirror the store's set as committed (one
-            # read, only when a symbol really moved).
-            mirrored = await self.store.positions(self.account)
+            # The cache holds whole position sets: mirror the store's set as committed (read in
+            # the transaction, only when a symbol really moved).
+            mirrored = result.committed_positions
         # Mirrored under the write lock, from the store's rows as committed: the cache then sees
         # commits in commit order, and a stale report (a late or duplicated event, an old page
         # that only added lineage) never overwrites a newer state in it.
-        changed = result.order_ids
         await self._mirror(
-            orders=await self.store.list_orders(self.account, ids=changed) if changed else [],
+            orders=result.committed_orders,
             snapshot=rows.snapshot if result.account_updated else None,
             positions=mirrored,
             fills=rows.fills,
@@ -357,17 +361,14 @@ class EngineCore:
         if self.cache is None:
             return
         try:
-            if snapshot is not None:
-                await self.cache.set_account(self.account, snapshot)
-            if positions is not None:
-                await self.cache.set_positions(self.account, list(positions))
-            if orders:
-                await self.cache.update_orders(self.account, list(orders))
-            if fills:
-                await self.cache.publish(
-                    self.account,
-                    {"kind": "fills", "ids": [f.fill_id for f in fills]},
-                )
+            # One atomic write, one round trip: each part still announces itself as before.
+            await self.cache.mirror(
+                self.account,
+                snapshot=snapshot,
+                positions=None if positions is None else list(positions),
+                orders=list(orders),
+                fill_ids=[f.fill_id for f in fills],
+            )
         except Exception:
             log.warning("cache refresh failed for account %s", self.account, exc_info=True)
 
@@ -385,11 +386,10 @@ class EngineCore:
         except Exception:
             log.warning("cache rebuild failed for account %s", self.account, exc_info=True)
 
-    async def _stream_positions(
-        self, updates: Sequence[TradeUpdate]
-    ) -> dict[str, tuple[Position | None, dt.datetime]]:
+    def _stream_positions(self, updates: Sequence[TradeUpdate]) -> StreamPositions | None:
         """The positions stream fill events leave, by symbol (None: flat), each dated by this
-        host's clock as it applies them. Called under the write lock, before the batch is applied.
+        host's clock as it applies them: judged by the store inside the batch's transaction,
+        under the account's lock, against what it holds then (``ApplyBatch.stream_positions``).
 
         Host-dated like the REST positions sets (``observed_at`` is when the client read them), so
         the store's "newer wins" between a stream update and a REST set compares one clock: with
@@ -402,43 +402,22 @@ class EngineCore:
         order, and its execution is not stored yet. A late or duplicated event, or one whose
         execution REST already brought, is a report of the past: its ``position_qty`` would set
         the position back, so it is ignored (the order and fill rows still go through the store's
-        monotonic upserts). The previous position (for the average entry price) is read from the
-        store, never from memory, so repairs and other processes' writes are seen.
+        monotonic upserts). The previous position (for the average entry price) is the store's,
+        never memory's, so repairs and other processes' writes are seen.
         """
         events = [u for u in updates if u.event.is_fill and u.position_qty is not None]
         if not events:
-            return {}
-        # One read for the whole batch: stored progress of its orders, positions of its symbols.
-        known = await self.store.fill_progress(
-            self.account, {u.order.id for u in events}, {u.order.symbol for u in events}
-        )
-        filled: dict[str, Decimal] = dict(known.filled_qty)
-        executions = known.executions
-        cum_qtys = known.cum_qtys
-        current: dict[str, Position] = dict(known.positions)
+            return None
         applied_at = self.now()
-        moves: dict[str, tuple[Position | None, dt.datetime]] = {}
-        for update in events:
-            order = update.order
-            before = filled.get(order.id)
-            if before is not None and order.filled_qty <= before:
-                continue
-            filled[order.id] = order.filled_qty
-            if update.execution_id in executions or (order.id, order.filled_qty) in cum_qtys:
-                continue
-            earlier = moves.get(order.symbol)
-            if earlier is not None and update.timestamp < earlier[1]:
-                continue  # another order's later fill in this batch already moved the symbol
-            derived = position_after_fill(current.get(order.symbol), update, applied_at)
-            if derived is None:
-                continue
-            symbol, position = derived
-            moves[symbol] = (position, update.timestamp)
-            if position is None:
-                current.pop(symbol, None)
-            else:
-                current[symbol] = position
-        return {symbol: (position, applied_at) for symbol, (position, _) in moves.items()}
+
+        def judge(known: FillProgress) -> dict[str, tuple[Position | None, dt.datetime]]:
+            return _judge_positions(events, known, applied_at)
+
+        return StreamPositions(
+            order_ids=frozenset(u.order.id for u in events),
+            symbols=frozenset(u.order.symbol for u in events),
+            judge=judge,
+        )
 
     def _remember_parent(self, leg_id: str, parent_id: str) -> None:
         self._parents[leg_id] = parent_id
@@ -456,3 +435,35 @@ class EngineCore:
         if parent_id is not None:
             self._remember_parent(order_id, parent_id)
         return parent_id
+
+
+def _judge_positions(
+    events: Sequence[TradeUpdate], known: FillProgress, applied_at: dt.datetime
+) -> dict[str, tuple[Position | None, dt.datetime]]:
+    """``EngineCore._stream_positions``'s judge: pure, on the store's ``FillProgress``."""
+    filled: dict[str, Decimal] = dict(known.filled_qty)
+    executions = known.executions
+    cum_qtys = known.cum_qtys
+    current: dict[str, Position] = dict(known.positions)
+    moves: dict[str, tuple[Position | None, dt.datetime]] = {}
+    for update in events:
+        order = update.order
+        before = filled.get(order.id)
+        if before is not None and order.filled_qty <= before:
+            continue
+        filled[order.id] = order.filled_qty
+        if update.execution_id in executions or (order.id, order.filled_qty) in cum_qtys:
+            continue
+        earlier = moves.get(order.symbol)
+        if earlier is not None and update.timestamp < earlier[1]:
+            continue  # another order's later fill in this batch already moved the symbol
+        derived = position_after_fill(current.get(order.symbol), update, applied_at)
+        if derived is None:
+            continue
+        symbol, position = derived
+        moves[symbol] = (position, update.timestamp)
+        if position is None:
+            current.pop(symbol, None)
+        else:
+            current[symbol] = position
+    return {symbol: (position, applied_at) for symbol, (position, _) in moves.items()}

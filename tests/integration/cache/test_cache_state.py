@@ -101,6 +101,39 @@ async def test_every_change_is_announced_with_its_kind_and_ids(cache: Cache) -> 
     assert received[3].data == {"orders": ["o-7"], "fills": ["x-1"]}
 
 
+async def test_a_mirror_writes_every_part_at_once_and_announces_each_in_order(
+    cache: Cache,
+) -> None:
+    """``mirror`` (what the sync engine calls after a commit, one round trip): snapshot,
+    positions, order updates and fills are all readable after it, each announced by the event
+    its own method would publish, in that order."""
+    await cache.set_open_orders("default", [make_order(id="a"), make_order(id="b")])
+    async with cache.subscribe("default") as events:
+        assert await cache.mirror(
+            "default",
+            snapshot=make_snapshot(),
+            positions=[make_position("MSFT", "3")],
+            orders=[
+                make_order(id="a", status=OrderStatus.FILLED, filled_qty=Decimal(10)),
+                make_order(id="c", created_at=at(5)),
+            ],
+            fill_ids=["x-1"],
+        )
+        received = [await events.next_event(within=5) for _ in range(4)]
+        assert await cache.mirror("default") is True  # nothing to write: nothing announced
+        assert await events.next_event(within=0.2) is None
+    assert [(e.kind, e.ids) for e in received if e is not None] == [
+        ("account", ()),
+        ("positions", ("MSFT",)),
+        ("orders", ("a", "c")),
+        ("fills", ("x-1",)),
+    ]
+    assert await cache.get_account("default") == _bare(make_snapshot())
+    assert [p.symbol for p in await cache.get_positions("default") or []] == ["MSFT"]
+    assert [o.id for o in await cache.get_open_orders("default") or []] == ["b", "c"]
+    assert await cache.needs_rebuild("default") is False
+
+
 async def test_a_subscription_to_every_account_sees_them_all(cache: Cache) -> None:
     """subscribe() without an account follows every account under the prefix."""
     async with cache.subscribe() as events:
