@@ -207,7 +207,11 @@ def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
     from prefect.client.orchestration import get_client
     from prefect.states import Pending, Running
 
-    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, crash_zombie_runs
+    from alpaca_integration.flows.zombies import (
+        DEPLOYMENT_TAG,
+        PENDING_SILENCE,
+        crash_zombie_runs,
+    )
 
     @flow(name=f"zombie-check-{uuid.uuid4().hex[:8]}")
     def sleeper() -> None:
@@ -216,14 +220,18 @@ def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
     async def scenario() -> dict[str, Any]:
         async with get_client() as client:
             flow_id = await client.create_flow(sleeper)
-            ours, other = [
+            ours, other, waiting = [
                 await client.create_deployment(
                     flow_id=flow_id,
                     name=f"{name}-{uuid.uuid4().hex[:8]}",
                     tags=tags,
                     concurrency_limit=1,
                 )
-                for name, tags in (("ours", [DEPLOYMENT_TAG]), ("other", ["someone-else"]))
+                for name, tags in (
+                    ("ours", [DEPLOYMENT_TAG]),
+                    ("other", ["someone-else"]),
+                    ("pending", [DEPLOYMENT_TAG]),
+                )
             ]
 
             async def propose_pending(deployment: Any) -> str:
@@ -237,6 +245,9 @@ def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
                 await client.set_flow_run_state(run.id, Pending())
                 await client.set_flow_run_state(run.id, Running())
                 runs[label] = run.id
+            pending = await client.create_flow_run_from_deployment(waiting)
+            await client.set_flow_run_state(pending.id, Pending())
+            runs["pending"] = pending.id
             out: dict[str, Any] = {"blocked": await propose_pending(ours)}
             later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=91)
             out["own_run"] = await crash_zombie_runs(
@@ -249,10 +260,21 @@ def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
                 for label, run_id in runs.items()
             }
             out["after"] = await propose_pending(ours)
+            # PENDING: a live run may wait minutes for its process, so only past the slot lease.
+            much_later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=PENDING_SILENCE + 1)
+            out["pending_crashed"] = await crash_zombie_runs(heartbeat=30, now=much_later)
+            out["pending_state"] = str((await client.read_flow_run(pending.id)).state_name)
+            # Another run's check a moment later: nothing is crashed twice (a second CRASHED
+            # state would move the run's end past its successor's start).
+            out["again"] = await crash_zombie_runs(heartbeat=30, now=much_later)
+            out["pending_id"] = str(pending.id)
             return out
 
     out = asyncio.run(scenario())
     assert out["blocked"] != "PENDING", "the dead run holds the deployment's one slot"
     assert (out["own_run"], out["too_early"], len(out["crashed"])) == ([], [], 1)
-    assert out["states"] == {"dead": "Crashed", "foreign": "Running"}
+    assert out["states"] == {"dead": "Crashed", "foreign": "Running", "pending": "Pending"}
     assert out["after"] == "PENDING"
+    assert out["pending_id"] in out["pending_crashed"]
+    assert out["pending_state"] == "Crashed"
+    assert out["again"] == []

@@ -4,13 +4,21 @@ A worker (or ``flows serve``) killed with its runs leaves them PENDING or RUNNIN
 records, and each one keeps its deployment's concurrency slot (one run at a time), so its
 account gets no run until Prefect's slot lease runs out, and the records say RUNNING for ever.
 
-``crash_zombie_runs`` marks them CRASHED, which releases the slot. A run is a zombie when no sign
-of life came from it for ``ZOMBIE_AFTER_BEATS`` heartbeat periods: no state change (its PENDING
-or RUNNING state is older than that) and, for a RUNNING run, no heartbeat event either (a live
-run sends one every ``heartbeat`` seconds, ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``). Every run of
-the two flows calls it first, for every deployment tagged ``alpaca-integration``: with runs every
-``interval`` seconds somewhere in the pool, a zombie is crashed within ``3 * heartbeat +
-interval`` seconds of its last sign of life, by a run of any account.
+``crash_zombie_runs`` marks them CRASHED, which releases the slot. A run is a zombie when
+
+* RUNNING, with no state change and no heartbeat event for ``ZOMBIE_AFTER_BEATS`` heartbeat
+  periods (a live run sends one every ``heartbeat`` seconds,
+  ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``, from a thread of its own);
+* PENDING for ``PENDING_SILENCE`` seconds. A PENDING run sends no heartbeat, and a live one may
+  wait long for its process to start on a swamped worker (minutes were seen on a loaded 2-core
+  machine); crashing it then would let it run beside its successor. So the bound is Prefect's
+  own slot lease (300 s), after which the slot is free anyway: the check then only puts the
+  record right.
+
+Every run of the two flows calls it first, for every deployment tagged ``alpaca-integration``:
+with runs every ``interval`` seconds somewhere in the pool, a RUNNING zombie is crashed within
+``3 * heartbeat + interval`` seconds of its last sign of life, a PENDING one within
+``PENDING_SILENCE + interval``, by a run of any account.
 
 Prefect's own answer, the heartbeat automation (``flows.deploy.ensure_zombie_automation``), is
 kept as well, but on this Prefect (3.8) it was seen not to fire for runs killed in their first
@@ -26,10 +34,19 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["DEPLOYMENT_TAG", "ZOMBIE_AFTER_BEATS", "crash_zombie_runs", "heartbeat_seconds"]
+__all__ = [
+    "DEPLOYMENT_TAG",
+    "PENDING_SILENCE",
+    "ZOMBIE_AFTER_BEATS",
+    "crash_zombie_runs",
+    "heartbeat_seconds",
+]
 
 DEPLOYMENT_TAG = "alpaca-integration"
 ZOMBIE_AFTER_BEATS = 3
+# Prefect's initial deployment-concurrency lease (PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_
+# LEASE_DURATION, 300 s by default).
+PENDING_SILENCE = 300
 _log = logging.getLogger(__name__)
 
 
@@ -99,23 +116,43 @@ async def crash_zombie_runs(
     from prefect.states import Crashed
 
     beat = heartbeat or heartbeat_seconds()
-    silence = dt.timedelta(seconds=ZOMBIE_AFTER_BEATS * beat)
-    cutoff = (now or dt.datetime.now(dt.UTC)) - silence
+    at = now or dt.datetime.now(dt.UTC)
+    running_cutoff = at - dt.timedelta(seconds=ZOMBIE_AFTER_BEATS * beat)
+    pending_cutoff = at - dt.timedelta(seconds=PENDING_SILENCE)
     skip = {str(x) for x in exclude}
     crashed: list[str] = []
     async with get_client() as client:
+
+        async def silent(run: Any) -> bool:
+            since = _silent_since(run)
+            if since is None or run.state is None:
+                return False
+            if not (run.state.is_pending() or run.state.is_running()):
+                return False  # moved on (or already crashed by another run's check)
+            if run.state.is_pending():
+                return since <= pending_cutoff
+            return since <= running_cutoff and not await _last_heartbeat(
+                client, str(run.id), running_cutoff
+            )
+
         for run in await _candidates(client):
             run_id = str(run.id)
-            since = _silent_since(run)
-            if run_id in skip or since is None or since > cutoff:
+            if run_id in skip or not await silent(run):
                 continue
-            if run.state.is_running() and await _last_heartbeat(client, run_id, cutoff):
+            # Read it again just before: it may have moved on since the listing.
+            run = await client.read_flow_run(run.id)
+            if not await silent(run):
                 continue
+            what = run.state.type.value if run.state is not None else "?"
             message = (
-                f"no sign of life for {int(silence.total_seconds())} s (no heartbeat, no state "
-                "change): the process running it died"
+                f"no sign of life since {_silent_since(run):%H:%M:%S} UTC while {what}: "
+                "the process running it died"
             )
-            await client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+            # Not forced: should another check crash it first, Prefect refuses this one, so the
+            # run keeps the first CRASHED state (and its time) rather than a later one.
+            result: Any = await client.set_flow_run_state(run.id, Crashed(message=message))
+            if result.state is None or not result.state.is_crashed():
+                continue
             _log.warning("flow run %s (%s) marked CRASHED: %s", run.name, run_id, message)
             crashed.append(run_id)
     return crashed
