@@ -144,6 +144,7 @@ async def _runs(api_url: str) -> list[Any]:
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     started = FlowRunFilter(
@@ -151,14 +152,21 @@ async def _runs(api_url: str) -> list[Any]:
     )
     with temporary_settings({PREFECT_API_URL: api_url}):
         async with get_client() as client:
-            runs: list[Any] = []
+            # Pages in a stable order (runs leaving SCHEDULED land at the end), and by id, so a
+            # run that moves between pages while they are read is counted once.
+            runs: dict[str, Any] = {}
+            offset = 0
             while True:
                 page = await client.read_flow_runs(
-                    flow_run_filter=started, limit=200, offset=len(runs)
+                    flow_run_filter=started,
+                    sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+                    limit=200,
+                    offset=offset,
                 )
-                runs += page
+                runs.update((str(run.id), run) for run in page)
+                offset += len(page)
                 if len(page) < 200:
-                    return runs
+                    return list(runs.values())
 
 
 def _completed(api_url: str) -> set[str]:

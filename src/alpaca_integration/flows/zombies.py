@@ -113,6 +113,7 @@ async def crash_zombie_runs(
 
     ``exclude`` is the calling run (alive by definition). Needs a Prefect API."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
     from prefect.states import Crashed
 
     beat = heartbeat or heartbeat_seconds()
@@ -151,8 +152,8 @@ async def crash_zombie_runs(
             # Not forced: should another check crash it first, Prefect refuses this one, so the
             # run keeps the first CRASHED state (and its time) rather than a later one.
             result: Any = await client.set_flow_run_state(run.id, Crashed(message=message))
-            if result.state is None or not result.state.is_crashed():
-                continue
+            if result.status != SetStateStatus.ACCEPT:
+                continue  # another check crashed it first, or it moved on
             _log.warning("flow run %s (%s) marked CRASHED: %s", run.name, run_id, message)
             crashed.append(run_id)
     return crashed
