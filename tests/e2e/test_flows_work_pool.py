@@ -39,6 +39,7 @@ from alpaca_integration.testing.sessions import random_session
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
+    pytest.mark.workpool,
     pytest.mark.prefect,
     pytest.mark.postgres,
     pytest.mark.redis,
