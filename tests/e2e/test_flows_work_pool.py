@@ -177,23 +177,34 @@ def _completed(api_url: str) -> set[str]:
     return {str(r.id) for r in asyncio.run(_runs(api_url)) if r.state and r.state.is_completed()}
 
 
-def _overlaps(runs: list[Any]) -> list[str]:
+def _describe(run: Any) -> str:
+    state = run.state
+    return (
+        f"{run.name} [{state.type.value if state else '?'} at {state.timestamp if state else ''}"
+        f" start {run.start_time} end {run.end_time} worker "
+        f"{run.labels.get('prefect.worker.name')}: {(state.message or '')[:100] if state else ''}]"
+    )
+
+
+def _overlaps(runs: list[Any], killed: dict[str, dt.datetime]) -> list[str]:
     """Runs of one deployment whose RUNNING intervals overlap. A run still going ends now; a run
-    set CRASHED from outside (a zombie) has no end time and ends when it was crashed."""
+    the test killed (``killed``: run id -> the kill) ended then, whatever Prefect recorded later;
+    any other run set CRASHED from outside has no end time and ends when it was crashed."""
     now = dt.datetime.now(dt.UTC)
-    by_deployment: dict[Any, list[tuple[dt.datetime, dt.datetime, str]]] = {}
+    by_deployment: dict[Any, list[tuple[dt.datetime, dt.datetime, Any]]] = {}
     for run in runs:
         if run.start_time is None:
             continue
         final = run.state is not None and run.state.is_final()
         end = run.end_time or (run.state.timestamp if final else now)
-        by_deployment.setdefault(run.deployment_id, []).append((run.start_time, end, run.name))
+        end = min(end, killed.get(str(run.id), end))
+        by_deployment.setdefault(run.deployment_id, []).append((run.start_time, end, run))
     found: list[str] = []
     for spans in by_deployment.values():
-        spans.sort()
-        for (_, end, name), (start, _, other) in itertools.pairwise(spans):
+        spans.sort(key=lambda span: span[0])
+        for (_, end, first), (start, _, then) in itertools.pairwise(spans):
             if start < end:
-                found.append(f"{name} and {other}")
+                found.append(f"{_describe(first)} and {_describe(then)}")
     return found
 
 
@@ -348,6 +359,7 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
 
         _until(w1_active, "a run of the first worker is PENDING or RUNNING", procs.logs)
         _kill_with_descendants(w1)
+        killed_at = dt.datetime.now(dt.UTC)
         zombies &= _active(api_url)  # those that finished just before the kill are not
         time.sleep(INTERVAL / 2)
         before_restart = _worker_runs(procs.log("w1"))
@@ -381,7 +393,8 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
         assert simulator.stats()["rate_limited"] == {}
         status = procs.alpacactl("flows", "status")
         assert status.stdout.count("CANCEL_NEW") == 2 * len(ACCOUNTS)
-        assert _overlaps(asyncio.run(_runs(api_url))) == []
+        overlaps = _overlaps(asyncio.run(_runs(api_url)), dict.fromkeys(zombies, killed_at))
+        assert overlaps == [], "\n".join(overlaps) + f"\nkilled at {killed_at}: {zombies}"
     finally:
         procs.stop_all()
         import psycopg
