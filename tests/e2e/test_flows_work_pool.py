@@ -181,19 +181,23 @@ def _describe(run: Any) -> str:
     state = run.state
     return (
         f"{run.name} [{state.type.value if state else '?'} at {state.timestamp if state else ''}"
-        f" start {run.start_time} end {run.end_time} worker "
+        f" start {run.start_time} end {run.end_time} ran {run.total_run_time} worker "
         f"{run.labels.get('prefect.worker.name')}: {(state.message or '')[:100] if state else ''}]"
     )
 
 
 def _overlaps(runs: list[Any], killed: dict[str, dt.datetime]) -> list[str]:
-    """Runs of one deployment whose RUNNING intervals overlap. A run still going ends now; a run
+    """Runs of one deployment whose RUNNING intervals overlap (runs that were RUNNING: time spent
+    RUNNING, or RUNNING now). A run still going ends now; a run
     the test killed (``killed``: run id -> the kill) ended then, whatever Prefect recorded later;
     any other run set CRASHED from outside has no end time and ends when it was crashed."""
     now = dt.datetime.now(dt.UTC)
     by_deployment: dict[Any, list[tuple[dt.datetime, dt.datetime, Any]]] = {}
     for run in runs:
-        if run.start_time is None:
+        running = run.state is not None and run.state.is_running()
+        if run.start_time is None or not (running or run.total_run_time > dt.timedelta(0)):
+            # Never RUNNING: e.g. cancelled by the one-at-a-time limit when it asked to run
+            # (Prefect records a start time at that ask), so none of its code ran.
             continue
         final = run.state is not None and run.state.is_final()
         end = run.end_time or (run.state.timestamp if final else now)
