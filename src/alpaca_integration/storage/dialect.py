@@ -172,7 +172,7 @@ def create_engine(database: DatabaseURL) -> AsyncEngine:
         "hide_parameters": True,
     }
     if database.dialect == POSTGRESQL:
-        return create_async_engine(
+        engine = create_async_engine(
             database.url,
             pool_size=5,
             max_overflow=10,
@@ -192,6 +192,8 @@ def create_engine(database: DatabaseURL) -> AsyncEngine:
             },
             **common,
         )
+        _ping_in_one_round_trip(engine)
+        return engine
     if database.is_memory:
         # One shared connection, or every checkout would see its own empty database.
         engine = create_async_engine(
@@ -201,6 +203,29 @@ def create_engine(database: DatabaseURL) -> AsyncEngine:
         engine = create_async_engine(database.url, connect_args={"timeout": 30}, **common)
     _configure_sqlite(engine, wal=not database.is_memory)
     return engine
+
+
+def _ping_in_one_round_trip(engine: AsyncEngine) -> None:
+    """The pool's pre-ping (every checkout) as ONE round trip: a simple (never prepared) query, outside
+    any transaction. SQLAlchemy's asyncpg adapter pings with three (BEGIN, an empty prepared
+    query, ROLLBACK: kept for pgbouncer's transaction mode, which a simple query, never
+    prepared, does not need), and every transaction of the store starts with a checkout: the
+    stream's batch paid two round trips more than it writes. A dead connection is still
+    found, and reported as the adapter reports it, so the pool replaces it as before."""
+    dialect = engine.sync_engine.dialect
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        if getattr(dbapi_connection, "_transaction", None) is not None:  # pragma: no cover
+            dbapi_connection.ping()  # never at a checkout: the pool rolled back at check-in
+            return True
+        try:
+            dbapi_connection.await_(dbapi_connection.driver_connection.execute("SELECT 1"))
+        except Exception as error:
+            # Translated into the adapter's DBAPI errors, so the pool tells a disconnect.
+            dbapi_connection._handle_exception(error)
+        return True
+
+    dialect.do_ping = do_ping  # type: ignore[method-assign]
 
 
 def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:
