@@ -351,9 +351,11 @@ class StoreBase:
         table: sa.Table,
         rows: Sequence[Mapping[str, Any]],
         build: Callable[[BulkInsert], Any],
+        *,
+        mappings: bool = False,
     ) -> list[Any]:
         """Run the bulk statement ``build`` makes (built once per store) over ``rows``; returns
-        the RETURNING rows, if any."""
+        the RETURNING rows, if any (``mappings``: decoded, by column name, ``BulkInsert.run``)."""
         if not rows:
             return []
         # A page of the sync takes the staged (COPY) path on PostgreSQL; an event's handful of
@@ -368,7 +370,7 @@ class StoreBase:
             bulk = bulk_insert(self.dialect, table, staged=staged or unnest, unnest=unnest)
             cached = self._statements[key] = (bulk, build(bulk))
         bulk, statement = cached
-        return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS)
+        return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS, mappings=mappings)
 
     async def _lock_account(
         self,

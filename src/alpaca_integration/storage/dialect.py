@@ -304,27 +304,55 @@ class BulkInsert:
         rows: Sequence[Mapping[str, Any]],
         *,
         chunk: int = 5000,
+        mappings: bool = False,
     ) -> list[Any]:
-        """Apply ``statement`` (built from ``insert``) to ``rows``; the RETURNING rows, if any."""
+        """Apply ``statement`` (built from ``insert``) to ``rows``; the RETURNING rows, if any
+        (``mappings``: as ``{column: value}`` with the values decoded by the table's column
+        types, as a ``select`` of those columns reads them, whichever way the rows went)."""
         returned: list[Any] = []
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
+            driver_sql = True
             if self.unnest:
                 result = await self._run_unnested(connection, statement, part)
             elif self.stage:
                 await self._stage(connection, part, fresh=start == 0)
-                result = await connection.execute(statement)
+                result, driver_sql = await connection.execute(statement), False
             elif len(part) <= RENDERED_ROWS:
                 for piece in rendered_pieces(part):
                     result = await self._run_rendered(connection, statement, piece)
                     if result.returns_rows:
-                        returned.extend(result.all())
+                        returned.extend(self._returned(connection, result, mappings, True))
                 continue
             else:
-                result = await connection.execute(statement, list(part))
+                result, driver_sql = await connection.execute(statement, list(part)), False
             if result.returns_rows:
-                returned.extend(result.all())
+                returned.extend(self._returned(connection, result, mappings, driver_sql))
         return returned
+
+    def _returned(
+        self, connection: AsyncConnection, result: Any, mappings: bool, driver_sql: bool
+    ) -> list[Any]:
+        if not mappings:
+            return list(result.all())
+        if not driver_sql:
+            return [dict(row) for row in result.mappings().all()]
+        # Driver SQL's rows come as the driver gives them: decode each column by its type here,
+        # with the driver's type code for it (as SQLAlchemy does for a statement it compiled).
+        dialect = connection.dialect
+        names = list(result.keys())
+        codes = [entry[1] for entry in result.cursor.description]
+        processors = [
+            self.table.c[name].type.dialect_impl(dialect).result_processor(dialect, code)
+            for name, code in zip(names, codes, strict=True)
+        ]
+        return [
+            {
+                name: value if process is None else process(value)
+                for name, value, process in zip(names, row, processors, strict=True)
+            }
+            for row in result.all()
+        ]
 
     async def _run_rendered(
         self, connection: AsyncConnection, statement: Any, rows: Sequence[Mapping[str, Any]]

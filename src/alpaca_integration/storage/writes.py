@@ -174,12 +174,15 @@ class Writes(HoldingWrites, FeeWrites):
                 connection, context, prepared, batch.stream_positions
             )
             position_updates = {**position_updates, **judged}
+        # With read_back, the orders as this transaction leaves them come back from their own
+        # upsert (RETURNING), not from one more read.
+        committed: dict[str, Row] | None = {} if batch.read_back else None
         result = await self._write_prepared(
-            connection, account, prepared, state, now, careful, position_updates, known
+            connection, account, prepared, state, now, careful, position_updates, known, committed
         )
-        if not batch.read_back:
+        if committed is None:
             return result
-        return await self._read_back(connection, account, result)
+        return await self._read_back(connection, account, result, committed)
 
     async def _judged_positions(
         self,
@@ -203,19 +206,20 @@ class Writes(HoldingWrites, FeeWrites):
         )
 
     async def _read_back(
-        self, connection: AsyncConnection, account: str, result: ApplyResult
+        self,
+        connection: AsyncConnection,
+        account: str,
+        result: ApplyResult,
+        committed: dict[str, Row],
     ) -> ApplyResult:
         """``result`` with the changed orders and (when a symbol moved) the positions as this
-        transaction commits them (``ApplyBatch.read_back``)."""
-        changed: list[Order] = []
-        for chunk in chunks(sorted(result.order_ids)):
-            # Chunked like every IN list; the (rare) second chunk's orders go to the end.
-            rows = await connection.execute(
-                sa.select(orders)
-                .where(orders.c.account == account, orders.c.id.in_(chunk))
-                .order_by(orders.c.created_at, orders.c.id)
-            )
-            changed.extend(codec.order_from_row(row) for row in rows.mappings().all())
+        transaction commits them (``ApplyBatch.read_back``). ``committed``: the rows of the
+        changed orders as their writes returned them (every order of ``result.order_ids``),
+        oldest first as ``list_orders`` sorts them."""
+        changed = [
+            codec.order_from_row(row)
+            for row in sorted(committed.values(), key=lambda row: (row["created_at"], row["id"]))
+        ]
         held: tuple[Position, ...] | None = None
         if result.position_symbols:
             rows = await connection.execute(
@@ -238,8 +242,9 @@ class Writes(HoldingWrites, FeeWrites):
         careful: bool,
         position_updates: dict[str, PositionUpdate],
         known: StoredProgress | None,
+        committed: dict[str, Row] | None = None,
     ) -> ApplyResult:
-        order_ids = await self._upsert_orders(connection, account, batch)
+        order_ids = await self._upsert_orders(connection, account, batch, committed)
         activity_count = await self._upsert_activities(connection, batch)
         if careful:
             await self._screen_fills_against_store(connection, account, batch)
@@ -335,29 +340,49 @@ class Writes(HoldingWrites, FeeWrites):
     # ------------------------------------------------------------------ orders
 
     async def _upsert_orders(
-        self, connection: AsyncConnection, account: str, batch: PreparedBatch
+        self,
+        connection: AsyncConnection,
+        account: str,
+        batch: PreparedBatch,
+        committed: dict[str, Row] | None = None,
     ) -> list[str]:
+        """Upsert the batch's orders; returns the ids of those changed. ``committed``: filled
+        with the changed orders' whole rows as written (by id)."""
         rows = list(batch.order_rows.values())
         if not rows:
             return []
         inherited = await self._inherit_ownership(connection, account, batch.order_rows)
+        whole = committed is not None
 
         def build(bulk: BulkInsert) -> Any:
-            return rules.on_conflict(rules.ORDERS, bulk.insert, self.dialect).returning(orders.c.id)
+            upsert = rules.on_conflict(rules.ORDERS, bulk.insert, self.dialect)
+            return upsert.returning(*orders.c) if whole else upsert.returning(orders.c.id)
 
-        returned = await self._bulk(connection, "orders", orders, rows, build)
-        changed = [str(row[0]) for row in returned]
+        name = "orders_returned" if whole else "orders"
+        returned = await self._bulk(connection, name, orders, rows, build, mappings=whole)
+        if committed is not None:
+            committed.update((str(row["id"]), row) for row in returned)
+            changed = [str(row["id"]) for row in returned]
+        else:
+            changed = [str(row[0]) for row in returned]
         if inherited:
-            changed += await self._recognise_replacements(connection, account, inherited, changed)
+            changed += await self._recognise_replacements(
+                connection, account, inherited, changed, committed
+            )
         return changed
 
     async def _recognise_replacements(
-        self, connection: AsyncConnection, account: str, inherited: list[str], changed: list[str]
+        self,
+        connection: AsyncConnection,
+        account: str,
+        inherited: list[str],
+        changed: list[str],
+        committed: dict[str, Row] | None = None,
     ) -> list[str]:
         """The upsert keeps a stored ownership flag; a replacement stored as external before
         what it replaces was known is recognised as ours now. Returns the orders newly changed
-        so."""
-        result = await connection.execute(
+        so (``committed``: their rows, as ``_upsert_orders``)."""
+        statement = (
             sa.update(orders)
             .where(
                 orders.c.account == account,
@@ -366,10 +391,15 @@ class Writes(HoldingWrites, FeeWrites):
                 orders.c.parent_id.is_(None),
             )
             .values(external=False)
-            .returning(orders.c.id)
         )
         known = set(changed)
-        return [str(order_id) for (order_id,) in result.all() if order_id not in known]
+        if committed is None:
+            result = await connection.execute(statement.returning(orders.c.id))
+            return [str(order_id) for (order_id,) in result.all() if order_id not in known]
+        result = await connection.execute(statement.returning(*orders.c))
+        updated = [dict(row) for row in result.mappings().all()]
+        committed.update((str(row["id"]), row) for row in updated)
+        return [str(row["id"]) for row in updated if row["id"] not in known]
 
     async def _inherit_ownership(
         self, connection: AsyncConnection, account: str, rows: dict[str, Row]

@@ -1,18 +1,24 @@
-"""What the store's transactions cost in round trips to PostgreSQL beyond their statements: the
-pool's pre-ping at every checkout is one simple query (not BEGIN, a query and ROLLBACK), and a
-connection the server dropped is still found by it and replaced."""
+"""What the store's transactions cost in round trips: the pool's pre-ping at every checkout is
+one simple query on PostgreSQL (not BEGIN, a query and ROLLBACK), and a connection the server
+dropped is still found by it and replaced; reading the changed orders back (``read_back``, the
+stream's cache mirror) costs no statement of its own and gives the rows as committed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
+import msgspec
 import pytest
+import sqlalchemy as sa
 
+from alpaca_integration.models import OrderStatus
 from alpaca_integration.storage import Store
-from support.storage_builders import make_order
+from alpaca_integration.storage.records import ApplyBatch
+from support.storage_builders import at, make_order, stream_fill
 
-pytestmark = pytest.mark.postgres
 
-
+@pytest.mark.postgres
 async def test_a_checkout_pings_with_one_simple_query_and_no_transaction(postgres_url: str) -> None:
     store = await Store.open(postgres_url, migrate=True)
     try:
@@ -30,6 +36,7 @@ async def test_a_checkout_pings_with_one_simple_query_and_no_transaction(postgre
         await store.aclose()
 
 
+@pytest.mark.postgres
 async def test_pooled_connections_the_server_dropped_are_replaced_at_checkout(
     postgres_url: str,
 ) -> None:
@@ -51,3 +58,60 @@ async def test_pooled_connections_the_server_dropped_are_replaced_at_checkout(
         assert {order.id for order in await store.list_orders("ping")} == {"o-1", "o-2"}
     finally:
         await store.aclose()
+
+
+def _statements(store: Store) -> list[str]:
+    sent: list[str] = []
+
+    def note(*args: Any) -> None:
+        sent.append(str(args[2]))
+
+    sa.event.listen(store._engine.sync_engine, "before_cursor_execute", note)
+    return sent
+
+
+async def test_reading_the_changed_orders_back_costs_no_statement(store: Store) -> None:
+    sent = _statements(store)
+    counts = []
+    for n, read_back in enumerate((False, True, False, True)):
+        order = make_order(
+            id=f"o-{n}",
+            client_order_id=f"ai-o-{n}",
+            status=OrderStatus.FILLED,
+            filled_qty=make_order().qty,
+        )
+        fill = stream_fill(f"o-{n}", f"x-{n}", "10", "10", "187.20")
+        batch = ApplyBatch(orders=(order,), fills=(fill,), read_back=read_back)
+        sent.clear()
+        result = await store.apply_batch("trips", batch)
+        counts.append(len(sent))
+        assert result.order_ids == (f"o-{n}",)
+        if read_back:
+            assert list(result.committed_orders) == await store.list_orders("trips", ids=[f"o-{n}"])
+    # (The first apply also creates the account's row.)
+    assert counts[3] == counts[2] == counts[1], counts
+
+
+async def test_orders_read_back_are_the_rows_as_committed(store: Store) -> None:
+    """Including an ownership flag changed after the upsert (a replacement recognised as ours),
+    and a page large enough for PostgreSQL's staged path; oldest first, as ``list_orders``."""
+    replacement = make_order(
+        id="q-2", client_order_id="venue-q2", replaces="q-1", created_at=at(3), updated_at=at(3)
+    )
+    await store.apply("default", orders=[replacement])
+    original = make_order(
+        id="q-1", client_order_id="ai-q1", status=OrderStatus.REPLACED, replaced_by="q-2"
+    )
+    await store.apply("default", orders=[original])
+    newer = msgspec.structs.replace(replacement, status=OrderStatus.CANCELED, updated_at=at(5))
+    fillers = [
+        make_order(id=f"f-{i:03d}", client_order_id=f"ai-f-{i}", created_at=at(150 - i))
+        for i in range(150)
+    ]
+    for orders in ([newer], [*fillers, msgspec.structs.replace(newer, updated_at=at(6))]):
+        result = await store.apply_batch("default", ApplyBatch(orders=orders, read_back=True))
+        committed = list(result.committed_orders)
+        assert committed == await store.list_orders("default", ids=result.order_ids)
+        assert {order.id for order in committed} == set(result.order_ids)
+    assert "q-2" in {order.id for order in committed}
+    assert (await store.external_flags("default"))["q-2"] is False
