@@ -257,22 +257,32 @@ async def read_fill_progress(
 class StoredProgress:
     """``read_stored_progress``: the ``FillProgress``, and the rows it was made of for the
     writes of the same transaction: every stored execution of the orders asked for (order_id,
-    cum_qty, execution_id, activity_id) and the stored position rows of the symbols asked for."""
+    cum_qty, execution_id, activity_id) and the stored position rows of the symbols asked for
+    (with ``every_position``: of every symbol the account holds, and ``symbols`` the ones asked
+    for and the ones held)."""
 
     progress: FillProgress
     order_ids: frozenset[str]
     executions: list[dict[str, Any]]
     symbols: frozenset[str]
     positions: dict[str, dict[str, Any]]
+    every_position: bool = False
 
 
 async def read_stored_progress(
-    connection: AsyncConnection, account: str, order_ids: Iterable[str], symbols: Iterable[str]
+    connection: AsyncConnection,
+    account: str,
+    order_ids: Iterable[str],
+    symbols: Iterable[str],
+    *,
+    every_position: bool = False,
 ) -> StoredProgress:
     """What ``fill_progress`` reads, in two statements (the orders' ``filled_qty`` and their
     executions in one, the positions in the other), keeping the rows (``StoredProgress``):
     ``apply_batch`` reads it inside its transaction for ``ApplyBatch.stream_positions``, then
-    screens the batch's fills and moves the positions against the same rows."""
+    screens the batch's fills and moves the positions against the same rows.
+    ``every_position``: the positions statement reads all of the account's (the progress still
+    holds those of ``symbols`` only)."""
     ids = frozenset(order_ids)
     wanted = frozenset(symbols)
     filled: dict[str, Decimal] = {}
@@ -310,7 +320,12 @@ async def read_stored_progress(
                     }
                 )
     held: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(sorted(wanted)):
+    if every_position:
+        result = await connection.execute(
+            sa.select(positions).where(positions.c.account == account)
+        )
+        held.update({row["symbol"]: dict(row) for row in result.mappings().all()})
+    for chunk in [] if every_position else chunks(sorted(wanted)):
         result = await connection.execute(
             sa.select(positions).where(
                 positions.c.account == account, positions.c.symbol.in_(chunk)
@@ -323,9 +338,13 @@ async def read_stored_progress(
         cum_qtys=frozenset((row["order_id"], row["cum_qty"]) for row in executions),
         positions={
             position.symbol: position
-            for position in (codec.position_from_row(row) for row in held.values())
+            for position in (
+                codec.position_from_row(row) for symbol, row in held.items() if symbol in wanted
+            )
         },
     )
+    if every_position:
+        return StoredProgress(progress, ids, executions, wanted | held.keys(), held, True)
     return StoredProgress(progress, ids, executions, wanted, held)
 
 

@@ -169,20 +169,38 @@ class Writes(HoldingWrites, FeeWrites):
             await self._claim_fence(connection, account, batch.fence, now)
         position_updates = prepared.position_updates
         known: StoredProgress | None = None
+        # With read_back, the orders as this transaction leaves them come back from their own
+        # upsert (RETURNING), not from one more read; and, when the stream's positions are
+        # judged and no full set comes with them, so do the positions: the account's whole set
+        # read with the judge's (under the lock, before any write), then the symbols written.
+        every_position = batch.read_back and prepared.position_rows is None
         if batch.stream_positions is not None:
             known, judged = await self._judged_positions(
-                connection, context, prepared, batch.stream_positions
+                connection, context, prepared, batch.stream_positions, every_position
             )
             position_updates = {**position_updates, **judged}
-        # With read_back, the orders as this transaction leaves them come back from their own
-        # upsert (RETURNING), not from one more read.
         committed: dict[str, Row] | None = {} if batch.read_back else None
+        written: dict[str, Row | None] | None = None
+        if committed is not None and known is not None and known.every_position:
+            written = {}
         result = await self._write_prepared(
-            connection, account, prepared, state, now, careful, position_updates, known, committed
+            connection,
+            account,
+            prepared,
+            state,
+            now,
+            careful,
+            position_updates,
+            known,
+            committed,
+            written,
         )
         if committed is None:
             return result
-        return await self._read_back(connection, account, result, committed)
+        held_now = None
+        if known is not None and written is not None:
+            held_now = {**known.positions, **written}
+        return await self._read_back(connection, account, result, committed, held_now)
 
     async def _judged_positions(
         self,
@@ -190,12 +208,16 @@ class Writes(HoldingWrites, FeeWrites):
         context: BatchContext,
         prepared: PreparedBatch,
         stream: StreamPositions,
+        every_position: bool = False,
     ) -> tuple[StoredProgress, dict[str, PositionUpdate]]:
         """``stream``'s judge applied to the store as it is now (under the account's lock,
         before the batch's rows are written); the rows read, for the same-cum screen and the
-        position updates, which then need no reads of their own."""
+        position updates, which then need no reads of their own (``every_position``: all of the
+        account's positions read, ``read_stored_progress``)."""
         order_ids = stream.order_ids | {row["order_id"] for row in prepared.fill_rows}
-        known = await read_stored_progress(connection, context.account, order_ids, stream.symbols)
+        known = await read_stored_progress(
+            connection, context.account, order_ids, stream.symbols, every_position=every_position
+        )
         moves = stream.judge(known.progress)
         if not moves:
             return known, {}
@@ -211,17 +233,25 @@ class Writes(HoldingWrites, FeeWrites):
         account: str,
         result: ApplyResult,
         committed: dict[str, Row],
+        held_now: dict[str, Row | None] | None = None,
     ) -> ApplyResult:
         """``result`` with the changed orders and (when a symbol moved) the positions as this
         transaction commits them (``ApplyBatch.read_back``). ``committed``: the rows of the
         changed orders as their writes returned them (every order of ``result.order_ids``),
-        oldest first as ``list_orders`` sorts them."""
+        oldest first as ``list_orders`` sorts them. ``held_now``: every position row of the
+        account as this transaction leaves it (None: closed), when known without a read."""
         changed = [
             codec.order_from_row(row)
             for row in sorted(committed.values(), key=lambda row: (row["created_at"], row["id"]))
         ]
         held: tuple[Position, ...] | None = None
-        if result.position_symbols:
+        if result.position_symbols and held_now is not None:
+            held = tuple(
+                codec.position_from_row(row)
+                for _, row in sorted(held_now.items())
+                if row is not None
+            )
+        elif result.position_symbols:
             rows = await connection.execute(
                 sa.select(positions)
                 .where(positions.c.account == account)
@@ -243,6 +273,7 @@ class Writes(HoldingWrites, FeeWrites):
         position_updates: dict[str, PositionUpdate],
         known: StoredProgress | None,
         committed: dict[str, Row] | None = None,
+        written: dict[str, Row | None] | None = None,
     ) -> ApplyResult:
         order_ids = await self._upsert_orders(connection, account, batch, committed)
         activity_count = await self._upsert_activities(connection, batch)
@@ -267,7 +298,7 @@ class Writes(HoldingWrites, FeeWrites):
                 connection, account, batch.snapshot_row, state
             )
         position_count, refreshed, position_symbols = await self._apply_holdings(
-            connection, account, batch, position_updates, state, now, known
+            connection, account, batch, position_updates, state, now, known, written
         )
         quarantined = await insert_quarantine_rows(connection, self.dialect, batch.quarantine_rows)
         checkpoint_count = await self._upsert_checkpoints(connection, batch)
@@ -295,10 +326,12 @@ class Writes(HoldingWrites, FeeWrites):
         state: AccountState,
         now: dt.datetime,
         known: StoredProgress | None = None,
+        written: dict[str, Row | None] | None = None,
     ) -> tuple[int, bool, list[str]]:
         """The full positions set, then the single-symbol updates; returns (holdings changed,
         whether a newer set was stored, symbols the updates wrote). ``known``: position rows
-        read earlier in this transaction (reused when no full set was written since)."""
+        read earlier in this transaction (reused when no full set was written since).
+        ``written``: filled with the symbols the updates wrote (``_apply_position_updates``)."""
         count, refreshed = 0, False
         if batch.position_rows is not None and batch.positions_at is not None:
             count, refreshed = await self._apply_positions(
@@ -310,7 +343,7 @@ class Writes(HoldingWrites, FeeWrites):
             if known is not None and batch.position_rows is None:
                 held = (known.symbols, known.positions)
             moved, symbols = await self._apply_position_updates(
-                connection, account, position_updates, batch.source, state, now, held
+                connection, account, position_updates, batch.source, state, now, held, written
             )
             count += moved
         return count, refreshed, symbols

@@ -1,7 +1,8 @@
 """What the store's transactions cost in round trips: the pool's pre-ping at every checkout is
 one simple query on PostgreSQL (not BEGIN, a query and ROLLBACK), and a connection the server
-dropped is still found by it and replaced; reading the changed orders back (``read_back``, the
-stream's cache mirror) costs no statement of its own and gives the rows as committed."""
+dropped is still found by it and replaced; reading the changed orders and the positions back
+(``read_back``, the stream's cache mirror) costs no statement of its own and gives the rows as
+committed."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import sqlalchemy as sa
 
 from alpaca_integration.models import OrderStatus
 from alpaca_integration.storage import Store
-from alpaca_integration.storage.records import ApplyBatch
-from support.storage_builders import at, make_order, stream_fill
+from alpaca_integration.storage.records import ApplyBatch, StreamPositions
+from support.storage_builders import at, make_order, make_position, positions_at, stream_fill
 
 
 @pytest.mark.postgres
@@ -115,3 +116,42 @@ async def test_orders_read_back_are_the_rows_as_committed(store: Store) -> None:
         assert {order.id for order in committed} == set(result.order_ids)
     assert "q-2" in {order.id for order in committed}
     assert (await store.external_flags("default"))["q-2"] is False
+
+
+async def test_reading_the_positions_back_costs_no_statement(store: Store) -> None:
+    """A stream batch that moves a symbol (opens, changes, closes it) beside one it leaves
+    alone: the account's whole set as committed, with as many statements as without it."""
+    await store.apply("trips", positions=positions_at(at(1), MSFT="3"))
+    sent = _statements(store)
+    counts: dict[bool, set[int]] = {False: set(), True: set()}
+    for n, qty in enumerate(("10", "4", None, "7", "2", None)):
+        read_back = n % 2 == 1
+        position = None if qty is None else make_position("AAPL", qty, observed_at=at(10 + n))
+        moves = {"AAPL": (position, at(10 + n))}
+        order = make_order(
+            id=f"o-{n}",
+            client_order_id=f"ai-o-{n}",
+            status=OrderStatus.FILLED,
+            filled_qty=make_order().qty,
+            updated_at=at(10 + n),
+        )
+        batch = ApplyBatch(
+            orders=(order,),
+            fills=(stream_fill(f"o-{n}", f"x-{n}", "10", "10", "187.20"),),
+            stream_positions=StreamPositions(
+                order_ids=frozenset({f"o-{n}"}),
+                symbols=frozenset({"AAPL"}),
+                judge=lambda _, moves=moves: moves,
+            ),
+            read_back=read_back,
+        )
+        sent.clear()
+        result = await store.apply_batch("trips", batch)
+        assert result.position_symbols == ("AAPL",)
+        counts[read_back].add(len(sent))
+        if read_back:
+            assert result.committed_positions is not None
+            assert list(result.committed_positions) == await store.positions("trips")
+            held = {p.symbol: p.qty for p in result.committed_positions}
+            assert held == {"MSFT": 3, **({} if qty is None else {"AAPL": int(qty)})}
+    assert counts[True] == counts[False], counts
