@@ -46,6 +46,7 @@ __all__ = [
     "Amount",
     "BulkInsert",
     "DatabaseURL",
+    "DeferredInserts",
     "JsonDocument",
     "RowId",
     "UTCDateTime",
@@ -373,6 +374,13 @@ class BulkInsert:
     async def _run_unnested(
         self, connection: AsyncConnection, statement: Any, rows: Sequence[Mapping[str, Any]]
     ) -> Any:
+        return await connection.exec_driver_sql(*self.unnested(connection, statement, rows))
+
+    def unnested(
+        self, connection: AsyncConnection, statement: Any, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The unnest form (``unnest=True``) of ``statement`` over ``rows``: its SQL and its
+        positional parameters."""
         # One statement for every row count (so one prepared statement, one round trip): the
         # staged form with its staging table replaced by ``unnest`` of one array per column.
         unnested = self._unnested.get(id(statement))
@@ -386,7 +394,7 @@ class BulkInsert:
         for name, process in zip(self.columns, self.processors, strict=True):
             column = [row[name] for row in rows]
             arrays.append(column if process is None else [process(v) for v in column])
-        return await connection.exec_driver_sql(sql, (*constants, *arrays))
+        return sql, (*constants, *arrays)
 
     async def _stage(
         self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]], *, fresh: bool
@@ -416,6 +424,60 @@ class BulkInsert:
             raise StorageError(
                 f"could not stage rows for {self.table.name}: {type(exc).__name__}: {exc}"
             ) from exc
+
+
+@dataclass
+class DeferredInserts:
+    """Bulk upserts in their unnest form (PostgreSQL), held back and then sent together as ONE
+    statement (``run``): each a data-modifying ``WITH`` part of it, so several tables cost one
+    round trip. The parts share one snapshot and cannot see each other's rows: only upserts of
+    different tables that nothing in between reads belong here. ``counts``: after ``run``, by
+    the name each part was added under, the rows its RETURNING gave (0 without RETURNING)."""
+
+    parts: list[tuple[str, str, tuple[Any, ...]]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, sql: str, parameters: tuple[Any, ...]) -> None:
+        self.parts.append((name, sql, parameters))
+
+    async def run(self, connection: AsyncConnection) -> None:
+        parts, self.parts = self.parts, []
+        if not parts:
+            return
+        if len(parts) == 1:
+            name, sql, parameters = parts[0]
+            result = await connection.exec_driver_sql(sql, parameters)
+            count = len(result.all()) if result.returns_rows else 0
+            self.counts[name] = self.counts.get(name, 0) + count
+            return
+        ctes: list[str] = []
+        counted: list[tuple[str, str]] = []
+        values: list[Any] = []
+        for index, (name, sql, parameters) in enumerate(parts):
+            renumbered = _shift_parameters(sql, len(values))
+            ctes.append(f"part{index} AS ({renumbered})")
+            values.extend(parameters)
+            if re.search(r"\bRETURNING\b", sql):
+                counted.append((name, f"(SELECT count(*) FROM part{index})"))
+        select = ", ".join(expression for _, expression in counted) or "1"
+        result = await connection.exec_driver_sql(
+            f"WITH {', '.join(ctes)} SELECT {select}", tuple(values)
+        )
+        row = result.one()
+        for (name, _), count in zip(counted, row, strict=False):
+            self.counts[name] = self.counts.get(name, 0) + int(count)
+
+    def count(self, name: str) -> int:
+        return self.counts.get(name, 0)
+
+
+def _shift_parameters(sql: str, offset: int) -> str:
+    """``sql`` with its positional parameters ``$n`` renumbered ``$(n + offset)``."""
+
+    def shifted(match: re.Match[str]) -> str:
+        return f"${int(match.group(1)) + offset}"
+
+    return re.sub(r"\$(\d+)(?=\D|$)", shifted, sql)
 
 
 # Up to this many rows, an unstaged bulk statement is rendered once per row count and reused

@@ -53,7 +53,12 @@ from alpaca_integration.storage.batch import (
     quarantine_row,
     same_cum_clash,
 )
-from alpaca_integration.storage.dialect import WRITE_TRANSACTION, BulkInsert
+from alpaca_integration.storage.dialect import (
+    POSTGRESQL,
+    WRITE_TRANSACTION,
+    BulkInsert,
+    DeferredInserts,
+)
 from alpaca_integration.storage.fees import FeeWrites
 from alpaca_integration.storage.holdings import HoldingWrites
 from alpaca_integration.storage.order_reads import StoredProgress, read_stored_progress
@@ -284,11 +289,18 @@ class Writes(HoldingWrites, FeeWrites):
             if batch.fill_rows
             else ()
         )
-        fill_count = await self._upsert_fills(connection, batch)
+        # PostgreSQL: the small upserts nothing after them in this transaction reads (the
+        # fills, unless trimmed or fees are recomputed from them; the positions' history; the
+        # checkpoints) go together as one statement at the end: one round trip, not three.
+        later = DeferredInserts() if self.dialect == POSTGRESQL else None
+        fees_due = bool(state.get("has_fees")) or any(is_fee(row) for row in batch.activity_rows)
+        fill_count = await self._upsert_fills(
+            connection, batch, None if inferred or fees_due else later
+        )
         if inferred:
             fill_count += await self._trim_inferred(connection, account, inferred)
         fee_count = 0
-        if state.get("has_fees") or any(is_fee(row) for row in batch.activity_rows):
+        if fees_due:
             # Skipped when the account has no FEE activity at all (the lock's probe said so and
             # this batch brings none), which is the stream's steady state on many accounts.
             fee_count = await self._recompute_fees(connection, account, batch.fee_keys, now)
@@ -298,10 +310,14 @@ class Writes(HoldingWrites, FeeWrites):
                 connection, account, batch.snapshot_row, state
             )
         position_count, refreshed, position_symbols = await self._apply_holdings(
-            connection, account, batch, position_updates, state, now, known, written
+            connection, account, batch, position_updates, state, now, known, written, later
         )
         quarantined = await insert_quarantine_rows(connection, self.dialect, batch.quarantine_rows)
-        checkpoint_count = await self._upsert_checkpoints(connection, batch)
+        checkpoint_count = await self._upsert_checkpoints(connection, batch, later)
+        if later is not None:
+            await later.run(connection)
+            fill_count += later.count("fills")
+            checkpoint_count += later.count("checkpoints")
         return ApplyResult(
             orders=len(order_ids),
             fills=fill_count,
@@ -327,11 +343,13 @@ class Writes(HoldingWrites, FeeWrites):
         now: dt.datetime,
         known: StoredProgress | None = None,
         written: dict[str, Row | None] | None = None,
+        later: DeferredInserts | None = None,
     ) -> tuple[int, bool, list[str]]:
         """The full positions set, then the single-symbol updates; returns (holdings changed,
         whether a newer set was stored, symbols the updates wrote). ``known``: position rows
         read earlier in this transaction (reused when no full set was written since).
-        ``written``: filled with the symbols the updates wrote (``_apply_position_updates``)."""
+        ``written``: filled with the symbols the updates wrote (``_apply_position_updates``);
+        ``later``: where their history insert may wait (``_write_positions``)."""
         count, refreshed = 0, False
         if batch.position_rows is not None and batch.positions_at is not None:
             count, refreshed = await self._apply_positions(
@@ -343,7 +361,15 @@ class Writes(HoldingWrites, FeeWrites):
             if known is not None and batch.position_rows is None:
                 held = (known.symbols, known.positions)
             moved, symbols = await self._apply_position_updates(
-                connection, account, position_updates, batch.source, state, now, held, written
+                connection,
+                account,
+                position_updates,
+                batch.source,
+                state,
+                now,
+                held,
+                written,
+                later,
             )
             count += moved
         return count, refreshed, symbols
@@ -482,7 +508,14 @@ class Writes(HoldingWrites, FeeWrites):
             await self._bulk(connection, "activities", activities, batch.activity_rows, build)
         )
 
-    async def _upsert_checkpoints(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
+    async def _upsert_checkpoints(
+        self,
+        connection: AsyncConnection,
+        batch: PreparedBatch,
+        later: DeferredInserts | None = None,
+    ) -> int:
+        """Returns the checkpoints written now (``later``: those deferred are counted there)."""
+
         def build(bulk: BulkInsert) -> Any:
             return rules.on_conflict(rules.CHECKPOINTS, bulk.insert, self.dialect).returning(
                 sync_checkpoints.c.feed
@@ -490,7 +523,12 @@ class Writes(HoldingWrites, FeeWrites):
 
         return len(
             await self._bulk(
-                connection, "checkpoints", sync_checkpoints, batch.checkpoint_rows, build
+                connection,
+                "checkpoints",
+                sync_checkpoints,
+                batch.checkpoint_rows,
+                build,
+                later=later,
             )
         )
 
@@ -619,13 +657,22 @@ class Writes(HoldingWrites, FeeWrites):
                 below = row.cum_qty
         return changed
 
-    async def _upsert_fills(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
+    async def _upsert_fills(
+        self,
+        connection: AsyncConnection,
+        batch: PreparedBatch,
+        later: DeferredInserts | None = None,
+    ) -> int:
+        """Returns the fills written now (``later``: those deferred are counted there)."""
+
         def build(bulk: BulkInsert) -> Any:
             return rules.on_conflict(rules.FILLS, bulk.insert, self.dialect).returning(
                 fills.c.order_id
             )
 
-        return len(await self._bulk(connection, "fills", fills, batch.fill_rows, build))
+        return len(
+            await self._bulk(connection, "fills", fills, batch.fill_rows, build, later=later)
+        )
 
 
 def _keep_fill_rows(
