@@ -13,7 +13,7 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from alpaca_integration.models import OrderStatus
+from alpaca_integration.models import DataSource, OrderStatus
 from alpaca_integration.storage import Store
 from alpaca_integration.storage.records import ApplyBatch, StreamPositions
 from support.storage_builders import at, make_order, make_position, positions_at, stream_fill
@@ -155,3 +155,46 @@ async def test_reading_the_positions_back_costs_no_statement(store: Store) -> No
             held = {p.symbol: p.qty for p in result.committed_positions}
             assert held == {"MSFT": 3, **({} if qty is None else {"AAPL": int(qty)})}
     assert counts[True] == counts[False], counts
+
+
+@pytest.mark.postgres
+async def test_a_stream_batch_writes_fills_history_and_checkpoint_in_one_statement(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL: the fills, the positions' history rows and the checkpoint of a stream batch
+    go as one statement (nothing in between reads them), and their counts are still exact: the
+    same batch again changes nothing."""
+    store = await Store.open(postgres_url, migrate=True)
+    try:
+        await store.apply("trips", orders=[make_order(id="o-0", client_order_id="ai-o-0")])
+        sent = _statements(store)
+        order = make_order(status=OrderStatus.FILLED, filled_qty=make_order().qty, updated_at=at(9))
+        moves = {"AAPL": (make_position("AAPL", "10", observed_at=at(9)), at(9))}
+        batch = ApplyBatch(
+            orders=(order,),
+            fills=(stream_fill("o-1", "x-1", "10", "10", "187.20"),),
+            checkpoints={"trade_updates": at(9).isoformat()},
+            source=DataSource.STREAM,
+            stream_positions=StreamPositions(
+                order_ids=frozenset({"o-1"}), symbols=frozenset({"AAPL"}), judge=lambda _: moves
+            ),
+            read_back=True,
+        )
+        first = await store.apply_batch("trips", batch)
+        assert (first.fills, first.checkpoints, first.positions) == (1, 1, 1)
+        together = [
+            s
+            for s in sent
+            if "INSERT INTO fills" in s
+            or "INSERT INTO sync_checkpoints" in s
+            or "INSERT INTO position_snapshots" in s
+        ]
+        assert len(together) == 1, together
+        assert "INSERT INTO sync_checkpoints" in together[0]
+        assert "INSERT INTO position_snapshots" in together[0]
+        again = await store.apply_batch("trips", batch)
+        assert (again.fills, again.checkpoints, again.positions) == (0, 0, 0)
+        assert len(await store.list_fills("trips")) == 1
+        assert [p.qty for p in await store.positions("trips")] == [10]
+    finally:
+        await store.aclose()
