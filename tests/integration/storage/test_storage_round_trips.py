@@ -154,7 +154,8 @@ async def test_reading_the_positions_back_costs_no_statement(store: Store) -> No
             assert list(result.committed_positions) == await store.positions("trips")
             held = {p.symbol: p.qty for p in result.committed_positions}
             assert held == {"MSFT": 3, **({} if qty is None else {"AAPL": int(qty)})}
-    assert counts[True] == counts[False], counts
+    # (With read_back the account's positions come with the judge's read: one statement fewer.)
+    assert max(counts[True]) < min(counts[False]), counts
 
 
 @pytest.mark.postgres
