@@ -297,6 +297,10 @@ class BulkInsert:
     _unnested: dict[int, tuple[str, tuple[Any, ...], Any]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # (returned column names, the driver's type codes) -> each column's result processor.
+    _decoders: dict[tuple[tuple[str, ...], tuple[Any, ...]], list[Any]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     async def run(
         self,
@@ -341,12 +345,14 @@ class BulkInsert:
         # Driver SQL's rows come as the driver gives them: decode each column by its type here,
         # with the driver's type code for it (as SQLAlchemy does for a statement it compiled).
         dialect = connection.dialect
-        names = list(result.keys())
-        codes = [entry[1] for entry in result.cursor.description]
-        processors = [
-            self.table.c[name].type.dialect_impl(dialect).result_processor(dialect, code)
-            for name, code in zip(names, codes, strict=True)
-        ]
+        names = tuple(result.keys())
+        codes = tuple(entry[1] for entry in result.cursor.description)
+        processors = self._decoders.get((names, codes))
+        if processors is None:
+            processors = self._decoders[(names, codes)] = [
+                self.table.c[name].type.dialect_impl(dialect).result_processor(dialect, code)
+                for name, code in zip(names, codes, strict=True)
+            ]
         return [
             {
                 name: value if process is None else process(value)
