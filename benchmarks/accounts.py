@@ -20,7 +20,9 @@ monitor: its event loop, the account's previous write, its own batch up to ``ing
 Then, unless ``--sweep ''``, where one process saturates: one more monitor process with fresh
 accounts, fed ``--sweep`` fills/s per account in turn (``--sweep-seconds`` each, a drain after
 each), printing per step p50/p99 of the fills whose venue time falls in the step, how many were
-stored by the end of the drain, and the process's CPU over the step.
+stored by the end of the drain, and the process's CPU over the step. Each phase and step also
+prints the harness's share of the machine: the simulator's and the generator's CPU, the machine's
+busy % and load average (on a shared 2-core box, a starved monitor shows low CPU, not high).
 
     ./dev run python benchmarks/accounts.py [--accounts 100] [--fills 2] [--seconds 20]
         [--sweep 0.25,0.5,1,2] [--sweep-seconds 8]
@@ -49,23 +51,25 @@ import asyncio, sys, time, uuid
 import httpx
 
 async def main(base_url, keys, per_second, seconds):
-    pairs = [k.split(":") for k in keys.split(",")]
-    clients = [httpx.AsyncClient(base_url=base_url, timeout=10,
-               headers={"APCA-API-KEY-ID": k, "APCA-API-SECRET-KEY": s}) for k, s in pairs]
-    total = per_second * len(clients)
+    # One client (one connection pool, one TLS context) for every account, each request with its
+    # account's keys: a client per account cost ~100 TLS contexts of CPU inside the window.
+    accounts = [dict(zip(("APCA-API-KEY-ID", "APCA-API-SECRET-KEY"), k.split(":")))
+                for k in keys.split(",")]
+    limits = httpx.Limits(max_connections=len(accounts), max_keepalive_connections=len(accounts))
+    client = httpx.AsyncClient(base_url=base_url, timeout=10, limits=limits)
+    total = per_second * len(accounts)
     tasks, n, started = [], 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        client = clients[n % len(clients)]
-        side = "buy" if (n // len(clients)) % 2 == 0 else "sell"
+        headers = accounts[n % len(accounts)]
+        side = "buy" if (n // len(accounts)) % 2 == 0 else "sell"
         body = {"symbol": "AAPL", "qty": "1", "side": side, "type": "market",
                 "time_in_force": "day", "client_order_id": "bench-" + uuid.uuid4().hex}
-        tasks.append(asyncio.create_task(client.post("/v2/orders", json=body)))
+        tasks.append(asyncio.create_task(client.post("/v2/orders", json=body, headers=headers)))
         n += 1
         await asyncio.sleep(max(0.0, started + n / total - time.perf_counter()))
     await asyncio.gather(*tasks, return_exceptions=True)
-    for client in clients:
-        await client.aclose()
-    print(n)
+    await client.aclose()
+    print(n, time.process_time())
 
 asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])))
 """
@@ -147,6 +151,7 @@ class Step:
     sent: int  # market orders the generator sent (each fills at once)
     latencies: list[tuple[str, float]]  # (order id, fill->store ms)
     cpu: list[float]  # per monitor process, % of one core over the step
+    harness: str  # the simulator's and the generator's CPU, the machine's, the load average
     rss: list[float]  # per monitor process, peak MB over the step
     since: float  # the step's first venue time (UNIX seconds)
 
@@ -190,10 +195,16 @@ def _phase(
             time.sleep(1.0)
         time.sleep(3.0)  # the connects' catch-ups settle
         watched = [psutil.Process(p.pid) for p in procs]
+        sims = [
+            c
+            for c in psutil.Process().children()
+            if "sim" in c.cmdline() and "--port" in c.cmdline()
+        ]
         pairs = ",".join(f"{k}:{s}" for k, s in keys)
         for rate, seconds in steps:
-            for proc in watched:
+            for proc in [*watched, *sims]:
                 proc.cpu_percent(None)
+            psutil.cpu_percent(None)
             since = time.time()
             generator = subprocess.Popen(
                 [sys.executable, "-c", _MULTI_GENERATOR, base_url, pairs, str(rate), str(seconds)],
@@ -205,9 +216,18 @@ def _phase(
                 peak = [max(m, p.memory_info().rss) for m, p in zip(peak, watched, strict=True)]
                 time.sleep(0.5)
             cpu = [p.cpu_percent(None) for p in watched]
+            sim_cpu = sum(p.cpu_percent(None) for p in sims)
+            machine = psutil.cpu_percent(None)
             until = time.time()
             assert generator.stdout is not None
-            sent = int(generator.stdout.read().strip() or 0)
+            sent_text, generator_cpu = [*generator.stdout.read().split(), "0", "0"][:2]
+            sent = int(sent_text)
+            harness = (
+                f"simulator CPU {sim_cpu:.0f}%, generator CPU "
+                f"{100 * float(generator_cpu) / (until - since):.0f}%, machine "
+                f"{machine:.0f}% of {psutil.cpu_count()} cores busy, load "
+                + " ".join(f"{v:.1f}" for v in os.getloadavg())
+            )
             time.sleep(5.0)  # the last fills land
             results.append(
                 Step(
@@ -215,6 +235,7 @@ def _phase(
                     sent=sent,
                     latencies=asyncio.run(_latencies(pg_url, names, since, until)),
                     cpu=cpu,
+                    harness=harness,
                     rss=[m / 2**20 for m in peak],
                     since=since,
                 )
@@ -278,6 +299,7 @@ def main() -> None:
                 f"p50 {p50:.1f} ms p99 {p99:.1f} ms | {per_process}"
             )
             print("  " + _split(base_url, step.latencies, step.since))
+            print("  harness: " + step.harness)
         if len(p99s) == 2:
             print(
                 f"two processes' p99 is {p99s[1] / p99s[0]:.2f}x one process's "
@@ -302,6 +324,7 @@ def _sweep(args: argparse.Namespace, base_url: str, pg_url: str, tmp: Path) -> N
             f"p50 {pct(latencies, 0.5) if latencies else float('nan'):.1f} ms p99 {p99:.1f} ms"
             f" | CPU {step.cpu[0]:.0f}% | " + _split(base_url, step.latencies, step.since)
         )
+        print("    harness: " + step.harness)
         if p99 > 50 or len(latencies) < step.sent:
             print(
                 f"  -> one process saturates at {total:g} fills/s (p99 over 50 ms or fills not "
