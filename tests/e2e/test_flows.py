@@ -285,16 +285,18 @@ def test_a_pending_run_whose_worker_went_silent_is_crashed_before_the_slot_lease
     """A PENDING run sends no heartbeat, but the worker that took it does: once that worker has
     been silent for three of its heartbeat periods, its PENDING run is a zombie (the machine went
     down before the run's process started) and is crashed then, not after Prefect's 300 s slot
-    lease. A PENDING run of a worker still beating is left alone, however long it waits."""
+    lease. A PENDING run of a worker still beating is left alone, however long it waits; the
+    silence is measured on the server's clock. A crashed run whose process was only slow and
+    that goes RUNNING anyway knows it was given up on."""
     import datetime as dt
     import uuid
 
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.states import Pending
+    from prefect.states import Pending, Running
 
-    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, crash_zombie_runs
+    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, crash_zombie_runs, given_up_on
 
     @flow(name=f"zombie-pending-{uuid.uuid4().hex[:8]}")
     def sleeper() -> None:
@@ -323,15 +325,41 @@ def test_a_pending_run_whose_worker_went_silent_is_crashed_before_the_slot_lease
                 )
                 runs[worker] = str(run.id)
             now = dt.datetime.now(dt.UTC)
-            early = await crash_zombie_runs(heartbeat=30, now=now + dt.timedelta(seconds=60))
-            later = await crash_zombie_runs(heartbeat=30, now=now + dt.timedelta(seconds=91))
+
+            def at(seconds: float, *, server: float | None = None) -> dict[str, Any]:
+                skew = seconds if server is None else server
+                return {
+                    "now": now + dt.timedelta(seconds=seconds),
+                    "server_now": now + dt.timedelta(seconds=skew),
+                }
+
+            early = await crash_zombie_runs(heartbeat=30, **at(60))
+            # This machine's clock 91 s ahead of the server's: the workers' silence is measured
+            # on the server's clock, so nobody is dead yet.
+            skewed = await crash_zombie_runs(heartbeat=30, **at(91, server=0))
+            later = await crash_zombie_runs(heartbeat=30, **at(91))
             states = {
                 worker: str((await client.read_flow_run(run_id)).state_name)
                 for worker, run_id in runs.items()
             }
-            return {"runs": runs, "early": early, "later": later, "states": states}
+            # Its process was only slow: Prefect lets the crashed run go RUNNING, and the run
+            # sees in its history that it was given up on (so the flow does nothing).
+            resumed: Any = await client.set_flow_run_state(runs["gone"], Running())
+            given_up = {worker: await given_up_on(run_id) for worker, run_id in runs.items()}
+            return {
+                "runs": runs,
+                "early": early,
+                "skewed": skewed,
+                "later": later,
+                "states": states,
+                "resumed": resumed.status.value,
+                "given_up": given_up,
+            }
 
     out = asyncio.run(scenario())
     assert out["early"] == [], "a worker silent for less than three beats may be alive"
+    assert out["skewed"] == [], "the worker's silence is judged on the server's clock"
     assert out["later"] == [out["runs"]["gone"]]
     assert out["states"] == {"gone": "Crashed", "slow": "Pending"}
+    assert out["resumed"] == "ACCEPT"
+    assert out["given_up"] == {"gone": True, "slow": False}

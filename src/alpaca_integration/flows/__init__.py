@@ -106,18 +106,24 @@ async def record_exposure_and_breaches(account_name: str) -> int:
     return len(await record_stored_exposure(settings, _account(account_name, settings)))
 
 
-async def _crash_zombies() -> None:
+async def _start_checks() -> bool:
     """First, free the slots that dead runs hold (``flows.zombies``): any run of the pool does
-    it for every account, so a dead worker's runs are crashed within a bound."""
-    from alpaca_integration.flows.zombies import crash_zombies_quietly
+    it for every account, so a dead worker's runs are crashed within a bound. False when this
+    very run was crashed as a zombie before it started (it must then do nothing)."""
+    from alpaca_integration.flows.zombies import start_checks
 
-    await crash_zombies_quietly()
+    return await start_checks()
+
+
+def _given_up(account_name: str) -> dict[str, Any]:
+    return {"account": account_name, "skipped": "crashed as a zombie before it started"}
 
 
 @flow(name="alpaca_account_monitoring", log_prints=True)
 async def alpaca_account_monitoring(account_name: str = "default") -> dict[str, Any]:
     """Account monitoring: snapshot, positions, exposure and risk breaches, quality rules."""
-    await _crash_zombies()
+    if not await _start_checks():
+        return _given_up(account_name)
     summary = await sync_account_state(account_name)
     summary["risk_breaches"] = await record_exposure_and_breaches(account_name)
     summary["quality_findings"] = await run_quality_rules(account_name)
@@ -127,7 +133,8 @@ async def alpaca_account_monitoring(account_name: str = "default") -> dict[str, 
 @flow(name="alpaca_order_monitoring", log_prints=True)
 async def alpaca_order_monitoring(account_name: str = "default") -> dict[str, Any]:
     """Order monitoring: orders (incremental + open refresh), then fills and activities."""
-    await _crash_zombies()
+    if not await _start_checks():
+        return _given_up(account_name)
     orders = await sync_orders(account_name)
     activities = await sync_fills_and_activities(account_name)
     return {

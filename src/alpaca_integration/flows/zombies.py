@@ -38,18 +38,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import uuid
 from collections.abc import Iterable
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 __all__ = [
     "DEPLOYMENT_TAG",
     "PENDING_SILENCE",
     "ZOMBIE_AFTER_BEATS",
+    "ZOMBIE_MESSAGE",
     "crash_zombie_runs",
+    "given_up_on",
     "heartbeat_seconds",
 ]
 
 DEPLOYMENT_TAG = "alpaca-integration"
+# How a CRASHED state set here begins: a run that finds it in its own history was given up on.
+ZOMBIE_MESSAGE = "no sign of life"
 ZOMBIE_AFTER_BEATS = 3
 # Prefect's initial deployment-concurrency lease (PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_
 # LEASE_DURATION, 300 s by default).
@@ -90,20 +96,44 @@ async def _last_heartbeat(client: Any, run_id: str, since: dt.datetime) -> dt.da
     return max((e.occurred for e in page.events), default=None)
 
 
-async def _dead_workers(client: Any, runs: list[Any], at: dt.datetime) -> set[tuple[str, str]]:
+async def _server_now(client: Any) -> dt.datetime | None:
+    """The Prefect server's clock (its answer's ``Date`` header, whole seconds): worker
+    heartbeats are dated by it, so a worker's silence is measured on it, never on this
+    machine's clock, which may be off by minutes."""
+    try:
+        answer = await client.hello()
+        return parsedate_to_datetime(answer.headers["date"]).astimezone(dt.UTC)
+    except Exception:  # no Date header, an unreadable one, an API hiccup: no worker is judged
+        return None
+
+
+async def _dead_workers(
+    client: Any, runs: list[Any], server_now: dt.datetime | None
+) -> set[tuple[str, str]]:
     """(pool, worker) of the workers behind PENDING runs that have not beaten for
-    ``ZOMBIE_AFTER_BEATS`` of their heartbeat periods."""
+    ``ZOMBIE_AFTER_BEATS`` of their heartbeat periods, by the server's clock. A pool whose
+    workers cannot be read judges none (its PENDING runs wait for the slot lease)."""
+    if server_now is None:
+        return set()
     pools = {
-        run.labels.get("prefect.work-pool.name")
+        (run.labels or {}).get("prefect.work-pool.name")
         for run in runs
         if run.state is not None and run.state.is_pending()
     }
     dead: set[tuple[str, str]] = set()
     for pool in sorted(p for p in pools if isinstance(p, str)):
-        for worker in await client.read_workers_for_work_pool(pool):
+        try:
+            workers = await client.read_workers_for_work_pool(pool)
+        except Exception as exc:  # a pool renamed or gone: the other checks go on
+            _log.warning(
+                "zombie check: workers of pool %r unreadable: %s", pool, type(exc).__name__
+            )
+            continue
+        for worker in workers:
             beat = worker.heartbeat_interval_seconds or 30
             last = worker.last_heartbeat_time
-            if last is not None and at - last > dt.timedelta(seconds=ZOMBIE_AFTER_BEATS * beat):
+            silence = dt.timedelta(seconds=ZOMBIE_AFTER_BEATS * beat)
+            if last is not None and server_now - last > silence:
                 dead.add((pool, worker.name))
     return dead
 
@@ -138,11 +168,17 @@ async def _candidates(client: Any) -> list[Any]:
 
 
 async def crash_zombie_runs(
-    *, heartbeat: int | None = None, exclude: Iterable[str] = (), now: dt.datetime | None = None
+    *,
+    heartbeat: int | None = None,
+    exclude: Iterable[str] = (),
+    now: dt.datetime | None = None,
+    server_now: dt.datetime | None = None,
 ) -> list[str]:
     """Mark CRASHED every zombie run of this package's deployments; returns their ids.
 
-    ``exclude`` is the calling run (alive by definition). Needs a Prefect API."""
+    ``exclude`` is the calling run (alive by definition). ``now`` is this machine's time (run
+    states are dated by the machines that set them), ``server_now`` the Prefect server's (worker
+    heartbeats; read from the server when not given). Needs a Prefect API."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.responses import SetStateStatus
     from prefect.states import Crashed
@@ -155,7 +191,8 @@ async def crash_zombie_runs(
     crashed: list[str] = []
     async with get_client() as client:
         candidates = await _candidates(client)
-        dead = await _dead_workers(client, candidates, at)
+        server_at = server_now or await _server_now(client)
+        dead = await _dead_workers(client, candidates, server_at)
 
         async def silent(run: Any) -> bool:
             since = _silent_since(run)
@@ -181,7 +218,7 @@ async def crash_zombie_runs(
                 continue
             what = run.state.type.value if run.state is not None else "?"
             message = (
-                f"no sign of life since {_silent_since(run):%H:%M:%S} UTC while {what}: "
+                f"{ZOMBIE_MESSAGE} since {_silent_since(run):%H:%M:%S} UTC while {what}: "
                 "the process running it died"
             )
             # Not forced: should another check crash it first, Prefect refuses this one, so the
@@ -204,3 +241,42 @@ async def crash_zombies_quietly() -> list[str]:
     except Exception as exc:  # a run must not fail because the check could not be made
         _log.warning("zombie check skipped: %s", type(exc).__name__)
         return []
+
+
+async def given_up_on(run_id: str) -> bool:
+    """Whether ``run_id`` was crashed by this check before: a run whose process was only slow
+    to start (its worker died, the process lived on) and that Prefect lets go from CRASHED to
+    RUNNING anyway. Its slot went to the account's next run, so it must do no work."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        states = await client.read_flow_run_states(uuid.UUID(run_id))
+    return any(
+        state.is_crashed() and (state.message or "").startswith(ZOMBIE_MESSAGE) for state in states
+    )
+
+
+async def start_checks() -> bool:
+    """What every run of the two flows does first: False when the calling run was given up on
+    (``given_up_on``: it must return at once); otherwise crash the pool's zombies
+    (``crash_zombie_runs``) and True. A failure of either is logged, never raised (the run's own
+    work matters more than someone else's zombie)."""
+    try:
+        from prefect.runtime import flow_run
+
+        run_id = str(flow_run.id)
+    except Exception as exc:
+        _log.warning("zombie check skipped: %s", type(exc).__name__)
+        return True
+    try:
+        if await given_up_on(run_id):
+            _log.warning(
+                "flow run %s was marked CRASHED as a zombie before it started: it does nothing, "
+                "the account's next run has its slot",
+                run_id,
+            )
+            return False
+    except Exception as exc:
+        _log.warning("zombie check of this run skipped: %s", type(exc).__name__)
+    await crash_zombies_quietly()
+    return True
