@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from support.databases import fresh_database
-from support.leaks import leaked_resources, sockets_opened, track_sockets
+from support.leaks import leaked_resources, sockets_opened, still_open_since, track_sockets
 
 if TYPE_CHECKING:
     from alpaca_integration.storage import Store
@@ -53,7 +53,7 @@ def _free_port() -> int:
 # --------------------------------------------------------------------------- leaks
 
 # Where tests open real sockets (servers, clients, WebSockets, databases): each such test is
-# checked right after its teardown; so is any other test that opened a socket.
+# checked right after its teardown; so is any other test that left a socket of its own open.
 _SOCKET_DIRS = ("e2e", "integration")
 track_sockets()
 
@@ -65,7 +65,7 @@ def _nothing_left_open(request: pytest.FixtureRequest) -> Iterator[None]:
     trigger the collection."""
     opened = sockets_opened()
     yield
-    if sockets_opened() == opened and not any(
+    if not still_open_since(opened) and not any(
         part in _SOCKET_DIRS for part in request.node.path.parts
     ):
         return

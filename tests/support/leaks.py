@@ -11,8 +11,9 @@ away and returns what was left open, so the check fails the test that leaked it.
 The warning names the socket (its fd and addresses), not who opened it, and by then the test
 that did is over. ``track_sockets`` (installed for the whole test session by ``conftest.py``)
 remembers, for every socket still open, the frames of the project's code that opened it, so the
-report says where the leak comes from. It also counts the sockets opened, so the check runs after
-any test that opened one, in every directory, not only where sockets are expected.
+report says where the leak comes from. It also numbers the sockets opened, so the check runs after
+any test that leaves one of its sockets unclosed at its teardown, in every directory, not only
+where sockets are expected (a test whose sockets were all closed costs no collection).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import threading
 import warnings
 from typing import Any
 
-__all__ = ["leaked_resources", "sockets_opened", "track_sockets"]
+__all__ = ["leaked_resources", "sockets_opened", "still_open_since", "track_sockets"]
 
-# id(socket) -> where it was opened, for the sockets not closed yet. Keyed by id, not by a weak
-# reference: the cycle collector clears weak references before it runs the finalizer that warns.
-_origins: dict[int, str] = {}
+# id(socket) -> (its number, where it was opened), for the sockets not closed yet. Keyed by id,
+# not by a weak reference: the cycle collector clears weak references before it runs the
+# finalizer that warns.
+_origins: dict[int, tuple[int, str]] = {}
 _lock = threading.Lock()
 _opened = 0
 _OURS = ("/tests/", "/src/alpaca_integration/", "/benchmarks/", "/scripts/")
@@ -67,8 +69,8 @@ def track_sockets() -> None:
         init(self, *args, **kwargs)
         origin = _where(sys._getframe(1))
         with _lock:
-            _origins[id(self)] = origin
             _opened += 1
+            _origins[id(self)] = (_opened, origin)
 
     def tracked_close(self: socket.socket) -> None:
         with _lock:
@@ -89,10 +91,17 @@ def sockets_opened() -> int:
     return _opened
 
 
+def still_open_since(mark: int) -> bool:
+    """Whether a socket opened after ``sockets_opened()`` returned ``mark`` is not closed yet."""
+    with _lock:
+        return any(number > mark for number, _ in _origins.values())
+
+
 def _origin(source: Any) -> str:
     sock = getattr(source, "_sock", source)  # an asyncio transport holds its socket
     with _lock:
-        where = _origins.pop(id(sock), "") if isinstance(sock, socket.socket) else ""
+        found = _origins.pop(id(sock), None) if isinstance(sock, socket.socket) else None
+    where = found[1] if found else ""
     return f" (opened at {where})" if where else ""
 
 
