@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -239,16 +240,17 @@ class Writes(HoldingWrites, FeeWrites):
         position_updates: dict[str, PositionUpdate],
         known: StoredProgress | None,
     ) -> ApplyResult:
-        order_ids = await self._upsert_orders(connection, account, batch)
+        # A page's new rows go in by COPY (``_copies_new_rows``); not on the careful retry, which
+        # upserts everything as before.
+        order_ids = await self._upsert_orders(connection, account, batch, copy_new=not careful)
         activity_count = await self._upsert_activities(connection, batch)
         if careful:
             await self._screen_fills_against_store(connection, account, batch)
-        inferred = (
-            await self._screen_same_cum(connection, account, batch, known)
-            if batch.fill_rows
-            else ()
-        )
-        fill_count = await self._upsert_fills(connection, batch)
+        inferred: set[str] = set()
+        stored_keys: set[FillKey] = set()
+        if batch.fill_rows:
+            inferred, stored_keys = await self._screen_same_cum(connection, account, batch, known)
+        fill_count = await self._upsert_fills(connection, batch, None if careful else stored_keys)
         if inferred:
             fill_count += await self._trim_inferred(connection, account, inferred)
         fee_count = 0
@@ -335,21 +337,45 @@ class Writes(HoldingWrites, FeeWrites):
     # ------------------------------------------------------------------ orders
 
     async def _upsert_orders(
-        self, connection: AsyncConnection, account: str, batch: PreparedBatch
+        self,
+        connection: AsyncConnection,
+        account: str,
+        batch: PreparedBatch,
+        *,
+        copy_new: bool = False,
     ) -> list[str]:
+        """Upsert the batch's orders; returns the ids of the rows changed. ``copy_new``: on a
+        page (``_copies_new_rows``), the orders not stored yet are COPYed in instead."""
         rows = list(batch.order_rows.values())
         if not rows:
             return []
         inherited = await self._inherit_ownership(connection, account, batch.order_rows)
+        new: list[Row] = []
+        if copy_new and self._copies_new_rows(rows):
+            stored = await self._stored_order_ids(connection, account, list(batch.order_rows))
+            new = [row for row in rows if row["id"] not in stored]
+            rows = [row for row in rows if row["id"] in stored]
 
         def build(bulk: BulkInsert) -> Any:
             return rules.on_conflict(rules.ORDERS, bulk.insert, self.dialect).returning(orders.c.id)
 
         returned = await self._bulk(connection, "orders", orders, rows, build)
-        changed = [str(row[0]) for row in returned]
+        await self._copy_new(connection, "orders", orders, new)
+        changed = [str(row[0]) for row in returned] + [str(row["id"]) for row in new]
         if inherited:
             changed += await self._recognise_replacements(connection, account, inherited, changed)
         return changed
+
+    async def _stored_order_ids(
+        self, connection: AsyncConnection, account: str, order_ids: list[str]
+    ) -> set[str]:
+        """Which of ``order_ids`` the account's orders hold (PostgreSQL: one statement, the ids
+        as one array)."""
+        ids = sa.bindparam("ids", order_ids, type_=postgresql.ARRAY(sa.String()))
+        result = await connection.execute(
+            sa.select(orders.c.id).where(orders.c.account == account, orders.c.id == sa.any_(ids))
+        )
+        return {str(order_id) for (order_id,) in result.all()}
 
     async def _recognise_replacements(
         self, connection: AsyncConnection, account: str, inherited: list[str], changed: list[str]
@@ -484,11 +510,12 @@ class Writes(HoldingWrites, FeeWrites):
         account: str,
         batch: PreparedBatch,
         known: StoredProgress | None = None,
-    ) -> set[str]:
+    ) -> tuple[set[str], set[FillKey]]:
         """Quarantine fills whose (order_id, cum_qty) holds another stored execution: one narrow
         read of the batch's orders' stored execution ids (none when ``known``, read earlier in
         this transaction, covers them). Returns the orders holding an inferred execution (no id:
-        reconciliation's) that this batch brings real executions to."""
+        reconciliation's) that this batch brings real executions to, and the keys stored for
+        the batch's orders."""
         stored: dict[FillKey, Row] = {}
         ids = sorted({row["order_id"] for row in batch.fill_rows})
         if known is not None and known.order_ids.issuperset(ids):
@@ -513,7 +540,8 @@ class Writes(HoldingWrites, FeeWrites):
         for row in rows:
             stored[fill_key(row["order_id"], row["cum_qty"])] = row
         if not stored:
-            return set()  # nothing stored for these orders: nothing to clash with (a new page)
+            # Nothing stored for these orders: nothing to clash with (a new page).
+            return set(), set()
 
         def clash(row: Row) -> str | None:
             known = stored.get(fill_key(row["order_id"], row["cum_qty"]))
@@ -523,7 +551,7 @@ class Writes(HoldingWrites, FeeWrites):
         inferred = {
             k[0] for k, row in stored.items() if not row["execution_id"] and not row["activity_id"]
         }
-        return inferred & {row["order_id"] for row in batch.fill_rows}
+        return inferred & {row["order_id"] for row in batch.fill_rows}, set(stored)
 
     async def _trim_inferred(
         self, connection: AsyncConnection, account: str, order_ids: Iterable[str]
@@ -556,13 +584,32 @@ class Writes(HoldingWrites, FeeWrites):
                 below = row.cum_qty
         return changed
 
-    async def _upsert_fills(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
+    async def _upsert_fills(
+        self,
+        connection: AsyncConnection,
+        batch: PreparedBatch,
+        stored_keys: set[FillKey] | None = None,
+    ) -> int:
+        """Upsert the batch's fills; returns the rows changed. ``stored_keys`` (the keys stored
+        for the batch's orders, read in this transaction): on a page (``_copies_new_rows``), the
+        fills whose key is not among them are COPYed in instead."""
+        rows, new = batch.fill_rows, []
+        if stored_keys is not None and self._copies_new_rows(rows):
+            if stored_keys:
+                keyed = [(row, fill_key(row["order_id"], row["cum_qty"])) for row in rows]
+                new = [row for row, key in keyed if key not in stored_keys]
+                rows = [row for row, key in keyed if key in stored_keys]
+            else:
+                rows, new = [], rows
+
         def build(bulk: BulkInsert) -> Any:
             return rules.on_conflict(rules.FILLS, bulk.insert, self.dialect).returning(
                 fills.c.order_id
             )
 
-        return len(await self._bulk(connection, "fills", fills, batch.fill_rows, build))
+        changed = len(await self._bulk(connection, "fills", fills, rows, build))
+        await self._copy_new(connection, "fills", fills, new)
+        return changed + len(new)
 
 
 def _keep_fill_rows(
