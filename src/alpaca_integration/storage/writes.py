@@ -371,9 +371,10 @@ class Writes(HoldingWrites, FeeWrites):
     ) -> set[str]:
         """Which of ``order_ids`` the account's orders hold (PostgreSQL: one statement, the ids
         as one array)."""
-        ids = sa.bindparam("ids", order_ids, type_=postgresql.ARRAY(sa.String()))
         result = await connection.execute(
-            sa.select(orders.c.id).where(orders.c.account == account, orders.c.id == sa.any_(ids))
+            sa.select(orders.c.id).where(
+                orders.c.account == account, _any_of(orders.c.id, order_ids)
+            )
         )
         return {str(order_id) for (order_id,) in result.all()}
 
@@ -530,11 +531,16 @@ class Writes(HoldingWrites, FeeWrites):
             )
             # (A prepared statement's generic plan would scan every fill of the account: the
             # PostgreSQL connections plan each statement for its values, ``dialect``.)
-            for chunk in chunks(ids):
+            # A page on PostgreSQL: one statement with the ids as one array (an IN list of a
+            # page's orders is 4 statements, each rendered anew); an event: its IN list.
+            page = self._copies_new_rows(batch.fill_rows)
+            for chosen in (
+                [_any_of(fills.c.order_id, ids)]
+                if page
+                else (fills.c.order_id.in_(chunk) for chunk in chunks(ids))
+            ):
                 result = await connection.execute(
-                    sa.select(*columns).where(
-                        fills.c.account == account, fills.c.order_id.in_(chunk)
-                    )
+                    sa.select(*columns).where(fills.c.account == account, chosen)
                 )
                 rows.extend(dict(row) for row in result.mappings().all())
         for row in rows:
@@ -610,6 +616,11 @@ class Writes(HoldingWrites, FeeWrites):
         changed = len(await self._bulk(connection, "fills", fills, rows, build))
         await self._copy_new(connection, "fills", fills, new)
         return changed + len(new)
+
+
+def _any_of(column: Any, values: list[str]) -> Any:
+    """``column = ANY(:values)``: one array parameter for any number of values (PostgreSQL)."""
+    return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(sa.String())))
 
 
 def _keep_fill_rows(
