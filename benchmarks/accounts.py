@@ -12,7 +12,20 @@ fill, and per monitor process its CPU (% of one core over the window) and peak R
 in the same run is phase one: the ratio printed is two processes' p99 against one process's.
 Goals (issue 15): p99 <= 50 ms on two processes; RSS <= 300 MB per process.
 
+The same fills split in two (per fill, joined by order id): venue->socket, from the venue's
+timestamp until the simulator handed the fill's frame to the stream's socket (the simulator's
+part: ``GET /_sim/stream/lags``), and socket->store, the rest (the network on one host, then the
+monitor: its event loop, the account's previous write, its own batch up to ``ingested_at``).
+
+Then, unless ``--sweep ''``, where one process saturates: one more monitor process with fresh
+accounts, fed ``--sweep`` fills/s per account in turn (``--sweep-seconds`` each, a drain after
+each), printing per step p50/p99 of the fills whose venue time falls in the step, how many were
+stored by the end of the drain, and the process's CPU over the step. Each phase and step also
+prints the harness's share of the machine: the simulator's and the generator's CPU, the machine's
+busy % and load average (on a shared 2-core box, a starved monitor shows low CPU, not high).
+
     ./dev run python benchmarks/accounts.py [--accounts 100] [--fills 2] [--seconds 20]
+        [--sweep 0.25,0.5,1,2] [--sweep-seconds 8]
 """
 
 from __future__ import annotations
@@ -25,8 +38,8 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -38,22 +51,25 @@ import asyncio, sys, time, uuid
 import httpx
 
 async def main(base_url, keys, per_second, seconds):
-    pairs = [k.split(":") for k in keys.split(",")]
-    clients = [httpx.AsyncClient(base_url=base_url, timeout=10,
-               headers={"APCA-API-KEY-ID": k, "APCA-API-SECRET-KEY": s}) for k, s in pairs]
-    total = per_second * len(clients)
+    # One client (one connection pool, one TLS context) for every account, each request with its
+    # account's keys: a client per account cost ~100 TLS contexts of CPU inside the window.
+    accounts = [dict(zip(("APCA-API-KEY-ID", "APCA-API-SECRET-KEY"), k.split(":")))
+                for k in keys.split(",")]
+    limits = httpx.Limits(max_connections=len(accounts), max_keepalive_connections=len(accounts))
+    client = httpx.AsyncClient(base_url=base_url, timeout=10, limits=limits)
+    total = per_second * len(accounts)
     tasks, n, started = [], 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        client = clients[n % len(clients)]
-        side = "buy" if (n // len(clients)) % 2 == 0 else "sell"
+        headers = accounts[n % len(accounts)]
+        side = "buy" if (n // len(accounts)) % 2 == 0 else "sell"
         body = {"symbol": "AAPL", "qty": "1", "side": side, "type": "market",
                 "time_in_force": "day", "client_order_id": "bench-" + uuid.uuid4().hex}
-        tasks.append(asyncio.create_task(client.post("/v2/orders", json=body)))
+        tasks.append(asyncio.create_task(client.post("/v2/orders", json=body, headers=headers)))
         n += 1
         await asyncio.sleep(max(0.0, started + n / total - time.perf_counter()))
     await asyncio.gather(*tasks, return_exceptions=True)
-    for client in clients:
-        await client.aclose()
+    await client.aclose()
+    print(n, time.process_time())
 
 asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])))
 """
@@ -81,7 +97,10 @@ async def _held(prefix: str, names: list[str]) -> int:
         await board.aclose()
 
 
-async def _latencies(pg_url: str, names: list[str]) -> list[float]:
+async def _latencies(
+    pg_url: str, names: list[str], since: float, until: float
+) -> list[tuple[str, float]]:
+    """(order id, fill->store ms) of the stored fills whose venue time is in [since, until)."""
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -90,17 +109,63 @@ async def _latencies(pg_url: str, names: list[str]) -> list[float]:
         async with engine.connect() as conn:
             rows = await conn.execute(
                 sa.text(
-                    "select extract(epoch from (ingested_at - timestamp)) * 1000 from fills "
-                    "where account = any(:names)"
+                    "select order_id, extract(epoch from (ingested_at - timestamp)) * 1000 "
+                    "from fills where account = any(:names) and timestamp >= to_timestamp(:since)"
+                    " and timestamp < to_timestamp(:until)"
                 ),
-                {"names": names},
+                {"names": names, "since": since, "until": until},
             )
-            return [float(r[0]) for r in rows]
+            return [(str(r[0]), float(r[1])) for r in rows]
     finally:
         await engine.dispose()
 
 
-def _phase(monitors: int, args: argparse.Namespace, base_url: str, pg_url: str, tmp: Path) -> Any:
+def _split(base_url: str, latencies: list[tuple[str, float]], since: float) -> str:
+    """venue->socket (the simulator's send lag) and socket->store (the rest) of the same fills."""
+    sent = {
+        f["order_id"]: f["send_lag_ms"]
+        for f in httpx.get(
+            f"{base_url}/_sim/stream/lags", params={"since": since}, timeout=60
+        ).json()["fills"]
+    }
+    pairs = [
+        (sent[order_id], total - sent[order_id])
+        for order_id, total in latencies
+        if order_id in sent
+    ]
+    if not pairs:
+        return "split: no fill's send time known"
+    venue, rest = [p[0] for p in pairs], [p[1] for p in pairs]
+    return (
+        f"split of {len(pairs)} fills: venue->socket p50 {pct(venue, 0.5):.1f} ms "
+        f"p99 {pct(venue, 0.99):.1f} ms | socket->store p50 {pct(rest, 0.5):.1f} ms "
+        f"p99 {pct(rest, 0.99):.1f} ms"
+    )
+
+
+@dataclass
+class Step:
+    """What one generator run at ``rate`` fills/s per account left in the store."""
+
+    rate: float
+    sent: int  # market orders the generator sent (each fills at once)
+    latencies: list[tuple[str, float]]  # (order id, fill->store ms)
+    cpu: list[float]  # per monitor process, % of one core over the step
+    harness: str  # the simulator's and the generator's CPU, the machine's, the load average
+    rss: list[float]  # per monitor process, peak MB over the step
+    since: float  # the step's first venue time (UNIX seconds)
+
+
+def _phase(
+    monitors: int,
+    steps: list[tuple[float, float]],
+    args: argparse.Namespace,
+    base_url: str,
+    pg_url: str,
+    tmp: Path,
+) -> list[Step]:
+    """``monitors`` processes on fresh accounts, fed each (fills/s per account, seconds) step in
+    turn; each step's fills are the ones whose venue time falls in it."""
     phase = f"p{monitors}x{uuid.uuid4().hex[:4]}"
     names = [f"{phase}a{i:03d}" for i in range(args.accounts)]
     keys = _accounts_file(tmp / f"{phase}.toml", base_url, names)
@@ -119,6 +184,7 @@ def _phase(monitors: int, args: argparse.Namespace, base_url: str, pg_url: str, 
         )
         for _ in range(monitors)
     ]
+    results: list[Step] = []
     try:
         deadline = time.monotonic() + 300
         while asyncio.run(_held(prefix, names)) < len(names) or (
@@ -129,40 +195,79 @@ def _phase(monitors: int, args: argparse.Namespace, base_url: str, pg_url: str, 
             time.sleep(1.0)
         time.sleep(3.0)  # the connects' catch-ups settle
         watched = [psutil.Process(p.pid) for p in procs]
-        for proc in watched:
-            proc.cpu_percent(None)
+        sims = [
+            c
+            for c in psutil.Process().children()
+            if "sim" in c.cmdline() and "--port" in c.cmdline()
+        ]
         pairs = ",".join(f"{k}:{s}" for k, s in keys)
-        generator = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _MULTI_GENERATOR,
-                base_url,
-                pairs,
-                str(args.fills),
-                str(args.seconds),
-            ]
-        )
-        peak = [0] * len(watched)
-        while generator.poll() is None:
-            peak = [max(m, p.memory_info().rss) for m, p in zip(peak, watched, strict=True)]
-            time.sleep(0.5)
-        cpu = [p.cpu_percent(None) for p in watched]
-        time.sleep(5.0)  # the last fills land
-        latencies = asyncio.run(_latencies(pg_url, names))
+        for rate, seconds in steps:
+            for proc in [*watched, *sims]:
+                proc.cpu_percent(None)
+            psutil.cpu_percent(None)
+            since = time.time()
+            generator = subprocess.Popen(
+                [sys.executable, "-c", _MULTI_GENERATOR, base_url, pairs, str(rate), str(seconds)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            peak = [0] * len(watched)
+            while generator.poll() is None:
+                peak = [max(m, p.memory_info().rss) for m, p in zip(peak, watched, strict=True)]
+                time.sleep(0.5)
+            cpu = [p.cpu_percent(None) for p in watched]
+            sim_cpu = sum(p.cpu_percent(None) for p in sims)
+            machine = psutil.cpu_percent(None)
+            until = time.time()
+            assert generator.stdout is not None
+            sent_text, generator_cpu = [*generator.stdout.read().split(), "0", "0"][:2]
+            sent = int(sent_text)
+            harness = (
+                f"simulator CPU {sim_cpu:.0f}%, generator CPU "
+                f"{100 * float(generator_cpu) / (until - since):.0f}%, machine "
+                f"{machine:.0f}% of {psutil.cpu_count()} cores busy, load "
+                + " ".join(f"{v:.1f}" for v in os.getloadavg())
+            )
+            time.sleep(5.0)  # the last fills land
+            results.append(
+                Step(
+                    rate=rate,
+                    sent=sent,
+                    latencies=asyncio.run(_latencies(pg_url, names, since, until)),
+                    cpu=cpu,
+                    harness=harness,
+                    rss=[m / 2**20 for m in peak],
+                    since=since,
+                )
+            )
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
-            proc.wait(timeout=60)
-    return latencies, cpu, [m / 2**20 for m in peak]
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # never left behind, streaming and writing, after the run
+                proc.wait()
+    return results
+
+
+def _rates(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="one vs two sharded monitors, many accounts")
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--fills", type=float, default=2.0, help="fills per second per account")
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=20.0, help="0 skips to the sweep")
+    parser.add_argument(
+        "--sweep",
+        type=_rates,
+        default=[0.25, 0.5, 1.0, 2.0],
+        help="fills/s per account fed in turn to one more single process ('' skips it)",
+    )
+    parser.add_argument("--sweep-seconds", type=float, default=8.0)
     args = parser.parse_args()
     with (
         scratch_database("bench_accounts") as pg_url,
@@ -176,25 +281,58 @@ def main() -> None:
             f"({args.accounts * args.fills:g}/s), {args.seconds:g} s per phase"
         )
         p99s = []
-        for monitors in (1, 2):
-            latencies, cpu, rss = _phase(monitors, args, base_url, pg_url, Path(tmp))
+        for monitors in (1, 2) if args.seconds > 0 else ():
+            (step,) = _phase(
+                monitors, [(args.fills, args.seconds)], args, base_url, pg_url, Path(tmp)
+            )
+            latencies = [ms for _, ms in step.latencies]
             if not latencies:
                 print(f"{monitors} monitor(s): no fills stored")
                 continue
             p50, p99 = pct(latencies, 0.5), pct(latencies, 0.99)
             p99s.append(p99)
             per_process = ", ".join(
-                f"CPU {c:.0f}% RSS {r:.0f} MB" for c, r in zip(cpu, rss, strict=True)
+                f"CPU {c:.0f}% RSS {r:.0f} MB" for c, r in zip(step.cpu, step.rss, strict=True)
             )
             print(
                 f"{monitors} monitor process(es): {len(latencies)} fills, fill->store "
                 f"p50 {p50:.1f} ms p99 {p99:.1f} ms | {per_process}"
             )
+            print("  " + _split(base_url, step.latencies, step.since))
+            print("  harness: " + step.harness)
         if len(p99s) == 2:
             print(
                 f"two processes' p99 is {p99s[1] / p99s[0]:.2f}x one process's "
                 f"(goal p99 <= 50 ms on two; RSS <= 300 MB per process)"
             )
+        if args.sweep:
+            _sweep(args, base_url, pg_url, Path(tmp))
+
+
+def _sweep(args: argparse.Namespace, base_url: str, pg_url: str, tmp: Path) -> None:
+    """Where one process saturates: fills/s per account stepped up on one process. A step is
+    within bounds when every fill it sent was stored by the end of its drain with p99 <= 50 ms."""
+    steps = [(rate, args.sweep_seconds) for rate in args.sweep]
+    print(f"one process, {args.accounts} accounts, {args.sweep_seconds:g} s per step:")
+    within = 0.0
+    for step in _phase(1, steps, args, base_url, pg_url, tmp):
+        latencies = [ms for _, ms in step.latencies]
+        total = step.rate * args.accounts
+        p99 = pct(latencies, 0.99) if latencies else float("inf")
+        print(
+            f"  {total:6g} fills/s: {len(latencies)}/{step.sent} stored, fill->store "
+            f"p50 {pct(latencies, 0.5) if latencies else float('nan'):.1f} ms p99 {p99:.1f} ms"
+            f" | CPU {step.cpu[0]:.0f}% | " + _split(base_url, step.latencies, step.since)
+        )
+        print("    harness: " + step.harness)
+        if p99 > 50 or len(latencies) < step.sent:
+            print(
+                f"  -> one process saturates at {total:g} fills/s (p99 over 50 ms or fills not "
+                f"all stored 5 s after the step); within bounds up to {within:g} fills/s"
+            )
+            return
+        within = total
+    print(f"  -> one process within bounds up to {within:g} fills/s (the sweep's top)")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 import httpx
 
-from bench_support import free_port, scratch_database, simulator
+from bench_support import free_port, run_main, scratch_database, simulator
 
 KEY_ID = "BACKFILLBENCHKEY0001"
 SECRET = "backfill-bench-secret-00000000000000001"
@@ -139,10 +139,7 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="first sync of N orders at 200 requests/min")
-    parser.add_argument("--orders", type=int, default=50_000)
-    parser.add_argument("--rate", type=int, default=200)
-    asyncio.run(_main(parser.parse_args()))
+    run_main(_main, "first sync of N orders at 200 requests/min", orders=50_000, rate=200)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ nothing itself.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -15,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,17 @@ def stop_process(proc: subprocess.Popen[Any], sig: int, timeout: float = 10) -> 
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def run_main(
+    main: Callable[[argparse.Namespace], Awaitable[None]], description: str, **options: float
+) -> None:
+    """Run the async ``main`` of a script on its command line: every ``--name VALUE`` option,
+    typed like its default in ``options``."""
+    parser = argparse.ArgumentParser(description=description)
+    for name, default in options.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    asyncio.run(main(parser.parse_args()))
 
 
 def pct(values: list[float], q: float) -> float:

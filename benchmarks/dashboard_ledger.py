@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from bench_support import pct, scratch_database
+from bench_support import pct, run_main, scratch_database
 from dashboard import _history, _load, _vacuum_analyze
 
 
@@ -133,10 +133,7 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="the dashboard's ledger provider, 100k fills")
-    parser.add_argument("--orders", type=int, default=100_000)
-    parser.add_argument("--loads", type=int, default=30)
-    asyncio.run(_main(parser.parse_args()))
+    run_main(_main, "the dashboard's ledger provider, 100k fills", orders=100_000, loads=30)
 
 
 if __name__ == "__main__":

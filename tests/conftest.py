@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from support.databases import fresh_database
+from support.leaks import leaked_resources, sockets_opened, track_sockets
 
 if TYPE_CHECKING:
     from alpaca_integration.storage import Store
@@ -52,19 +53,22 @@ def _free_port() -> int:
 # --------------------------------------------------------------------------- leaks
 
 # Where tests open real sockets (servers, clients, WebSockets, databases): each such test is
-# checked right after its teardown.
+# checked right after its teardown; so is any other test that opened a socket.
 _SOCKET_DIRS = ("e2e", "integration")
+track_sockets()
 
 
 @pytest.fixture(autouse=True)
 def _nothing_left_open(request: pytest.FixtureRequest) -> Iterator[None]:
     """A socket, transport or file a test leaves open fails that test, at its teardown, naming
-    what was left; never a later test that happens to trigger the collection."""
+    what was left and, for a socket, the code that opened it; never a later test that happens to
+    trigger the collection."""
+    opened = sockets_opened()
     yield
-    if not any(part in _SOCKET_DIRS for part in request.node.path.parts):
+    if sockets_opened() == opened and not any(
+        part in _SOCKET_DIRS for part in request.node.path.parts
+    ):
         return
-    from support.leaks import leaked_resources
-
     left = leaked_resources()
     if left:
         pytest.fail(f"left open by {request.node.nodeid}: " + "; ".join(left), pytrace=False)

@@ -45,6 +45,7 @@ from alpaca_integration.demo import scripted_session
 from alpaca_integration.models import OrderRequest, OrderSide
 from alpaca_integration.quality import run_rules
 from alpaca_integration.service import MonitorService
+from alpaca_integration.simulator.config import SimConfig
 from alpaca_integration.simulator.testing import (
     SIM_API_KEY,
     SIM_SECRET_KEY,
@@ -53,6 +54,7 @@ from alpaca_integration.simulator.testing import (
 )
 from alpaca_integration.storage import Store
 from alpaca_integration.sync.compare import compare_with_venue, normalize_store_dump
+from conftest import e2e_config
 from support.databases import fresh_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
@@ -70,19 +72,9 @@ WAIT_MS = 20_000
 # --------------------------------------------------------------------------- harness
 
 
-def _sim_config(**overrides: Any) -> Any:
-    from alpaca_integration.simulator.config import SimConfig
-
-    settings: dict[str, Any] = {
-        "clock": "always-open",
-        "seed": 1234,
-        "rate_limit": 0,
-        "tick_interval": 0.05,
-        "liquidity_cap": Decimal(100),
-        "volatility": 0.0,
-    }
-    settings.update(overrides)
-    return SimConfig(**settings)
+def _sim_config() -> SimConfig:
+    """The e2e venue with no rate limit, still prices and at most 100 shares per execution."""
+    return e2e_config(rate_limit=0, liquidity_cap=Decimal(100), volatility=0.0)
 
 
 def _account(sim: SimulatorHandle, **risk: str) -> AccountConfig:

@@ -278,3 +278,60 @@ def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
     assert out["pending_id"] in out["pending_crashed"]
     assert out["pending_state"] == "Crashed"
     assert out["again"] == []
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_pending_run_whose_worker_went_silent_is_crashed_before_the_slot_lease() -> None:
+    """A PENDING run sends no heartbeat, but the worker that took it does: once that worker has
+    been silent for three of its heartbeat periods, its PENDING run is a zombie (the machine went
+    down before the run's process started) and is crashed then, not after Prefect's 300 s slot
+    lease. A PENDING run of a worker still beating is left alone, however long it waits."""
+    import datetime as dt
+    import uuid
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.states import Pending
+
+    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, crash_zombie_runs
+
+    @flow(name=f"zombie-pending-{uuid.uuid4().hex[:8]}")
+    def sleeper() -> None:
+        return None
+
+    async def scenario() -> dict[str, Any]:
+        async with get_client() as client:
+            pool = f"pool-{uuid.uuid4().hex[:8]}"
+            await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            # "gone" beats every 30 s, "slow" every 60 s: 91 s on, only "gone" missed three.
+            for worker, period in (("gone", 30), ("slow", 60)):
+                await client.send_worker_heartbeat(pool, worker, heartbeat_interval_seconds=period)
+            flow_id = await client.create_flow(sleeper)
+            runs = {}
+            for worker in ("gone", "slow"):
+                deployment = await client.create_deployment(
+                    flow_id=flow_id,
+                    name=f"{worker}-{uuid.uuid4().hex[:8]}",
+                    tags=[DEPLOYMENT_TAG],
+                    concurrency_limit=1,
+                )
+                run = await client.create_flow_run_from_deployment(deployment)
+                await client.set_flow_run_state(run.id, Pending())
+                await client.update_flow_run_labels(
+                    run.id, {"prefect.worker.name": worker, "prefect.work-pool.name": pool}
+                )
+                runs[worker] = str(run.id)
+            now = dt.datetime.now(dt.UTC)
+            early = await crash_zombie_runs(heartbeat=30, now=now + dt.timedelta(seconds=60))
+            later = await crash_zombie_runs(heartbeat=30, now=now + dt.timedelta(seconds=91))
+            states = {
+                worker: str((await client.read_flow_run(run_id)).state_name)
+                for worker, run_id in runs.items()
+            }
+            return {"runs": runs, "early": early, "later": later, "states": states}
+
+    out = asyncio.run(scenario())
+    assert out["early"] == [], "a worker silent for less than three beats may be alive"
+    assert out["later"] == [out["runs"]["gone"]]
+    assert out["states"] == {"gone": "Crashed", "slow": "Pending"}

@@ -47,11 +47,14 @@ pytestmark = [
 
 ACCOUNTS = {f"pool{i:02d}": (f"PKPOOL{i:02d}", f"SKPOOL{i:02d}") for i in range(20)}
 # A busy 2-core machine starts Prefect and its run processes slowly, and a zombie run holds its
-# deployment for 3 heartbeats (90 s) plus up to one interval before a run crashes it.
+# deployment for 3 heartbeats (90 s; for a PENDING one, 3 of its dead worker's beats) plus up to
+# one interval before a run crashes it.
 DEADLINE = 600.0
 TRADING_SECONDS = 120.0  # order flow before the kill, and a shorter spell after it
 AFTER_KILL_SECONDS = 30.0
-INTERVAL = 60  # each of the 40 deployments every minute: a run process costs ~3 s of CPU here
+# Each of the 40 deployments every 90 s: a run process costs ~3 s of CPU here, so every minute
+# would keep both cores of this machine busy with run processes alone.
+INTERVAL = 90
 WORKER_LIMIT = 4  # runs at once per worker, so the machine is not swamped by run processes
 FAULTS = {"error_rate": 0.02, "latency_ms": 5, "latency_jitter_ms": 20, "lost_answer_rate": 0.05}
 
@@ -174,23 +177,38 @@ def _completed(api_url: str) -> set[str]:
     return {str(r.id) for r in asyncio.run(_runs(api_url)) if r.state and r.state.is_completed()}
 
 
-def _overlaps(runs: list[Any]) -> list[str]:
-    """Runs of one deployment whose RUNNING intervals overlap. A run still going ends now; a run
-    set CRASHED from outside (a zombie) has no end time and ends when it was crashed."""
+def _describe(run: Any) -> str:
+    state = run.state
+    return (
+        f"{run.name} [{state.type.value if state else '?'} at {state.timestamp if state else ''}"
+        f" start {run.start_time} end {run.end_time} ran {run.total_run_time} worker "
+        f"{run.labels.get('prefect.worker.name')}: {(state.message or '')[:100] if state else ''}]"
+    )
+
+
+def _overlaps(runs: list[Any], killed: dict[str, dt.datetime]) -> list[str]:
+    """Runs of one deployment whose RUNNING intervals overlap (runs that were RUNNING: time spent
+    RUNNING, or RUNNING now). A run still going ends now; a run
+    the test killed (``killed``: run id -> the kill) ended then, whatever Prefect recorded later;
+    any other run set CRASHED from outside has no end time and ends when it was crashed."""
     now = dt.datetime.now(dt.UTC)
-    by_deployment: dict[Any, list[tuple[dt.datetime, dt.datetime, str]]] = {}
+    by_deployment: dict[Any, list[tuple[dt.datetime, dt.datetime, Any]]] = {}
     for run in runs:
-        if run.start_time is None:
+        running = run.state is not None and run.state.is_running()
+        if run.start_time is None or not (running or run.total_run_time > dt.timedelta(0)):
+            # Never RUNNING: e.g. cancelled by the one-at-a-time limit when it asked to run
+            # (Prefect records a start time at that ask), so none of its code ran.
             continue
         final = run.state is not None and run.state.is_final()
         end = run.end_time or (run.state.timestamp if final else now)
-        by_deployment.setdefault(run.deployment_id, []).append((run.start_time, end, run.name))
+        end = min(end, killed.get(str(run.id), end))
+        by_deployment.setdefault(run.deployment_id, []).append((run.start_time, end, run))
     found: list[str] = []
     for spans in by_deployment.values():
-        spans.sort()
-        for (_, end, name), (start, _, other) in itertools.pairwise(spans):
+        spans.sort(key=lambda span: span[0])
+        for (_, end, first), (start, _, then) in itertools.pairwise(spans):
             if start < end:
-                found.append(f"{name} and {other}")
+                found.append(f"{_describe(first)} and {_describe(then)}")
     return found
 
 
@@ -238,6 +256,25 @@ def _kill_with_descendants(proc: subprocess.Popen[bytes]) -> None:
             victim.kill()
     psutil.wait_procs(victims, timeout=30)
     proc.wait()
+
+
+def _history(api_url: str, differences: list[str]) -> str:
+    """The runs of the accounts that differ (state, times, worker, message): what the failure
+    needs to say why an account fell behind."""
+    names = {d.split(":", 1)[0] for d in differences}
+    lines = []
+    for run in sorted(asyncio.run(_runs(api_url)), key=lambda r: str(r.expected_start_time)):
+        account = (run.parameters or {}).get("account_name")
+        if account not in names:
+            continue
+        state = run.state
+        lines.append(
+            f"{account} {run.flow_id!s:.8} {run.name}: {state.type.value if state else '?'} "
+            f"expected {run.expected_start_time:%H:%M:%S} start {run.start_time} end "
+            f"{run.end_time} worker {run.labels.get('prefect.worker.name')} "
+            f"{(state.message or '')[:120] if state else ''}"
+        )
+    return "\n--- runs of the accounts that differ:\n" + "\n".join(lines[-80:])
 
 
 def _active(api_url: str) -> set[str]:
@@ -309,8 +346,10 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
         assert deploy.stdout.count("one at a time") == 2 * len(ACCOUNTS)
         worker = [str(procs.bin / "prefect"), "worker", "start", "--pool", "alpaca"]
         worker += ["--limit", str(WORKER_LIMIT)]
-        w1 = procs.start("w1", *worker, "--name", "w1")
-        procs.start("w2", *worker, "--name", "w2")
+        # No --name: each worker start gets a name of its own (Prefect's default), so the runs a
+        # dead worker left PENDING are told apart from the restarted worker's by their label.
+        w1 = procs.start("w1", *worker)
+        procs.start("w2", *worker)
         simulator.set_faults(**FAULTS)
         asyncio.run(_trade(simulator, TRADING_SECONDS, seed=1))
 
@@ -324,10 +363,11 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
 
         _until(w1_active, "a run of the first worker is PENDING or RUNNING", procs.logs)
         _kill_with_descendants(w1)
+        killed_at = dt.datetime.now(dt.UTC)
         zombies &= _active(api_url)  # those that finished just before the kill are not
         time.sleep(INTERVAL / 2)
         before_restart = _worker_runs(procs.log("w1"))
-        procs.start("w1", *worker, "--name", "w1")  # restarted
+        procs.start("w1", *worker)  # restarted
         asyncio.run(_trade(simulator, AFTER_KILL_SECONDS, seed=2))
         simulator.set_faults(reset=True)  # the last runs see a quiet venue
 
@@ -336,14 +376,17 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
         while differences and time.monotonic() < deadline:
             time.sleep(5.0)
             differences = asyncio.run(_differences(postgres_url, simulator))
-        assert differences == [], "\n".join(differences[:20]) + procs.logs()
+        assert differences == [], (
+            "\n".join(differences[:20]) + _history(api_url, differences) + procs.logs()
+        )
 
         completed = _completed(api_url)
         assert _worker_runs(procs.log("w2")) & completed, "the second worker ran no flow"
         assert (_worker_runs(procs.log("w1")) - before_restart) & completed, (
             "the restarted worker ran no flow"
         )
-        # A PENDING zombie is crashed only once Prefect's slot lease (300 s) has run out.
+        # A zombie is crashed once its process (RUNNING) or its worker (PENDING) has been silent
+        # for three heartbeats, by the next run of any deployment.
         states: dict[str, str] = {}
 
         def zombies_crashed() -> bool:
@@ -354,7 +397,8 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
         assert simulator.stats()["rate_limited"] == {}
         status = procs.alpacactl("flows", "status")
         assert status.stdout.count("CANCEL_NEW") == 2 * len(ACCOUNTS)
-        assert _overlaps(asyncio.run(_runs(api_url))) == []
+        overlaps = _overlaps(asyncio.run(_runs(api_url)), dict.fromkeys(zombies, killed_at))
+        assert overlaps == [], "\n".join(overlaps) + f"\nkilled at {killed_at}: {zombies}"
     finally:
         procs.stop_all()
         import psycopg

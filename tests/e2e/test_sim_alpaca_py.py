@@ -21,6 +21,7 @@ from alpaca.trading.enums import (
     QueryOrderStatus,
     TimeInForce,
 )
+from alpaca.trading.models import Order
 from alpaca.trading.requests import (
     ClosePositionRequest,
     CreateWatchlistRequest,
@@ -31,6 +32,7 @@ from alpaca.trading.requests import (
     GetPortfolioHistoryRequest,
     LimitOrderRequest,
     MarketOrderRequest,
+    OrderRequest,
     ReplaceOrderRequest,
     StopLimitOrderRequest,
     StopLossRequest,
@@ -58,42 +60,53 @@ def status_of(client: TradingClient, order_id: object) -> OrderStatus:
     return OrderStatus(order.status)
 
 
+def submit(
+    client: TradingClient,
+    request: type[OrderRequest],
+    symbol: str,
+    qty: float,
+    side: OrderSide,
+    tif: TimeInForce,
+    **fields: Any,
+) -> Order:
+    """Submit one alpaca-py order request: the fields every order has, then ``fields``."""
+    order = client.submit_order(
+        request(symbol=symbol, qty=qty, side=side, time_in_force=tif, **fields)
+    )
+    assert isinstance(order, Order)
+    return order
+
+
 def test_every_simple_order_type(
     client: TradingClient, simulator: SimulatorHandle, trading_stream: Any
 ) -> None:
     """Market, limit, stop, stop-limit and trailing-stop orders fill as prices move, each
     streaming pending_new, new, fill in that order."""
-    market = client.submit_order(
-        MarketOrderRequest(symbol="AAPL", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    market = submit(client, MarketOrderRequest, "AAPL", 10, OrderSide.BUY, TimeInForce.DAY)
+    limit = submit(
+        client, LimitOrderRequest, "AAPL", 2, OrderSide.SELL, TimeInForce.GTC, limit_price=105
     )
-    limit = client.submit_order(
-        LimitOrderRequest(
-            symbol="AAPL",
-            qty=2,
-            side=OrderSide.SELL,
-            time_in_force=TimeInForce.GTC,
-            limit_price=105,
-        )
+    stop = submit(
+        client, StopOrderRequest, "AAPL", 2, OrderSide.SELL, TimeInForce.GTC, stop_price=95
     )
-    stop = client.submit_order(
-        StopOrderRequest(
-            symbol="AAPL", qty=2, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, stop_price=95
-        )
+    stop_limit = submit(
+        client,
+        StopLimitOrderRequest,
+        "MSFT",
+        1,
+        OrderSide.BUY,
+        TimeInForce.DAY,
+        stop_price=310,
+        limit_price=312,
     )
-    stop_limit = client.submit_order(
-        StopLimitOrderRequest(
-            symbol="MSFT",
-            qty=1,
-            side=OrderSide.BUY,
-            time_in_force=TimeInForce.DAY,
-            stop_price=310,
-            limit_price=312,
-        )
-    )
-    trailing = client.submit_order(
-        TrailingStopOrderRequest(
-            symbol="AAPL", qty=3, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, trail_price=4
-        )
+    trailing = submit(
+        client,
+        TrailingStopOrderRequest,
+        "AAPL",
+        3,
+        OrderSide.SELL,
+        TimeInForce.GTC,
+        trail_price=4,
     )
     assert (trailing.hwm, trailing.stop_price) == ("100", "96")
     assert status_of(client, market.id) == OrderStatus.FILLED
@@ -112,33 +125,31 @@ def test_time_in_force_ioc_fok_and_client_order_id_lookup(
     client: TradingClient, trading_stream: Any
 ) -> None:
     """An unmarketable IOC and FOK are canceled; orders are found by client_order_id."""
-    ioc = client.submit_order(
-        LimitOrderRequest(
-            symbol="AAPL",
-            qty=1,
-            side=OrderSide.BUY,
-            time_in_force=TimeInForce.IOC,
-            limit_price=90,
-            client_order_id="ioc-1",
-        )
+    ioc = submit(
+        client,
+        LimitOrderRequest,
+        "AAPL",
+        1,
+        OrderSide.BUY,
+        TimeInForce.IOC,
+        limit_price=90,
+        client_order_id="ioc-1",
     )
-    fok = client.submit_order(
-        LimitOrderRequest(
-            symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.FOK, limit_price=90
-        )
+    fok = submit(
+        client, LimitOrderRequest, "AAPL", 1, OrderSide.BUY, TimeInForce.FOK, limit_price=90
     )
     assert trading_stream.wait_for(str(ioc.id), 3) == ["pending_new", "new", "canceled"]
     assert trading_stream.wait_for(str(fok.id), 3) == ["pending_new", "new", "canceled"]
     assert client.get_order_by_client_id("ioc-1").id == ioc.id
     with pytest.raises(APIError) as info:
-        client.submit_order(
-            MarketOrderRequest(
-                symbol="AAPL",
-                qty=1,
-                side=OrderSide.BUY,
-                time_in_force=TimeInForce.DAY,
-                client_order_id="ioc-1",
-            )
+        submit(
+            client,
+            MarketOrderRequest,
+            "AAPL",
+            1,
+            OrderSide.BUY,
+            TimeInForce.DAY,
+            client_order_id="ioc-1",
         )
     assert info.value.status_code == 422
     assert info.value.code == 40010001
@@ -149,16 +160,16 @@ def test_bracket_oco_and_oto(
 ) -> None:
     """A bracket's legs activate on the entry fill and cancel each other; an OCO exits a
     position through its stop; an OTO's single leg works after its entry."""
-    bracket = client.submit_order(
-        MarketOrderRequest(
-            symbol="AAPL",
-            qty=5,
-            side=OrderSide.BUY,
-            time_in_force=TimeInForce.GTC,
-            order_class=OrderClass.BRACKET,
-            take_profit=TakeProfitRequest(limit_price=110),
-            stop_loss=StopLossRequest(stop_price=90),
-        )
+    bracket = submit(
+        client,
+        MarketOrderRequest,
+        "AAPL",
+        5,
+        OrderSide.BUY,
+        TimeInForce.GTC,
+        order_class=OrderClass.BRACKET,
+        take_profit=TakeProfitRequest(limit_price=110),
+        stop_loss=StopLossRequest(stop_price=90),
     )
     assert bracket.legs is not None
     assert len(bracket.legs) == 2
@@ -169,20 +180,18 @@ def test_bracket_oco_and_oto(
     assert trading_stream.wait_for(stop_loss, 1) == ["canceled"]
 
     simulator.set_price("MSFT", "300.00")
-    client.submit_order(
-        MarketOrderRequest(symbol="MSFT", qty=4, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
-    )
-    oco = client.submit_order(
-        LimitOrderRequest(
-            symbol="MSFT",
-            qty=4,
-            side=OrderSide.SELL,
-            time_in_force=TimeInForce.GTC,
-            order_class=OrderClass.OCO,
-            limit_price=320,
-            take_profit=TakeProfitRequest(limit_price=320),
-            stop_loss=StopLossRequest(stop_price=290),
-        )
+    submit(client, MarketOrderRequest, "MSFT", 4, OrderSide.BUY, TimeInForce.DAY)
+    oco = submit(
+        client,
+        LimitOrderRequest,
+        "MSFT",
+        4,
+        OrderSide.SELL,
+        TimeInForce.GTC,
+        order_class=OrderClass.OCO,
+        limit_price=320,
+        take_profit=TakeProfitRequest(limit_price=320),
+        stop_loss=StopLossRequest(stop_price=290),
     )
     assert oco.legs is not None
     oco_stop = str(oco.legs[0].id)
@@ -190,16 +199,16 @@ def test_bracket_oco_and_oto(
     assert trading_stream.wait_for(str(oco.id), 3) == ["pending_new", "new", "canceled"]
     assert trading_stream.wait_for(oco_stop, 2) == ["new", "fill"]
 
-    oto = client.submit_order(
-        LimitOrderRequest(
-            symbol="AAPL",
-            qty=2,
-            side=OrderSide.BUY,
-            time_in_force=TimeInForce.GTC,
-            limit_price=111,
-            order_class=OrderClass.OTO,
-            take_profit=TakeProfitRequest(limit_price=120),
-        )
+    oto = submit(
+        client,
+        LimitOrderRequest,
+        "AAPL",
+        2,
+        OrderSide.BUY,
+        TimeInForce.GTC,
+        limit_price=111,
+        order_class=OrderClass.OTO,
+        take_profit=TakeProfitRequest(limit_price=120),
     )
     assert oto.legs is not None
     oto_exit = str(oto.legs[0].id)
@@ -213,10 +222,8 @@ def test_bracket_oco_and_oto(
 
 def test_replace_and_cancels(client: TradingClient, trading_stream: Any) -> None:
     """Replace links old and new orders; cancel one and cancel all stream their events."""
-    first = client.submit_order(
-        LimitOrderRequest(
-            symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=90
-        )
+    first = submit(
+        client, LimitOrderRequest, "AAPL", 1, OrderSide.BUY, TimeInForce.GTC, limit_price=90
     )
     second = client.replace_order_by_id(str(first.id), ReplaceOrderRequest(limit_price=91, qty=2))
     assert second.replaces == first.id
@@ -231,15 +238,7 @@ def test_replace_and_cancels(client: TradingClient, trading_stream: Any) -> None
     client.cancel_order_by_id(str(second.id))
     assert trading_stream.wait_for(str(second.id), 3) == ["new", "pending_cancel", "canceled"]
     others = [
-        client.submit_order(
-            LimitOrderRequest(
-                symbol=symbol,
-                qty=1,
-                side=OrderSide.BUY,
-                time_in_force=TimeInForce.DAY,
-                limit_price=50,
-            )
-        )
+        submit(client, LimitOrderRequest, symbol, 1, OrderSide.BUY, TimeInForce.DAY, limit_price=50)
         for symbol in ("AAPL", "MSFT")
     ]
     answers = client.cancel_orders()
@@ -255,11 +254,7 @@ def test_replace_and_cancels(client: TradingClient, trading_stream: Any) -> None
 def test_positions_close_one_and_all(client: TradingClient, trading_stream: Any) -> None:
     """Positions list and close by quantity, percentage, or all at once (207 per symbol)."""
     for symbol, qty in (("AAPL", 10), ("MSFT", 4)):
-        client.submit_order(
-            MarketOrderRequest(
-                symbol=symbol, qty=qty, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
-            )
-        )
+        submit(client, MarketOrderRequest, symbol, qty, OrderSide.BUY, TimeInForce.DAY)
     positions = {p.symbol: p for p in client.get_all_positions()}
     assert {s: p.qty for s, p in positions.items()} == {"AAPL": "10", "MSFT": "4"}
     assert positions["AAPL"].avg_entry_price == "100"
@@ -277,13 +272,13 @@ def test_positions_close_one_and_all(client: TradingClient, trading_stream: Any)
 def test_order_queries(client: TradingClient) -> None:
     """get_orders honours status, limit, direction, symbols, side and the after/until window."""
     placed = [
-        client.submit_order(
-            MarketOrderRequest(
-                symbol="AAPL" if i % 2 else "MSFT",
-                qty=1,
-                side=OrderSide.BUY,
-                time_in_force=TimeInForce.DAY,
-            )
+        submit(
+            client,
+            MarketOrderRequest,
+            "AAPL" if i % 2 else "MSFT",
+            1,
+            OrderSide.BUY,
+            TimeInForce.DAY,
         )
         for i in range(5)
     ]

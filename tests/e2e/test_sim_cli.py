@@ -227,3 +227,17 @@ def test_empty_lists_turn_options_and_crypto_off() -> None:
             query = {"underlying_symbols": "AAPL", "expiration_date_lte": far}
             page = http.get("/v2/options/contracts", params=query)
             assert page.json()["option_contracts"] == []
+
+
+def test_no_activity_events_answers_404_on_the_activities_stream() -> None:
+    """`alpacactl sim --no-activity-events` (a subprocess) serves a venue without the beta
+    activities event stream (404 there, so a client falls back to REST paging);
+    `--activity-events-drop-rate` reaches the fault."""
+    from alpaca_integration.cli.sim import build_config
+
+    assert build_config(activity_events_drop_rate=0.5).faults.activity_events_drop_rate == 0.5
+    with _served_sim(["--no-activity-events"]) as base_url:
+        headers = {"APCA-API-KEY-ID": DEMO_API_KEY, "APCA-API-SECRET-KEY": DEMO_SECRET_KEY}
+        with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
+            assert http.get("/v2beta1/events/activities").status_code == 404
+            assert http.get("/v2/account").status_code == 200

@@ -49,6 +49,10 @@ class Listener:
     def events(self, count: int) -> list[dict[str, Any]]:
         return [self.recv()["data"] for _ in range(count)]
 
+    def order_events(self, count: int) -> list[tuple[str, str]]:
+        """The next ``count`` events as (event, order id)."""
+        return [(e["event"], e["order"]["id"]) for e in self.events(count)]
+
     def close(self) -> None:
         self.ws.close()
 
@@ -61,6 +65,13 @@ def rest(simulator: SimulatorHandle) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=simulator.base_url, headers=headers, timeout=30) as client:
         client.get("/v2/account")
         yield client
+
+
+def place(rest: httpx.Client) -> str:
+    """Submit ``ORDER``; its id."""
+    order_id = rest.post("/v2/orders", json=ORDER).json()["id"]
+    assert isinstance(order_id, str)
+    return order_id
 
 
 def ready(simulator: SimulatorHandle, use_msgpack: bool = False) -> Listener:
@@ -197,11 +208,11 @@ def test_late_events_arrive_after_later_ones(
     once the fault is off, overtake them."""
     listener = ready(simulator)
     simulator.set_faults(stream_late_rate=1.0, stream_late_ms=1500)
-    late = rest.post("/v2/orders", json=ORDER).json()
+    late = place(rest)
     simulator.set_faults(stream_late_rate=0.0)
-    prompt = rest.post("/v2/orders", json=ORDER).json()
+    prompt = place(rest)
     order_ids = [e["order"]["id"] for e in listener.events(6)]
-    assert order_ids == [prompt["id"]] * 3 + [late["id"]] * 3
+    assert order_ids == [prompt] * 3 + [late] * 3
     listener.close()
 
 
@@ -212,17 +223,11 @@ def test_reordered_events_swap_with_the_next_one_and_come_once(
     first: pending_new and new swap; the held fill goes out alone after the window."""
     listener = ready(simulator)
     simulator.set_faults(reorder_probability=1.0, reorder_window_ms=200)
-    order = rest.post("/v2/orders", json=ORDER).json()
-    events = listener.events(3)
-    assert [e["event"] for e in events] == ["new", "pending_new", "fill"]
-    assert {e["order"]["id"] for e in events} == {order["id"]}
+    order = place(rest)
+    assert listener.order_events(3) == [("new", order), ("pending_new", order), ("fill", order)]
     simulator.set_faults(reorder_probability=0.0)
-    after = rest.post("/v2/orders", json=ORDER).json()
-    assert [(e["event"], e["order"]["id"]) for e in listener.events(3)] == [
-        ("pending_new", after["id"]),
-        ("new", after["id"]),
-        ("fill", after["id"]),
-    ]
+    after = place(rest)
+    assert listener.order_events(3) == [("pending_new", after), ("new", after), ("fill", after)]
     listener.close()
 
 
@@ -233,14 +238,14 @@ def test_a_held_event_is_overtaken_by_the_next_order_s_first_event(
     that belongs to another order, and then arrives; nothing is lost or repeated."""
     listener = ready(simulator)
     simulator.set_faults(reorder_probability=1.0, reorder_window_ms=60_000)
-    first = rest.post("/v2/orders", json=ORDER).json()
-    assert [e["event"] for e in listener.events(2)] == ["new", "pending_new"]
+    first = place(rest)
+    assert listener.order_events(2) == [("new", first), ("pending_new", first)]
     simulator.set_faults(reorder_probability=0.0)
-    second = rest.post("/v2/orders", json=ORDER).json()
-    assert [(e["event"], e["order"]["id"]) for e in listener.events(4)] == [
-        ("pending_new", second["id"]),
-        ("fill", first["id"]),
-        ("new", second["id"]),
-        ("fill", second["id"]),
+    second = place(rest)
+    assert listener.order_events(4) == [
+        ("pending_new", second),
+        ("fill", first),
+        ("new", second),
+        ("fill", second),
     ]
     listener.close()

@@ -66,7 +66,7 @@ def test_parse_accepts_exactly_what_format_writes(text: str) -> None:
 
 
 def test_a_standard_symbol_reads_as_its_contract() -> None:
-    """AAPL250620C00150000 is the AAPL 150 call expiring 2025-06-20."""
+    """AAPL250620C00150000 is the AAPL 150 call expiring 2025-06-20 (root AAPL, a call)."""
     option = parse_occ_symbol("AAPL250620C00150000")
     assert option is not None
     assert (option.underlying, option.expiry, option.option_type, option.strike) == (
@@ -75,6 +75,7 @@ def test_a_standard_symbol_reads_as_its_contract() -> None:
         OptionType.CALL,
         D(150),
     )
+    assert (option.root, option.is_call) == ("AAPL", True)
 
 
 @pytest.mark.parametrize(

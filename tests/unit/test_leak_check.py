@@ -26,3 +26,14 @@ def test_a_socket_closed_before_it_is_dropped_is_not_reported() -> None:
     sock.close()
     _left_in_a_cycle(sock)
     assert not any(f"fd={number}," in line for line in leaked_resources())
+
+
+def test_a_leaked_socket_is_reported_with_the_code_that_opened_it() -> None:
+    def open_and_forget() -> None:
+        _left_in_a_cycle(socket.socket())
+
+    open_and_forget()
+    left = [line for line in leaked_resources() if line.startswith("unclosed <socket.socket")]
+    assert len(left) == 1, left
+    assert "(opened at unit/test_leak_check.py:" in left[0], left
+    assert "open_and_forget <- unit/test_leak_check.py:" in left[0], left

@@ -20,7 +20,8 @@ it) per event. Alpaca replays every event after ``since_id`` first, then pushes 
   reported as an instant gap (``gap_from == gap_to``). A failing callback is only logged.
 
 With a ``rate_budget`` (the account client's), every connect waits for a slot of the key's
-budget, as every REST request does. A drop, a 5xx, a 429 or a network error reconnects with exponential backoff and jitter (never a
+budget, as every REST request does, and its answer's rate-limit headers align that budget (a
+429 pauses it, bounded by its ``max_pause``). A drop, a 5xx, a 429 or a network error reconnects with exponential backoff and jitter (never a
 tight loop; the venue's ``retry:`` hint is a floor). A connected stream that sends nothing, not
 even a heartbeat comment, for ``read_timeout`` seconds is treated as a drop. HTTP 401 raises
 ``StreamError`` (keys are wrong). HTTP 403 or 404 raises ``ActivityStreamUnavailable``: the
@@ -54,7 +55,7 @@ from alpaca_integration.alpaca.parse_events import (
     SseDecoder,
     parse_activity_event,
 )
-from alpaca_integration.alpaca.ratelimit_base import Lane, RateBudget
+from alpaca_integration.alpaca.ratelimit_base import Lane, RateBudget, parse_rate_limit_headers
 from alpaca_integration.alpaca.stream_rules import (
     BadFrameCallback,
     ClosableStream,
@@ -228,6 +229,7 @@ class ActivityEventsStream(ClosableStream):
                 if permit is not None and self.rate_budget is not None:
                     await self.rate_budget.settle(permit)
                     permit = None
+                await self._observe_budget(response)
                 self._check_status(response)
                 self._response = response
                 self.connected = True
@@ -262,6 +264,17 @@ class ActivityEventsStream(ClosableStream):
         finally:
             if permit is not None and self.rate_budget is not None:
                 await self.rate_budget.settle(permit)
+
+    async def _observe_budget(self, response: httpx.Response) -> None:
+        """The connect's answer tells the key's budget what the venue counted, as a REST answer
+        does; a 429 pauses every request on the key (bounded by the budget's ``max_pause``)."""
+        if self.rate_budget is None:
+            return
+        limits = parse_rate_limit_headers(response.headers)
+        if limits is not None:
+            await self.rate_budget.observe(limits)
+        if response.status_code == 429:
+            await self.rate_budget.pause_for(limits.reset_in if limits is not None else None)
 
     def _check_status(self, response: httpx.Response) -> None:
         status = response.status_code

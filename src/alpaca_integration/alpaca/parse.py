@@ -34,6 +34,7 @@ from typing import Any
 
 import msgspec
 
+from alpaca_integration.alpaca import parse_stream as _stream
 from alpaca_integration.alpaca.decoding import (
     ACTIVITY_SIDE,
     FILL_TYPE,
@@ -69,18 +70,7 @@ from alpaca_integration.alpaca.parse_reference import (
     parse_watchlist,
     parse_watchlists,
 )
-from alpaca_integration.alpaca.parse_stream import (
-    StreamAuthorization,
-    StreamListening,
-    StreamMessage,
-    StreamTradeUpdate,
-    StreamUnknown,
-    decode_stream_frame,
-    encode_stream_auth,
-    encode_stream_listen,
-    fill_from_trade_update,
-    parse_trade_update,
-)
+from alpaca_integration.alpaca.parse_stream import *  # noqa: F403  (the stream's, re-exported)
 from alpaca_integration.alpaca.schemas import (
     WireAccount,
     WireAccountConfiguration,
@@ -110,15 +100,6 @@ from alpaca_integration.models import (
 __all__ = [
     "EXCHANGE_TIMEZONE",
     "OptionContractsPage",
-    "StreamAuthorization",
-    "StreamListening",
-    "StreamMessage",
-    "StreamTradeUpdate",
-    "StreamUnknown",
-    "decode_stream_frame",
-    "encode_stream_auth",
-    "encode_stream_listen",
-    "fill_from_trade_update",
     "parse_account",
     "parse_account_configuration",
     "parse_activities",
@@ -138,10 +119,10 @@ __all__ = [
     "parse_portfolio_history",
     "parse_position",
     "parse_positions",
-    "parse_trade_update",
     "parse_watchlist",
     "parse_watchlists",
 ]
+__all__ += _stream.__all__
 
 _UTC = dt.UTC
 _ERROR_TEXT_LIMIT = 500

@@ -75,6 +75,16 @@ def _check_name(what: str, value: object) -> str:
     return value
 
 
+class _Key:
+    """One key of ``CacheKeys``: ``<prefix>:<account>:<part>``."""
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+
+    def __get__(self, keys: CacheKeys, owner: type[CacheKeys] | None = None) -> str:
+        return f"{keys.prefix}:{keys.account}:{self.part}"
+
+
 @dataclass(frozen=True)
 class CacheKeys:
     """The key names of one account."""
@@ -82,28 +92,11 @@ class CacheKeys:
     prefix: str
     account: str
 
-    def _key(self, part: str) -> str:
-        return f"{self.prefix}:{self.account}:{part}"
-
-    @property
-    def snapshot(self) -> str:
-        return self._key("account")
-
-    @property
-    def positions(self) -> str:
-        return self._key("positions")
-
-    @property
-    def open_orders(self) -> str:
-        return self._key("open_orders")
-
-    @property
-    def meta(self) -> str:
-        return self._key("meta")
-
-    @property
-    def events(self) -> str:
-        return self._key("events")
+    snapshot = _Key("account")
+    positions = _Key("positions")
+    open_orders = _Key("open_orders")
+    meta = _Key("meta")
+    events = _Key("events")
 
     @property
     def data_keys(self) -> tuple[str, str, str, str]:

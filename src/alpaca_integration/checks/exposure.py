@@ -19,6 +19,7 @@ import msgspec
 
 from alpaca_integration.checks.risk_limits import RiskLimits
 from alpaca_integration.models import Position
+from alpaca_integration.storage.records import ExposureFigures
 from alpaca_integration.sync.ports import ExposureStore
 
 __all__ = [
@@ -32,20 +33,8 @@ __all__ = [
 _ZERO = Decimal(0)
 
 
-class ExposureSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """An account's exposure at ``at``: gross = long + short, net = long - short; ``per_symbol``
-    maps each symbol to its signed market value. Symbols without any price are listed in
-    ``unpriced`` and left out of the sums."""
-
-    account: str
-    at: dt.datetime
-    gross: Decimal
-    net: Decimal
-    long: Decimal
-    short: Decimal
-    per_symbol: dict[str, Decimal]
-    quantities: dict[str, Decimal]
-    unpriced: tuple[str, ...] = ()
+class ExposureSnapshot(ExposureFigures, frozen=True, kw_only=True):
+    """An account's exposure as measured (the figures of ``storage.records.ExposureFigures``)."""
 
 
 class RiskBreach(msgspec.Struct, frozen=True, kw_only=True):

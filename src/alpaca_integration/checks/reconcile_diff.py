@@ -295,25 +295,7 @@ def diff_positions(stored: Sequence[Position], broker: Sequence[Position]) -> li
     findings: list[Finding] = []
     for symbol in sorted(set(ours) | set(theirs)):
         mine, venue = ours.get(symbol), theirs.get(symbol)
-        if mine is None and venue is not None:
-            findings.append(
-                Finding(
-                    kind="position_missing",
-                    subject=symbol,
-                    difference=f"absent from the store; broker holds {fmt_value(venue.qty)}",
-                    decision="replaced",
-                )
-            )
-        elif venue is None and mine is not None:
-            findings.append(
-                Finding(
-                    kind="position_unknown_at_broker",
-                    subject=symbol,
-                    difference=f"store holds {fmt_value(mine.qty)}; broker is flat",
-                    decision="removed",
-                )
-            )
-        elif mine is not None and venue is not None:
+        if mine is not None and venue is not None:
             changes = []
             if mine.qty != venue.qty:
                 changes.append(f"qty {fmt_value(mine.qty)} -> {fmt_value(venue.qty)}")
@@ -322,4 +304,16 @@ def diff_positions(stored: Sequence[Position], broker: Sequence[Position]) -> li
                     f"avg_entry_price {fmt_value(mine.avg_entry_price)} -> {fmt_value(venue.avg_entry_price)}"
                 )
             findings.extend(_drift("position_drift", symbol, changes, "replaced"))
+            continue
+        if venue is not None:
+            kind, decision = "position_missing", "replaced"
+            difference = f"absent from the store; broker holds {fmt_value(venue.qty)}"
+        elif mine is not None:
+            kind, decision = "position_unknown_at_broker", "removed"
+            difference = f"store holds {fmt_value(mine.qty)}; broker is flat"
+        else:
+            continue
+        findings.append(
+            Finding(kind=kind, subject=symbol, difference=difference, decision=decision)
+        )
     return findings

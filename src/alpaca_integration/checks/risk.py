@@ -27,6 +27,7 @@ the client are reached through small protocols).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeGuard, cast
@@ -145,6 +146,7 @@ def _order_symbols(order: Order) -> tuple[str, ...]:
     return (order.symbol.strip().upper(),)
 
 
+@dataclasses.dataclass(eq=False, repr=False)
 class RiskCheck:
     """The pre-trade hook :func:`make_pre_trade_check` returns.
 
@@ -153,18 +155,11 @@ class RiskCheck:
     source first, and refuse with ``RiskLimitError``; a halted account refuses without reading.
     """
 
-    def __init__(
-        self,
-        source: RiskSource,
-        limits: RiskLimits,
-        *,
-        account: str = "default",
-        price_lookup: PriceLookup | None = None,
-    ) -> None:
-        self.source = source
-        self.limits = limits
-        self.account = account
-        self.price_lookup = price_lookup
+    source: RiskSource
+    limits: RiskLimits
+    _: dataclasses.KW_ONLY
+    account: str = "default"
+    price_lookup: PriceLookup | None = None
 
     def __repr__(self) -> str:
         return f"RiskCheck(account={self.account!r})"

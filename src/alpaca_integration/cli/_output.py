@@ -14,6 +14,7 @@ import enum
 import sys
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -156,22 +157,11 @@ def _orders(orders: Sequence[Order], title: str = "orders") -> None:
 
 
 def _positions(items: Sequence[Position], title: str) -> None:
-    _table(
-        title,
-        ["symbol", "side", "qty", "avg entry", "price", "market value", "unrealized P/L"],
-        [
-            (
-                p.symbol,
-                p.side,
-                p.qty,
-                p.avg_entry_price,
-                p.current_price,
-                p.market_value,
-                p.unrealized_pl,
-            )
-            for p in items
-        ],
+    columns = ["symbol", "side", "qty", "avg entry", "price", "market value", "unrealized P/L"]
+    cells = attrgetter(
+        "symbol", "side", "qty", "avg_entry_price", "current_price", "market_value", "unrealized_pl"
     )
+    _table(title, columns, map(cells, items))
 
 
 def _activity_row(item: Fill | Activity) -> tuple[Any, ...]:
@@ -214,45 +204,36 @@ def _calendar(items: Sequence[CalendarDay], title: str) -> None:
 
 def _assets(items: Sequence[Asset], title: str) -> None:
     columns = ["symbol", "name", "class", "exchange", "status", "tradable", "shortable"]
-    _table(
-        title,
-        [*columns, "fractionable"],
-        [
-            (
-                a.symbol,
-                a.name,
-                a.asset_class,
-                a.exchange,
-                a.status,
-                a.tradable,
-                a.shortable,
-                a.fractionable,
-            )
-            for a in items
-        ],
+    cells = attrgetter(
+        "symbol",
+        "name",
+        "asset_class",
+        "exchange",
+        "status",
+        "tradable",
+        "shortable",
+        "fractionable",
     )
+    _table(title, [*columns, "fractionable"], map(cells, items))
 
 
 def _contracts(items: Sequence[OptionContract], title: str) -> None:
     """An option chain, by expiry, then calls before puts, then strike."""
     ordered = sorted(items, key=lambda c: (c.expiry, c.type.value, c.strike, c.symbol))
-    _table(
-        title,
-        ["symbol", "expiry", "type", "strike", "style", "multiplier", "open interest", "close"],
-        [
-            (
-                c.symbol,
-                c.expiry,
-                c.type,
-                c.strike,
-                c.style,
-                c.multiplier,
-                c.open_interest,
-                c.close_price,
-            )
-            for c in ordered
-        ],
+    columns = [
+        "symbol",
+        "expiry",
+        "type",
+        "strike",
+        "style",
+        "multiplier",
+        "open interest",
+        "close",
+    ]
+    cells = attrgetter(
+        "symbol", "expiry", "type", "strike", "style", "multiplier", "open_interest", "close_price"
     )
+    _table(title, columns, map(cells, ordered))
 
 
 def _bulk_results(items: Sequence[BulkResult], title: str) -> None:

@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -372,68 +372,70 @@ def _need_prefect_api(command: str) -> None:
         )
 
 
+# The options ``flows serve`` and ``flows deploy`` share.
+FlowAccountsOption = Annotated[
+    list[str] | None, typer.Option("--account", "-a", help="Account name(s).")
+]
+IntervalOption = Annotated[
+    int | None, typer.Option(help="Seconds between runs (default ALPACA_UPDATE_INTERVAL).")
+]
+HeartbeatOption = Annotated[
+    int,
+    typer.Option(
+        help="Seconds between flow-run heartbeats (>= 30); a run is crashed after 3 missed."
+    ),
+]
+
+
 @flows_app.command("serve")
 def flows_serve(
-    account: list[str] = typer.Option(None, "--account", "-a", help="Account name(s)."),
-    interval: int = typer.Option(
-        None, help="Seconds between runs (default ALPACA_UPDATE_INTERVAL)."
-    ),
-    heartbeat: int = typer.Option(
-        30,
-        help="Seconds between flow-run heartbeats (>= 30); a run is crashed after 3 missed.",
-    ),
+    account: FlowAccountsOption = None,
+    interval: IntervalOption = None,
+    heartbeat: HeartbeatOption = 30,
 ) -> None:
     """Serve both flows on a schedule, one run per deployment at a time (needs a Prefect
     server: `prefect server start`). Ctrl-C lets the runs in flight finish, then stops."""
-    settings, accounts = select(account)
-    every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
-    _check_heartbeat(heartbeat)
+    names, every = _flow_schedule(account, interval, heartbeat)
     _need_prefect_api("flows serve")
     from alpaca_integration.flows import serve_flows
 
     with contextlib.suppress(KeyboardInterrupt):  # Prefect usually handles Ctrl-C itself
-        serve_flows(
-            [a.name for a in accounts], interval=max(1, round(every or 1)), heartbeat=heartbeat
-        )
+        serve_flows(names, interval=every, heartbeat=heartbeat)
     typer.echo("flows serve stopped", err=True)
 
 
-def _check_heartbeat(heartbeat: int) -> None:
+def _flow_schedule(
+    account: list[str] | None, interval: int | None, heartbeat: int
+) -> tuple[list[str], int]:
+    """The accounts' names and the whole seconds between runs that ``flows serve``/``deploy``
+    schedule (``--interval``, default ALPACA_UPDATE_INTERVAL); a ``--heartbeat`` below
+    Prefect's floor is refused."""
+    settings, accounts = select(account)
+    every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
     if heartbeat < 30:
         raise fail(
             f"--heartbeat must be 30 seconds or more (Prefect's floor), got {heartbeat}", EXIT_USAGE
         )
+    return [a.name for a in accounts], max(1, round(every or 1))
 
 
 @flows_app.command("deploy")
 def flows_deploy(
-    account: list[str] = typer.Option(None, "--account", "-a", help="Account name(s)."),
+    account: FlowAccountsOption = None,
     pool: str = typer.Option("alpaca", help="Work pool (created as a process pool if missing)."),
-    interval: int = typer.Option(
-        None, help="Seconds between runs (default ALPACA_UPDATE_INTERVAL)."
-    ),
-    heartbeat: int = typer.Option(
-        30,
-        help="Seconds between flow-run heartbeats (>= 30); a run is crashed after 3 missed.",
-    ),
+    interval: IntervalOption = None,
+    heartbeat: HeartbeatOption = 30,
 ) -> None:
     """Create or update one deployment per (flow, account) on a work pool, one run at a time;
     then start `prefect worker start --pool POOL` on every machine that should run them."""
-    settings, accounts = select(account)
-    every = _seconds(interval, "--interval", default=settings.update_interval, zero_ok=False)
-    _check_heartbeat(heartbeat)
+    names, every = _flow_schedule(account, interval, heartbeat)
     if not pool.strip():
         raise fail("--pool must name a work pool, e.g. alpaca", EXIT_USAGE)
     _need_prefect_api("flows deploy")
     from alpaca_integration.flows.deploy import deploy_flows
 
     created, names = asyncio.run(
-        deploy_flows(
-            [a.name for a in accounts],
-            pool=pool,
-            interval=max(1, round(every or 1)),
-            heartbeat=heartbeat,
-        )
+        deploy_flows(names, pool=pool, interval=every, heartbeat=heartbeat)
     )
     if created:
         typer.echo(f"created the process work pool {pool!r}")

@@ -182,6 +182,15 @@ def register(app: typer.Typer) -> None:
         stale_order_in_fill_probability: float | None = typer.Option(
             None, help="Fault: probability a fill event carries the order before that execution."
         ),
+        activity_events_drop_rate: float | None = typer.Option(
+            None, help="Fault: probability the activities event stream is cut after an event."
+        ),
+        activity_events: bool = typer.Option(
+            True,
+            "--activity-events/--no-activity-events",
+            help="Serve the activities event stream (/v2beta1/events/activities, beta at "
+            "Alpaca); --no-activity-events answers 404 there, as a venue without it.",
+        ),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
     ) -> None:
         """Serve the Alpaca-compatible paper-trading simulator (REST, stream, admin API)."""
@@ -216,6 +225,8 @@ def register(app: typer.Typer) -> None:
                 clock_skew_seconds=clock_skew_seconds,
                 visibility_lag_seconds=visibility_lag_seconds,
                 stale_order_in_fill_probability=stale_order_in_fill_probability,
+                activity_events_drop_rate=activity_events_drop_rate,
+                activity_events=activity_events,
             )
             if config.accounts_file is not None:
                 config.resolved_accounts()

@@ -30,7 +30,7 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
 from alpaca_integration.dashboard import summaries
@@ -122,30 +122,24 @@ class Listener:
         self.feed.listeners.discard(self)
 
 
+@dataclass(eq=False, repr=False)
 class LiveFeed:
     """Numbered change events for the pages, from the cache or from polling the store."""
 
-    def __init__(
-        self,
-        store: Store,
-        cache: Cache | None,
-        account_names: AccountNames,
-        *,
-        mode: str,
-        poll_interval: float = 1.0,
-        checks_interval: float = 2.0,
-    ) -> None:
-        if mode not in ("cache", "poll"):
-            raise ValueError(f"the live feed's mode is 'cache' or 'poll', not {mode!r}")
-        if mode == "cache" and cache is None:
+    store: Store
+    cache: Cache | None
+    account_names: AccountNames
+    _: KW_ONLY
+    mode: str
+    poll_interval: float = 1.0
+    checks_interval: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("cache", "poll"):
+            raise ValueError(f"the live feed's mode is 'cache' or 'poll', not {self.mode!r}")
+        if self.mode == "cache" and self.cache is None:
             raise ValueError("the live feed's cache mode needs a cache")
-        self.store = store
-        self.cache = cache
-        self.account_names = account_names
-        self.configured_mode = mode
-        self.mode = mode
-        self.poll_interval = poll_interval
-        self.checks_interval = checks_interval
+        self.configured_mode = self.mode
         self.boot = secrets.token_hex(4)
         self.seq = 0
         self.listeners: set[Listener] = set()

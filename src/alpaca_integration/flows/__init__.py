@@ -54,16 +54,7 @@ def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
 
 
 def _summary(report: SyncReport) -> dict[str, Any]:
-    return {
-        "account": report.account,
-        "orders_seen": report.orders_seen,
-        "orders_changed": report.orders_changed,
-        "fills_changed": report.fills_changed,
-        "activities_changed": report.activities_changed,
-        "positions_changed": report.positions_changed,
-        "fees_attached": report.fees_attached,
-        "quarantined": report.quarantined,
-    }
+    return {"account": report.account, **report.counts()}
 
 
 # Sync tasks retry what may pass next time, at growing intervals; the checks' tasks retry once.

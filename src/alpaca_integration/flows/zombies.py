@@ -9,16 +9,23 @@ account gets no run until Prefect's slot lease runs out, and the records say RUN
 * RUNNING, with no state change and no heartbeat event for ``ZOMBIE_AFTER_BEATS`` heartbeat
   periods (a live run sends one every ``heartbeat`` seconds,
   ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``, from a thread of its own);
-* PENDING for ``PENDING_SILENCE`` seconds. A PENDING run sends no heartbeat, and a live one may
-  wait long for its process to start on a swamped worker (minutes were seen on a loaded 2-core
-  machine); crashing it then would let it run beside its successor. So the bound is Prefect's
-  own slot lease (300 s), after which the slot is free anyway: the check then only puts the
-  record right.
+* PENDING, submitted by a worker that has itself gone silent: the worker that takes a run
+  labels it (``prefect.worker.name``, ``prefect.work-pool.name``), and a live worker beats every
+  ``heartbeat_interval_seconds`` (30 s by default) into its pool's record. A run is PENDING until
+  its process starts, which on a swamped worker can take minutes (seen on a loaded 2-core
+  machine), so the run's own age proves nothing; its worker's silence does: the run is a zombie
+  once its worker has not beaten for ``ZOMBIE_AFTER_BEATS`` of its periods (90 s by default) and
+  the run has been PENDING at least as long.
+* PENDING for ``PENDING_SILENCE`` seconds when its worker cannot be told (no label yet, a worker
+  record gone, or a worker restarted under the same ``--name``, whose new beats speak for the
+  dead one): Prefect's own slot lease (300 s), after which the slot is free anyway, so the check
+  then only puts the record right.
 
 Every run of the two flows calls it first, for every deployment tagged ``alpaca-integration``:
 with runs every ``interval`` seconds somewhere in the pool, a RUNNING zombie is crashed within
 ``3 * heartbeat + interval`` seconds of its last sign of life, a PENDING one within
-``PENDING_SILENCE + interval``, by a run of any account.
+``3 * the worker's heartbeat period + interval`` of its worker's death (``PENDING_SILENCE +
+interval`` when the worker cannot be told), by a run of any account.
 
 Prefect's own answer, the heartbeat automation (``flows.deploy.ensure_zombie_automation``), is
 kept as well, but on this Prefect (3.8) it was seen not to fire for runs killed in their first
@@ -83,6 +90,30 @@ async def _last_heartbeat(client: Any, run_id: str, since: dt.datetime) -> dt.da
     return max((e.occurred for e in page.events), default=None)
 
 
+async def _dead_workers(client: Any, runs: list[Any], at: dt.datetime) -> set[tuple[str, str]]:
+    """(pool, worker) of the workers behind PENDING runs that have not beaten for
+    ``ZOMBIE_AFTER_BEATS`` of their heartbeat periods."""
+    pools = {
+        run.labels.get("prefect.work-pool.name")
+        for run in runs
+        if run.state is not None and run.state.is_pending()
+    }
+    dead: set[tuple[str, str]] = set()
+    for pool in sorted(p for p in pools if isinstance(p, str)):
+        for worker in await client.read_workers_for_work_pool(pool):
+            beat = worker.heartbeat_interval_seconds or 30
+            last = worker.last_heartbeat_time
+            if last is not None and at - last > dt.timedelta(seconds=ZOMBIE_AFTER_BEATS * beat):
+                dead.add((pool, worker.name))
+    return dead
+
+
+def _worker_of(run: Any) -> tuple[str, str] | None:
+    labels = run.labels or {}
+    pool, name = labels.get("prefect.work-pool.name"), labels.get("prefect.worker.name")
+    return (pool, name) if isinstance(pool, str) and isinstance(name, str) else None
+
+
 async def _candidates(client: Any) -> list[Any]:
     from prefect.client.schemas.filters import (
         DeploymentFilter,
@@ -123,6 +154,8 @@ async def crash_zombie_runs(
     skip = {str(x) for x in exclude}
     crashed: list[str] = []
     async with get_client() as client:
+        candidates = await _candidates(client)
+        dead = await _dead_workers(client, candidates, at)
 
         async def silent(run: Any) -> bool:
             since = _silent_since(run)
@@ -131,12 +164,14 @@ async def crash_zombie_runs(
             if not (run.state.is_pending() or run.state.is_running()):
                 return False  # moved on (or already crashed by another run's check)
             if run.state.is_pending():
+                if _worker_of(run) in dead:
+                    return since <= running_cutoff
                 return since <= pending_cutoff
             return since <= running_cutoff and not await _last_heartbeat(
                 client, str(run.id), running_cutoff
             )
 
-        for run in await _candidates(client):
+        for run in candidates:
             run_id = str(run.id)
             if run_id in skip or not await silent(run):
                 continue

@@ -142,6 +142,7 @@ async def run_monitor(
             reconcile_every=reconcile_every or None,
             leases=board,
             activities_stream=activities_stream,
+            freeze_gc=True,
         )
         served = contextlib.AsyncExitStack()
         if beside is not None:

@@ -169,6 +169,15 @@ async def _admin_stats(sim: SimulatorState, request: Request) -> Any:
     }
 
 
+async def _admin_stream_lags(sim: SimulatorState, request: Request) -> Any:
+    try:
+        since = float(request.query_params.get("since") or "0")
+    except ValueError:
+        raise bad_request("since must be a UNIX time in seconds") from None
+    lags = sim.hub.fill_send_lags_since(since)
+    return {"fills": [{"order_id": order_id, "send_lag_ms": lag} for order_id, lag in lags]}
+
+
 _ADMIN_ROUTES: list[tuple[str, str, AdminHandler]] = [
     ("GET", "/_sim/health", _admin_health),
     ("POST", "/_sim/reset", _admin_reset),
@@ -183,6 +192,7 @@ _ADMIN_ROUTES: list[tuple[str, str, AdminHandler]] = [
     ("GET", "/_sim/accounts/{key_id}/events", _admin_events),
     ("POST", "/_sim/tick", _admin_tick),
     ("POST", "/_sim/stream/drop", _admin_drop_streams),
+    ("GET", "/_sim/stream/lags", _admin_stream_lags),
     ("GET", "/_sim/stats", _admin_stats),
 ]
 

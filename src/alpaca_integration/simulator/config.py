@@ -68,33 +68,49 @@ def _to_decimal(value: object, setting: str) -> Decimal:
     return result
 
 
-def _rate(value: object, setting: str) -> float:
+def _require_whole(value: object, setting: str, what: str = "a whole number >= 0") -> None:
+    """Refuse anything but a whole number >= 0 (an int, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{setting} must be {what}, got {value!r}", setting=setting)
+
+
+def _number(
+    value: object, setting: str, *, number: str, valid: Callable[[float], bool], valid_as: str
+) -> float:
+    """``value`` (an int or a float, not a bool) as a float that ``valid`` accepts; else a
+    ``ConfigError`` saying the setting must be ``number`` (wrong type) or ``valid_as``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(
-            f"{setting} must be a number between 0 and 1, got {value!r}", setting=setting
-        )
-    rate = float(value)
-    if not 0.0 <= rate <= 1.0 or math.isnan(rate):
-        raise ConfigError(f"{setting} must be between 0 and 1, got {value!r}", setting=setting)
-    return rate
+        raise ConfigError(f"{setting} must be {number}, got {value!r}", setting=setting)
+    result = float(value)
+    if not valid(result):
+        raise ConfigError(f"{setting} must be {valid_as}, got {value!r}", setting=setting)
+    return result
+
+
+def _rate(value: object, setting: str) -> float:
+    return _number(
+        value,
+        setting,
+        number="a number between 0 and 1",
+        valid=lambda rate: 0.0 <= rate <= 1.0,
+        valid_as="between 0 and 1",
+    )
 
 
 def _finite(value: object, setting: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{setting} must be a number, got {value!r}", setting=setting)
-    number = float(value)
-    if math.isnan(number) or math.isinf(number):
-        raise ConfigError(f"{setting} must be a finite number, got {value!r}", setting=setting)
-    return number
+    return _number(
+        value, setting, number="a number", valid=math.isfinite, valid_as="a finite number"
+    )
 
 
 def _non_negative(value: object, setting: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{setting} must be a number >= 0, got {value!r}", setting=setting)
-    number = float(value)
-    if number < 0 or math.isnan(number) or math.isinf(number):
-        raise ConfigError(f"{setting} must be a finite number >= 0, got {value!r}", setting=setting)
-    return number
+    return _number(
+        value,
+        setting,
+        number="a number >= 0",
+        valid=lambda number: math.isfinite(number) and number >= 0,
+        valid_as="a finite number >= 0",
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -192,16 +208,7 @@ class FaultConfig:
 
     def _check_lost_answers(self) -> None:
         self._set("lost_answer_rate", _rate)
-        if (
-            isinstance(self.lost_answer_next, bool)
-            or not isinstance(self.lost_answer_next, int)
-            or self.lost_answer_next < 0
-        ):
-            raise ConfigError(
-                f"faults.lost_answer_next must be a whole number >= 0, got "
-                f"{self.lost_answer_next!r}",
-                setting="faults.lost_answer_next",
-            )
+        _require_whole(self.lost_answer_next, "faults.lost_answer_next")
         if self.lost_answer_mode not in LOST_ANSWER_MODES:
             raise ConfigError(
                 f"faults.lost_answer_mode must be one of {', '.join(LOST_ANSWER_MODES)}, got "
@@ -373,14 +380,7 @@ class SimConfig:
             if value < 0:
                 raise ConfigError(f"{name} must be >= 0", setting=name)
             object.__setattr__(self, name, value)
-        if (
-            isinstance(self.event_log_size, bool)
-            or not isinstance(self.event_log_size, int)
-            or self.event_log_size < 0
-        ):
-            raise ConfigError(
-                "event_log_size must be a whole number >= 0", setting="event_log_size"
-            )
+        _require_whole(self.event_log_size, "event_log_size")
         if not isinstance(self.activity_events, bool):
             raise ConfigError(
                 f"activity_events must be true or false, got {self.activity_events!r}",
@@ -439,16 +439,9 @@ class SimConfig:
 
     def _check_venue(self) -> None:
         """The rate limit, the clock and the accounts file."""
-        if (
-            isinstance(self.rate_limit, bool)
-            or not isinstance(self.rate_limit, int)
-            or self.rate_limit < 0
-        ):
-            raise ConfigError(
-                f"rate_limit must be a whole number of requests per minute >= 0 (0 = off), got "
-                f"{self.rate_limit!r}",
-                setting="rate_limit",
-            )
+        _require_whole(
+            self.rate_limit, "rate_limit", "a whole number of requests per minute >= 0 (0 = off)"
+        )
         if self.clock not in CLOCK_MODES:
             raise ConfigError(
                 f"clock must be 'market' or 'always-open', got {self.clock!r}", setting="clock"

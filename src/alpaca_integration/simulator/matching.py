@@ -18,6 +18,7 @@ This module imports nothing from the package outside the simulator.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections.abc import Callable, Iterable
@@ -46,30 +47,24 @@ _TERMINAL_STAMPS = {
 }
 
 
+@dataclasses.dataclass(eq=False, repr=False)
 class MatchingEngine:
     """The book, the waiting orders, and the rules that execute and end orders."""
 
-    def __init__(
-        self,
-        config: SimConfig,
-        *,
-        symbols: Iterable[str],
-        market: Market,
-        calendar: TradingCalendar,
-        tape: Tape,
-        accounting: Accounting,
-        phase: Phase,
-    ) -> None:
-        self.config = config
-        self.market = market
-        self.calendar = calendar
-        self.tape = tape
-        self.accounting = accounting
-        self.phase: Phase = phase
+    config: SimConfig
+    _: dataclasses.KW_ONLY
+    symbols: dataclasses.InitVar[Iterable[str]]
+    market: Market
+    calendar: TradingCalendar
+    tape: Tape
+    accounting: Accounting
+    phase: Phase
+    waiting: dict[str, Order] = dataclasses.field(default_factory=dict, init=False)
+    stale_fill_probability: float = dataclasses.field(default=0.0, init=False)
+
+    def __post_init__(self, symbols: Iterable[str]) -> None:
         self.book: dict[str, dict[str, Order]] = {symbol: {} for symbol in symbols}
-        self.waiting: dict[str, Order] = {}
-        self.stale_fill_probability = 0.0
-        self._stale = random.Random(f"{config.seed}:stale")
+        self._stale = random.Random(f"{self.config.seed}:stale")
 
     # ------------------------------------------------------------------ the book
 

@@ -128,30 +128,23 @@ def _listed(order: Order, query: _ListQuery) -> bool:
     return not (query.status == "closed" and not order.is_terminal)
 
 
+@dataclasses.dataclass(eq=False, repr=False)
 class OrderDesk:
     """Order requests of every account. See the module docstring."""
 
-    def __init__(
-        self,
-        config: SimConfig,
-        *,
-        clock: SimClock,
-        tape: Tape,
-        market: Market,
-        rules: OrderRules,
-        engine: MatchingEngine,
-        accounting: Accounting,
-        resolve_asset: Callable[[str], AssetSpec | None],
-    ) -> None:
-        self.clock = clock
-        self.tape = tape
-        self.market = market
-        self.rules = rules
-        self.engine = engine
-        self.accounting = accounting
-        self.resolve_asset = resolve_asset
-        self.order_reject_rate = 0.0
-        self.visibility_lag_seconds = 0.0
+    config: dataclasses.InitVar[SimConfig]
+    _: dataclasses.KW_ONLY
+    clock: SimClock
+    tape: Tape
+    market: Market
+    rules: OrderRules
+    engine: MatchingEngine
+    accounting: Accounting
+    resolve_asset: Callable[[str], AssetSpec | None]
+    order_reject_rate: float = dataclasses.field(default=0.0, init=False)
+    visibility_lag_seconds: float = dataclasses.field(default=0.0, init=False)
+
+    def __post_init__(self, config: SimConfig) -> None:
         self._rejects = random.Random(f"{config.seed}:rejects")
         self.mleg = MlegDesk(self)
 

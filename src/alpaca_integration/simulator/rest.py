@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from alpaca_integration.simulator.broker import Broker
 from alpaca_integration.simulator.catalog import calendar_days
 from alpaca_integration.simulator.config import FaultConfig
 from alpaca_integration.simulator.runtime import SimulatorState
@@ -179,26 +180,42 @@ def _gate(route_key: str, handler: Handler) -> Callable[[Request], Awaitable[Res
 # ---------------------------------------------------------------------------- /v2 handlers
 
 
-async def _get_account(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
-    return 200, sim.broker.account_json(account)
+def _of_account(call: Callable[[Broker, Account], Any], status: int = 200) -> Handler:
+    """The handler answering ``status`` and ``call(broker, account)``."""
+
+    async def handler(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+        return status, call(sim.broker, account)
+
+    return handler
 
 
-async def _get_configurations(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    return 200, sim.broker.configuration(account)
+def _with_params(
+    call: Callable[[Broker, Account, dict[str, str]], Any], status: int = 200
+) -> Handler:
+    """The handler answering ``status`` and ``call(broker, account, query parameters)``."""
+
+    async def handler(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+        return status, call(sim.broker, account, _params(request))
+
+    return handler
 
 
-async def _patch_configurations(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    return 200, sim.broker.update_configuration(account, await _body(request))
+def _with_body(call: Callable[[Broker, Account, Any], Any]) -> Handler:
+    """The handler answering 200 and ``call(broker, account, JSON body)``."""
+
+    async def handler(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+        return 200, call(sim.broker, account, await _body(request))
+
+    return handler
 
 
-async def _get_activities(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    return 200, sim.broker.activities(account, _params(request))
+def _of_params(call: Callable[[Broker, dict[str, str]], Any]) -> Handler:
+    """The handler answering 200 and ``call(broker, query parameters)`` (no account's data)."""
+
+    async def handler(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+        return 200, call(sim.broker, _params(request))
+
+    return handler
 
 
 async def _get_activities_by_type(
@@ -206,16 +223,6 @@ async def _get_activities_by_type(
 ) -> tuple[int, Any]:
     kind = request.path_params["activity_type"]
     return 200, sim.broker.activities(account, _params(request), kind)
-
-
-async def _get_portfolio_history(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    return 200, sim.broker.portfolio_history(account, _params(request))
-
-
-async def _list_assets(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
-    return 200, sim.broker.asset_list(_params(request))
 
 
 async def _get_asset(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
@@ -228,20 +235,6 @@ async def _get_clock(sim: SimulatorState, account: Account, request: Request) ->
 
 async def _get_calendar(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     return 200, await asyncio.to_thread(calendar_days, _params(request))
-
-
-async def _post_order(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
-    return 200, sim.broker.submit_order(account, await _body(request))
-
-
-async def _list_orders(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
-    return 200, sim.broker.list_orders(account, _params(request))
-
-
-async def _cancel_orders(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    return 207, sim.broker.cancel_all(account)
 
 
 async def _order_by_client_id(
@@ -273,18 +266,6 @@ async def _delete_order(sim: SimulatorState, account: Account, request: Request)
     return 204, None
 
 
-async def _list_positions(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    return 200, sim.broker.positions(account)
-
-
-async def _close_positions(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    return 207, sim.broker.close_all(account, _params(request))
-
-
 async def _get_position(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
     return 200, sim.broker.get_position(account, request.path_params["symbol_or_asset_id"])
 
@@ -294,12 +275,6 @@ async def _close_position(
 ) -> tuple[int, Any]:
     symbol = request.path_params["symbol_or_asset_id"]
     return 200, sim.broker.close_position(account, symbol, _params(request))
-
-
-async def _list_option_contracts(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    return 200, sim.broker.option_contracts(_params(request))
 
 
 async def _get_option_contract(
@@ -320,18 +295,6 @@ async def _option_instruction(
     return 200, None
 
 
-async def _list_watchlists(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    return 200, sim.broker.watchlists(account)
-
-
-async def _create_watchlist(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    return 200, sim.broker.create_watchlist(account, await _body(request))
-
-
 def _watchlist_ref(request: Request) -> tuple[str | None, str | None]:
     watchlist_id = request.path_params.get("watchlist_id")
     return watchlist_id, None if watchlist_id is not None else request.query_params.get("name")
@@ -344,20 +307,16 @@ async def _get_watchlist(
     return 200, sim.broker.get_watchlist(account, watchlist_id, name)
 
 
-async def _update_watchlist(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    watchlist_id, name = _watchlist_ref(request)
-    body = await _body(request)
-    return 200, sim.broker.update_watchlist(account, watchlist_id, body, name)
+def _watchlist_edit(
+    call: Callable[[Broker, Account, str | None, Any, str | None], dict[str, Any]],
+) -> Handler:
+    """The handler of a watchlist change by id or by name (PUT replaces, POST adds a symbol)."""
 
+    async def handler(sim: SimulatorState, account: Account, request: Request) -> tuple[int, Any]:
+        watchlist_id, name = _watchlist_ref(request)
+        return 200, call(sim.broker, account, watchlist_id, await _body(request), name)
 
-async def _add_to_watchlist(
-    sim: SimulatorState, account: Account, request: Request
-) -> tuple[int, Any]:
-    watchlist_id, name = _watchlist_ref(request)
-    body = await _body(request)
-    return 200, sim.broker.add_to_watchlist(account, watchlist_id, body, name)
+    return handler
 
 
 async def _delete_watchlist(
@@ -376,37 +335,53 @@ async def _remove_from_watchlist(
 
 
 _V2_ROUTES: list[tuple[str, dict[str, Handler]]] = [
-    ("/v2/account", {"GET": _get_account}),
+    ("/v2/account", {"GET": _of_account(Broker.account_json)}),
     (
         "/v2/account/configurations",
-        {"GET": _get_configurations, "PATCH": _patch_configurations},
+        {
+            "GET": _of_account(Broker.configuration),
+            "PATCH": _with_body(Broker.update_configuration),
+        },
     ),
-    ("/v2/account/activities", {"GET": _get_activities}),
+    ("/v2/account/activities", {"GET": _with_params(Broker.activities)}),
     ("/v2/account/activities/{activity_type}", {"GET": _get_activities_by_type}),
-    ("/v2/account/portfolio/history", {"GET": _get_portfolio_history}),
-    ("/v2/assets", {"GET": _list_assets}),
+    ("/v2/account/portfolio/history", {"GET": _with_params(Broker.portfolio_history)}),
+    ("/v2/assets", {"GET": _of_params(Broker.asset_list)}),
     ("/v2/assets/{symbol_or_asset_id:path}", {"GET": _get_asset}),
     ("/v2/clock", {"GET": _get_clock}),
     ("/v2/calendar", {"GET": _get_calendar}),
-    ("/v2/orders", {"GET": _list_orders, "POST": _post_order, "DELETE": _cancel_orders}),
+    (
+        "/v2/orders",
+        {
+            "GET": _with_params(Broker.list_orders),
+            "POST": _with_body(Broker.submit_order),
+            "DELETE": _of_account(Broker.cancel_all, 207),
+        },
+    ),
     ("/v2/orders:by_client_order_id", {"GET": _order_by_client_id}),
     ("/v2/orders/{order_id}", {"GET": _get_order, "PATCH": _patch_order, "DELETE": _delete_order}),
-    ("/v2/options/contracts", {"GET": _list_option_contracts}),
+    ("/v2/options/contracts", {"GET": _of_params(Broker.option_contracts)}),
     ("/v2/options/contracts/{symbol_or_id}", {"GET": _get_option_contract}),
-    ("/v2/positions", {"GET": _list_positions, "DELETE": _close_positions}),
+    (
+        "/v2/positions",
+        {"GET": _of_account(Broker.positions), "DELETE": _with_params(Broker.close_all, 207)},
+    ),
     ("/v2/positions/{symbol_or_contract_id}/exercise", {"POST": _option_instruction}),
     ("/v2/positions/{symbol_or_contract_id}/do-not-exercise", {"POST": _option_instruction}),
     (
         "/v2/positions/{symbol_or_asset_id:path}",
         {"GET": _get_position, "DELETE": _close_position},
     ),
-    ("/v2/watchlists", {"GET": _list_watchlists, "POST": _create_watchlist}),
+    (
+        "/v2/watchlists",
+        {"GET": _of_account(Broker.watchlists), "POST": _with_body(Broker.create_watchlist)},
+    ),
     (
         "/v2/watchlists:by_name",
         {
             "GET": _get_watchlist,
-            "PUT": _update_watchlist,
-            "POST": _add_to_watchlist,
+            "PUT": _watchlist_edit(Broker.update_watchlist),
+            "POST": _watchlist_edit(Broker.add_to_watchlist),
             "DELETE": _delete_watchlist,
         },
     ),
@@ -414,8 +389,8 @@ _V2_ROUTES: list[tuple[str, dict[str, Handler]]] = [
         "/v2/watchlists/{watchlist_id}",
         {
             "GET": _get_watchlist,
-            "PUT": _update_watchlist,
-            "POST": _add_to_watchlist,
+            "PUT": _watchlist_edit(Broker.update_watchlist),
+            "POST": _watchlist_edit(Broker.add_to_watchlist),
             "DELETE": _delete_watchlist,
         },
     ),

@@ -19,6 +19,10 @@ authorization) with code 1011; ``stream_duplicate_rate`` sends an event twice;
 first (each still exactly once; a held event with no successor within ``reorder_window_ms`` goes
 out alone).
 
+For benchmarks, the hub keeps when each fill event's frame was handed to its connection's socket,
+against the event's own ``timestamp`` (``fill_send_lags``: the venue's part of a fill's way to a
+client's store, ``GET /_sim/stream/lags``).
+
 This module imports nothing from the package outside the simulator.
 """
 
@@ -26,8 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import random
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +48,13 @@ __all__ = ["StreamHub"]
 
 _REPLACED = 1008
 _DROPPED = 1011
+# Fill events whose send lag is kept (the latest; a benchmark reads them after each phase).
+SEND_LAGS_KEPT = 100_000
+_FILL_EVENTS = frozenset({"fill", "partial_fill"})
+
+# A frame queued for a connection, with the fill it reports: (venue time in UNIX seconds, order id).
+_Fill = tuple[float, str]
+_Queued = tuple[bytes, _Fill | None]
 
 
 class _Connection:
@@ -52,9 +66,9 @@ class _Connection:
         self.key_id: str | None = None
         self.listening = False
         self.closed = False
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[_Queued | None] = asyncio.Queue()
         # The event held back by the reorder fault, waiting to be overtaken by the next one.
-        self.held: bytes | None = None
+        self.held: _Queued | None = None
 
     def encode(self, message: dict[str, Any]) -> bytes:
         if self.msgpack:
@@ -83,6 +97,9 @@ class StreamHub:
         self._by_key: dict[str, _Connection] = {}
         self._close_codes: dict[int, int] = {}
         self.delivered = 0
+        # (fill's venue time, its order id, ms from that time until its frame was handed to the
+        # socket), oldest first.
+        self.fill_send_lags: deque[tuple[float, str, float]] = deque(maxlen=SEND_LAGS_KEPT)
 
     def listener_count(self) -> int:
         return sum(1 for c in self._by_key.values() if c.listening and not c.closed)
@@ -99,7 +116,7 @@ class StreamHub:
         faults = self._faults()
         if faults.stream_mode != "normal":
             return
-        frame = connection.encode(message)
+        frame = (connection.encode(message), _fill_of(message))
         held = connection.held
         if held is not None:
             # The reorder fault: this event overtakes the one held back for it.
@@ -113,7 +130,11 @@ class StreamHub:
         else:
             self._send(connection, frame, faults)
 
-    def _send(self, connection: _Connection, frame: bytes, faults: FaultConfig) -> None:
+    def fill_send_lags_since(self, since: float) -> list[tuple[str, float]]:
+        """(order id, send lag in ms) of the fill events whose venue time is >= ``since``."""
+        return [(order_id, lag) for at, order_id, lag in self.fill_send_lags if at >= since]
+
+    def _send(self, connection: _Connection, frame: _Queued, faults: FaultConfig) -> None:
         """Queue ``frame``, late or twice when those faults say so."""
         if faults.stream_late_rate and self._rng.random() < faults.stream_late_rate:
             loop = asyncio.get_running_loop()
@@ -124,11 +145,11 @@ class StreamHub:
             connection.queue.put_nowait(frame)
 
     @staticmethod
-    def _late(connection: _Connection, frame: bytes) -> None:
+    def _late(connection: _Connection, frame: _Queued) -> None:
         if not connection.closed:
             connection.queue.put_nowait(frame)
 
-    def _release_held(self, connection: _Connection, frame: bytes) -> None:
+    def _release_held(self, connection: _Connection, frame: _Queued) -> None:
         """No event came to overtake the held one within the window: it goes out alone."""
         if connection.held is frame and not connection.closed:
             connection.held = None
@@ -169,11 +190,15 @@ class StreamHub:
         websocket = connection.websocket
         try:
             while True:
-                frame = await connection.queue.get()
-                if frame is None:
+                queued = await connection.queue.get()
+                if queued is None:
                     break
+                frame, fill = queued
                 await websocket.send_bytes(frame)
                 self.delivered += 1
+                if fill is not None:
+                    at, order_id = fill
+                    self.fill_send_lags.append((at, order_id, (time.time() - at) * 1000))
         except Exception:  # the peer went away while we were sending: nothing left to do
             connection.closed = True
             return
@@ -184,7 +209,7 @@ class StreamHub:
 
     def _reply(self, connection: _Connection, message: dict[str, Any]) -> None:
         if not connection.closed:
-            connection.queue.put_nowait(connection.encode(message))
+            connection.queue.put_nowait((connection.encode(message), None))
 
     async def _receive_loop(self, connection: _Connection) -> None:
         websocket = connection.websocket
@@ -264,6 +289,18 @@ class StreamHub:
                 "data": {"streams": ["trade_updates"] if connection.listening else []},
             },
         )
+
+
+def _fill_of(message: dict[str, Any]) -> _Fill | None:
+    """(venue time in UNIX seconds, order id) of a fill event; None for any other message."""
+    data = message.get("data")
+    if not isinstance(data, dict) or data.get("event") not in _FILL_EVENTS:
+        return None
+    order = data.get("order")
+    with contextlib.suppress(AttributeError, KeyError, TypeError, ValueError):
+        at = dt.datetime.fromisoformat(str(data["timestamp"])).timestamp()
+        return at, str(order["id"])  # type: ignore[index]
+    return None
 
 
 def _decode(raw: bytes) -> dict[str, Any] | None:

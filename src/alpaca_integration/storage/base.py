@@ -31,6 +31,7 @@ from alpaca_integration.storage.dialect import (
     WRITE_TRANSACTION,
     BulkInsert,
     DatabaseURL,
+    DeferredInserts,
     amount_order,
     bulk_insert,
     create_engine,
@@ -353,9 +354,14 @@ class StoreBase:
         table: sa.Table,
         rows: Sequence[Mapping[str, Any]],
         build: Callable[[BulkInsert], Any],
+        *,
+        mappings: bool = False,
+        later: DeferredInserts | None = None,
     ) -> list[Any]:
         """Run the bulk statement ``build`` makes (built once per store) over ``rows``; returns
-        the RETURNING rows, if any."""
+        the RETURNING rows, if any (``mappings``: decoded, by column name, ``BulkInsert.run``).
+        ``later``: a small batch's statement (PostgreSQL's unnest form) is added to it instead,
+        under ``name``, and runs with its other parts (``DeferredInserts``); returns nothing."""
         if not rows:
             return []
         # A page of the sync takes the staged (COPY) path on PostgreSQL; an event's handful of
@@ -370,7 +376,10 @@ class StoreBase:
             bulk = bulk_insert(self.dialect, table, staged=staged or unnest, unnest=unnest)
             cached = self._statements[key] = (bulk, build(bulk))
         bulk, statement = cached
-        return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS)
+        if later is not None and unnest:
+            later.add(name, *bulk.unnested(connection, statement, rows))
+            return []
+        return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS, mappings=mappings)
 
     def _copies_new_rows(self, rows: Sequence[Any]) -> bool:
         """Whether a bulk write of ``rows`` COPYs the rows whose keys the table does not hold

@@ -321,6 +321,10 @@ def position_row(
     return row
 
 
+# What the history row of a closed holding keeps of the holding's last row.
+_KEPT_WHEN_FLAT = ("account", "symbol", "asset_id", "asset_class", "multiplier", "exchange")
+
+
 def flat_position_row(
     previous: Row,
     *,
@@ -331,13 +335,8 @@ def flat_position_row(
 ) -> dict[str, Any]:
     """The history row recording that ``previous``'s holding closed at ``observed_at``."""
     row: dict[str, Any] = dict.fromkeys(POSITION_FIELDS)
+    row.update(_columns(previous, _KEPT_WHEN_FLAT))
     row.update(
-        account=previous["account"],
-        symbol=previous["symbol"],
-        asset_id=previous["asset_id"],
-        asset_class=previous["asset_class"],
-        multiplier=previous["multiplier"],
-        exchange=previous["exchange"],
         side=PositionSide.LONG.value,
         qty=_ZERO,
         avg_entry_price=_ZERO,

@@ -46,6 +46,7 @@ __all__ = [
     "Amount",
     "BulkInsert",
     "DatabaseURL",
+    "DeferredInserts",
     "JsonDocument",
     "RowId",
     "UTCDateTime",
@@ -172,7 +173,7 @@ def create_engine(database: DatabaseURL) -> AsyncEngine:
         "hide_parameters": True,
     }
     if database.dialect == POSTGRESQL:
-        return create_async_engine(
+        engine = create_async_engine(
             database.url,
             pool_size=5,
             max_overflow=10,
@@ -192,6 +193,8 @@ def create_engine(database: DatabaseURL) -> AsyncEngine:
             },
             **common,
         )
+        _ping_in_one_round_trip(engine)
+        return engine
     if database.is_memory:
         # One shared connection, or every checkout would see its own empty database.
         engine = create_async_engine(
@@ -201,6 +204,29 @@ def create_engine(database: DatabaseURL) -> AsyncEngine:
         engine = create_async_engine(database.url, connect_args={"timeout": 30}, **common)
     _configure_sqlite(engine, wal=not database.is_memory)
     return engine
+
+
+def _ping_in_one_round_trip(engine: AsyncEngine) -> None:
+    """The pool's pre-ping (every checkout) as ONE round trip: a simple (never prepared) query, outside
+    any transaction. SQLAlchemy's asyncpg adapter pings with three (BEGIN, an empty prepared
+    query, ROLLBACK: kept for pgbouncer's transaction mode, which a simple query, never
+    prepared, does not need), and every transaction of the store starts with a checkout: the
+    stream's batch paid two round trips more than it writes. A dead connection is still
+    found, and reported as the adapter reports it, so the pool replaces it as before."""
+    dialect = engine.sync_engine.dialect
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        if getattr(dbapi_connection, "_transaction", None) is not None:  # pragma: no cover
+            dbapi_connection.ping()  # never at a checkout: the pool rolled back at check-in
+            return True
+        try:
+            dbapi_connection.await_(dbapi_connection.driver_connection.execute("SELECT 1"))
+        except Exception as error:
+            # Translated into the adapter's DBAPI errors, so the pool tells a disconnect.
+            dbapi_connection._handle_exception(error)
+        return True
+
+    dialect.do_ping = do_ping  # type: ignore[method-assign]
 
 
 def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:
@@ -271,6 +297,10 @@ class BulkInsert:
     _unnested: dict[int, tuple[str, tuple[Any, ...], Any]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # (returned column names, the driver's type codes) -> each column's result processor.
+    _decoders: dict[tuple[tuple[str, ...], tuple[Any, ...]], list[Any]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     async def run(
         self,
@@ -279,27 +309,57 @@ class BulkInsert:
         rows: Sequence[Mapping[str, Any]],
         *,
         chunk: int = 5000,
+        mappings: bool = False,
     ) -> list[Any]:
-        """Apply ``statement`` (built from ``insert``) to ``rows``; the RETURNING rows, if any."""
+        """Apply ``statement`` (built from ``insert``) to ``rows``; the RETURNING rows, if any
+        (``mappings``: as ``{column: value}`` with the values decoded by the table's column
+        types, as a ``select`` of those columns reads them, whichever way the rows went)."""
         returned: list[Any] = []
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
+            driver_sql = True
             if self.unnest:
                 result = await self._run_unnested(connection, statement, part)
             elif self.stage:
                 await self._stage(connection, part, fresh=start == 0)
-                result = await connection.execute(statement)
+                result, driver_sql = await connection.execute(statement), False
             elif len(part) <= RENDERED_ROWS:
                 for piece in rendered_pieces(part):
                     result = await self._run_rendered(connection, statement, piece)
                     if result.returns_rows:
-                        returned.extend(result.all())
+                        returned.extend(self._returned(connection, result, mappings, True))
                 continue
             else:
-                result = await connection.execute(statement, list(part))
+                result, driver_sql = await connection.execute(statement, list(part)), False
             if result.returns_rows:
-                returned.extend(result.all())
+                returned.extend(self._returned(connection, result, mappings, driver_sql))
         return returned
+
+    def _returned(
+        self, connection: AsyncConnection, result: Any, mappings: bool, driver_sql: bool
+    ) -> list[Any]:
+        if not mappings:
+            return list(result.all())
+        if not driver_sql:
+            return [dict(row) for row in result.mappings().all()]
+        # Driver SQL's rows come as the driver gives them: decode each column by its type here,
+        # with the driver's type code for it (as SQLAlchemy does for a statement it compiled).
+        dialect = connection.dialect
+        names = tuple(result.keys())
+        codes = tuple(entry[1] for entry in result.cursor.description)
+        processors = self._decoders.get((names, codes))
+        if processors is None:
+            processors = self._decoders[(names, codes)] = [
+                self.table.c[name].type.dialect_impl(dialect).result_processor(dialect, code)
+                for name, code in zip(names, codes, strict=True)
+            ]
+        return [
+            {
+                name: value if process is None else process(value)
+                for name, value, process in zip(names, row, processors, strict=True)
+            }
+            for row in result.all()
+        ]
 
     async def _run_rendered(
         self, connection: AsyncConnection, statement: Any, rows: Sequence[Mapping[str, Any]]
@@ -320,6 +380,13 @@ class BulkInsert:
     async def _run_unnested(
         self, connection: AsyncConnection, statement: Any, rows: Sequence[Mapping[str, Any]]
     ) -> Any:
+        return await connection.exec_driver_sql(*self.unnested(connection, statement, rows))
+
+    def unnested(
+        self, connection: AsyncConnection, statement: Any, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The unnest form (``unnest=True``) of ``statement`` over ``rows``: its SQL and its
+        positional parameters."""
         # One statement for every row count (so one prepared statement, one round trip): the
         # staged form with its staging table replaced by ``unnest`` of one array per column.
         unnested = self._unnested.get(id(statement))
@@ -333,7 +400,7 @@ class BulkInsert:
         for name, process in zip(self.columns, self.processors, strict=True):
             column = [row[name] for row in rows]
             arrays.append(column if process is None else [process(v) for v in column])
-        return await connection.exec_driver_sql(sql, (*constants, *arrays))
+        return sql, (*constants, *arrays)
 
     async def copy(self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
         """COPY ``rows`` (binary) straight into the table, no ``ON CONFLICT``: for rows whose keys
@@ -376,6 +443,60 @@ class BulkInsert:
             raise StorageError(
                 f"could not {what} rows for {self.table.name}: {type(exc).__name__}: {exc}"
             ) from exc
+
+
+@dataclass
+class DeferredInserts:
+    """Bulk upserts in their unnest form (PostgreSQL), held back and then sent together as ONE
+    statement (``run``): each a data-modifying ``WITH`` part of it, so several tables cost one
+    round trip. The parts share one snapshot and cannot see each other's rows: only upserts of
+    different tables that nothing in between reads belong here. ``counts``: after ``run``, by
+    the name each part was added under, the rows its RETURNING gave (0 without RETURNING)."""
+
+    parts: list[tuple[str, str, tuple[Any, ...]]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, sql: str, parameters: tuple[Any, ...]) -> None:
+        self.parts.append((name, sql, parameters))
+
+    async def run(self, connection: AsyncConnection) -> None:
+        parts, self.parts = self.parts, []
+        if not parts:
+            return
+        if len(parts) == 1:
+            name, sql, parameters = parts[0]
+            result = await connection.exec_driver_sql(sql, parameters)
+            count = len(result.all()) if result.returns_rows else 0
+            self.counts[name] = self.counts.get(name, 0) + count
+            return
+        ctes: list[str] = []
+        counted: list[tuple[str, str]] = []
+        values: list[Any] = []
+        for index, (name, sql, parameters) in enumerate(parts):
+            renumbered = _shift_parameters(sql, len(values))
+            ctes.append(f"part{index} AS ({renumbered})")
+            values.extend(parameters)
+            if re.search(r"\bRETURNING\b", sql):
+                counted.append((name, f"(SELECT count(*) FROM part{index})"))
+        select = ", ".join(expression for _, expression in counted) or "1"
+        result = await connection.exec_driver_sql(
+            f"WITH {', '.join(ctes)} SELECT {select}", tuple(values)
+        )
+        row = result.one()
+        for (name, _), count in zip(counted, row, strict=False):
+            self.counts[name] = self.counts.get(name, 0) + int(count)
+
+    def count(self, name: str) -> int:
+        return self.counts.get(name, 0)
+
+
+def _shift_parameters(sql: str, offset: int) -> str:
+    """``sql`` with its positional parameters ``$n`` renumbered ``$(n + offset)``."""
+
+    def shifted(match: re.Match[str]) -> str:
+        return f"${int(match.group(1)) + offset}"
+
+    return re.sub(r"\$(\d+)(?=\D|$)", shifted, sql)
 
 
 # Up to this many rows, an unstaged bulk statement is rendered once per row count and reused

@@ -36,7 +36,7 @@ from alpaca_integration.storage.base import (
     utcnow,
 )
 from alpaca_integration.storage.batch import PositionUpdate, Row
-from alpaca_integration.storage.dialect import BulkInsert
+from alpaca_integration.storage.dialect import BulkInsert, DeferredInserts
 from alpaca_integration.storage.tables import (
     account_snapshots,
     accounts,
@@ -180,10 +180,14 @@ class HoldingWrites(StoreBase):
         state: AccountState,
         now: dt.datetime,
         held_rows: tuple[Set[str], Mapping[str, Row]] | None = None,
+        written_rows: dict[str, Row | None] | None = None,
+        later: DeferredInserts | None = None,
     ) -> tuple[int, list[str]]:
         """Upsert/delete single symbols, each only when newer than what is stored; returns
         (holdings changed, symbols written). ``held_rows``: (symbols, their stored rows) read
-        earlier in this transaction; read again only for symbols it does not cover."""
+        earlier in this transaction; read again only for symbols it does not cover.
+        ``written_rows``: filled with each symbol written, its row as stored (None: closed).
+        ``later``: where the history rows' insert may wait (``_write_positions``)."""
         latest = state.get("positions_at")
         fresh = {s: u for s, u in updates.items() if latest is None or u[1] > latest}
         if not fresh:
@@ -220,7 +224,9 @@ class HoldingWrites(StoreBase):
                     history.append(row)
             written.append(symbol)
         if written:
-            await self._write_positions(connection, account, upserts, closed, history)
+            await self._write_positions(
+                connection, account, upserts, closed, history, written_rows, later
+            )
         return len(history), written
 
     async def _stored_positions(
@@ -249,14 +255,28 @@ class HoldingWrites(StoreBase):
         upserts: list[Row],
         closed: list[str],
         history: list[Row],
+        written_rows: dict[str, Row | None] | None = None,
+        later: DeferredInserts | None = None,
     ) -> None:
+        """``written_rows``: filled with the upserted rows as stored (RETURNING) and the closed
+        symbols (None). ``later``: the history rows' insert (read by nothing in the
+        transaction) may wait there for the batch's other small upserts."""
+        whole = written_rows is not None
+
         def build_current(bulk: BulkInsert) -> Any:
-            return rules.on_conflict(rules.POSITIONS, bulk.insert, self.dialect)
+            upsert = rules.on_conflict(rules.POSITIONS, bulk.insert, self.dialect)
+            return upsert.returning(*positions.c) if whole else upsert
 
         def build_history(bulk: BulkInsert) -> Any:
             return rules.on_conflict(rules.POSITION_SNAPSHOTS, bulk.insert, self.dialect)
 
-        await self._bulk(connection, "positions", positions, upserts, build_current)
+        name = "positions_returned" if whole else "positions"
+        stored = await self._bulk(
+            connection, name, positions, upserts, build_current, mappings=whole
+        )
+        if written_rows is not None:
+            written_rows.update((row["symbol"], row) for row in stored)
+            written_rows.update((symbol, None) for symbol in closed)
         for chunk in chunks(closed):
             await connection.execute(
                 sa.delete(positions).where(
@@ -264,5 +284,10 @@ class HoldingWrites(StoreBase):
                 )
             )
         await self._bulk(
-            connection, "position_snapshots", position_snapshots, history, build_history
+            connection,
+            "position_snapshots",
+            position_snapshots,
+            history,
+            build_history,
+            later=later,
         )

@@ -257,48 +257,77 @@ async def read_fill_progress(
 class StoredProgress:
     """``read_stored_progress``: the ``FillProgress``, and the rows it was made of for the
     writes of the same transaction: every stored execution of the orders asked for (order_id,
-    cum_qty, execution_id, activity_id) and the stored position rows of the symbols asked for."""
+    cum_qty, execution_id, activity_id) and the stored position rows of the symbols asked for
+    (with ``every_position``: of every symbol the account holds, and ``symbols`` the ones asked
+    for and the ones held)."""
 
     progress: FillProgress
     order_ids: frozenset[str]
     executions: list[dict[str, Any]]
     symbols: frozenset[str]
     positions: dict[str, dict[str, Any]]
+    every_position: bool = False
 
 
 async def read_stored_progress(
-    connection: AsyncConnection, account: str, order_ids: Iterable[str], symbols: Iterable[str]
+    connection: AsyncConnection,
+    account: str,
+    order_ids: Iterable[str],
+    symbols: Iterable[str],
+    *,
+    every_position: bool = False,
 ) -> StoredProgress:
     """What ``fill_progress`` reads, in two statements (the orders' ``filled_qty`` and their
     executions in one, the positions in the other), keeping the rows (``StoredProgress``):
     ``apply_batch`` reads it inside its transaction for ``ApplyBatch.stream_positions``, then
-    screens the batch's fills and moves the positions against the same rows."""
+    screens the batch's fills and moves the positions against the same rows.
+    ``every_position``: all of the account's positions are read, by the first statement itself
+    (one more part of its union; the progress still holds those of ``symbols`` only)."""
     ids = frozenset(order_ids)
     wanted = frozenset(symbols)
     filled: dict[str, Decimal] = {}
     executions: list[dict[str, Any]] = []
+    held: dict[str, dict[str, Any]] = {}
+    # The positions' columns, NULL in the orders' and fills' parts of the union (typed, so the
+    # positions' part is decoded by its columns' types), labelled apart from the others.
+    no_position = [sa.null().cast(column.type).label(f"p_{column.name}") for column in positions.c]
+    positions_read = not every_position
     for chunk in chunks(sorted(ids)):
         no_text = sa.null().cast(sa.Text())
-        result = await connection.execute(
-            sa.union_all(
+        parts: list[Any] = [
+            sa.select(
+                sa.literal("o").label("kind"),
+                orders.c.id.label("order_id"),
+                orders.c.filled_qty.label("amount"),
+                no_text.label("execution_id"),
+                no_text.label("activity_id"),
+                *(no_position if not positions_read else ()),
+            ).where(orders.c.account == account, orders.c.id.in_(chunk)),
+            sa.select(
+                sa.literal("f").label("kind"),
+                fills.c.order_id,
+                fills.c.cum_qty,
+                fills.c.execution_id,
+                fills.c.activity_id,
+                *(no_position if not positions_read else ()),
+            ).where(fills.c.account == account, fills.c.order_id.in_(chunk)),
+        ]
+        if not positions_read:
+            parts.append(
                 sa.select(
-                    sa.literal("o").label("kind"),
-                    orders.c.id.label("order_id"),
-                    orders.c.filled_qty.label("amount"),
-                    no_text.label("execution_id"),
-                    no_text.label("activity_id"),
-                ).where(orders.c.account == account, orders.c.id.in_(chunk)),
-                sa.select(
-                    sa.literal("f").label("kind"),
-                    fills.c.order_id,
-                    fills.c.cum_qty,
-                    fills.c.execution_id,
-                    fills.c.activity_id,
-                ).where(fills.c.account == account, fills.c.order_id.in_(chunk)),
+                    sa.literal("p").label("kind"),
+                    no_text,
+                    sa.null().cast(orders.c.filled_qty.type),
+                    no_text,
+                    no_text,
+                    *positions.c,
+                ).where(positions.c.account == account)
             )
-        )
+        result = await connection.execute(sa.union_all(*parts))
         for row in result.mappings().all():
-            if row["kind"] == "o":
+            if row["kind"] == "p":
+                held[row["p_symbol"]] = {c.name: row[f"p_{c.name}"] for c in positions.c}
+            elif row["kind"] == "o":
                 filled[row["order_id"]] = row["amount"]
             else:
                 executions.append(
@@ -309,8 +338,13 @@ async def read_stored_progress(
                         "activity_id": row["activity_id"],
                     }
                 )
-    held: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(sorted(wanted)):
+        positions_read = True
+    if every_position and not positions_read:
+        result = await connection.execute(
+            sa.select(positions).where(positions.c.account == account)
+        )
+        held.update({row["symbol"]: dict(row) for row in result.mappings().all()})
+    for chunk in [] if every_position else chunks(sorted(wanted)):
         result = await connection.execute(
             sa.select(positions).where(
                 positions.c.account == account, positions.c.symbol.in_(chunk)
@@ -323,9 +357,13 @@ async def read_stored_progress(
         cum_qtys=frozenset((row["order_id"], row["cum_qty"]) for row in executions),
         positions={
             position.symbol: position
-            for position in (codec.position_from_row(row) for row in held.values())
+            for position in (
+                codec.position_from_row(row) for symbol, row in held.items() if symbol in wanted
+            )
         },
     )
+    if every_position:
+        return StoredProgress(progress, ids, executions, wanted | held.keys(), held, True)
     return StoredProgress(progress, ids, executions, wanted, held)
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "ApplyBatch",
     "ApplyResult",
     "Checkpoint",
+    "ExposureFigures",
     "ExposureLike",
     "ExposureRecord",
     "FillProgress",
@@ -248,10 +249,12 @@ class ReconciliationItemRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: dt.datetime
 
 
-class ExposureRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """An account's exposure at ``at``; ``per_symbol`` maps symbols to signed market values."""
+class ExposureFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """An account's exposure at ``at``: gross = long + short, net = long - short; ``per_symbol``
+    maps each symbol to its signed market value. Symbols without any price are listed in
+    ``unpriced`` and left out of the sums. (``checks.exposure.ExposureSnapshot`` as measured,
+    ``ExposureRecord`` as stored.)"""
 
-    id: int
     account: str
     at: dt.datetime
     gross: Decimal
@@ -260,7 +263,13 @@ class ExposureRecord(msgspec.Struct, frozen=True, kw_only=True):
     short: Decimal
     per_symbol: dict[str, Decimal]
     quantities: dict[str, Decimal]
-    unpriced: tuple[str, ...]
+    unpriced: tuple[str, ...] = ()
+
+
+class ExposureRecord(ExposureFigures, frozen=True, kw_only=True):
+    """A stored exposure measurement (a row of ``exposure_snapshots``)."""
+
+    id: int
 
 
 class RiskBreachRecord(msgspec.Struct, frozen=True, kw_only=True):

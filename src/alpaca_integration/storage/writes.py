@@ -54,7 +54,12 @@ from alpaca_integration.storage.batch import (
     quarantine_row,
     same_cum_clash,
 )
-from alpaca_integration.storage.dialect import WRITE_TRANSACTION, BulkInsert
+from alpaca_integration.storage.dialect import (
+    POSTGRESQL,
+    WRITE_TRANSACTION,
+    BulkInsert,
+    DeferredInserts,
+)
 from alpaca_integration.storage.fees import FeeWrites
 from alpaca_integration.storage.holdings import HoldingWrites
 from alpaca_integration.storage.order_reads import StoredProgress, read_stored_progress
@@ -170,17 +175,38 @@ class Writes(HoldingWrites, FeeWrites):
             await self._claim_fence(connection, account, batch.fence, now)
         position_updates = prepared.position_updates
         known: StoredProgress | None = None
+        # With read_back, the orders as this transaction leaves them come back from their own
+        # upsert (RETURNING), not from one more read; and, when the stream's positions are
+        # judged and no full set comes with them, so do the positions: the account's whole set
+        # read with the judge's (under the lock, before any write), then the symbols written.
+        every_position = batch.read_back and prepared.position_rows is None
         if batch.stream_positions is not None:
             known, judged = await self._judged_positions(
-                connection, context, prepared, batch.stream_positions
+                connection, context, prepared, batch.stream_positions, every_position
             )
             position_updates = {**position_updates, **judged}
+        committed: dict[str, Row] | None = {} if batch.read_back else None
+        written: dict[str, Row | None] | None = None
+        if committed is not None and known is not None and known.every_position:
+            written = {}
         result = await self._write_prepared(
-            connection, account, prepared, state, now, careful, position_updates, known
+            connection,
+            account,
+            prepared,
+            state,
+            now,
+            careful,
+            position_updates,
+            known,
+            committed,
+            written,
         )
-        if not batch.read_back:
+        if committed is None:
             return result
-        return await self._read_back(connection, account, result)
+        held_now = None
+        if known is not None and written is not None:
+            held_now = {**known.positions, **written}
+        return await self._read_back(connection, account, result, committed, held_now)
 
     async def _judged_positions(
         self,
@@ -188,12 +214,16 @@ class Writes(HoldingWrites, FeeWrites):
         context: BatchContext,
         prepared: PreparedBatch,
         stream: StreamPositions,
+        every_position: bool = False,
     ) -> tuple[StoredProgress, dict[str, PositionUpdate]]:
         """``stream``'s judge applied to the store as it is now (under the account's lock,
         before the batch's rows are written); the rows read, for the same-cum screen and the
-        position updates, which then need no reads of their own."""
+        position updates, which then need no reads of their own (``every_position``: all of the
+        account's positions read, ``read_stored_progress``)."""
         order_ids = stream.order_ids | {row["order_id"] for row in prepared.fill_rows}
-        known = await read_stored_progress(connection, context.account, order_ids, stream.symbols)
+        known = await read_stored_progress(
+            connection, context.account, order_ids, stream.symbols, every_position=every_position
+        )
         moves = stream.judge(known.progress)
         if not moves:
             return known, {}
@@ -204,21 +234,30 @@ class Writes(HoldingWrites, FeeWrites):
         )
 
     async def _read_back(
-        self, connection: AsyncConnection, account: str, result: ApplyResult
+        self,
+        connection: AsyncConnection,
+        account: str,
+        result: ApplyResult,
+        committed: dict[str, Row],
+        held_now: dict[str, Row | None] | None = None,
     ) -> ApplyResult:
         """``result`` with the changed orders and (when a symbol moved) the positions as this
-        transaction commits them (``ApplyBatch.read_back``)."""
-        changed: list[Order] = []
-        for chunk in chunks(sorted(result.order_ids)):
-            # Chunked like every IN list; the (rare) second chunk's orders go to the end.
-            rows = await connection.execute(
-                sa.select(orders)
-                .where(orders.c.account == account, orders.c.id.in_(chunk))
-                .order_by(orders.c.created_at, orders.c.id)
-            )
-            changed.extend(codec.order_from_row(row) for row in rows.mappings().all())
+        transaction commits them (``ApplyBatch.read_back``). ``committed``: the rows of the
+        changed orders as their writes returned them (every order of ``result.order_ids``),
+        oldest first as ``list_orders`` sorts them. ``held_now``: every position row of the
+        account as this transaction leaves it (None: closed), when known without a read."""
+        changed = [
+            codec.order_from_row(row)
+            for row in sorted(committed.values(), key=lambda row: (row["created_at"], row["id"]))
+        ]
         held: tuple[Position, ...] | None = None
-        if result.position_symbols:
+        if result.position_symbols and held_now is not None:
+            held = tuple(
+                codec.position_from_row(row)
+                for _, row in sorted(held_now.items())
+                if row is not None
+            )
+        elif result.position_symbols:
             rows = await connection.execute(
                 sa.select(positions)
                 .where(positions.c.account == account)
@@ -239,10 +278,14 @@ class Writes(HoldingWrites, FeeWrites):
         careful: bool,
         position_updates: dict[str, PositionUpdate],
         known: StoredProgress | None,
+        committed: dict[str, Row] | None = None,
+        written: dict[str, Row | None] | None = None,
     ) -> ApplyResult:
-        # A page's new rows go in by COPY (``_copies_new_rows``); not on the careful retry, which
-        # upserts everything as before.
-        order_ids = await self._upsert_orders(connection, account, batch, copy_new=not careful)
+        # A page's new rows go in by COPY (``_copies_new_rows``): not on the careful retry, which
+        # upserts everything as before, nor when the orders' whole rows are read back.
+        order_ids = await self._upsert_orders(
+            connection, account, batch, committed, copy_new=not careful and committed is None
+        )
         activity_count = await self._upsert_activities(connection, batch)
         if careful:
             await self._screen_fills_against_store(connection, account, batch)
@@ -250,11 +293,21 @@ class Writes(HoldingWrites, FeeWrites):
         stored_keys: set[FillKey] = set()
         if batch.fill_rows:
             inferred, stored_keys = await self._screen_same_cum(connection, account, batch, known)
-        fill_count = await self._upsert_fills(connection, batch, None if careful else stored_keys)
+        # PostgreSQL: the small upserts nothing after them in this transaction reads (the
+        # fills, unless trimmed or fees are recomputed from them; the positions' history; the
+        # checkpoints) go together as one statement at the end: one round trip, not three.
+        later = DeferredInserts() if self.dialect == POSTGRESQL else None
+        fees_due = bool(state.get("has_fees")) or any(is_fee(row) for row in batch.activity_rows)
+        fill_count = await self._upsert_fills(
+            connection,
+            batch,
+            None if inferred or fees_due else later,
+            None if careful else stored_keys,
+        )
         if inferred:
             fill_count += await self._trim_inferred(connection, account, inferred)
         fee_count = 0
-        if state.get("has_fees") or any(is_fee(row) for row in batch.activity_rows):
+        if fees_due:
             # Skipped when the account has no FEE activity at all (the lock's probe said so and
             # this batch brings none), which is the stream's steady state on many accounts.
             fee_count = await self._recompute_fees(connection, account, batch.fee_keys, now)
@@ -264,10 +317,14 @@ class Writes(HoldingWrites, FeeWrites):
                 connection, account, batch.snapshot_row, state
             )
         position_count, refreshed, position_symbols = await self._apply_holdings(
-            connection, account, batch, position_updates, state, now, known
+            connection, account, batch, position_updates, state, now, known, written, later
         )
         quarantined = await insert_quarantine_rows(connection, self.dialect, batch.quarantine_rows)
-        checkpoint_count = await self._upsert_checkpoints(connection, batch)
+        checkpoint_count = await self._upsert_checkpoints(connection, batch, later)
+        if later is not None:
+            await later.run(connection)
+            fill_count += later.count("fills")
+            checkpoint_count += later.count("checkpoints")
         return ApplyResult(
             orders=len(order_ids),
             fills=fill_count,
@@ -292,10 +349,14 @@ class Writes(HoldingWrites, FeeWrites):
         state: AccountState,
         now: dt.datetime,
         known: StoredProgress | None = None,
+        written: dict[str, Row | None] | None = None,
+        later: DeferredInserts | None = None,
     ) -> tuple[int, bool, list[str]]:
         """The full positions set, then the single-symbol updates; returns (holdings changed,
         whether a newer set was stored, symbols the updates wrote). ``known``: position rows
-        read earlier in this transaction (reused when no full set was written since)."""
+        read earlier in this transaction (reused when no full set was written since).
+        ``written``: filled with the symbols the updates wrote (``_apply_position_updates``);
+        ``later``: where their history insert may wait (``_write_positions``)."""
         count, refreshed = 0, False
         if batch.position_rows is not None and batch.positions_at is not None:
             count, refreshed = await self._apply_positions(
@@ -307,7 +368,15 @@ class Writes(HoldingWrites, FeeWrites):
             if known is not None and batch.position_rows is None:
                 held = (known.symbols, known.positions)
             moved, symbols = await self._apply_position_updates(
-                connection, account, position_updates, batch.source, state, now, held
+                connection,
+                account,
+                position_updates,
+                batch.source,
+                state,
+                now,
+                held,
+                written,
+                later,
             )
             count += moved
         return count, refreshed, symbols
@@ -341,15 +410,18 @@ class Writes(HoldingWrites, FeeWrites):
         connection: AsyncConnection,
         account: str,
         batch: PreparedBatch,
+        committed: dict[str, Row] | None = None,
         *,
         copy_new: bool = False,
     ) -> list[str]:
-        """Upsert the batch's orders; returns the ids of the rows changed. ``copy_new``: on a
-        page (``_copies_new_rows``), the orders not stored yet are COPYed in instead."""
+        """Upsert the batch's orders; returns the ids of those changed. ``committed``: filled
+        with the changed orders' whole rows as written (by id). ``copy_new``: on a page
+        (``_copies_new_rows``), the orders not stored yet are COPYed in instead."""
         rows = list(batch.order_rows.values())
         if not rows:
             return []
         inherited = await self._inherit_ownership(connection, account, batch.order_rows)
+        whole = committed is not None
         new: list[Row] = []
         if copy_new and self._copies_new_rows(rows):
             stored = await self._stored_order_ids(connection, account, list(batch.order_rows))
@@ -357,13 +429,22 @@ class Writes(HoldingWrites, FeeWrites):
             rows = [row for row in rows if row["id"] in stored]
 
         def build(bulk: BulkInsert) -> Any:
-            return rules.on_conflict(rules.ORDERS, bulk.insert, self.dialect).returning(orders.c.id)
+            upsert = rules.on_conflict(rules.ORDERS, bulk.insert, self.dialect)
+            return upsert.returning(*orders.c) if whole else upsert.returning(orders.c.id)
 
-        returned = await self._bulk(connection, "orders", orders, rows, build)
+        name = "orders_returned" if whole else "orders"
+        returned = await self._bulk(connection, name, orders, rows, build, mappings=whole)
         await self._copy_new(connection, "orders", orders, new)
-        changed = [str(row[0]) for row in returned] + [str(row["id"]) for row in new]
+        if committed is not None:
+            committed.update((str(row["id"]), row) for row in returned)
+            changed = [str(row["id"]) for row in returned]
+        else:
+            changed = [str(row[0]) for row in returned]
+        changed += [str(row["id"]) for row in new]
         if inherited:
-            changed += await self._recognise_replacements(connection, account, inherited, changed)
+            changed += await self._recognise_replacements(
+                connection, account, inherited, changed, committed
+            )
         return changed
 
     async def _stored_order_ids(
@@ -379,12 +460,17 @@ class Writes(HoldingWrites, FeeWrites):
         return {str(order_id) for (order_id,) in result.all()}
 
     async def _recognise_replacements(
-        self, connection: AsyncConnection, account: str, inherited: list[str], changed: list[str]
+        self,
+        connection: AsyncConnection,
+        account: str,
+        inherited: list[str],
+        changed: list[str],
+        committed: dict[str, Row] | None = None,
     ) -> list[str]:
         """The upsert keeps a stored ownership flag; a replacement stored as external before
         what it replaces was known is recognised as ours now. Returns the orders newly changed
-        so."""
-        result = await connection.execute(
+        so (``committed``: their rows, as ``_upsert_orders``)."""
+        statement = (
             sa.update(orders)
             .where(
                 orders.c.account == account,
@@ -393,10 +479,15 @@ class Writes(HoldingWrites, FeeWrites):
                 orders.c.parent_id.is_(None),
             )
             .values(external=False)
-            .returning(orders.c.id)
         )
         known = set(changed)
-        return [str(order_id) for (order_id,) in result.all() if order_id not in known]
+        if committed is None:
+            result = await connection.execute(statement.returning(orders.c.id))
+            return [str(order_id) for (order_id,) in result.all() if order_id not in known]
+        result = await connection.execute(statement.returning(*orders.c))
+        updated = [dict(row) for row in result.mappings().all()]
+        committed.update((str(row["id"]), row) for row in updated)
+        return [str(row["id"]) for row in updated if row["id"] not in known]
 
     async def _inherit_ownership(
         self, connection: AsyncConnection, account: str, rows: dict[str, Row]
@@ -446,7 +537,14 @@ class Writes(HoldingWrites, FeeWrites):
             await self._bulk(connection, "activities", activities, batch.activity_rows, build)
         )
 
-    async def _upsert_checkpoints(self, connection: AsyncConnection, batch: PreparedBatch) -> int:
+    async def _upsert_checkpoints(
+        self,
+        connection: AsyncConnection,
+        batch: PreparedBatch,
+        later: DeferredInserts | None = None,
+    ) -> int:
+        """Returns the checkpoints written now (``later``: those deferred are counted there)."""
+
         def build(bulk: BulkInsert) -> Any:
             return rules.on_conflict(rules.CHECKPOINTS, bulk.insert, self.dialect).returning(
                 sync_checkpoints.c.feed
@@ -454,7 +552,12 @@ class Writes(HoldingWrites, FeeWrites):
 
         return len(
             await self._bulk(
-                connection, "checkpoints", sync_checkpoints, batch.checkpoint_rows, build
+                connection,
+                "checkpoints",
+                sync_checkpoints,
+                batch.checkpoint_rows,
+                build,
+                later=later,
             )
         )
 
@@ -594,11 +697,13 @@ class Writes(HoldingWrites, FeeWrites):
         self,
         connection: AsyncConnection,
         batch: PreparedBatch,
+        later: DeferredInserts | None = None,
         stored_keys: set[FillKey] | None = None,
     ) -> int:
-        """Upsert the batch's fills; returns the rows changed. ``stored_keys`` (the keys stored
-        for the batch's orders, read in this transaction): on a page (``_copies_new_rows``), the
-        fills whose key is not among them are COPYed in instead."""
+        """Returns the fills written now (``later``: those deferred are counted there).
+        ``stored_keys`` (the keys stored for the batch's orders, read in this transaction): on
+        a page (``_copies_new_rows``), the fills whose key is not among them are COPYed in
+        instead of upserted."""
         rows, new = batch.fill_rows, []
         if stored_keys is not None and self._copies_new_rows(rows):
             if stored_keys:
@@ -613,7 +718,7 @@ class Writes(HoldingWrites, FeeWrites):
                 fills.c.order_id
             )
 
-        changed = len(await self._bulk(connection, "fills", fills, rows, build))
+        changed = len(await self._bulk(connection, "fills", fills, rows, build, later=later))
         await self._copy_new(connection, "fills", fills, new)
         return changed + len(new)
 

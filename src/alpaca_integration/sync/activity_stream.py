@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -100,23 +101,19 @@ async def apply_activity_events(engine: SyncEngine, events: Sequence[ActivityEve
     return report
 
 
+@dataclasses.dataclass(eq=False, repr=False)
 class ActivityStreamIngestor:
     """Consumes one account's activities event stream into its ``SyncEngine`` until stopped."""
 
-    def __init__(
-        self,
-        engine: SyncEngine,
-        stream_factory: ActivityStreamFactory,
-        *,
-        max_batch: int = 100,
-        replay_settle: float = REPLAY_SETTLE_SECONDS,
-    ) -> None:
-        if max_batch < 1:
+    engine: SyncEngine
+    stream_factory: ActivityStreamFactory
+    _: dataclasses.KW_ONLY
+    max_batch: int = 100
+    replay_settle: float = REPLAY_SETTLE_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.max_batch < 1:
             raise ValueError("max_batch must be >= 1")
-        self.engine = engine
-        self.stream_factory = stream_factory
-        self.max_batch = max_batch
-        self.replay_settle = replay_settle
         self.available = True
         self.unavailable_reason: str | None = None
         self.events_applied = 0

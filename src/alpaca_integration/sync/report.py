@@ -20,6 +20,7 @@ __all__ = [
     "FEED_ACTIVITIES",
     "FEED_ORDERS",
     "FEED_STREAM",
+    "SYNC_COUNTS",
     "ProgressCallback",
     "SyncReport",
     "activity_id_of",
@@ -98,24 +99,37 @@ class SyncReport:
 
     @property
     def rows_changed(self) -> int:
-        return (
-            self.orders_changed
-            + self.fills_changed
-            + self.activities_changed
-            + self.positions_changed
-            + self.fees_attached
-        )
+        return sum(getattr(self, name) for name in _ROW_COUNTS)
+
+    def counts(self) -> dict[str, int]:
+        """Every counter by name (``SYNC_COUNTS``), as summaries show them."""
+        return {name: getattr(self, name) for name in SYNC_COUNTS}
 
     def merge(self, other: SyncReport) -> SyncReport:
-        self.orders_seen += other.orders_seen
-        self.orders_changed += other.orders_changed
-        self.fills_changed += other.fills_changed
-        self.activities_changed += other.activities_changed
-        self.positions_changed += other.positions_changed
-        self.quarantined += other.quarantined
-        self.fees_attached += other.fees_attached
+        for name in SYNC_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         self.finished_at = other.finished_at or self.finished_at
         return self
+
+
+# The counters of a ``SyncReport`` in the order summaries show them, and those that count rows
+# changed.
+SYNC_COUNTS = (
+    "orders_seen",
+    "orders_changed",
+    "fills_changed",
+    "activities_changed",
+    "positions_changed",
+    "fees_attached",
+    "quarantined",
+)
+_ROW_COUNTS = (
+    "orders_changed",
+    "fills_changed",
+    "activities_changed",
+    "positions_changed",
+    "fees_attached",
+)
 
 
 ProgressCallback = Callable[[str, int], None]

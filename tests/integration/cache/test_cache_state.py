@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from alpaca_integration.cache import Cache, InMemoryCache, RedisCache, open_cache
-from alpaca_integration.models import OrderClass, OrderSide, OrderStatus
-from support.storage_builders import at, make_order, make_position, make_snapshot
+from alpaca_integration.models import OrderClass, OrderStatus
+from support.storage_builders import at, make_bracket_leg, make_order, make_position, make_snapshot
 
 
 def _bare(model: object) -> object:
@@ -45,14 +45,7 @@ async def test_unknown_parts_are_none_and_known_empty_parts_are_empty(cache: Cac
 
 async def test_open_orders_keep_only_open_ones_with_legs_flattened(cache: Cache) -> None:
     """Terminal orders are dropped; a bracket's held legs are entries of their own."""
-    leg = make_order(
-        id="leg",
-        client_order_id="v-leg",
-        status=OrderStatus.HELD,
-        parent_id="entry",
-        side=OrderSide.SELL,
-        created_at=at(3),
-    )
+    leg = make_bracket_leg("leg", "entry", client_order_id="v-leg", created_at=at(3))
     entry = make_order(id="entry", order_class=OrderClass.BRACKET, legs=(leg,), created_at=at(2))
     done = make_order(id="done", status=OrderStatus.FILLED, filled_qty=Decimal(10))
     await cache.set_open_orders("default", [entry, done])

@@ -80,6 +80,29 @@ def json_response(
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
+# GET /v2/clock's answer.
+CLOCK_BODY = {
+    "timestamp": "2025-06-02T10:00:00.123456-04:00",
+    "is_open": True,
+    "next_open": "2025-06-03T09:30:00-04:00",
+    "next_close": "2025-06-02T16:00:00-04:00",
+}
+
+
+def limited_once(
+    clock: FakeClock, sent_at: list[float], headers: dict[str, str]
+) -> Callable[..., httpx.Response]:
+    """A venue answering the first request 429 with ``headers``, every later one 200."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent_at.append(clock.now)
+        if len(sent_at) == 1:
+            return httpx.Response(429, content=b"Too Many Requests", headers=headers)
+        return json_response(200, CLOCK_BODY)
+
+    return answer
+
+
 @dataclass
 class FakeVenue:
     """Answers from a queue of scripted handlers (one per request), recording every request."""

@@ -129,15 +129,18 @@ def test_unreadable_events_raise_parse_error(payload: str) -> None:
 class _Venue:
     """An in-process HTTP venue: each request gets the next scripted answer."""
 
-    def __init__(self, answers: list[tuple[int, bytes]]) -> None:
+    def __init__(
+        self, answers: list[tuple[int, bytes]], headers: dict[str, str] | None = None
+    ) -> None:
         self.answers = answers
+        self.headers = headers or {}
         self.requests: list[httpx.Request] = []
 
     def transport(self) -> httpx.MockTransport:
         def handle(request: httpx.Request) -> httpx.Response:
             self.requests.append(request)
             status, body = self.answers.pop(0) if self.answers else (503, b"")
-            return httpx.Response(status, content=body)
+            return httpx.Response(status, content=body, headers=self.headers)
 
         return httpx.MockTransport(handle)
 
@@ -239,3 +242,29 @@ async def test_every_connect_takes_a_slot_of_the_keys_rate_budget() -> None:
     await _take(_stream(venue, rate_budget=budget), 1)
     assert len(venue.requests) == 3
     assert (await budget.snapshot()).used == 3
+
+
+async def test_a_429_on_connect_pauses_the_keys_budget_and_its_headers_count() -> None:
+    """The stream's connect is a request of the key like any other: the venue's rate-limit
+    headers align the shared budget, and a 429 pauses it (every REST call of the key waits)
+    before the stream tries again."""
+    from alpaca_integration.alpaca.ratelimit_local import InMemoryRateBudget
+
+    budget = InMemoryRateBudget(200)
+    headers = {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"}
+    venue = _Venue([(429, b'{"message": "too many requests"}'), (200, sse_frame(FEE_EVENT))])
+    venue.headers = headers
+    stream = _stream(venue, rate_budget=budget)
+    paused: list[float | None] = []
+
+    async def watch() -> None:
+        while not paused:
+            snapshot = await budget.snapshot()
+            if snapshot.paused_until is not None:
+                paused.append(snapshot.paused_until)
+            await asyncio.sleep(0.001)
+
+    watcher = asyncio.create_task(watch())
+    await _take(stream, 1)
+    await asyncio.wait_for(watcher, 5)
+    assert (await budget.snapshot()).used >= 200  # the venue's count was taken in

@@ -11,17 +11,10 @@ from email.utils import formatdate
 
 import httpx
 import pytest
-from client_fakes import EPOCH, FakeClock, FakeVenue, json_response
+from client_fakes import CLOCK_BODY, EPOCH, FakeClock, FakeVenue, json_response, limited_once
 
 from alpaca_integration.alpaca.client import AlpacaClient
 from alpaca_integration.alpaca.ratelimit import InMemoryRateBudget, Lane, RedisRateBudget
-
-CLOCK_BODY = {
-    "timestamp": "2025-06-02T10:00:00.123456-04:00",
-    "is_open": True,
-    "next_open": "2025-06-03T09:30:00-04:00",
-    "next_close": "2025-06-02T16:00:00-04:00",
-}
 
 
 def http_date(unix: float) -> str:
@@ -48,20 +41,6 @@ async def test_a_wall_clock_step_back_does_not_stall_the_window(
 
 
 # --------------------------------------------------------------------------- 429s and the venue's clock
-
-
-def limited_once(
-    clock: FakeClock, sent_at: list[float], headers: dict[str, str]
-) -> Callable[..., httpx.Response]:
-    """A venue answering the first request 429 with ``headers``, every later one 200."""
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        sent_at.append(clock.now)
-        if len(sent_at) == 1:
-            return httpx.Response(429, content=b"Too Many Requests", headers=headers)
-        return json_response(200, CLOCK_BODY)
-
-    return answer
 
 
 @pytest.mark.parametrize("venue_offset", [3600.0, -3600.0])

@@ -16,6 +16,7 @@ import pytest
 from client_fakes import FakeClock, FakeVenue, json_response, order_json
 
 from alpaca_integration.alpaca.client import AlpacaClient
+from alpaca_integration.alpaca.endpoints.options import InstructionResult
 from alpaca_integration.alpaca.paging import walk_option_contracts
 from alpaca_integration.alpaca.parse import OptionContractsPage, parse_option_contract
 from alpaca_integration.errors import (
@@ -203,18 +204,22 @@ async def test_one_contract_is_fetched_by_symbol_or_id(
 # --------------------------------------------------------------------------- exercise
 
 
+async def _exercise(
+    make_client: Callable[..., AlpacaClient], venue: FakeVenue, *answers: Any
+) -> InstructionResult:
+    """Exercise ``CALL`` through a new client: the venue answers the position and account reads
+    an exercise starts with, then ``answers``."""
+    venue.script = [json_response(200, option_position()), json_response(200, ACCOUNT), *answers]
+    async with make_client() as client:
+        return await client.exercise_position(CALL)
+
+
 async def test_an_exercise_reads_the_position_then_posts_once(
     make_client: Callable[..., AlpacaClient], venue: FakeVenue
 ) -> None:
     """The held contracts and the account's options level are read first; the venue's 200 is
     the answer."""
-    venue.script = [
-        json_response(200, option_position()),
-        json_response(200, ACCOUNT),
-        httpx.Response(200),
-    ]
-    async with make_client() as client:
-        result = await client.exercise_position(CALL)
+    result = await _exercise(make_client, venue, httpx.Response(200))
     assert paths(venue) == [
         f"GET /v2/positions/{CALL}",
         "GET /v2/account",
@@ -243,14 +248,12 @@ async def test_a_lost_exercise_answer_is_proved_by_the_exercise_activity(
 ) -> None:
     """A 500 after the exercise: the OPEXC activity of the contract dated today proves it was
     taken; it is never posted again."""
-    venue.script = [
-        json_response(200, option_position()),
-        json_response(200, ACCOUNT),
+    result = await _exercise(
+        make_client,
+        venue,
         json_response(500, {"code": 50010000, "message": "internal error"}),
         json_response(200, [opexc()]),
-    ]
-    async with make_client() as client:
-        result = await client.exercise_position(CALL)
+    )
     assert result.established == "activity"
     assert paths(venue).count(f"POST /v2/positions/{CALL}/exercise") == 1
     assert venue.requests[3].url.params["after"].startswith("2025-06-12")
@@ -261,15 +264,13 @@ async def test_a_timed_out_exercise_is_proved_by_the_position_being_gone(
 ) -> None:
     """A read timeout, no activity yet (an older OPEXC of another day does not count), the
     position gone: taken, established by the position."""
-    venue.script = [
-        json_response(200, option_position()),
-        json_response(200, ACCOUNT),
+    result = await _exercise(
+        make_client,
+        venue,
         httpx.ReadTimeout("slow"),
         json_response(200, [opexc(day="2025-06-10")]),
         json_response(404, NOT_FOUND),
-    ]
-    async with make_client() as client:
-        result = await client.exercise_position(CALL)
+    )
     assert result.established == "position"
     assert paths(venue).count(f"POST /v2/positions/{CALL}/exercise") == 1
 
@@ -301,14 +302,12 @@ async def test_an_exercise_refused_with_429_is_sent_again(
     make_client: Callable[..., AlpacaClient], venue: FakeVenue
 ) -> None:
     """A 429 means the venue did not act: the same instruction is sent again."""
-    venue.script = [
-        json_response(200, option_position()),
-        json_response(200, ACCOUNT),
+    result = await _exercise(
+        make_client,
+        venue,
         json_response(429, {"message": "rate limit exceeded"}),
         httpx.Response(200),
-    ]
-    async with make_client() as client:
-        result = await client.exercise_position(CALL)
+    )
     assert result.established == "answer"
     assert paths(venue).count(f"POST /v2/positions/{CALL}/exercise") == 2
 
@@ -333,14 +332,9 @@ async def test_a_refused_instruction_is_the_venues_typed_error(
     make_client: Callable[..., AlpacaClient], venue: FakeVenue
 ) -> None:
     """A 403 (e.g. exercise after the close) is raised as it is, not looked up."""
-    venue.script = [
-        json_response(200, option_position()),
-        json_response(200, ACCOUNT),
-        json_response(403, {"code": 40310000, "message": "exercise window closed"}),
-    ]
-    async with make_client() as client:
-        with pytest.raises(ForbiddenError, match="exercise window closed"):
-            await client.exercise_position(CALL)
+    refusal = json_response(403, {"code": 40310000, "message": "exercise window closed"})
+    with pytest.raises(ForbiddenError, match="exercise window closed"):
+        await _exercise(make_client, venue, refusal)
     assert len(venue.requests) == 3
 
 

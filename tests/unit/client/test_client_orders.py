@@ -107,6 +107,17 @@ async def _buy(make_client: Callable[..., AlpacaClient]) -> Order:
         return await client.submit_order(BUY)
 
 
+async def _buy_once(
+    make_client: Callable[..., AlpacaClient], book: Venue, step: Step, order_id: str
+) -> None:
+    """``_buy`` with ``step`` answering each request first (``_answer_first``): the caller gets
+    order ``order_id``, the only order the venue holds (nothing was placed twice)."""
+    _answer_first(book, step)
+    order = await _buy(make_client)
+    assert order.id == order_id
+    assert [o["id"] for o in book.orders.values()] == [order_id]
+
+
 async def test_client_order_id_is_set_before_the_first_attempt(
     make_client: Callable[..., AlpacaClient], book: Venue
 ) -> None:
@@ -183,10 +194,7 @@ async def test_duplicate_id_after_an_unknown_outcome_means_it_exists(
             return response
         return None
 
-    _answer_first(book, late)
-    order = await _buy(make_client)
-    assert order.id == "order-late"
-    assert len(book.orders) == 1
+    await _buy_once(make_client, book, late, "order-late")
 
 
 async def test_lookup_failing_too_raises_outcome_unknown_with_the_id(
@@ -267,9 +275,7 @@ async def test_a_refusal_after_an_unknown_outcome_checks_for_the_first_order(
         calls["lookups"] += 1
         return None
 
-    _answer_first(book, flow)
-    order = await _buy(make_client)
-    assert order.id == "order-first"
+    await _buy_once(make_client, book, flow, "order-first")
     # Five looks within the 5 s visibility bound (at 0, 0.5, 1.5, 3.5 and 5 s) before the
     # resend, then one after the refusal finds the first order.
     assert calls["lookups"] == 6
@@ -510,10 +516,7 @@ async def test_a_duplicate_id_after_a_429_is_our_order_not_a_reused_id(
             return httpx.Response(429, content=b"Too Many Requests")  # ...the gateway says 429
         return None
 
-    _answer_first(book, limited_after_accepting)
-    order = await _buy(make_client)
-    assert order.id == "order-1"
-    assert len(book.orders) == 1
+    await _buy_once(make_client, book, limited_after_accepting, "order-1")
 
 
 async def test_a_huge_quantity_is_never_sent(

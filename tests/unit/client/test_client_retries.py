@@ -9,18 +9,19 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from client_fakes import EPOCH, FakeClock, FakeVenue, json_response, order_json
+from client_fakes import (
+    CLOCK_BODY,
+    EPOCH,
+    FakeClock,
+    FakeVenue,
+    json_response,
+    limited_once,
+    order_json,
+)
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.errors import NotFoundError, RateLimitedError, ServerError, TransportError
 from alpaca_integration.models import OrderRequest, OrderSide
-
-CLOCK_BODY = {
-    "timestamp": "2025-06-02T10:00:00.123456-04:00",
-    "is_open": True,
-    "next_open": "2025-06-03T09:30:00-04:00",
-    "next_close": "2025-06-02T16:00:00-04:00",
-}
 
 
 async def test_a_5xx_read_is_retried_and_succeeds(
@@ -56,18 +57,8 @@ async def test_a_429_pauses_until_the_reset_then_retries(
 ) -> None:
     """After a 429 the next attempt is sent no earlier than X-RateLimit-Reset."""
     sent_at: list[float] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        sent_at.append(clock.now)
-        if len(sent_at) == 1:
-            return httpx.Response(
-                429,
-                content=b"Too Many Requests",
-                headers={"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": str(int(EPOCH) + 8)},
-            )
-        return json_response(200, CLOCK_BODY)
-
-    venue.fallback = answer
+    headers = {"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": str(int(EPOCH) + 8)}
+    venue.fallback = limited_once(clock, sent_at, headers)
     async with make_client() as client:
         await client.get_clock()
     assert len(sent_at) == 2

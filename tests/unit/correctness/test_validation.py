@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -104,55 +105,78 @@ def test_bad_leg_is_reported_with_its_id() -> None:
     assert issues == ["leg leg-1: limit_price must be positive, got -1"]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        ({"fill_id": ""}, "fill_id is missing"),
-        ({"order_id": ""}, "order_id is missing"),
-        ({"qty": Decimal(0)}, "qty must be positive"),
-        ({"price": Decimal(-1)}, "price must be positive"),
-        ({"price": Decimal("Infinity")}, "price is not a finite number"),
-        ({"leaves_qty": Decimal(-1)}, "leaves_qty must not be negative"),
-        ({"cum_qty": Decimal(5)}, "cum_qty 5 is below"),
-        ({"timestamp": FUTURE}, "timestamp"),
-    ],
-)
-def test_fill_rules(overrides: dict[str, Any], expected: str) -> None:
-    """A broken fill field is reported by name."""
-    issues = validate_fill(make_fill(**overrides), NOW)
-    assert any(expected in issue for issue in issues), issues
+# What each validator reports for one broken field: (overrides of a valid record, a phrase the
+# issues must contain), by record kind.
+_BROKEN_FIELDS: dict[str, tuple[Callable[..., list[str]], Callable[..., Any], list[Any]]] = {
+    "fill": (
+        validate_fill,
+        make_fill,
+        [
+            ({"fill_id": ""}, "fill_id is missing"),
+            ({"order_id": ""}, "order_id is missing"),
+            ({"qty": Decimal(0)}, "qty must be positive"),
+            ({"price": Decimal(-1)}, "price must be positive"),
+            ({"price": Decimal("Infinity")}, "price is not a finite number"),
+            ({"leaves_qty": Decimal(-1)}, "leaves_qty must not be negative"),
+            ({"cum_qty": Decimal(5)}, "cum_qty 5 is below"),
+            ({"timestamp": FUTURE}, "timestamp"),
+        ],
+    ),
+    "activity": (
+        validate_activity,
+        make_activity,
+        [
+            ({"id": ""}, "id is missing"),
+            ({"activity_type": ""}, "activity_type is missing"),
+            ({"net_amount": Decimal("NaN")}, "net_amount is not a finite number"),
+            ({"transaction_time": FUTURE}, "transaction_time"),
+            ({"date": NOW.date() + dt.timedelta(days=5)}, "date"),
+        ],
+    ),
+    "position": (
+        validate_position,
+        make_position,
+        [
+            ({"symbol": ""}, "symbol is missing"),
+            ({"qty": Decimal(-10)}, "side long but qty -10 is negative"),
+            ({"side": PositionSide.SHORT}, "side short but qty 10 is positive"),
+            ({"avg_entry_price": Decimal(0)}, "avg_entry_price must be positive"),
+            ({"current_price": Decimal(-1)}, "current_price must be positive"),
+            ({"observed_at": FUTURE}, "observed_at"),
+        ],
+    ),
+    "snapshot": (
+        validate_snapshot,
+        make_snapshot,
+        [
+            ({"account_id": ""}, "account_id is missing"),
+            ({"buying_power": Decimal(-1)}, "buying_power must not be negative"),
+            ({"long_market_value": Decimal(-5)}, "long_market_value must not be negative"),
+            ({"multiplier": Decimal(0)}, "multiplier must be positive"),
+            ({"daytrade_count": -1}, "daytrade_count must not be negative"),
+            ({"cash": Decimal("NaN")}, "cash is not a finite number"),
+            ({"observed_at": FUTURE}, "observed_at"),
+        ],
+    ),
+}
 
 
 @pytest.mark.parametrize(
-    ("overrides", "expected"),
+    ("validate", "make", "overrides", "expected"),
     [
-        ({"id": ""}, "id is missing"),
-        ({"activity_type": ""}, "activity_type is missing"),
-        ({"net_amount": Decimal("NaN")}, "net_amount is not a finite number"),
-        ({"transaction_time": FUTURE}, "transaction_time"),
-        ({"date": NOW.date() + dt.timedelta(days=5)}, "date"),
+        pytest.param(validate, make, overrides, expected, id=f"{kind}-{expected}")
+        for kind, (validate, make, broken) in _BROKEN_FIELDS.items()
+        for overrides, expected in broken
     ],
 )
-def test_activity_rules(overrides: dict[str, Any], expected: str) -> None:
-    """A broken activity field is reported by name."""
-    issues = validate_activity(make_activity(**overrides), NOW)
-    assert any(expected in issue for issue in issues), issues
-
-
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        ({"symbol": ""}, "symbol is missing"),
-        ({"qty": Decimal(-10)}, "side long but qty -10 is negative"),
-        ({"side": PositionSide.SHORT}, "side short but qty 10 is positive"),
-        ({"avg_entry_price": Decimal(0)}, "avg_entry_price must be positive"),
-        ({"current_price": Decimal(-1)}, "current_price must be positive"),
-        ({"observed_at": FUTURE}, "observed_at"),
-    ],
-)
-def test_position_rules(overrides: dict[str, Any], expected: str) -> None:
-    """A broken position field is reported by name."""
-    issues = validate_position(make_position(**overrides), NOW)
+def test_a_broken_field_is_reported_by_name(
+    validate: Callable[..., list[str]],
+    make: Callable[..., Any],
+    overrides: dict[str, Any],
+    expected: str,
+) -> None:
+    """A broken fill, activity, position or account snapshot field is reported by name."""
+    issues = validate(make(**overrides), NOW)
     assert any(expected in issue for issue in issues), issues
 
 
@@ -160,24 +184,6 @@ def test_short_position_passes() -> None:
     """A short position with negative qty is valid."""
     position = make_position(side=PositionSide.SHORT, qty=Decimal("-2.5"))
     assert validate_position(position, NOW) == []
-
-
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        ({"account_id": ""}, "account_id is missing"),
-        ({"buying_power": Decimal(-1)}, "buying_power must not be negative"),
-        ({"long_market_value": Decimal(-5)}, "long_market_value must not be negative"),
-        ({"multiplier": Decimal(0)}, "multiplier must be positive"),
-        ({"daytrade_count": -1}, "daytrade_count must not be negative"),
-        ({"cash": Decimal("NaN")}, "cash is not a finite number"),
-        ({"observed_at": FUTURE}, "observed_at"),
-    ],
-)
-def test_snapshot_rules(overrides: dict[str, Any], expected: str) -> None:
-    """A broken account snapshot field is reported by name."""
-    issues = validate_snapshot(make_snapshot(**overrides), NOW)
-    assert any(expected in issue for issue in issues), issues
 
 
 def test_trade_update_fill_needs_execution_fields() -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from ledger_builders import DAY0, activity, at, fill
 
+from alpaca_integration import instruments
 from alpaca_integration.ledger import (
     IncomeKind,
     Ledger,
@@ -21,15 +22,9 @@ DAY1 = DAY0 + dt.timedelta(days=1)
 
 
 def test_occ_symbols_are_taken_apart() -> None:
-    """Root, expiry, right and strike; an adjusted contract's root keeps its digit."""
-    option = parse_occ_symbol("AAPL250620C00150000")
-    assert option is not None
-    assert (option.root, option.expiry, option.is_call, option.strike) == (
-        "AAPL",
-        dt.date(2025, 6, 20),
-        True,
-        D(150),
-    )
+    """The ledger reads OCC symbols with the models layer's parser (tested in test_instruments);
+    an adjusted contract's root keeps its digit."""
+    assert parse_occ_symbol is instruments.parse_occ_symbol
     adjusted = parse_occ_symbol("SPGI1260821P00470500")
     assert adjusted is not None
     assert (adjusted.underlying, adjusted.is_call, adjusted.strike) == ("SPGI", False, D("470.5"))
