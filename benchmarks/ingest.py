@@ -3,8 +3,11 @@
 Builds realistic orders and fills (Alpaca-shaped raw payloads of ~1 KB), then in ONE run on its
 own fresh database (dropped at the end):
 
-1. upserts them through ``Store.apply`` in pages (the repository path the sync engine uses);
-2. applies every page again and counts the rows changed (must be 0: idempotent);
+1. upserts them through ``Store.apply`` in pages (the repository path the sync engine uses; into
+   empty tables, so every row is new: a page's new rows go straight in by COPY, after one read
+   of which keys are stored);
+2. applies every page again and counts the rows changed (must be 0: idempotent); every key is
+   stored then, so this times the other path, the staged ``INSERT .. SELECT .. ON CONFLICT``;
 3. the honest baselines, each into the same tables after a TRUNCATE, from the same models, in
    pages of the same size (one transaction per page), the rows built by the same ``codec``:
 
@@ -172,9 +175,9 @@ def pages(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 async def repository_run(
     store: Store, orders: list[Order], fills: list[Fill], page: int, *, replay: bool = True
-) -> tuple[float, float, int]:
-    """Seconds for orders, seconds for fills, rows changed by re-applying everything (0 when
-    ``replay`` is off), into empty tables."""
+) -> tuple[float, float, int, float]:
+    """Seconds for orders, seconds for fills, rows changed by re-applying everything and the
+    seconds that took (0 and 0 when ``replay`` is off), into empty tables."""
     await _truncate(store)
     started = time.perf_counter()
     for chunk in pages(orders, page):
@@ -188,12 +191,13 @@ async def repository_run(
     fills_seconds = time.perf_counter() - started
     changed = 0
     if not replay:
-        return orders_seconds, fills_seconds, changed
+        return orders_seconds, fills_seconds, changed, 0.0
+    started = time.perf_counter()
     for chunk in pages(orders, page):
         changed += (await store.apply(ACCOUNT, orders=chunk)).rows_changed
     for chunk in pages(fills, page):
         changed += (await store.apply(ACCOUNT, fills=chunk)).rows_changed
-    return orders_seconds, fills_seconds, changed
+    return orders_seconds, fills_seconds, changed, time.perf_counter() - started
 
 
 class OrderRow:
@@ -336,6 +340,7 @@ async def run(rows: int, page: int, baseline_rows: int, rounds: int) -> None:
     building: list[float] = []
     copy_alone: list[float] = []
     changed = 0
+    replay_seconds = 0.0
     with scratch_database("ai_bench", server=SERVER_URL) as url:
         name = url.rsplit("/", 1)[1]
         store = await Store.open(url, migrate=True)
@@ -345,6 +350,7 @@ async def run(rows: int, page: int, baseline_rows: int, rounds: int) -> None:
             for number in range(1, rounds + 1):
                 ours = await repository_run(store, orders, fills, page, replay=number == 1)
                 changed += ours[2]
+                replay_seconds += ours[3]
                 core = await table_baseline(store, orders, fills, page, copy=False)
                 copy = await table_baseline(store, orders, fills, page, copy=True)
                 print(f"round {number}:")
@@ -375,7 +381,10 @@ async def run(rows: int, page: int, baseline_rows: int, rounds: int) -> None:
         f"building rows in Python (codec) took {statistics.median(building):.2f} s of COPY's "
         f"time; COPY without it: {statistics.median(copy_alone):,.0f} rows/s"
     )
-    print(f"rows changed by re-applying everything: {changed}")
+    print(
+        f"rows changed by re-applying everything: {changed} (round 1; every key stored, so the "
+        f"staged upsert: {2 * rows / replay_seconds:,.0f} rows/s)"
+    )
     goals = {
         ">= 85% of COPY": repo_total >= 0.85 * copy_total,
         ">= 20,000 rows/s": repo_total >= 20_000,

@@ -194,6 +194,8 @@ class StoreBase:
         self.data_source = data_source
         self.integration_prefix = integration_prefix
         self._statements: dict[tuple[str, bool, bool], tuple[BulkInsert, Any]] = {}
+        # name -> the COPY of new rows into that table (``_copy_new``).
+        self._copiers: dict[str, BulkInsert] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -378,6 +380,30 @@ class StoreBase:
             later.add(name, *bulk.unnested(connection, statement, rows))
             return []
         return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS, mappings=mappings)
+
+    def _copies_new_rows(self, rows: Sequence[Any]) -> bool:
+        """Whether a bulk write of ``rows`` COPYs the rows whose keys the table does not hold
+        straight into it (``_copy_new``) rather than through the staged upsert: a page of the sync
+        on PostgreSQL. Its caller first reads which keys are stored (under the account's lock)."""
+        return self.dialect == "postgresql" and len(rows) > _SMALL_BATCH
+
+    async def _copy_new(
+        self,
+        connection: AsyncConnection,
+        name: str,
+        table: sa.Table,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """COPY ``rows``, whose keys ``table`` does not hold, straight into it: on a new key the
+        upsert inserts the row as it is, so this writes the same rows without staging them and
+        without the ``INSERT .. SELECT`` (PostgreSQL; ``_copies_new_rows``)."""
+        if not rows:
+            return
+        bulk = self._copiers.get(name)
+        if bulk is None:
+            bulk = self._copiers[name] = bulk_insert(self.dialect, table)
+        for start in range(0, len(rows), _BULK_ROWS):
+            await bulk.copy(connection, rows[start : start + _BULK_ROWS])
 
     async def _lock_account(
         self,

@@ -30,7 +30,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -402,6 +402,12 @@ class BulkInsert:
             arrays.append(column if process is None else [process(v) for v in column])
         return sql, (*constants, *arrays)
 
+    async def copy(self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """COPY ``rows`` (binary) straight into the table, no ``ON CONFLICT``: for rows whose keys
+        the caller knows the table does not hold (PostgreSQL, a statement already run in the
+        transaction). A unique key hit anyway raises ``IntegrityError``, as the upsert would."""
+        await self._copy_records(connection, self.table.name, rows)
+
     async def _stage(
         self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]], *, fresh: bool
     ) -> None:
@@ -414,6 +420,11 @@ class BulkInsert:
         )
         if not fresh:
             await connection.execute(sa.text(f'TRUNCATE "{self.stage}"'))
+        await self._copy_records(connection, self.stage, rows)
+
+    async def _copy_records(
+        self, connection: AsyncConnection, target: str, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
         # Column by column (one list and one map per column), then zipped into records.
         values: list[Any] = []
         for name, process in zip(self.columns, self.processors, strict=True):
@@ -423,12 +434,14 @@ class BulkInsert:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         try:
-            await driver.copy_records_to_table(
-                self.stage, records=records, columns=list(self.columns)
-            )
+            await driver.copy_records_to_table(target, records=records, columns=list(self.columns))
         except Exception as exc:  # the driver's own errors: nothing SQLAlchemy would wrap
+            if str(getattr(exc, "sqlstate", "")).startswith("23"):
+                # An integrity constraint (class 23): what the upsert's IntegrityError would be.
+                raise IntegrityError(f"COPY {target}", None, exc) from exc
+            what = "stage" if target == self.stage else "copy"
             raise StorageError(
-                f"could not stage rows for {self.table.name}: {type(exc).__name__}: {exc}"
+                f"could not {what} rows for {self.table.name}: {type(exc).__name__}: {exc}"
             ) from exc
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -280,22 +281,28 @@ class Writes(HoldingWrites, FeeWrites):
         committed: dict[str, Row] | None = None,
         written: dict[str, Row | None] | None = None,
     ) -> ApplyResult:
-        order_ids = await self._upsert_orders(connection, account, batch, committed)
+        # A page's new rows go in by COPY (``_copies_new_rows``): not on the careful retry, which
+        # upserts everything as before, nor when the orders' whole rows are read back.
+        order_ids = await self._upsert_orders(
+            connection, account, batch, committed, copy_new=not careful and committed is None
+        )
         activity_count = await self._upsert_activities(connection, batch)
         if careful:
             await self._screen_fills_against_store(connection, account, batch)
-        inferred = (
-            await self._screen_same_cum(connection, account, batch, known)
-            if batch.fill_rows
-            else ()
-        )
+        inferred: set[str] = set()
+        stored_keys: set[FillKey] = set()
+        if batch.fill_rows:
+            inferred, stored_keys = await self._screen_same_cum(connection, account, batch, known)
         # PostgreSQL: the small upserts nothing after them in this transaction reads (the
         # fills, unless trimmed or fees are recomputed from them; the positions' history; the
         # checkpoints) go together as one statement at the end: one round trip, not three.
         later = DeferredInserts() if self.dialect == POSTGRESQL else None
         fees_due = bool(state.get("has_fees")) or any(is_fee(row) for row in batch.activity_rows)
         fill_count = await self._upsert_fills(
-            connection, batch, None if inferred or fees_due else later
+            connection,
+            batch,
+            None if inferred or fees_due else later,
+            None if careful else stored_keys,
         )
         if inferred:
             fill_count += await self._trim_inferred(connection, account, inferred)
@@ -404,14 +411,22 @@ class Writes(HoldingWrites, FeeWrites):
         account: str,
         batch: PreparedBatch,
         committed: dict[str, Row] | None = None,
+        *,
+        copy_new: bool = False,
     ) -> list[str]:
         """Upsert the batch's orders; returns the ids of those changed. ``committed``: filled
-        with the changed orders' whole rows as written (by id)."""
+        with the changed orders' whole rows as written (by id). ``copy_new``: on a page
+        (``_copies_new_rows``), the orders not stored yet are COPYed in instead."""
         rows = list(batch.order_rows.values())
         if not rows:
             return []
         inherited = await self._inherit_ownership(connection, account, batch.order_rows)
         whole = committed is not None
+        new: list[Row] = []
+        if copy_new and self._copies_new_rows(rows):
+            stored = await self._stored_order_ids(connection, account, list(batch.order_rows))
+            new = [row for row in rows if row["id"] not in stored]
+            rows = [row for row in rows if row["id"] in stored]
 
         def build(bulk: BulkInsert) -> Any:
             upsert = rules.on_conflict(rules.ORDERS, bulk.insert, self.dialect)
@@ -419,16 +434,30 @@ class Writes(HoldingWrites, FeeWrites):
 
         name = "orders_returned" if whole else "orders"
         returned = await self._bulk(connection, name, orders, rows, build, mappings=whole)
+        await self._copy_new(connection, "orders", orders, new)
         if committed is not None:
             committed.update((str(row["id"]), row) for row in returned)
             changed = [str(row["id"]) for row in returned]
         else:
             changed = [str(row[0]) for row in returned]
+        changed += [str(row["id"]) for row in new]
         if inherited:
             changed += await self._recognise_replacements(
                 connection, account, inherited, changed, committed
             )
         return changed
+
+    async def _stored_order_ids(
+        self, connection: AsyncConnection, account: str, order_ids: list[str]
+    ) -> set[str]:
+        """Which of ``order_ids`` the account's orders hold (PostgreSQL: one statement, the ids
+        as one array)."""
+        result = await connection.execute(
+            sa.select(orders.c.id).where(
+                orders.c.account == account, _any_of(orders.c.id, order_ids)
+            )
+        )
+        return {str(order_id) for (order_id,) in result.all()}
 
     async def _recognise_replacements(
         self,
@@ -585,11 +614,12 @@ class Writes(HoldingWrites, FeeWrites):
         account: str,
         batch: PreparedBatch,
         known: StoredProgress | None = None,
-    ) -> set[str]:
+    ) -> tuple[set[str], set[FillKey]]:
         """Quarantine fills whose (order_id, cum_qty) holds another stored execution: one narrow
         read of the batch's orders' stored execution ids (none when ``known``, read earlier in
         this transaction, covers them). Returns the orders holding an inferred execution (no id:
-        reconciliation's) that this batch brings real executions to."""
+        reconciliation's) that this batch brings real executions to, and the keys stored for
+        the batch's orders."""
         stored: dict[FillKey, Row] = {}
         ids = sorted({row["order_id"] for row in batch.fill_rows})
         if known is not None and known.order_ids.issuperset(ids):
@@ -604,17 +634,23 @@ class Writes(HoldingWrites, FeeWrites):
             )
             # (A prepared statement's generic plan would scan every fill of the account: the
             # PostgreSQL connections plan each statement for its values, ``dialect``.)
-            for chunk in chunks(ids):
+            # A page on PostgreSQL: one statement with the ids as one array (an IN list of a
+            # page's orders is 4 statements, each rendered anew); an event: its IN list.
+            page = self._copies_new_rows(batch.fill_rows)
+            for chosen in (
+                [_any_of(fills.c.order_id, ids)]
+                if page
+                else (fills.c.order_id.in_(chunk) for chunk in chunks(ids))
+            ):
                 result = await connection.execute(
-                    sa.select(*columns).where(
-                        fills.c.account == account, fills.c.order_id.in_(chunk)
-                    )
+                    sa.select(*columns).where(fills.c.account == account, chosen)
                 )
                 rows.extend(dict(row) for row in result.mappings().all())
         for row in rows:
             stored[fill_key(row["order_id"], row["cum_qty"])] = row
         if not stored:
-            return set()  # nothing stored for these orders: nothing to clash with (a new page)
+            # Nothing stored for these orders: nothing to clash with (a new page).
+            return set(), set()
 
         def clash(row: Row) -> str | None:
             known = stored.get(fill_key(row["order_id"], row["cum_qty"]))
@@ -624,7 +660,7 @@ class Writes(HoldingWrites, FeeWrites):
         inferred = {
             k[0] for k, row in stored.items() if not row["execution_id"] and not row["activity_id"]
         }
-        return inferred & {row["order_id"] for row in batch.fill_rows}
+        return inferred & {row["order_id"] for row in batch.fill_rows}, set(stored)
 
     async def _trim_inferred(
         self, connection: AsyncConnection, account: str, order_ids: Iterable[str]
@@ -662,17 +698,34 @@ class Writes(HoldingWrites, FeeWrites):
         connection: AsyncConnection,
         batch: PreparedBatch,
         later: DeferredInserts | None = None,
+        stored_keys: set[FillKey] | None = None,
     ) -> int:
-        """Returns the fills written now (``later``: those deferred are counted there)."""
+        """Returns the fills written now (``later``: those deferred are counted there).
+        ``stored_keys`` (the keys stored for the batch's orders, read in this transaction): on
+        a page (``_copies_new_rows``), the fills whose key is not among them are COPYed in
+        instead of upserted."""
+        rows, new = batch.fill_rows, []
+        if stored_keys is not None and self._copies_new_rows(rows):
+            if stored_keys:
+                keyed = [(row, fill_key(row["order_id"], row["cum_qty"])) for row in rows]
+                new = [row for row, key in keyed if key not in stored_keys]
+                rows = [row for row, key in keyed if key in stored_keys]
+            else:
+                rows, new = [], rows
 
         def build(bulk: BulkInsert) -> Any:
             return rules.on_conflict(rules.FILLS, bulk.insert, self.dialect).returning(
                 fills.c.order_id
             )
 
-        return len(
-            await self._bulk(connection, "fills", fills, batch.fill_rows, build, later=later)
-        )
+        changed = len(await self._bulk(connection, "fills", fills, rows, build, later=later))
+        await self._copy_new(connection, "fills", fills, new)
+        return changed + len(new)
+
+
+def _any_of(column: Any, values: list[str]) -> Any:
+    """``column = ANY(:values)``: one array parameter for any number of values (PostgreSQL)."""
+    return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(sa.String())))
 
 
 def _keep_fill_rows(
