@@ -276,17 +276,17 @@ def _upsert_statement(table: sa.Table) -> Any:
 
 
 async def _copy(connection: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """COPY ``rows`` into ``table``, each value bound as SQLAlchemy would bind it."""
+    """COPY ``rows`` into ``table``, each value bound as SQLAlchemy would bind it, column by
+    column (one list and one bind processor per column, then zipped into records: the fastest
+    way we know in Python, the same as the store's own COPY, so the limit is not flattered)."""
     dialect = connection.dialect
     columns = [column.name for column in table.columns if column.name in rows[0]]
-    binders = [table.columns[name].type.bind_processor(dialect) for name in columns]
-    records = [
-        tuple(
-            row[name] if bind is None else bind(row[name])
-            for name, bind in zip(columns, binders, strict=True)
-        )
-        for row in rows
-    ]
+    values: list[list[Any]] = []
+    for name in columns:
+        bind = table.columns[name].type.bind_processor(dialect)
+        column = [row[name] for row in rows]
+        values.append(column if bind is None else [bind(value) for value in column])
+    records = list(zip(*values, strict=True))
     raw = await connection.get_raw_connection()
     await raw.driver_connection.copy_records_to_table(table.name, records=records, columns=columns)
 

@@ -26,14 +26,16 @@ from alpaca_integration.errors import StorageError
 from alpaca_integration.models import INTEGRATION_PREFIX
 from alpaca_integration.storage import migrate as migrations
 from alpaca_integration.storage import rules
+from alpaca_integration.storage.bulk import (
+    BulkInsert,
+    DeferredInserts,
+    bulk_insert,
+)
 from alpaca_integration.storage.dialect import (
     SQLITE,
     WRITE_TRANSACTION,
-    BulkInsert,
     DatabaseURL,
-    DeferredInserts,
     amount_order,
-    bulk_insert,
     create_engine,
     parse_database_url,
     upsert,

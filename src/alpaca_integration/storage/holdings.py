@@ -36,7 +36,10 @@ from alpaca_integration.storage.base import (
     utcnow,
 )
 from alpaca_integration.storage.batch import PositionUpdate, Row
-from alpaca_integration.storage.dialect import BulkInsert, DeferredInserts
+from alpaca_integration.storage.bulk import (
+    BulkInsert,
+    DeferredInserts,
+)
 from alpaca_integration.storage.tables import (
     account_snapshots,
     accounts,

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from alpaca_integration.models import OrderStatus
 from alpaca_integration.storage import Store
-from alpaca_integration.storage.dialect import RENDERED_ROWS, rendered_pieces
+from alpaca_integration.storage.bulk import RENDERED_ROWS, rendered_pieces
 from support.storage_builders import make_order, stream_fill
 
 
