@@ -178,6 +178,31 @@ async def _admin_stream_lags(sim: SimulatorState, request: Request) -> Any:
     return {"fills": [{"order_id": order_id, "send_lag_ms": lag} for order_id, lag in lags]}
 
 
+async def _admin_orders(sim: SimulatorState, request: Request) -> Any:
+    """Orders of many accounts in one request: ``{"orders": [{"key_id": K, "order": BODY}]}``,
+    each placed as ``POST /v2/orders`` with ``BODY`` would place it for the account of ``K``
+    (which must have made a request already), with no rate limit and no injected fault. For load
+    generators: on a real desk the venue's order entry runs on the venue's machines, not beside
+    the monitors. Answers how many were placed and, for the others, why not."""
+    body = await _admin_body(request)
+    items = body.get("orders")
+    if not isinstance(items, list):
+        raise bad_request('send {"orders": [{"key_id": "...", "order": {...}}, ...]}')
+    placed, refused = 0, []
+    for index, item in enumerate(items):
+        key_id = item.get("key_id") if isinstance(item, dict) else None
+        account = sim.broker.accounts.get(key_id) if isinstance(key_id, str) else None
+        if account is None:
+            refused.append({"index": index, "message": "unknown key_id (no request made yet)"})
+            continue
+        try:
+            sim.broker.submit_order(account, item.get("order"))
+            placed += 1
+        except VenueError as exc:
+            refused.append({"index": index, "message": exc.message})
+    return {"placed": placed, "refused": refused}
+
+
 _ADMIN_ROUTES: list[tuple[str, str, AdminHandler]] = [
     ("GET", "/_sim/health", _admin_health),
     ("POST", "/_sim/reset", _admin_reset),
@@ -194,6 +219,7 @@ _ADMIN_ROUTES: list[tuple[str, str, AdminHandler]] = [
     ("POST", "/_sim/stream/drop", _admin_drop_streams),
     ("GET", "/_sim/stream/lags", _admin_stream_lags),
     ("GET", "/_sim/stats", _admin_stats),
+    ("POST", "/_sim/orders", _admin_orders),
 ]
 
 
