@@ -44,9 +44,7 @@ def _where(frame: Any, depth: int = 40) -> str:
     while frame is not None and depth > 0:
         code = frame.f_code
         name = code.co_filename
-        here = (
-            f"{name.rsplit('/', 2)[-2]}/{name.rsplit('/', 1)[-1]}:{frame.f_lineno} {code.co_name}"
-        )
+        here = f"{'/'.join(name.rsplit('/', 2)[-2:])}:{frame.f_lineno} {code.co_name}"
         if not first and not name.endswith("socket.py"):
             first = here
         if any(part in name for part in _OURS) and "/support/leaks.py" not in name:
@@ -67,7 +65,10 @@ def track_sockets() -> None:
     def tracked_init(self: socket.socket, *args: Any, **kwargs: Any) -> None:
         global _opened
         init(self, *args, **kwargs)
-        origin = _where(sys._getframe(1))
+        try:
+            origin = _where(sys._getframe(1))
+        except Exception as exc:  # never let the bookkeeping break the socket it records
+            origin = f"(origin unknown: {type(exc).__name__})"
         with _lock:
             _opened += 1
             _origins[id(self)] = (_opened, origin)

@@ -37,3 +37,15 @@ def test_a_leaked_socket_is_reported_with_the_code_that_opened_it() -> None:
     assert len(left) == 1, left
     assert "(opened at unit/test_leak_check.py:" in left[0], left
     assert "open_and_forget <- unit/test_leak_check.py:" in left[0], left
+
+
+def test_a_socket_opened_under_a_frame_without_a_path_is_recorded_and_returned() -> None:
+    """Frames of frozen modules (``<frozen importlib._bootstrap>``, on every import) have no
+    path: recording the origin must not fail there, or the socket is created, dropped by the
+    caller (urllib3's IPv6 probe at import, whose exception handler swallowed the error) and
+    reported as a leak of whatever test imported it."""
+    namespace: dict[str, Any] = {"socket": socket}
+    exec(compile("made = socket.socket()", "<frozen probe>", "exec"), namespace)
+    made = namespace["made"]
+    assert isinstance(made, socket.socket)
+    made.close()
