@@ -14,28 +14,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from alpaca_integration.cache.base import (
-    DEFAULT_PREFIX,
-    DEFAULT_TTL,
-    PARTS,
-    Cache,
-    CacheEvent,
-    CacheKeys,
-    Subscription,
-)
+from alpaca_integration.cache import base as _base
+from alpaca_integration.cache.base import *  # noqa: F403  (the interface and its key layout)
 from alpaca_integration.cache.memory import InMemoryCache
 from alpaca_integration.cache.rebuild import open_cache, rebuild_from_store, refresh_cache
 
 __all__ = [
-    "DEFAULT_PREFIX",
-    "DEFAULT_TTL",
-    "PARTS",
-    "Cache",
-    "CacheEvent",
-    "CacheKeys",
+    *_base.__all__,
     "InMemoryCache",
-    "RedisCache",
-    "Subscription",
+    "RedisCache",  # noqa: F405  (loaded on first use: see __getattr__)
     "open_cache",
     "rebuild_from_store",
     "refresh_cache",

@@ -11,26 +11,12 @@ adds empyrical, pandas and numpy).
 
 from __future__ import annotations
 
-from alpaca_integration.ledger.ledger import Ledger, LedgerError, LedgerEvent, LedgerOrderError
-from alpaca_integration.ledger.records import (
-    Income,
-    IncomeKind,
-    LedgerChanges,
-    LedgerTotals,
-    Lot,
-    LotValuation,
-    Match,
-    MatchingMethod,
-    MatchKind,
-    PendingAction,
-    PnlSummary,
-)
-from alpaca_integration.ledger.sleeves import (
-    DEFAULT_SLEEVE,
-    SleeveConvention,
-    strategy_from_client_order_id,
-    strategy_prefix,
-)
+from alpaca_integration.ledger import ledger as _ledger
+from alpaca_integration.ledger import records as _records
+from alpaca_integration.ledger import sleeves as _sleeves
+from alpaca_integration.ledger.ledger import *  # noqa: F403  (Ledger and its errors)
+from alpaca_integration.ledger.records import *  # noqa: F403  (the rows it hands out)
+from alpaca_integration.ledger.sleeves import *  # noqa: F403  (strategy sleeves)
 from alpaca_integration.ledger.symbols import (
     OptionSymbol,
     contract_multiplier,
@@ -38,26 +24,10 @@ from alpaca_integration.ledger.symbols import (
 )
 
 __all__ = [
-    "DEFAULT_SLEEVE",
-    "Income",
-    "IncomeKind",
-    "Ledger",
-    "LedgerChanges",
-    "LedgerError",
-    "LedgerEvent",
-    "LedgerOrderError",
-    "LedgerTotals",
-    "Lot",
-    "LotValuation",
-    "Match",
-    "MatchKind",
-    "MatchingMethod",
+    *_ledger.__all__,
+    *_records.__all__,
+    *_sleeves.__all__,
     "OptionSymbol",
-    "PendingAction",
-    "PnlSummary",
-    "SleeveConvention",
     "contract_multiplier",
     "parse_occ_symbol",
-    "strategy_from_client_order_id",
-    "strategy_prefix",
 ]

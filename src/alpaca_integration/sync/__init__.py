@@ -9,22 +9,8 @@ simulator.
 
 from __future__ import annotations
 
-from alpaca_integration.sync.engine import (
-    FEED_ACCOUNT,
-    FEED_ACTIVITIES,
-    FEED_ORDERS,
-    FEED_STREAM,
-    SyncEngine,
-    SyncReport,
-)
+from alpaca_integration.sync import engine as _engine
+from alpaca_integration.sync.engine import *  # noqa: F403  (SyncEngine, SyncReport, the feeds)
 from alpaca_integration.sync.stream import StreamIngestor
 
-__all__ = [
-    "FEED_ACCOUNT",
-    "FEED_ACTIVITIES",
-    "FEED_ORDERS",
-    "FEED_STREAM",
-    "StreamIngestor",
-    "SyncEngine",
-    "SyncReport",
-]
+__all__ = [*_engine.__all__, "StreamIngestor"]
