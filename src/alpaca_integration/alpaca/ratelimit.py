@@ -47,41 +47,19 @@ from __future__ import annotations
 
 import weakref
 
+from alpaca_integration.alpaca import ratelimit_base as _base
+from alpaca_integration.alpaca import ratelimit_local as _local
+from alpaca_integration.alpaca.ratelimit_base import *  # noqa: F403  (the shared behaviour)
 from alpaca_integration.alpaca.ratelimit_base import (
-    DEFAULT_MAX_PAUSE,
     DEFAULT_RATE_LIMIT,
     DEFAULT_WINDOW_SECONDS,
-    BudgetSnapshot,
-    Clock,
-    Lane,
-    Permit,
     RateBudget,
-    RateLimitHeaders,
-    Sleep,
-    default_order_reserve,
-    parse_rate_limit_headers,
 )
+from alpaca_integration.alpaca.ratelimit_local import *  # noqa: F403  (the in-process budgets)
 from alpaca_integration.alpaca.ratelimit_local import InMemoryRateBudget, UnlimitedRateBudget
 from alpaca_integration.alpaca.ratelimit_redis import RedisRateBudget, key_digest
 
-__all__ = [
-    "DEFAULT_MAX_PAUSE",
-    "DEFAULT_RATE_LIMIT",
-    "DEFAULT_WINDOW_SECONDS",
-    "BudgetSnapshot",
-    "Clock",
-    "InMemoryRateBudget",
-    "Lane",
-    "Permit",
-    "RateBudget",
-    "RateLimitHeaders",
-    "RedisRateBudget",
-    "Sleep",
-    "UnlimitedRateBudget",
-    "default_order_reserve",
-    "make_rate_budget",
-    "parse_rate_limit_headers",
-]
+__all__ = [*_base.__all__, *_local.__all__, "RedisRateBudget", "make_rate_budget"]
 
 
 # In-process budgets by key: two clients for one key in one process draw on one window. Weak, so
