@@ -37,8 +37,6 @@ package (``httpx`` for the connection); never the client, storage or sync.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -136,6 +134,7 @@ class ActivityEventsStream(ClosableStream):
             read_timeout=read_timeout,
             connect_timeout=connect_timeout,
         )
+        super().__init__()
         self.key_id = key_id
         self._secret = SecretStr(secret)
         self.url = base_url.rstrip("/") + ACTIVITIES_EVENTS_PATH
@@ -151,29 +150,16 @@ class ActivityEventsStream(ClosableStream):
         self._rng = rng or random.Random()
         self._transport = transport
         self.rate_budget = rate_budget
-        self.connected = False
-        self.connects = 0
-        self.gaps = 0
-        self.bad_frames = 0
         self.events_received = 0
-        self.last_event_at: dt.datetime | None = None
         self._retry_floor = 0.0
-        self._closed = asyncio.Event()
-        self._alive_at = 0.0
         self._response: httpx.Response | None = None
         self._gap_from: dt.datetime | None = None
         self._gap_reason = ""
 
-    def __repr__(self) -> str:
-        return f"ActivityEventsStream(url={self.url!r}, connected={self.connected})"
-
-    async def aclose(self) -> None:
-        """End the iteration and close the connection."""
-        self._closed.set()
+    async def _close_connection(self) -> None:
         response = self._response
         if response is not None:
-            with contextlib.suppress(Exception):
-                await response.aclose()
+            await response.aclose()
 
     # ------------------------------------------------------------------ the loop
 

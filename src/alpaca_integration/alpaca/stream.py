@@ -138,6 +138,7 @@ class TradeUpdatesStream(ClosableStream):
         )
         if unclean_drop_wait < 0:
             raise ConfigError("TradeUpdatesStream unclean_drop_wait must be >= 0 seconds")
+        super().__init__()
         self.key_id = key_id
         self._secret = SecretStr(secret)
         self.url = url
@@ -153,28 +154,15 @@ class TradeUpdatesStream(ClosableStream):
         self.handshake_timeout = handshake_timeout
         self.stable_after = stable_after
         self._rng = rng or random.Random()
-        self.last_event_at: dt.datetime | None = None
-        self.connected = False
-        self.connects = 0
-        self.gaps = 0
-        self.bad_frames = 0
         self._ws: ClientConnection | None = None
-        self._closed = asyncio.Event()
-        self._alive_at = 0.0  # last moment the connection was known to deliver (UNIX time)
         self._silent_reason: str | None = None
-
-    def __repr__(self) -> str:
-        return f"TradeUpdatesStream(url={self.url!r}, connected={self.connected})"
 
     # ------------------------------------------------------------------ public
 
-    async def aclose(self) -> None:
-        """Close the connection cleanly; ``updates()`` ends."""
-        self._closed.set()
+    async def _close_connection(self) -> None:
         ws = self._ws
         if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
+            await ws.close()  # cleanly; ``updates()`` ends
 
     async def updates(self) -> AsyncIterator[TradeUpdate]:
         """Yield every trade update until ``aclose()``; reconnects (and reports gaps) by itself."""

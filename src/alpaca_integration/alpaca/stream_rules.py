@@ -8,7 +8,8 @@ activities event stream (``events``).
 * ``equal_jitter``: the reconnect backoff, exponential with "equal jitter" (between half and all
   of ``min(maximum, initial * 2**(failures-1))``), never a tight loop;
 * ``wait_or_closed``: sleep that long, or less if the connection is closed meanwhile;
-* ``ClosableStream``: ``async with`` closes it, ``closed`` says whether ``aclose()`` ran;
+* ``ClosableStream``: ``async with`` closes it, ``closed`` says whether ``aclose()`` ran; the
+  counters and the ``repr`` both streams keep;
 * ``report_lost_frame``: an unreadable frame goes to ``on_bad_frame`` (a failing callback is
   only logged: keeping the stream alive matters more than one quarantine row), then the lost
   event is reported to ``on_gap`` as an instant gap, so the caller re-reads the venue.
@@ -51,9 +52,25 @@ BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
 
 
 class ClosableStream:
-    """A connection ``aclose()`` ends (setting ``_closed``); usable as ``async with``."""
+    """A reconnecting connection ``aclose()`` ends (setting ``_closed``); usable as ``async with``.
 
-    _closed: asyncio.Event
+    Holds what both streams count and show: whether connected, connects, gaps, unreadable
+    frames, the time of the last event, and ``_alive_at``, the last moment the connection was
+    known to deliver (UNIX time)."""
+
+    url: str
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.connects = 0
+        self.gaps = 0
+        self.bad_frames = 0
+        self.last_event_at: dt.datetime | None = None
+        self._closed = asyncio.Event()
+        self._alive_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r}, connected={self.connected})"
 
     async def __aenter__(self) -> Self:
         return self
@@ -66,7 +83,13 @@ class ClosableStream:
         return self._closed.is_set()
 
     async def aclose(self) -> None:
+        """End the iteration and close the connection (a failure to close is ignored)."""
         self._closed.set()
+        with contextlib.suppress(Exception):
+            await self._close_connection()
+
+    async def _close_connection(self) -> None:
+        """Close the open connection, if any (each stream knows its own)."""
 
 
 def required_secret(key_id: str, secret_key: str | SecretStr, what: str) -> str:
