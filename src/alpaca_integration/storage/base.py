@@ -4,7 +4,7 @@
 rows are mixins of it, see ``storage.store``): the engine and the parsed URL, read and write
 transactions that turn driver errors into ``StorageError`` (password masked), the bulk-statement
 cache and the account row lock writers queue on. The small input guards every method uses
-(``check_account``, ``aware``) live here too.
+(``check_account``; ``aware``, from ``dialect``) live here too.
 
 Imports ``models``, ``errors`` and the ``storage`` modules it names; never the client, the cache,
 the sync engine, the CLI or Prefect.
@@ -36,6 +36,7 @@ from alpaca_integration.storage.dialect import (
     WRITE_TRANSACTION,
     DatabaseURL,
     amount_order,
+    aware,
     create_engine,
     parse_database_url,
     upsert,
@@ -91,14 +92,6 @@ def check_account(account: object) -> str:
             f"account must be the configured account name (e.g. 'default'), got {account!r}"
         )
     return account
-
-
-def aware(value: dt.datetime, what: str) -> dt.datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise StorageError(
-            f"{what} {value.isoformat()} is naive: pass a timezone-aware UTC datetime"
-        )
-    return value
 
 
 def between(

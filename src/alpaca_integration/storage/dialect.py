@@ -47,6 +47,7 @@ __all__ = [
     "UTCDateTime",
     "amount_bound",
     "amount_order",
+    "aware",
     "canonical_decimal",
     "create_engine",
     "json_dumps",
@@ -422,15 +423,20 @@ def _sqlite_instant(value: Any) -> Any:
     return _utc_instant(value).replace(tzinfo=None)
 
 
+def aware(value: dt.datetime, what: str) -> dt.datetime:
+    """``value`` when it is timezone-aware; else a ``StorageError`` naming ``what``."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StorageError(
+            f"{what} {value.isoformat()} is naive: pass a timezone-aware UTC datetime "
+            "(e.g. datetime.now(datetime.UTC))"
+        )
+    return value
+
+
 def _utc_instant(value: Any) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         raise StorageError(f"expected a datetime, got {type(value).__name__} {value!r}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise StorageError(
-            f"naive datetime {value.isoformat()} refused: pass a timezone-aware UTC datetime "
-            "(e.g. datetime.now(datetime.UTC))"
-        )
-    return value.astimezone(dt.UTC)
+    return aware(value, "datetime").astimezone(dt.UTC)
 
 
 def _chain(outer: Any, inner: Any) -> Any:
