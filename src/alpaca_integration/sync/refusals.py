@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
@@ -145,13 +145,20 @@ class RefusedItem:
 
 
 @dataclass(frozen=True)
-class QuarantinedEvent:
+class _StreamRefusal:
+    """What a refusal from a stream is unless told otherwise: a trade_update from ``stream``
+    (keywords only, after the fields of the refusal itself)."""
+
+    record_kind: str = field(default="trade_update", kw_only=True)
+    source: str = field(default="stream", kw_only=True)
+
+
+@dataclass(frozen=True)
+class QuarantinedEvent(_StreamRefusal):
     """A stream event refused before storage, in the shape ``_persist_quarantine`` writes."""
 
     update: TradeUpdate
     reason: str
-    record_kind: str = "trade_update"
-    source: str = "stream"
 
     @property
     def record_key(self) -> str:
@@ -163,14 +170,12 @@ class QuarantinedEvent:
 
 
 @dataclass(frozen=True)
-class UnreadableFrame:
+class UnreadableFrame(_StreamRefusal):
     """A trade_updates frame the stream could not read, in the shape ``_persist_quarantine``
     writes: the frame's bytes as received and the parser's reason."""
 
     raw: bytes
     reason: str
-    record_kind: str = "trade_update"
-    source: str = "stream"
 
     @property
     def record_key(self) -> str:
