@@ -67,6 +67,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from alpaca_integration._closing import AsyncClosing
 from alpaca_integration.alpaca.endpoints.account import AccountEndpoints
 from alpaca_integration.alpaca.endpoints.options import InstructionResult, OptionEndpoints
 from alpaca_integration.alpaca.endpoints.orders import OrderEndpoints
@@ -174,7 +175,9 @@ def _base_url(base_url: str) -> str:
     return base
 
 
-class AlpacaClient(OrderEndpoints, OptionEndpoints, AccountEndpoints, ReferenceEndpoints):
+class AlpacaClient(
+    OrderEndpoints, OptionEndpoints, AccountEndpoints, ReferenceEndpoints, AsyncClosing
+):
     """Async client for one Alpaca API key. See the module docstring for its guarantees.
 
     Build it from settings (``AlpacaClient.from_settings()``, ``from_account(account)``) or from
@@ -348,12 +351,6 @@ class AlpacaClient(OrderEndpoints, OptionEndpoints, AccountEndpoints, ReferenceE
     def __repr__(self) -> str:
         tail = self.key_id[-4:] if len(self.key_id) > 8 else "****"
         return f"AlpacaClient(base_url={self.base_url!r}, key_id='...{tail}')"
-
-    async def __aenter__(self) -> AlpacaClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the connection pool (and the budget's Redis connection if this client made it)."""

@@ -26,10 +26,10 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Self
 
 from pydantic import SecretStr
 
+from alpaca_integration._closing import AsyncClosing
 from alpaca_integration.config import is_live_url
 from alpaca_integration.errors import ConfigError
 
@@ -51,7 +51,7 @@ GapCallback = Callable[[dt.datetime, dt.datetime, str], Awaitable[None]]
 BadFrameCallback = Callable[[bytes, str], Awaitable[None]]
 
 
-class ClosableStream:
+class ClosableStream(AsyncClosing):
     """A reconnecting connection ``aclose()`` ends (setting ``_closed``); usable as ``async with``.
 
     Holds what both streams count and show: whether connected, connects, gaps, unreadable
@@ -71,12 +71,6 @@ class ClosableStream:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r}, connected={self.connected})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     @property
     def closed(self) -> bool:

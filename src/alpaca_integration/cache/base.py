@@ -38,6 +38,7 @@ from typing import Any
 
 import msgspec
 
+from alpaca_integration._closing import AsyncClosing
 from alpaca_integration.models import AccountSnapshot, Order, Position
 
 __all__ = [
@@ -203,7 +204,7 @@ class Subscription(abc.ABC):
             return None
 
 
-class Cache(abc.ABC):
+class Cache(abc.ABC, AsyncClosing):
     """Latest account snapshot, positions and open orders per account, with change events.
 
     Writes return True when the cache took them, False when it could not (the parts they touched
@@ -418,9 +419,3 @@ class Cache(abc.ABC):
     @abc.abstractmethod
     async def aclose(self) -> None:
         """Release connections (idempotent)."""
-
-    async def __aenter__(self) -> Cache:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

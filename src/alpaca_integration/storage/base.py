@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from alpaca_integration._closing import AsyncClosing
 from alpaca_integration.errors import StorageError
 from alpaca_integration.models import INTEGRATION_PREFIX
 from alpaca_integration.storage import migrate as migrations
@@ -173,7 +174,7 @@ def _check_sqlite_directory(database: DatabaseURL) -> None:
         )
 
 
-class StoreBase:
+class StoreBase(AsyncClosing):
     """The engine, the URL and the transactions every part of ``Store`` shares."""
 
     def __init__(
@@ -255,12 +256,6 @@ class StoreBase:
 
     async def close(self) -> None:
         """Same as ``aclose``."""
-        await self.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
         await self.aclose()
 
     @property
