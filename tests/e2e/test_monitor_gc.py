@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -49,3 +50,52 @@ async def test_freeze_gc_takes_the_started_account_out_of_the_collectors_view(
         gc.unfreeze()  # the test process's heap back as it was
     assert watched is not freeze
     assert (frozen > 0) is freeze
+
+
+class _Cycle:
+    """Cyclic garbage: only the collector can free it (reference counting never reaches 0)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+class _LittersAtAccountStart(MonitorService):
+    """Leaves a garbage cycle just before each account starts, as any running process has
+    garbage the collector has not reached yet."""
+
+    litter: list[weakref.ref[_Cycle]] = []
+
+    async def _start_account(self, config: Any, lease: Any = None) -> None:
+        self.litter.append(weakref.ref(_Cycle()))
+        await super()._start_account(config, lease)
+
+
+async def test_garbage_left_when_an_account_starts_is_not_frozen_with_it(
+    simulator: Any, store: Any
+) -> None:
+    """Freezing keeps what the start built; garbage lying about then must still be freed, or
+    every account start (a sharded monitor's takeovers, again and again) leaks what it left."""
+    gc.unfreeze()
+    service = _LittersAtAccountStart(
+        [sim_account(simulator, "default")],
+        store,
+        None,
+        update_interval=3600.0,
+        stream=False,
+        reconcile_every=None,
+        freeze_gc=True,
+    )
+    gc.disable()  # no collection may happen to run between the litter and the start's freeze
+    runner = asyncio.create_task(service.run())
+    try:
+        await asyncio.wait_for(service.wait_started(), 60)
+        gc.enable()
+        gc.collect()
+        left = [ref for ref in service.litter if ref() is not None]
+    finally:
+        gc.enable()
+        service.stop()
+        await runner
+        gc.unfreeze()
+    assert service.litter
+    assert not left, "garbage of an account's start was frozen, never freed"

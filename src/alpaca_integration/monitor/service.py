@@ -312,7 +312,9 @@ class MonitorService:
             )
         if self.freeze_gc:
             # What this account's start built lives as long as it runs: out of the collector's
-            # view. Moving the generations is cheap; no collection is forced here.
+            # view. Garbage first: frozen, it would never be freed (every takeover would leak).
+            # The collection scans only what is not frozen yet, this account's start mostly.
+            gc.collect()
             gc.freeze()
 
     async def _stop_account(self, name: str) -> None:
