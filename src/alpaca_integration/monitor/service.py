@@ -217,6 +217,7 @@ class MonitorService:
             config.base_url,
             allow_live=config.allow_live,
             rate_budget=client.rate_budget,
+            venue_now=client.venue_now,
             **self.activities_stream_options,
         )
 
