@@ -17,6 +17,19 @@ from support.sim_runs import sim_account
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 
+def _service(kind: type[MonitorService], simulator: Any, store: Any, freeze: bool) -> Any:
+    """One account, no stream, no periodic sync within the test: only the start is exercised."""
+    return kind(
+        [sim_account(simulator, "default")],
+        store,
+        None,
+        update_interval=3600.0,
+        stream=False,
+        reconcile_every=None,
+        freeze_gc=freeze,
+    )
+
+
 async def _started(service: MonitorService) -> tuple[bool, int]:
     """Run ``service`` until its account started: whether that account's engine is still in the
     collector's view, and how many objects were frozen then."""
@@ -35,15 +48,7 @@ async def test_freeze_gc_takes_the_started_account_out_of_the_collectors_view(
     simulator: Any, store: Any, freeze: bool
 ) -> None:
     gc.unfreeze()
-    service = MonitorService(
-        [sim_account(simulator, "default")],
-        store,
-        None,
-        update_interval=3600.0,
-        stream=False,
-        reconcile_every=None,
-        freeze_gc=freeze,
-    )
+    service = _service(MonitorService, simulator, store, freeze)
     try:
         watched, frozen = await _started(service)
     finally:
@@ -76,15 +81,7 @@ async def test_garbage_left_when_an_account_starts_is_not_frozen_with_it(
     """Freezing keeps what the start built; garbage lying about then must still be freed, or
     every account start (a sharded monitor's takeovers, again and again) leaks what it left."""
     gc.unfreeze()
-    service = _LittersAtAccountStart(
-        [sim_account(simulator, "default")],
-        store,
-        None,
-        update_interval=3600.0,
-        stream=False,
-        reconcile_every=None,
-        freeze_gc=True,
-    )
+    service = _service(_LittersAtAccountStart, simulator, store, True)
     gc.disable()  # no collection may happen to run between the litter and the start's freeze
     runner = asyncio.create_task(service.run())
     try:
