@@ -14,11 +14,10 @@ import pytest
 
 from support.canned_venue import CannedVenue, canned_venue
 from support.cli_runs import cli, one_error_line, typed, user_env
+from support.option_requests import CALL, CALL_HIGH
 
 pytestmark = pytest.mark.e2e
 DATA = Path(__file__).resolve().parents[1] / "data"
-CALL = "AAPL250620C00195000"
-CALL_HIGH = "AAPL250620C00205000"
 
 
 def data(name: str) -> Any:

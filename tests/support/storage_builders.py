@@ -161,7 +161,7 @@ def make_activity(**overrides: Any) -> Activity:
 
 
 def make_snapshot(**overrides: Any) -> AccountSnapshot:
-    """A paper account with 100,000 cash."""
+    """A paper account in good standing with 100,000 cash."""
     amounts = {
         "cash": "100000",
         "equity": "100000",
@@ -187,19 +187,13 @@ def make_snapshot(**overrides: Any) -> AccountSnapshot:
         status="ACTIVE",
         currency="USD",
         daytrade_count=0,
-        pattern_day_trader=False,
-        trading_blocked=False,
-        transfers_blocked=False,
-        account_blocked=False,
-        shorting_enabled=True,
-        trade_suspended_by_user=False,
         created_at=T0 - dt.timedelta(days=30),
         observed_at=at(5),
     )
     fields.update(overrides)
     if "raw" not in overrides:
         fields["raw"] = _raw(cash=fields["cash"])
-    return AccountSnapshot(**fields)
+    return valid.make_snapshot(**fields)
 
 
 def make_position(symbol: str = "AAPL", qty: str = "10", **overrides: Any) -> Position:

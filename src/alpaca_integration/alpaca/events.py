@@ -117,6 +117,7 @@ class ActivityEventsStream(ClosableStream):
         rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         rate_budget: RateBudget | None = None,
+        venue_now: Callable[[], dt.datetime] | None = None,
     ) -> None:
         secret = required_secret(key_id, secret_key, "the activities event stream")
         if not base_url.startswith(("http://", "https://")):
@@ -150,6 +151,9 @@ class ActivityEventsStream(ClosableStream):
         self._rng = rng or random.Random()
         self._transport = transport
         self.rate_budget = rate_budget
+        # The venue's time by the account client's estimate (``AlpacaClient.venue_now``): a
+        # reset is measured on it when an answer has no Date header; None: this host's clock.
+        self.venue_now = venue_now
         self.events_received = 0
         self._retry_floor = 0.0
         self._response: httpx.Response | None = None
@@ -256,7 +260,8 @@ class ActivityEventsStream(ClosableStream):
         does; a 429 pauses every request on the key (bounded by the budget's ``max_pause``)."""
         if self.rate_budget is None:
             return
-        limits = parse_rate_limit_headers(response.headers)
+        now = None if self.venue_now is None else self.venue_now().timestamp()
+        limits = parse_rate_limit_headers(response.headers, now=now)
         if limits is not None:
             await self.rate_budget.observe(limits)
         if response.status_code == 429:

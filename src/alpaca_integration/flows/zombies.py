@@ -108,18 +108,14 @@ async def _server_now(client: Any) -> dt.datetime | None:
 
 
 async def _dead_workers(
-    client: Any, runs: list[Any], server_now: dt.datetime | None
+    client: Any, pending: list[Any], server_now: dt.datetime | None
 ) -> set[tuple[str, str]]:
-    """(pool, worker) of the workers behind PENDING runs that have not beaten for
+    """(pool, worker) of the workers behind the ``pending`` runs that have not beaten for
     ``ZOMBIE_AFTER_BEATS`` of their heartbeat periods, by the server's clock. A pool whose
     workers cannot be read judges none (its PENDING runs wait for the slot lease)."""
     if server_now is None:
         return set()
-    pools = {
-        (run.labels or {}).get("prefect.work-pool.name")
-        for run in runs
-        if run.state is not None and run.state.is_pending()
-    }
+    pools = {(run.labels or {}).get("prefect.work-pool.name") for run in pending}
     dead: set[tuple[str, str]] = set()
     for pool in sorted(p for p in pools if isinstance(p, str)):
         try:
@@ -190,9 +186,11 @@ async def crash_zombie_runs(
     skip = {str(x) for x in exclude}
     crashed: list[str] = []
     async with get_client() as client:
-        candidates = await _candidates(client)
-        server_at = server_now or await _server_now(client)
-        dead = await _dead_workers(client, candidates, server_at)
+        candidates = [run for run in await _candidates(client) if str(run.id) not in skip]
+        pending = [run for run in candidates if run.state is not None and run.state.is_pending()]
+        # The server's clock only matters for a PENDING run's worker: no request without one.
+        server_at = server_now or (await _server_now(client) if pending else None)
+        dead = await _dead_workers(client, pending, server_at)
 
         async def silent(run: Any) -> bool:
             since = _silent_since(run)
@@ -210,7 +208,7 @@ async def crash_zombie_runs(
 
         for run in candidates:
             run_id = str(run.id)
-            if run_id in skip or not await silent(run):
+            if not await silent(run):
                 continue
             # Read it again just before: it may have moved on since the listing.
             run = await client.read_flow_run(run.id)
@@ -231,13 +229,16 @@ async def crash_zombie_runs(
     return crashed
 
 
-async def crash_zombies_quietly() -> list[str]:
-    """``crash_zombie_runs`` for the calling flow run; a failure is logged, never raised (the
-    run's own work matters more than someone else's zombie)."""
+async def crash_zombies_quietly(run_id: str | None = None) -> list[str]:
+    """``crash_zombie_runs`` for the calling flow run (``run_id``, read from Prefect's runtime
+    when not given); a failure is logged, never raised (the run's own work matters more than
+    someone else's zombie)."""
     try:
-        from prefect.runtime import flow_run
+        if run_id is None:
+            from prefect.runtime import flow_run
 
-        return await crash_zombie_runs(exclude=[str(flow_run.id)])
+            run_id = str(flow_run.id)
+        return await crash_zombie_runs(exclude=[run_id])
     except Exception as exc:  # a run must not fail because the check could not be made
         _log.warning("zombie check skipped: %s", type(exc).__name__)
         return []
@@ -278,5 +279,5 @@ async def start_checks() -> bool:
             return False
     except Exception as exc:
         _log.warning("zombie check of this run skipped: %s", type(exc).__name__)
-    await crash_zombies_quietly()
+    await crash_zombies_quietly(run_id)
     return True

@@ -217,6 +217,7 @@ class MonitorService:
             config.base_url,
             allow_live=config.allow_live,
             rate_budget=client.rate_budget,
+            venue_now=client.venue_now,
             **self.activities_stream_options,
         )
 
@@ -312,7 +313,9 @@ class MonitorService:
             )
         if self.freeze_gc:
             # What this account's start built lives as long as it runs: out of the collector's
-            # view. Moving the generations is cheap; no collection is forced here.
+            # view. Garbage first: frozen, it would never be freed (every takeover would leak).
+            # The collection scans only what is not frozen yet, this account's start mostly.
+            gc.collect()
             gc.freeze()
 
     async def _stop_account(self, name: str) -> None:

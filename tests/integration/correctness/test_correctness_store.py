@@ -4,6 +4,7 @@ breach rows, the pre-trade hook reading the store, and hostile pages through ing
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -38,14 +39,8 @@ async def _ingest(store: Any, account: str, body: bytes) -> Any:
     """What production does with a page: split, screen, quarantine the bad, apply the good."""
     split = ingest_order_page(body, factories.NOW)
     for record in split.quarantined:
-        await store.insert_quarantine(
-            account,
-            record_kind=record.record_kind,
-            record_key=record.record_key,
-            reason=record.reason,
-            raw=record.raw,
-            source=record.source,
-        )
+        # Refused holds exactly the keyword arguments insert_quarantine takes.
+        await store.insert_quarantine(account, **dataclasses.asdict(record))
     await store.apply(account, orders=split.good)
     return split
 

@@ -268,3 +268,36 @@ async def test_a_429_on_connect_pauses_the_keys_budget_and_its_headers_count() -
     await _take(stream, 1)
     await asyncio.wait_for(watcher, 5)
     assert (await budget.snapshot()).used >= 200  # the venue's count was taken in
+
+
+async def test_a_429_without_a_date_header_pauses_by_the_venues_clock_not_this_hosts() -> None:
+    """The reset in a 429 is a time by the venue's clock. An answer without a ``Date`` header is
+    measured against the account client's estimate of that clock (``venue_now``), as REST
+    answers are: with this host an hour ahead, the host's clock would see the reset long past
+    and not pause at all (then every process on the key hammers the venue)."""
+    import time
+
+    from alpaca_integration.alpaca.ratelimit_local import InMemoryRateBudget
+
+    venue_time = time.time() - 3600
+    budget = InMemoryRateBudget(200)
+    venue = _Venue([(429, b'{"message": "too many requests"}'), (200, sse_frame(FEE_EVENT))])
+    venue.headers = {"X-RateLimit-Limit": "200", "X-RateLimit-Reset": str(int(venue_time) + 3)}
+    stream = _stream(
+        venue,
+        rate_budget=budget,
+        venue_now=lambda: dt.datetime.fromtimestamp(time.time() - 3600, dt.UTC),
+    )
+    pauses: list[float] = []
+
+    async def watch() -> None:
+        while not pauses:
+            snapshot = await budget.snapshot()
+            if snapshot.paused_until is not None:
+                pauses.append(snapshot.paused_until - time.time())
+            await asyncio.sleep(0.001)
+
+    watcher = asyncio.create_task(watch())
+    await _take(stream, 1)
+    await asyncio.wait_for(watcher, 10)
+    assert 0.5 < pauses[0] <= 3.5  # until the venue's reset, measured on the venue's clock

@@ -27,20 +27,18 @@ from alpaca_integration.errors import (
 )
 from alpaca_integration.models import (
     MultiLegOrderRequest,
-    OptionLegRequest,
     OrderClass,
     OrderRequest,
     OrderSide,
     OrderType,
-    PositionIntent,
     ReplaceRequest,
     TimeInForce,
 )
+from support.option_requests import CALL, CALL_HIGH
+from support.option_requests import CALL_SPREAD as SPREAD
 
 D = Decimal
 DATA = Path(__file__).resolve().parents[2] / "data"
-CALL = "AAPL250620C00195000"
-CALL_HIGH = "AAPL250620C00205000"
 NOT_FOUND = {"code": 40410000, "message": "position does not exist"}
 
 
@@ -403,19 +401,6 @@ async def test_the_v3_clock_and_calendar_ask_for_their_markets(
 
 
 # --------------------------------------------------------------------------- orders
-
-
-SPREAD = MultiLegOrderRequest(
-    legs=(
-        OptionLegRequest(
-            symbol=CALL, side=OrderSide.BUY, position_intent=PositionIntent.BUY_TO_OPEN
-        ),
-        OptionLegRequest(symbol=CALL_HIGH, position_intent=PositionIntent.SELL_TO_OPEN),
-    ),
-    qty=D(1),
-    type=OrderType.LIMIT,
-    limit_price=D("3.50"),
-)
 
 
 async def test_a_multi_leg_order_is_posted_once_and_read_back_with_its_legs(

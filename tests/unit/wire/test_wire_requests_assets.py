@@ -31,25 +31,16 @@ from alpaca_integration.models import (
     TimeInForce,
 )
 from support.correctness_factories import make_mleg_order, make_order
+from support.option_requests import CALL, CALL_HIGH
+from support.option_requests import CALL_SPREAD as SPREAD
 
 D = Decimal
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
-CALL = "AAPL250620C00195000"
-CALL_HIGH = "AAPL250620C00205000"
 OPTION_BUY = OrderRequest(
     symbol=CALL, side=BUY, type=OrderType.LIMIT, qty=D(2), limit_price=D("4.05")
 )
 CRYPTO_BUY = OrderRequest(
     symbol="BTC/USD", side=BUY, time_in_force=TimeInForce.GTC, qty=D("0.0001")
-)
-SPREAD = MultiLegOrderRequest(
-    legs=(
-        OptionLegRequest(symbol=CALL, side=BUY, position_intent=PositionIntent.BUY_TO_OPEN),
-        OptionLegRequest(symbol=CALL_HIGH, position_intent=PositionIntent.SELL_TO_OPEN),
-    ),
-    qty=D(1),
-    type=OrderType.LIMIT,
-    limit_price=D("3.50"),
 )
 
 
