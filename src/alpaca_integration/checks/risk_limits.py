@@ -348,30 +348,28 @@ def _check_order_size(
     account: str | None,
 ) -> None:
     """max_order_qty and max_order_notional: the order alone (qty x price x multiplier)."""
-    if limits.max_order_qty is not None and qty is not None and qty > limits.max_order_qty:
-        raise refusal(
-            "max_order_qty",
-            f"quantity {qty} of {symbol} exceeds the limit {limits.max_order_qty}. Fix: split "
-            "the order or raise max_order_qty",
-            account,
-        )
+    if qty is not None:
+        what = f"quantity {qty} of {symbol}"
+        _check_order_limit("max_order_qty", qty, limits.max_order_qty, what, account)
     if limits.max_order_notional is not None:
         notional = (
             request.notional
             if request.notional is not None
             else abs(qty or _ZERO) * (price or _ZERO) * multiplier
         )
-        _check_order_notional(notional, symbol, limits, account)
+        what = f"notional {notional:.2f} of {symbol}"
+        _check_order_limit("max_order_notional", notional, limits.max_order_notional, what, account)
 
 
-def _check_order_notional(
-    notional: Decimal, what: str, limits: RiskLimits, account: str | None
+def _check_order_limit(
+    name: str, value: Decimal, limit: Decimal | None, what: str, account: str | None
 ) -> None:
-    if limits.max_order_notional is not None and notional > limits.max_order_notional:
+    """One order's (or one leg's) size ``value`` (``what`` says which and how much) within the
+    limit ``name`` (max_order_qty, max_order_notional) when it is set."""
+    if limit is not None and value > limit:
         raise refusal(
-            "max_order_notional",
-            f"notional {notional:.2f} of {what} exceeds the limit "
-            f"{limits.max_order_notional}. Fix: reduce the order or raise max_order_notional",
+            name,
+            f"{what} exceeds the limit {limit}. Fix: reduce the order or raise {name}",
             account,
         )
 
@@ -514,18 +512,14 @@ def _check_multi_leg(
         if request.limit_price is None:
             raise _no_price("this market multi-leg order (no net price)", account)
         notional = abs(request.limit_price) * request.qty * multiplier
-        _check_order_notional(notional, "the multi-leg order", limits, account)
+        what = f"notional {notional:.2f} of the multi-leg order"
+        _check_order_limit("max_order_notional", notional, limits.max_order_notional, what, account)
     check_max_contracts(contracts, limits.max_contracts, account)
     values_after: dict[str, Decimal] = {}
     for leg, symbol in zip(request.legs, symbols, strict=True):
         leg_qty = request.qty * leg.ratio_qty
-        if limits.max_order_qty is not None and leg_qty > limits.max_order_qty:
-            raise refusal(
-                "max_order_qty",
-                f"the {symbol} leg trades {leg_qty} contracts, beyond the limit "
-                f"{limits.max_order_qty}. Fix: reduce the order or raise max_order_qty",
-                account,
-            )
+        what = f"the {symbol} leg's {leg_qty} contracts"
+        _check_order_limit("max_order_qty", leg_qty, limits.max_order_qty, what, account)
         price = state.price(symbol)
         if price is None and _needs_price(limits, symbol, order_notional=False):
             raise _no_price(symbol, account)
