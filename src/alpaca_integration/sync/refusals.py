@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
@@ -145,20 +145,13 @@ class RefusedItem:
 
 
 @dataclass(frozen=True)
-class _StreamRefusal:
-    """What a refusal from a stream is unless told otherwise: a trade_update from ``stream``
-    (keywords only, after the fields of the refusal itself)."""
-
-    record_kind: str = field(default="trade_update", kw_only=True)
-    source: str = field(default="stream", kw_only=True)
-
-
-@dataclass(frozen=True)
-class QuarantinedEvent(_StreamRefusal):
+class QuarantinedEvent:
     """A stream event refused before storage, in the shape ``_persist_quarantine`` writes."""
 
     update: TradeUpdate
     reason: str
+    record_kind: str = "trade_update"
+    source: str = "stream"
 
     @property
     def record_key(self) -> str:
@@ -170,12 +163,14 @@ class QuarantinedEvent(_StreamRefusal):
 
 
 @dataclass(frozen=True)
-class UnreadableFrame(_StreamRefusal):
+class UnreadableFrame:
     """A trade_updates frame the stream could not read, in the shape ``_persist_quarantine``
     writes: the frame's bytes as received and the parser's reason."""
 
     raw: bytes
     reason: str
+    record_kind: str = "trade_update"
+    source: str = "stream"
 
     @property
     def record_key(self) -> str:
