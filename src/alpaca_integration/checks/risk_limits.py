@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -350,7 +350,7 @@ def _check_order_size(
     """max_order_qty and max_order_notional: the order alone (qty x price x multiplier)."""
     if qty is not None:
         what = f"quantity {qty} of {symbol}"
-        _check_order_limit("max_order_qty", qty, limits.max_order_qty, what, account)
+        _check_order_limit(limits, "max_order_qty", qty, what, account, fix="split the order")
     if limits.max_order_notional is not None:
         notional = (
             request.notional
@@ -358,19 +358,24 @@ def _check_order_size(
             else abs(qty or _ZERO) * (price or _ZERO) * multiplier
         )
         what = f"notional {notional:.2f} of {symbol}"
-        _check_order_limit("max_order_notional", notional, limits.max_order_notional, what, account)
+        _check_order_limit(limits, "max_order_notional", notional, what, account)
 
 
 def _check_order_limit(
-    name: str, value: Decimal, limit: Decimal | None, what: str, account: str | None
+    limits: RiskLimits,
+    name: Literal["max_order_qty", "max_order_notional"],
+    value: Decimal,
+    what: str,
+    account: str | None,
+    *,
+    fix: str = "reduce the order",
 ) -> None:
     """One order's (or one leg's) size ``value`` (``what`` says which and how much) within the
-    limit ``name`` (max_order_qty, max_order_notional) when it is set."""
+    limit ``name`` of ``limits`` when it is set (the name reads the limit: they cannot differ)."""
+    limit: Decimal | None = getattr(limits, name)
     if limit is not None and value > limit:
         raise refusal(
-            name,
-            f"{what} exceeds the limit {limit}. Fix: reduce the order or raise {name}",
-            account,
+            name, f"{what} exceeds the limit {limit}. Fix: {fix} or raise {name}", account
         )
 
 
@@ -513,13 +518,13 @@ def _check_multi_leg(
             raise _no_price("this market multi-leg order (no net price)", account)
         notional = abs(request.limit_price) * request.qty * multiplier
         what = f"notional {notional:.2f} of the multi-leg order"
-        _check_order_limit("max_order_notional", notional, limits.max_order_notional, what, account)
+        _check_order_limit(limits, "max_order_notional", notional, what, account)
     check_max_contracts(contracts, limits.max_contracts, account)
     values_after: dict[str, Decimal] = {}
     for leg, symbol in zip(request.legs, symbols, strict=True):
         leg_qty = request.qty * leg.ratio_qty
-        what = f"the {symbol} leg's {leg_qty} contracts"
-        _check_order_limit("max_order_qty", leg_qty, limits.max_order_qty, what, account)
+        what = f"the {symbol} leg trades {leg_qty} contracts, which"
+        _check_order_limit(limits, "max_order_qty", leg_qty, what, account)
         price = state.price(symbol)
         if price is None and _needs_price(limits, symbol, order_notional=False):
             raise _no_price(symbol, account)

@@ -142,11 +142,12 @@ def test_max_open_orders_counts_working_orders_not_legs() -> None:
 
 
 def test_max_order_qty() -> None:
-    """An order's quantity at the limit passes; above it is refused."""
+    """An order's quantity at the limit passes; above it is refused, with the fix that fits a
+    per-order limit (split the order)."""
     check_order(buy("100"), STATE, RiskLimits(max_order_qty=Decimal(100)))
-    assert refused(buy("101"), STATE, RiskLimits(max_order_qty=Decimal(100))).limit == (
-        "max_order_qty"
-    )
+    error = refused(buy("101"), STATE, RiskLimits(max_order_qty=Decimal(100)))
+    assert error.limit == "max_order_qty"
+    assert "exceeds the limit 100. Fix: split the order or raise max_order_qty" in str(error)
 
 
 def test_max_order_notional_uses_limit_price_then_market_price() -> None:

@@ -208,6 +208,15 @@ def test_multi_leg_orders_meet_the_account_limits_leg_by_leg() -> None:
     assert "reference_price" in refused(spread("1", None), state(), notional)
 
 
+def test_a_legs_max_order_qty_counts_the_order_qty_times_the_legs_ratio() -> None:
+    """3 units of a 1:2 spread trade 3 contracts of the first leg and 6 of the second: within
+    max_order_qty 6, and the second leg beyond 5."""
+    check_order(spread("3", ratio="2"), state(), RiskLimits(max_order_qty=D(6)))
+    message = refused(spread("3", ratio="2"), state(), RiskLimits(max_order_qty=D(5)))
+    assert message.startswith("max_order_qty: ")
+    assert f"the {CALL_HIGH} leg trades 6 contracts, which exceeds the limit 5" in message
+
+
 def test_an_mleg_replace_is_checked_as_the_strategy_it_becomes() -> None:
     """Raising a 1:2 spread from 3 to 4 units trades 12 contracts: refused by max_contracts 10."""
     old = make_mleg_order(CALL, CALL_HIGH)
