@@ -1,14 +1,18 @@
 """``AsyncClosing``: what every closable resource of the package (the client, the store, the
 cache, the streams) does alike: ``async with`` it and ``aclose()`` runs when the block ends.
+``cancel_and_wait`` and ``raise_if_cancelling``: stopping a helper task without swallowing the
+caller's own cancellation.
 
 Standard library only, so any part of the package may use it.
 """
 
 from __future__ import annotations
 
-from typing import Self
+import asyncio
+import contextlib
+from typing import Any, Self
 
-__all__ = ["AsyncClosing"]
+__all__ = ["AsyncClosing", "cancel_and_wait", "raise_if_cancelling"]
 
 
 class AsyncClosing:
@@ -24,3 +28,23 @@ class AsyncClosing:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def raise_if_cancelling() -> None:
+    """Raise ``CancelledError`` when the running task was asked to stop. A cancellation that
+    arrives while the task awaits a child it has just cancelled (``task.cancel()`` then
+    ``suppress(CancelledError): await task``) is swallowed with the child's; a loop that checks
+    this before its next wait still ends (a monitor's lease keeper once polled on forever after
+    SIGTERM that way)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended, ignoring how it ended, but never the
+    caller's own cancellation (re-raised, unlike ``suppress(CancelledError): await task``)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise_if_cancelling()

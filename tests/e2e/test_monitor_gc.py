@@ -96,3 +96,23 @@ async def test_garbage_left_when_an_account_starts_is_not_frozen_with_it(
         gc.unfreeze()
     assert service.litter
     assert not left, "garbage of an account's start was frozen, never freed"
+
+
+async def test_an_account_stopped_after_a_frozen_start_is_freed(simulator: Any, store: Any) -> None:
+    """A sharded monitor stops the accounts it hands over: what their start built (engine,
+    client) was frozen with it, and must be freed once they stop, or every handover leaks."""
+    gc.unfreeze()
+    service = _service(MonitorService, simulator, store, True)
+    runner = asyncio.create_task(service.run())
+    try:
+        await asyncio.wait_for(service.wait_started(), 60)
+        engine = weakref.ref(service._runtimes[0].engine)
+        client = weakref.ref(service._runtimes[0].client)
+        await service._stop_account("default")
+        gc.collect()
+        alive = [ref for ref in (engine, client) if ref() is not None]
+    finally:
+        service.stop()
+        await runner
+        gc.unfreeze()
+    assert not alive, "a stopped account's engine or client stayed frozen"

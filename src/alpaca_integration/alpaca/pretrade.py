@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from alpaca_integration._closing import cancel_and_wait
 from alpaca_integration.alpaca.requests import replaced_intent
 from alpaca_integration.errors import RiskLimitError
 from alpaca_integration.models import Order, OrderIntent, ReplaceRequest
@@ -193,9 +194,7 @@ class RedisOrderLock:
             try:
                 yield
             finally:
-                renewal.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewal
+                await cancel_and_wait(renewal)
                 with contextlib.suppress(*self._redis_errors):
                     await self._release(keys=[self.key], args=[token])
 

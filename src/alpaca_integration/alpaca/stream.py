@@ -46,6 +46,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from alpaca_integration import __version__
+from alpaca_integration._closing import cancel_and_wait
 from alpaca_integration.alpaca.parse import (
     StreamAuthorization,
     StreamListening,
@@ -205,9 +206,7 @@ class TradeUpdatesStream(ClosableStream):
             finally:
                 self.connected = False
                 self._ws = None
-                keepalive.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await keepalive
+                await cancel_and_wait(keepalive)
                 with contextlib.suppress(Exception):
                     await ws.close()
             if self.closed:

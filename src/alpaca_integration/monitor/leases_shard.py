@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from alpaca_integration._closing import raise_if_cancelling
 from alpaca_integration.monitor.leases import Lease, LeaseBoard
 
 __all__ = ["ShardKeeper"]
@@ -99,6 +100,7 @@ class ShardKeeper:
             except Exception as exc:  # Redis down: keep what we hold until its deadline
                 log.warning("lease poll failed: %s: %s", type(exc).__name__, exc)
                 await self._drop_expired()
+            raise_if_cancelling()
             await asyncio.sleep(self.poll)
 
     async def tick(self) -> None:

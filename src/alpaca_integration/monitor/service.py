@@ -320,6 +320,19 @@ class MonitorService:
 
     async def _stop_account(self, name: str) -> None:
         """Stop one account's loops, let its writes in flight finish, close its client."""
+        await self._close_account(name)
+        if self.freeze_gc:
+            # Its engine and client were frozen with its start: back in view, collected, the
+            # rest frozen again. One full collection a handover (rare), not a leak each. First a
+            # few turns of the loop: a closed transport holds its client until the loop has run
+            # its connection_lost callback.
+            for _ in range(3):
+                await asyncio.sleep(0)
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+
+    async def _close_account(self, name: str) -> None:
         for runtime in [r for r in self._runtimes if r.config.name == name]:
             self._runtimes.remove(runtime)
             await self._close_runtimes([runtime])

@@ -16,9 +16,10 @@ Imports nothing from the package.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+from alpaca_integration._closing import cancel_and_wait
 
 __all__ = ["apply_isolating", "consume_in_batches"]
 
@@ -48,9 +49,7 @@ async def consume_in_batches(
                 batch.append(queue.get_nowait())
             await apply(batch)
     finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await reader
+        await cancel_and_wait(reader)
 
 
 async def apply_isolating(

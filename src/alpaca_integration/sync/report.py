@@ -4,12 +4,12 @@ the REST read-ahead, checkpoint parsing. Imports models only."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from alpaca_integration._closing import cancel_and_wait
 from alpaca_integration.models import (
     Activity,
     Fill,
@@ -66,9 +66,7 @@ async def read_ahead(source: AsyncIterator[_T], limit: int) -> AsyncIterator[_T]
                 raise value
             return
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
 
 def activity_id_of(item: Fill | Activity) -> str | None:

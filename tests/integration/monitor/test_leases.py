@@ -4,6 +4,8 @@ stop, takeover when a holder dies, and a holder that lost its lease stops its ac
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -145,3 +147,44 @@ async def test_a_graceful_stop_hands_every_account_over(
     assert runs_a.running == {}
     assert sorted(runs_b.running) == ACCOUNTS
     assert [m.owner for m in await board_b.members()] == ["b"]
+
+
+class _SwallowingRuns(_Runs):
+    """An account start that stops a helper the old way (``cancel()``, then ``suppress
+    (CancelledError): await helper``): a cancellation of the keeper arriving meanwhile is
+    swallowed with the helper's, as it was somewhere on a monitor's start path once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping_helper = asyncio.Event()
+
+    async def start(self, name: str, lease: Lease) -> None:
+        await super().start(name, lease)
+
+        async def slow_to_stop() -> None:
+            try:
+                await asyncio.sleep(60)
+            finally:
+                await asyncio.sleep(0.3)
+
+        helper = asyncio.create_task(slow_to_stop())
+        await asyncio.sleep(0)
+        helper.cancel()
+        self.stopping_helper.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await helper
+
+
+async def test_a_keeper_stops_even_when_an_account_start_swallowed_its_cancellation(
+    boards: Callable[[str], LeaseBoard],
+) -> None:
+    """The monitor stops its keeper by cancelling it (SIGTERM). Before, a cancellation lost on
+    the start path left the keeper polling forever and the monitor never exited."""
+    runs = _SwallowingRuns()
+    keeper = _keeper(boards("a"), runs)
+    task = asyncio.create_task(keeper.run())
+    await asyncio.wait_for(runs.stopping_helper.wait(), 10)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=15)
+    assert task in done, "the keeper went on polling after it was cancelled"
+    assert runs.running == {}  # and it stopped and gave back every account

@@ -1,0 +1,96 @@
+"""Stopping a helper task must not swallow the caller's own cancellation
+(``_closing.cancel_and_wait``): ``task.cancel()`` then ``suppress(CancelledError): await task``
+loses a cancellation of the caller that arrives while the helper winds down, and the caller
+goes on as if never asked to stop (a monitor then never exited on SIGTERM)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from alpaca_integration._closing import cancel_and_wait
+from alpaca_integration.sync.report import read_ahead
+
+
+async def _slow_to_stop() -> None:
+    try:
+        await asyncio.sleep(60)
+    finally:
+        await asyncio.sleep(0.3)  # its clean-up takes a while
+
+
+async def _old_way(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _caller_is_stopped(stop_helper: Callable[[asyncio.Task[None]], Awaitable[None]]) -> bool:
+    """Cancel a caller while it waits for its helper to stop: whether the caller stopped."""
+    went_on = asyncio.Event()
+
+    async def caller() -> None:
+        helper = asyncio.create_task(_slow_to_stop())
+        await asyncio.sleep(0)
+        await stop_helper(helper)
+        went_on.set()
+
+    task = asyncio.create_task(caller())
+    await asyncio.sleep(0.05)  # the caller waits for the helper's clean-up now
+    task.cancel()
+    await asyncio.wait({task}, timeout=5)
+    return task.cancelled() and not went_on.is_set()
+
+
+async def test_the_old_way_swallows_the_callers_cancellation() -> None:
+    assert not await _caller_is_stopped(_old_way)  # what the helper below fixes
+
+
+async def test_cancel_and_wait_keeps_the_callers_cancellation() -> None:
+    assert await _caller_is_stopped(cancel_and_wait)
+
+
+async def test_cancel_and_wait_ignores_how_the_helper_ended() -> None:
+    async def fails() -> None:
+        raise ValueError("the helper's own failure")
+
+    task = asyncio.create_task(fails())
+    await asyncio.sleep(0)
+    await cancel_and_wait(task)  # no error: the helper is over, however it ended
+    assert task.done()
+
+
+async def test_closing_read_ahead_early_keeps_the_callers_cancellation() -> None:
+    """``read_ahead`` stops its pump when the reader leaves early; a reader cancelled during
+    that stop is cancelled."""
+
+    class SlowSource:
+        """One item at once, then a wait whose clean-up takes a while."""
+
+        def __init__(self) -> None:
+            self.given = 0
+
+        def __aiter__(self) -> SlowSource:
+            return self
+
+        async def __anext__(self) -> int:
+            self.given += 1
+            if self.given > 1:
+                await _slow_to_stop()
+            return self.given
+
+    went_on = asyncio.Event()
+
+    async def reader() -> None:
+        items = read_ahead(SlowSource(), 1)
+        assert await anext(items) == 1
+        await items.aclose()  # the reader leaves early: the pump is stopped (0.3 s)
+        went_on.set()
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0.1)
+    task.cancel()
+    await asyncio.wait({task}, timeout=5)
+    assert task.cancelled()
+    assert not went_on.is_set()
