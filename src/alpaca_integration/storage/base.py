@@ -151,8 +151,9 @@ def reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def fee_activities(account: str) -> sa.ColumnElement[bool]:
-    """The account's FEE activities tied to an execution, whatever their status."""
+def fee_activities(account: str | sa.BindParameter[str]) -> sa.ColumnElement[bool]:
+    """The account's FEE activities tied to an execution, whatever their status (``account``: a
+    name, or a bind parameter that names it at execution)."""
     return sa.and_(
         activities.c.account == account,
         sa.func.upper(activities.c.activity_type) == "FEE",
@@ -162,12 +163,28 @@ def fee_activities(account: str) -> sa.ColumnElement[bool]:
     )
 
 
-def fee_rows(account: str) -> sa.ColumnElement[bool]:
+def fee_rows(account: str | sa.BindParameter[str]) -> sa.ColumnElement[bool]:
     """The account's FEE activities that count towards an execution's fee."""
     return sa.and_(
         fee_activities(account),
         sa.func.lower(sa.func.coalesce(activities.c.status, "")) != _CANCELED,
     )
+
+
+def _lock_statement(probe_fees: bool) -> sa.Select[Any]:
+    """``StoreBase._lock_account``'s statement, the account a bind parameter (``account``)."""
+    account = sa.bindparam("account", type_=accounts.c.account.type)
+    columns: list[Any] = [accounts.c.snapshot_at, accounts.c.positions_at]
+    if probe_fees:
+        fees = sa.select(sa.literal(1)).where(fee_rows(account))
+        columns.append(sa.exists(fees).label("has_fees"))
+    return sa.select(*columns).where(accounts.c.account == account).with_for_update()
+
+
+# Built once: a statement object SQLAlchemy has seen keeps its cache key (computing it walks
+# the whole statement, about as long as the lock's round trip), so each execution goes
+# straight to the compiled form in the engine's cache.
+_LOCKS = {probe_fees: _lock_statement(probe_fees) for probe_fees in (False, True)}
 
 
 def _check_sqlite_directory(database: DatabaseURL) -> None:
@@ -418,16 +435,13 @@ class StoreBase:
         """Lock the account's row (creating it the first time): writers of one account queue
         here. ``probe_fees`` also asks, in the same round trip, whether the account has any FEE
         activity stored (``has_fees``)."""
-        columns: list[Any] = [accounts.c.snapshot_at, accounts.c.positions_at]
-        if probe_fees:
-            fees = sa.select(sa.literal(1)).where(fee_rows(account))
-            columns.append(sa.exists(fees).label("has_fees"))
-        locked = sa.select(*columns).where(accounts.c.account == account).with_for_update()
-        row = (await connection.execute(locked)).mappings().first()
+        locked = _LOCKS[probe_fees]
+        parameters = {"account": account}
+        row = (await connection.execute(locked, parameters)).mappings().first()
         if row is None:
             await connection.execute(
                 rules.on_conflict(rules.ACCOUNTS, self._upsert(accounts), self.dialect),
                 {"account": account, "data_source": self.data_source, "ingested_at": now},
             )
-            row = (await connection.execute(locked)).mappings().one()
+            row = (await connection.execute(locked, parameters)).mappings().one()
         return dict(row)

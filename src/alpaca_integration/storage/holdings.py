@@ -281,11 +281,7 @@ class HoldingWrites(StoreBase):
             written_rows.update((row["symbol"], row) for row in stored)
             written_rows.update((symbol, None) for symbol in closed)
         for chunk in chunks(closed):
-            await connection.execute(
-                sa.delete(positions).where(
-                    positions.c.account == account, positions.c.symbol.in_(chunk)
-                )
-            )
+            await connection.execute(_CLOSE, {"account": account, "symbols": list(chunk)})
         await self._bulk(
             connection,
             "position_snapshots",
@@ -294,3 +290,11 @@ class HoldingWrites(StoreBase):
             build_history,
             later=later,
         )
+
+
+# Built once (a statement SQLAlchemy has seen keeps its cache key, so each execution goes
+# straight to the compiled form): the account's positions of some symbols deleted.
+_CLOSE = sa.delete(positions).where(
+    positions.c.account == sa.bindparam("account", type_=positions.c.account.type),
+    positions.c.symbol.in_(sa.bindparam("symbols", expanding=True, type_=positions.c.symbol.type)),
+)

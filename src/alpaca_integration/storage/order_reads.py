@@ -288,42 +288,11 @@ async def read_stored_progress(
     filled: dict[str, Decimal] = {}
     executions: list[dict[str, Any]] = []
     held: dict[str, dict[str, Any]] = {}
-    # The positions' columns, NULL in the orders' and fills' parts of the union (typed, so the
-    # positions' part is decoded by its columns' types), labelled apart from the others.
-    no_position = [sa.null().cast(column.type).label(f"p_{column.name}") for column in positions.c]
     positions_read = not every_position
     for chunk in chunks(sorted(ids)):
-        no_text = sa.null().cast(sa.Text())
-        parts: list[Any] = [
-            sa.select(
-                sa.literal("o").label("kind"),
-                orders.c.id.label("order_id"),
-                orders.c.filled_qty.label("amount"),
-                no_text.label("execution_id"),
-                no_text.label("activity_id"),
-                *(no_position if not positions_read else ()),
-            ).where(orders.c.account == account, orders.c.id.in_(chunk)),
-            sa.select(
-                sa.literal("f").label("kind"),
-                fills.c.order_id,
-                fills.c.cum_qty,
-                fills.c.execution_id,
-                fills.c.activity_id,
-                *(no_position if not positions_read else ()),
-            ).where(fills.c.account == account, fills.c.order_id.in_(chunk)),
-        ]
-        if not positions_read:
-            parts.append(
-                sa.select(
-                    sa.literal("p").label("kind"),
-                    no_text,
-                    sa.null().cast(orders.c.filled_qty.type),
-                    no_text,
-                    no_text,
-                    *positions.c,
-                ).where(positions.c.account == account)
-            )
-        result = await connection.execute(sa.union_all(*parts))
+        statement = _PROGRESS[positions_read]
+        parameters = {"account": account, "ids": list(chunk)}
+        result = await connection.execute(statement, parameters)
         for row in result.mappings().all():
             if row["kind"] == "p":
                 held[row["p_symbol"]] = {c.name: row[f"p_{c.name}"] for c in positions.c}
@@ -340,16 +309,10 @@ async def read_stored_progress(
                 )
         positions_read = True
     if every_position and not positions_read:
-        result = await connection.execute(
-            sa.select(positions).where(positions.c.account == account)
-        )
+        result = await connection.execute(_HELD, {"account": account})
         held.update({row["symbol"]: dict(row) for row in result.mappings().all()})
     for chunk in [] if every_position else chunks(sorted(wanted)):
-        result = await connection.execute(
-            sa.select(positions).where(
-                positions.c.account == account, positions.c.symbol.in_(chunk)
-            )
-        )
+        result = await connection.execute(_HELD_OF, {"account": account, "symbols": list(chunk)})
         held.update({row["symbol"]: dict(row) for row in result.mappings().all()})
     progress = FillProgress(
         filled_qty=filled,
@@ -365,6 +328,62 @@ async def read_stored_progress(
     if every_position:
         return StoredProgress(progress, ids, executions, wanted | held.keys(), held, True)
     return StoredProgress(progress, ids, executions, wanted, held)
+
+
+def _progress_statement(positions_read: bool) -> Any:
+    """``read_stored_progress``'s union over one chunk of order ids (bind parameters
+    ``account`` and ``ids``): the orders' ``filled_qty`` and their executions, and, unless
+    ``positions_read``, every position of the account."""
+    account = sa.bindparam("account", type_=orders.c.account.type)
+    ids = sa.bindparam("ids", expanding=True, type_=orders.c.id.type)
+    # The positions' columns, NULL in the orders' and fills' parts of the union (typed, so the
+    # positions' part is decoded by its columns' types), labelled apart from the others.
+    no_position = [sa.null().cast(column.type).label(f"p_{column.name}") for column in positions.c]
+    no_text = sa.null().cast(sa.Text())
+    parts: list[Any] = [
+        sa.select(
+            sa.literal("o").label("kind"),
+            orders.c.id.label("order_id"),
+            orders.c.filled_qty.label("amount"),
+            no_text.label("execution_id"),
+            no_text.label("activity_id"),
+            *(no_position if not positions_read else ()),
+        ).where(orders.c.account == account, orders.c.id.in_(ids)),
+        sa.select(
+            sa.literal("f").label("kind"),
+            fills.c.order_id,
+            fills.c.cum_qty,
+            fills.c.execution_id,
+            fills.c.activity_id,
+            *(no_position if not positions_read else ()),
+        ).where(fills.c.account == account, fills.c.order_id.in_(ids)),
+    ]
+    if not positions_read:
+        parts.append(
+            sa.select(
+                sa.literal("p").label("kind"),
+                no_text,
+                sa.null().cast(orders.c.filled_qty.type),
+                no_text,
+                no_text,
+                *positions.c,
+            ).where(positions.c.account == account)
+        )
+    return sa.union_all(*parts)
+
+
+# Built once, with bind parameters for what varies: a statement object SQLAlchemy has seen
+# keeps its cache key (computed by walking the whole statement, longer than the read's round
+# trip for the union), so the stream's every batch goes straight to the compiled form.
+_PROGRESS = {
+    positions_read: _progress_statement(positions_read) for positions_read in (False, True)
+}
+_HELD = sa.select(positions).where(
+    positions.c.account == sa.bindparam("account", type_=positions.c.account.type)
+)
+_HELD_OF = _HELD.where(
+    positions.c.symbol.in_(sa.bindparam("symbols", expanding=True, type_=positions.c.symbol.type))
+)
 
 
 def _status_filter(status: OrderFilter) -> list[sa.ColumnElement[bool]]:
