@@ -238,25 +238,46 @@ class DeferredInserts:
             count = len(result.all()) if result.returns_rows else 0
             self.counts[name] = self.counts.get(name, 0) + count
             return
-        ctes: list[str] = []
-        counted: list[tuple[str, str]] = []
+        sql, counted = _combined(tuple((sql, len(parameters)) for _, sql, parameters in parts))
         values: list[Any] = []
-        for index, (name, sql, parameters) in enumerate(parts):
-            renumbered = _shift_parameters(sql, len(values))
-            ctes.append(f"part{index} AS ({renumbered})")
+        for _, _, parameters in parts:
             values.extend(parameters)
-            if re.search(r"\bRETURNING\b", sql):
-                counted.append((name, f"(SELECT count(*) FROM part{index})"))
-        select = ", ".join(expression for _, expression in counted) or "1"
-        result = await connection.exec_driver_sql(
-            f"WITH {', '.join(ctes)} SELECT {select}", tuple(values)
-        )
+        result = await connection.exec_driver_sql(sql, tuple(values))
         row = result.one()
-        for (name, _), count in zip(counted, row, strict=False):
+        names = [parts[index][0] for index in counted]
+        for name, count in zip(names, row, strict=False):
             self.counts[name] = self.counts.get(name, 0) + int(count)
 
     def count(self, name: str) -> int:
         return self.counts.get(name, 0)
+
+
+# (each part's SQL and parameter count) -> the one statement and which parts it counts: the
+# same few combinations come back with every batch, each rendered once.
+_COMBINED: dict[tuple[tuple[str, int], ...], tuple[str, tuple[int, ...]]] = {}
+_COMBINED_KEPT = 64
+
+
+def _combined(parts: tuple[tuple[str, int], ...]) -> tuple[str, tuple[int, ...]]:
+    """``DeferredInserts.run``'s statement for ``parts`` (SQL, parameter count): each a
+    ``WITH`` part, its parameters renumbered after those before it, and the indexes of the parts
+    whose RETURNING rows it counts (in its one row, in that order)."""
+    cached = _COMBINED.get(parts)
+    if cached is not None:
+        return cached
+    ctes: list[str] = []
+    counted: list[int] = []
+    offset = 0
+    for index, (sql, count) in enumerate(parts):
+        ctes.append(f"part{index} AS ({_shift_parameters(sql, offset)})")
+        offset += count
+        if re.search(r"\bRETURNING\b", sql):
+            counted.append(index)
+    select = ", ".join(f"(SELECT count(*) FROM part{index})" for index in counted) or "1"
+    if len(_COMBINED) >= _COMBINED_KEPT:
+        _COMBINED.clear()
+    cached = _COMBINED[parts] = (f"WITH {', '.join(ctes)} SELECT {select}", tuple(counted))
+    return cached
 
 
 def _shift_parameters(sql: str, offset: int) -> str:
