@@ -376,11 +376,14 @@ class StoreBase:
         *,
         mappings: bool = False,
         later: DeferredInserts | None = None,
+        on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> list[Any]:
         """Run the bulk statement ``build`` makes (built once per store) over ``rows``; returns
         the RETURNING rows, if any (``mappings``: decoded, by column name, ``BulkInsert.run``).
         ``later``: a small batch's statement (PostgreSQL's unnest form) is added to it instead,
-        under ``name``, and runs with its other parts (``DeferredInserts``); returns nothing."""
+        under ``name``, and runs with its other parts (``DeferredInserts``); returns nothing,
+        and its RETURNING rows, decoded by column name, go to ``on_rows`` when it has run (if
+        given; one part of ``later`` at most; run now, they go there too)."""
         if not rows:
             return []
         # A page of the sync takes the staged (COPY) path on PostgreSQL; an event's handful of
@@ -396,9 +399,15 @@ class StoreBase:
             cached = self._statements[key] = (bulk, build(bulk))
         bulk, statement = cached
         if later is not None and unnest:
-            later.add(name, *bulk.unnested(connection, statement, rows))
+            kept = None if on_rows is None else (bulk, on_rows)
+            later.add(name, *bulk.unnested(connection, statement, rows), rows=kept)
             return []
-        return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS, mappings=mappings)
+        returned = await bulk.run(
+            connection, statement, rows, chunk=_BULK_ROWS, mappings=mappings or on_rows is not None
+        )
+        if on_rows is not None:
+            on_rows(returned)
+        return returned
 
     def _copies_new_rows(self, rows: Sequence[Any]) -> bool:
         """Whether a bulk write of ``rows`` COPYs the rows whose keys the table does not hold
