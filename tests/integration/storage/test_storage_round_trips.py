@@ -199,3 +199,55 @@ async def test_a_stream_batch_writes_fills_history_and_checkpoint_in_one_stateme
         assert [p.qty for p in await store.positions("trips")] == [10]
     finally:
         await store.aclose()
+
+
+@pytest.mark.postgres
+async def test_a_stream_batch_moves_its_positions_in_the_fills_statement(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL, positions read back: the upsert (RETURNING) or the delete of the symbols a
+    stream batch moves go in the one statement with its fills (nothing after them in the
+    transaction reads the positions), and what comes back is the set as committed, an open
+    symbol beside them untouched."""
+    store = await Store.open(postgres_url, migrate=True)
+    try:
+        await store.apply("trips", positions=positions_at(at(1), MSFT="3"))
+        sent = _statements(store)
+        for n, qty in enumerate(("10", None, "7", "4")):
+            order_id = f"o-{n}"
+            position = None if qty is None else make_position("AAPL", qty, observed_at=at(10 + n))
+            moves = {"AAPL": (position, at(10 + n))}
+            batch = ApplyBatch(
+                orders=(
+                    make_order(
+                        id=order_id,
+                        client_order_id=f"ai-o-{n}",
+                        status=OrderStatus.FILLED,
+                        filled_qty=make_order().qty,
+                        updated_at=at(10 + n),
+                    ),
+                ),
+                fills=(stream_fill(order_id, f"x-{n}", "10", "10", "187.20"),),
+                source=DataSource.STREAM,
+                stream_positions=StreamPositions(
+                    order_ids=frozenset({order_id}),
+                    symbols=frozenset({"AAPL"}),
+                    judge=lambda _, moves=moves: moves,
+                ),
+                read_back=True,
+            )
+            sent.clear()
+            result = await store.apply_batch("trips", batch)
+            assert result.position_symbols == ("AAPL",)
+            writes = [
+                s for s in sent if "INSERT INTO positions " in s or "DELETE FROM positions" in s
+            ]
+            assert len(writes) == 1, writes
+            assert "INSERT INTO fills" in writes[0]
+            assert ("DELETE FROM positions" in writes[0]) is (qty is None)
+            assert result.committed_positions is not None
+            assert list(result.committed_positions) == await store.positions("trips")
+            held = {p.symbol: p.qty for p in result.committed_positions}
+            assert held == {"MSFT": 3, **({} if qty is None else {"AAPL": int(qty)})}
+    finally:
+        await store.aclose()
