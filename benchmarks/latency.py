@@ -30,6 +30,10 @@ the mean of each phase over the slowest 1% of events):
 * ``other``: the rest of the engine's apply (the write lock, leg-parent lookups, quarantine);
 * ``read-back``: this benchmark's ``get_positions`` from Redis proving the write visible.
 
+``monitor process CPU``: this process's CPU time (user + system) over the run, per event
+applied: the stream client, the engine, the store's and the cache's clients; steadier than the
+latencies on a loaded machine, and what a monitor serving many accounts runs out of.
+
 Baseline measured in the same run: one bare single-row INSERT + COMMIT in PostgreSQL followed by
 one Redis SET and GET (the floor any store-then-cache path pays on this machine).
 Goal: p99 <= 10 ms at 200 events/s (issue 11 item 23; it was 25 ms at 50 and 200 events/s).
@@ -261,6 +265,7 @@ async def _run_rate(
         # The order flow comes from another process (it is the venue's load, not the monitor's):
         # a market order makes about two events (new, fill), so orders go at rate / 2 per second.
         started = time.perf_counter()
+        cpu_started = time.process_time()
         generator = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
@@ -274,6 +279,7 @@ async def _run_rate(
         await generator.wait()
         await asyncio.sleep(1.0)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
     return {
@@ -284,6 +290,9 @@ async def _run_rate(
         "receive": receive_ms,
         "venue": venue_ms,
         "phases": phase_ms,
+        "cpu_s": cpu,
+        "elapsed_s": elapsed,
+        "events": events,
     }
 
 
@@ -331,6 +340,11 @@ async def _main(args: argparse.Namespace) -> None:
                     f"mean {statistics.fmean(rec):.2f} ms"
                 )
                 _print_phases(result["phases"], rec, p99)
+                cpu, events = result["cpu_s"], max(1, result["events"])
+                print(
+                    f"       monitor process CPU: {cpu * 1000 / events:.3f} ms per event "
+                    f"({100 * cpu / result['elapsed_s']:.0f}% of one core)"
+                )
         finally:
             await cache.aclose()
             await store.aclose()

@@ -145,8 +145,9 @@ def reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def fee_activities(account: str) -> sa.ColumnElement[bool]:
-    """The account's FEE activities tied to an execution, whatever their status."""
+def fee_activities(account: str | sa.BindParameter[str]) -> sa.ColumnElement[bool]:
+    """The account's FEE activities tied to an execution, whatever their status (``account``: a
+    name, or a bind parameter that names it at execution)."""
     return sa.and_(
         activities.c.account == account,
         sa.func.upper(activities.c.activity_type) == "FEE",
@@ -156,12 +157,28 @@ def fee_activities(account: str) -> sa.ColumnElement[bool]:
     )
 
 
-def fee_rows(account: str) -> sa.ColumnElement[bool]:
+def fee_rows(account: str | sa.BindParameter[str]) -> sa.ColumnElement[bool]:
     """The account's FEE activities that count towards an execution's fee."""
     return sa.and_(
         fee_activities(account),
         sa.func.lower(sa.func.coalesce(activities.c.status, "")) != _CANCELED,
     )
+
+
+def _lock_statement(probe_fees: bool) -> sa.Select[Any]:
+    """``StoreBase._lock_account``'s statement, the account a bind parameter (``account``)."""
+    account = sa.bindparam("account", type_=accounts.c.account.type)
+    columns: list[Any] = [accounts.c.snapshot_at, accounts.c.positions_at]
+    if probe_fees:
+        fees = sa.select(sa.literal(1)).where(fee_rows(account))
+        columns.append(sa.exists(fees).label("has_fees"))
+    return sa.select(*columns).where(accounts.c.account == account).with_for_update()
+
+
+# Built once: a statement object SQLAlchemy has seen keeps its cache key (computing it walks
+# the whole statement, about as long as the lock's round trip), so each execution goes
+# straight to the compiled form in the engine's cache.
+_LOCKS = {probe_fees: _lock_statement(probe_fees) for probe_fees in (False, True)}
 
 
 def _check_sqlite_directory(database: DatabaseURL) -> None:
@@ -347,11 +364,14 @@ class StoreBase(AsyncClosing):
         *,
         mappings: bool = False,
         later: DeferredInserts | None = None,
+        on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> list[Any]:
         """Run the bulk statement ``build`` makes (built once per store) over ``rows``; returns
         the RETURNING rows, if any (``mappings``: decoded, by column name, ``BulkInsert.run``).
         ``later``: a small batch's statement (PostgreSQL's unnest form) is added to it instead,
-        under ``name``, and runs with its other parts (``DeferredInserts``); returns nothing."""
+        under ``name``, and runs with its other parts (``DeferredInserts``); returns nothing,
+        and its RETURNING rows, decoded by column name, go to ``on_rows`` when it has run (if
+        given; one part of ``later`` at most; run now, they go there too)."""
         if not rows:
             return []
         # A page of the sync takes the staged (COPY) path on PostgreSQL; an event's handful of
@@ -367,9 +387,15 @@ class StoreBase(AsyncClosing):
             cached = self._statements[key] = (bulk, build(bulk))
         bulk, statement = cached
         if later is not None and unnest:
-            later.add(name, *bulk.unnested(connection, statement, rows))
+            kept = None if on_rows is None else (bulk, on_rows)
+            later.add(name, *bulk.unnested(connection, statement, rows), rows=kept)
             return []
-        return await bulk.run(connection, statement, rows, chunk=_BULK_ROWS, mappings=mappings)
+        returned = await bulk.run(
+            connection, statement, rows, chunk=_BULK_ROWS, mappings=mappings or on_rows is not None
+        )
+        if on_rows is not None:
+            on_rows(returned)
+        return returned
 
     def _copies_new_rows(self, rows: Sequence[Any]) -> bool:
         """Whether a bulk write of ``rows`` COPYs the rows whose keys the table does not hold
@@ -406,16 +432,13 @@ class StoreBase(AsyncClosing):
         """Lock the account's row (creating it the first time): writers of one account queue
         here. ``probe_fees`` also asks, in the same round trip, whether the account has any FEE
         activity stored (``has_fees``)."""
-        columns: list[Any] = [accounts.c.snapshot_at, accounts.c.positions_at]
-        if probe_fees:
-            fees = sa.select(sa.literal(1)).where(fee_rows(account))
-            columns.append(sa.exists(fees).label("has_fees"))
-        locked = sa.select(*columns).where(accounts.c.account == account).with_for_update()
-        row = (await connection.execute(locked)).mappings().first()
+        locked = _LOCKS[probe_fees]
+        parameters = {"account": account}
+        row = (await connection.execute(locked, parameters)).mappings().first()
         if row is None:
             await connection.execute(
                 rules.on_conflict(rules.ACCOUNTS, self._upsert(accounts), self.dialect),
                 {"account": account, "data_source": self.data_source, "ingested_at": now},
             )
-            row = (await connection.execute(locked)).mappings().one()
+            row = (await connection.execute(locked, parameters)).mappings().one()
         return dict(row)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,11 +111,20 @@ class BulkInsert:
             return list(result.all())
         if not driver_sql:
             return [dict(row) for row in result.mappings().all()]
-        # Driver SQL's rows come as the driver gives them: decode each column by its type here,
-        # with the driver's type code for it (as SQLAlchemy does for a statement it compiled).
-        dialect = connection.dialect
-        names = tuple(result.keys())
         codes = tuple(entry[1] for entry in result.cursor.description)
+        return self.decoded(connection, tuple(result.keys()), codes, result.all())
+
+    def decoded(
+        self,
+        connection: AsyncConnection,
+        names: tuple[str, ...],
+        codes: tuple[Any, ...],
+        rows: Sequence[Sequence[Any]],
+    ) -> list[dict[str, Any]]:
+        """Driver rows of this table's columns ``names`` as ``{column: value}``: as the driver
+        gives them, so each column is decoded by its type here, with the driver's type code for
+        it (``codes``; as SQLAlchemy does for a statement it compiled)."""
+        dialect = connection.dialect
         processors = self._decoders.get((names, codes))
         if processors is None:
             processors = self._decoders[(names, codes)] = [
@@ -127,7 +136,7 @@ class BulkInsert:
                 name: value if process is None else process(value)
                 for name, value, process in zip(names, row, processors, strict=True)
             }
-            for row in result.all()
+            for row in rows
         ]
 
     async def _run_rendered(
@@ -224,39 +233,110 @@ class DeferredInserts:
 
     parts: list[tuple[str, str, tuple[Any, ...]]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    # The one part (by index) whose RETURNING rows come back: its table's BulkInsert (to decode
+    # them) and who takes them, decoded, when the statement has run.
+    kept: dict[int, tuple[BulkInsert, Callable[[list[dict[str, Any]]], None]]] = field(
+        default_factory=dict
+    )
 
-    def add(self, name: str, sql: str, parameters: tuple[Any, ...]) -> None:
+    def add(
+        self,
+        name: str,
+        sql: str,
+        parameters: tuple[Any, ...],
+        *,
+        rows: tuple[BulkInsert, Callable[[list[dict[str, Any]]], None]] | None = None,
+    ) -> None:
+        """Add a part; ``rows``: its RETURNING rows are wanted (one part at most), decoded by
+        that ``BulkInsert``'s table and handed to the callable once ``run`` has run them."""
+        if rows is not None:
+            if self.kept:
+                raise StorageError("only one deferred part can return its rows")
+            self.kept[len(self.parts)] = rows
         self.parts.append((name, sql, parameters))
 
     async def run(self, connection: AsyncConnection) -> None:
         parts, self.parts = self.parts, []
+        kept, self.kept = self.kept, {}
         if not parts:
             return
-        if len(parts) == 1:
+        if len(parts) == 1 and not kept:
             name, sql, parameters = parts[0]
             result = await connection.exec_driver_sql(sql, parameters)
             count = len(result.all()) if result.returns_rows else 0
             self.counts[name] = self.counts.get(name, 0) + count
             return
-        ctes: list[str] = []
-        counted: list[tuple[str, str]] = []
-        values: list[Any] = []
-        for index, (name, sql, parameters) in enumerate(parts):
-            renumbered = _shift_parameters(sql, len(values))
-            ctes.append(f"part{index} AS ({renumbered})")
-            values.extend(parameters)
-            if re.search(r"\bRETURNING\b", sql):
-                counted.append((name, f"(SELECT count(*) FROM part{index})"))
-        select = ", ".join(expression for _, expression in counted) or "1"
-        result = await connection.exec_driver_sql(
-            f"WITH {', '.join(ctes)} SELECT {select}", tuple(values)
+        index = next(iter(kept), None)
+        sql, counted = _combined(
+            tuple((sql, len(parameters)) for _, sql, parameters in parts), index
         )
-        row = result.one()
-        for (name, _), count in zip(counted, row, strict=False):
+        values: list[Any] = []
+        for _, _, parameters in parts:
+            values.extend(parameters)
+        result = await connection.exec_driver_sql(sql, tuple(values))
+        if index is None:
+            row = result.one()
+        else:
+            # One row per returned row of the kept part (one of NULLs when it returned none),
+            # each led by the counts and a marker.
+            first = len(counted) + 1
+            bulk, take = kept[index]
+            columns = tuple(result.keys())[first:]
+            codes = tuple(entry[1] for entry in result.cursor.description)[first:]
+            rows = result.all()
+            row = rows[0]
+            returned = [r[first:] for r in rows if r[first - 1] is not None]
+            take(bulk.decoded(connection, columns, codes, returned))
+            # A part that returns rows counts them as well (as when it runs alone).
+            self.counts[parts[index][0]] = self.counts.get(parts[index][0], 0) + len(returned)
+        for part, count in zip(counted, row, strict=False):
+            name = parts[part][0]
             self.counts[name] = self.counts.get(name, 0) + int(count)
 
     def count(self, name: str) -> int:
         return self.counts.get(name, 0)
+
+
+# (each part's SQL and parameter count, the part whose rows come back) -> the one statement and
+# which parts it counts: the same few combinations come back with every batch, each rendered
+# once.
+_COMBINED: dict[tuple[tuple[tuple[str, int], ...], int | None], tuple[str, tuple[int, ...]]] = {}
+_COMBINED_KEPT = 64
+
+
+def _combined(
+    parts: tuple[tuple[str, int], ...], kept: int | None = None
+) -> tuple[str, tuple[int, ...]]:
+    """``DeferredInserts.run``'s statement for ``parts`` (SQL, parameter count): each a
+    ``WITH`` part, its parameters renumbered after those before it; and the indexes of the
+    parts whose RETURNING rows it counts (its leading columns, in that order). ``kept``: the
+    part whose rows it returns, after the counts and a marker (NULL: that part returned none)."""
+    cached = _COMBINED.get((parts, kept))
+    if cached is not None:
+        return cached
+    ctes: list[str] = []
+    counted: list[int] = []
+    offset = 0
+    for index, (sql, count) in enumerate(parts):
+        ctes.append(f"part{index} AS ({_shift_parameters(sql, offset)})")
+        offset += count
+        if index != kept and re.search(r"\bRETURNING\b", sql):
+            counted.append(index)
+    counts = [f"(SELECT count(*) FROM part{index}) AS count{index}" for index in counted]
+    if kept is None:
+        select = ", ".join(counts) or "1"
+    else:
+        select = (
+            f"{''.join(c + ', ' for c in counts)}kept.* FROM (SELECT 1) AS one "
+            f"LEFT JOIN (SELECT true AS kept_row, * FROM part{kept}) AS kept ON true"
+        )
+    if len(_COMBINED) >= _COMBINED_KEPT:
+        _COMBINED.clear()
+    cached = _COMBINED[(parts, kept)] = (
+        f"WITH {', '.join(ctes)} SELECT {select}",
+        tuple(counted),
+    )
+    return cached
 
 
 def _shift_parameters(sql: str, offset: int) -> str:

@@ -263,7 +263,8 @@ class HoldingWrites(StoreBase):
     ) -> None:
         """``written_rows``: filled with the upserted rows as stored (RETURNING) and the closed
         symbols (None). ``later``: the history rows' insert (read by nothing in the
-        transaction) may wait there for the batch's other small upserts."""
+        transaction) may wait there for the batch's other small upserts; with ``written_rows``
+        (which then has its rows once ``later`` has run), so do the upsert and the delete."""
         whole = written_rows is not None
 
         def build_current(bulk: BulkInsert) -> Any:
@@ -274,18 +275,28 @@ class HoldingWrites(StoreBase):
             return rules.on_conflict(rules.POSITION_SNAPSHOTS, bulk.insert, self.dialect)
 
         name = "positions_returned" if whole else "positions"
-        stored = await self._bulk(
-            connection, name, positions, upserts, build_current, mappings=whole
-        )
-        if written_rows is not None:
-            written_rows.update((row["symbol"], row) for row in stored)
+        if written_rows is not None and later is not None:
+            # Nothing in the transaction reads the positions after this (the rows as written come
+            # back from the upsert's RETURNING): they wait with the history for the batch's
+            # other small upserts, one round trip for all (``DeferredInserts``).
+            def keep(stored: list[dict[str, Any]]) -> None:
+                written_rows.update((row["symbol"], row) for row in stored)
+
             written_rows.update((symbol, None) for symbol in closed)
-        for chunk in chunks(closed):
-            await connection.execute(
-                sa.delete(positions).where(
-                    positions.c.account == account, positions.c.symbol.in_(chunk)
-                )
+            await self._bulk(
+                connection, name, positions, upserts, build_current, later=later, on_rows=keep
             )
+            if closed:
+                later.add("positions_closed", _CLOSE_SQL, (account, list(closed)))
+        else:
+            stored = await self._bulk(
+                connection, name, positions, upserts, build_current, mappings=whole
+            )
+            if written_rows is not None:
+                written_rows.update((row["symbol"], row) for row in stored)
+                written_rows.update((symbol, None) for symbol in closed)
+            for chunk in chunks(closed):
+                await connection.execute(_CLOSE, {"account": account, "symbols": list(chunk)})
         await self._bulk(
             connection,
             "position_snapshots",
@@ -294,3 +305,16 @@ class HoldingWrites(StoreBase):
             build_history,
             later=later,
         )
+
+
+# Built once (a statement SQLAlchemy has seen keeps its cache key, so each execution goes
+# straight to the compiled form): the account's positions of some symbols deleted.
+_CLOSE = sa.delete(positions).where(
+    positions.c.account == sa.bindparam("account", type_=positions.c.account.type),
+    positions.c.symbol.in_(sa.bindparam("symbols", expanding=True, type_=positions.c.symbol.type)),
+)
+# The same, as a part of ``DeferredInserts`` (PostgreSQL): the symbols as one array.
+_CLOSE_SQL = (
+    "DELETE FROM positions WHERE positions.account = $1::VARCHAR "
+    "AND positions.symbol = ANY($2::VARCHAR[])"
+)

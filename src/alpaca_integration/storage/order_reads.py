@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alpaca_integration.errors import StorageError
@@ -288,42 +289,11 @@ async def read_stored_progress(
     filled: dict[str, Decimal] = {}
     executions: list[dict[str, Any]] = []
     held: dict[str, dict[str, Any]] = {}
-    # The positions' columns, NULL in the orders' and fills' parts of the union (typed, so the
-    # positions' part is decoded by its columns' types), labelled apart from the others.
-    no_position = [sa.null().cast(column.type).label(f"p_{column.name}") for column in positions.c]
     positions_read = not every_position
     for chunk in chunks(sorted(ids)):
-        no_text = sa.null().cast(sa.Text())
-        parts: list[Any] = [
-            sa.select(
-                sa.literal("o").label("kind"),
-                orders.c.id.label("order_id"),
-                orders.c.filled_qty.label("amount"),
-                no_text.label("execution_id"),
-                no_text.label("activity_id"),
-                *(no_position if not positions_read else ()),
-            ).where(orders.c.account == account, orders.c.id.in_(chunk)),
-            sa.select(
-                sa.literal("f").label("kind"),
-                fills.c.order_id,
-                fills.c.cum_qty,
-                fills.c.execution_id,
-                fills.c.activity_id,
-                *(no_position if not positions_read else ()),
-            ).where(fills.c.account == account, fills.c.order_id.in_(chunk)),
-        ]
-        if not positions_read:
-            parts.append(
-                sa.select(
-                    sa.literal("p").label("kind"),
-                    no_text,
-                    sa.null().cast(orders.c.filled_qty.type),
-                    no_text,
-                    no_text,
-                    *positions.c,
-                ).where(positions.c.account == account)
-            )
-        result = await connection.execute(sa.union_all(*parts))
+        statement = _PROGRESS[(positions_read, connection.dialect.name == "postgresql")]
+        parameters = {"account": account, "ids": list(chunk)}
+        result = await connection.execute(statement, parameters)
         for row in result.mappings().all():
             if row["kind"] == "p":
                 held[row["p_symbol"]] = {c.name: row[f"p_{c.name}"] for c in positions.c}
@@ -340,16 +310,10 @@ async def read_stored_progress(
                 )
         positions_read = True
     if every_position and not positions_read:
-        result = await connection.execute(
-            sa.select(positions).where(positions.c.account == account)
-        )
+        result = await connection.execute(_HELD, {"account": account})
         held.update({row["symbol"]: dict(row) for row in result.mappings().all()})
     for chunk in [] if every_position else chunks(sorted(wanted)):
-        result = await connection.execute(
-            sa.select(positions).where(
-                positions.c.account == account, positions.c.symbol.in_(chunk)
-            )
-        )
+        result = await connection.execute(_HELD_OF, {"account": account, "symbols": list(chunk)})
         held.update({row["symbol"]: dict(row) for row in result.mappings().all()})
     progress = FillProgress(
         filled_qty=filled,
@@ -365,6 +329,72 @@ async def read_stored_progress(
     if every_position:
         return StoredProgress(progress, ids, executions, wanted | held.keys(), held, True)
     return StoredProgress(progress, ids, executions, wanted, held)
+
+
+def _progress_statement(positions_read: bool, array: bool) -> Any:
+    """``read_stored_progress``'s union over one chunk of order ids (bind parameters
+    ``account`` and ``ids``): the orders' ``filled_qty`` and their executions, and, unless
+    ``positions_read``, every position of the account."""
+    account = sa.bindparam("account", type_=orders.c.account.type)
+    ids: Any = sa.bindparam("ids", expanding=True, type_=orders.c.id.type)
+    if array:
+        # PostgreSQL: ``= ANY`` of one array parameter, the same test as ``IN`` (and the same
+        # plan) without SQLAlchemy rewriting the statement's text for every list of ids.
+        ids = sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(orders.c.id.type)))
+
+    def among(column: Any) -> Any:
+        return column == ids if array else column.in_(ids)
+
+    # The positions' columns, NULL in the orders' and fills' parts of the union (typed, so the
+    # positions' part is decoded by its columns' types), labelled apart from the others.
+    no_position = [sa.null().cast(column.type).label(f"p_{column.name}") for column in positions.c]
+    no_text = sa.null().cast(sa.Text())
+    parts: list[Any] = [
+        sa.select(
+            sa.literal("o").label("kind"),
+            orders.c.id.label("order_id"),
+            orders.c.filled_qty.label("amount"),
+            no_text.label("execution_id"),
+            no_text.label("activity_id"),
+            *(no_position if not positions_read else ()),
+        ).where(orders.c.account == account, among(orders.c.id)),
+        sa.select(
+            sa.literal("f").label("kind"),
+            fills.c.order_id,
+            fills.c.cum_qty,
+            fills.c.execution_id,
+            fills.c.activity_id,
+            *(no_position if not positions_read else ()),
+        ).where(fills.c.account == account, among(fills.c.order_id)),
+    ]
+    if not positions_read:
+        parts.append(
+            sa.select(
+                sa.literal("p").label("kind"),
+                no_text,
+                sa.null().cast(orders.c.filled_qty.type),
+                no_text,
+                no_text,
+                *positions.c,
+            ).where(positions.c.account == account)
+        )
+    return sa.union_all(*parts)
+
+
+# Built once, with bind parameters for what varies: a statement object SQLAlchemy has seen
+# keeps its cache key (computed by walking the whole statement, longer than the read's round
+# trip for the union), so the stream's every batch goes straight to the compiled form.
+_PROGRESS = {
+    (positions_read, array): _progress_statement(positions_read, array)
+    for positions_read in (False, True)
+    for array in (False, True)
+}
+_HELD = sa.select(positions).where(
+    positions.c.account == sa.bindparam("account", type_=positions.c.account.type)
+)
+_HELD_OF = _HELD.where(
+    positions.c.symbol.in_(sa.bindparam("symbols", expanding=True, type_=positions.c.symbol.type))
+)
 
 
 def _status_filter(status: OrderFilter) -> list[sa.ColumnElement[bool]]:

@@ -24,6 +24,7 @@ Imports only the ``storage`` modules ``dialect`` and ``tables``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -322,11 +323,26 @@ class UpsertRule:
 
     def takes(self) -> list[tuple[str, Take]]:
         """Every column outside the key, with what survives a conflict."""
-        return [
+        return list(self._takes)
+
+    # Worked out once per rule (the in-batch merge asks for them with every repeated report).
+    @functools.cached_property
+    def _takes(self) -> tuple[tuple[str, Take], ...]:
+        return tuple(
             (name, self.columns.get(name, self.default))
             for name in (column.name for column in self.table.columns)
             if name not in self.key
-        ]
+        )
+
+    @functools.cached_property
+    def _updated(self) -> tuple[tuple[str, Take], ...]:
+        """The columns that can change at all."""
+        return tuple((name, take) for name, take in self._takes if take.updates)
+
+    @functools.cached_property
+    def _amounts(self) -> frozenset[str]:
+        """The amount columns (compared as the database holds them)."""
+        return frozenset(c.name for c in self.table.columns if isinstance(c.type, Amount))
 
 
 # --------------------------------------------------------------------------- the rules
@@ -454,10 +470,9 @@ def on_conflict(rule: UpsertRule, insert: Any, dialect: str) -> Any:
 
 def _as_stored(rule: UpsertRule, row: Row) -> dict[str, Any]:
     """``row`` with its amounts as the database will hold them: what the SQL compares."""
+    amounts = rule._amounts
     return {
-        name: stored_amount(value)
-        if value is not None and isinstance(rule.table.c[name].type, Amount)
-        else value
+        name: stored_amount(value) if value is not None and name in amounts else value
         for name, value in row.items()
     }
 
@@ -470,7 +485,7 @@ def _newer(rule: UpsertRule, stored: Row, incoming: Row) -> bool:
 
 
 def _changes(rule: UpsertRule, stored: Row, incoming: Row) -> bool:
-    updated = [(name, take) for name, take in rule.takes() if take.updates]
+    updated = rule._updated
     if not updated:
         return False
     if not rule.newer_by and not any(take.triggers for _, take in updated):
@@ -493,6 +508,6 @@ def merge(rule: UpsertRule, stored: Row, incoming: Row) -> dict[str, Any]:
         return dict(stored)
     newer = _newer(rule, stored, incoming)
     merged = dict(stored)
-    for name, take in rule.takes():
+    for name, take in rule._takes:
         merged[name] = take.value(name, stored, incoming, newer)
     return merged

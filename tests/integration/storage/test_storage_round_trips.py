@@ -118,6 +118,39 @@ async def test_orders_read_back_are_the_rows_as_committed(store: Store) -> None:
     assert (await store.external_flags("default"))["q-2"] is False
 
 
+def _aapl_batch(n: int, qty: str | None, **batch: Any) -> ApplyBatch:
+    """The ``n``-th stream batch of a run: order ``o-n`` filled, its execution, and AAPL moved
+    to ``qty`` (None: closed) as of ``at(10 + n)``."""
+    position = None if qty is None else make_position("AAPL", qty, observed_at=at(10 + n))
+    moves = {"AAPL": (position, at(10 + n))}
+    order = make_order(
+        id=f"o-{n}",
+        client_order_id=f"ai-o-{n}",
+        status=OrderStatus.FILLED,
+        filled_qty=make_order().qty,
+        updated_at=at(10 + n),
+    )
+    return ApplyBatch(
+        orders=(order,),
+        fills=(stream_fill(f"o-{n}", f"x-{n}", "10", "10", "187.20"),),
+        stream_positions=StreamPositions(
+            order_ids=frozenset({f"o-{n}"}),
+            symbols=frozenset({"AAPL"}),
+            judge=lambda _: moves,
+        ),
+        **batch,
+    )
+
+
+async def _assert_committed_set(store: Store, result: Any, qty: str | None) -> None:
+    """``result`` read the account's positions back as committed: MSFT untouched, AAPL at
+    ``qty`` (None: closed)."""
+    assert result.committed_positions is not None
+    assert list(result.committed_positions) == await store.positions("trips")
+    held = {p.symbol: p.qty for p in result.committed_positions}
+    assert held == {"MSFT": 3, **({} if qty is None else {"AAPL": int(qty)})}
+
+
 async def test_reading_the_positions_back_costs_no_statement(store: Store) -> None:
     """A stream batch that moves a symbol (opens, changes, closes it) beside one it leaves
     alone: the account's whole set as committed, with as many statements as without it."""
@@ -126,34 +159,12 @@ async def test_reading_the_positions_back_costs_no_statement(store: Store) -> No
     counts: dict[bool, set[int]] = {False: set(), True: set()}
     for n, qty in enumerate(("10", "4", None, "7", "2", None)):
         read_back = n % 2 == 1
-        position = None if qty is None else make_position("AAPL", qty, observed_at=at(10 + n))
-        moves = {"AAPL": (position, at(10 + n))}
-        order = make_order(
-            id=f"o-{n}",
-            client_order_id=f"ai-o-{n}",
-            status=OrderStatus.FILLED,
-            filled_qty=make_order().qty,
-            updated_at=at(10 + n),
-        )
-        batch = ApplyBatch(
-            orders=(order,),
-            fills=(stream_fill(f"o-{n}", f"x-{n}", "10", "10", "187.20"),),
-            stream_positions=StreamPositions(
-                order_ids=frozenset({f"o-{n}"}),
-                symbols=frozenset({"AAPL"}),
-                judge=lambda _, moves=moves: moves,
-            ),
-            read_back=read_back,
-        )
         sent.clear()
-        result = await store.apply_batch("trips", batch)
+        result = await store.apply_batch("trips", _aapl_batch(n, qty, read_back=read_back))
         assert result.position_symbols == ("AAPL",)
         counts[read_back].add(len(sent))
         if read_back:
-            assert result.committed_positions is not None
-            assert list(result.committed_positions) == await store.positions("trips")
-            held = {p.symbol: p.qty for p in result.committed_positions}
-            assert held == {"MSFT": 3, **({} if qty is None else {"AAPL": int(qty)})}
+            await _assert_committed_set(store, result, qty)
     # (With read_back the account's positions come with the judge's read: one statement fewer.)
     assert max(counts[True]) < min(counts[False]), counts
 
@@ -197,5 +208,33 @@ async def test_a_stream_batch_writes_fills_history_and_checkpoint_in_one_stateme
         assert (again.fills, again.checkpoints, again.positions) == (0, 0, 0)
         assert len(await store.list_fills("trips")) == 1
         assert [p.qty for p in await store.positions("trips")] == [10]
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.postgres
+async def test_a_stream_batch_moves_its_positions_in_the_fills_statement(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL, positions read back: the upsert (RETURNING) or the delete of the symbols a
+    stream batch moves go in the one statement with its fills (nothing after them in the
+    transaction reads the positions), and what comes back is the set as committed, an open
+    symbol beside them untouched."""
+    store = await Store.open(postgres_url, migrate=True)
+    try:
+        await store.apply("trips", positions=positions_at(at(1), MSFT="3"))
+        sent = _statements(store)
+        for n, qty in enumerate(("10", None, "7", "4")):
+            batch = _aapl_batch(n, qty, read_back=True, source=DataSource.STREAM)
+            sent.clear()
+            result = await store.apply_batch("trips", batch)
+            assert result.position_symbols == ("AAPL",)
+            writes = [
+                s for s in sent if "INSERT INTO positions " in s or "DELETE FROM positions" in s
+            ]
+            assert len(writes) == 1, writes
+            assert "INSERT INTO fills" in writes[0]
+            assert ("DELETE FROM positions" in writes[0]) is (qty is None)
+            await _assert_committed_set(store, result, qty)
     finally:
         await store.aclose()
