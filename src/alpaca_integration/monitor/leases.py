@@ -26,7 +26,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -210,6 +210,18 @@ class LeaseBoard:
             keys=[self._lease_key(lease.account)], args=[lease.token, self._ttl_ms]
         )
         return bool(renewed)
+
+    async def renew_all(self, leases: Sequence[Lease]) -> list[bool]:
+        """``renew`` of each lease (each its own Lua call, checked against its own holder), sent
+        in one pipeline: one round trip for all the leases a monitor holds, not one each."""
+        if not leases:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for lease in leases:
+            await self._renew(
+                keys=[self._lease_key(lease.account)], args=[lease.token, self._ttl_ms], client=pipe
+            )
+        return [bool(renewed) for renewed in await pipe.execute()]
 
     async def release(self, lease: Lease) -> bool:
         """Let the account go now (marked as a handover for the next holder)."""

@@ -111,9 +111,11 @@ class ShardKeeper:
     async def renew(self) -> None:
         """Say this monitor is alive, renew what it holds, stop what it lost."""
         await self.board.heartbeat()
-        for name, held in list(self.held.items()):
-            sent = time.monotonic()
-            if await self.board.renew(held.lease):
+        holding = list(self.held.items())
+        sent = time.monotonic()
+        renewed = await self.board.renew_all([held.lease for _, held in holding])
+        for (name, held), ok in zip(holding, renewed, strict=True):
+            if ok:
                 held.deadline = sent + _SAFETY * self.board.ttl
             elif self.held.get(name) is held:
                 await self._lose(name, "the lease is held by another monitor now")

@@ -168,12 +168,33 @@ def _check_fill_state(issues: list[str], order: Order) -> None:
 # --------------------------------------------------------------------------- validators
 
 
+# The sync validates a stream event's order twice in one batch, with the same ``now``: once in
+# ``screen`` over the batch's orders, once in ``validate_trade_update`` over its events. An
+# ``Order`` is frozen (its legs a tuple of frozen orders), so the answer for the same object, the
+# same ``now`` and skew is the same: the last few answers are kept by identity (the entry holds
+# the order, so its id cannot be reused while it is there).
+_ORDER_ANSWERS: dict[int, tuple[Order, dt.datetime, dt.timedelta, tuple[str, ...]]] = {}
+_ORDER_ANSWERS_KEPT = 512
+
+
 def validate_order(
     order: Order, now: dt.datetime, *, max_skew: dt.timedelta = DEFAULT_MAX_SKEW
 ) -> list[str]:
     """What is wrong with an order (and its legs); empty when it may be stored."""
     _require_aware(now)
+    if type(order) is not Order:
+        return _order_issues(order, now, max_skew)
+    known = _ORDER_ANSWERS.get(id(order))
+    if known is not None and known[0] is order and known[1] == now and known[2] == max_skew:
+        return list(known[3])
+    issues = _order_issues(order, now, max_skew)
+    if len(_ORDER_ANSWERS) >= _ORDER_ANSWERS_KEPT:
+        _ORDER_ANSWERS.clear()
+    _ORDER_ANSWERS[id(order)] = (order, now, max_skew, tuple(issues))
+    return issues
 
+
+def _order_issues(order: Order, now: dt.datetime, max_skew: dt.timedelta) -> list[str]:
     def check() -> list[str]:
         issues: list[str] = []
         _check_text(issues, "id", order.id)

@@ -79,6 +79,9 @@ async def test_one_holder_per_account_and_epochs_only_grow(
     assert await b.acquire("acct-0") is None
     assert not await b.renew(Lease("acct-0", "b", first.epoch, "first"))
     assert await a.renew(first)
+    # All of a monitor's renewals in one round trip: each still checked against its holder.
+    assert await a.renew_all([first, Lease("acct-0", "b", first.epoch, "first")]) == [True, False]
+    assert await a.renew_all([]) == []
 
     assert await a.release(first)
     handed = await b.acquire("acct-0")
