@@ -42,9 +42,15 @@ def raise_if_cancelling() -> None:
 
 
 async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` and wait until it has ended, ignoring how it ended, but never the
-    caller's own cancellation (re-raised, unlike ``suppress(CancelledError): await task``)."""
+    """Cancel ``task`` and wait until it has ended, ignoring how it ended, but not a
+    cancellation of the caller that arrives during the wait (re-raised, unlike
+    ``suppress(CancelledError): await task``). A cancellation already under way when it is
+    called (it runs in the ``finally`` of a cancelled task) is left to that ``finally``: what
+    comes after the call there (releasing a lock, closing a socket) still runs."""
+    current = asyncio.current_task()
+    before = current.cancelling() if current is not None else 0
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
-    raise_if_cancelling()
+    if current is not None and current.cancelling() > before:
+        raise asyncio.CancelledError

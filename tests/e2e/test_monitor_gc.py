@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from alpaca_integration.monitor.service import REFREEZE_AFTER
 from alpaca_integration.service import MonitorService
 from support.sim_runs import sim_account
 
@@ -109,10 +110,12 @@ async def test_an_account_stopped_after_a_frozen_start_is_freed(simulator: Any, 
         engine = weakref.ref(service._runtimes[0].engine)
         client = weakref.ref(service._runtimes[0].client)
         await service._stop_account("default")
-        gc.collect()
+        await asyncio.sleep(REFREEZE_AFTER + 0.5)  # the monitor collects and freezes again
+        refrozen = gc.get_freeze_count()
         alive = [ref for ref in (engine, client) if ref() is not None]
     finally:
         service.stop()
         await runner
         gc.unfreeze()
     assert not alive, "a stopped account's engine or client stayed frozen"
+    assert refrozen > 0  # what lives on is frozen again

@@ -194,9 +194,11 @@ class RedisOrderLock:
             try:
                 yield
             finally:
-                await cancel_and_wait(renewal)
-                with contextlib.suppress(*self._redis_errors):
-                    await self._release(keys=[self.key], args=[token])
+                try:
+                    await cancel_and_wait(renewal)
+                finally:  # given back whatever happens while the renewal stops
+                    with contextlib.suppress(*self._redis_errors):
+                        await self._release(keys=[self.key], args=[token])
 
     async def aclose(self) -> None:
         await self._redis.aclose()

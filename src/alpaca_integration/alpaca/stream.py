@@ -206,9 +206,11 @@ class TradeUpdatesStream(ClosableStream):
             finally:
                 self.connected = False
                 self._ws = None
-                await cancel_and_wait(keepalive)
-                with contextlib.suppress(Exception):
-                    await ws.close()
+                try:
+                    await cancel_and_wait(keepalive)
+                finally:  # closed whatever happens while the keepalive stops
+                    with contextlib.suppress(Exception):
+                        await ws.close()
             if self.closed:
                 return
             if ended is None:

@@ -71,6 +71,9 @@ __all__ = ["AccountStatus", "MonitorService"]
 
 log = logging.getLogger(__name__)
 
+# Seconds after an account stops before the heap is collected and frozen again (freeze_gc).
+REFREEZE_AFTER = 0.5
+
 
 @dataclass
 class AccountStatus:
@@ -144,6 +147,7 @@ class MonitorService:
         self.activities_stream_options = dict(activities_stream_options or {})
         # Process-wide (gc.freeze): only for a process that is the monitor (the CLI's).
         self.freeze_gc = freeze_gc
+        self._refreeze: asyncio.TimerHandle | None = None
         # With a LeaseBoard, only the accounts whose lease this monitor holds are run.
         self.leases = leases
         self.keeper: ShardKeeper | None = None
@@ -321,16 +325,21 @@ class MonitorService:
     async def _stop_account(self, name: str) -> None:
         """Stop one account's loops, let its writes in flight finish, close its client."""
         await self._close_account(name)
-        if self.freeze_gc:
-            # Its engine and client were frozen with its start: back in view, collected, the
-            # rest frozen again. One full collection a handover (rare), not a leak each. First a
-            # few turns of the loop: a closed transport holds its client until the loop has run
-            # its connection_lost callback.
-            for _ in range(3):
-                await asyncio.sleep(0)
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
+        if self.freeze_gc and self._refreeze is None:
+            # Its engine and client were frozen with its start: soon back in view, collected,
+            # the rest frozen again. Once for a burst of stops (a handover of many accounts), a
+            # moment later (a closed transport holds its client until the loop has run its
+            # connection_lost callback), never inside the stop itself (the lease renewals wait
+            # for it).
+            self._refreeze = asyncio.get_running_loop().call_later(
+                REFREEZE_AFTER, self._refreeze_gc
+            )
+
+    def _refreeze_gc(self) -> None:
+        self._refreeze = None
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     async def _close_account(self, name: str) -> None:
         for runtime in [r for r in self._runtimes if r.config.name == name]:
@@ -387,6 +396,8 @@ class MonitorService:
         self._stopping.set()
 
     async def _shutdown(self) -> None:
+        if self._refreeze is not None:
+            self._refreeze.cancel()
         await self._close_runtimes(self._runtimes)
 
     @staticmethod

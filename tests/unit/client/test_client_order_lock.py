@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio
 from client_fakes import BASE_URL, KEY_ID, SECRET, FakeClock, json_response, limit_buy, order_json
 
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
@@ -174,3 +175,23 @@ def test_the_redis_lock_key_names_the_key_id_by_digest(clock: FakeClock) -> None
     assert client.order_lock_key == same.order_lock_key
     assert KEY_ID not in client.order_lock_key
     assert client.order_lock_key != other.order_lock_key
+
+
+async def test_a_holder_cancelled_or_timed_out_releases_the_redis_lock(
+    redis_url: str, redis_namespace: str
+) -> None:
+    """A placement cancelled while it holds the key's lock (Ctrl-C, a monitor's stop, a caller's
+    timeout) gives the lock back at once: the key's other processes do not wait out its lease."""
+    from alpaca_integration.alpaca.pretrade import RedisOrderLock
+
+    lock = RedisOrderLock(redis_url, f"{redis_namespace}:orderlock", lease=30.0, wait=1.0)
+    server = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2), lock.hold():
+                await asyncio.sleep(5)
+        assert await server.get(lock.key) is None
+    finally:
+        await server.delete(lock.key)
+        await server.aclose()
+        await lock.aclose()

@@ -358,3 +358,33 @@ def test_bad_settings_are_refused() -> None:
         TradeUpdatesStream(KEY_ID, SECRET, "https://paper-api.alpaca.markets/stream")
     with pytest.raises(ConfigError, match="ALPACA_SECRET_KEY"):
         TradeUpdatesStream(KEY_ID, "", "wss://x.test/stream")
+
+
+async def test_cancelling_the_consumer_closes_the_websocket() -> None:
+    """A monitor stops an account (handover, lost lease, shutdown) by cancelling its consumer,
+    then closing the client: the connection to the venue is closed, not left open."""
+    from websockets.protocol import State
+
+    async with running([Session()]) as server:
+        stream = fast_stream(server.url, ping_interval=30)
+
+        async def consume() -> None:
+            async for _ in stream.updates():
+                pass
+
+        task = asyncio.create_task(consume())
+        while not stream.connected:
+            await asyncio.sleep(0.01)
+        ws = stream._ws
+        assert ws is not None
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await stream.aclose()
+        for _ in range(50):
+            if ws.state is State.CLOSED:
+                break
+            await asyncio.sleep(0.02)
+        state = ws.state
+        if state is not State.CLOSED:
+            ws.transport.abort()
+        assert state is State.CLOSED
