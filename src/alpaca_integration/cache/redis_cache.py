@@ -53,7 +53,16 @@ _T = TypeVar("_T")
 # replacement (a pair count, -1 for none, then field, value pairs); the open orders set (count,
 # pairs); removed (count, ids); parts complete (count, names); parts invalidated (count, names);
 # the events to publish (count, payloads). Long lists go in chunks (Lua's unpack is bounded).
+# A script is not rolled back when a command fails, so the one failure a write can meet (a key of
+# the wrong type: a collision or a hand edit) is refused before anything is written.
 _LUA_COMMIT = """
+local want = {'string', 'hash', 'hash', 'hash'}
+for k = 1, 4 do
+  local t = redis.call('TYPE', KEYS[k])['ok']
+  if t ~= 'none' and t ~= want[k] then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[k] .. ' holds a ' .. t .. ', not a ' .. want[k])
+  end
+end
 local i = 3
 local function chunked(command, key, from, count, width)
   local done = 0

@@ -227,3 +227,23 @@ async def test_a_slow_subscriber_never_blocks_a_writer() -> None:
             assert await cache.publish("main", {"kind": "tick"})
         first = await asyncio.wait_for(events.__anext__(), 1)
         assert first.kind == "tick"
+
+
+@pytest.mark.redis
+async def test_a_write_meeting_a_key_of_the_wrong_type_writes_nothing(
+    redis_url: str, redis_namespace: str
+) -> None:
+    """A cache write is all or nothing: with the meta key clobbered (a string where a hash
+    belongs), the write fails before it stores a snapshot that would never expire."""
+    cache = RedisCache(redis_url, prefix=redis_namespace, ttl=120, timeout=2.0)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.set(f"{redis_namespace}:main:meta", "clobbered")
+        assert not await cache.set_account("main", make_snapshot())
+        assert client.exists(f"{redis_namespace}:main:account") == 0
+    finally:
+        await cache.aclose()
+        keys = list(client.scan_iter(match=f"{redis_namespace}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
