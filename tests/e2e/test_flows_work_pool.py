@@ -246,11 +246,27 @@ async def _differences(database_url: str, sim: SimulatorHandle) -> list[str]:
 
 def _kill_with_descendants(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL a worker and every process below it: Prefect starts each flow run in a session
-    of its own, so killing the worker's process group would leave the runs going."""
+    of its own, so killing the worker's process group would leave the runs going.
+
+    Every process is stopped (SIGSTOP) before any is killed, until no new one appears: a worker
+    listed and then killed could start a run's process in between, and that run, alive, would
+    complete instead of being the zombie the test expects (a CI run under load saw it)."""
     import psutil
 
     parent = psutil.Process(proc.pid)
-    victims = [*parent.children(recursive=True), parent]
+    stopped: dict[int, psutil.Process] = {}
+    frontier = [parent]
+    while frontier:
+        for victim in frontier:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                victim.suspend()
+            stopped[victim.pid] = victim
+        found: list[psutil.Process] = []
+        for victim in frontier:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found += [c for c in victim.children(recursive=True) if c.pid not in stopped]
+        frontier = found
+    victims = list(stopped.values())
     for victim in victims:
         with contextlib.suppress(psutil.NoSuchProcess):
             victim.kill()
