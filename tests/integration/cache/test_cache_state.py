@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import msgspec
@@ -156,32 +157,41 @@ async def test_prefixes_keep_caches_apart(cache: Cache) -> None:
         await other.aclose()
 
 
-@pytest.mark.redis
-async def test_redis_keys_follow_the_documented_layout_with_ttls(
+@pytest.fixture
+async def redis_pair(
     redis_url: str, redis_namespace: str
-) -> None:
-    """{prefix}:{account}:account|positions|open_orders|meta exist, each with the TTL."""
+) -> AsyncIterator[tuple[RedisCache, redis.Redis]]:
+    """A RedisCache (TTL 120 s) under the test's namespace and a raw client to look at its
+    keys; the namespace's keys are deleted afterwards."""
     cache = RedisCache(redis_url, prefix=redis_namespace, ttl=120, timeout=2.0)
     client = redis.Redis.from_url(redis_url)
     try:
-        await cache.set_account("main", make_snapshot())
-        await cache.set_positions("main", [make_position("AAPL")])
-        await cache.set_open_orders("main", [make_order(id="o-1")])
-        keys = sorted(k.decode() for k in client.scan_iter(match=f"{redis_namespace}:*"))
-        assert keys == [
-            f"{redis_namespace}:main:{part}"
-            for part in ("account", "meta", "open_orders", "positions")
-        ]
-        assert all(0 < client.ttl(k) <= 120 for k in keys)
-        assert client.hkeys(f"{redis_namespace}:main:positions") == [b"AAPL"]
-        stored = msgspec.json.decode(client.hget(f"{redis_namespace}:main:positions", "AAPL"))
-        assert stored["qty"] == "10"  # decimals as strings
+        yield cache, client
     finally:
         await cache.aclose()
         keys = list(client.scan_iter(match=f"{redis_namespace}:*"))
         if keys:
             client.delete(*keys)
         client.close()
+
+
+@pytest.mark.redis
+async def test_redis_keys_follow_the_documented_layout_with_ttls(
+    redis_pair: tuple[RedisCache, redis.Redis], redis_namespace: str
+) -> None:
+    """{prefix}:{account}:account|positions|open_orders|meta exist, each with the TTL."""
+    cache, client = redis_pair
+    await cache.set_account("main", make_snapshot())
+    await cache.set_positions("main", [make_position("AAPL")])
+    await cache.set_open_orders("main", [make_order(id="o-1")])
+    keys = sorted(k.decode() for k in client.scan_iter(match=f"{redis_namespace}:*"))
+    assert keys == [
+        f"{redis_namespace}:main:{part}" for part in ("account", "meta", "open_orders", "positions")
+    ]
+    assert all(0 < client.ttl(k) <= 120 for k in keys)
+    assert client.hkeys(f"{redis_namespace}:main:positions") == [b"AAPL"]
+    stored = msgspec.json.decode(client.hget(f"{redis_namespace}:main:positions", "AAPL"))
+    assert stored["qty"] == "10"  # decimals as strings
 
 
 async def test_the_in_memory_cache_expires_an_idle_account() -> None:
@@ -231,19 +241,11 @@ async def test_a_slow_subscriber_never_blocks_a_writer() -> None:
 
 @pytest.mark.redis
 async def test_a_write_meeting_a_key_of_the_wrong_type_writes_nothing(
-    redis_url: str, redis_namespace: str
+    redis_pair: tuple[RedisCache, redis.Redis], redis_namespace: str
 ) -> None:
     """A cache write is all or nothing: with the meta key clobbered (a string where a hash
     belongs), the write fails before it stores a snapshot that would never expire."""
-    cache = RedisCache(redis_url, prefix=redis_namespace, ttl=120, timeout=2.0)
-    client = redis.Redis.from_url(redis_url)
-    try:
-        client.set(f"{redis_namespace}:main:meta", "clobbered")
-        assert not await cache.set_account("main", make_snapshot())
-        assert client.exists(f"{redis_namespace}:main:account") == 0
-    finally:
-        await cache.aclose()
-        keys = list(client.scan_iter(match=f"{redis_namespace}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    cache, client = redis_pair
+    client.set(f"{redis_namespace}:main:meta", "clobbered")
+    assert not await cache.set_account("main", make_snapshot())
+    assert client.exists(f"{redis_namespace}:main:account") == 0
