@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import SecretStr
 
@@ -69,3 +71,19 @@ def test_the_stream_refuses_every_spelling_of_the_live_host(url: str) -> None:
 
     with pytest.raises(ConfigError):
         TradeUpdatesStream("PK", "secret", url)
+
+
+async def test_the_monitors_activities_stream_reads_the_venues_clock_from_the_accounts_client() -> (
+    None
+):
+    """The activities stream of a monitored account measures a 429's reset on the clock its
+    account client measured (``AlpacaClient.venue_now``), not on this host's."""
+    from alpaca_integration.alpaca.client import AlpacaClient
+
+    account = AccountConfig(name="paper", api_key=SecretStr("PK"), secret_key=SecretStr("secret"))
+    service = MonitorService([account], store=None, cache=None)
+    async with AlpacaClient.from_account(account) as client:
+        build = service.activity_stream_factory_for(account, client)
+        stream: Any = build(None, _noop, _no_gap, _no_gap)
+        assert stream.venue_now == client.venue_now
+        assert stream.rate_budget is client.rate_budget
