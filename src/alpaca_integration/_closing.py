@@ -8,6 +8,7 @@ Standard library only, so any part of the package may use it.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 from typing import Any, Self
@@ -15,13 +16,14 @@ from typing import Any, Self
 __all__ = ["AsyncClosing", "cancel_and_wait", "raise_if_cancelling"]
 
 
-class AsyncClosing:
+class AsyncClosing(abc.ABC):
     """A resource ``async with`` closes: ``__aexit__`` awaits ``aclose()``, however the block
-    ended (the exception, if any, propagates)."""
+    ended (the exception, if any, propagates). A subclass that does not say how it closes
+    cannot be instantiated."""
 
+    @abc.abstractmethod
     async def aclose(self) -> None:
         """Release what it holds; each resource says how."""
-        raise NotImplementedError
 
     async def __aenter__(self) -> Self:
         return self

@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from alpaca_integration._closing import cancel_and_wait
 from alpaca_integration.sync.report import read_ahead
 
@@ -94,3 +96,15 @@ async def test_closing_read_ahead_early_keeps_the_callers_cancellation() -> None
     await asyncio.wait({task}, timeout=5)
     assert task.cancelled()
     assert not went_on.is_set()
+
+
+def test_a_resource_that_does_not_say_how_it_closes_cannot_be_built() -> None:
+    """``aclose`` is abstract: a closable resource without one fails when built, not when its
+    ``async with`` block ends (review item)."""
+    from alpaca_integration._closing import AsyncClosing
+
+    class Forgetful(AsyncClosing):
+        pass
+
+    with pytest.raises(TypeError, match="aclose"):
+        Forgetful()  # type: ignore[abstract]

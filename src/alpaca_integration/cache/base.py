@@ -204,7 +204,7 @@ class Subscription(abc.ABC):
             return None
 
 
-class Cache(abc.ABC, AsyncClosing):
+class Cache(AsyncClosing):
     """Latest account snapshot, positions and open orders per account, with change events.
 
     Writes return True when the cache took them, False when it could not (the parts they touched
