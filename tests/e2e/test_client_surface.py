@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from alpaca_integration import models
 from alpaca_integration.alpaca.client import AlpacaClient, RetryPolicy
 from alpaca_integration.alpaca.stream import TradeUpdatesStream
 from alpaca_integration.errors import (
@@ -19,21 +20,7 @@ from alpaca_integration.errors import (
     NotFoundError,
     RequestRejectedError,
 )
-from alpaca_integration.models import (
-    Fill,
-    Order,
-    OrderClass,
-    OrderRequest,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    ReplaceRequest,
-    StopLoss,
-    TakeProfit,
-    TimeInForce,
-    TradeEventKind,
-    TradeUpdate,
-)
+from alpaca_integration.models import OrderRequest, OrderSide, OrderStatus, TradeEventKind
 from alpaca_integration.simulator.testing import (
     SIM_API_KEY,
     SIM_SECRET_KEY,
@@ -61,7 +48,7 @@ async def client(sim: SimulatorHandle) -> AsyncIterator[AlpacaClient]:
         yield alpaca
 
 
-async def settled(client: AlpacaClient, order_id: str, *statuses: OrderStatus) -> Order:
+async def settled(client: AlpacaClient, order_id: str, *statuses: OrderStatus) -> models.Order:
     """Poll until the order reaches one of ``statuses`` (the matcher runs in the background)."""
     deadline = asyncio.get_running_loop().time() + 15.0  # generous: CI machines are busy
     while True:
@@ -115,18 +102,23 @@ async def test_orders_positions_and_activities(client: AlpacaClient) -> None:
     closed = await client.list_orders(status="closed", symbols=["AAPL"], side="buy")
     assert [o.id for o in closed] == [placed.id]
     fills = [a async for a in client.iter_activities(activity_types=["FILL"])]
-    assert sum(f.qty for f in fills if isinstance(f, Fill)) == Decimal(10)
+    assert sum(f.qty for f in fills if isinstance(f, models.Fill)) == Decimal(10)
     by_type = await client.get_activities_by_type("FILL")
-    assert {a.order_id for a in by_type if isinstance(a, Fill)} == {placed.id}
+    assert {a.order_id for a in by_type if isinstance(a, models.Fill)} == {placed.id}
 
 
 async def test_replace_cancel_and_bracket_legs(client: AlpacaClient) -> None:
     """A resting limit is replaced then cancelled; a bracket shows its held legs when nested."""
     resting = await client.submit_order(
-        buy(5, type=OrderType.LIMIT, limit_price=Decimal("50.00"), time_in_force=TimeInForce.GTC)
+        buy(
+            5,
+            type=models.OrderType.LIMIT,
+            limit_price=Decimal("50.00"),
+            time_in_force=models.TimeInForce.GTC,
+        )
     )
     await settled(client, resting.id, OrderStatus.NEW)
-    replacement = await client.replace_order(resting.id, ReplaceRequest(qty=Decimal(3)))
+    replacement = await client.replace_order(resting.id, models.ReplaceRequest(qty=Decimal(3)))
     assert replacement.replaces == resting.id
     assert replacement.qty == Decimal(3)
     old = await settled(client, resting.id, OrderStatus.REPLACED)
@@ -137,16 +129,16 @@ async def test_replace_cancel_and_bracket_legs(client: AlpacaClient) -> None:
     bracket = await client.submit_order(
         buy(
             2,
-            type=OrderType.LIMIT,
+            type=models.OrderType.LIMIT,
             limit_price=Decimal("60.00"),
-            time_in_force=TimeInForce.GTC,
-            order_class=OrderClass.BRACKET,
-            take_profit=TakeProfit(limit_price=Decimal("120.00")),
-            stop_loss=StopLoss(stop_price=Decimal("40.00")),
+            time_in_force=models.TimeInForce.GTC,
+            order_class=models.OrderClass.BRACKET,
+            take_profit=models.TakeProfit(limit_price=Decimal("120.00")),
+            stop_loss=models.StopLoss(stop_price=Decimal("40.00")),
         )
     )
     nested = await client.get_order(bracket.id, nested=True)
-    assert nested.order_class is OrderClass.BRACKET
+    assert nested.order_class is models.OrderClass.BRACKET
     assert len(nested.legs) == 2
     assert {leg.status for leg in nested.legs} == {OrderStatus.HELD}
     results = await client.cancel_all_orders()
@@ -211,9 +203,9 @@ async def test_iter_orders_pages_every_order_once(client: AlpacaClient) -> None:
             client.submit_order(
                 buy(
                     1,
-                    type=OrderType.LIMIT,
+                    type=models.OrderType.LIMIT,
                     limit_price=Decimal("1.00"),
-                    time_in_force=TimeInForce.GTC,
+                    time_in_force=models.TimeInForce.GTC,
                 )
             )
             for _ in range(30)
@@ -294,7 +286,7 @@ async def test_stream_delivers_events_and_recovers_from_drops(
         max_backoff=0.2,
         unclean_drop_wait=0.0,
     )
-    received: list[TradeUpdate] = []
+    received: list[models.TradeUpdate] = []
 
     async def consume() -> None:
         async for update in stream.updates():
@@ -321,7 +313,9 @@ async def test_stream_delivers_events_and_recovers_from_drops(
     assert kinds[-1] is TradeEventKind.FILL
 
 
-async def wait_for_event(received: list[TradeUpdate], order_id: str, kind: TradeEventKind) -> None:
+async def wait_for_event(
+    received: list[models.TradeUpdate], order_id: str, kind: TradeEventKind
+) -> None:
     for _ in range(500):
         if any(u.order.id == order_id and u.event is kind for u in received):
             return

@@ -6,23 +6,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from alpaca_integration.models import (
-    AccountSnapshot,
-    Activity,
-    AssetClass,
-    DataSource,
-    Fill,
-    FillType,
-    Order,
-    OrderClass,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    Position,
-    PositionIntent,
-    PositionSide,
-    TimeInForce,
-)
+from alpaca_integration import models
+from alpaca_integration.models import Order, OrderClass, OrderSide, OrderStatus, OrderType
 
 __all__ = [
     "GOOD_STANDING",
@@ -57,10 +42,10 @@ def make_order(**overrides: Any) -> Order:
         "client_order_id": "ai-1",
         "symbol": "AAPL",
         "asset_id": None,
-        "asset_class": AssetClass.US_EQUITY,
+        "asset_class": models.AssetClass.US_EQUITY,
         "side": OrderSide.BUY,
         "type": OrderType.LIMIT,
-        "time_in_force": TimeInForce.DAY,
+        "time_in_force": models.TimeInForce.DAY,
         "order_class": OrderClass.SIMPLE,
         "status": OrderStatus.NEW,
         "qty": Decimal(10),
@@ -131,7 +116,7 @@ def make_mleg_order(
             symbol=short_call,
             side=OrderSide.SELL,
             ratio_qty=Decimal(2),
-            position_intent=PositionIntent.SELL_TO_OPEN,
+            position_intent=models.PositionIntent.SELL_TO_OPEN,
             order_class=OrderClass.MLEG,
         ),
     )
@@ -139,7 +124,7 @@ def make_mleg_order(
         "id": "mleg-1",
         "symbol": "",
         "side": None,
-        "asset_class": AssetClass.UNKNOWN,
+        "asset_class": models.AssetClass.UNKNOWN,
         "order_class": OrderClass.MLEG,
         "qty": Decimal(3),
         "limit_price": Decimal("2.50"),
@@ -149,7 +134,7 @@ def make_mleg_order(
     return make_order(**fields)
 
 
-def make_fill(**overrides: Any) -> Fill:
+def make_fill(**overrides: Any) -> models.Fill:
     """A valid full fill of 10 AAPL at 100 for ord-1."""
     fields: dict[str, Any] = {
         "fill_id": "exec-1",
@@ -161,16 +146,16 @@ def make_fill(**overrides: Any) -> Fill:
         "qty": Decimal(10),
         "price": Decimal(100),
         "timestamp": NOW - dt.timedelta(minutes=3),
-        "fill_type": FillType.FILL,
+        "fill_type": models.FillType.FILL,
         "cum_qty": Decimal(10),
         "leaves_qty": Decimal(0),
-        "source": DataSource.STREAM,
+        "source": models.DataSource.STREAM,
     }
     fields.update(overrides)
-    return Fill(**fields)
+    return models.Fill(**fields)
 
 
-def make_activity(**overrides: Any) -> Activity:
+def make_activity(**overrides: Any) -> models.Activity:
     """A valid regulatory fee activity."""
     fields: dict[str, Any] = {
         "id": "20260601150000000::fee-1",
@@ -182,17 +167,17 @@ def make_activity(**overrides: Any) -> Activity:
         "order_id": "ord-1",
     }
     fields.update(overrides)
-    return Activity(**fields)
+    return models.Activity(**fields)
 
 
-def make_position(**overrides: Any) -> Position:
+def make_position(**overrides: Any) -> models.Position:
     """A valid long position of 10 AAPL at 100, marked at 110."""
     fields: dict[str, Any] = {
         "symbol": "AAPL",
         "asset_id": None,
-        "asset_class": AssetClass.US_EQUITY,
+        "asset_class": models.AssetClass.US_EQUITY,
         "exchange": "NASDAQ",
-        "side": PositionSide.LONG,
+        "side": models.PositionSide.LONG,
         "qty": Decimal(10),
         "qty_available": Decimal(10),
         "avg_entry_price": Decimal(100),
@@ -208,10 +193,10 @@ def make_position(**overrides: Any) -> Position:
         "observed_at": NOW,
     }
     fields.update(overrides)
-    return Position(**fields)
+    return models.Position(**fields)
 
 
-def make_snapshot(**overrides: Any) -> AccountSnapshot:
+def make_snapshot(**overrides: Any) -> models.AccountSnapshot:
     """A valid margin account snapshot: cash 9000, long 1100, equity 10100."""
     fields: dict[str, Any] = {
         "account_id": "acct-1",
@@ -240,4 +225,4 @@ def make_snapshot(**overrides: Any) -> AccountSnapshot:
         "observed_at": NOW,
     }
     fields.update(overrides)
-    return AccountSnapshot(**fields)
+    return models.AccountSnapshot(**fields)

@@ -8,16 +8,8 @@ from typing import Any
 
 import msgspec
 
-from alpaca_integration.models import (
-    AccountSnapshot,
-    Activity,
-    AssetClass,
-    DataSource,
-    Fill,
-    Order,
-    Position,
-    PositionSide,
-)
+from alpaca_integration import models
+from alpaca_integration.models import DataSource, Fill, Position
 from support import correctness_factories as valid
 
 __all__ = [
@@ -47,7 +39,7 @@ def _raw(**fields: Any) -> bytes:
     return msgspec.json.encode({k: str(v) if v is not None else None for k, v in fields.items()})
 
 
-def make_order(**overrides: Any) -> Order:
+def make_order(**overrides: Any) -> models.Order:
     """An accepted limit buy of 10 AAPL placed by the integration (client id ``ai-...``)."""
     order = valid.make_order(
         **{
@@ -69,7 +61,7 @@ def make_order(**overrides: Any) -> Order:
 
 def make_bracket_leg(
     leg_id: str, parent_id: str | None, *, stop: bool = False, **overrides: Any
-) -> Order:
+) -> models.Order:
     """A held sell leg of a bracket: the take-profit (a limit at 200), or with ``stop`` the
     stop-loss (a stop at 180)."""
     fields = valid.bracket_leg_fields(leg_id, parent_id, stop=stop)
@@ -139,7 +131,7 @@ def rest_fill(
     )
 
 
-def make_activity(**overrides: Any) -> Activity:
+def make_activity(**overrides: Any) -> models.Activity:
     """A cash dividend of 1.02."""
     fields: dict[str, Any] = {
         "id": "20260302000000000::div-1",
@@ -160,7 +152,7 @@ def make_activity(**overrides: Any) -> Activity:
     return valid.make_activity(**fields)
 
 
-def make_snapshot(**overrides: Any) -> AccountSnapshot:
+def make_snapshot(**overrides: Any) -> models.AccountSnapshot:
     """A paper account in good standing with 100,000 cash."""
     amounts = {
         "cash": "100000",
@@ -203,9 +195,9 @@ def make_position(symbol: str = "AAPL", qty: str = "10", **overrides: Any) -> Po
     fields: dict[str, Any] = {
         "symbol": symbol,
         "asset_id": None,
-        "asset_class": AssetClass.US_EQUITY,
+        "asset_class": models.AssetClass.US_EQUITY,
         "exchange": "NASDAQ",
-        "side": PositionSide.LONG if quantity >= 0 else PositionSide.SHORT,
+        "side": models.PositionSide.LONG if quantity >= 0 else models.PositionSide.SHORT,
         "qty": quantity,
         "qty_available": quantity,
         "avg_entry_price": Decimal("187.2"),

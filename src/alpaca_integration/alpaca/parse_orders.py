@@ -21,6 +21,7 @@ from typing import NoReturn
 
 import msgspec
 
+from alpaca_integration import models
 from alpaca_integration.alpaca.decoding import (
     ASSET_CLASS,
     ORDER_CLASS,
@@ -41,16 +42,7 @@ from alpaca_integration.alpaca.decoding import (
 from alpaca_integration.alpaca.schemas import WireOrder
 from alpaca_integration.errors import ParseError
 from alpaca_integration.instruments import CONTRACT_MULTIPLIER, instrument_multiplier
-from alpaca_integration.models import (
-    AssetClass,
-    Order,
-    OrderClass,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    PositionIntent,
-    TimeInForce,
-)
+from alpaca_integration.models import Order, OrderClass
 
 __all__ = ["parse_order", "parse_orders"]
 
@@ -60,12 +52,12 @@ _ZERO = Decimal(0)
 
 # status, time in force, class, side, type, position intent (a plain tuple: this is the hot path)
 _OrderEnums = tuple[
-    OrderStatus,
-    TimeInForce,
+    models.OrderStatus,
+    models.TimeInForce,
     OrderClass,
-    OrderSide | None,
-    OrderType | None,
-    PositionIntent | None,
+    models.OrderSide | None,
+    models.OrderType | None,
+    models.PositionIntent | None,
 ]
 
 
@@ -186,7 +178,7 @@ def _order(raw: bytes, parent_id: str | None) -> Order:
 
 
 def _multiplier(
-    order_class: OrderClass, asset_class: AssetClass, symbol: str, legs: tuple[Order, ...]
+    order_class: OrderClass, asset_class: models.AssetClass, symbol: str, legs: tuple[Order, ...]
 ) -> Decimal:
     """The instrument's multiplier; an mleg parent's net prices are per share of its contracts."""
     if order_class is OrderClass.MLEG and not symbol:

@@ -12,13 +12,12 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from alpaca_integration.alpaca import decoding
 from alpaca_integration.alpaca.decoding import (
     Body,
     as_bytes,
-    asset_class_of,
     calendar_date,
     decode,
-    decode_each,
     required_timestamp,
     utc_timestamp,
 )
@@ -199,7 +198,7 @@ def _calendar_day(raw: bytes) -> CalendarDay:
 def parse_calendar(body: Body) -> list[CalendarDay]:
     """``GET /v2/calendar`` -> trading days; open/close as UTC instants (exchange time is New
     York)."""
-    return decode_each(body, "calendar days", _calendar_day)
+    return decoding.decode_each(body, "calendar days", _calendar_day)
 
 
 def _asset(raw: bytes) -> Asset:
@@ -208,7 +207,7 @@ def _asset(raw: bytes) -> Asset:
         id=wire.id,
         symbol=wire.symbol,
         name=wire.name or None,
-        asset_class=asset_class_of(wire.asset_class),
+        asset_class=decoding.asset_class_of(wire.asset_class),
         exchange=wire.exchange or None,
         status=wire.status,
         tradable=wire.tradable,
@@ -232,7 +231,7 @@ def parse_asset(body: Body) -> Asset:
 
 def parse_assets(body: Body) -> list[Asset]:
     """``GET /v2/assets`` -> assets in payload order."""
-    return decode_each(body, "assets", _asset)
+    return decoding.decode_each(body, "assets", _asset)
 
 
 def _watchlist(raw: bytes) -> Watchlist:
@@ -255,7 +254,7 @@ def parse_watchlist(body: Body) -> Watchlist:
 
 def parse_watchlists(body: Body) -> list[Watchlist]:
     """``GET /v2/watchlists`` -> watchlists (Alpaca lists them without assets)."""
-    return decode_each(body, "watchlists", _watchlist)
+    return decoding.decode_each(body, "watchlists", _watchlist)
 
 
 def _unix_second(second: int, index: int) -> dt.datetime:

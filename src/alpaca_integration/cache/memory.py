@@ -15,16 +15,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from alpaca_integration.cache.base import (
-    DEFAULT_PREFIX,
-    DEFAULT_TTL,
-    Cache,
-    CacheEvent,
-    CacheKeys,
-    Change,
-    Subscription,
-    decode_event,
-)
+from alpaca_integration.cache import base
+from alpaca_integration.cache.base import Cache, CacheKeys, Subscription
 
 __all__ = ["InMemoryCache"]
 
@@ -70,8 +62,8 @@ class _MemorySubscription(Subscription):
         if self in self._cache._subscribers:
             self._cache._subscribers.remove(self)
 
-    async def __anext__(self) -> CacheEvent:
-        return decode_event(await self._queue.get())
+    async def __anext__(self) -> base.CacheEvent:
+        return base.decode_event(await self._queue.get())
 
 
 class InMemoryCache(Cache):
@@ -80,8 +72,8 @@ class InMemoryCache(Cache):
     def __init__(
         self,
         *,
-        prefix: str = DEFAULT_PREFIX,
-        ttl: float = DEFAULT_TTL,
+        prefix: str = base.DEFAULT_PREFIX,
+        ttl: float = base.DEFAULT_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(prefix=prefix, ttl=ttl)
@@ -101,7 +93,7 @@ class InMemoryCache(Cache):
             return None
         return entry.value
 
-    async def _commit(self, keys: CacheKeys, change: Change) -> bool:
+    async def _commit(self, keys: CacheKeys, change: base.Change) -> bool:
         expires = self._clock() + self.ttl
         if change.snapshot is not None:
             if change.snapshot:

@@ -29,16 +29,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from alpaca_integration.cache.base import (
-    DEFAULT_PREFIX,
-    DEFAULT_TTL,
-    Cache,
-    CacheEvent,
-    CacheKeys,
-    Change,
-    Subscription,
-    decode_event,
-)
+from alpaca_integration.cache import base
+from alpaca_integration.cache.base import Cache, CacheKeys, Change, Subscription
 from alpaca_integration.errors import StorageError
 
 __all__ = ["RedisCache", "display_url"]
@@ -191,7 +183,7 @@ class _RedisSubscription(Subscription):
             await self._client.aclose()
             self._client = None
 
-    async def __anext__(self) -> CacheEvent:
+    async def __anext__(self) -> base.CacheEvent:
         if self._pubsub is None:
             raise StorageError("use the subscription inside `async with`")
         while True:
@@ -205,7 +197,7 @@ class _RedisSubscription(Subscription):
                     "subscribe again (and rebuild what you hold)"
                 ) from exc
             if message is not None and message["type"] in ("message", "pmessage"):
-                return decode_event(message["data"])
+                return base.decode_event(message["data"])
 
 
 class RedisCache(Cache):
@@ -215,8 +207,8 @@ class RedisCache(Cache):
         self,
         url: str,
         *,
-        prefix: str = DEFAULT_PREFIX,
-        ttl: float = DEFAULT_TTL,
+        prefix: str = base.DEFAULT_PREFIX,
+        ttl: float = base.DEFAULT_TTL,
         timeout: float = 1.0,
         retry_after: float = 2.0,
     ) -> None:

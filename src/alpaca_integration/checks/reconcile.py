@@ -45,6 +45,7 @@ from typing import TypeVar
 
 import msgspec
 
+from alpaca_integration import models
 from alpaca_integration.checks.reconcile_diff import (
     INTEGRATION_PREFIX,
     Finding,
@@ -57,14 +58,7 @@ from alpaca_integration.checks.reconcile_diff import (
     infer_missing_fill,
     is_integration_order,
 )
-from alpaca_integration.models import (
-    AccountSnapshot,
-    Activity,
-    DataSource,
-    Fill,
-    Order,
-    Position,
-)
+from alpaca_integration.models import Fill, Order
 from alpaca_integration.storage.records import ApplyResult
 from alpaca_integration.sync.join import join_fees
 from alpaca_integration.sync.ports import ReconcileClient, ReconcileStore, RepairWriter
@@ -141,9 +135,9 @@ class _Repairs:
 
     orders: list[Order] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
-    activities: list[Activity] = field(default_factory=list)
-    positions: list[Position] | None = None  # None: leave the stored set alone
-    snapshot: AccountSnapshot | None = None
+    activities: list[models.Activity] = field(default_factory=list)
+    positions: list[models.Position] | None = None  # None: leave the stored set alone
+    snapshot: models.AccountSnapshot | None = None
     broker_order_ids: set[str] = field(default_factory=set)
     external_ids: set[str] = field(default_factory=set)
 
@@ -188,7 +182,7 @@ async def _write(run: _Run, repairs: _Repairs) -> None:
 
 
 async def _activities_page(
-    run: _Run, page: list[Fill | Activity], missing: dict[str, list[Fill]]
+    run: _Run, page: list[Fill | models.Activity], missing: dict[str, list[Fill]]
 ) -> None:
     """Fills and non-trade activities of one page the store lacks (activities first: they are
     the broker's exact executions). On a dry run the missing fills are kept (``missing``) for
@@ -353,7 +347,7 @@ async def _repair(
         activities=repairs.activities,
         snapshot=repairs.snapshot,
         positions=repairs.positions,
-        source=DataSource.RECONCILE,
+        source=models.DataSource.RECONCILE,
     )
     flags: dict[str, bool] = await store.external_flags(account)
     external = repairs.external_ids

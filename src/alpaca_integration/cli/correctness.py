@@ -29,6 +29,11 @@ risk_app = typer.Typer(
 )
 
 
+def _account_option(help_text: str) -> Any:
+    """The ``--account``/``-a`` option, unset by default (each command says what unset means)."""
+    return typer.Option(None, "--account", "-a", help=help_text)
+
+
 def _limits_for(config: Any) -> Any:
     from alpaca_integration.checks.risk import RiskLimits
 
@@ -63,9 +68,7 @@ def _dq_accounts(names: list[str] | None) -> tuple[Any, list[str]]:
 
 
 def dq(
-    account: list[str] = typer.Option(
-        None, "--account", "-a", help="Account name(s); default: every account in the store."
-    ),
+    account: list[str] = _account_option("Account name(s); default: every account in the store."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON lines."),
     save: bool = typer.Option(
         True, "--save/--no-save", help="Write the results to quality_results."
@@ -112,9 +115,7 @@ def _finding_line(report: Any, finding: Any) -> str:
 
 
 def reconcile_command(
-    account: list[str] = typer.Option(
-        None, "--account", "-a", help="Account name(s); default: all."
-    ),
+    account: list[str] = _account_option("Account name(s); default: all."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Record the differences only; repair nothing."
     ),
@@ -187,9 +188,7 @@ def _show_exposure(settings: Any, config: Any, limits: Any) -> None:
 
 @risk_app.command("show")
 def risk_show(
-    account: list[str] = typer.Option(
-        None, "--account", "-a", help="Account name(s); default: all."
-    ),
+    account: list[str] = _account_option("Account name(s); default: all."),
     exposure: bool = typer.Option(
         True, "--exposure/--no-exposure", help="Also show the exposure of the stored positions."
     ),
@@ -245,9 +244,7 @@ def risk_check(
     notional: str = typer.Option(None, "--notional", help="Dollar amount instead of --qty."),
     limit_price: str = typer.Option(None, "--limit-price", help="Limit price (values the order)."),
     stop_price: str = typer.Option(None, "--stop-price", help="Stop price."),
-    account: str = typer.Option(
-        None, "--account", "-a", help="Account name; required when several are configured."
-    ),
+    account: str = _account_option("Account name; required when several are configured."),
     from_broker: bool = typer.Option(
         False, "--from-broker", help="Read positions/open orders from the broker, not the store."
     ),

@@ -18,15 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from alpaca_integration.models import (
-    AccountSnapshot,
-    Activity,
-    DataSource,
-    Fill,
-    Order,
-    Position,
-    TradeUpdate,
-)
+from alpaca_integration import models
+from alpaca_integration.models import AccountSnapshot, Fill, Order, Position, TradeUpdate
 from alpaca_integration.storage.records import (
     ApplyBatch,
     ApplyResult,
@@ -238,7 +231,7 @@ class EngineCore:
         *,
         orders: Sequence[Order] = (),
         fills: Sequence[Fill] = (),
-        activities: Sequence[Activity] = (),
+        activities: Sequence[models.Activity] = (),
         snapshot: AccountSnapshot | None = None,
         positions: Sequence[Position] | None = None,
         positions_at: dt.datetime | None = None,
@@ -300,7 +293,7 @@ class EngineCore:
             positions=rows.positions,
             positions_at=positions_at,
             checkpoints=checkpoints,
-            source=DataSource(source),
+            source=models.DataSource(source),
             stream_positions=self._stream_positions(rows.position_events),
             read_back=self.cache is not None,
         )
@@ -327,10 +320,10 @@ class EngineCore:
         *,
         orders: Sequence[Order] = (),
         fills: Sequence[Fill] = (),
-        activities: Sequence[Activity] = (),
+        activities: Sequence[models.Activity] = (),
         snapshot: AccountSnapshot | None = None,
         positions: Sequence[Position] | None = None,
-        source: DataSource = DataSource.RECONCILE,
+        source: models.DataSource = models.DataSource.RECONCILE,
     ) -> ApplyResult:
         """Reconciliation's repairs through the one write path (``reconcile(apply=...)``):
         validated, serialised with the stream and the syncs, and mirrored to the cache, so a

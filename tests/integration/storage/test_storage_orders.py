@@ -8,17 +8,9 @@ from decimal import Decimal
 import msgspec
 import pytest
 
+from alpaca_integration import models
 from alpaca_integration.errors import StorageError
-from alpaca_integration.models import (
-    AssetClass,
-    Order,
-    OrderClass,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    PositionIntent,
-    TimeInForce,
-)
+from alpaca_integration.models import Order, OrderStatus
 from alpaca_integration.storage import Store
 from support.storage_builders import T0, at, make_bracket_leg, make_order
 
@@ -30,7 +22,7 @@ def _bracket() -> tuple[Order, Order, Order]:
     entry = make_order(
         id=entry_id,
         client_order_id="ai-bracket",
-        order_class=OrderClass.BRACKET,
+        order_class=models.OrderClass.BRACKET,
         legs=(take_profit, stop_loss),
     )
     return entry, take_profit, stop_loss
@@ -99,10 +91,10 @@ async def test_every_order_field_round_trips_exactly(store: Store) -> None:
         id="trail-1",
         client_order_id="ai-trail",
         symbol="BTC/USD",
-        asset_class=AssetClass.CRYPTO,
-        side=OrderSide.SELL,
-        type=OrderType.TRAILING_STOP,
-        time_in_force=TimeInForce.GTC,
+        asset_class=models.AssetClass.CRYPTO,
+        side=models.OrderSide.SELL,
+        type=models.OrderType.TRAILING_STOP,
+        time_in_force=models.TimeInForce.GTC,
         status=OrderStatus.PARTIALLY_FILLED,
         qty=Decimal("0.123456789"),
         notional=None,
@@ -114,7 +106,7 @@ async def test_every_order_field_round_trips_exactly(store: Store) -> None:
         trail_percent=Decimal("1.75"),
         hwm=Decimal("64150.25"),
         extended_hours=True,
-        position_intent=PositionIntent.SELL_TO_CLOSE,
+        position_intent=models.PositionIntent.SELL_TO_CLOSE,
         ratio_qty=Decimal(1),
         created_at=T0.replace(microsecond=123456),
         updated_at=at(3.5),
@@ -153,7 +145,7 @@ async def test_legs_without_parent_id_get_their_parents_id(store: Store) -> None
     """A nested leg whose payload lacks parent_id is stored pointing at the order that holds it."""
     leg = make_order(id="leg-x", client_order_id="venue-leg", status=OrderStatus.HELD)
     entry = make_order(
-        id="root-x", client_order_id="ai-root", order_class=OrderClass.OTO, legs=(leg,)
+        id="root-x", client_order_id="ai-root", order_class=models.OrderClass.OTO, legs=(leg,)
     )
     await store.apply("default", orders=[entry])
     stored_leg = await store.get_order("default", "leg-x")
@@ -217,7 +209,11 @@ async def test_list_orders_filters(store: Store) -> None:
         orders=[
             make_order(id="a", client_order_id="ai-a", created_at=at(1)),
             make_order(
-                id="b", client_order_id="ai-b", symbol="MSFT", side=OrderSide.SELL, created_at=at(2)
+                id="b",
+                client_order_id="ai-b",
+                symbol="MSFT",
+                side=models.OrderSide.SELL,
+                created_at=at(2),
             ),
             make_order(
                 id="c",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from alpaca_integration import models
 from alpaca_integration.checks.risk import (
     RiskLimits,
     RiskState,
@@ -20,18 +21,7 @@ from alpaca_integration.checks.risk import (
     replaced_order_request,
 )
 from alpaca_integration.errors import ConfigError, RiskLimitError
-from alpaca_integration.models import (
-    Order,
-    OrderClass,
-    OrderRequest,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    Position,
-    PositionSide,
-    ReplaceRequest,
-    TimeInForce,
-)
+from alpaca_integration.models import OrderRequest, OrderSide, OrderType, ReplaceRequest
 from support.correctness_factories import NOW, make_order, make_position
 
 
@@ -130,10 +120,10 @@ def test_max_open_orders_counts_working_orders_not_legs() -> None:
     """Open orders plus this one may not exceed the limit; held exit legs do not count."""
     bracket = make_order(
         id="p",
-        order_class=OrderClass.BRACKET,
+        order_class=models.OrderClass.BRACKET,
         legs=(
-            make_order(id="tp", parent_id="p", side=OrderSide.SELL, status=OrderStatus.HELD),
-            make_order(id="sl", parent_id="p", side=OrderSide.SELL, status=OrderStatus.HELD),
+            make_order(id="tp", parent_id="p", side=OrderSide.SELL, status=models.OrderStatus.HELD),
+            make_order(id="sl", parent_id="p", side=OrderSide.SELL, status=models.OrderStatus.HELD),
         ),
     )
     state = RiskState.from_records([], [bracket], {"AAPL": Decimal(100)})
@@ -269,11 +259,11 @@ def test_max_net_exposure() -> None:
 # --------------------------------------------------------------------------- exposure
 
 
-def _short(symbol: str, qty: str, price: str) -> Position:
+def _short(symbol: str, qty: str, price: str) -> models.Position:
     """A short of ``qty`` ``symbol`` marked at ``price``, worth -1000."""
     return make_position(
         symbol=symbol,
-        side=PositionSide.SHORT,
+        side=models.PositionSide.SHORT,
         qty=-Decimal(qty),
         market_value=Decimal(-1000),
         current_price=Decimal(price),
@@ -336,18 +326,20 @@ def test_measure_exposure_needs_aware_time() -> None:
 class _Venue:
     """The client-shaped source the hook can read (positions and open orders)."""
 
-    def __init__(self, positions: Sequence[Position], orders: Sequence[Order]) -> None:
+    def __init__(
+        self, positions: Sequence[models.Position], orders: Sequence[models.Order]
+    ) -> None:
         self.positions_list = list(positions)
         self.orders = list(orders)
         self.calls = 0
 
-    async def list_positions(self) -> Sequence[Position]:
+    async def list_positions(self) -> Sequence[models.Position]:
         self.calls += 1
         return self.positions_list
 
     async def iter_orders(
         self, *, status: str = "open", nested: bool | None = True
-    ) -> AsyncIterator[Order]:
+    ) -> AsyncIterator[models.Order]:
         self.calls += 1
         for order in self.orders:
             yield order
@@ -390,7 +382,9 @@ async def test_halted_hook_refuses_without_reading_state() -> None:
 
 def test_filled_open_orders_do_not_count_as_pending() -> None:
     """An open order's already-filled part is in the position, not counted twice."""
-    partly = make_order(qty=Decimal(10), filled_qty=Decimal(8), status=OrderStatus.PARTIALLY_FILLED)
+    partly = make_order(
+        qty=Decimal(10), filled_qty=Decimal(8), status=models.OrderStatus.PARTIALLY_FILLED
+    )
     state = RiskState(positions={"AAPL": Decimal(8)}, prices=STATE.prices, open_orders=(partly,))
     limits = RiskLimits(max_position_qty=Decimal(20))
     check_order(buy("10"), state, limits)  # 8 + 2 + 10
@@ -405,7 +399,7 @@ def test_replaced_order_request_merges_the_change_into_the_old_order() -> None:
     old = make_order(
         qty=Decimal(10),
         limit_price=Decimal(100),
-        time_in_force=TimeInForce.GTC,
+        time_in_force=models.TimeInForce.GTC,
         extended_hours=True,
     )
     merged = replaced_order_request(
@@ -413,7 +407,7 @@ def test_replaced_order_request_merges_the_change_into_the_old_order() -> None:
     )
     assert (merged.symbol, merged.side, merged.type) == ("AAPL", OrderSide.BUY, OrderType.LIMIT)
     assert (merged.qty, merged.limit_price) == (Decimal(10), Decimal(101))
-    assert merged.time_in_force is TimeInForce.GTC
+    assert merged.time_in_force is models.TimeInForce.GTC
     assert merged.extended_hours is True
     assert merged.client_order_id == "repl-1"
     trailing = make_order(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from alpaca_integration import models
 from alpaca_integration.checks.risk import (
     RiskLimits,
     RiskState,
@@ -20,20 +21,7 @@ from alpaca_integration.checks.risk import (
 )
 from alpaca_integration.checks.risk_state import AccountFigures
 from alpaca_integration.errors import RiskLimitError
-from alpaca_integration.models import (
-    AssetClass,
-    MultiLegOrderRequest,
-    OptionLegRequest,
-    Order,
-    OrderIntent,
-    OrderRequest,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    PositionIntent,
-    ReplaceRequest,
-    TimeInForce,
-)
+from alpaca_integration.models import OrderRequest, OrderSide, OrderType, PositionIntent
 from support.correctness_factories import (
     NOW,
     make_mleg_order,
@@ -56,14 +44,16 @@ def option(qty: str, price: str | None, side: OrderSide = BUY, **kw: Any) -> Ord
 
 
 def crypto(side: OrderSide, **kw: Any) -> OrderRequest:
-    return OrderRequest(symbol="BTC/USD", side=side, time_in_force=TimeInForce.GTC, **kw)
+    return OrderRequest(symbol="BTC/USD", side=side, time_in_force=models.TimeInForce.GTC, **kw)
 
 
-def spread(qty: str, limit: str | None = "2.50", ratio: str = "1") -> MultiLegOrderRequest:
-    return MultiLegOrderRequest(
+def spread(qty: str, limit: str | None = "2.50", ratio: str = "1") -> models.MultiLegOrderRequest:
+    return models.MultiLegOrderRequest(
         legs=(
-            OptionLegRequest(symbol=CALL, side=BUY, position_intent=PositionIntent.BUY_TO_OPEN),
-            OptionLegRequest(
+            models.OptionLegRequest(
+                symbol=CALL, side=BUY, position_intent=PositionIntent.BUY_TO_OPEN
+            ),
+            models.OptionLegRequest(
                 symbol=CALL_HIGH, ratio_qty=D(ratio), position_intent=PositionIntent.SELL_TO_OPEN
             ),
         ),
@@ -80,7 +70,7 @@ def state(
     level: int | None = None,
     options_bp: str | None = None,
     crypto_bp: str | None = None,
-    open_orders: tuple[Order, ...] = (),
+    open_orders: tuple[models.Order, ...] = (),
 ) -> RiskState:
     figures = AccountFigures(
         options_level=level,
@@ -95,7 +85,7 @@ def state(
     )
 
 
-def refused(request: OrderIntent, risk: RiskState, limits: RiskLimits = NO_LIMITS) -> str:
+def refused(request: models.OrderIntent, risk: RiskState, limits: RiskLimits = NO_LIMITS) -> str:
     with pytest.raises(RiskLimitError) as info:
         check_order(request, risk, limits, account="main")
     return f"{info.value.limit}: {info.value}"
@@ -131,7 +121,7 @@ def test_exposure_and_prices_of_option_positions_count_the_multiplier() -> None:
     per share (700 / (2 x 100) = 3.50)."""
     unmarked = make_position(
         symbol=CALL,
-        asset_class=AssetClass.US_OPTION,
+        asset_class=models.AssetClass.US_OPTION,
         qty=D(2),
         market_value=None,
         current_price=D("3.50"),
@@ -221,9 +211,9 @@ def test_an_mleg_replace_is_checked_as_the_strategy_it_becomes() -> None:
     """Raising a 1:2 spread from 3 to 4 units trades 12 contracts: refused by max_contracts 10."""
     old = make_mleg_order(CALL, CALL_HIGH)
     limits = RiskLimits(max_contracts=10)
-    check_replace(old, ReplaceRequest(limit_price=D("2.40")), state(), limits)
+    check_replace(old, models.ReplaceRequest(limit_price=D("2.40")), state(), limits)
     with pytest.raises(RiskLimitError, match="12 option contracts"):
-        check_replace(old, ReplaceRequest(qty=D(4)), state(), limits)
+        check_replace(old, models.ReplaceRequest(qty=D(4)), state(), limits)
 
 
 # --------------------------------------------------------------------------- crypto
@@ -233,7 +223,7 @@ def test_crypto_cannot_be_sold_short_counting_open_sells() -> None:
     """Holding 0.5 BTC (the position says BTCUSD) with 0.2 already being sold: selling 0.3 ends
     at 0; 0.31 would end at -0.01 and is refused."""
     working = make_order(
-        id="sell-1", symbol="BTC/USD", side=SELL, qty=D("0.2"), status=OrderStatus.NEW
+        id="sell-1", symbol="BTC/USD", side=SELL, qty=D("0.2"), status=models.OrderStatus.NEW
     )
     book = state({"BTCUSD": "0.5"}, {"BTCUSD": "60000"}, open_orders=(working,))
     check_order(crypto(SELL, qty=D("0.3")), book, NO_LIMITS)
@@ -265,7 +255,7 @@ class _Venue:
 
     async def iter_orders(
         self, *, status: str = "open", nested: bool | None = None
-    ) -> AsyncIterator[Order]:
+    ) -> AsyncIterator[models.Order]:
         for order in ():
             yield order
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import msgspec
 from wire_payloads import OBSERVED_AT, load_json, payload, utc
 
+from alpaca_integration import models
 from alpaca_integration.alpaca.parse import (
     parse_account,
     parse_account_configuration,
@@ -27,20 +28,7 @@ from alpaca_integration.alpaca.parse import (
     parse_watchlist,
     parse_watchlists,
 )
-from alpaca_integration.models import (
-    Activity,
-    AssetClass,
-    DataSource,
-    Fill,
-    FillType,
-    OrderClass,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    PositionIntent,
-    PositionSide,
-    TimeInForce,
-)
+from alpaca_integration.models import OrderClass, OrderSide, OrderStatus, OrderType
 
 D = Decimal
 AAPL_ID = "fe1871e7-b4df-5d46-a129-bc0f6e59cd60"
@@ -118,9 +106,9 @@ def test_positions_long_short_and_fractional() -> None:
     )
     assert long_aapl.symbol == "AAPL"
     assert long_aapl.asset_id == AAPL_ID
-    assert long_aapl.asset_class is AssetClass.US_EQUITY
+    assert long_aapl.asset_class is models.AssetClass.US_EQUITY
     assert long_aapl.exchange == "NASDAQ"
-    assert long_aapl.side is PositionSide.LONG
+    assert long_aapl.side is models.PositionSide.LONG
     assert long_aapl.qty == D("100")
     assert long_aapl.qty_available == D("100")
     assert long_aapl.avg_entry_price == D("172.3456")
@@ -135,7 +123,7 @@ def test_positions_long_short_and_fractional() -> None:
     assert long_aapl.change_today == D("-0.0045147925851169")
     assert long_aapl.observed_at == OBSERVED_AT
 
-    assert short_tsla.side is PositionSide.SHORT
+    assert short_tsla.side is models.PositionSide.SHORT
     assert short_tsla.qty == D("-25")
     assert short_tsla.qty_available == D("-25")
     assert short_tsla.market_value == D("-4028.25")
@@ -155,7 +143,11 @@ def test_position_raw_is_the_items_own_bytes() -> None:
 def test_single_short_position() -> None:
     """GET /v2/positions/{symbol} of a short: negative qty, side short."""
     position = parse_position(payload("http_get_v2_positions_symbol.json"), OBSERVED_AT)
-    assert (position.symbol, position.side, position.qty) == ("TSLA", PositionSide.SHORT, D("-25"))
+    assert (position.symbol, position.side, position.qty) == (
+        "TSLA",
+        models.PositionSide.SHORT,
+        D("-25"),
+    )
 
 
 def test_short_position_sent_with_positive_qty_is_made_negative() -> None:
@@ -196,10 +188,10 @@ def test_filled_market_order_every_field() -> None:
     assert order.client_order_id == "ai-b4dfd58c42eb5faeaf78b18cbe48bce4"
     assert order.symbol == "AAPL"
     assert order.asset_id == AAPL_ID
-    assert order.asset_class is AssetClass.US_EQUITY
+    assert order.asset_class is models.AssetClass.US_EQUITY
     assert order.side is OrderSide.BUY
     assert order.type is OrderType.MARKET
-    assert order.time_in_force is TimeInForce.DAY
+    assert order.time_in_force is models.TimeInForce.DAY
     assert order.order_class is OrderClass.SIMPLE
     assert order.status is OrderStatus.FILLED
     assert order.qty == D("10")
@@ -212,7 +204,7 @@ def test_filled_market_order_every_field() -> None:
     assert order.trail_percent is None
     assert order.hwm is None
     assert order.extended_hours is False
-    assert order.position_intent is PositionIntent.BUY_TO_OPEN
+    assert order.position_intent is models.PositionIntent.BUY_TO_OPEN
     assert order.ratio_qty is None
     assert order.created_at == utc(2024, 3, 15, 13, 30, 0, 123456)
     assert order.updated_at == utc(2024, 3, 15, 13, 30, 1, 460000)
@@ -234,10 +226,10 @@ def test_empty_order_class_offset_expiry_and_unknown_fields() -> None:
     order = parse_orders(payload("http_get_v2_orders.json"))[1]
     assert order.order_class is OrderClass.SIMPLE
     assert order.expires_at == utc(2024, 6, 13, 20, 0)
-    assert order.time_in_force is TimeInForce.GTC
+    assert order.time_in_force is models.TimeInForce.GTC
     assert order.limit_price == D("425.50")
     assert order.side is OrderSide.SELL
-    assert order.position_intent is PositionIntent.SELL_TO_CLOSE
+    assert order.position_intent is models.PositionIntent.SELL_TO_CLOSE
 
 
 def test_trailing_stops_keep_trail_hwm_and_derived_stop() -> None:
@@ -299,21 +291,21 @@ def test_mleg_parent_blanks_become_absent_and_legs_carry_ratios() -> None:
     assert mleg.symbol == ""
     assert mleg.side is None
     assert mleg.asset_id is None
-    assert mleg.asset_class is AssetClass.UNKNOWN
+    assert mleg.asset_class is models.AssetClass.UNKNOWN
     assert mleg.position_intent is None
     assert mleg.limit_price == D("1.25")
     long_call, short_call = mleg.legs
     assert (long_call.symbol, long_call.side, long_call.position_intent) == (
         "AAPL250620C00200000",
         OrderSide.BUY,
-        PositionIntent.BUY_TO_OPEN,
+        models.PositionIntent.BUY_TO_OPEN,
     )
     assert (short_call.symbol, short_call.side, short_call.position_intent) == (
         "AAPL250620C00210000",
         OrderSide.SELL,
-        PositionIntent.SELL_TO_OPEN,
+        models.PositionIntent.SELL_TO_OPEN,
     )
-    assert long_call.asset_class is AssetClass.US_OPTION
+    assert long_call.asset_class is models.AssetClass.US_OPTION
     assert long_call.type is None
     assert long_call.ratio_qty == short_call.ratio_qty == D("1")
     assert long_call.parent_id == mleg.id
@@ -375,7 +367,7 @@ def test_activities_fills_and_non_trade_in_payload_order() -> None:
         "Activity",
     ]
     partial = activities[0]
-    assert isinstance(partial, Fill)
+    assert isinstance(partial, models.Fill)
     assert (
         partial.fill_id
         == partial.activity_id
@@ -388,19 +380,19 @@ def test_activities_fills_and_non_trade_in_payload_order() -> None:
     assert partial.qty == D("4")
     assert partial.price == D("187.41")
     assert partial.timestamp == utc(2024, 3, 15, 13, 30, 12, 345678)
-    assert partial.fill_type is FillType.PARTIAL_FILL
+    assert partial.fill_type is models.FillType.PARTIAL_FILL
     assert partial.leaves_qty == D("6")
     assert partial.cum_qty == D("4")
     assert partial.fee == D("0")
-    assert partial.source is DataSource.REST
+    assert partial.source is models.DataSource.REST
 
 
 def test_short_sale_fill_with_offset_timestamp() -> None:
     """A sell_short FILL is a sell; its -04:00 transaction time becomes UTC."""
     short_sale = parse_activities(payload("http_get_v2_account_activities.json"))[2]
-    assert isinstance(short_sale, Fill)
+    assert isinstance(short_sale, models.Fill)
     assert short_sale.side is OrderSide.SELL
-    assert short_sale.fill_type is FillType.FILL
+    assert short_sale.fill_type is models.FillType.FILL
     assert short_sale.timestamp == utc(2024, 3, 15, 13, 45, 0, 0)
     assert (short_sale.qty, short_sale.price) == (D("25"), D("163.57"))
 
@@ -410,7 +402,7 @@ def test_fee_and_dividend_activities() -> None:
     _, _, _, fee, dividend, deposit = parse_activities(
         payload("http_get_v2_account_activities.json")
     )
-    assert isinstance(fee, Activity)
+    assert isinstance(fee, models.Activity)
     assert fee.activity_type == "FEE"
     assert fee.activity_subtype == "REG"
     assert fee.date == dt.date(2024, 3, 15)
@@ -421,14 +413,14 @@ def test_fee_and_dividend_activities() -> None:
     assert fee.per_share_amount is None
     assert fee.status == "executed"
     assert fee.description == "REG/TAF fee for 25 shares of TSLA sold on 2024-03-15"
-    assert isinstance(dividend, Activity)
+    assert isinstance(dividend, models.Activity)
     assert dividend.activity_type == "DIV"
     assert dividend.date == dt.date(2024, 3, 14)
     assert dividend.net_amount == D("24")
     assert dividend.per_share_amount == D("0.24")
     assert dividend.qty == D("100")
     assert dividend.transaction_time is None
-    assert isinstance(deposit, Activity)
+    assert isinstance(deposit, models.Activity)
     assert (deposit.activity_type, deposit.net_amount) == ("CSD", D("100000"))
 
 
@@ -466,7 +458,7 @@ def test_assets_list_and_single_asset() -> None:
     assert aapl.id == AAPL_ID
     assert aapl.symbol == "AAPL"
     assert aapl.name == "Apple Inc. Common Stock"
-    assert aapl.asset_class is AssetClass.US_EQUITY
+    assert aapl.asset_class is models.AssetClass.US_EQUITY
     assert aapl.exchange == "NASDAQ"
     assert aapl.status == "active"
     assert (aapl.tradable, aapl.marginable, aapl.shortable) == (True, True, True)
@@ -475,7 +467,7 @@ def test_assets_list_and_single_asset() -> None:
     assert aapl.attributes == ("fractional_eh_enabled", "has_options")
     assert msft.attributes == ("has_options",)
     assert (delisted.status, delisted.tradable, delisted.attributes) == ("inactive", False, ())
-    assert bitcoin.asset_class is AssetClass.CRYPTO
+    assert bitcoin.asset_class is models.AssetClass.CRYPTO
     assert bitcoin.exchange == "CRYPTO"
     assert bitcoin.min_order_size == D("0.000047976")
     assert bitcoin.min_trade_increment == D("0.000000001")

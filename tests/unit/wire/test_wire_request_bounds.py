@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from alpaca_integration import models
 from alpaca_integration.alpaca.requests import (
     MAX_ORDER_NOTIONAL,
     MAX_ORDER_QTY,
@@ -16,15 +17,7 @@ from alpaca_integration.alpaca.requests import (
     validate_replace_request,
 )
 from alpaca_integration.errors import OrderValidationError
-from alpaca_integration.models import (
-    OrderClass,
-    OrderRequest,
-    OrderSide,
-    OrderType,
-    ReplaceRequest,
-    StopLoss,
-    TakeProfit,
-)
+from alpaca_integration.models import OrderRequest, OrderType
 
 D = Decimal
 HUGE = ["99999999999999999999999999999999", "1e999999", "1E+30"]
@@ -32,7 +25,7 @@ HUGE = ["99999999999999999999999999999999", "1e999999", "1E+30"]
 
 def _buy(**fields: Any) -> OrderRequest:
     """A buy of AAPL with ``fields`` (size, type, prices, class, legs)."""
-    return OrderRequest(symbol="AAPL", side=OrderSide.BUY, **fields)
+    return OrderRequest(symbol="AAPL", side=models.OrderSide.BUY, **fields)
 
 
 @pytest.mark.parametrize("value", HUGE)
@@ -59,9 +52,9 @@ def test_a_huge_size_is_refused_naming_the_bound(field: str, bound: Decimal, val
                 type=OrderType.LIMIT,
                 qty=D(1),
                 limit_price=D(100),
-                order_class=OrderClass.BRACKET,
-                take_profit=TakeProfit(limit_price=D("1e20")),
-                stop_loss=StopLoss(stop_price=D(90)),
+                order_class=models.OrderClass.BRACKET,
+                take_profit=models.TakeProfit(limit_price=D("1e20")),
+                stop_loss=models.StopLoss(stop_price=D(90)),
             ),
             "take_profit.limit_price",
         ),
@@ -86,9 +79,9 @@ def test_a_quantity_with_more_decimals_than_the_venue_keeps_is_refused() -> None
 def test_a_huge_replace_is_refused() -> None:
     """A replace to a huge quantity or price fails validation too."""
     with pytest.raises(OrderValidationError, match="qty"):
-        validate_replace_request(ReplaceRequest(qty=D("1e40")))
+        validate_replace_request(models.ReplaceRequest(qty=D("1e40")))
     with pytest.raises(OrderValidationError, match="limit_price"):
-        validate_replace_request(ReplaceRequest(limit_price=D("1e40")))
+        validate_replace_request(models.ReplaceRequest(limit_price=D("1e40")))
 
 
 def test_sizes_at_the_bounds_pass() -> None:
@@ -98,10 +91,12 @@ def test_sizes_at_the_bounds_pass() -> None:
     validate_order_request(
         OrderRequest(
             symbol="BRK.A",
-            side=OrderSide.BUY,
+            side=models.OrderSide.BUY,
             type=OrderType.LIMIT,
             qty=D(1),
             limit_price=MAX_PRICE,
         )
     )
-    validate_order_request(OrderRequest(symbol="BTCUSD", side=OrderSide.BUY, qty=D("0.000000001")))
+    validate_order_request(
+        OrderRequest(symbol="BTCUSD", side=models.OrderSide.BUY, qty=D("0.000000001"))
+    )

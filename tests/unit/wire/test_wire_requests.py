@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from alpaca_integration import models
 from alpaca_integration.alpaca.requests import (
     activities_query,
     build_order_body,
@@ -19,20 +20,11 @@ from alpaca_integration.alpaca.requests import (
     validate_order_request,
 )
 from alpaca_integration.errors import OrderValidationError
-from alpaca_integration.models import (
-    OrderClass,
-    OrderRequest,
-    OrderSide,
-    OrderType,
-    ReplaceRequest,
-    StopLoss,
-    TakeProfit,
-    TimeInForce,
-)
+from alpaca_integration.models import OrderRequest, OrderType, ReplaceRequest, StopLoss, TakeProfit
 
 D = Decimal
-BUY = OrderSide.BUY
-SELL = OrderSide.SELL
+BUY = models.OrderSide.BUY
+SELL = models.OrderSide.SELL
 
 LIMIT_BUY = OrderRequest(
     symbol="AAPL", side=BUY, type=OrderType.LIMIT, qty=D("10"), limit_price=D("187.50")
@@ -43,7 +35,7 @@ BRACKET_BUY = OrderRequest(
     type=OrderType.LIMIT,
     qty=D("20"),
     limit_price=D("178.40"),
-    order_class=OrderClass.BRACKET,
+    order_class=models.OrderClass.BRACKET,
     take_profit=TakeProfit(limit_price=D("190")),
     stop_loss=StopLoss(stop_price=D("172")),
 )
@@ -52,7 +44,7 @@ OCO_SELL = OrderRequest(
     side=SELL,
     type=OrderType.LIMIT,
     qty=D("50"),
-    order_class=OrderClass.OCO,
+    order_class=models.OrderClass.OCO,
     take_profit=TakeProfit(limit_price=D("46.50")),
     stop_loss=StopLoss(stop_price=D("41")),
 )
@@ -169,7 +161,9 @@ RULE_VIOLATIONS: dict[str, tuple[OrderRequest, str, str]] = {
         "must be market orders with time_in_force day",
     ),
     "notional gtc": (
-        OrderRequest(symbol="SPY", side=BUY, notional=D("100"), time_in_force=TimeInForce.GTC),
+        OrderRequest(
+            symbol="SPY", side=BUY, notional=D("100"), time_in_force=models.TimeInForce.GTC
+        ),
         "notional",
         "market/gtc",
     ),
@@ -270,17 +264,17 @@ RULE_VIOLATIONS: dict[str, tuple[OrderRequest, str, str]] = {
         "needs both",
     ),
     "bracket ioc": (
-        _with(BRACKET_BUY, time_in_force=TimeInForce.IOC),
+        _with(BRACKET_BUY, time_in_force=models.TimeInForce.IOC),
         "time_in_force",
         "day or gtc",
     ),
     "oto with both legs": (
-        _with(BRACKET_BUY, order_class=OrderClass.OTO),
+        _with(BRACKET_BUY, order_class=models.OrderClass.OTO),
         "take_profit",
         "exactly one of take_profit and stop_loss",
     ),
     "oto with no leg": (
-        _with(BRACKET_BUY, order_class=OrderClass.OTO, take_profit=None, stop_loss=None),
+        _with(BRACKET_BUY, order_class=models.OrderClass.OTO, take_profit=None, stop_loss=None),
         "stop_loss",
         "exactly one",
     ),
@@ -305,7 +299,7 @@ RULE_VIOLATIONS: dict[str, tuple[OrderRequest, str, str]] = {
         "set order_class to bracket",
     ),
     "mleg intent": (
-        _with(LIMIT_BUY, order_class=OrderClass.MLEG),
+        _with(LIMIT_BUY, order_class=models.OrderClass.MLEG),
         "order_class",
         "mleg",
     ),
@@ -315,7 +309,7 @@ RULE_VIOLATIONS: dict[str, tuple[OrderRequest, str, str]] = {
         "must be limit orders",
     ),
     "extended hours ioc": (
-        _with(LIMIT_BUY, extended_hours=True, time_in_force=TimeInForce.IOC),
+        _with(LIMIT_BUY, extended_hours=True, time_in_force=models.TimeInForce.IOC),
         "extended_hours",
         "day or gtc, got limit/ioc",
     ),
@@ -398,7 +392,7 @@ def test_empty_client_order_id_is_left_out_for_the_client_to_fill() -> None:
 def test_replace_body() -> None:
     """A replace body holds only the changed fields, formatted like an order body."""
     body = build_replace_body(
-        ReplaceRequest(qty=D("15.0"), limit_price=D("186.00"), time_in_force=TimeInForce.GTC)
+        ReplaceRequest(qty=D("15.0"), limit_price=D("186.00"), time_in_force=models.TimeInForce.GTC)
     )
     assert body == {"qty": "15", "limit_price": "186", "time_in_force": "gtc"}
 

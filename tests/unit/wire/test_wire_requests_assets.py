@@ -8,6 +8,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
+from alpaca_integration import models
 from alpaca_integration.alpaca.requests import (
     build_order_body,
     build_replace_body,
@@ -16,40 +17,29 @@ from alpaca_integration.alpaca.requests import (
     validate_order_request,
 )
 from alpaca_integration.errors import OrderValidationError
-from alpaca_integration.models import (
-    AssetClass,
-    MultiLegOrderRequest,
-    OptionLegRequest,
-    Order,
-    OrderClass,
-    OrderIntent,
-    OrderRequest,
-    OrderSide,
-    OrderType,
-    PositionIntent,
-    ReplaceRequest,
-    TimeInForce,
-)
+from alpaca_integration.models import OrderType, ReplaceRequest, TimeInForce
 from support.correctness_factories import make_mleg_order, make_order
 from support.option_requests import CALL, CALL_HIGH
 from support.option_requests import CALL_SPREAD as SPREAD
 
 D = Decimal
-BUY, SELL = OrderSide.BUY, OrderSide.SELL
-OPTION_BUY = OrderRequest(
+BUY, SELL = models.OrderSide.BUY, models.OrderSide.SELL
+OPTION_BUY = models.OrderRequest(
     symbol=CALL, side=BUY, type=OrderType.LIMIT, qty=D(2), limit_price=D("4.05")
 )
-CRYPTO_BUY = OrderRequest(
+CRYPTO_BUY = models.OrderRequest(
     symbol="BTC/USD", side=BUY, time_in_force=TimeInForce.GTC, qty=D("0.0001")
 )
 
 
-def _with(intent: OrderIntent, **changes: object) -> OrderIntent:
+def _with(intent: models.OrderIntent, **changes: object) -> models.OrderIntent:
     return msgspec.structs.replace(intent, **changes)
 
 
-def _leg(symbol: str, side: OrderSide | None = BUY, **more: object) -> OptionLegRequest:
-    return OptionLegRequest(symbol=symbol, side=side, **more)  # type: ignore[arg-type]
+def _leg(
+    symbol: str, side: models.OrderSide | None = BUY, **more: object
+) -> models.OptionLegRequest:
+    return models.OptionLegRequest(symbol=symbol, side=side, **more)  # type: ignore[arg-type]
 
 
 def test_an_option_order_is_sent_in_whole_contracts_for_the_day() -> None:
@@ -96,7 +86,7 @@ def test_a_multi_leg_order_is_sent_with_its_legs_and_a_net_price() -> None:
     assert build_order_body(credit)["limit_price"] == "-1.25"
 
 
-REFUSALS: dict[str, tuple[OrderIntent, str, str]] = {
+REFUSALS: dict[str, tuple[models.OrderIntent, str, str]] = {
     # options
     "bad OCC expiry": (_with(OPTION_BUY, symbol="AAPL251332C00195000"), "symbol", "not a date"),
     "bad OCC shape": (
@@ -123,7 +113,7 @@ REFUSALS: dict[str, tuple[OrderIntent, str, str]] = {
     ),
     "option sub-cent": (_with(OPTION_BUY, limit_price=D("0.255")), "limit_price", "a cent"),
     "option bracket": (
-        _with(OPTION_BUY, order_class=OrderClass.BRACKET),
+        _with(OPTION_BUY, order_class=models.OrderClass.BRACKET),
         "order_class",
         "MultiLegOrderRequest",
     ),
@@ -187,7 +177,8 @@ REFUSALS: dict[str, tuple[OrderIntent, str, str]] = {
     ),
     "mleg contradicting intent": (
         _with(
-            SPREAD, legs=(_leg(CALL, position_intent=PositionIntent.SELL_TO_OPEN), SPREAD.legs[1])
+            SPREAD,
+            legs=(_leg(CALL, position_intent=models.PositionIntent.SELL_TO_OPEN), SPREAD.legs[1]),
         ),
         "legs[0].position_intent",
         "contradicts side buy",
@@ -198,7 +189,7 @@ REFUSALS: dict[str, tuple[OrderIntent, str, str]] = {
     "mleg market with price": (_with(SPREAD, type=OrderType.MARKET), "limit_price", "only used"),
     "mleg sub-cent net price": (_with(SPREAD, limit_price=D("-1.255")), "limit_price", "a cent"),
     "mleg through OrderRequest": (
-        _with(OPTION_BUY, order_class=OrderClass.MLEG),
+        _with(OPTION_BUY, order_class=models.OrderClass.MLEG),
         "order_class",
         "MultiLegOrderRequest",
     ),
@@ -216,9 +207,9 @@ def test_each_asset_class_rule_refuses_before_sending(rule: str) -> None:
     assert "Fix: " in str(caught.value)
 
 
-def _order(**fields: object) -> Order:
+def _order(**fields: object) -> models.Order:
     """An open option limit buy of 2 contracts at 4.05, with ``fields`` changed."""
-    option = {"symbol": CALL, "asset_class": AssetClass.US_OPTION, "qty": D(2)}
+    option = {"symbol": CALL, "asset_class": models.AssetClass.US_OPTION, "qty": D(2)}
     return make_order(**{**option, "limit_price": D("4.05"), **fields})
 
 
@@ -233,7 +224,9 @@ def test_a_replace_keeps_the_rules_of_the_order_it_replaces() -> None:
         build_replace_body(ReplaceRequest(time_in_force=TimeInForce.GTC), option)
     with pytest.raises(OrderValidationError, match="whole contracts"):
         build_replace_body(ReplaceRequest(qty=D("2.5")), option)
-    crypto = _order(symbol="ETH/USD", asset_class=AssetClass.CRYPTO, time_in_force=TimeInForce.GTC)
+    crypto = _order(
+        symbol="ETH/USD", asset_class=models.AssetClass.CRYPTO, time_in_force=TimeInForce.GTC
+    )
     with pytest.raises(OrderValidationError, match="gtc, ioc"):
         build_replace_body(ReplaceRequest(time_in_force=TimeInForce.DAY), crypto)
     assert build_replace_body(ReplaceRequest(limit_price=D("2450.123")), crypto) == {
@@ -263,10 +256,10 @@ def test_the_client_fetches_the_old_order_only_when_its_class_decides() -> None:
 def test_an_mleg_replace_is_valued_as_the_strategy_it_becomes() -> None:
     """Replacing an mleg order gives the multi-leg intent with its legs, ratios and new terms."""
     intent = replaced_intent(MLEG_ORDER, ReplaceRequest(qty=D(5), limit_price=D("3.10")))
-    assert isinstance(intent, MultiLegOrderRequest)
+    assert isinstance(intent, models.MultiLegOrderRequest)
     assert (intent.qty, intent.limit_price, intent.type) == (D(5), D("3.10"), OrderType.LIMIT)
     assert [(leg.symbol, leg.ratio_qty, leg.side) for leg in intent.legs] == [
         (CALL, D(1), BUY),
         (CALL_HIGH, D(2), SELL),
     ]
-    assert isinstance(replaced_intent(_order(), ReplaceRequest(qty=D(3))), OrderRequest)
+    assert isinstance(replaced_intent(_order(), ReplaceRequest(qty=D(3))), models.OrderRequest)

@@ -13,21 +13,9 @@ from typing import Any
 import pytest
 from wire_payloads import DATA_DIR, SchemaErrors, load_json
 
+from alpaca_integration import models
 from alpaca_integration.alpaca.requests import build_order_body, build_replace_body
-from alpaca_integration.models import (
-    MultiLegOrderRequest,
-    OptionLegRequest,
-    OrderClass,
-    OrderIntent,
-    OrderRequest,
-    OrderSide,
-    OrderType,
-    PositionIntent,
-    ReplaceRequest,
-    StopLoss,
-    TakeProfit,
-    TimeInForce,
-)
+from alpaca_integration.models import OrderClass, OrderRequest, OrderSide, OrderType, TimeInForce
 
 # payload file -> (method, path, status) of the response it is
 HTTP_RESPONSES: dict[str, tuple[str, str, str]] = {
@@ -200,7 +188,7 @@ def test_stream_order_matches_the_spec_order_schema(name: str, schema_errors: Sc
 # --------------------------------------------------------------------------- request bodies
 
 D = Decimal
-ORDER_INTENTS: dict[str, OrderIntent] = {
+ORDER_INTENTS: dict[str, models.OrderIntent] = {
     "market qty": OrderRequest(symbol="AAPL", side=OrderSide.BUY, qty=D("10")),
     "market notional": OrderRequest(symbol="SPY", side=OrderSide.BUY, notional=D("250.50")),
     "market fractional qty": OrderRequest(symbol="SPY", side=OrderSide.SELL, qty=D("0.481623")),
@@ -213,7 +201,7 @@ ORDER_INTENTS: dict[str, OrderIntent] = {
         limit_price=D("425.50"),
         extended_hours=True,
         client_order_id="ai-limit-1",
-        position_intent=PositionIntent.SELL_TO_CLOSE,
+        position_intent=models.PositionIntent.SELL_TO_CLOSE,
     ),
     "limit sub-dollar": OrderRequest(
         symbol="SNDL",
@@ -279,16 +267,16 @@ ORDER_INTENTS: dict[str, OrderIntent] = {
         qty=D("20"),
         limit_price=D("178.40"),
         order_class=OrderClass.BRACKET,
-        take_profit=TakeProfit(limit_price=D("190")),
-        stop_loss=StopLoss(stop_price=D("172"), limit_price=D("171.50")),
+        take_profit=models.TakeProfit(limit_price=D("190")),
+        stop_loss=models.StopLoss(stop_price=D("172"), limit_price=D("171.50")),
     ),
     "bracket sell market": OrderRequest(
         symbol="AMD",
         side=OrderSide.SELL,
         qty=D("20"),
         order_class=OrderClass.BRACKET,
-        take_profit=TakeProfit(limit_price=D("170")),
-        stop_loss=StopLoss(stop_price=D("185")),
+        take_profit=models.TakeProfit(limit_price=D("170")),
+        stop_loss=models.StopLoss(stop_price=D("185")),
     ),
     "oco sell": OrderRequest(
         symbol="INTC",
@@ -297,15 +285,15 @@ ORDER_INTENTS: dict[str, OrderIntent] = {
         time_in_force=TimeInForce.GTC,
         qty=D("50"),
         order_class=OrderClass.OCO,
-        take_profit=TakeProfit(limit_price=D("46.50")),
-        stop_loss=StopLoss(stop_price=D("41")),
+        take_profit=models.TakeProfit(limit_price=D("46.50")),
+        stop_loss=models.StopLoss(stop_price=D("41")),
     ),
     "oto stop loss": OrderRequest(
         symbol="PLTR",
         side=OrderSide.BUY,
         qty=D("100"),
         order_class=OrderClass.OTO,
-        stop_loss=StopLoss(stop_price=D("22.10")),
+        stop_loss=models.StopLoss(stop_price=D("22.10")),
     ),
     "oto take profit": OrderRequest(
         symbol="PLTR",
@@ -314,7 +302,7 @@ ORDER_INTENTS: dict[str, OrderIntent] = {
         qty=D("100"),
         limit_price=D("24"),
         order_class=OrderClass.OTO,
-        take_profit=TakeProfit(limit_price=D("26")),
+        take_profit=models.TakeProfit(limit_price=D("26")),
     ),
     "option limit": OrderRequest(
         symbol="AAPL250620C00195000",
@@ -322,7 +310,7 @@ ORDER_INTENTS: dict[str, OrderIntent] = {
         type=OrderType.LIMIT,
         qty=D("2"),
         limit_price=D("4.05"),
-        position_intent=PositionIntent.BUY_TO_OPEN,
+        position_intent=models.PositionIntent.BUY_TO_OPEN,
     ),
     "crypto notional gtc": OrderRequest(
         symbol="BTC/USD", side=OrderSide.BUY, time_in_force=TimeInForce.GTC, notional=D("250")
@@ -335,15 +323,15 @@ ORDER_INTENTS: dict[str, OrderIntent] = {
         qty=D("0.012345678"),
         limit_price=D("2450.55"),
     ),
-    "mleg call spread": MultiLegOrderRequest(
+    "mleg call spread": models.MultiLegOrderRequest(
         legs=(
-            OptionLegRequest(
+            models.OptionLegRequest(
                 symbol="AAPL250620C00195000",
                 side=OrderSide.BUY,
-                position_intent=PositionIntent.BUY_TO_OPEN,
+                position_intent=models.PositionIntent.BUY_TO_OPEN,
             ),
-            OptionLegRequest(
-                symbol="AAPL250620C00205000", position_intent=PositionIntent.SELL_TO_OPEN
+            models.OptionLegRequest(
+                symbol="AAPL250620C00205000", position_intent=models.PositionIntent.SELL_TO_OPEN
             ),
         ),
         qty=D("3"),
@@ -351,9 +339,9 @@ ORDER_INTENTS: dict[str, OrderIntent] = {
         limit_price=D("3.50"),
         client_order_id="ai-mleg-1",
     ),
-    "mleg iron condor credit": MultiLegOrderRequest(
+    "mleg iron condor credit": models.MultiLegOrderRequest(
         legs=tuple(
-            OptionLegRequest(symbol=symbol, side=side)
+            models.OptionLegRequest(symbol=symbol, side=side)
             for symbol, side in (
                 ("SPY250620P00480000", OrderSide.BUY),
                 ("SPY250620P00490000", OrderSide.SELL),
@@ -393,15 +381,15 @@ def test_order_body_is_accepted_by_the_spec_request_schema(
 @pytest.mark.parametrize(
     "replace",
     [
-        ReplaceRequest(qty=D("15")),
-        ReplaceRequest(limit_price=D("186.00"), time_in_force=TimeInForce.GTC),
-        ReplaceRequest(stop_price=D("0.5123"), client_order_id="ai-replace-2"),
-        ReplaceRequest(trail=D("1.25")),
+        models.ReplaceRequest(qty=D("15")),
+        models.ReplaceRequest(limit_price=D("186.00"), time_in_force=TimeInForce.GTC),
+        models.ReplaceRequest(stop_price=D("0.5123"), client_order_id="ai-replace-2"),
+        models.ReplaceRequest(trail=D("1.25")),
     ],
     ids=["qty", "limit+tif", "stop+client id", "trail"],
 )
 def test_replace_body_is_accepted_by_the_spec_request_schema(
-    replace: ReplaceRequest, trading_spec: dict[str, Any], schema_errors: SchemaErrors
+    replace: models.ReplaceRequest, trading_spec: dict[str, Any], schema_errors: SchemaErrors
 ) -> None:
     """Every replace intent builds a PATCH /v2/orders/{id} body the spec accepts."""
     body = build_replace_body(replace)
