@@ -36,12 +36,12 @@ async def consume_in_batches(
     """Run ``read(queue)`` as a task and ``apply`` what it queues, in batches, until it ends."""
     queue: asyncio.Queue[_T] = asyncio.Queue(maxsize=10 * max_batch)
     reader: asyncio.Task[None] = asyncio.create_task(read(queue), name=name)
+    getter: asyncio.Future[_T] | None = None
     try:
         while True:
             getter = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
-                getter.cancel()
                 reader.result()  # the stream ended: surface its error, if any
                 return
             batch = [getter.result()]
@@ -49,6 +49,10 @@ async def consume_in_batches(
                 batch.append(queue.get_nowait())
             await apply(batch)
     finally:
+        # Cancelled while waiting (an account's stop), the pending get would be left behind,
+        # reachable from nothing: destroyed pending by the next garbage collection.
+        if getter is not None and not getter.done():
+            getter.cancel()
         await cancel_and_wait(reader)
 
 
