@@ -11,9 +11,17 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import io
+from collections.abc import Callable, Iterable
 from typing import Any, Self
 
-__all__ = ["AsyncClosing", "cancel_and_wait", "raise_if_cancelling"]
+__all__ = [
+    "AsyncClosing",
+    "cancel_and_wait",
+    "cancel_until_ended",
+    "raise_if_cancelling",
+    "task_stack",
+]
 
 
 class AsyncClosing(abc.ABC):
@@ -56,3 +64,39 @@ async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
         await task
     if current is not None and current.cancelling() > before:
         raise asyncio.CancelledError
+
+
+async def cancel_until_ended(
+    tasks: Iterable[asyncio.Future[Any]],
+    *,
+    patience: float,
+    on_stuck: Callable[[asyncio.Future[Any]], None],
+    rounds: int = 3,
+) -> set[asyncio.Future[Any]]:
+    """Cancel ``tasks`` and wait until they have ended, however they end. One still running
+    ``patience`` seconds after its cancellation (it lost the cancellation, or its clean-up
+    waits on something that never comes) is handed to ``on_stuck`` (to report it, with its
+    stack) and cancelled again, ``rounds`` times in all; returns those still running then,
+    left behind, so that a stop never waits forever on one task."""
+    tasks = list(tasks)
+    pending = {task for task in tasks if not task.done()}
+    for _ in range(rounds):
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=patience)
+        for task in pending:
+            on_stuck(task)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: how it ended is not this caller's business
+    return pending
+
+
+def task_stack(task: asyncio.Future[Any]) -> str:
+    """Where ``task`` waits now, as a traceback's lines (for a log line)."""
+    out = io.StringIO()
+    if isinstance(task, asyncio.Task):
+        task.print_stack(file=out)
+    return out.getvalue()

@@ -108,3 +108,53 @@ def test_a_resource_that_does_not_say_how_it_closes_cannot_be_built() -> None:
 
     with pytest.raises(TypeError, match="aclose"):
         Forgetful()  # type: ignore[abstract]
+
+
+# --------------------------------------------------------------------------- cancel_until_ended
+
+
+async def _loses_one_cancellation() -> None:
+    """A loop that swallows the first cancellation (as a lost one looks from outside)."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.sleep(60)
+    await asyncio.sleep(60)
+
+
+async def test_a_task_that_lost_its_cancellation_is_reported_and_cancelled_again() -> None:
+    from alpaca_integration._closing import cancel_until_ended, task_stack
+
+    quick = asyncio.create_task(_slow_to_stop(), name="quick")
+    lost = asyncio.create_task(_loses_one_cancellation(), name="lost")
+    await asyncio.sleep(0)
+    stuck: list[tuple[str, str]] = []
+
+    def note(task: asyncio.Future[object]) -> None:
+        assert isinstance(task, asyncio.Task)
+        stuck.append((task.get_name(), task_stack(task)))
+
+    left = await cancel_until_ended([quick, lost], patience=0.5, on_stuck=note)
+    assert left == set()
+    assert quick.cancelled()
+    assert lost.done()
+    assert [name for name, _ in stuck] == ["lost"]
+    assert "_loses_one_cancellation" in stuck[0][1]  # where it waited
+
+
+async def test_a_task_that_never_ends_is_left_behind_after_its_rounds() -> None:
+    from alpaca_integration._closing import cancel_until_ended
+
+    release = asyncio.Event()
+
+    async def never_ends() -> None:  # until the test lets it
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    stubborn = asyncio.create_task(never_ends(), name="stubborn")
+    await asyncio.sleep(0)
+    reports: list[asyncio.Future[object]] = []
+    left = await cancel_until_ended([stubborn], patience=0.1, on_stuck=reports.append, rounds=3)
+    assert left == {stubborn}
+    assert reports == [stubborn] * 3
+    release.set()
+    await stubborn

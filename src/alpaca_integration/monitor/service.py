@@ -48,6 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from alpaca_integration._closing import cancel_until_ended, task_stack
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.monitor.jobs import record_exposure
 from alpaca_integration.monitor.leases import FencedStore, Lease, LeaseBoard
@@ -73,6 +74,9 @@ log = logging.getLogger(__name__)
 
 # Seconds after an account stops before the heap is collected and frozen again (freeze_gc).
 REFREEZE_AFTER = 0.5
+# Seconds an account's loops, then its writes in flight, get to end once its stop asked them to
+# (a normal stop takes well under one); then each is reported and cancelled again.
+STOP_PATIENCE = 10.0
 
 
 @dataclass
@@ -402,14 +406,27 @@ class MonitorService:
 
     @staticmethod
     async def _close_runtimes(runtimes: Sequence[_AccountRuntime]) -> None:
+        """Cancel the accounts' loops, let their writes in flight finish, close their clients.
+        Bounded: a loop or a write still running ``STOP_PATIENCE`` s after it was asked to end
+        is logged with where it waits and cancelled again (``cancel_until_ended``), so one
+        stuck task never keeps a graceful stop (and every lease after it) waiting forever."""
         tasks = [task for runtime in runtimes for task in runtime.tasks]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_until_ended(tasks, patience=STOP_PATIENCE, on_stuck=_report_stuck)
         for runtime in runtimes:
-            await runtime.engine.drain()
+            await runtime.engine.drain(patience=STOP_PATIENCE, on_stuck=_report_stuck)
             with contextlib.suppress(Exception):
                 await runtime.client.__aexit__(None, None, None)
+
+
+def _report_stuck(task: asyncio.Future[Any]) -> None:
+    name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
+    log.error(
+        "%s is still running %.0f s after it was asked to end; cancelling it again. It waits "
+        "at:\n%s",
+        name,
+        STOP_PATIENCE,
+        task_stack(task),
+    )
 
 
 def _time_or(text: str | None, default: dt.datetime) -> dt.datetime:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from alpaca_integration import models
+from alpaca_integration._closing import cancel_until_ended
 from alpaca_integration.models import AccountSnapshot, Fill, Order, Position, TradeUpdate
 from alpaca_integration.storage.records import (
     ApplyBatch,
@@ -129,10 +130,28 @@ class EngineCore:
             finally:
                 _HOLDER.reset(token)
 
-    async def drain(self) -> None:
-        """Wait for every write in flight (called on shutdown, after cancelling the loops)."""
+    async def drain(
+        self,
+        *,
+        patience: float | None = None,
+        on_stuck: Callable[[asyncio.Future[Any]], None] | None = None,
+    ) -> None:
+        """Wait for every write in flight (called on shutdown, after cancelling the loops).
+        ``patience``: a write still running that many seconds later is handed to ``on_stuck``
+        (to report where it waits) and cancelled (its transaction rolls back; the account's
+        next catch-up reads the venue again), as ``_closing.cancel_until_ended``."""
         while self._inflight:
-            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+            writes = list(self._inflight)
+            if patience is None:
+                await asyncio.gather(*writes, return_exceptions=True)
+                continue
+            _, stuck = await asyncio.wait(writes, timeout=patience)
+            if stuck:
+                report = on_stuck or (lambda _: None)
+                for write in stuck:
+                    report(write)
+                await cancel_until_ended(stuck, patience=patience, on_stuck=report)
+                return
 
     async def _persist_quarantine(self, records: Sequence[Refused]) -> None:
         """Store the quarantined records (``quality.Quarantined``); never fails the sync."""

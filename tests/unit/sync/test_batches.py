@@ -1,4 +1,5 @@
-"""``consume_in_batches``: what it leaves behind when the consumer is cancelled."""
+"""An account's stop: what ``consume_in_batches`` leaves behind when it is cancelled, and the
+engine's drain of a write that never ends."""
 
 from __future__ import annotations
 
@@ -29,3 +30,21 @@ async def test_a_cancelled_consumer_leaves_no_pending_get_behind() -> None:
     await asyncio.sleep(0)
     left = [task for task in asyncio.all_tasks() - before if not task.done()]
     assert left == [], [task.get_coro() for task in left]
+
+
+async def test_a_write_stuck_at_shutdown_is_reported_and_cancelled_not_waited_for_forever() -> None:
+    """``drain(patience=...)``: a write still running after its patience goes to ``on_stuck``
+    (the monitor logs where it waits) and is cancelled, so an account's stop ends."""
+    from typing import Any
+
+    from alpaca_integration.sync.engine import SyncEngine
+
+    engine = SyncEngine("acct", client=object(), store=object())  # type: ignore[arg-type]
+    never = asyncio.Event()
+    write = asyncio.create_task(engine._shielded(never.wait))
+    await asyncio.sleep(0)
+    reported: list[asyncio.Future[Any]] = []
+    await asyncio.wait_for(engine.drain(patience=0.2, on_stuck=reported.append), 5)
+    assert len(reported) == 1
+    await asyncio.gather(write, return_exceptions=True)
+    assert write.cancelled()
