@@ -47,6 +47,7 @@ import httpx
 from pydantic import SecretStr
 
 from alpaca_integration import __version__
+from alpaca_integration._closing import raise_if_cancelling
 from alpaca_integration.alpaca.parse_events import (
     ActivityEvent,
     SseComment,
@@ -184,6 +185,7 @@ class ActivityEventsStream(ClosableStream):
             headers=headers, timeout=timeout, transport=self._transport
         ) as http:
             while not self.closed:
+                raise_if_cancelling()  # one swallowed below (``_closing``) still ends the loop
                 connected_at = time.time()
                 try:
                     async for event in self._session(http):

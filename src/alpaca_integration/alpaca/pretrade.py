@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from alpaca_integration._closing import cancel_and_wait
+from alpaca_integration._closing import cancel_and_wait, raise_if_cancelling
 from alpaca_integration.alpaca.requests import replaced_intent
 from alpaca_integration.errors import RiskLimitError
 from alpaca_integration.models import Order, OrderIntent, ReplaceRequest
@@ -179,6 +179,7 @@ class RedisOrderLock:
     async def _keep(self, token: str) -> None:
         """Renew the lease while held (until cancelled)."""
         while True:
+            raise_if_cancelling()
             await asyncio.sleep(self.lease / 3)
             with contextlib.suppress(*self._redis_errors):
                 await self._renew(keys=[self.key], args=[token, int(self.lease * 1000)])

@@ -46,7 +46,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from alpaca_integration import __version__
-from alpaca_integration._closing import cancel_and_wait
+from alpaca_integration._closing import cancel_and_wait, raise_if_cancelling
 from alpaca_integration.alpaca.parse import (
     StreamAuthorization,
     StreamListening,
@@ -171,6 +171,7 @@ class TradeUpdatesStream(ClosableStream):
         gap_from: dt.datetime | None = None
         gap_reason = ""
         while not self.closed:
+            raise_if_cancelling()  # one swallowed below (``_closing``) still ends the loop
             try:
                 ws = await self._open()
             except _Drop as refused:
@@ -332,6 +333,7 @@ class TradeUpdatesStream(ClosableStream):
     async def _keepalive(self, ws: ClientConnection) -> None:
         """Ping every ``ping_interval``; no pong within ``ping_timeout`` means a silent drop."""
         while True:
+            raise_if_cancelling()
             await asyncio.sleep(self.ping_interval)
             sent_at = time.time()
             try:

@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
+from alpaca_integration._closing import raise_if_cancelling
 from alpaca_integration.dashboard import summaries
 
 if TYPE_CHECKING:
@@ -245,6 +246,7 @@ class LiveFeed:
 
     async def _flush_loop(self) -> None:
         while True:
+            raise_if_cancelling()  # one swallowed below (``_closing``) still ends the loop
             await self._wake.wait()
             await asyncio.sleep(_COALESCE_SECONDS)
             self._wake.clear()
@@ -264,6 +266,7 @@ class LiveFeed:
         """Follow the cache's notifications; on a lost subscription, poll until it is back."""
         assert self.cache is not None
         while True:
+            raise_if_cancelling()
             try:
                 async with self.cache.subscribe(None) as subscription:
                     if self.mode != "cache":
@@ -286,6 +289,7 @@ class LiveFeed:
         previous: dict[str, summaries.Stamp] = {}
         failing = False
         while True:
+            raise_if_cancelling()
             polling_all = self.mode == "poll"
             try:
                 names = list(await self.account_names())

@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from alpaca_integration._closing import cancel_until_ended, task_stack
+from alpaca_integration._closing import cancel_until_ended, raise_if_cancelling, task_stack
 from alpaca_integration.config import AccountConfig
 from alpaca_integration.monitor.jobs import record_exposure
 from alpaca_integration.monitor.leases import FencedStore, Lease, LeaseBoard
@@ -271,6 +271,11 @@ class MonitorService:
             except Exception as exc:
                 runtime.status.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("periodic sync failed for account %s", runtime.config.name)
+            # A cancellation swallowed somewhere inside the sync must still end the loop (on
+            # Python 3.11, asyncio.wait_for drops a cancellation that arrives as its result
+            # does, gh-86296; the site here is not identified): a sharded monitor waited
+            # forever for this task after SIGTERM, the task "cancelling" and asleep.
+            raise_if_cancelling()
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self.update_interval - elapsed))
 

@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from alpaca_integration._closing import cancel_and_wait
+from alpaca_integration._closing import cancel_and_wait, raise_if_cancelling
 
 __all__ = ["apply_isolating", "consume_in_batches"]
 
@@ -39,6 +39,7 @@ async def consume_in_batches(
     getter: asyncio.Future[_T] | None = None
     try:
         while True:
+            raise_if_cancelling()  # one swallowed by ``apply`` (``_closing``) still ends it
             getter = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:

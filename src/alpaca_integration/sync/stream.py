@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from alpaca_integration._closing import raise_if_cancelling
 from alpaca_integration.models import TradeUpdate
 from alpaca_integration.sync.batches import apply_isolating, consume_in_batches
 from alpaca_integration.sync.engine import SyncEngine, SyncReport
@@ -270,6 +271,7 @@ class StreamIngestor:
 
     async def _watch_silence(self) -> None:
         while True:
+            raise_if_cancelling()  # one swallowed below (``_closing``) still ends the loop
             await asyncio.sleep(self.silence_timeout / 2)
             silent_for = time.monotonic() - self._last_activity
             if silent_for < self.silence_timeout or not self.connected:
