@@ -132,7 +132,7 @@ async def test_a_task_that_lost_its_cancellation_is_reported_and_cancelled_again
         assert isinstance(task, asyncio.Task)
         stuck.append((task.get_name(), task_stack(task)))
 
-    left = await cancel_until_ended([quick, lost], patience=0.5, on_stuck=note)
+    left = await cancel_until_ended([quick, lost], patience=2.0, on_stuck=note)
     assert left == set()
     assert quick.cancelled()
     assert lost.done()

@@ -87,9 +87,14 @@ class ShardKeeper:
         try:
             await self._every(self.balance)
         finally:
-            renewals.cancel()
-            await asyncio.gather(renewals, return_exceptions=True)
-            await asyncio.shield(self.release_all())
+            # The renewals go on while the accounts stop: a slow stop must not let the leases
+            # not yet released lapse (another monitor would take them over while this one still
+            # streams them). They end once every lease is given back.
+            try:
+                await asyncio.shield(self.release_all())
+            finally:
+                renewals.cancel()
+                await asyncio.gather(renewals, return_exceptions=True)
 
     async def _every(self, step: Callable[[], Awaitable[None]]) -> None:
         while True:
@@ -175,9 +180,15 @@ class ShardKeeper:
                 await self._lose(name, "no renewal succeeded within the lease's safety margin")
 
     async def release_all(self) -> None:
-        """Stop every held account, then release its lease and leave (a graceful stop)."""
-        for name in list(self.held):
-            await self._give_back(name)
+        """Stop every held account, then release its lease and leave (a graceful stop). The
+        accounts stop together: one slow to stop does not hold the others' handovers back."""
+        names = list(self.held)
+        results = await asyncio.gather(
+            *(self._give_back(name) for name in names), return_exceptions=True
+        )
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("%s: stopping it failed: %s: %s", name, type(result).__name__, result)
         with contextlib.suppress(Exception):
             await self.board.leave()
 

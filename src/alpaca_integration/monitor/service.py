@@ -416,19 +416,25 @@ class MonitorService:
         is logged with where it waits and cancelled again (``cancel_until_ended``), so one
         stuck task never keeps a graceful stop (and every lease after it) waiting forever."""
         tasks = [task for runtime in runtimes for task in runtime.tasks]
-        await cancel_until_ended(tasks, patience=STOP_PATIENCE, on_stuck=_report_stuck)
+        left = await cancel_until_ended(tasks, patience=STOP_PATIENCE, on_stuck=_report_stuck)
+        for task in left:
+            log.error("%s did not end after three cancellations; left behind", _name(task))
+        await asyncio.gather(
+            *(r.engine.drain(patience=STOP_PATIENCE, on_stuck=_report_stuck) for r in runtimes)
+        )
         for runtime in runtimes:
-            await runtime.engine.drain(patience=STOP_PATIENCE, on_stuck=_report_stuck)
             with contextlib.suppress(Exception):
                 await runtime.client.__aexit__(None, None, None)
 
 
+def _name(task: asyncio.Future[Any]) -> str:
+    return task.get_name() if isinstance(task, asyncio.Task) else repr(task)
+
+
 def _report_stuck(task: asyncio.Future[Any]) -> None:
-    name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
     log.error(
-        "%s is still running %.0f s after it was asked to end; cancelling it again. It waits "
-        "at:\n%s",
-        name,
+        "%s is still running %.0f s after it was last asked to end; it waits at:\n%s",
+        _name(task),
         STOP_PATIENCE,
         task_stack(task),
     )

@@ -323,7 +323,10 @@ class StreamIngestor:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.engine.drain()
+            # Shielded: cancelled again while it waits (a stop that ran out of patience), this
+            # task ends and the writes go on (the caller drains them), instead of being
+            # cancelled with the wait.
+            await asyncio.shield(self.engine.drain())
 
 
 def default_stream_factory(key_id: str, secret_key: str, url: str, **options: Any) -> StreamFactory:

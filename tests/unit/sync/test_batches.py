@@ -44,7 +44,7 @@ async def test_a_write_stuck_at_shutdown_is_reported_and_cancelled_not_waited_fo
     write = asyncio.create_task(engine._shielded(never.wait))
     await asyncio.sleep(0)
     reported: list[asyncio.Future[Any]] = []
-    await asyncio.wait_for(engine.drain(patience=0.2, on_stuck=reported.append), 5)
-    assert len(reported) == 1
+    await asyncio.wait_for(engine.drain(patience=1.0, on_stuck=reported.append), 10)
+    assert reported  # (twice if its cancellation took over a second on a loaded machine)
     await asyncio.gather(write, return_exceptions=True)
     assert write.cancelled()
