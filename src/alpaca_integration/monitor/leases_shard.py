@@ -157,10 +157,15 @@ class ShardKeeper:
             await self._stop(name)  # lost while starting: the stop found nothing to stop yet
 
     async def _give_back(self, name: str) -> None:
-        held = self.held.pop(name, None)
+        held = self.held.get(name)
         if held is None:  # lost meanwhile (the renewal task stopped it)
             return
+        # Held, and so renewed, until the account has stopped: a slow stop (a drain) must not
+        # let the lease lapse into a takeover while this monitor still streams the account.
         await self._stop(name)
+        if self.held.get(name) is not held:
+            return  # lost while it stopped (the renewal task stopped it too: a no-op now)
+        del self.held[name]
         with contextlib.suppress(Exception):
             await self.board.release(held.lease)
         log.info("%s: lease released (epoch %d)", name, held.lease.epoch)

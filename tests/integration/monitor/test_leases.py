@@ -191,3 +191,56 @@ async def test_a_keeper_stops_even_when_an_account_start_swallowed_its_cancellat
     done, _ = await asyncio.wait({task}, timeout=15)
     assert task in done, "the keeper went on polling after it was cancelled"
     assert runs.running == {}  # and it stopped and gave back every account
+
+
+class _SlowToStop(_Runs):
+    """An account whose stop (its drain) takes several lease TTLs."""
+
+    def __init__(self, takes: float) -> None:
+        super().__init__()
+        self.takes = takes
+        self.stopping = asyncio.Event()
+
+    async def stop(self, name: str) -> None:
+        self.stopping.set()
+        await asyncio.sleep(self.takes)
+        await super().stop(name)
+
+
+async def test_a_lease_stays_renewed_while_its_account_stops(
+    redis_url: str, redis_namespace: str
+) -> None:
+    """A graceful stop keeps renewing a lease until its account has stopped, then releases it:
+    before, the renewals ended first (and a handover dropped the account from what is renewed
+    before stopping it), so a stop longer than the TTL let the lease lapse and another monitor
+    took the account over while this one still streamed it."""
+    board = LeaseBoard(redis_url, prefix=redis_namespace, ttl=1.0, owner="slow")
+    observer = LeaseBoard(redis_url, prefix=redis_namespace, ttl=1.0, owner="observer")
+    runs = _SlowToStop(takes=3.0)
+    keeper = ShardKeeper(
+        board, ACCOUNTS[:1], start=runs.start, stop=runs.stop, fence_floor=_no_floor, poll=0.1
+    )
+    task = asyncio.create_task(keeper.run())
+    try:
+        for _ in range(100):
+            if runs.running:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.wait_for(runs.stopping.wait(), 5)
+        await asyncio.sleep(2.0)  # two TTLs into the stop
+        (holder,) = await observer.holders(ACCOUNTS[:1])
+        assert holder.owner is not None and holder.owner.startswith("slow"), holder
+        await asyncio.gather(task, return_exceptions=True)
+        (holder,) = await observer.holders(ACCOUNTS[:1])
+        assert holder.owner is None  # released once stopped
+        assert runs.stopped == ACCOUNTS[:1]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await board.aclose()
+        await observer.aclose()
+
+
+async def _no_floor(name: str) -> int:
+    return 0
