@@ -230,7 +230,8 @@ async def test_a_lease_stays_renewed_while_its_account_stops(
         await asyncio.wait_for(runs.stopping.wait(), 5)
         await asyncio.sleep(2.0)  # two TTLs into the stop
         (holder,) = await observer.holders(ACCOUNTS[:1])
-        assert holder.owner is not None and holder.owner.startswith("slow"), holder
+        assert holder.owner is not None, holder
+        assert holder.owner.startswith("slow"), holder
         await asyncio.gather(task, return_exceptions=True)
         (holder,) = await observer.holders(ACCOUNTS[:1])
         assert holder.owner is None  # released once stopped
