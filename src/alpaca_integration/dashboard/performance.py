@@ -115,6 +115,15 @@ def line_chart(
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
     }
+    instants = {moment for _, times, _ in series for moment in times}
+    if len(instants) == 1:
+        # One point (a first day): plotly would zoom into fractions of a millisecond around it.
+        (only,) = instants
+        pad = dt.timedelta(days=1)
+        layout["xaxis"] = {
+            "type": "date",
+            "range": [(only - pad).isoformat(), (only + pad).isoformat()],
+        }
     return {"data": traces, "layout": layout}
 
 

@@ -46,6 +46,26 @@ def _figure(title: str, y_title: str, empty: bool) -> go.Figure:
     return figure
 
 
+_DAY_MS = 86_400_000
+
+
+def _pad_single_instant(figure: go.Figure, xs: Sequence[dt.date]) -> go.Figure:
+    """A time axis whose points all fall on one day (or one instant) is widened to a day either
+    side: plotly would zoom into fractions of a millisecond around the lone point and label the
+    axis with clock times (a first report, after one day of trading)."""
+    distinct = set(xs)
+    if len(distinct) != 1:
+        return figure
+    (only,) = distinct
+    if isinstance(only, dt.datetime):
+        pad = dt.timedelta(hours=12)
+        figure.update_xaxes(range=[only - pad, only + pad])
+    else:
+        pad = dt.timedelta(days=1)
+        figure.update_xaxes(range=[only - pad, only + pad], dtick=_DAY_MS, tickformat="%b %d, %Y")
+    return figure
+
+
 def equity_chart(ledgers: Sequence[StoredLedger]) -> go.Figure:
     """Equity at the end of each New York day."""
     figure = _figure("Equity", "USD", not any(ledger.equity for ledger in ledgers))
@@ -56,7 +76,7 @@ def equity_chart(ledgers: Sequence[StoredLedger]) -> go.Figure:
             mode="lines+markers",
             name=ledger.account,
         )
-    return figure
+    return _pad_single_instant(figure, [p.day for ledger in ledgers for p in ledger.equity])
 
 
 def drawdowns(ledger: StoredLedger) -> list[tuple[dt.date, Decimal]]:
@@ -85,7 +105,7 @@ def drawdown_chart(ledgers: Sequence[StoredLedger]) -> go.Figure:
             name=ledger.account,
         )
     figure.update_yaxes(tickformat=".1%")
-    return figure
+    return _pad_single_instant(figure, [p.day for ledger in ledgers for p in ledger.returns])
 
 
 def monthly_returns(ledger: StoredLedger) -> dict[tuple[int, int], Decimal]:
@@ -156,7 +176,7 @@ def fees_chart(ledgers: Sequence[StoredLedger]) -> go.Figure:
     figure = _figure("Fees over time", "USD", not by_day)
     days = sorted(by_day)
     figure.add_bar(x=days, y=[float(by_day[d]) for d in days], name="fees")
-    return figure
+    return _pad_single_instant(figure, days)
 
 
 def exposure_chart(ledgers: Sequence[StoredLedger]) -> go.Figure:
@@ -171,4 +191,4 @@ def exposure_chart(ledgers: Sequence[StoredLedger]) -> go.Figure:
                 mode="lines",
                 name=f"{ledger.account} {field}",
             )
-    return figure
+    return _pad_single_instant(figure, [row.at for ledger in ledgers for row in ledger.exposure])

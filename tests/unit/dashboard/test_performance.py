@@ -3,10 +3,12 @@ account snapshots, exactly, until the ledger provides its own."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from alpaca_integration.dashboard import SnapshotPerformance
 from alpaca_integration.dashboard.formatting import money, number, percent
+from alpaca_integration.dashboard.performance import line_chart
 from alpaca_integration.storage import Store
 from support.storage_builders import at, make_snapshot
 
@@ -66,3 +68,16 @@ def test_amounts_are_shown_as_a_desk_reads_them() -> None:
     assert number(Decimal("1500")) == "1,500"
     assert number(Decimal("0.000000001")) == "0.000000001"
     assert percent(Decimal("0.0123")) == "1.23%"
+
+
+def test_a_chart_of_one_point_spans_days_not_milliseconds() -> None:
+    """One snapshot (a first day): the time axis spans a day either side of it, not the
+    fractions of a millisecond plotly would zoom into."""
+    when = dt.datetime(2026, 12, 4, 21, tzinfo=dt.UTC)
+    layout = line_chart([("equity", [when], [Decimal(100_000)])], y_title="equity")["layout"]
+    low, high = (dt.datetime.fromisoformat(x) for x in layout["xaxis"]["range"])
+    assert (low, high) == (when - dt.timedelta(days=1), when + dt.timedelta(days=1))
+    two = line_chart(
+        [("equity", [when, when + dt.timedelta(days=1)], [Decimal(1), Decimal(2)])], y_title="equity"
+    )
+    assert "range" not in two["layout"]["xaxis"]  # plotly's own range for two or more

@@ -1,0 +1,60 @@
+"""The report's time charts stay readable with a single point: a first report, after one day of
+trading, has one equity point, and plotly alone would zoom the axis into fractions of a
+millisecond around it (seen on the demo's report)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from alpaca_integration.ledger.returns import EquityPoint
+from alpaca_integration.ledger.stored import ReturnPoint, StoredLedger
+from alpaca_integration.report import charts
+
+DAY = dt.date(2026, 12, 4)
+
+
+def _ledger(days: list[dt.date]) -> StoredLedger:
+    return StoredLedger(
+        account="default",
+        matches=[],
+        lots=[],
+        income=[],
+        daily=[],
+        returns=[
+            ReturnPoint(
+                day=day,
+                equity=Decimal(100_000),
+                flow=Decimal(0),
+                daily_return=Decimal(0),
+                cumulative_return=Decimal(0),
+            )
+            for day in days
+        ],
+        equity=[EquityPoint(day, Decimal(100_000)) for day in days],
+        flows=[],
+        prices={},
+        fills=[],
+        exposure=[],
+        quality=[],
+        reconciliations=[],
+    )
+
+
+def _span(range_: tuple[object, object]) -> dt.timedelta:
+    low, high = (dt.date.fromisoformat(str(x)[:10]) for x in range_)
+    return high - low
+
+
+def test_one_day_of_equity_is_shown_on_an_axis_of_days_not_milliseconds() -> None:
+    for chart in (charts.equity_chart, charts.drawdown_chart):
+        figure = chart([_ledger([DAY])])
+        axis = figure.layout.xaxis
+        assert axis.range is not None, chart.__name__
+        assert _span(axis.range) == dt.timedelta(days=2), chart.__name__
+        assert axis.tickformat == "%b %d, %Y"
+
+
+def test_several_days_keep_plotlys_own_range() -> None:
+    figure = charts.equity_chart([_ledger([DAY, DAY + dt.timedelta(days=1)])])
+    assert figure.layout.xaxis.range is None
