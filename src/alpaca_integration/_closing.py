@@ -12,8 +12,11 @@ import abc
 import asyncio
 import contextlib
 import io
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Self
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "AsyncClosing",
@@ -77,7 +80,7 @@ async def cancel_until_ended(
     ``patience`` seconds after its cancellation (it lost the cancellation, or its clean-up
     waits on something that never comes) is handed to ``on_stuck`` (to report it, with its
     stack) and cancelled again, ``rounds`` times in all; returns those still running then,
-    left behind, so that a stop never waits forever on one task."""
+    left behind (each logged at ERROR), so that a stop never waits forever on one task."""
     tasks = list(tasks)
     pending = {task for task in tasks if not task.done()}
     for _ in range(rounds):
@@ -91,6 +94,9 @@ async def cancel_until_ended(
     for task in tasks:
         if task.done() and not task.cancelled():
             task.exception()  # retrieved: how it ended is not this caller's business
+    for task in pending:
+        name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
+        _log.error("%s did not end after %d cancellations; left behind", name, rounds)
     return pending
 
 

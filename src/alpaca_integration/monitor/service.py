@@ -416,9 +416,7 @@ class MonitorService:
         is logged with where it waits and cancelled again (``cancel_until_ended``), so one
         stuck task never keeps a graceful stop (and every lease after it) waiting forever."""
         tasks = [task for runtime in runtimes for task in runtime.tasks]
-        left = await cancel_until_ended(tasks, patience=STOP_PATIENCE, on_stuck=_report_stuck)
-        for task in left:
-            log.error("%s did not end after three cancellations; left behind", _name(task))
+        await cancel_until_ended(tasks, patience=STOP_PATIENCE, on_stuck=_report_stuck)
         await asyncio.gather(
             *(r.engine.drain(patience=STOP_PATIENCE, on_stuck=_report_stuck) for r in runtimes)
         )
