@@ -78,6 +78,7 @@ def test_a_chart_of_one_point_spans_days_not_milliseconds() -> None:
     low, high = (dt.datetime.fromisoformat(x) for x in layout["xaxis"]["range"])
     assert (low, high) == (when - dt.timedelta(days=1), when + dt.timedelta(days=1))
     two = line_chart(
-        [("equity", [when, when + dt.timedelta(days=1)], [Decimal(1), Decimal(2)])], y_title="equity"
+        [("equity", [when, when + dt.timedelta(days=1)], [Decimal(1), Decimal(2)])],
+        y_title="equity",
     )
     assert "range" not in two["layout"]["xaxis"]  # plotly's own range for two or more
