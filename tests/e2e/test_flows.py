@@ -363,3 +363,82 @@ def test_a_pending_run_whose_worker_went_silent_is_crashed_before_the_slot_lease
     assert out["states"] == {"gone": "Crashed", "slow": "Pending"}
     assert out["resumed"] == "ACCEPT"
     assert out["given_up"] == {"gone": True, "slow": False}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_pool_that_fell_behind_runs_each_accounts_latest_due_run_only() -> None:
+    """Due runs pile up when the pool cannot keep up: each deployment keeps its latest due run,
+    and every older due run of it is cancelled as superseded. Runs not due yet, a deployment
+    with a single due run, another package's deployment, and a run a worker has taken are
+    left alone; a second check finds nothing more to do."""
+    import datetime as dt
+    import uuid
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Pending, Scheduled
+
+    from alpaca_integration.flows.backlog import SUPERSEDED_MESSAGE, cancel_superseded_runs
+    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG
+
+    @flow(name=f"backlog-{uuid.uuid4().hex[:8]}")
+    def sleeper() -> None:
+        return None
+
+    async def scenario() -> dict[str, Any]:
+        async with get_client() as client:
+            flow_id = await client.create_flow(sleeper)
+            now = dt.datetime.now(dt.UTC)
+            runs: dict[str, str] = {}
+            for name, tags, minutes in (
+                ("behind", [DEPLOYMENT_TAG], (-5, -3, -1, 2)),
+                ("keeping-up", [DEPLOYMENT_TAG], (-1, 2)),
+                ("foreign", ["someone-else"], (-5, -1)),
+            ):
+                deployment = await client.create_deployment(
+                    flow_id=flow_id,
+                    name=f"{name}-{uuid.uuid4().hex[:8]}",
+                    tags=tags,
+                    concurrency_limit=1,
+                )
+                for minute in minutes:
+                    run = await client.create_flow_run_from_deployment(
+                        deployment,
+                        state=Scheduled(scheduled_time=now + dt.timedelta(minutes=minute)),
+                    )
+                    runs[f"{name}{minute:+d}"] = str(run.id)
+            # A worker took this one (PENDING) although a later run of its deployment is due.
+            taken = await client.create_deployment(
+                flow_id=flow_id, name=f"taken-{uuid.uuid4().hex[:8]}", tags=[DEPLOYMENT_TAG]
+            )
+            for minute in (-4, -2):
+                run = await client.create_flow_run_from_deployment(
+                    taken, state=Scheduled(scheduled_time=now + dt.timedelta(minutes=minute))
+                )
+                runs[f"taken{minute:+d}"] = str(run.id)
+            await client.set_flow_run_state(runs["taken-4"], Pending())
+            first = await cancel_superseded_runs(server_now=now)
+            again = await cancel_superseded_runs(server_now=now)
+            states = {}
+            for label, run_id in runs.items():
+                state = (await client.read_flow_run(uuid.UUID(run_id))).state
+                assert state is not None
+                states[label] = (state.type.value, state.message or "")
+            return {"runs": runs, "first": first, "again": again, "states": states}
+
+    out = asyncio.run(scenario())
+    runs, states = out["runs"], out["states"]
+    assert sorted(out["first"]) == sorted([runs["behind-5"], runs["behind-3"]])
+    assert out["again"] == []
+    assert states["behind-5"] == ("CANCELLED", SUPERSEDED_MESSAGE)
+    assert states["behind-3"] == ("CANCELLED", SUPERSEDED_MESSAGE)
+    kept = {label: kind for label, (kind, _) in states.items() if not label.startswith("behind")}
+    assert states["behind-1"][0] == states["behind+2"][0] == "SCHEDULED"
+    assert kept == {
+        "keeping-up-1": "SCHEDULED",
+        "keeping-up+2": "SCHEDULED",
+        "foreign-5": "SCHEDULED",
+        "foreign-1": "SCHEDULED",
+        "taken-4": "PENDING",
+        "taken-2": "SCHEDULED",
+    }

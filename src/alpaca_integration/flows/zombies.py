@@ -51,6 +51,8 @@ __all__ = [
     "crash_zombie_runs",
     "given_up_on",
     "heartbeat_seconds",
+    "server_time",
+    "start_checks",
 ]
 
 DEPLOYMENT_TAG = "alpaca-integration"
@@ -96,7 +98,7 @@ async def _last_heartbeat(client: Any, run_id: str, since: dt.datetime) -> dt.da
     return max((e.occurred for e in page.events), default=None)
 
 
-async def _server_now(client: Any) -> dt.datetime | None:
+async def server_time(client: Any) -> dt.datetime | None:
     """The Prefect server's clock (its answer's ``Date`` header, whole seconds): worker
     heartbeats are dated by it, so a worker's silence is measured on it, never on this
     machine's clock, which may be off by minutes."""
@@ -189,7 +191,7 @@ async def crash_zombie_runs(
         candidates = [run for run in await _candidates(client) if str(run.id) not in skip]
         pending = [run for run in candidates if run.state is not None and run.state.is_pending()]
         # The server's clock only matters for a PENDING run's worker: no request without one.
-        server_at = server_now or (await _server_now(client) if pending else None)
+        server_at = server_now or (await server_time(client) if pending else None)
         dead = await _dead_workers(client, pending, server_at)
 
         async def silent(run: Any) -> bool:
@@ -260,8 +262,9 @@ async def given_up_on(run_id: str) -> bool:
 async def start_checks() -> bool:
     """What every run of the two flows does first: False when the calling run was given up on
     (``given_up_on``: it must return at once); otherwise crash the pool's zombies
-    (``crash_zombie_runs``) and True. A failure of either is logged, never raised (the run's own
-    work matters more than someone else's zombie)."""
+    (``crash_zombie_runs``), cancel the due runs a later due run supersedes
+    (``backlog.cancel_superseded_runs``) and True. A failure of any is logged, never raised
+    (the run's own work matters more than someone else's zombie)."""
     try:
         from prefect.runtime import flow_run
 
@@ -280,4 +283,10 @@ async def start_checks() -> bool:
     except Exception as exc:
         _log.warning("zombie check of this run skipped: %s", type(exc).__name__)
     await crash_zombies_quietly(run_id)
+    try:
+        from alpaca_integration.flows.backlog import cancel_superseded_runs
+
+        await cancel_superseded_runs()
+    except Exception as exc:  # as the zombie check: never the run's own failure
+        _log.warning("backlog check skipped: %s", type(exc).__name__)
     return True
