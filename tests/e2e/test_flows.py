@@ -366,20 +366,23 @@ def test_a_pending_run_whose_worker_went_silent_is_crashed_before_the_slot_lease
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_pool_that_fell_behind_runs_each_accounts_latest_due_run_only() -> None:
-    """Due runs pile up when the pool cannot keep up: each deployment keeps its latest due run,
-    and every older due run of it is cancelled as superseded. Runs not due yet, a deployment
-    with a single due run, another package's deployment, and a run a worker has taken are
-    left alone; a second check finds nothing more to do."""
+def test_a_pool_that_fell_behind_queues_one_run_per_account() -> None:
+    """Due runs pile up when the pool cannot keep up: each deployment keeps its earliest due run
+    (its place in the queue), and every later due run of it is cancelled as a repeat. Runs not
+    due yet, a deployment with a single due run, another package's deployment, and a run a
+    worker has taken are left alone (a taken run does not keep a place: the next due run
+    does); a second check (on the server's own clock) finds nothing more to do. A run a worker
+    takes in the moment it is cancelled goes CANCELLING, keeps its deployment's slot until
+    its worker has cancelled it, and knows it was given up on should it start."""
     import datetime as dt
     import uuid
 
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.states import Pending, Scheduled
+    from prefect.states import Cancelling, Pending, Scheduled
 
-    from alpaca_integration.flows.backlog import SUPERSEDED_MESSAGE, cancel_superseded_runs
-    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG
+    from alpaca_integration.flows.backlog import REPEAT_MESSAGE, cancel_repeated_runs
+    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, given_up_on
 
     @flow(name=f"backlog-{uuid.uuid4().hex[:8]}")
     def sleeper() -> None:
@@ -394,6 +397,7 @@ def test_a_pool_that_fell_behind_runs_each_accounts_latest_due_run_only() -> Non
                 ("behind", [DEPLOYMENT_TAG], (-5, -3, -1, 2)),
                 ("keeping-up", [DEPLOYMENT_TAG], (-1, 2)),
                 ("foreign", ["someone-else"], (-5, -1)),
+                ("taken", [DEPLOYMENT_TAG], (-6, -4, -2)),
             ):
                 deployment = await client.create_deployment(
                     flow_id=flow_id,
@@ -407,38 +411,53 @@ def test_a_pool_that_fell_behind_runs_each_accounts_latest_due_run_only() -> Non
                         state=Scheduled(scheduled_time=now + dt.timedelta(minutes=minute)),
                     )
                     runs[f"{name}{minute:+d}"] = str(run.id)
-            # A worker took this one (PENDING) although a later run of its deployment is due.
-            taken = await client.create_deployment(
-                flow_id=flow_id, name=f"taken-{uuid.uuid4().hex[:8]}", tags=[DEPLOYMENT_TAG]
-            )
-            for minute in (-4, -2):
-                run = await client.create_flow_run_from_deployment(
-                    taken, state=Scheduled(scheduled_time=now + dt.timedelta(minutes=minute))
-                )
-                runs[f"taken{minute:+d}"] = str(run.id)
-            await client.set_flow_run_state(runs["taken-4"], Pending())
-            first = await cancel_superseded_runs(server_now=now)
-            again = await cancel_superseded_runs(server_now=now)
-            states = {}
-            for label, run_id in runs.items():
-                state = (await client.read_flow_run(uuid.UUID(run_id))).state
+            # A worker took the oldest (PENDING): the next one keeps the place, the last goes.
+            await client.set_flow_run_state(uuid.UUID(runs["taken-6"]), Pending())
+            first = await cancel_repeated_runs(server_now=now)
+            again = await cancel_repeated_runs()  # the server's clock
+
+            async def state_of(label: str) -> str:
+                state = (await client.read_flow_run(uuid.UUID(runs[label]))).state
                 assert state is not None
-                states[label] = (state.type.value, state.message or "")
-            return {"runs": runs, "first": first, "again": again, "states": states}
+                return state.type.value
+
+            states = {label: await state_of(label) for label in runs}
+            # The race: the cancel lands on a run a worker has just taken.
+            raced: Any = await client.set_flow_run_state(
+                uuid.UUID(runs["taken-6"]), Cancelling(message=REPEAT_MESSAGE)
+            )
+            beside: Any = await client.set_flow_run_state(uuid.UUID(runs["taken-4"]), Pending())
+            return {
+                "runs": runs,
+                "first": first,
+                "again": again,
+                "states": states,
+                "raced": raced.state.type.value,
+                "beside": beside.state.type.value,
+                "given_up": {
+                    label: await given_up_on(runs[label]) for label in ("taken-6", "behind-5")
+                },
+            }
 
     out = asyncio.run(scenario())
-    runs, states = out["runs"], out["states"]
-    assert sorted(out["first"]) == sorted([runs["behind-5"], runs["behind-3"]])
-    assert out["again"] == []
-    assert states["behind-5"] == ("CANCELLED", SUPERSEDED_MESSAGE)
-    assert states["behind-3"] == ("CANCELLED", SUPERSEDED_MESSAGE)
-    kept = {label: kind for label, (kind, _) in states.items() if not label.startswith("behind")}
-    assert states["behind-1"][0] == states["behind+2"][0] == "SCHEDULED"
-    assert kept == {
+    runs = out["runs"]
+    ours = set(runs.values())
+    # (Other tests' deployments share this Prefect server: only this test's runs are judged.)
+    assert set(out["first"]) & ours == {runs["behind-3"], runs["behind-1"], runs["taken-2"]}
+    assert set(out["again"]) & ours == set()
+    assert out["states"] == {
+        "behind-5": "SCHEDULED",
+        "behind-3": "CANCELLED",
+        "behind-1": "CANCELLED",
+        "behind+2": "SCHEDULED",
         "keeping-up-1": "SCHEDULED",
         "keeping-up+2": "SCHEDULED",
         "foreign-5": "SCHEDULED",
         "foreign-1": "SCHEDULED",
-        "taken-4": "PENDING",
-        "taken-2": "SCHEDULED",
+        "taken-6": "PENDING",
+        "taken-4": "SCHEDULED",
+        "taken-2": "CANCELLED",
     }
+    assert out["raced"] == "CANCELLING"
+    assert out["beside"] != "PENDING", "the raced run still holds its deployment's one slot"
+    assert out["given_up"] == {"taken-6": True, "behind-5": False}

@@ -109,14 +109,18 @@ async def record_exposure_and_breaches(account_name: str) -> int:
 async def _start_checks() -> bool:
     """First, free the slots that dead runs hold (``flows.zombies``): any run of the pool does
     it for every account, so a dead worker's runs are crashed within a bound. False when this
-    very run was crashed as a zombie before it started (it must then do nothing)."""
+    very run was given up on before it started (crashed as a zombie, or cancelled as a repeat
+    of an earlier waiting run: ``zombies.given_up_on``); it must then do nothing."""
     from alpaca_integration.flows.zombies import start_checks
 
     return await start_checks()
 
 
 def _given_up(account_name: str) -> dict[str, Any]:
-    return {"account": account_name, "skipped": "crashed as a zombie before it started"}
+    return {
+        "account": account_name,
+        "skipped": "given up on before it started (a zombie, or a repeat)",
+    }
 
 
 @flow(name="alpaca_account_monitoring", log_prints=True)

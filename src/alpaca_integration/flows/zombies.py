@@ -247,15 +247,27 @@ async def crash_zombies_quietly(run_id: str | None = None) -> list[str]:
 
 
 async def given_up_on(run_id: str) -> bool:
-    """Whether ``run_id`` was crashed by this check before: a run whose process was only slow
-    to start (its worker died, the process lived on) and that Prefect lets go from CRASHED to
-    RUNNING anyway. Its slot went to the account's next run, so it must do no work."""
+    """Whether ``run_id`` was given up on before it started, so that it must do no work:
+
+    * crashed by this check (a run whose process was only slow to start: its worker died, the
+      process lived on, and Prefect lets it go from CRASHED to RUNNING anyway); its slot went
+      to the account's next run;
+    * cancelled as superseded (``backlog.cancel_superseded_runs``) in the moment a worker took
+      it: a later run of its deployment is due and does the work."""
     from prefect.client.orchestration import get_client
+
+    from alpaca_integration.flows.backlog import REPEAT_MESSAGE
 
     async with get_client() as client:
         states = await client.read_flow_run_states(uuid.UUID(run_id))
+
+    def says(state: Any, prefix: str) -> bool:
+        return (state.message or "").startswith(prefix)
+
     return any(
-        state.is_crashed() and (state.message or "").startswith(ZOMBIE_MESSAGE) for state in states
+        (state.is_crashed() and says(state, ZOMBIE_MESSAGE))
+        or ((state.is_cancelling() or state.is_cancelled()) and says(state, REPEAT_MESSAGE))
+        for state in states
     )
 
 
@@ -263,7 +275,7 @@ async def start_checks() -> bool:
     """What every run of the two flows does first: False when the calling run was given up on
     (``given_up_on``: it must return at once); otherwise crash the pool's zombies
     (``crash_zombie_runs``), cancel the due runs a later due run supersedes
-    (``backlog.cancel_superseded_runs``) and True. A failure of any is logged, never raised
+    (``backlog.cancel_repeated_runs``) and True. A failure of any is logged, never raised
     (the run's own work matters more than someone else's zombie)."""
     try:
         from prefect.runtime import flow_run
@@ -275,8 +287,8 @@ async def start_checks() -> bool:
     try:
         if await given_up_on(run_id):
             _log.warning(
-                "flow run %s was marked CRASHED as a zombie before it started: it does nothing, "
-                "the account's next run has its slot",
+                "flow run %s was given up on before it started (crashed as a zombie, or "
+                "cancelled as a repeat): it does nothing",
                 run_id,
             )
             return False
@@ -284,9 +296,9 @@ async def start_checks() -> bool:
         _log.warning("zombie check of this run skipped: %s", type(exc).__name__)
     await crash_zombies_quietly(run_id)
     try:
-        from alpaca_integration.flows.backlog import cancel_superseded_runs
+        from alpaca_integration.flows.backlog import cancel_repeated_runs
 
-        await cancel_superseded_runs()
+        await cancel_repeated_runs()
     except Exception as exc:  # as the zombie check: never the run's own failure
         _log.warning("backlog check skipped: %s", type(exc).__name__)
     return True
