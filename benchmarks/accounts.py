@@ -110,14 +110,25 @@ def _accounts_file(path: Path, base_url: str, names: list[str]) -> list[tuple[st
     return keys
 
 
-async def _held(prefix: str, names: list[str]) -> int:
+async def _shares(prefix: str, names: list[str]) -> list[int]:
+    """How many of ``names`` each monitor holds (the free ones not counted)."""
+    from collections import Counter
+
     from alpaca_integration.monitor.leases import LeaseBoard
 
     board = LeaseBoard(REDIS_URL, prefix=prefix)
     try:
-        return sum(1 for h in await board.holders(names) if h.owner)
+        return list(Counter(h.owner for h in await board.holders(names) if h.owner).values())
     finally:
         await board.aclose()
+
+
+def _settled(shares: list[int], accounts: int, monitors: int) -> bool:
+    """Every account held, by every monitor, none above its fair share: the sharded monitors
+    have finished handing accounts over (the first one up takes every account, then gives the
+    others back as they join). The window measures streaming, not the start-up handovers."""
+    fair = -(-accounts // monitors)
+    return sum(shares) == accounts and len(shares) == monitors and max(shares) <= fair
 
 
 async def _latencies(
@@ -210,7 +221,7 @@ def _phase(
     results: list[Step] = []
     try:
         deadline = time.monotonic() + 300
-        while asyncio.run(_held(prefix, names)) < len(names) or (
+        while not _settled(asyncio.run(_shares(prefix, names)), len(names), monitors) or (
             httpx.get(f"{base_url}/_sim/stats").json()["stream_listeners"] < len(names)
         ):
             if time.monotonic() > deadline:
