@@ -194,6 +194,19 @@ def test_flows_serve_registers_both_flows_and_runs_them(
     assert len(_read_store(flow_env, lambda store: store.list_orders("default"))) > 0
 
 
+async def _throwaway_flow(client: Any, prefix: str) -> Any:
+    """A flow registered under a fresh name (its runs are only records, never executed)."""
+    import uuid
+
+    from prefect import flow
+
+    @flow(name=f"{prefix}-{uuid.uuid4().hex[:8]}")
+    def sleeper() -> None:
+        return None
+
+    return await client.create_flow(sleeper)
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
     """A run left RUNNING by a dead process (no state change, no heartbeat for three heartbeat
@@ -203,7 +216,6 @@ def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
     import datetime as dt
     import uuid
 
-    from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.states import Pending, Running
 
@@ -213,13 +225,9 @@ def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
         crash_zombie_runs,
     )
 
-    @flow(name=f"zombie-check-{uuid.uuid4().hex[:8]}")
-    def sleeper() -> None:
-        return None
-
     async def scenario() -> dict[str, Any]:
         async with get_client() as client:
-            flow_id = await client.create_flow(sleeper)
+            flow_id = await _throwaway_flow(client, "zombie-check")
             ours, other, waiting = [
                 await client.create_deployment(
                     flow_id=flow_id,
@@ -291,16 +299,11 @@ def test_a_pending_run_whose_worker_went_silent_is_crashed_before_the_slot_lease
     import datetime as dt
     import uuid
 
-    from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.states import Pending, Running
 
     from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, crash_zombie_runs, given_up_on
-
-    @flow(name=f"zombie-pending-{uuid.uuid4().hex[:8]}")
-    def sleeper() -> None:
-        return None
 
     async def scenario() -> dict[str, Any]:
         async with get_client() as client:
@@ -309,7 +312,7 @@ def test_a_pending_run_whose_worker_went_silent_is_crashed_before_the_slot_lease
             # "gone" beats every 30 s, "slow" every 60 s: 91 s on, only "gone" missed three.
             for worker, period in (("gone", 30), ("slow", 60)):
                 await client.send_worker_heartbeat(pool, worker, heartbeat_interval_seconds=period)
-            flow_id = await client.create_flow(sleeper)
+            flow_id = await _throwaway_flow(client, "zombie-pending")
             runs = {}
             for worker in ("gone", "slow"):
                 deployment = await client.create_deployment(
@@ -377,20 +380,15 @@ def test_a_pool_that_fell_behind_queues_one_run_per_account() -> None:
     import datetime as dt
     import uuid
 
-    from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.states import Cancelling, Pending, Scheduled
 
     from alpaca_integration.flows.backlog import REPEAT_MESSAGE, cancel_repeated_runs
     from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, given_up_on
 
-    @flow(name=f"backlog-{uuid.uuid4().hex[:8]}")
-    def sleeper() -> None:
-        return None
-
     async def scenario() -> dict[str, Any]:
         async with get_client() as client:
-            flow_id = await client.create_flow(sleeper)
+            flow_id = await _throwaway_flow(client, "backlog")
             now = dt.datetime.now(dt.UTC)
             runs: dict[str, str] = {}
             for name, tags, minutes in (
