@@ -381,7 +381,8 @@ def test_a_pool_that_fell_behind_queues_one_run_per_account() -> None:
     import uuid
 
     from prefect.client.orchestration import get_client
-    from prefect.states import Cancelling, Pending, Scheduled
+    from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
+    from prefect.states import Cancelled, Cancelling, Pending, Scheduled
 
     from alpaca_integration.flows.backlog import REPEAT_MESSAGE, cancel_repeated_runs
     from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, given_up_on
@@ -402,6 +403,10 @@ def test_a_pool_that_fell_behind_queues_one_run_per_account() -> None:
                     name=f"{name}-{uuid.uuid4().hex[:8]}",
                     tags=tags,
                     concurrency_limit=1,
+                    # As `flows deploy` makes them: a run that finds the slot held is cancelled.
+                    concurrency_options=ConcurrencyOptions(
+                        collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+                    ),
                 )
                 for minute in minutes:
                     run = await client.create_flow_run_from_deployment(
@@ -425,6 +430,13 @@ def test_a_pool_that_fell_behind_queues_one_run_per_account() -> None:
                 uuid.UUID(runs["taken-6"]), Cancelling(message=REPEAT_MESSAGE)
             )
             beside: Any = await client.set_flow_run_state(uuid.UUID(runs["taken-4"]), Pending())
+            given_up = {label: await given_up_on(runs[label]) for label in ("taken-6", "behind-5")}
+            # Rescheduled by hand (a rerun): a new attempt, no longer given up on.
+            await client.set_flow_run_state(uuid.UUID(runs["taken-6"]), Cancelled(), force=True)
+            await client.set_flow_run_state(
+                uuid.UUID(runs["taken-6"]), Scheduled(scheduled_time=now), force=True
+            )
+            given_up["rerun"] = await given_up_on(runs["taken-6"])
             return {
                 "runs": runs,
                 "first": first,
@@ -432,9 +444,7 @@ def test_a_pool_that_fell_behind_queues_one_run_per_account() -> None:
                 "states": states,
                 "raced": raced.state.type.value,
                 "beside": beside.state.type.value,
-                "given_up": {
-                    label: await given_up_on(runs[label]) for label in ("taken-6", "behind-5")
-                },
+                "given_up": given_up,
             }
 
     out = asyncio.run(scenario())
@@ -457,5 +467,6 @@ def test_a_pool_that_fell_behind_queues_one_run_per_account() -> None:
         "taken-2": "CANCELLED",
     }
     assert out["raced"] == "CANCELLING"
-    assert out["beside"] != "PENDING", "the raced run still holds its deployment's one slot"
-    assert out["given_up"] == {"taken-6": True, "behind-5": False}
+    # The raced run still holds its deployment's one slot: the next run is cancelled (CANCEL_NEW).
+    assert out["beside"] == "CANCELLED"
+    assert out["given_up"] == {"taken-6": True, "behind-5": False, "rerun": False}

@@ -9,8 +9,8 @@ last eight minutes. For a monitoring flow a missed run has no value of its own: 
 syncs from the checkpoint and does all of it.
 
 ``cancel_repeated_runs`` therefore cancels, for every deployment tagged ``alpaca-integration``,
-each due SCHEDULED run while an earlier due run of the same deployment still waits (message
-``repeat``). The earliest keeps its place in the queue, so the queue holds at most one run per
+each due SCHEDULED run while an earlier due run of the same deployment still waits (the ids
+are logged; the server's own Cancelled state carries no message). The earliest keeps its place in the queue, so the queue holds at most one run per
 deployment and an account's run waits at most one round of the others. Keeping the latest
 instead would starve the accounts at the end of a round: their run would be replaced each
 interval by a new one at the back of the queue (tried: three accounts got no run at all).
@@ -20,10 +20,13 @@ answer's ``Date``), which dates the runs; without it nothing is cancelled.
 It cancels as Prefect's own Cancel does: it proposes CANCELLING, which the server turns into
 CANCELLED in the same transaction while the run is SCHEDULED with no process, so the check and
 the cancel are one step there. The cancelled runs are the newer ones, which workers take last;
-should a worker take one between this module's read and its cancel, that run goes CANCELLING
-(keeping its slot, so nothing of its account runs beside it) and its worker cancels it as
-Prefect cancels any run; should its process start anyway, the run finds the ``repeat`` message
-in its own history and does nothing (``zombies.given_up_on``). Every run of the two flows calls
+should a worker take one between this module's read and its cancel (a window of one round
+trip), that run goes CANCELLING with the ``repeat`` message, keeping its slot, and its worker
+cancels it as Prefect cancels any run; should its process start anyway, the run finds the
+message in its own history and does nothing (``zombies.given_up_on``). In that rare case
+Prefect's bookkeeping can still release the deployment's slot once too often (the worker's
+forced CANCELLED revokes the lease, then the late process's end releases again by fallback),
+so one run of the account might overlap the next; none of that run's work is done. Every run of the two flows calls
 this after the zombie check (``zombies.start_checks``). Imports Prefect; only flow runs call it.
 """
 
@@ -98,6 +101,7 @@ async def cancel_repeated_runs(*, server_now: dt.datetime | None = None) -> list
     of the same deployment waits; returns their ids. ``server_now``: the Prefect server's time
     (read from the server when not given). Needs a Prefect API."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
     from prefect.states import Cancelling
 
     from alpaca_integration.flows.zombies import server_time
@@ -117,17 +121,22 @@ async def cancel_repeated_runs(*, server_now: dt.datetime | None = None) -> list
                 result: Any = await client.set_flow_run_state(
                     run.id, Cancelling(message=REPEAT_MESSAGE)
                 )
-                # SCHEDULED: the server made it CANCELLED at once. Taken by a worker meanwhile:
-                # it is CANCELLING now, and its worker cancels it.
-                if result.state is not None and (
-                    result.state.is_cancelled() or result.state.is_cancelling()
+                # SCHEDULED: the server made it CANCELLED at once (REJECT, with its own
+                # Cancelled state). Taken by a worker meanwhile: it is CANCELLING now (ACCEPT),
+                # and its worker cancels it. ABORT: it had ended already (another check).
+                if (
+                    result.status != SetStateStatus.ABORT
+                    and result.state is not None
+                    and (result.state.is_cancelled() or result.state.is_cancelling())
                 ):
                     cancelled.append(str(run.id))
         finally:
             if cancelled:
+                # Prefect's own Cancelled state carries no message: the ids are told here.
                 _log.warning(
                     "the pool is behind: %d due run(s) cancelled while an earlier run of the "
-                    "same deployment still waits",
+                    "same deployment still waits: %s",
                     len(cancelled),
+                    ", ".join(cancelled),
                 )
     return cancelled

@@ -252,14 +252,19 @@ async def given_up_on(run_id: str) -> bool:
     * crashed by this check (a run whose process was only slow to start: its worker died, the
       process lived on, and Prefect lets it go from CRASHED to RUNNING anyway); its slot went
       to the account's next run;
-    * cancelled as superseded (``backlog.cancel_superseded_runs``) in the moment a worker took
-      it: a later run of its deployment is due and does the work."""
+    * cancelled as a repeat (``backlog.cancel_repeated_runs``) in the moment a worker took it:
+      an earlier run of its deployment does the work.
+
+    Only the states since the run was last SCHEDULED count: a run rescheduled by hand (a rerun
+    from the UI) is a new attempt."""
     from prefect.client.orchestration import get_client
 
     from alpaca_integration.flows.backlog import REPEAT_MESSAGE
 
     async with get_client() as client:
         states = await client.read_flow_run_states(uuid.UUID(run_id))
+    states = sorted(states, key=lambda state: state.timestamp)
+    last_booked = max((i for i, s in enumerate(states) if s.is_scheduled()), default=-1)
 
     def says(state: Any, prefix: str) -> bool:
         return (state.message or "").startswith(prefix)
@@ -267,7 +272,7 @@ async def given_up_on(run_id: str) -> bool:
     return any(
         (state.is_crashed() and says(state, ZOMBIE_MESSAGE))
         or ((state.is_cancelling() or state.is_cancelled()) and says(state, REPEAT_MESSAGE))
-        for state in states
+        for state in states[last_booked + 1 :]
     )
 
 
