@@ -128,7 +128,9 @@ def _settled(shares: list[int], accounts: int, monitors: int) -> bool:
     have finished handing accounts over (the first one up takes every account, then gives the
     others back as they join). The window measures streaming, not the start-up handovers."""
     fair = -(-accounts // monitors)
-    return sum(shares) == accounts and len(shares) == monitors and max(shares) <= fair
+    return (
+        sum(shares) == accounts and len(shares) == min(monitors, accounts) and max(shares) <= fair
+    )
 
 
 async def _latencies(
