@@ -4,14 +4,15 @@ Prefect's scheduler books every deployment's runs ahead, and workers take due ru
 first. When the pool cannot keep up (more deployments than its workers can run in an interval,
 or a worker lost), due runs pile up: every account's run waits behind every other account's
 missed runs, and the wait grows with each interval. In the 20-account e2e test on a loaded
-machine the queue reached 68 runs, and two accounts that needed a run got none in the test's
+machine the queue reached 77 runs, and two accounts that needed a run got none in the test's
 last eight minutes. For a monitoring flow a missed run has no value of its own: any later run
 syncs from the checkpoint and does all of it.
 
 ``cancel_repeated_runs`` therefore cancels, for every deployment tagged ``alpaca-integration``,
 each due SCHEDULED run while an earlier due run of the same deployment still waits (the ids
-are logged; the server's own Cancelled state carries no message). The earliest keeps its place in the queue, so the queue holds at most one run per
-deployment and an account's run waits at most one round of the others. Keeping the latest
+are logged; the server's own Cancelled state carries no message). The earliest keeps its place
+in the queue, so the queue holds at most one run per deployment and an account's run waits at
+most one round of the others. Keeping the latest
 instead would starve the accounts at the end of a round: their run would be replaced each
 interval by a new one at the back of the queue (tried: three accounts got no run at all).
 Runs not due yet are never touched. "Due" is judged on the Prefect server's clock (its
@@ -26,8 +27,9 @@ cancels it as Prefect cancels any run; should its process start anyway, the run 
 message in its own history and does nothing (``zombies.given_up_on``). In that rare case
 Prefect's bookkeeping can still release the deployment's slot once too often (the worker's
 forced CANCELLED revokes the lease, then the late process's end releases again by fallback),
-so one run of the account might overlap the next; none of that run's work is done. Every run of the two flows calls
-this after the zombie check (``zombies.start_checks``). Imports Prefect; only flow runs call it.
+so one run of the account might overlap the next; none of that run's work is done. Every run
+of the two flows calls this after the zombie check (``zombies.start_checks``). Imports Prefect;
+only flow runs call it.
 """
 
 from __future__ import annotations

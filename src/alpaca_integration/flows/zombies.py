@@ -279,8 +279,8 @@ async def given_up_on(run_id: str) -> bool:
 async def start_checks() -> bool:
     """What every run of the two flows does first: False when the calling run was given up on
     (``given_up_on``: it must return at once); otherwise crash the pool's zombies
-    (``crash_zombie_runs``), cancel the due runs a later due run supersedes
-    (``backlog.cancel_repeated_runs``) and True. A failure of any is logged, never raised
+    (``crash_zombie_runs``), cancel the due runs that repeat an earlier waiting run of their
+    deployment (``backlog.cancel_repeated_runs``) and True. A failure of any is logged, never raised
     (the run's own work matters more than someone else's zombie)."""
     try:
         from prefect.runtime import flow_run
