@@ -293,13 +293,24 @@ def _history(api_url: str, differences: list[str]) -> str:
     return "\n--- runs of the accounts that differ:\n" + "\n".join(lines[-80:])
 
 
-def _active(api_url: str) -> set[str]:
-    """Runs PENDING or RUNNING: both hold their deployment's concurrency slot."""
+def _active(api_url: str, worker: str | None = None) -> set[str]:
+    """Runs PENDING or RUNNING (both hold their deployment's concurrency slot); with ``worker``,
+    only those that worker took. A worker logs "submitting flow run" before it asks for the run,
+    and may lose it to the other worker; it labels the run with its name only once the server
+    gave the run to it (a CI run counted a run the second worker then completed as a zombie of
+    the first)."""
     return {
         str(r.id)
         for r in asyncio.run(_runs(api_url))
-        if r.state and (r.state.is_running() or r.state.is_pending())
+        if r.state
+        and (r.state.is_running() or r.state.is_pending())
+        and (worker is None or r.labels.get("prefect.worker.name") == worker)
     }
+
+
+def _worker_name(log: str) -> str | None:
+    found = re.search(r"Worker '([^']+)' submitting flow run", log)
+    return found.group(1) if found else None
 
 
 def _states(api_url: str, ids: set[str]) -> dict[str, str]:
@@ -374,7 +385,8 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
         zombies: set[str] = set()
 
         def w1_active() -> bool:
-            zombies.update(_worker_runs(procs.log("w1")) & _active(api_url))
+            name = _worker_name(procs.log("w1"))
+            zombies.update(_active(api_url, name) if name else ())
             return bool(zombies)
 
         _until(w1_active, "a run of the first worker is PENDING or RUNNING", procs.logs)
