@@ -33,6 +33,7 @@ from alpaca_integration.models import (
     OrderType,
     TimeInForce,
 )
+from alpaca_integration.testing.processes import stop_process as stop_process
 
 PG_SERVER = os.environ.get(
     "ALPACA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -45,15 +46,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def stop_process(proc: subprocess.Popen[Any], sig: int, timeout: float = 10) -> None:
-    """Send ``sig`` to ``proc`` and wait up to ``timeout`` seconds; kill it when it lingers."""
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def run_main(

@@ -39,6 +39,8 @@ from typing import Any
 
 import httpx
 
+from alpaca_integration.testing.processes import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY_ID = "RESTARTKEY000000001"
 SECRET = "restart-secret-0000000000000000000000001"
@@ -97,13 +99,7 @@ def kill_and_restart(
 
 def stop_monitor(monitor: subprocess.Popen[bytes]) -> None:
     """Stop ``monitor`` gracefully (SIGTERM), or kill it when it does not stop within 30 s."""
-    if monitor.poll() is None:
-        monitor.send_signal(signal.SIGTERM)
-        try:
-            monitor.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            monitor.kill()
-            monitor.wait()
+    stop_process(monitor, signal.SIGTERM, timeout=30)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from alpaca_integration.cli.main import app
 from alpaca_integration.simulator.config import DEMO_API_KEY, DEMO_SECRET_KEY
+from alpaca_integration.testing.processes import stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -64,12 +65,7 @@ def _sim_banner(extra: list[str]) -> Iterator[list[str]]:
             lines.append(line)
         yield lines
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, signal.SIGINT, timeout=20)
         reader.join(timeout=20)
         proc.stdout.close()
     assert proc.returncode == 0

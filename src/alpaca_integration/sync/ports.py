@@ -141,14 +141,8 @@ class _VenueState(Protocol):
     async def list_positions(self) -> Sequence[Position]: ...
 
 
-class VenueClient(Protocol):
-    """What ``SyncEngine`` reads from the venue (``AlpacaClient`` has it all)."""
-
-    async def get_account(self) -> AccountSnapshot: ...
-
-    async def list_positions(
-        self, *, on_bad_item: OnBadItem | None = ...
-    ) -> Sequence[Position]: ...
+class _VenueHistory(Protocol):
+    """The venue's orders and activities, page after page (``AlpacaClient`` has them)."""
 
     def iter_orders(
         self,
@@ -168,6 +162,16 @@ class VenueClient(Protocol):
         on_bad_item: OnBadItem | None = ...,
     ) -> AsyncIterator[Fill | Activity]: ...
 
+
+class VenueClient(_VenueHistory, Protocol):
+    """What ``SyncEngine`` reads from the venue (``AlpacaClient`` has it all)."""
+
+    async def get_account(self) -> AccountSnapshot: ...
+
+    async def list_positions(
+        self, *, on_bad_item: OnBadItem | None = ...
+    ) -> Sequence[Position]: ...
+
     async def get_order(
         self, order_id: str, *, nested: bool | None = ..., on_bad_item: OnBadItem
     ) -> Order | None: ...
@@ -176,21 +180,8 @@ class VenueClient(Protocol):
 # --------------------------------------------------------------------------- checks
 
 
-class ReconcileClient(_VenueState, Protocol):
+class ReconcileClient(_VenueState, _VenueHistory, Protocol):
     """What reconciliation reads from the broker (``AlpacaClient`` has all of it)."""
-
-    def iter_orders(
-        self,
-        *,
-        status: OrderStatusFilter = ...,
-        after: dt.datetime | None = ...,
-        direction: Direction = ...,
-        nested: bool | None = ...,
-    ) -> AsyncIterator[Order]: ...
-
-    def iter_activities(
-        self, *, direction: Direction = ..., page_token: str | None = ...
-    ) -> AsyncIterator[Fill | Activity]: ...
 
 
 class RepairWriter(Protocol):

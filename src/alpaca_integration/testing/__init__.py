@@ -7,7 +7,8 @@ comparer, and the demo's trading sessions.
 * ``testing.compare``: ``compare_with_venue``, ``store_view``, ``normalize_store_dump`` (the check behind "the
   store equals the venue");
 * ``testing.sessions``: ``scripted_session``, ``random_session`` (orders of every type);
-* ``testing.demo``: ``run_demo`` (``alpacactl demo``).
+* ``testing.demo``: ``run_demo`` (``alpacactl demo``);
+* ``testing.processes``: ``stop_process`` (a signal, a bounded wait, then SIGKILL).
 
 This is the top of the package: it may import anything in it; nothing in the package but the CLI
 (``demo``) and the old re-export paths imports it. Names are resolved lazily, so importing one
@@ -32,6 +33,7 @@ __all__ = [
     "run_demo",
     "running_simulator",
     "scripted_session",
+    "stop_process",
     "store_view",
 ]
 
@@ -48,6 +50,7 @@ _HOMES = {
     "scripted_session": "alpaca_integration.testing.sessions",
     "DEMO_ACCOUNT": "alpaca_integration.testing.demo",
     "run_demo": "alpaca_integration.testing.demo",
+    "stop_process": "alpaca_integration.testing.processes",
 }
 
 
