@@ -215,23 +215,31 @@ def create_engine(database: DatabaseURL) -> AsyncEngine:
 
 
 def _ping_in_one_round_trip(engine: AsyncEngine) -> None:
-    """The pool's pre-ping (every checkout) as ONE round trip: a simple (never prepared) query, outside
-    any transaction. SQLAlchemy's asyncpg adapter pings with three (BEGIN, an empty prepared
-    query, ROLLBACK: kept for pgbouncer's transaction mode, which a simple query, never
-    prepared, does not need), and every transaction of the store starts with a checkout: the
-    stream's batch paid two round trips more than it writes. A dead connection is still
-    found, and reported as the adapter reports it, so the pool replaces it as before."""
+    """The pool's pre-ping (every checkout) is the BEGIN of the transaction the checkout is for:
+    ONE round trip that a dead connection fails, and the checkout's first statement then sends
+    no BEGIN of its own. SQLAlchemy's asyncpg adapter pings with three (BEGIN, an empty
+    prepared query, ROLLBACK: kept for pgbouncer's transaction mode, which a transaction begun
+    at checkout serves as well), and every transaction of the store starts with a checkout: the
+    stream's batch paid three round trips more than it writes, then one with a ``SELECT 1``
+    ping. A dead connection is still found, and reported as the adapter reports it, so the pool
+    replaces it as before. A checkout that sends nothing then costs a ROLLBACK at check-in
+    (the store has none); an autocommit connection (none either) is pinged with ``SELECT 1``."""
     dialect = engine.sync_engine.dialect
 
     def do_ping(dbapi_connection: Any) -> bool:
         if getattr(dbapi_connection, "_transaction", None) is not None:  # pragma: no cover
             dbapi_connection.ping()  # never at a checkout: the pool rolled back at check-in
             return True
-        try:
-            dbapi_connection.await_(dbapi_connection.driver_connection.execute("SELECT 1"))
-        except Exception as error:
-            # Translated into the adapter's DBAPI errors, so the pool tells a disconnect.
-            dbapi_connection._handle_exception(error)
+        if dbapi_connection.isolation_level == "autocommit":  # pragma: no cover
+            try:
+                dbapi_connection.await_(dbapi_connection.driver_connection.execute("SELECT 1"))
+            except Exception as error:
+                # Translated into the adapter's DBAPI errors, so the pool tells a disconnect.
+                dbapi_connection._handle_exception(error)
+            return True
+        # The adapter's own BEGIN (translates a failure itself, and marks the transaction
+        # started so the first statement does not begin another).
+        dbapi_connection.await_(dbapi_connection._start_transaction())
         return True
 
     dialect.do_ping = do_ping  # type: ignore[method-assign]
