@@ -30,6 +30,8 @@ Imports ``models`` and ``errors`` from the package; never the store, the client 
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -338,6 +340,9 @@ class Cache(AsyncClosing):
         ]
         try:
             ok = await self._commit(keys, change)
+        except asyncio.CancelledError:
+            await self._forget_cancelled(keys, change)
+            raise
         except Exception:  # an implementation bug must not fail a sync either
             log.exception("cache write for %s failed", change.account)
             ok = False
@@ -350,6 +355,20 @@ class Cache(AsyncClosing):
         else:
             self._stale.setdefault(change.account, set()).update(change.touches)
         return ok
+
+    async def _forget_cancelled(self, keys: CacheKeys, change: Change) -> None:
+        """``change`` was cancelled mid-write (a stop out of patience): it may or may not have
+        landed. The parts it touched are stale from now on, here and, within the
+        implementation's timeout, in the cache itself, so the account's next monitor or any
+        other reader rebuilds them instead of trusting them."""
+        touched = change.touches
+        if not touched:
+            return
+        self._stale.setdefault(change.account, set()).update(touched)
+        forget = Change(change.account, invalidate=tuple(sorted(touched)))
+        # Shielded: cancelled again while it waits, the mark still goes out.
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.shield(self._commit(keys, forget))
 
     # ------------------------------------------------------------------ reads
 

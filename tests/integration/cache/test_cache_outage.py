@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -139,4 +140,48 @@ async def test_outage_messages_never_show_the_password(caplog: pytest.LogCapture
         assert caplog.records
         assert all("hunter2" not in r.getMessage() for r in caplog.records)
     finally:
+        await cache.aclose()
+
+
+async def test_a_write_cancelled_midway_leaves_the_parts_it_touched_stale(
+    throwaway_redis: ThrowawayRedis,
+) -> None:
+    """A write cancelled while Redis holds it (a monitor's stop out of patience) may or may not
+    land: the parts it touched are marked stale, in this process at once and in Redis itself
+    once it answers (within the cache's timeout), so the account's next monitor (another cache
+    object) rebuilds them instead of trusting them."""
+    cache = RedisCache(throwaway_redis.url, prefix="aitest", timeout=5.0, retry_after=0.0)
+    client = throwaway_redis.client()
+    try:
+        assert await cache.rebuild(
+            "main",
+            snapshot=make_snapshot(),
+            positions=[make_position("AAPL", "10")],
+            open_orders=[],
+        )
+        assert not await cache.needs_rebuild("main")
+        # Long, and ended by UNPAUSE: a stalled machine must not see the pause lapse first.
+        client.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+        write = asyncio.create_task(
+            cache.mirror("main", positions=[make_position("AAPL", "20", observed_at=at(9))])
+        )
+        await asyncio.sleep(0.5)  # sent, and held by the pause
+        write.cancel()
+        await asyncio.sleep(0.1)
+        assert cache.is_stale("main")  # in this process at once
+        # Redis answers again within the cache's timeout: the mark reaches it too.
+        await asyncio.to_thread(client.execute_command, "CLIENT", "UNPAUSE")
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        after = RedisCache(throwaway_redis.url, prefix="aitest", timeout=5.0)
+        try:
+            deadline = asyncio.get_running_loop().time() + 10
+            while not await after.needs_rebuild("main"):
+                assert asyncio.get_running_loop().time() < deadline, "positions still trusted"
+                await asyncio.sleep(0.1)
+            assert await after.get_positions("main") is None
+        finally:
+            await after.aclose()
+    finally:
+        client.close()
         await cache.aclose()
