@@ -369,6 +369,71 @@ def test_a_pending_run_whose_worker_went_silent_is_crashed_before_the_slot_lease
 
 
 @pytest.mark.usefixtures("prefect_harness")
+def test_a_cancelling_run_whose_worker_died_is_cancelled() -> None:
+    """A run set CANCELLING after a worker took it (by hand, or as a repeat by the backlog
+    check) waits for that worker to cancel it; with the worker dead for three of its heartbeat
+    periods it is marked CANCELLED, which frees its deployment's slot. One whose worker still
+    beats is left to that worker. A run given up on so does nothing should its process start."""
+    import datetime as dt
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.states import Cancelling, Pending
+
+    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, crash_zombie_runs, given_up_on
+
+    async def scenario() -> dict[str, Any]:
+        async with get_client() as client:
+            pool = f"pool-{uuid.uuid4().hex[:8]}"
+            await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            for worker, period in (("gone", 30), ("alive", 60)):
+                await client.send_worker_heartbeat(pool, worker, heartbeat_interval_seconds=period)
+            flow_id = await _throwaway_flow(client, "zombie-cancelling")
+            runs, deployments = {}, {}
+            for worker in ("gone", "alive"):
+                deployment = await client.create_deployment(
+                    flow_id=flow_id,
+                    name=f"{worker}-{uuid.uuid4().hex[:8]}",
+                    tags=[DEPLOYMENT_TAG],
+                    concurrency_limit=1,
+                )
+                run = await client.create_flow_run_from_deployment(deployment)
+                await client.set_flow_run_state(run.id, Pending())
+                await client.update_flow_run_labels(
+                    run.id, {"prefect.worker.name": worker, "prefect.work-pool.name": pool}
+                )
+                await client.set_flow_run_state(run.id, Cancelling())
+                runs[worker], deployments[worker] = str(run.id), deployment
+            now = dt.datetime.now(dt.UTC)
+            blocked = await client.create_flow_run_from_deployment(deployments["gone"])
+            before: Any = await client.set_flow_run_state(blocked.id, Pending())
+            later = now + dt.timedelta(seconds=91)
+            ended = await crash_zombie_runs(heartbeat=30, now=later, server_now=later)
+            states = {
+                worker: str((await client.read_flow_run(run_id)).state_name)
+                for worker, run_id in runs.items()
+            }
+            after: Any = await client.set_flow_run_state(blocked.id, Pending())
+            return {
+                "runs": runs,
+                "ended": ended,
+                "states": states,
+                "before": before.state.type.value,
+                "after": after.state.type.value,
+                "given_up": {worker: await given_up_on(run_id) for worker, run_id in runs.items()},
+            }
+
+    out = asyncio.run(scenario())
+    assert out["before"] != "PENDING", "the CANCELLING run holds its deployment's one slot"
+    # (Other tests' runs left on this server may be ended too: only these two are judged.)
+    assert set(out["ended"]) & set(out["runs"].values()) == {out["runs"]["gone"]}
+    assert out["states"] == {"gone": "Cancelled", "alive": "Cancelling"}
+    assert out["after"] == "PENDING", "its slot is free again"
+    assert out["given_up"] == {"gone": True, "alive": False}
+
+
+@pytest.mark.usefixtures("prefect_harness")
 def test_a_pool_that_fell_behind_queues_one_run_per_account() -> None:
     """Due runs pile up when the pool cannot keep up: each deployment keeps its earliest due run
     (its place in the queue), and every later due run of it is cancelled as a repeat. Runs not

@@ -1,4 +1,5 @@
-"""Zombie flow runs: runs of this package's deployments left PENDING or RUNNING by a dead process.
+"""Zombie flow runs: runs of this package's deployments left PENDING, RUNNING or CANCELLING by a
+dead process.
 
 A worker (or ``flows serve``) killed with its runs leaves them PENDING or RUNNING in Prefect's
 records, and each one keeps its deployment's concurrency slot (one run at a time), so its
@@ -20,6 +21,10 @@ account gets no run until Prefect's slot lease runs out, and the records say RUN
   record gone, or a worker restarted under the same ``--name``, whose new beats speak for the
   dead one): Prefect's own slot lease (300 s), after which the slot is free anyway, so the check
   then only puts the record right.
+* CANCELLING (cancelled by hand, or by ``backlog`` the moment a worker took it), with no
+  heartbeat for ``ZOMBIE_AFTER_BEATS`` periods, and its worker dead as for a PENDING run (or
+  ``PENDING_SILENCE`` seconds when it cannot be told): the worker that would have cancelled it
+  is gone. It is marked CANCELLED, not CRASHED: someone wanted it cancelled.
 
 Every run of the two flows calls it first, for every deployment tagged ``alpaca-integration``:
 with runs every ``interval`` seconds somewhere in the pool, a RUNNING zombie is crashed within
@@ -156,7 +161,9 @@ async def _candidates(client: Any) -> list[Any]:
         await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
+                    type=FlowRunFilterStateType(
+                        any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+                    )
                 )
             ),
             deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[DEPLOYMENT_TAG])),
@@ -172,14 +179,15 @@ async def crash_zombie_runs(
     now: dt.datetime | None = None,
     server_now: dt.datetime | None = None,
 ) -> list[str]:
-    """Mark CRASHED every zombie run of this package's deployments; returns their ids.
+    """Mark CRASHED every zombie run of this package's deployments (CANCELLED when it was
+    CANCELLING); returns their ids.
 
     ``exclude`` is the calling run (alive by definition). ``now`` is this machine's time (run
     states are dated by the machines that set them), ``server_now`` the Prefect server's (worker
     heartbeats; read from the server when not given). Needs a Prefect API."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.responses import SetStateStatus
-    from prefect.states import Crashed
+    from prefect.states import Cancelled, Crashed
 
     beat = heartbeat or heartbeat_seconds()
     at = now or dt.datetime.now(dt.UTC)
@@ -189,8 +197,13 @@ async def crash_zombie_runs(
     crashed: list[str] = []
     async with get_client() as client:
         candidates = [run for run in await _candidates(client) if str(run.id) not in skip]
-        pending = [run for run in candidates if run.state is not None and run.state.is_pending()]
-        # The server's clock only matters for a PENDING run's worker: no request without one.
+        pending = [
+            run
+            for run in candidates
+            if run.state is not None and (run.state.is_pending() or run.state.is_cancelling())
+        ]
+        # The server's clock only matters for a PENDING (or CANCELLING) run's worker: no
+        # request without one.
         server_at = server_now or (await server_time(client) if pending else None)
         dead = await _dead_workers(client, pending, server_at)
 
@@ -198,6 +211,14 @@ async def crash_zombie_runs(
             since = _silent_since(run)
             if since is None or run.state is None:
                 return False
+            if run.state.is_cancelling():
+                # Its worker cancels it (stopping its process, if any); with that worker dead,
+                # nobody does. Not while its process still beats (it holds the account).
+                if since > running_cutoff or await _last_heartbeat(
+                    client, str(run.id), running_cutoff
+                ):
+                    return False
+                return _worker_of(run) in dead or since <= pending_cutoff
             if not (run.state.is_pending() or run.state.is_running()):
                 return False  # moved on (or already crashed by another run's check)
             if run.state.is_pending():
@@ -217,16 +238,20 @@ async def crash_zombie_runs(
             if not await silent(run):
                 continue
             what = run.state.type.value if run.state is not None else "?"
+            cancelling = run.state is not None and run.state.is_cancelling()
+            why = "its worker died before cancelling it" if cancelling else "its process died"
             message = (
-                f"{ZOMBIE_MESSAGE} since {_silent_since(run):%H:%M:%S} UTC while {what}: "
-                "the process running it died"
+                f"{ZOMBIE_MESSAGE} since {_silent_since(run):%H:%M:%S} UTC while {what}: {why}"
             )
-            # Not forced: should another check crash it first, Prefect refuses this one, so the
-            # run keeps the first CRASHED state (and its time) rather than a later one.
-            result: Any = await client.set_flow_run_state(run.id, Crashed(message=message))
+            end: Any = Cancelled(message=message) if cancelling else Crashed(message=message)
+            # Not forced: should another check end it first, Prefect refuses this one, so the
+            # run keeps the first final state (and its time) rather than a later one.
+            result: Any = await client.set_flow_run_state(run.id, end)
             if result.status != SetStateStatus.ACCEPT:
-                continue  # another check crashed it first, or it moved on
-            _log.warning("flow run %s (%s) marked CRASHED: %s", run.name, run_id, message)
+                continue  # another check ended it first, or it moved on
+            _log.warning(
+                "flow run %s (%s) marked %s: %s", run.name, run_id, end.type.value, message
+            )
             crashed.append(run_id)
     return crashed
 
@@ -250,8 +275,8 @@ async def given_up_on(run_id: str) -> bool:
     """Whether ``run_id`` was given up on before it started, so that it must do no work:
 
     * crashed by this check (a run whose process was only slow to start: its worker died, the
-      process lived on, and Prefect lets it go from CRASHED to RUNNING anyway); its slot went
-      to the account's next run;
+      process lived on, and Prefect lets it go from CRASHED to RUNNING anyway), or cancelled by
+      it (CANCELLING when its worker died); its slot went to the account's next run;
     * cancelled as a repeat (``backlog.cancel_repeated_runs``) in the moment a worker took it:
       an earlier run of its deployment does the work.
 
@@ -270,7 +295,7 @@ async def given_up_on(run_id: str) -> bool:
         return (state.message or "").startswith(prefix)
 
     return any(
-        (state.is_crashed() and says(state, ZOMBIE_MESSAGE))
+        ((state.is_crashed() or state.is_cancelled()) and says(state, ZOMBIE_MESSAGE))
         or ((state.is_cancelling() or state.is_cancelled()) and says(state, REPEAT_MESSAGE))
         for state in states[last_booked + 1 :]
     )
