@@ -65,7 +65,7 @@ def simulator(rate_limit: int) -> Iterator[str]:
             time.sleep(0.2)
         yield base_url
     finally:
-        stop_process(proc, signal.SIGTERM)
+        stop_process(proc, signal.SIGTERM, timeout=10)
 
 
 # --------------------------------------------------------------------------- (a) paging

@@ -73,7 +73,7 @@ def simulator_process() -> Iterator[int]:
     try:
         yield port
     finally:
-        stop_process(proc, signal.SIGINT)
+        stop_process(proc, signal.SIGINT, timeout=10)
 
 
 class Connection:

@@ -152,8 +152,7 @@ def running_venue(*, seed: int, sqlite: bool, postgres: str, prefix: str) -> Ite
         venue = Venue(base_url, database_url, workdir, log)
         yield venue
     finally:
-        sim.terminate()
-        sim.wait(timeout=10)
+        stop_process(sim, signal.SIGTERM, timeout=10)
         log.close()
         if venue is not None and venue.keep:
             print(f"kept for a look: {database_url} and {workdir}", flush=True)

@@ -119,8 +119,15 @@ class _Processes:
                 _kill_with_descendants(proc)
 
 
-def _worker_runs(log: str) -> set[str]:
-    return set(re.findall(r"submitting flow run '([0-9a-f-]{36})'", log))
+def _runs_of(api_url: str, worker: str | None) -> set[str]:
+    """The COMPLETED runs ``worker`` took (its label: see ``_active``)."""
+    if worker is None:
+        return set()  # it never took a run
+    return {
+        str(r.id)
+        for r in asyncio.run(_runs(api_url))
+        if r.state and r.state.is_completed() and r.labels.get("prefect.worker.name") == worker
+    }
 
 
 def _prefect_database(postgres_url: str) -> str:
@@ -171,10 +178,6 @@ async def _runs(api_url: str) -> list[Any]:
                 offset += len(page)
                 if len(page) < 200:
                     return list(runs.values())
-
-
-def _completed(api_url: str) -> set[str]:
-    return {str(r.id) for r in asyncio.run(_runs(api_url)) if r.state and r.state.is_completed()}
 
 
 def _describe(run: Any) -> str:
@@ -244,18 +247,14 @@ async def _differences(database_url: str, sim: SimulatorHandle) -> list[str]:
         await store.aclose()
 
 
-def _kill_with_descendants(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL a worker and every process below it: Prefect starts each flow run in a session
-    of its own, so killing the worker's process group would leave the runs going.
-
-    Every process is stopped (SIGSTOP) before any is killed, until no new one appears: a worker
-    listed and then killed could start a run's process in between, and that run, alive, would
-    complete instead of being the zombie the test expects (a CI run under load saw it)."""
+def _suspend_with_descendants(proc: subprocess.Popen[bytes]) -> list[Any]:
+    """SIGSTOP a worker and every process below it, until no new one appears (a worker listed
+    and then stopped could start a run's process in between); returns them all. Prefect starts
+    each flow run in a session of its own, so the worker's process group would miss the runs."""
     import psutil
 
-    parent = psutil.Process(proc.pid)
     stopped: dict[int, psutil.Process] = {}
-    frontier = [parent]
+    frontier = [psutil.Process(proc.pid)]
     while frontier:
         for victim in frontier:
             with contextlib.suppress(psutil.NoSuchProcess):
@@ -266,12 +265,31 @@ def _kill_with_descendants(proc: subprocess.Popen[bytes]) -> None:
             with contextlib.suppress(psutil.NoSuchProcess):
                 found += [c for c in victim.children(recursive=True) if c.pid not in stopped]
         frontier = found
-    victims = list(stopped.values())
+    return list(stopped.values())
+
+
+def _resume(victims: list[Any]) -> None:
+    import psutil
+
+    for victim in victims:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            victim.resume()
+
+
+def _kill(proc: subprocess.Popen[bytes], victims: list[Any]) -> None:
+    import psutil
+
     for victim in victims:
         with contextlib.suppress(psutil.NoSuchProcess):
             victim.kill()
     psutil.wait_procs(victims, timeout=30)
     proc.wait()
+
+
+def _kill_with_descendants(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker and every process below it, all stopped first (a run left alive would
+    complete instead of being the zombie the test expects: a CI run under load saw it)."""
+    _kill(proc, _suspend_with_descendants(proc))
 
 
 def _history(api_url: str, differences: list[str]) -> str:
@@ -381,20 +399,28 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
         asyncio.run(_trade(simulator, TRADING_SECONDS, seed=1))
 
         # Kill the first worker with the runs it started (a machine going down) while one of
-        # them is PENDING or RUNNING: that run can report nothing more, so it is a zombie.
+        # them is PENDING or RUNNING: that run can report nothing more, so it is a zombie. The
+        # worker and its runs are stopped first and then looked at (stopped, none of them can
+        # move a run on); holding none, they go on and are looked at again later.
         zombies: set[str] = set()
+        victims: list[Any] = []
 
-        def w1_active() -> bool:
+        def w1_holds_a_run() -> bool:
+            nonlocal zombies, victims
             name = _worker_name(procs.log("w1"))
-            zombies.update(_active(api_url, name) if name else ())
+            if name is None or not _active(api_url, name):
+                return False
+            victims = _suspend_with_descendants(w1)
+            zombies = _active(api_url, name)
+            if not zombies:
+                _resume(victims)
             return bool(zombies)
 
-        _until(w1_active, "a run of the first worker is PENDING or RUNNING", procs.logs)
-        _kill_with_descendants(w1)
+        _until(w1_holds_a_run, "a run of the first worker is PENDING or RUNNING", procs.logs)
+        _kill(w1, victims)
         killed_at = dt.datetime.now(dt.UTC)
-        zombies &= _active(api_url)  # those that finished just before the kill are not
         time.sleep(INTERVAL / 2)
-        before_restart = _worker_runs(procs.log("w1"))
+        restarted_at = len(procs.log("w1"))
         procs.start("w1", *worker)  # restarted
         asyncio.run(_trade(simulator, AFTER_KILL_SECONDS, seed=2))
         simulator.set_faults(reset=True)  # the last runs see a quiet venue
@@ -408,11 +434,9 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
             "\n".join(differences[:20]) + _history(api_url, differences) + procs.logs()
         )
 
-        completed = _completed(api_url)
-        assert _worker_runs(procs.log("w2")) & completed, "the second worker ran no flow"
-        assert (_worker_runs(procs.log("w1")) - before_restart) & completed, (
-            "the restarted worker ran no flow"
-        )
+        assert _runs_of(api_url, _worker_name(procs.log("w2"))), "the second worker ran no flow"
+        second_w1 = _worker_name(procs.log("w1")[restarted_at:])
+        assert _runs_of(api_url, second_w1), "the restarted worker ran no flow"
         # A zombie is crashed once its process (RUNNING) or its worker (PENDING) has been silent
         # for three heartbeats, by the next run of any deployment.
         states: dict[str, str] = {}

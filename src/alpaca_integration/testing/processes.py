@@ -14,8 +14,9 @@ def stop_process(
 ) -> int:
     """Ask ``proc`` to stop with ``sig`` (SIGTERM, or SIGINT for Ctrl-C) and wait up to
     ``timeout`` seconds; SIGKILL it when it lingers, so a monitor or server is never left
-    running, streaming and writing, after the caller. Returns its exit code (negative: the
-    signal that ended it; -9 says it had to be killed)."""
+    running, streaming and writing, after the caller. Only ``proc`` itself is signalled: a
+    child that starts processes of its own stops them itself. Returns its exit code
+    (negative: the signal that ended it; -9 says it had to be killed)."""
     if proc.poll() is None:
         proc.send_signal(sig)
         try:

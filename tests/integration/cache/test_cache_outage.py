@@ -150,7 +150,8 @@ async def test_a_write_cancelled_midway_leaves_the_parts_it_touched_stale(
     land: the parts it touched are marked stale, in this process at once and in Redis itself
     once it answers (within the cache's timeout), so the account's next monitor (another cache
     object) rebuilds them instead of trusting them."""
-    cache = RedisCache(throwaway_redis.url, prefix="aitest", timeout=5.0, retry_after=0.0)
+    # A timeout far beyond the test's own waits: a stalled machine must not time the writes out.
+    cache = RedisCache(throwaway_redis.url, prefix="aitest", timeout=30.0, retry_after=0.0)
     client = throwaway_redis.client()
     try:
         assert await cache.rebuild(
@@ -173,9 +174,9 @@ async def test_a_write_cancelled_midway_leaves_the_parts_it_touched_stale(
         await asyncio.to_thread(client.execute_command, "CLIENT", "UNPAUSE")
         with pytest.raises(asyncio.CancelledError):
             await write
-        after = RedisCache(throwaway_redis.url, prefix="aitest", timeout=5.0)
+        after = RedisCache(throwaway_redis.url, prefix="aitest", timeout=30.0)
         try:
-            deadline = asyncio.get_running_loop().time() + 10
+            deadline = asyncio.get_running_loop().time() + 30
             while not await after.needs_rebuild("main"):
                 assert asyncio.get_running_loop().time() < deadline, "positions still trusted"
                 await asyncio.sleep(0.1)
@@ -183,5 +184,6 @@ async def test_a_write_cancelled_midway_leaves_the_parts_it_touched_stale(
         finally:
             await after.aclose()
     finally:
+        client.execute_command("CLIENT", "UNPAUSE")
         client.close()
         await cache.aclose()
