@@ -223,7 +223,9 @@ def _ping_in_one_round_trip(engine: AsyncEngine) -> None:
     stream's batch paid three round trips more than it writes, then one with a ``SELECT 1``
     ping. A dead connection is still found, and reported as the adapter reports it, so the pool
     replaces it as before. A checkout that sends nothing then costs a ROLLBACK at check-in
-    (the store has none); an autocommit connection (none either) is pinged with ``SELECT 1``."""
+    (the store has none); an autocommit connection (none either) is pinged with ``SELECT 1``.
+    The driver's own calls on a checked-out connection (``get_raw_connection()``, e.g. a COPY)
+    now run inside that transaction even before the first statement."""
     dialect = engine.sync_engine.dialect
 
     def do_ping(dbapi_connection: Any) -> bool:
@@ -243,6 +245,19 @@ def _ping_in_one_round_trip(engine: AsyncEngine) -> None:
         return True
 
     dialect.do_ping = do_ping  # type: ignore[method-assign]
+
+    # ``postgresql_readonly`` / ``postgresql_deferrable`` apply at BEGIN, which the ping has
+    # sent: the transaction begun there is rolled back first (as the adapter itself does for an
+    # isolation level), so the next statement begins one that has them.
+    for name in ("set_readonly", "set_deferrable"):
+        setter = getattr(dialect, name)
+
+        def restart_then_set(dbapi_connection: Any, value: bool, _set: Any = setter) -> None:
+            if getattr(dbapi_connection, "_started", False):
+                dbapi_connection.rollback()
+            _set(dbapi_connection, value)
+
+        setattr(dialect, name, restart_then_set)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:

@@ -45,6 +45,23 @@ async def test_a_pooled_checkout_pings_with_the_begin_of_its_transaction(postgre
 
 
 @pytest.mark.postgres
+async def test_a_read_only_transaction_on_a_pooled_connection_is_read_only(
+    postgres_url: str,
+) -> None:
+    """``postgresql_readonly`` applies at BEGIN, which the checkout's ping has already sent: the
+    option must still give a read-only transaction (on a fresh connection and a pooled one)."""
+    store = await Store.open(postgres_url, migrate=True)
+    try:
+        for _ in range(2):  # the first checkout may be a fresh connection, the second is pooled
+            async with store._engine.connect() as connection:
+                connection = await connection.execution_options(postgresql_readonly=True)
+                with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
+                    await connection.execute(sa.text("CREATE TEMP TABLE t (x int)"))
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.postgres
 async def test_pooled_connections_the_server_dropped_are_replaced_at_checkout(
     postgres_url: str,
 ) -> None:
