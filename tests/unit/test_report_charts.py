@@ -58,3 +58,29 @@ def test_one_day_of_equity_is_shown_on_an_axis_of_days_not_milliseconds() -> Non
 def test_several_days_keep_plotlys_own_range() -> None:
     figure = charts.equity_chart([_ledger([DAY, DAY + dt.timedelta(days=1)])])
     assert figure.layout.xaxis.range is None
+
+
+def test_a_flat_curve_gets_a_readable_value_axis() -> None:
+    """One equity level (one day, or days without a change) is shown in a 1% band, not the
+    +-1 dollar plotly would span around 100,000; a drawdown of 0 in +-1%, not +-100%."""
+    for days in ([DAY], [DAY, DAY + dt.timedelta(days=1)]):
+        equity = charts.equity_chart([_ledger(days)]).layout.yaxis.range
+        assert tuple(equity) == (99_000, 101_000), days
+        drawdown = charts.drawdown_chart([_ledger(days)]).layout.yaxis.range
+        assert tuple(drawdown) == (-0.01, 0.01), days
+
+
+def test_a_curve_that_moves_keeps_plotlys_own_value_axis() -> None:
+    ledger = _ledger([DAY, DAY + dt.timedelta(days=1)])
+    ledger.equity[1] = EquityPoint(DAY + dt.timedelta(days=1), Decimal(101_000))
+    assert charts.equity_chart([ledger]).layout.yaxis.range is None
+
+
+def test_a_chart_with_no_data_shows_no_axes() -> None:
+    """No returns yet (a first day): the drawdown chart says so, without plotly's empty axes
+    (1.5-3.5 and 50%-250%) around the words."""
+    figure = charts.drawdown_chart([_ledger([])])
+    assert [a.text for a in figure.layout.annotations] == ["no data yet"]
+    assert (figure.layout.xaxis.visible, figure.layout.yaxis.visible) == (False, False)
+    shown = charts.drawdown_chart([_ledger([DAY])])
+    assert (shown.layout.xaxis.visible, shown.layout.yaxis.visible) == (None, None)

@@ -106,11 +106,20 @@ def line_chart(
         }
         for name, times, values in series
     ]
-    layout = {
+    yaxis: dict[str, Any] = {"title": {"text": y_title}, "tickformat": tickformat}
+    levels = {float(value) for _, _, values in series for value in values}
+    if len(levels) == 1:
+        # One level (one point, or a flat curve): plotly would span it +-1, cents around an
+        # equity of 100,000 or +-100% around a drawdown of 0. A 1% band, at least 1 (or 1% for
+        # a percentage axis), either side instead.
+        (level,) = levels
+        band = max(abs(level) / 100, 0.01 if "%" in tickformat else 1.0)
+        yaxis["range"] = [level - band, level + band]
+    layout: dict[str, Any] = {
         "height": height,
         "margin": {"l": 60, "r": 20, "t": 10, "b": 40},
         "xaxis": {"type": "date"},
-        "yaxis": {"title": {"text": y_title}, "tickformat": tickformat},
+        "yaxis": yaxis,
         "showlegend": len(traces) > 1,
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",

@@ -43,6 +43,10 @@ def _figure(title: str, y_title: str, empty: bool) -> go.Figure:
     )
     if empty:
         figure.add_annotation(text="no data yet", showarrow=False, font={"size": 16})
+        # No axes either: plotly's default empty ones read 1.5-3.5 and, on a percentage
+        # axis, 50%-250% (seen on the first demo's drawdown chart).
+        figure.update_xaxes(visible=False)
+        figure.update_yaxes(visible=False)
     return figure
 
 
@@ -66,6 +70,18 @@ def _pad_single_instant(figure: go.Figure, xs: Sequence[dt.date]) -> go.Figure:
     return figure
 
 
+def _pad_flat_level(figure: go.Figure, ys: Sequence[float], floor: float) -> go.Figure:
+    """A value axis whose points all stand at one level (one day, or a flat curve) gets a 1%
+    band, at least ``floor``, either side: plotly would span the level +-1, cents around an
+    equity of 100,000 or +-100% around a drawdown of 0."""
+    levels = set(ys)
+    if len(levels) == 1:
+        (level,) = levels
+        pad = max(abs(level) / 100, floor)
+        figure.update_yaxes(range=[level - pad, level + pad])
+    return figure
+
+
 def equity_chart(ledgers: Sequence[StoredLedger]) -> go.Figure:
     """Equity at the end of each New York day."""
     figure = _figure("Equity", "USD", not any(ledger.equity for ledger in ledgers))
@@ -76,6 +92,7 @@ def equity_chart(ledgers: Sequence[StoredLedger]) -> go.Figure:
             mode="lines+markers",
             name=ledger.account,
         )
+    _pad_flat_level(figure, [float(p.equity) for ledger in ledgers for p in ledger.equity], 1.0)
     return _pad_single_instant(figure, [p.day for ledger in ledgers for p in ledger.equity])
 
 
@@ -105,6 +122,8 @@ def drawdown_chart(ledgers: Sequence[StoredLedger]) -> go.Figure:
             name=ledger.account,
         )
     figure.update_yaxes(tickformat=".1%")
+    levels = [float(value) for ledger in ledgers for _, value in drawdowns(ledger)]
+    _pad_flat_level(figure, levels, 0.01)
     return _pad_single_instant(figure, [p.day for ledger in ledgers for p in ledger.returns])
 
 

@@ -82,3 +82,18 @@ def test_a_chart_of_one_point_spans_days_not_milliseconds() -> None:
         y_title="equity",
     )
     assert "range" not in two["layout"]["xaxis"]  # plotly's own range for two or more
+    assert "range" not in two["layout"]["yaxis"]  # a curve that moves: plotly's own range
+
+
+def test_a_flat_curve_gets_a_readable_value_axis() -> None:
+    """One level (a first day, or no change since): a 1% band either side, not the +-1 plotly
+    would span (cents around an equity of 100,000, +-100% around a drawdown of 0)."""
+    when = dt.datetime(2026, 12, 4, 21, tzinfo=dt.UTC)
+    times = [when, when + dt.timedelta(days=1)]
+    equity = line_chart([("equity", times, [Decimal(100_000)] * 2)], y_title="equity")
+    assert equity["layout"]["yaxis"]["range"] == [99_000, 101_000]
+    assert equity["layout"]["yaxis"]["tickformat"] == ",.2f"  # the rest of the axis kept
+    drawdown = line_chart(
+        [("drawdown", times, [Decimal(0)] * 2)], y_title="drawdown", tickformat=".2%"
+    )
+    assert drawdown["layout"]["yaxis"]["range"] == [-0.01, 0.01]
