@@ -419,6 +419,10 @@ def test_deployments_on_a_work_pool_with_two_workers_one_killed(
         _until(w1_holds_a_run, "a run of the first worker is PENDING or RUNNING", procs.logs)
         _kill(w1, victims)
         killed_at = dt.datetime.now(dt.UTC)
+        # A run stopped just after sending its final state may see it land after the read above.
+        time.sleep(2.0)
+        zombies &= _active(api_url)
+        assert zombies, "every run the killed worker held ended at the moment it was stopped"
         time.sleep(INTERVAL / 2)
         restarted_at = len(procs.log("w1"))
         procs.start("w1", *worker)  # restarted

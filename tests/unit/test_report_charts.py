@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import msgspec
+
 from alpaca_integration.ledger.returns import EquityPoint
 from alpaca_integration.ledger.stored import ReturnPoint, StoredLedger
 from alpaca_integration.report import charts
@@ -84,3 +86,13 @@ def test_a_chart_with_no_data_shows_no_axes() -> None:
     assert (figure.layout.xaxis.visible, figure.layout.yaxis.visible) == (False, False)
     shown = charts.drawdown_chart([_ledger([DAY])])
     assert (shown.layout.xaxis.visible, shown.layout.yaxis.visible) == (None, None)
+
+
+def test_a_flat_drawdown_below_zero_keeps_zero_in_view() -> None:
+    """A first day already under its peak: the band reaches 0, which the curve is filled to."""
+    ledger = _ledger([DAY])
+    ledger.returns[0] = msgspec.structs.replace(
+        ledger.returns[0], cumulative_return=Decimal("-0.02")
+    )
+    low, high = charts.drawdown_chart([ledger]).layout.yaxis.range
+    assert (low < -0.02, high > 0) == (True, True)

@@ -19,6 +19,7 @@ Imports the dashboard's ``summaries`` from the package; never the client, the ca
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -107,7 +108,7 @@ def line_chart(
         for name, times, values in series
     ]
     yaxis: dict[str, Any] = {"title": {"text": y_title}, "tickformat": tickformat}
-    levels = {float(value) for _, _, values in series for value in values}
+    levels = {float(v) for _, _, values in series for v in values if math.isfinite(float(v))}
     if len(levels) == 1:
         # One level (one point, or a flat curve): plotly would span it +-1, cents around an
         # equity of 100,000 or +-100% around a drawdown of 0. A 1% band, at least 1 (or 1% for

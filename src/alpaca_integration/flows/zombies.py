@@ -22,9 +22,10 @@ account gets no run until Prefect's slot lease runs out, and the records say RUN
   dead one): Prefect's own slot lease (300 s), after which the slot is free anyway, so the check
   then only puts the record right.
 * CANCELLING (cancelled by hand, or by ``backlog`` the moment a worker took it), with no
-  heartbeat for ``ZOMBIE_AFTER_BEATS`` periods, and its worker dead as for a PENDING run (or
-  ``PENDING_SILENCE`` seconds when it cannot be told): the worker that would have cancelled it
-  is gone. It is marked CANCELLED, not CRASHED: someone wanted it cancelled.
+  heartbeat for ``ZOMBIE_AFTER_BEATS`` periods and its worker dead as for a PENDING run: the
+  worker that would have cancelled it is gone. It is marked CANCELLED, not CRASHED: someone
+  wanted it cancelled. (Prefect's own cancellation clean-up ends any run CANCELLING for 300 s,
+  whoever its worker; this is the earlier bound when the worker is known dead.)
 
 Every run of the two flows calls it first, for every deployment tagged ``alpaca-integration``:
 with runs every ``interval`` seconds somewhere in the pool, a RUNNING zombie is crashed within
@@ -214,11 +215,10 @@ async def crash_zombie_runs(
             if run.state.is_cancelling():
                 # Its worker cancels it (stopping its process, if any); with that worker dead,
                 # nobody does. Not while its process still beats (it holds the account).
-                if since > running_cutoff or await _last_heartbeat(
-                    client, str(run.id), running_cutoff
-                ):
+                # Past 300 s Prefect's own cancellation clean-up ends it anyway.
+                if since > running_cutoff or _worker_of(run) not in dead:
                     return False
-                return _worker_of(run) in dead or since <= pending_cutoff
+                return not await _last_heartbeat(client, str(run.id), running_cutoff)
             if not (run.state.is_pending() or run.state.is_running()):
                 return False  # moved on (or already crashed by another run's check)
             if run.state.is_pending():
@@ -244,8 +244,10 @@ async def crash_zombie_runs(
                 f"{ZOMBIE_MESSAGE} since {_silent_since(run):%H:%M:%S} UTC while {what}: {why}"
             )
             end: Any = Cancelled(message=message) if cancelling else Crashed(message=message)
-            # Not forced: should another check end it first, Prefect refuses this one, so the
-            # run keeps the first final state (and its time) rather than a later one.
+            # Not forced: should another check crash it first, Prefect refuses this one, so the
+            # run keeps the first CRASHED state (and its time) rather than a later one. (Two
+            # checks may both cancel a CANCELLING run: CANCELLED -> CANCELLED is accepted, and
+            # harmless: nothing is released twice, the end time is kept.)
             result: Any = await client.set_flow_run_state(run.id, end)
             if result.status != SetStateStatus.ACCEPT:
                 continue  # another check ended it first, or it moved on
@@ -275,16 +277,15 @@ async def given_up_on(run_id: str) -> bool:
     """Whether ``run_id`` was given up on before it started, so that it must do no work:
 
     * crashed by this check (a run whose process was only slow to start: its worker died, the
-      process lived on, and Prefect lets it go from CRASHED to RUNNING anyway), or cancelled by
-      it (CANCELLING when its worker died); its slot went to the account's next run;
-    * cancelled as a repeat (``backlog.cancel_repeated_runs``) in the moment a worker took it:
-      an earlier run of its deployment does the work.
+      process lived on, and Prefect lets it go from CRASHED to RUNNING anyway); its slot went
+      to the account's next run;
+    * cancelled, whoever cancelled it: as a repeat (``backlog.cancel_repeated_runs``) in the
+      moment a worker took it (an earlier run of its deployment does the work), by hand, or by
+      Prefect's clean-up; a cancelled run holds no slot, so it must not do the work.
 
     Only the states since the run was last SCHEDULED count: a run rescheduled by hand (a rerun
     from the UI) is a new attempt."""
     from prefect.client.orchestration import get_client
-
-    from alpaca_integration.flows.backlog import REPEAT_MESSAGE
 
     async with get_client() as client:
         states = await client.read_flow_run_states(uuid.UUID(run_id))
@@ -295,8 +296,9 @@ async def given_up_on(run_id: str) -> bool:
         return (state.message or "").startswith(prefix)
 
     return any(
-        ((state.is_crashed() or state.is_cancelled()) and says(state, ZOMBIE_MESSAGE))
-        or ((state.is_cancelling() or state.is_cancelled()) and says(state, REPEAT_MESSAGE))
+        (state.is_crashed() and says(state, ZOMBIE_MESSAGE))
+        or state.is_cancelling()
+        or state.is_cancelled()
         for state in states[last_booked + 1 :]
     )
 
@@ -318,7 +320,7 @@ async def start_checks() -> bool:
         if await given_up_on(run_id):
             _log.warning(
                 "flow run %s was given up on before it started (crashed as a zombie, or "
-                "cancelled as a repeat): it does nothing",
+                "cancelled): it does nothing",
                 run_id,
             )
             return False

@@ -2,7 +2,7 @@
 
 One function per chart, each taking every account's ledger and returning a figure with one trace
 per account (or one bar per symbol / strategy across accounts). Money stays ``Decimal`` until
-plotted; a chart with no data still draws its axes with a "no data yet" note.
+plotted; a chart with no data is a "no data yet" note under its title, without axes.
 
 Imports plotly and the ledger's types only.
 """
@@ -10,6 +10,7 @@ Imports plotly and the ledger's types only.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -70,15 +71,19 @@ def _pad_single_instant(figure: go.Figure, xs: Sequence[dt.date]) -> go.Figure:
     return figure
 
 
-def _pad_flat_level(figure: go.Figure, ys: Sequence[float], floor: float) -> go.Figure:
+def _pad_flat_level(
+    figure: go.Figure, ys: Sequence[float], floor: float, *, with_zero: bool = False
+) -> go.Figure:
     """A value axis whose points all stand at one level (one day, or a flat curve) gets a 1%
-    band, at least ``floor``, either side: plotly would span the level +-1, cents around an
-    equity of 100,000 or +-100% around a drawdown of 0."""
-    levels = set(ys)
+    band, at least ``floor``, either side (``with_zero``: reaching 0 too, for a curve filled to
+    it): plotly would span the level +-1, cents around an equity of 100,000 or +-100% around a
+    drawdown of 0. Values that are not finite are left out."""
+    levels = {y for y in ys if math.isfinite(y)}
     if len(levels) == 1:
         (level,) = levels
         pad = max(abs(level) / 100, floor)
-        figure.update_yaxes(range=[level - pad, level + pad])
+        low, high = (min(level, 0.0), max(level, 0.0)) if with_zero else (level, level)
+        figure.update_yaxes(range=[low - pad, high + pad])
     return figure
 
 
@@ -123,7 +128,7 @@ def drawdown_chart(ledgers: Sequence[StoredLedger]) -> go.Figure:
         )
     figure.update_yaxes(tickformat=".1%")
     levels = [float(value) for ledger in ledgers for _, value in drawdowns(ledger)]
-    _pad_flat_level(figure, levels, 0.01)
+    _pad_flat_level(figure, levels, 0.01, with_zero=True)
     return _pad_single_instant(figure, [p.day for ledger in ledgers for p in ledger.returns])
 
 

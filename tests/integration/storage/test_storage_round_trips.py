@@ -52,7 +52,7 @@ async def test_a_read_only_transaction_on_a_pooled_connection_is_read_only(
     option must still give a read-only transaction (on a fresh connection and a pooled one)."""
     store = await Store.open(postgres_url, migrate=True)
     try:
-        for _ in range(2):  # the first checkout may be a fresh connection, the second is pooled
+        for _ in range(2):  # twice: the second is a pooled connection, pinged (whatever the first)
             async with store._engine.connect() as connection:
                 connection = await connection.execution_options(postgresql_readonly=True)
                 with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
