@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -207,6 +208,40 @@ async def _throwaway_flow(client: Any, prefix: str) -> Any:
     return await client.create_flow(sleeper)
 
 
+async def _pending_runs_of_workers(
+    client: Any, prefix: str, periods: dict[str, int]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """A fresh process pool in which each worker of ``periods`` (name -> heartbeat period)
+    beats once now, and for each a deployment tagged alpaca-integration (one run at a time)
+    with one run that worker took: PENDING and labelled as a worker labels it. Returns the run
+    ids and the deployment ids, by worker."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.states import Pending
+
+    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG
+
+    pool = f"pool-{uuid.uuid4().hex[:8]}"
+    await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+    for worker, period in periods.items():
+        await client.send_worker_heartbeat(pool, worker, heartbeat_interval_seconds=period)
+    flow_id = await _throwaway_flow(client, prefix)
+    runs, deployments = {}, {}
+    for worker in periods:
+        deployment = await client.create_deployment(
+            flow_id=flow_id,
+            name=f"{worker}-{uuid.uuid4().hex[:8]}",
+            tags=[DEPLOYMENT_TAG],
+            concurrency_limit=1,
+        )
+        run = await client.create_flow_run_from_deployment(deployment)
+        await client.set_flow_run_state(run.id, Pending())
+        await client.update_flow_run_labels(
+            run.id, {"prefect.worker.name": worker, "prefect.work-pool.name": pool}
+        )
+        runs[worker], deployments[worker] = str(run.id), deployment
+    return runs, deployments
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_zombie_runs_are_crashed_and_free_their_deployment() -> None:
     """A run left RUNNING by a dead process (no state change, no heartbeat for three heartbeat
@@ -297,36 +332,18 @@ def test_a_pending_run_whose_worker_went_silent_is_crashed_before_the_slot_lease
     silence is measured on the server's clock. A crashed run whose process was only slow and
     that goes RUNNING anyway knows it was given up on."""
     import datetime as dt
-    import uuid
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.states import Pending, Running
+    from prefect.states import Running
 
-    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, crash_zombie_runs, given_up_on
+    from alpaca_integration.flows.zombies import crash_zombie_runs, given_up_on
 
     async def scenario() -> dict[str, Any]:
         async with get_client() as client:
-            pool = f"pool-{uuid.uuid4().hex[:8]}"
-            await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
             # "gone" beats every 30 s, "slow" every 60 s: 91 s on, only "gone" missed three.
-            for worker, period in (("gone", 30), ("slow", 60)):
-                await client.send_worker_heartbeat(pool, worker, heartbeat_interval_seconds=period)
-            flow_id = await _throwaway_flow(client, "zombie-pending")
-            runs = {}
-            for worker in ("gone", "slow"):
-                deployment = await client.create_deployment(
-                    flow_id=flow_id,
-                    name=f"{worker}-{uuid.uuid4().hex[:8]}",
-                    tags=[DEPLOYMENT_TAG],
-                    concurrency_limit=1,
-                )
-                run = await client.create_flow_run_from_deployment(deployment)
-                await client.set_flow_run_state(run.id, Pending())
-                await client.update_flow_run_labels(
-                    run.id, {"prefect.worker.name": worker, "prefect.work-pool.name": pool}
-                )
-                runs[worker] = str(run.id)
+            runs, _ = await _pending_runs_of_workers(
+                client, "zombie-pending", {"gone": 30, "slow": 60}
+            )
             now = dt.datetime.now(dt.UTC)
 
             def at(seconds: float, *, server: float | None = None) -> dict[str, Any]:
@@ -375,36 +392,19 @@ def test_a_cancelling_run_whose_worker_died_is_cancelled() -> None:
     periods it is marked CANCELLED, which frees its deployment's slot. One whose worker still
     beats is left to that worker. Either does nothing should its process start anyway."""
     import datetime as dt
-    import uuid
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.states import Cancelled, Cancelling, Pending
 
-    from alpaca_integration.flows.zombies import DEPLOYMENT_TAG, crash_zombie_runs, given_up_on
+    from alpaca_integration.flows.zombies import crash_zombie_runs, given_up_on
 
     async def scenario() -> dict[str, Any]:
         async with get_client() as client:
-            pool = f"pool-{uuid.uuid4().hex[:8]}"
-            await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
-            for worker, period in (("gone", 30), ("alive", 60)):
-                await client.send_worker_heartbeat(pool, worker, heartbeat_interval_seconds=period)
-            flow_id = await _throwaway_flow(client, "zombie-cancelling")
-            runs, deployments = {}, {}
-            for worker in ("gone", "alive"):
-                deployment = await client.create_deployment(
-                    flow_id=flow_id,
-                    name=f"{worker}-{uuid.uuid4().hex[:8]}",
-                    tags=[DEPLOYMENT_TAG],
-                    concurrency_limit=1,
-                )
-                run = await client.create_flow_run_from_deployment(deployment)
-                await client.set_flow_run_state(run.id, Pending())
-                await client.update_flow_run_labels(
-                    run.id, {"prefect.worker.name": worker, "prefect.work-pool.name": pool}
-                )
-                await client.set_flow_run_state(run.id, Cancelling())
-                runs[worker], deployments[worker] = str(run.id), deployment
+            runs, deployments = await _pending_runs_of_workers(
+                client, "zombie-cancelling", {"gone": 30, "alive": 60}
+            )
+            for run_id in runs.values():
+                await client.set_flow_run_state(uuid.UUID(run_id), Cancelling())
             now = dt.datetime.now(dt.UTC)
             blocked = await client.create_flow_run_from_deployment(deployments["gone"])
             before: Any = await client.set_flow_run_state(blocked.id, Pending())
