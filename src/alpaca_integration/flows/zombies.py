@@ -183,9 +183,11 @@ async def crash_zombie_runs(
     """Mark CRASHED every zombie run of this package's deployments (CANCELLED when it was
     CANCELLING); returns their ids.
 
-    ``exclude`` is the calling run (alive by definition). ``now`` is this machine's time (run
-    states are dated by the machines that set them), ``server_now`` the Prefect server's (worker
-    heartbeats; read from the server when not given). Needs a Prefect API."""
+    ``exclude`` is the calling run (alive by definition). ``now`` is this machine's time, which
+    the age of a run's state is measured on (Prefect's server dates the states: a machine far
+    ahead of it judges them older than they are; see docs/monitoring.md), ``server_now`` the
+    Prefect server's (worker heartbeats; read from the server when not given). Needs a Prefect
+    API."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.responses import SetStateStatus
     from prefect.states import Cancelled, Crashed
